@@ -1,0 +1,1 @@
+"""geocluster.cli."""

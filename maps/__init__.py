@@ -1,0 +1,1 @@
+"""Web map (folium page + vendored static assets)."""

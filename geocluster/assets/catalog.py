@@ -1,0 +1,539 @@
+"""The territorial-asset catalogue: categories, subtypes, designations.
+
+An *asset* is something a territory has that local businesses can build on:
+heritage, protected nature, agro-food products and places, tourism
+attractions, infrastructure. Every canonical asset row carries
+
+``category``
+    one of :data:`CATEGORIES` (``cultural``, ``natural``, ``agro_food``,
+    ``tourism``, ``infrastructure``);
+``subtype``
+    a snake_case word; the known ones per category are listed in
+    :data:`CATEGORIES` (open vocabulary: an unknown subtype is kept, normalised);
+``designation``
+    one of :data:`DESIGNATIONS` (``unesco``, ``national``, ``regional``,
+    ``local``, ``gi``) or missing (no formal designation).
+
+The module also defines which firm sector groups are *linked* to each category
+(:data:`LINKED_SECTOR_GROUPS`, used for firm–asset linkage and asset gaps)
+and how OpenStreetMap tags map to assets (:func:`osm_tags_to_asset`).
+
+Everything here is pure: plain dicts and functions on pandas Series.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from geocluster.errors import InvalidInput
+
+__all__ = [
+    "CATEGORIES",
+    "DESIGNATIONS",
+    "LINKED_SECTOR_GROUPS",
+    "OSM_ASSET_KEYS",
+    "SUBTYPE_CATEGORY",
+    "AssetClass",
+    "category_from_subtype",
+    "check_category",
+    "linked_divisions",
+    "normalize_category",
+    "normalize_designation",
+    "normalize_subtype",
+    "osm_tags_to_asset",
+]
+
+#: Categories and their known subtypes (subtype -> short description).
+CATEGORIES: dict[str, dict[str, str]] = {
+    "cultural": {
+        "monument": "monument, statue or commemorative structure",
+        "memorial": "memorial, plaque, war memorial",
+        "archaeological_site": "archaeological site",
+        "historic_centre": "historic town centre or district",
+        "historic_building": "listed or historic building",
+        "castle": "castle, palace, manor or fortress",
+        "fort": "fort or fortification",
+        "ruins": "ruins",
+        "religious_heritage": "historic church, monastery, shrine",
+        "museum": "museum",
+        "artwork": "public artwork, sculpture, mural",
+        "theatre": "theatre or opera house",
+        "arts_centre": "arts or cultural centre",
+        "world_heritage_site": "UNESCO World Heritage cultural site",
+        "mixed_world_heritage_site": "UNESCO World Heritage mixed (cultural and natural) site",
+        "intangible_heritage": "festival, craft tradition, intangible heritage practice",
+        "other_heritage": "other historic feature",
+    },
+    "natural": {
+        "protected_area": "protected area (any IUCN category)",
+        "national_park": "national park",
+        "nature_reserve": "nature reserve",
+        "park": "urban or regional park",
+        "viewpoint": "scenic viewpoint",
+        "beach": "beach",
+        "waterfall": "waterfall",
+        "cave": "cave entrance",
+        "geosite": "geological site, geopark",
+        "world_heritage_site": "UNESCO World Heritage natural site",
+    },
+    "agro_food": {
+        "gi_area": "production area of a geographical-indication product (PDO/PGI)",
+        "market": "food market, marketplace, farmers' market",
+        "farm": "farm or farmyard",
+        "farm_shop": "farm shop, direct sales",
+        "winery": "winery or wine estate",
+        "vineyard": "vineyard",
+        "brewery": "brewery, distillery",
+        "cheese_dairy": "cheese dairy",
+        "orchard": "orchard",
+        "food_producer": "other artisanal food producer",
+    },
+    "tourism": {
+        "attraction": "tourist attraction",
+        "accommodation": "hotel, hostel, guest house, camp site",
+        "gallery": "art gallery",
+        "theme_park": "theme park",
+        "zoo": "zoo or aquarium",
+        "information": "tourist information centre",
+        "route": "tourist or heritage route, trail",
+    },
+    "infrastructure": {
+        "station": "railway or bus station",
+        "port": "port or ferry terminal",
+        "airport": "airport",
+        "road": "road or access point",
+        "utility": "energy, water or telecom facility",
+        "logistics": "logistics platform, warehouse area",
+    },
+}
+
+#: Designations (key -> meaning). A missing designation is allowed.
+DESIGNATIONS: dict[str, str] = {
+    "unesco": "UNESCO World Heritage (or other UNESCO listing)",
+    "national": "nationally designated or listed",
+    "regional": "regionally designated or listed",
+    "local": "locally designated or listed",
+    "gi": "geographical indication (PDO, PGI, TSG, AOC, DOC …)",
+}
+
+#: Firm sector groups (names of :func:`geocluster.sectors.group_divisions`)
+#: whose firms are *linked* to assets of a category: the businesses that can
+#: valorise it. Cultural, natural and tourism assets feed the tourism economy
+#: (accommodation, food service, travel agencies, recreation); agro-food assets
+#: feed the agro-food chain (agriculture, food and beverage manufacturing).
+#: Infrastructure has no linked group by default.
+LINKED_SECTOR_GROUPS: dict[str, tuple[str, ...]] = {
+    "cultural": ("tourism",),
+    "natural": ("tourism",),
+    "tourism": ("tourism",),
+    "agro_food": ("agro_food",),
+    "infrastructure": (),
+}
+
+#: subtype -> category for subtypes that belong to exactly one category.
+SUBTYPE_CATEGORY: dict[str, str] = {}
+_seen: dict[str, int] = {}
+for _cat, _subs in CATEGORIES.items():
+    for _sub in _subs:
+        _seen[_sub] = _seen.get(_sub, 0) + 1
+        SUBTYPE_CATEGORY.setdefault(_sub, _cat)
+for _sub, _n in _seen.items():
+    if _n > 1:
+        del SUBTYPE_CATEGORY[_sub]
+del _seen
+
+_CATEGORY_ALIASES: dict[str, str] = {
+    "culture": "cultural",
+    "heritage": "cultural",
+    "cultural_heritage": "cultural",
+    "historic": "cultural",
+    "historical": "cultural",
+    "mixed": "cultural",  # UNESCO "Mixed": kept as cultural, subtype marks it
+    "nature": "natural",
+    "natural_heritage": "natural",
+    "environment": "natural",
+    "agrofood": "agro_food",
+    "agri_food": "agro_food",
+    "agrifood": "agro_food",
+    "agro": "agro_food",
+    "food": "agro_food",
+    "gastronomy": "agro_food",
+    "tourist": "tourism",
+    "touristic": "tourism",
+    "infra": "infrastructure",
+    "infrastructures": "infrastructure",
+}
+
+_DESIGNATION_ALIASES: dict[str, str] = {
+    "world_heritage": "unesco",
+    "world_heritage_site": "unesco",
+    "unesco_world_heritage": "unesco",
+    "whs": "unesco",
+    "whc": "unesco",
+    "biosphere_reserve": "unesco",
+    "geopark": "unesco",
+    "nation": "national",
+    "country": "national",
+    "state": "national",
+    "region": "regional",
+    "provincial": "regional",
+    "province": "regional",
+    "municipal": "local",
+    "municipality": "local",
+    "city": "local",
+    "geographical_indication": "gi",
+    "geographic_indication": "gi",
+    "pdo": "gi",
+    "pgi": "gi",
+    "tsg": "gi",
+    "aoc": "gi",
+    "aop": "gi",
+    "igp": "gi",
+    "doc": "gi",
+    "docg": "gi",
+    "dop": "gi",
+}
+
+_NONE_WORDS = frozenset({"", "none", "null", "nan", "na", "n/a", "-", "no", "undesignated"})
+
+_SUBTYPE_ALIASES: dict[str, str] = {
+    "archaeological": "archaeological_site",
+    "archeological_site": "archaeological_site",
+    "historic_center": "historic_centre",
+    "old_town": "historic_centre",
+    "palace": "castle",
+    "manor": "castle",
+    "church": "religious_heritage",
+    "monastery": "religious_heritage",
+    "statue": "monument",
+    "plaque": "memorial",
+    "war_memorial": "memorial",
+    "sculpture": "artwork",
+    "mural": "artwork",
+    "protected": "protected_area",
+    "reserve": "nature_reserve",
+    "gi": "gi_area",
+    "pdo_area": "gi_area",
+    "pgi_area": "gi_area",
+    "marketplace": "market",
+    "farmers_market": "market",
+    "hotel": "accommodation",
+    "hostel": "accommodation",
+    "guest_house": "accommodation",
+    "camp_site": "accommodation",
+    "aquarium": "zoo",
+    "railway_station": "station",
+    "bus_station": "station",
+    "ferry_terminal": "port",
+    "harbour": "port",
+    "aerodrome": "airport",
+}
+
+
+def _slug(value: object) -> str | None:
+    """Lower-case snake_case form of a label; None for missing values."""
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return None
+    s = str(value).strip().lower()
+    s = re.sub(r"[\s\-/.]+", "_", s)
+    s = re.sub(r"[^a-z0-9_]", "", s)
+    return s.strip("_")
+
+
+def normalize_category(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Map raw category labels to canonical categories.
+
+    Case, spaces and hyphens are ignored (``"Agro-food"`` → ``agro_food``) and
+    common synonyms are accepted (``heritage``, ``culture`` → ``cultural``;
+    ``nature`` → ``natural``; UNESCO's ``Mixed`` → ``cultural``).
+
+    Parameters
+    ----------
+    values : pandas.Series
+        Raw labels (any dtype; missing allowed).
+
+    Returns
+    -------
+    categories : pandas.Series of str (object dtype), same index
+        Canonical category, or ``None`` where missing or unrecognised.
+    invalid : ndarray of bool, shape (n,)
+        True where the value is missing or not a known category (the caller
+        rejects or repairs these rows, e.g. with :func:`category_from_subtype`).
+    """
+    out = []
+    for v in values.tolist():
+        s = _slug(v)
+        if s in CATEGORIES:
+            out.append(s)
+        elif s in _CATEGORY_ALIASES:
+            out.append(_CATEGORY_ALIASES[s])
+        else:
+            out.append(None)
+    cats = pd.Series(out, index=values.index, dtype=object, name=values.name)
+    return cats, cats.isna().to_numpy()
+
+
+def normalize_designation(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Map raw designation labels to :data:`DESIGNATIONS` keys.
+
+    Missing values and words such as ``""``, ``"none"``, ``"-"`` mean *no
+    designation* and are valid (``None``). Synonyms are accepted: ``World
+    Heritage`` → ``unesco``; ``PDO``/``PGI``/``AOC``/``DOC`` → ``gi``;
+    ``municipal`` → ``local``; ``provincial`` → ``regional``.
+
+    Returns
+    -------
+    designations : pandas.Series of str or None (object dtype), same index
+    invalid : ndarray of bool
+        True where a non-empty value is not a recognised designation.
+    """
+    out: list[str | None] = []
+    bad = np.zeros(len(values), dtype=bool)
+    for i, v in enumerate(values.tolist()):
+        s = _slug(v)
+        if s is None or s in _NONE_WORDS:
+            out.append(None)
+        elif s in DESIGNATIONS:
+            out.append(s)
+        elif s in _DESIGNATION_ALIASES:
+            out.append(_DESIGNATION_ALIASES[s])
+        elif s.startswith("unesco"):
+            out.append("unesco")
+        else:
+            out.append(None)
+            bad[i] = True
+    return pd.Series(out, index=values.index, dtype=object, name=values.name), bad
+
+
+def normalize_subtype(values: pd.Series) -> pd.Series:
+    """Normalise subtype labels to snake_case, mapping known synonyms.
+
+    Subtypes are an open vocabulary: unknown labels are kept (normalised), so
+    no row is rejected for its subtype. Missing stays ``None``.
+    """
+    out = []
+    for v in values.tolist():
+        s = _slug(v)
+        if not s:
+            out.append(None)
+        else:
+            out.append(_SUBTYPE_ALIASES.get(s, s))
+    return pd.Series(out, index=values.index, dtype=object, name=values.name)
+
+
+def category_from_subtype(subtypes: pd.Series) -> pd.Series:
+    """Category implied by a (normalised) subtype, ``None`` if ambiguous or unknown.
+
+    Used to fill a missing category (``subtype="museum"`` → ``cultural``).
+    """
+    return pd.Series(
+        [SUBTYPE_CATEGORY.get(s) if isinstance(s, str) else None for s in subtypes.tolist()],
+        index=subtypes.index,
+        dtype=object,
+        name="category",
+    )
+
+
+def check_category(category: str | None) -> str | None:
+    """Validate one user-given category (API/CLI parameter); ``None`` passes.
+
+    Raises
+    ------
+    InvalidInput
+        The value is not a category, naming the accepted ones.
+    """
+    if category is None:
+        return None
+    cats, bad = normalize_category(pd.Series([category]))
+    if bad[0]:
+        raise InvalidInput(
+            f"expected an asset category among {', '.join(CATEGORIES)}, got {category!r}"
+        )
+    return cats.iloc[0]
+
+
+def linked_divisions(category: str, custom: dict | None = None) -> frozenset[str]:
+    """ISIC Rev.4 divisions of the firm sectors linked to an asset category.
+
+    The union of :func:`geocluster.sectors.group_divisions` over
+    :data:`LINKED_SECTOR_GROUPS[category] <LINKED_SECTOR_GROUPS>`; empty for
+    ``infrastructure``.
+    """
+    from geocluster.sectors import group_divisions  # sibling package, imported lazily
+
+    cat = check_category(category)
+    divs: set[str] = set()
+    for group in LINKED_SECTOR_GROUPS[cat]:
+        divs |= set(group_divisions(group, custom))
+    return frozenset(divs)
+
+
+# --------------------------------------------------------------------------- OSM
+
+
+@dataclass(frozen=True)
+class AssetClass:
+    """Classification of one OSM object as an asset."""
+
+    category: str
+    subtype: str
+    designation: str | None = None
+
+
+#: OSM keys that can make an object an asset (a pyosmium tag filter can use them).
+OSM_ASSET_KEYS: tuple[str, ...] = (
+    "historic",
+    "heritage",
+    "tourism",
+    "amenity",
+    "shop",
+    "craft",
+    "leisure",
+    "boundary",
+    "natural",
+    "landuse",
+    "railway",
+    "aeroway",
+)
+
+_OSM_HISTORIC = {
+    "monument": "monument",
+    "memorial": "memorial",
+    "archaeological_site": "archaeological_site",
+    "castle": "castle",
+    "palace": "castle",
+    "manor": "castle",
+    "fort": "fort",
+    "citywalls": "fort",
+    "city_gate": "historic_building",
+    "ruins": "ruins",
+    "building": "historic_building",
+    "house": "historic_building",
+    "church": "religious_heritage",
+    "monastery": "religious_heritage",
+    "chapel": "religious_heritage",
+    "wayside_shrine": "religious_heritage",
+    "wayside_cross": "religious_heritage",
+    "tomb": "memorial",
+    "district": "historic_centre",
+}
+_OSM_TOURISM = {
+    "museum": AssetClass("cultural", "museum"),
+    "artwork": AssetClass("cultural", "artwork"),
+    "gallery": AssetClass("tourism", "gallery"),
+    "attraction": AssetClass("tourism", "attraction"),
+    "theme_park": AssetClass("tourism", "theme_park"),
+    "zoo": AssetClass("tourism", "zoo"),
+    "aquarium": AssetClass("tourism", "zoo"),
+    "viewpoint": AssetClass("natural", "viewpoint"),
+    "hotel": AssetClass("tourism", "accommodation"),
+    "hostel": AssetClass("tourism", "accommodation"),
+    "guest_house": AssetClass("tourism", "accommodation"),
+    "motel": AssetClass("tourism", "accommodation"),
+    "chalet": AssetClass("tourism", "accommodation"),
+    "apartment": AssetClass("tourism", "accommodation"),
+    "camp_site": AssetClass("tourism", "accommodation"),
+    "caravan_site": AssetClass("tourism", "accommodation"),
+    "alpine_hut": AssetClass("tourism", "accommodation"),
+    "wilderness_hut": AssetClass("tourism", "accommodation"),
+}
+
+
+def _osm_designation(tags: Mapping[str, str]) -> str | None:
+    # OSM heritage=*: 1 = World Heritage, 2 = national, 3-5 regional levels,
+    # 6-8 local (https://wiki.openstreetmap.org/wiki/Key:heritage).
+    op = str(tags.get("heritage:operator", "")).lower()
+    if op == "whc" or "unesco" in op:
+        return "unesco"
+    level = str(tags.get("heritage", "")).strip()
+    if level == "1":
+        return "unesco"
+    if level == "2":
+        return "national"
+    if level in {"3", "4", "5"}:
+        return "regional"
+    if level in {"6", "7", "8", "yes"}:
+        return "local"
+    if tags.get("boundary") == "national_park":
+        return "national"
+    return None
+
+
+def osm_tags_to_asset(tags: Mapping[str, str]) -> AssetClass | None:
+    """Classify an OSM object's tags as a territorial asset, or ``None``.
+
+    Precedence (first match wins): ``historic=*`` (cultural) →
+    ``tourism=museum|artwork|…`` → protected nature (``boundary=protected_area|
+    national_park``, ``leisure=nature_reserve``) → cultural venues
+    (``amenity=theatre|arts_centre``) → agro-food (``amenity=marketplace``,
+    ``shop=farm``, ``craft=winery|brewery|distillery|cheese``,
+    ``landuse=vineyard|orchard|farmyard``) → parks and natural features →
+    infrastructure (``railway=station``, ``amenity=bus_station|ferry_terminal``,
+    ``aeroway=aerodrome``). Objects with only ``heritage=*`` become
+    ``cultural/historic_building``. The designation comes from ``heritage=*``
+    (1 → unesco, 2 → national, 3–5 → regional, 6–8 → local).
+
+    Parameters
+    ----------
+    tags : mapping of str to str
+        The object's OSM tags.
+    """
+    get = tags.get
+    des = _osm_designation(tags)
+    historic = get("historic")
+    if historic and historic not in {"no", "yes"}:
+        return AssetClass("cultural", _OSM_HISTORIC.get(historic, "other_heritage"), des)
+    tourism = get("tourism")
+    if tourism in _OSM_TOURISM:
+        base = _OSM_TOURISM[tourism]
+        return AssetClass(base.category, base.subtype, des)
+    boundary = get("boundary")
+    if boundary == "national_park":
+        return AssetClass("natural", "national_park", des)
+    if boundary == "protected_area":
+        return AssetClass("natural", "protected_area", des)
+    leisure = get("leisure")
+    if leisure == "nature_reserve":
+        return AssetClass("natural", "nature_reserve", des)
+    amenity = get("amenity")
+    if amenity in {"theatre", "arts_centre"}:
+        return AssetClass("cultural", amenity, des)
+    if amenity == "marketplace":
+        return AssetClass("agro_food", "market", des)
+    if get("shop") == "farm":
+        return AssetClass("agro_food", "farm_shop", des)
+    craft = get("craft")
+    if craft == "winery":
+        return AssetClass("agro_food", "winery", des)
+    if craft in {"brewery", "distillery"}:
+        return AssetClass("agro_food", "brewery", des)
+    if craft == "cheese":
+        return AssetClass("agro_food", "cheese_dairy", des)
+    landuse = get("landuse")
+    if landuse in {"vineyard", "orchard"}:
+        return AssetClass("agro_food", landuse, des)
+    if landuse == "farmyard":
+        return AssetClass("agro_food", "farm", des)
+    if leisure == "park":
+        return AssetClass("natural", "park", des)
+    natural = get("natural")
+    if natural in {"beach", "waterfall"}:
+        return AssetClass("natural", natural, des)
+    if natural == "cave_entrance":
+        return AssetClass("natural", "cave", des)
+    if tourism == "information" and get("information") == "office":
+        return AssetClass("tourism", "information", des)
+    if get("railway") == "station" or amenity == "bus_station":
+        return AssetClass("infrastructure", "station", des)
+    if amenity == "ferry_terminal":
+        return AssetClass("infrastructure", "port", des)
+    if get("aeroway") == "aerodrome" and get("iata"):
+        return AssetClass("infrastructure", "airport", des)
+    if des is not None:
+        return AssetClass("cultural", "historic_building", des)
+    return None

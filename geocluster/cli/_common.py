@@ -1,0 +1,73 @@
+"""Helpers shared by the CLI subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from geocluster.workspace import Workspace
+
+
+def default_workspace() -> str:
+    """``$GEOCLUSTER_WORKSPACE``, else ``./workspace`` (CONTRACT.md)."""
+    return os.environ.get("GEOCLUSTER_WORKSPACE") or "workspace"
+
+
+def add_workspace_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--workspace",
+        default=None,
+        metavar="DIR",
+        help="workspace directory (default: $GEOCLUSTER_WORKSPACE or ./workspace)",
+    )
+
+
+def open_ws(args: argparse.Namespace) -> Workspace:
+    """The workspace named by ``--workspace`` (or the default)."""
+    return Workspace(getattr(args, "workspace", None) or default_workspace())
+
+
+def print_json(obj: Any) -> None:
+    """Print a JSON document to stdout (numpy scalars and dates become text)."""
+    json.dump(obj, sys.stdout, indent=2, default=_default, allow_nan=False)
+    sys.stdout.write("\n")
+
+
+def _default(value: Any) -> Any:
+    import numpy as np
+
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return None if not np.isfinite(value) else float(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def rich_progress(enabled: bool = True) -> tuple[Callable[[float, str], None], Callable[[], None]]:
+    """A progress callback drawing a rich bar on stderr, and a function to close it."""
+    if not enabled or not sys.stderr.isatty() and not os.environ.get("GEOCLUSTER_PROGRESS"):
+        return (lambda fraction, message: None), (lambda: None)
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        transient=False,
+    )
+    bar.start()
+    task = bar.add_task("starting", total=1.0)
+
+    def update(fraction: float, message: str) -> None:
+        bar.update(task, completed=min(max(float(fraction), 0.0), 1.0), description=message)
+
+    return update, bar.stop

@@ -1,0 +1,171 @@
+"""CLI: ``ingest``, ``datasets``, ``serve``, ``demo``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from geocluster.cli._common import add_workspace_arg, open_ws, print_json, rich_progress
+
+#: CLI flag -> IngestOptions key (CONTRACT.md: the flag's name in snake case).
+INGEST_OPTIONS = (
+    "crs",
+    "working_crs",
+    "lon_col",
+    "lat_col",
+    "x_col",
+    "y_col",
+    "wkt_col",
+    "id_col",
+    "sector_col",
+    "sector_scheme",
+    "employees_col",
+    "level",
+    "parent_col",
+    "layer",
+)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``ingest``, ``datasets``, ``serve`` and ``demo``."""
+    p = sub.add_parser(
+        "ingest",
+        help="read, validate and store firms, assets, boundaries or indicators",
+        description="Ingest a file into the workspace. Rejected rows are reported (exit 0); "
+        "an unusable file or option exits 2 and stores nothing.",
+    )
+    p.add_argument("kind", choices=("firms", "assets", "boundaries", "indicators"))
+    p.add_argument(
+        "path",
+        help="CSV/TSV, XLSX, GeoJSON, GPKG, zipped Shapefile, GeoParquet, FlatGeobuf or OSM PBF",
+    )
+    add_workspace_arg(p)
+    p.add_argument("--name", help="dataset name (default: file name); reusing one adds a version")
+    p.add_argument("--crs", help="CRS of x/y or of a file without one, e.g. EPSG:32614")
+    p.add_argument("--working-crs", help="metric CRS for analyses (default: UTM zone of the data)")
+    coords = p.add_argument_group("coordinates (default: auto-detected)")
+    coords.add_argument("--lon-col")
+    coords.add_argument("--lat-col")
+    coords.add_argument("--x-col")
+    coords.add_argument("--y-col")
+    coords.add_argument("--wkt-col")
+    cols = p.add_argument_group("columns (default: auto-detected)")
+    cols.add_argument("--id-col")
+    cols.add_argument("--sector-col")
+    cols.add_argument("--sector-scheme", choices=("isic4", "nace2"))
+    cols.add_argument("--employees-col")
+    cols.add_argument("--level", type=int, help="boundaries: administrative level (0 = country)")
+    cols.add_argument("--parent-col", help="boundaries: column with the parent region id")
+    cols.add_argument("--layer", help="GeoPackage layer to read")
+    p.add_argument("--json", action="store_true", help="print the dataset summary as JSON")
+    p.set_defaults(handler=_ingest)
+
+    p = sub.add_parser("datasets", help="list the workspace's datasets")
+    add_workspace_arg(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_datasets)
+
+    p = sub.add_parser("serve", help="serve the API and the web map")
+    add_workspace_arg(p)
+    p.add_argument("--host", default=None, help="default 127.0.0.1 ($GEOCLUSTER_HOST)")
+    p.add_argument("--port", type=int, default=None, help="default 8000 ($GEOCLUSTER_PORT)")
+    p.set_defaults(handler=_serve)
+
+    p = sub.add_parser("demo", help="build the demo workspace (Mexico + Helsinki) and serve it")
+    add_workspace_arg(p)
+    p.add_argument("--no-serve", action="store_true", help="build only, do not serve")
+    p.add_argument("--host", default=None)
+    p.add_argument("--port", type=int, default=None)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_demo)
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    ws = open_ws(args)
+    options = {k: getattr(args, k) for k in INGEST_OPTIONS if getattr(args, k, None) is not None}
+    update, close = rich_progress(not args.json)
+    try:
+        info = ws.ingest(args.kind, args.path, name=args.name, options=options, progress=update)
+    finally:
+        close()
+    summary = info.to_dict()
+    if args.json:
+        print_json(summary)
+        return 0
+    print(
+        f"{info.kind} {info.id!r} v{info.version}: {info.rows:,} rows stored "
+        f"({info.rejected_count:,} rejected) from {info.source}"
+    )
+    print(
+        f"  bbox {_bbox(info.bbox)}  source CRS {info.source_crs}  working CRS {info.working_crs}"
+    )
+    for r in info.rejected[:20]:
+        print(
+            f"  rejected row {r['row']}"
+            + (f" [{r['column']}]" if r["column"] else "")
+            + f": {r['reason']}"
+        )
+    if info.rejected_count > 20:
+        print(f"  … and {info.rejected_count - 20:,} more (use --json for all)")
+    for w in info.warnings:
+        print(f"  warning: {w}")
+    return 0
+
+
+def _datasets(args: argparse.Namespace) -> int:
+    ws = open_ws(args)
+    infos = ws.datasets()
+    if args.json:
+        print_json([i.to_dict() | {"rejected": i.rejected[:0]} for i in infos])
+        return 0
+    if not infos:
+        print(f"no datasets in {ws.path}")
+        return 0
+    print(f"{'id':24} {'kind':11} {'ver':>3} {'rows':>10} {'rejected':>8}  source")
+    for i in infos:
+        print(
+            f"{i.id:24} {i.kind:11} {i.version:>3} {i.rows:>10,} {i.rejected_count:>8,}  "
+            f"{i.source or ''}"
+        )
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from api.app import serve
+
+    ws = open_ws(args)
+    serve(str(ws.path), host=args.host, port=args.port)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from geocluster.demo import build_demo
+
+    ws = open_ws(args)
+    update, close = rich_progress(not args.json)
+    try:
+        summary = build_demo(ws.path, progress=update)
+    finally:
+        close()
+    if args.json:
+        print_json([s.to_dict() if hasattr(s, "to_dict") else s for s in summary])
+    else:
+        print(f"demo workspace ready in {ws.path}:")
+        for s in summary:
+            d = s.to_dict() if hasattr(s, "to_dict") else s
+            rows = d.get("rows")
+            print(
+                f"  {d.get('kind', ''):12} {d.get('id', ''):28} "
+                f"{rows if rows is not None else '':>8}"
+            )
+    sys.stdout.flush()
+    if args.no_serve:
+        return 0
+    from api.app import serve
+
+    serve(str(ws.path), host=args.host, port=args.port)
+    return 0
+
+
+def _bbox(b: list[float] | None) -> str:
+    return "—" if not b else "[" + ", ".join(f"{v:.4f}" for v in b) + "]"

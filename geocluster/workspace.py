@@ -17,6 +17,7 @@ import hashlib
 import os
 import re
 import tempfile
+import unicodedata
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -50,7 +51,8 @@ _ID_RE = re.compile(r"^(?P<id>[a-z0-9][a-z0-9_\-]*)(?:@(?P<version>\d+))?$")
 
 def slugify(name: str) -> str:
     """Dataset id of a name: lower case, ``[a-z0-9_-]``, at most 64 characters."""
-    slug = re.sub(r"[^a-z0-9_\-]+", "_", str(name).strip().lower()).strip("_-")
+    ascii_name = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9_\-]+", "_", ascii_name.strip().lower()).strip("_-")
     if not slug:
         raise InvalidInput(f"expected a dataset name with letters or digits, got {name!r}")
     return slug[:64]

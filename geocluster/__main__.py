@@ -1,0 +1,5 @@
+"""``python -m geocluster`` runs the CLI."""
+
+from geocluster.cli import main
+
+main()

@@ -1,1 +1,0 @@
-"""geocluster.engine."""

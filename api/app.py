@@ -1,0 +1,149 @@
+"""The FastAPI application factory.
+
+``create_app(Settings(workspace=...))`` builds an app bound to one workspace; nothing
+is built at import time. ``serve`` runs it under uvicorn (``geocluster serve``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
+
+from api.errors import add_exception_handlers
+from api.jobs import JobManager
+from api.settings import Settings
+from api.tiling import IndexCache
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "maps" / "static"
+
+DESCRIPTION = """
+Find industrial and territorial clusters of firms, measure regional specialisation and
+inequality, and serve them as OGC API Features, vector/raster tiles and a web map.
+
+* **Datasets**: upload firms, territorial assets, boundaries and indicators (`POST /datasets`).
+* **Features**: every dataset and analysis run is an OGC API Features collection.
+* **Tiles**: MVT per collection and PNG tiles for rasters (KDE surfaces).
+* **Analyses**: clusters, specialisation, hotspots, inequality, assets… (`async: true` runs
+  as a background job, see `/jobs/{id}`).
+* **Map**: `/map`, a Leaflet map that works offline.
+"""
+
+
+class _WorkspaceHolder:
+    """Open the workspace once, on first use, from any thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._ws = None
+        self._lock = threading.Lock()
+
+    def __call__(self):
+        if self._ws is None:
+            with self._lock:
+                if self._ws is None:
+                    from geocluster.workspace import Workspace
+
+                    self._ws = Workspace(self.path)
+        return self._ws
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the geocluster API for one workspace.
+
+    Parameters
+    ----------
+    settings : Settings, optional
+        Defaults to ``Settings()`` read from ``GEOCLUSTER_*`` environment variables.
+
+    Returns
+    -------
+    FastAPI
+    """
+    settings = settings or Settings()
+    jobs = JobManager(max_workers=settings.job_workers)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        jobs.shutdown()
+
+    app = FastAPI(
+        title="geocluster",
+        version=_version(),
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_tags=[
+            {"name": "service", "description": "Health and OGC landing page"},
+            {"name": "datasets", "description": "Upload and manage datasets"},
+            {"name": "rasters", "description": "Registered rasters and KDE surfaces"},
+            {"name": "features", "description": "OGC API - Features"},
+            {"name": "tiles", "description": "Vector (MVT) and raster (PNG) tiles"},
+            {"name": "analyses", "description": "Analyses; results persist as runs"},
+            {"name": "regions", "description": "Region profiles, comparison and peers"},
+            {"name": "runs", "description": "Analysis runs and background jobs"},
+            {"name": "map", "description": "The web map"},
+        ],
+    )
+    app.state.settings = settings
+    app.state.get_workspace = _WorkspaceHolder(settings.workspace)
+    app.state.index_cache = IndexCache()
+    app.state.jobs = jobs
+    app.state.policy = _policy(settings)
+
+    add_exception_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["*"],
+        )
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    from api.routers import analyses, datasets, features, maps, rasters, regions, runs, tiles
+
+    app.include_router(features.landing_router)
+    app.include_router(datasets.router)
+    app.include_router(rasters.router)
+    app.include_router(features.router)
+    app.include_router(tiles.router)
+    app.include_router(analyses.router)
+    app.include_router(regions.router)
+    app.include_router(runs.router)
+    app.include_router(maps.router)
+    return app
+
+
+def _policy(settings: Settings):
+    from geocluster.disclosure import DisclosurePolicy
+
+    d = settings.disclosure
+    return DisclosurePolicy(
+        min_contributors=d.min_contributors,
+        round_to=d.round_to,
+        firm_points=d.public_firm_points,
+        enforce=d.enforce,
+    )
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("geocluster")
+    except Exception:  # noqa: BLE001 - not installed: running from a checkout
+        return "0.1.0"
+
+
+def serve(workspace: str | os.PathLike[str], host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve the API and the map for ``workspace`` under uvicorn (blocks)."""
+    import uvicorn
+
+    settings = Settings(workspace=Path(workspace), host=host, port=port)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")

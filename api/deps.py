@@ -1,0 +1,114 @@
+"""FastAPI dependencies: the workspace, and query parameters as dataclasses.
+
+Dependencies raise domain errors (``InvalidInput``) rather than ``HTTPException``;
+:mod:`api.errors` turns them into 422 responses.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from fastapi import Depends, Query, Request
+
+from api.settings import Settings
+from geocluster.errors import InvalidInput
+
+
+class InvalidBBox(InvalidInput):
+    """A ``bbox`` query parameter that is not ``minlon,minlat,maxlon,maxlat``."""
+
+
+def get_settings(request: Request) -> Settings:
+    """The app's :class:`~api.settings.Settings`."""
+    return request.app.state.settings
+
+
+def get_workspace(request: Request):
+    """The app's :class:`geocluster.workspace.Workspace` (opened lazily, once)."""
+    return request.app.state.get_workspace()
+
+
+def parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:
+    """Parse ``minlon,minlat,maxlon,maxlat`` (OGC CRS84 order) or return None.
+
+    Raises
+    ------
+    InvalidBBox
+        Wrong number of values, non-numbers, out-of-range or inverted bounds.
+    """
+    if text is None or text == "":
+        return None
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) != 4:
+        raise InvalidBBox(
+            f"bbox must be 4 comma-separated numbers minlon,minlat,maxlon,maxlat; got {len(parts)} value(s): {text!r}"
+        )
+    try:
+        minx, miny, maxx, maxy = (float(p) for p in parts)
+    except ValueError:
+        raise InvalidBBox(f"bbox values must be numbers; got {text!r}") from None
+    if not all(math.isfinite(v) for v in (minx, miny, maxx, maxy)):
+        raise InvalidBBox(f"bbox values must be finite numbers; got {text!r}")
+    if not (
+        -180 <= minx <= 180 and -180 <= maxx <= 180 and -90 <= miny <= 90 and -90 <= maxy <= 90
+    ):
+        raise InvalidBBox(
+            f"bbox must be in lon/lat degrees (lon within ±180, lat within ±90); got {text!r}"
+        )
+    if minx > maxx or miny > maxy:
+        raise InvalidBBox(
+            f"bbox minimum must not exceed maximum (minlon,minlat,maxlon,maxlat); got {text!r}"
+        )
+    return (minx, miny, maxx, maxy)
+
+
+@dataclass
+class ItemsQuery:
+    """Query parameters of ``/collections/{id}/items``."""
+
+    bbox: tuple[float, float, float, float] | None
+    limit: int
+    offset: int
+    properties: list[str] | None
+    f: str | None
+
+
+OutputFormat = Literal["geojson", "json", "csv", "gpkg", "parquet", "html"]
+
+
+def items_query(
+    request: Request,
+    bbox: Annotated[
+        str | None,
+        Query(
+            description="minlon,minlat,maxlon,maxlat in WGS84 lon/lat (OGC CRS84)",
+            examples=["-103.5,20.5,-101.0,21.5"],
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None, Query(ge=1, description="page size (capped by GEOCLUSTER_ITEMS_LIMIT_MAX)")
+    ] = None,
+    offset: Annotated[int, Query(ge=0, description="features to skip")] = 0,
+    properties: Annotated[
+        str | None,
+        Query(
+            description="comma-separated property names to return", examples=["firm_id,sector_code"]
+        ),
+    ] = None,
+    f: Annotated[
+        OutputFormat | None, Query(description="output format; else chosen from the Accept header")
+    ] = None,
+) -> ItemsQuery:
+    """Collect and validate the items query (limit capped by the settings)."""
+    settings: Settings = request.app.state.settings
+    lim = settings.features.items_limit_default if limit is None else limit
+    lim = min(lim, settings.features.items_limit_max)
+    props = None
+    if properties is not None:
+        props = [p.strip() for p in properties.split(",") if p.strip()]
+    return ItemsQuery(bbox=parse_bbox(bbox), limit=lim, offset=offset, properties=props, f=f)
+
+
+ItemsDep = Annotated[ItemsQuery, Depends(items_query)]

@@ -1,0 +1,324 @@
+"""OGC API - Features: landing page, conformance, collections and items.
+
+Datasets and analysis-run layers are collections. Items are paged (``limit`` capped by
+the settings) with ``next``/``prev`` links, in lon/lat (CRS84) order, as GeoJSON, CSV,
+GeoPackage or GeoParquet (``f=`` first, then the ``Accept`` header, as tipg does).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+
+from api.deps import ItemsDep, get_workspace
+from geocluster.errors import InvalidInput
+
+landing_router = APIRouter(tags=["service"])
+router = APIRouter(prefix="/collections", tags=["features"])
+
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-common-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-common-2/1.0/conf/collections",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
+]
+MEDIA_TYPES = {
+    "geojson": "application/geo+json",
+    "json": "application/geo+json",
+    "csv": "text/csv; charset=utf-8",
+    "gpkg": "application/geopackage+sqlite3",
+    "parquet": "application/vnd.apache.parquet",
+}
+_ACCEPT = [
+    ("application/geo+json", "geojson"),
+    ("application/json", "geojson"),
+    ("text/csv", "csv"),
+    ("application/geopackage+sqlite3", "gpkg"),
+    ("application/vnd.apache.parquet", "parquet"),
+    ("application/x-parquet", "parquet"),
+]
+#: Columns used as the GeoJSON feature id, in order of preference.
+ID_COLUMNS = ("firm_id", "asset_id", "region_id", "cluster_id")
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def disclosure_kind(coll, frame: pd.DataFrame | None = None) -> str:
+    """The disclosure-policy kind of a collection (see :mod:`geocluster.disclosure`)."""
+    kind = str(coll.kind)
+    if kind == "firms":
+        return "firms"
+    if kind in ("assets", "boundaries", "indicators"):
+        return kind
+    if kind.startswith("run:"):
+        cols = set(frame.columns) if frame is not None else set()
+        if "firm_id" in cols and isinstance(frame, gpd.GeoDataFrame):
+            return "labels"
+        if "n_firms" in cols:
+            return "clusters"
+        if "count" in cols:
+            return "table"
+    return "other"
+
+
+def collection_dict(coll, request: Request) -> dict[str, Any]:
+    """An OGC collection description with links to items, downloads and tiles."""
+    base = _base(request)
+    href = f"{base}/collections/{coll.id}"
+    out: dict[str, Any] = {
+        "id": coll.id,
+        "title": coll.title,
+        "description": f"{coll.kind} ({coll.rows} features)",
+        "kind": coll.kind,
+        "rows": coll.rows,
+        "itemType": "feature",
+        "crs": [CRS84],
+        "version": coll.version,
+        "run_id": coll.run_id,
+        "created": coll.created,
+        "links": [
+            {"rel": "self", "href": href, "type": "application/json"},
+            {"rel": "items", "href": f"{href}/items", "type": "application/geo+json"},
+        ]
+        + [
+            {
+                "rel": "alternate",
+                "href": f"{href}/items?f={f}",
+                "type": MEDIA_TYPES[f],
+                "title": f"download ({f})",
+            }
+            for f in ("csv", "gpkg", "parquet")
+        ],
+    }
+    if coll.bbox:
+        out["extent"] = {"spatial": {"bbox": [list(coll.bbox)], "crs": CRS84}}
+    if coll.geometry:
+        out["links"].append(
+            {
+                "rel": "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
+                "href": f"{href}/tiles/WebMercatorQuad/tilejson.json",
+                "type": "application/json",
+                "title": "TileJSON (Mapbox Vector Tiles)",
+            }
+        )
+    return out
+
+
+@landing_router.get("/health", summary="Liveness check")
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@landing_router.get("/", summary="OGC API landing page")
+def landing(request: Request) -> dict[str, Any]:
+    base = _base(request)
+    return {
+        "title": "geocluster",
+        "description": "Industrial and territorial clusters, specialisation and inequality",
+        "links": [
+            {"rel": "self", "href": f"{base}/", "type": "application/json"},
+            {
+                "rel": "service-desc",
+                "href": f"{base}/openapi.json",
+                "type": "application/vnd.oai.openapi+json;version=3.0",
+            },
+            {"rel": "service-doc", "href": f"{base}/docs", "type": "text/html"},
+            {"rel": "conformance", "href": f"{base}/conformance", "type": "application/json"},
+            {"rel": "data", "href": f"{base}/collections", "type": "application/json"},
+            {"rel": "map", "href": f"{base}/map", "type": "text/html"},
+        ],
+    }
+
+
+@landing_router.get("/conformance", summary="OGC conformance classes")
+def conformance() -> dict[str, Any]:
+    return {"conformsTo": CONFORMANCE}
+
+
+@router.get("", summary="Every dataset and analysis-run layer")
+def list_collections(request: Request, ws=Depends(get_workspace)) -> dict[str, Any]:
+    colls = [collection_dict(c, request) for c in ws.collections()]
+    return {
+        "collections": colls,
+        "numberMatched": len(colls),
+        "numberReturned": len(colls),
+        "links": [
+            {"rel": "self", "href": f"{_base(request)}/collections", "type": "application/json"}
+        ],
+    }
+
+
+@router.get("/{collection_id}", summary="One collection")
+def get_collection(
+    collection_id: str, request: Request, ws=Depends(get_workspace)
+) -> dict[str, Any]:
+    return collection_dict(ws.collection(collection_id), request)
+
+
+def _output_format(f: str | None, request: Request) -> str:
+    if f:
+        return "geojson" if f == "json" else f
+    accept = request.headers.get("accept", "")
+    for media, fmt in _ACCEPT:
+        if media in accept:
+            return fmt
+    return "geojson"
+
+
+def _columns(ws, collection_id: str) -> list[str]:
+    sample = ws.read_collection(collection_id, limit=1)
+    geom = sample.geometry.name if isinstance(sample, gpd.GeoDataFrame) else None
+    return [c for c in sample.columns if c != geom]
+
+
+def _links(
+    request: Request, offset: int, limit: int, returned: int, matched: int, fmt: str
+) -> list[dict]:
+    url = request.url
+    media = MEDIA_TYPES[fmt]
+    links = [{"rel": "self", "href": str(url), "type": media}]
+    if offset + returned < matched:
+        links.append(
+            {
+                "rel": "next",
+                "href": str(url.include_query_params(offset=offset + limit, limit=limit)),
+                "type": media,
+            }
+        )
+    if offset > 0:
+        links.append(
+            {
+                "rel": "prev",
+                "href": str(url.include_query_params(offset=max(0, offset - limit), limit=limit)),
+                "type": media,
+            }
+        )
+    coll_href = str(url.replace(query="")).rsplit("/items", 1)[0]
+    links.append({"rel": "collection", "href": coll_href, "type": "application/json"})
+    return links
+
+
+def _geojson(frame: pd.DataFrame, *, offset: int) -> str:
+    """FeatureCollection text with stable ids; attribute-only frames get null geometry."""
+    frame = frame.copy()
+    id_col = next((c for c in ID_COLUMNS if c in frame.columns and frame[c].is_unique), None)
+    if id_col is not None:
+        frame.index = frame[id_col].astype(str)
+    else:
+        frame.index = range(offset, offset + len(frame))
+    if isinstance(frame, gpd.GeoDataFrame):
+        return frame.to_json(na="null", drop_id=False, default=str)
+    features = []
+    for idx, row in zip(frame.index, frame.to_dict(orient="records")):
+        props = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+        features.append({"type": "Feature", "id": idx, "geometry": None, "properties": props})
+    return json.dumps({"type": "FeatureCollection", "features": features}, default=str)
+
+
+def _csv(frame: pd.DataFrame) -> bytes:
+    if isinstance(frame, gpd.GeoDataFrame):
+        geom = frame.geometry
+        out = pd.DataFrame(frame.drop(columns=geom.name))
+        if len(frame) and set(geom.dropna().geom_type.unique()) <= {"Point"}:
+            out["lon"] = geom.x
+            out["lat"] = geom.y
+        else:
+            out["wkt"] = geom.to_wkt()
+        frame = out
+    return frame.to_csv(index=False).encode("utf-8")
+
+
+def _file(frame: pd.DataFrame, fmt: str, layer: str) -> bytes:
+    with tempfile.TemporaryDirectory(prefix="geocluster-dl-") as tmp:
+        path = Path(tmp) / f"{layer}.{fmt}"
+        if fmt == "gpkg":
+            if isinstance(frame, gpd.GeoDataFrame):
+                frame.to_file(path, layer=layer, driver="GPKG")
+            else:
+                import pyogrio
+
+                pyogrio.write_dataframe(frame, path, layer=layer, driver="GPKG")
+        else:
+            frame.to_parquet(path, index=False)
+        return path.read_bytes()
+
+
+@router.get(
+    "/{collection_id}/items",
+    summary="Features of a collection (paged; GeoJSON, CSV, GeoPackage or GeoParquet)",
+    responses={
+        200: {
+            "content": {
+                "application/geo+json": {},
+                "text/csv": {},
+                "application/geopackage+sqlite3": {},
+                "application/vnd.apache.parquet": {},
+            },
+            "description": "A FeatureCollection with numberMatched, numberReturned and links",
+        }
+    },
+)
+def items(
+    collection_id: str, request: Request, query: ItemsDep, ws=Depends(get_workspace)
+) -> Response:
+    coll = ws.collection(collection_id)
+    fmt = _output_format(query.f, request)
+    if query.properties is not None:
+        available = _columns(ws, collection_id)
+        unknown = [p for p in query.properties if p not in available]
+        if unknown:
+            raise InvalidInput(
+                f"unknown properties {unknown} for collection {collection_id!r}; available: {available}"
+            )
+    bbox = query.bbox if coll.geometry else None
+    if query.bbox is not None and not coll.geometry:
+        raise InvalidInput(f"collection {collection_id!r} has no geometry; bbox cannot filter it")
+    frame = ws.read_collection(
+        collection_id,
+        bbox=bbox,
+        limit=query.limit,
+        offset=query.offset,
+        properties=query.properties,
+    )
+    policy = request.app.state.policy
+    frame = policy.apply(frame, kind=disclosure_kind(coll, frame))
+    matched = ws.count_collection(collection_id, bbox=bbox)
+    returned = len(frame)
+    if fmt == "geojson":
+        text = _geojson(frame, offset=query.offset)
+        extra = {
+            "numberMatched": matched,
+            "numberReturned": returned,
+            "links": _links(request, query.offset, query.limit, returned, matched, fmt),
+        }
+        body = text.rstrip()[:-1] + ", " + json.dumps(extra, default=str)[1:]
+        return Response(body, media_type=MEDIA_TYPES["geojson"])
+    headers = {
+        "Content-Disposition": f'attachment; filename="{collection_id}.{fmt}"',
+        "OGC-NumberMatched": str(matched),
+        "OGC-NumberReturned": str(returned),
+    }
+    if fmt == "csv":
+        return Response(_csv(frame), media_type=MEDIA_TYPES["csv"], headers=headers)
+    return Response(
+        _file(frame, fmt, collection_id.replace(".", "_")),
+        media_type=MEDIA_TYPES[fmt],
+        headers=headers,
+    )
+
+
+__all__ = ["router", "landing_router", "collection_dict", "disclosure_kind", "JSONResponse"]

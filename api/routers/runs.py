@@ -1,0 +1,59 @@
+"""``/runs`` (persisted analysis runs) and ``/jobs`` (background jobs)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from api.deps import get_workspace
+
+router = APIRouter(tags=["runs"])
+
+
+def _run_dict(run, request: Request) -> dict[str, Any]:
+    out = run.to_dict()
+    base = str(request.base_url).rstrip("/")
+    out["links"] = [
+        {"rel": "items", "href": f"{base}/collections/{cid}/items", "title": cid}
+        for cid in out.get("collections", [])
+    ]
+    return out
+
+
+@router.get("/runs", summary="Analysis runs, newest last")
+def list_runs(
+    request: Request,
+    kind: Annotated[str | None, Query(description="only runs of this kind, e.g. clusters")] = None,
+    ws=Depends(get_workspace),
+) -> dict[str, Any]:
+    return {"runs": [_run_dict(r, request) for r in ws.runs(kind)]}
+
+
+@router.get("/runs/{run_id}", summary="One analysis run")
+def get_run(run_id: str, request: Request, ws=Depends(get_workspace)) -> dict[str, Any]:
+    return _run_dict(ws.run(run_id), request)
+
+
+@router.get(
+    "/jobs/{job_id}",
+    name="get_job",
+    summary="State of a background job",
+    responses={
+        200: {
+            "content": {
+                "application/json": {
+                    "example": {
+                        "id": "3f2c",
+                        "state": "running",
+                        "progress": 0.4,
+                        "message": "clustering",
+                    }
+                }
+            }
+        }
+    },
+)
+def get_job(job_id: str, request: Request) -> dict[str, Any]:
+    """``state`` is queued, running, done (with ``result``) or failed (with ``error``)."""
+    return request.app.state.jobs.get(job_id).to_dict()

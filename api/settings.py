@@ -1,0 +1,88 @@
+"""Settings of the HTTP service, read from ``GEOCLUSTER_*`` environment variables.
+
+One class per concern, each field with bounds (as tipg does). Nothing is built at import
+time: :func:`api.app.create_app` takes a :class:`Settings` or builds one when called.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_ENV = SettingsConfigDict(env_prefix="GEOCLUSTER_", extra="ignore")
+
+
+class FeaturesSettings(BaseSettings):
+    """OGC API Features: page sizes."""
+
+    model_config = _ENV
+
+    items_limit_default: int = Field(100, ge=1, le=100_000)
+    items_limit_max: int = Field(10_000, ge=1, le=1_000_000)
+
+
+class TileSettings(BaseSettings):
+    """Vector and raster tiles."""
+
+    model_config = _ENV
+
+    tile_extent: int = Field(4096, ge=256, le=16384, description="MVT extent (units per tile side)")
+    tile_buffer: int = Field(
+        64, ge=0, le=1024, description="MVT buffer around polygon tiles, in tile units"
+    )
+    tile_max_features: int = Field(
+        5000,
+        ge=1,
+        le=200_000,
+        description="individual points per tile; above it points are aggregated",
+    )
+    tile_grid_cells: int = Field(
+        32, ge=1, le=512, description="aggregation grid cells per tile side (power of two)"
+    )
+    points_min_zoom: int = Field(
+        12, ge=0, le=24, description="first zoom at which firm points are shown one by one"
+    )
+    tile_max_zoom: int = Field(22, ge=0, le=24)
+    tile_cache_seconds: int = Field(3600, ge=0, description="Cache-Control max-age of tiles")
+    raster_colormap: str = Field("viridis", description="rio-tiler colormap name for raster tiles")
+
+
+class UploadSettings(BaseSettings):
+    """Dataset uploads."""
+
+    model_config = _ENV
+
+    max_upload_mb: float = Field(200.0, gt=0, le=100_000)
+    upload_chunk_bytes: int = Field(1 << 20, ge=1024, le=1 << 26)
+
+
+class DisclosureSettings(BaseSettings):
+    """Confidentiality switches the API passes to :mod:`geocluster.disclosure`."""
+
+    model_config = _ENV
+
+    public_firm_points: bool = Field(
+        True,
+        description="serve individual firm points at high zoom; when false firms are always aggregated",
+    )
+    min_contributors: int = Field(3, ge=1, le=1000, description="firms behind a published cell")
+    round_to: int | None = Field(None, ge=1, description="round published counts to this multiple")
+    enforce: bool = Field(False, description="suppress (not only flag) cells under the threshold")
+
+
+class Settings(BaseSettings):
+    """Everything the app needs; ``Settings(workspace=...)`` is enough for tests."""
+
+    model_config = _ENV
+
+    workspace: Path = Field(Path("workspace"), description="workspace directory")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    cors_origins: list[str] = Field(default_factory=list)
+    job_workers: int = Field(2, ge=1, le=64)
+    features: FeaturesSettings = Field(default_factory=FeaturesSettings)
+    tiles: TileSettings = Field(default_factory=TileSettings)
+    upload: UploadSettings = Field(default_factory=UploadSettings)
+    disclosure: DisclosureSettings = Field(default_factory=DisclosureSettings)

@@ -1,0 +1,417 @@
+"""Vector tiles (WebMercatorQuad) for collections, from in-memory indexes.
+
+Points (firms, firm labels, point assets) are indexed once per collection version by
+their Morton (Z-order) code at zoom :data:`MORTON_LEVEL`: the points of any tile at a
+zoom ``z <= MORTON_LEVEL`` are then one contiguous slice of the sorted arrays (two
+binary searches), and the aggregation grid of a tile is a shift of the same codes and
+one ``bincount``. Nothing per tile touches the store.
+
+Polygons (clusters, regions, assets) keep their Web Mercator geometries and an STRtree;
+a tile queries the tree, clips to the tile plus a buffer, simplifies to the tile's
+resolution and is encoded by ``mapbox_vector_tile``.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import geopandas as gpd
+import mapbox_vector_tile
+import numpy as np
+import pandas as pd
+import shapely
+
+from api.mvt import encode_point_layer
+
+#: Web Mercator half-circumference (EPSG:3857 metres).
+ORIGIN_SHIFT = math.pi * 6378137.0
+#: Points are sorted by their Z-order code at this zoom (48-bit codes).
+MORTON_LEVEL = 24
+#: Properties kept on individual points (those present in the collection are used).
+POINT_PROPERTIES_PREFERRED = (
+    "firm_id",
+    "name",
+    "sector_code",
+    "isic_section",
+    "employees",
+    "cluster_id",
+    "asset_id",
+    "category",
+    "subtype",
+    "designation",
+)
+MAX_PROPERTIES = 12
+
+
+def _part1by1(v: np.ndarray) -> np.ndarray:
+    """Spread the low 32 bits of ``v`` to the even bits of a uint64."""
+    v = v.astype(np.uint64) & np.uint64(0xFFFFFFFF)
+    v = (v | (v << np.uint64(16))) & np.uint64(0x0000FFFF0000FFFF)
+    v = (v | (v << np.uint64(8))) & np.uint64(0x00FF00FF00FF00FF)
+    v = (v | (v << np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    v = (v | (v << np.uint64(2))) & np.uint64(0x3333333333333333)
+    v = (v | (v << np.uint64(1))) & np.uint64(0x5555555555555555)
+    return v
+
+
+def _compact1by1(v: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`_part1by1`: gather the even bits of ``v``."""
+    v = v.astype(np.uint64) & np.uint64(0x5555555555555555)
+    v = (v | (v >> np.uint64(1))) & np.uint64(0x3333333333333333)
+    v = (v | (v >> np.uint64(2))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    v = (v | (v >> np.uint64(4))) & np.uint64(0x00FF00FF00FF00FF)
+    v = (v | (v >> np.uint64(8))) & np.uint64(0x0000FFFF0000FFFF)
+    v = (v | (v >> np.uint64(16))) & np.uint64(0x00000000FFFFFFFF)
+    return v
+
+
+def morton(ix: np.ndarray, iy: np.ndarray) -> np.ndarray:
+    """Z-order code of integer tile/cell coordinates (x on even bits, y on odd bits)."""
+    return _part1by1(np.asarray(ix)) | (_part1by1(np.asarray(iy)) << np.uint64(1))
+
+
+def lonlat_to_unit(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Web Mercator coordinates scaled to the unit square, origin top-left, y down."""
+    lat = np.clip(np.asarray(lat, dtype=float), -85.05112878, 85.05112878)
+    u = (np.asarray(lon, dtype=float) + 180.0) / 360.0
+    s = np.sin(np.deg2rad(lat))
+    v = 0.5 - np.log((1 + s) / (1 - s)) / (4 * math.pi)
+    return np.clip(u, 0.0, np.nextafter(1.0, 0)), np.clip(v, 0.0, np.nextafter(1.0, 0))
+
+
+def tile_bounds_mercator(z: int, x: int, y: int) -> tuple[float, float, float, float]:
+    """EPSG:3857 bounds (minx, miny, maxx, maxy) of tile ``z/x/y``."""
+    size = 2 * ORIGIN_SHIFT / (1 << z)
+    minx = -ORIGIN_SHIFT + x * size
+    maxy = ORIGIN_SHIFT - y * size
+    return minx, maxy - size, minx + size, maxy
+
+
+def tile_bounds_lonlat(z: int, x: int, y: int) -> tuple[float, float, float, float]:
+    """WGS84 bounds (west, south, east, north) of tile ``z/x/y``."""
+    n = 1 << z
+
+    def lat(t: float) -> float:
+        return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * t / n))))
+
+    return x / n * 360.0 - 180.0, lat(y + 1), (x + 1) / n * 360.0 - 180.0, lat(y)
+
+
+def _python_scalar(value):
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def _scalar_columns(frame: pd.DataFrame, geometry_name: str | None) -> list[str]:
+    cols = [c for c in frame.columns if c != geometry_name]
+    out = []
+    for c in cols:
+        s = frame[c]
+        if s.dtype == object and len(s.dropna()) and isinstance(s.dropna().iloc[0], dict | list):
+            continue
+        out.append(c)
+    return out
+
+
+@dataclass
+class TileOptions:
+    """How tiles are cut (from :class:`api.settings.TileSettings`)."""
+
+    extent: int = 4096
+    buffer: int = 64
+    max_features: int = 5000
+    grid_cells: int = 32
+    points_min_zoom: int = 12
+    individual_points: bool = True
+
+
+class PointIndex:
+    """Points of one collection version, Z-order sorted, ready to cut tiles.
+
+    Parameters
+    ----------
+    frame : GeoDataFrame
+        Point features in EPSG:4326 (multi-points use their first point; empty or
+        missing geometries are left out).
+    layer_name : str
+        MVT layer name.
+    """
+
+    def __init__(self, frame: gpd.GeoDataFrame, layer_name: str) -> None:
+        geom = frame.geometry
+        ok = ~(geom.isna() | geom.is_empty)
+        frame = frame[ok.to_numpy()]
+        pts = (
+            shapely.get_geometry(np.asarray(frame.geometry.array), 0)
+            if len(frame)
+            else np.array([])
+        )
+        lon = shapely.get_x(pts) if len(frame) else np.array([], dtype=float)
+        lat = shapely.get_y(pts) if len(frame) else np.array([], dtype=float)
+        u, v = lonlat_to_unit(lon, lat)
+        scale = float(1 << MORTON_LEVEL)
+        codes = morton((u * scale).astype(np.uint64), (v * scale).astype(np.uint64))
+        order = np.argsort(codes, kind="stable")
+        self.layer_name = layer_name
+        self.codes = codes[order]
+        self.u = u[order]
+        self.v = v[order]
+        props = _scalar_columns(frame, frame.geometry.name)
+        preferred = [c for c in POINT_PROPERTIES_PREFERRED if c in props]
+        rest = [c for c in props if c not in preferred]
+        keep = (preferred + rest)[:MAX_PROPERTIES]
+        self.properties = {
+            c: frame[c].to_numpy(dtype=object)[order]
+            if frame[c].dtype == object or str(frame[c].dtype) in ("string", "str")
+            else frame[c].to_numpy()[order]
+            for c in keep
+        }
+        emp = frame["employees"] if "employees" in frame.columns else None
+        self.weights = (
+            pd.to_numeric(emp, errors="coerce").fillna(0.0).to_numpy(dtype=float)[order]
+            if emp is not None
+            else None
+        )
+        self.nbytes = int(self.codes.nbytes + self.u.nbytes + self.v.nbytes)
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def slice(self, z: int, x: int, y: int) -> tuple[int, int]:
+        """Index range ``[start, stop)`` of the points inside tile ``z/x/y``."""
+        if z > MORTON_LEVEL:  # deeper than the index: narrow by coordinates after
+            shift = z - MORTON_LEVEL
+            return self.slice(MORTON_LEVEL, x >> shift, y >> shift)
+        base = int(morton(np.array([x]), np.array([y]))[0])
+        span = 2 * (MORTON_LEVEL - z)
+        lo = np.uint64(base << span)
+        hi = np.uint64((base + 1) << span)
+        return int(np.searchsorted(self.codes, lo)), int(np.searchsorted(self.codes, hi))
+
+    def count(self, z: int, x: int, y: int) -> int:
+        """Number of points in tile ``z/x/y``."""
+        a, b = self.slice(z, x, y)
+        return b - a
+
+    def cells(self, z: int, x: int, y: int, grid_cells: int) -> pd.DataFrame:
+        """Aggregate the tile's points on a ``grid_cells`` x ``grid_cells`` grid.
+
+        Returns
+        -------
+        DataFrame
+            One row per non-empty cell: ``cell_x``, ``cell_y`` (0..grid_cells-1, y down),
+            ``count`` and ``employees`` (sum; 0 when unknown).
+        """
+        a, b = self.slice(z, x, y)
+        g = max(0, int(round(math.log2(grid_cells))))
+        g = min(g, max(0, MORTON_LEVEL - z))
+        n_cells = 1 << g
+        if z > MORTON_LEVEL:
+            u, v = self.u[a:b], self.v[a:b]
+            tx = u * (1 << z) - x
+            ty = v * (1 << z) - y
+            inside = (tx >= 0) & (tx < 1) & (ty >= 0) & (ty < 1)
+            cx = np.minimum((tx[inside] * n_cells).astype(np.int64), n_cells - 1)
+            cy = np.minimum((ty[inside] * n_cells).astype(np.int64), n_cells - 1)
+            local = cy * n_cells + cx
+            w = self.weights[a:b][inside] if self.weights is not None else None
+            counts = np.bincount(local, minlength=n_cells * n_cells)
+            emp = (
+                np.bincount(local, weights=w, minlength=n_cells * n_cells)
+                if w is not None
+                else None
+            )
+            nz = np.flatnonzero(counts)
+            return pd.DataFrame(
+                {
+                    "cell_x": nz % n_cells,
+                    "cell_y": nz // n_cells,
+                    "count": counts[nz],
+                    "employees": emp[nz] if emp is not None else 0.0,
+                }
+            )
+        shift = np.uint64(2 * (MORTON_LEVEL - z - g))
+        base = np.uint64(int(morton(np.array([x]), np.array([y]))[0]) << (2 * g))
+        local = (self.codes[a:b] >> shift) - base
+        counts = np.bincount(local.astype(np.int64), minlength=n_cells * n_cells)
+        emp = (
+            np.bincount(local.astype(np.int64), weights=self.weights[a:b], minlength=len(counts))
+            if self.weights is not None
+            else None
+        )
+        nz = np.flatnonzero(counts).astype(np.uint64)
+        return pd.DataFrame(
+            {
+                "cell_x": _compact1by1(nz).astype(np.int64),
+                "cell_y": _compact1by1(nz >> np.uint64(1)).astype(np.int64),
+                "count": counts[nz.astype(np.int64)],
+                "employees": emp[nz.astype(np.int64)] if emp is not None else 0.0,
+            }
+        )
+
+    def points(self, z: int, x: int, y: int, extent: int) -> tuple[np.ndarray, np.ndarray, dict]:
+        """Tile coordinates and properties of the individual points in the tile."""
+        a, b = self.slice(z, x, y)
+        n = 1 << z
+        tx = (self.u[a:b] * n - x) * extent
+        ty = (self.v[a:b] * n - y) * extent
+        keep = slice(None)
+        if z > MORTON_LEVEL:
+            keep = (tx >= 0) & (tx < extent) & (ty >= 0) & (ty < extent)
+        px = np.floor(tx[keep]).astype(np.int64)
+        py = np.floor(ty[keep]).astype(np.int64)
+        props = {k: col[a:b][keep] for k, col in self.properties.items()}
+        return px, py, props
+
+    def tile(
+        self, z: int, x: int, y: int, opts: TileOptions, cells_filter: Callable | None = None
+    ) -> bytes:
+        """Encode tile ``z/x/y``: individual points, or grid counts when aggregated.
+
+        Points are aggregated below ``opts.points_min_zoom``, when there are more than
+        ``opts.max_features`` of them in the tile, or when individual points are not
+        allowed. Aggregated features are cell centres with ``count`` and ``employees``.
+        ``cells_filter`` (e.g. the disclosure policy) may drop or alter cells.
+        """
+        count = self.count(z, x, y)
+        if count == 0:
+            return b""
+        individual = (
+            opts.individual_points and z >= opts.points_min_zoom and count <= opts.max_features
+        )
+        if individual:
+            px, py, props = self.points(z, x, y, opts.extent)
+            return encode_point_layer(self.layer_name, px, py, props, extent=opts.extent)
+        cells = self.cells(z, x, y, opts.grid_cells)
+        if cells_filter is not None:
+            cells = cells_filter(cells)
+        if len(cells) == 0:
+            return b""
+        n_cells = int(max(1, 1 << int(round(math.log2(opts.grid_cells)))))
+        n_cells = min(n_cells, 1 << max(0, MORTON_LEVEL - z)) if z <= MORTON_LEVEL else n_cells
+        step = opts.extent / n_cells
+        px = np.floor((cells["cell_x"].to_numpy() + 0.5) * step).astype(np.int64)
+        py = np.floor((cells["cell_y"].to_numpy() + 0.5) * step).astype(np.int64)
+        props = {"count": cells["count"].to_numpy().astype(np.int64)}
+        if self.weights is not None:
+            props["employees"] = np.round(cells["employees"].to_numpy().astype(float), 1)
+        props["aggregated"] = np.ones(len(cells), dtype=bool)
+        return encode_point_layer(self.layer_name, px, py, props, extent=opts.extent)
+
+
+class ShapeIndex:
+    """Polygon / line / mixed features of one collection version in Web Mercator."""
+
+    def __init__(self, frame: gpd.GeoDataFrame, layer_name: str) -> None:
+        frame = frame[~(frame.geometry.isna() | frame.geometry.is_empty).to_numpy()]
+        merc = (
+            frame.to_crs("EPSG:3857")
+            if frame.crs is not None
+            else frame.set_crs("EPSG:4326").to_crs("EPSG:3857")
+        )
+        self.layer_name = layer_name
+        self.geoms = np.asarray(merc.geometry.array, dtype=object)
+        self.tree = shapely.STRtree(self.geoms)
+        cols = _scalar_columns(frame, frame.geometry.name)
+        self.records = [
+            {
+                k: v
+                for k, v in ((c, _python_scalar(val)) for c, val in zip(cols, row))
+                if v is not None
+            }
+            for row in frame[cols].itertuples(index=False, name=None)
+        ]
+
+    def __len__(self) -> int:
+        return len(self.geoms)
+
+    def tile(self, z: int, x: int, y: int, opts: TileOptions) -> bytes:
+        """Encode tile ``z/x/y``: features clipped to the tile + buffer, simplified."""
+        minx, miny, maxx, maxy = tile_bounds_mercator(z, x, y)
+        size = maxx - minx
+        pad = size * opts.buffer / opts.extent
+        idx = self.tree.query(shapely.box(minx - pad, miny - pad, maxx + pad, maxy + pad))
+        if len(idx) == 0:
+            return b""
+        idx = np.sort(idx)
+        geoms = self.geoms[idx]
+        res = size / opts.extent  # one tile unit in metres
+        clipped = shapely.clip_by_rect(geoms, minx - pad, miny - pad, maxx + pad, maxy + pad)
+        simple = shapely.simplify(clipped, res, preserve_topology=True)
+
+        def to_tile(coords: np.ndarray) -> np.ndarray:
+            out = np.empty_like(coords)
+            out[:, 0] = (coords[:, 0] - minx) / res
+            out[:, 1] = (maxy - coords[:, 1]) / res
+            return out
+
+        tiled = shapely.transform(simple, to_tile)
+        features = []
+        for i, geom in zip(idx, tiled):
+            if geom is None or geom.is_empty:
+                continue
+            features.append({"geometry": geom, "properties": self.records[i]})
+        if not features:
+            return b""
+        return mapbox_vector_tile.encode(
+            [{"name": self.layer_name, "features": features}],
+            default_options={"extents": opts.extent, "y_coord_down": True},
+        )
+
+
+Index = PointIndex | ShapeIndex
+
+
+def build_index(frame: gpd.GeoDataFrame, layer_name: str) -> Index:
+    """A :class:`PointIndex` when every geometry is a point, else a :class:`ShapeIndex`."""
+    types = set(frame.geometry.dropna().geom_type.unique())
+    if types and types <= {"Point", "MultiPoint"}:
+        return PointIndex(frame, layer_name)
+    return ShapeIndex(frame, layer_name)
+
+
+class IndexCache:
+    """Per-collection tile indexes, keyed by collection id and invalidated by version.
+
+    ``version`` is any token that changes when the collection's data changes (the
+    store's physical layer name does). One build runs at a time per collection; other
+    requests for it wait instead of building it again.
+    """
+
+    def __init__(self, max_entries: int = 16) -> None:
+        self._entries: dict[str, tuple[str, Index]] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
+        self.max_entries = max_entries
+
+    def get(self, key: str, version: str, build: Callable[[], Index]) -> Index:
+        """The index of ``key`` at ``version``, building it with ``build()`` if needed."""
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] == version:
+            return entry[1]
+        with self._lock:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry[0] == version:
+                return entry[1]
+            index = build()
+            with self._lock:
+                self._entries[key] = (version, index)
+                while len(self._entries) > self.max_entries:
+                    self._entries.pop(next(iter(self._entries)))
+            return index
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()

@@ -1,0 +1,815 @@
+"""``prepare``: raw file -> canonical, validated frame (nothing is written)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+
+from geocluster.errors import CRSError, InvalidInput, MissingColumns, UnusableFile
+from geocluster.ingest import _columns as cols
+from geocluster.ingest._geometry import (
+    check_swapped,
+    crs_text,
+    looks_like_degrees,
+    parse_crs,
+    parse_numbers,
+    repair,
+    to_lonlat,
+)
+from geocluster.ingest._options import IngestOptions, Prepared
+from geocluster.ingest._rejects import Rejector
+from geocluster.ingest._values import as_code_str, parse_bool, parse_year
+from geocluster.io import RawTable, check_size, detect_format, read_osm, read_table
+
+KINDS = ("firms", "assets", "boundaries", "indicators")
+Progress = Callable[[float, str], None]
+_WGS84 = pyproj.CRS.from_epsg(4326)
+_MAX_LISTED = 20
+
+
+def _noop(fraction: float, message: str) -> None:
+    return None
+
+
+# ------------------------------------------------------------------------------ helpers
+def _reasons(template: str, raw: pd.Series) -> Callable[[np.ndarray], list[str]]:
+    """Messages quoting the offending source value: ``template.format(v=...)``."""
+
+    def make(pos: np.ndarray) -> list[str]:
+        values = raw.iloc[pos].tolist()
+        return [template.format(v=repr(v) if isinstance(v, str) else v) for v in values]
+
+    return make
+
+
+def _explicit_or_detect(
+    columns: list[str], option_value: str | None, option_name: str, field: str, taken: set[str]
+) -> str | None:
+    if option_value is not None:
+        return cols.require(columns, option_value, option_name)
+    return cols.detect(columns, field, exclude=taken)
+
+
+def _text_columns(kind: str, opts: IngestOptions) -> Callable[[list[str]], list[str]]:
+    """Columns to read as text from a CSV (ids and codes keep leading zeros)."""
+
+    def pick(header: list[str]) -> list[str]:
+        out = [
+            getattr(opts, o)
+            for o in ("id_col", "sector_col", "parent_col", "name_col", "wkt_col")
+            if getattr(opts, o)
+        ]
+        for field in ("firm_id", "asset_id", "region_id", "sector", "parent_id", "name", "wkt"):
+            c = cols.detect(header, field)
+            if c is not None:
+                out.append(c)
+        return [c for c in out if c in header]
+
+    return pick
+
+
+def _working_crs(opts: IngestOptions, lon: np.ndarray, lat: np.ndarray) -> str:
+    if opts.working_crs is not None:
+        crs = parse_crs(opts.working_crs, "working_crs")
+        if not crs.is_projected or crs.axis_info[0].unit_name not in ("metre", "meter"):
+            raise CRSError(
+                f"option working_crs: expected a projected CRS in metres, got {opts.working_crs!r}"
+            )
+        return crs_text(crs)
+    try:
+        from geocluster.crs import utm_crs_for
+    except ImportError:  # pragma: no cover - crs.py ships with the package
+        utm_crs_for = _utm_crs_for
+    return utm_crs_for(lon, lat)
+
+
+def _utm_crs_for(lon: np.ndarray, lat: np.ndarray) -> str:  # pragma: no cover - fallback
+    zone = int((float(np.nanmean(lon)) + 180.0) // 6.0) % 60 + 1
+    return f"EPSG:{(32600 if np.nanmean(lat) >= 0 else 32700) + zone}"
+
+
+# --------------------------------------------------------------------------- geometry
+class _Located:
+    """Geometries in EPSG:4326 for every frame row (rejected rows hold anything)."""
+
+    def __init__(self, geoms: np.ndarray, source_crs: str, used: set[str]) -> None:
+        self.geoms = geoms
+        self.source_crs = source_crs
+        self.used = used
+
+
+def _coordinates_from_columns(
+    frame: pd.DataFrame,
+    opts: IngestOptions,
+    kind: str,
+    rej: Rejector,
+    warnings: list[str],
+    land: object,
+) -> _Located:
+    columns = [str(c) for c in frame.columns]
+    if opts.wkt_col is not None:
+        mode, a, b = "wkt", cols.require(columns, opts.wkt_col, "wkt_col"), None
+    elif opts.x_col is not None:
+        mode = "xy"
+        a = cols.require(columns, opts.x_col, "x_col")
+        b = cols.require(columns, opts.y_col, "y_col")
+    elif opts.lon_col is not None:
+        mode = "lonlat"
+        a = cols.require(columns, opts.lon_col, "lon_col")
+        b = cols.require(columns, opts.lat_col, "lat_col")
+    else:
+        lon, lat = cols.detect(columns, "lon"), cols.detect(columns, "lat")
+        x, y = cols.detect(columns, "x"), cols.detect(columns, "y")
+        wkt = cols.detect(columns, "wkt")
+        if lon and lat:
+            mode, a, b = "lonlat", lon, lat
+        elif x and y:
+            mode, a, b = "xy", x, y
+        elif wkt:
+            mode, a, b = "wkt", wkt, None
+        else:
+            raise MissingColumns(
+                f"{kind} need coordinates: lon/lat columns (lon, lng, longitude / lat, "
+                "latitude), x/y columns with a CRS, or a WKT column; columns found: "
+                f"{cols.found(columns)}"
+            )
+    if mode == "wkt":
+        return _geometries(
+            _parse_wkt(frame[a], a, rej), None, opts, kind, rej, warnings, land, {a}, column=a
+        )
+
+    x, xmiss, xbad = parse_numbers(frame[a])
+    y, ymiss, ybad = parse_numbers(frame[b])
+    xname, yname = ("longitude", "latitude") if mode == "lonlat" else ("x", "y")
+    rej.reject(xmiss, a, f"missing {xname}")
+    rej.reject(ymiss, b, f"missing {yname}")
+    rej.reject(xbad, a, _reasons(f"non-numeric {xname} {{v}}", frame[a]))
+    rej.reject(ybad, b, _reasons(f"non-numeric {yname} {{v}}", frame[b]))
+
+    alive = rej.alive
+    if opts.crs is not None:
+        crs = parse_crs(opts.crs)
+    elif mode == "lonlat":
+        crs = _WGS84
+    elif looks_like_degrees(x[alive], y[alive]):
+        crs = _WGS84
+        warnings.append(
+            f"columns {a}/{b} have no CRS but every value is in degrees; read them as "
+            "longitude/latitude (EPSG:4326). Pass crs if they are not."
+        )
+    else:
+        finite = np.isfinite(x) & np.isfinite(y)
+        span = (
+            f" (x {np.nanmin(x[finite]):,.0f} .. {np.nanmax(x[finite]):,.0f}, "
+            f"y {np.nanmin(y[finite]):,.0f} .. {np.nanmax(y[finite]):,.0f})"
+            if finite.any()
+            else ""
+        )
+        raise CRSError(
+            f"columns {a}/{b} are not longitude/latitude in degrees{span} and no CRS was "
+            "given; pass the CRS of the coordinates (--crs EPSG:xxxx). geocluster does not "
+            "guess."
+        )
+
+    rej.reject(
+        (x == 0) & (y == 0),
+        None,
+        "coordinates (0, 0) ('null island'): a missing location coded as zero",
+    )
+    if crs.is_geographic:
+        check_swapped(x[rej.alive], y[rej.alive], lon_name=a, lat_name=b, land=land)
+        rej.reject(np.abs(y) > 90, b, _reasons("latitude {v} outside -90..90", frame[b]))
+        rej.reject(np.abs(x) > 180, a, _reasons("longitude {v} outside -180..180", frame[a]))
+    lon, lat = to_lonlat(x, y, crs)
+    bad = rej.alive & ~(np.isfinite(lon) & np.isfinite(lat))
+    rej.reject(
+        bad, None, f"({xname}, {yname}) cannot be transformed from {crs_text(crs)} to lon/lat"
+    )
+    bad = rej.alive & ((np.abs(lat) > 90) | (np.abs(lon) > 180))
+    rej.reject(bad, None, f"({xname}, {yname}) fall outside the valid area of {crs_text(crs)}")
+    geoms = shapely.points(np.where(rej.alive, lon, 0.0), np.where(rej.alive, lat, 0.0))
+    return _Located(geoms, crs_text(crs), {a, b})
+
+
+def _parse_wkt(values: pd.Series, column: str, rej: Rejector) -> np.ndarray:
+    text = values.astype("string").str.strip()
+    missing = (text.isna() | (text == "")).to_numpy(dtype=bool, na_value=True)
+    geoms = shapely.from_wkt(text.fillna("").to_numpy(dtype=object), on_invalid="ignore")
+    rej.reject(missing, column, "missing WKT geometry")
+    rej.reject(pd.isna(geoms), column, _reasons("invalid WKT {v}", text.str.slice(0, 60)))
+    return geoms
+
+
+def _geometries(
+    geoms: np.ndarray,
+    file_crs: str | None,
+    opts: IngestOptions,
+    kind: str,
+    rej: Rejector,
+    warnings: list[str],
+    land: object,
+    used: set[str],
+    column: str | None = None,
+) -> _Located:
+    """Validate, repair and reproject geometries from a vector file or WKT column."""
+    geoms = np.asarray(geoms, dtype=object)
+    missing = pd.isna(geoms)
+    rej.reject(missing, column, "missing geometry")
+    safe = np.where(missing, shapely.Point(), geoms)
+    rej.reject(shapely.is_empty(safe), column, "empty geometry")
+    alive = rej.alive
+    if kind == "boundaries":
+        types = shapely.get_type_id(safe)
+        rej.reject(
+            ~np.isin(types, (3, 6)),
+            column,
+            lambda pos: [f"expected a polygon, got a {safe[p].geom_type}" for p in pos],
+        )
+        alive = rej.alive
+    if opts.crs is not None:
+        crs = parse_crs(opts.crs)
+        if file_crs is not None and not parse_crs(file_crs).equals(crs):
+            warnings.append(f"the file declares {file_crs}; used crs={opts.crs} as asked")
+    elif file_crs is not None:
+        crs = parse_crs(file_crs)
+    else:
+        bounds = shapely.bounds(safe[alive])
+        if len(bounds) and looks_like_degrees(bounds[:, [0, 2]].ravel(), bounds[:, [1, 3]].ravel()):
+            crs = _WGS84
+            warnings.append(
+                "the file declares no CRS but every coordinate is in degrees; read it as "
+                "EPSG:4326. Pass crs if it is not."
+            )
+        else:
+            raise CRSError(
+                "the file declares no CRS and its coordinates are not longitude/latitude "
+                "degrees; pass the CRS of the coordinates (--crs EPSG:xxxx)"
+            )
+    fixed, invalid, reasons = repair(safe[alive], polygonal=kind == "boundaries")
+    if invalid.any():
+        rows = rej.source_rows[np.flatnonzero(alive)[invalid]]
+        listed = ", ".join(f"row {r} ({why})" for r, why in zip(rows[:_MAX_LISTED], reasons))
+        more = f" and {len(rows) - _MAX_LISTED} more" if len(rows) > _MAX_LISTED else ""
+        warnings.append(f"repaired {len(rows)} invalid geometries with make_valid: {listed}{more}")
+        safe = safe.copy()
+        safe[alive] = fixed
+        rej.reject(alive & shapely.is_empty(safe), column, "geometry is empty after repair")
+    if not crs.equals(_WGS84):
+        series = gpd.GeoSeries(safe, crs=crs).to_crs(_WGS84)
+        safe = series.to_numpy()
+    bounds = shapely.bounds(safe)
+    out = (
+        (bounds[:, 0] < -180) | (bounds[:, 2] > 180) | (bounds[:, 1] < -90) | (bounds[:, 3] > 90)
+        | ~np.isfinite(bounds).all(axis=1)
+    )  # fmt: skip
+    rej.reject(
+        out & rej.alive,
+        column,
+        "coordinates outside -180..180 / -90..90 (after reprojection to EPSG:4326)",
+    )
+    is_point = shapely.get_type_id(safe) == 0
+    px = np.where(is_point, bounds[:, 0], np.nan)
+    py = np.where(is_point, bounds[:, 1], np.nan)
+    rej.reject(
+        is_point & (px == 0) & (py == 0),
+        column,
+        "coordinates (0, 0) ('null island'): a missing location coded as zero",
+    )
+    if crs.is_geographic and is_point[rej.alive].any():
+        check_swapped(px[rej.alive], py[rej.alive], lon_name="x", lat_name="y", land=land)
+    return _Located(safe, crs_text(crs), used)
+
+
+def _locate(
+    raw: RawTable, opts: IngestOptions, kind: str, rej: Rejector, warnings: list[str], land: object
+) -> _Located:
+    frame = raw.frame
+    explicit = opts.lon_col or opts.x_col or opts.wkt_col
+    if (
+        isinstance(frame, gpd.GeoDataFrame)
+        and frame._geometry_column_name in frame
+        and not explicit
+    ):
+        name = frame.geometry.name
+        return _geometries(
+            frame.geometry.to_numpy(), raw.crs, opts, kind, rej, warnings, land, {name}
+        )
+    return _coordinates_from_columns(frame, opts, kind, rej, warnings, land)
+
+
+def _finish(
+    canonical: dict[str, Any],
+    frame: pd.DataFrame,
+    used: set[str],
+    alive: np.ndarray,
+    geoms: np.ndarray | None,
+) -> pd.DataFrame:
+    """Canonical columns first, then the source's unmapped columns, then the geometry."""
+    out = pd.DataFrame({k: v for k, v in canonical.items()}, index=frame.index)
+    geom_name = frame.geometry.name if isinstance(frame, gpd.GeoDataFrame) else None
+    for c in frame.columns:
+        if c in used or c == geom_name or str(c).startswith("_"):
+            continue
+        name = str(c)
+        if name in out.columns or name.lower() in ("fid", "ogc_fid", "geometry"):
+            name = f"{name}_source"
+        series = frame[c]
+        if series.dtype == object and series.map(lambda v: isinstance(v, (dict, list))).any():
+            continue
+        out[name] = series
+    out = out.loc[alive].reset_index(drop=True)
+    if geoms is None:
+        return out
+    return gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(geoms[alive], crs=_WGS84), crs=_WGS84)
+
+
+def _ids(
+    frame: pd.DataFrame,
+    column: str | None,
+    canonical: str,
+    rej: Rejector,
+    warnings: list[str],
+    *,
+    prefix: str = "",
+) -> pd.Series:
+    if column is None:
+        warnings.append(f"no id column found; {canonical} is the source row number")
+        return pd.Series([f"{prefix}{r}" for r in rej.source_rows], index=frame.index, dtype="str")
+    ids = as_code_str(frame[column])
+    rej.reject(ids.isna().to_numpy(), column, f"missing {canonical}")
+    return ids
+
+
+def _reject_duplicates(ids: pd.Series, column: str | None, canonical: str, rej: Rejector) -> None:
+    alive = rej.alive
+    live_ids = ids[alive]
+    dup = live_ids.duplicated(keep="first").to_numpy()
+    if not dup.any():
+        return
+    first_row = dict(
+        zip(
+            live_ids[~dup].tolist(),
+            rej.source_rows[np.flatnonzero(alive)[~dup]].tolist(),
+        )
+    )
+    mask = np.zeros(len(ids), dtype=bool)
+    mask[np.flatnonzero(alive)[dup]] = True
+
+    def reasons(pos: np.ndarray) -> list[str]:
+        return [
+            f"duplicate {canonical} {ids.iloc[p]!r} (first at row {first_row[ids.iloc[p]]})"
+            for p in pos
+        ]
+
+    rej.reject(mask, column, reasons)
+
+
+# ------------------------------------------------------------------------------ firms
+def _normalise_sectors(
+    codes: pd.Series, scheme: str
+) -> tuple[pd.Series, np.ndarray, pd.Series, pd.Series]:
+    """ISIC codes, unknown mask, section and division (the latter two on unique codes)."""
+    from geocluster.sectors import division_of, normalize_codes, section_of
+
+    norm, unknown = normalize_codes(codes, scheme=scheme)
+    uniq = pd.Series(pd.unique(norm.dropna()), dtype="str")
+    sec = dict(zip(uniq.tolist(), section_of(uniq).tolist()))
+    div = dict(zip(uniq.tolist(), division_of(uniq).tolist()))
+    return norm, np.asarray(unknown, bool), norm.map(sec).astype("str"), norm.map(div).astype("str")
+
+
+def _firms(raw, opts, rej, warnings, located, report) -> pd.DataFrame:
+    frame = raw.frame
+    columns = [str(c) for c in frame.columns]
+    used = set(located.used)
+    id_col = _explicit_or_detect(columns, opts.id_col, "id_col", "firm_id", used)
+    used |= {id_col} - {None}
+    name_col = _explicit_or_detect(columns, opts.name_col, "name_col", "name", used)
+    used |= {name_col} - {None}
+    sector_col = _explicit_or_detect(columns, opts.sector_col, "sector_col", "sector", used)
+    used |= {sector_col} - {None}
+    emp_col = _explicit_or_detect(columns, opts.employees_col, "employees_col", "employees", used)
+    used |= {emp_col} - {None}
+    founded_col = cols.detect(columns, "founded", exclude=used)
+    used |= {founded_col} - {None}
+    women_col = cols.detect(columns, "women_led", exclude=used)
+    used |= {women_col} - {None}
+    informal_col = cols.detect(columns, "informal", exclude=used)
+    used |= {informal_col} - {None}
+
+    ids = _ids(frame, id_col, "firm_id", rej, warnings)
+    out: dict[str, Any] = {"firm_id": ids}
+    out["name"] = (
+        frame[name_col].astype("str").where(frame[name_col].notna(), None)
+        if name_col
+        else pd.Series(None, index=frame.index, dtype="str")
+    )
+    if sector_col is not None:
+        scheme = opts.sector_scheme or (
+            "nace2" if cols.normalise_name(sector_col).startswith("nace") else "isic4"
+        )
+        label = "osm" if raw.format == "osm" else scheme
+        report(0.6, "normalising sector codes")
+        raw_codes = as_code_str(frame[sector_col])
+        code, unknown, section, division = _normalise_sectors(raw_codes, scheme)
+        rej.reject(unknown, sector_col, _reasons(f"unknown {scheme} sector code {{v}}", raw_codes))
+        n_missing = int(raw_codes.isna().sum())
+        if n_missing:
+            warnings.append(f"{n_missing} firms have no sector code ({sector_col} empty)")
+        out["sector_code"] = code
+        out["sector_scheme"] = pd.Series(label, index=frame.index, dtype="str")
+        out["isic_section"] = section
+        out["isic_division"] = division
+    else:
+        warnings.append(
+            "no sector column found (looked for "
+            + ", ".join(cols.CANDIDATES["sector"][:8])
+            + "); sector_code is empty"
+        )
+        for c in ("sector_code", "sector_scheme", "isic_section", "isic_division"):
+            out[c] = pd.Series(None, index=frame.index, dtype="str")
+    if emp_col is not None:
+        emp, _, bad = parse_numbers(frame[emp_col])
+        rej.reject(bad, emp_col, _reasons("non-numeric employees {v}", frame[emp_col]))
+        rej.reject(emp < 0, emp_col, _reasons("negative employees {v}", frame[emp_col]))
+        out["employees"] = emp
+    else:
+        out["employees"] = np.full(len(frame), np.nan)
+    if founded_col is not None:
+        years, unparsed = parse_year(frame[founded_col])
+        if unparsed:
+            warnings.append(f"{unparsed} values of {founded_col} are not years; set to unknown")
+        out["founded"] = years
+    else:
+        out["founded"] = pd.array([pd.NA] * len(frame), dtype="Int64")
+    for canonical, c in (("women_led", women_col), ("informal", informal_col)):
+        if c is not None:
+            flags, unparsed = parse_bool(frame[c])
+            if unparsed:
+                warnings.append(f"{unparsed} values of {c} are not yes/no; set to unknown")
+            out[canonical] = flags
+        else:
+            out[canonical] = pd.array([pd.NA] * len(frame), dtype="boolean")
+    _reject_duplicates(ids, id_col, "firm_id", rej)
+
+    geoms = located.geoms
+    alive = rej.alive
+    types = shapely.get_type_id(geoms)
+    non_point = alive & (types != 0)
+    if non_point.any():
+        lonlat = shapely.get_coordinates(shapely.centroid(geoms[non_point]))
+        working = _working_crs(opts, lonlat[:, 0], lonlat[:, 1])
+        series = gpd.GeoSeries(geoms[non_point], crs=_WGS84).to_crs(working).centroid.to_crs(_WGS84)
+        geoms = geoms.copy()
+        geoms[non_point] = series.to_numpy()
+        warnings.append(
+            f"{int(non_point.sum())} non-point firm geometries replaced by their centroid "
+            f"(computed in {working})"
+        )
+    return _finish(out, frame, used, alive, geoms)
+
+
+# ----------------------------------------------------------------------------- assets
+def _assets(raw, opts, rej, warnings, located, report) -> pd.DataFrame:
+    from geocluster.assets.catalog import (
+        CATEGORIES,
+        category_from_subtype,
+        normalize_category,
+        normalize_designation,
+        normalize_subtype,
+    )
+
+    frame = raw.frame
+    columns = [str(c) for c in frame.columns]
+    used = set(located.used)
+    id_col = _explicit_or_detect(columns, opts.id_col, "id_col", "asset_id", used)
+    used |= {id_col} - {None}
+    name_col = _explicit_or_detect(columns, opts.name_col, "name_col", "name", used)
+    used |= {name_col} - {None}
+    cat_col = cols.detect(columns, "category", exclude=used)
+    used |= {cat_col} - {None}
+    sub_col = cols.detect(columns, "subtype", exclude=used)
+    used |= {sub_col} - {None}
+    des_col = cols.detect(columns, "designation", exclude=used)
+    used |= {des_col} - {None}
+    if cat_col is None and sub_col is None:
+        raise MissingColumns(
+            "assets need a category column (category: "
+            + ", ".join(CATEGORIES)
+            + ") or a subtype column it can be derived from; columns found: "
+            + cols.found(columns)
+        )
+    ids = _ids(frame, id_col, "asset_id", rej, warnings)
+    subtype = (
+        normalize_subtype(frame[sub_col])
+        if sub_col
+        else pd.Series(None, index=frame.index, dtype=object)
+    )
+    if cat_col is not None:
+        category, invalid = normalize_category(frame[cat_col])
+        raw_cat = frame[cat_col]
+        blank = (raw_cat.isna() | (raw_cat.astype("string").str.strip() == "")).to_numpy(
+            dtype=bool, na_value=True
+        )
+        derived = category_from_subtype(subtype)
+        category = category.where(~(blank & derived.notna().to_numpy()), derived)
+        rej.reject(
+            invalid & ~blank,
+            cat_col,
+            _reasons(f"unknown category {{v}}; expected one of {', '.join(CATEGORIES)}", raw_cat),
+        )
+        rej.reject(category.isna().to_numpy(), cat_col, "missing category")
+    else:
+        category = category_from_subtype(subtype)
+        rej.reject(
+            category.isna().to_numpy(),
+            sub_col,
+            _reasons("no category column, and subtype {v} does not imply one", frame[sub_col]),
+        )
+    if des_col is not None:
+        designation, bad = normalize_designation(frame[des_col])
+        rej.reject(
+            bad,
+            des_col,
+            _reasons(
+                "unknown designation {v}; expected unesco, national, regional, local, gi or empty",
+                frame[des_col],
+            ),
+        )
+    else:
+        designation = pd.Series(None, index=frame.index, dtype=object)
+    _reject_duplicates(ids, id_col, "asset_id", rej)
+    out = {
+        "asset_id": ids,
+        "name": frame[name_col].astype("str").where(frame[name_col].notna(), None)
+        if name_col
+        else pd.Series(None, index=frame.index, dtype="str"),
+        "category": category.astype("str"),
+        "subtype": subtype.astype("str"),
+        "designation": designation.astype("str"),
+    }
+    return _finish(out, frame, used, rej.alive, located.geoms)
+
+
+# -------------------------------------------------------------------------- boundaries
+def _boundaries(raw, opts, rej, warnings, located, report) -> pd.DataFrame:
+    frame = raw.frame
+    columns = [str(c) for c in frame.columns]
+    used = set(located.used)
+    id_col = _explicit_or_detect(columns, opts.id_col, "id_col", "region_id", used)
+    if id_col is None:
+        raise MissingColumns(
+            "boundaries need a region id column (region_id, id, code, iso_a3, geoid ... "
+            f"or --id-col); columns found: {cols.found(columns)}"
+        )
+    used.add(id_col)
+    name_col = _explicit_or_detect(columns, opts.name_col, "name_col", "name", used)
+    used |= {name_col} - {None}
+    parent_col = _explicit_or_detect(columns, opts.parent_col, "parent_col", "parent_id", used)
+    used |= {parent_col} - {None}
+    ids = _ids(frame, id_col, "region_id", rej, warnings)
+    if opts.level is not None:
+        level = np.full(len(frame), opts.level, dtype="int64")
+    else:
+        level_col = cols.detect(columns, "level", exclude=used)
+        values = parse_numbers(frame[level_col])[0] if level_col else None
+        if values is not None and np.isfinite(values).all() and (values == np.round(values)).all():
+            level = values.astype("int64")
+            used.add(level_col)
+        else:
+            level = np.zeros(len(frame), dtype="int64")
+    out = {
+        "region_id": ids,
+        "name": frame[name_col].astype("str").where(frame[name_col].notna(), None)
+        if name_col
+        else pd.Series(None, index=frame.index, dtype="str"),
+        "level": level,
+        "parent_id": as_code_str(frame[parent_col])
+        if parent_col
+        else pd.Series(None, index=frame.index, dtype="str"),
+    }
+    _reject_duplicates(ids, id_col, "region_id", rej)
+    return _finish(out, frame, used, rej.alive, located.geoms)
+
+
+# -------------------------------------------------------------------------- indicators
+_YEAR_COL = re.compile(r"^(?P<prefix>.*?)[_\-\s]?(?P<year>(?:1[5-9]|20)\d{2})$")
+
+
+def _indicators(raw, opts, warnings, path: Path) -> tuple[pd.DataFrame, list]:
+    frame = raw.frame
+    if isinstance(frame, gpd.GeoDataFrame):
+        frame = pd.DataFrame(frame.drop(columns=frame.geometry.name))
+        warnings.append("indicators carry no geometry; the file's geometry was ignored")
+    columns = [str(c) for c in frame.columns]
+    rej = Rejector(np.arange(1, len(frame) + 1))
+    id_col = _explicit_or_detect(columns, opts.id_col, "id_col", "region_id", set())
+    year_col = cols.detect(columns, "year", exclude={id_col})
+    value_col = cols.detect(columns, "value", exclude={id_col, year_col})
+    ind_col = cols.detect(columns, "indicator", exclude={id_col, year_col, value_col})
+    wide: dict[str, list[tuple[str, int]]] = {}
+    for c in columns:
+        m = _YEAR_COL.match(c.strip())
+        if m and c != id_col:
+            wide.setdefault(m["prefix"].strip(" _-"), []).append((c, int(m["year"])))
+    expected = (
+        "indicators need a long table (region_id, year, indicator, value) or a wide table "
+        "with one column per year (e.g. PCGDP1940, PCGDP1950 … or 1940, 1950 …) and "
+        "--id-col"
+    )
+    if id_col is None:
+        raise MissingColumns(
+            f"{expected}; no region id column found; columns found: {cols.found(columns)}"
+        )
+    if not (year_col and value_col) and not wide:
+        raise MissingColumns(f"{expected}; columns found: {cols.found(columns)}")
+    ids = as_code_str(frame[id_col])
+    rej.reject(ids.isna().to_numpy(), id_col, "missing region_id")
+    default_name = opts.indicator or path.stem
+    if year_col and value_col:
+        year, ymiss, ybad = parse_numbers(frame[year_col])
+        rej.reject(ymiss, year_col, "missing year")
+        rej.reject(ybad | (np.isfinite(year) & (year != np.round(year))), year_col,
+                   _reasons("year {v} is not an integer", frame[year_col]))  # fmt: skip
+        value, vmiss, vbad = parse_numbers(frame[value_col])
+        rej.reject(vmiss, value_col, "missing value")
+        rej.reject(vbad, value_col, _reasons("non-numeric value {v}", frame[value_col]))
+        if ind_col is not None:
+            indicator = as_code_str(frame[ind_col])
+            rej.reject(indicator.isna().to_numpy(), ind_col, "missing indicator name")
+        else:
+            indicator = pd.Series(default_name, index=frame.index, dtype="str")
+            warnings.append(f"no indicator column; all values are indicator {default_name!r}")
+        used = {id_col, year_col, value_col, ind_col} - {None}
+        key = (
+            pd.DataFrame({"r": ids, "y": np.nan_to_num(year).astype("int64"), "i": indicator})
+            .astype(str)
+            .agg("\x1f".join, axis=1)
+        )
+        _reject_duplicates(key, None, "(region_id, year, indicator)", rej)
+        canonical = {
+            "region_id": ids,
+            "year": np.nan_to_num(year).astype("int64"),
+            "indicator": indicator,
+            "value": value,
+        }
+        out = _finish(canonical, frame, used, rej.alive, None)
+        return out, rej.rejections()
+    # wide: one row per region, one column per (indicator prefix, year)
+    _reject_duplicates(ids, id_col, "region_id", rej)
+    dropped = [c for c in columns if c != id_col and not _YEAR_COL.match(c.strip())]
+    if dropped:
+        warnings.append(
+            f"wide table: columns {dropped[:10]}{' …' if len(dropped) > 10 else ''} are not year columns and were not kept"
+        )
+    alive = rej.alive
+    parts, cell_rejects = [], []
+    n_missing = 0
+    for prefix, year_cols in wide.items():
+        name = prefix or default_name
+        for c, yr in year_cols:
+            value, vmiss, vbad = parse_numbers(frame[c])
+            for pos in np.flatnonzero(alive & vbad):
+                cell_rejects.append(
+                    (int(rej.source_rows[pos]), c, f"non-numeric value {frame[c].iloc[pos]!r}")
+                )
+            keep = alive & ~vmiss & ~vbad
+            n_missing += int((alive & vmiss).sum())
+            parts.append(pd.DataFrame({
+                "region_id": ids[keep].to_numpy(),
+                "year": np.full(int(keep.sum()), yr, dtype="int64"),
+                "indicator": pd.array([name] * int(keep.sum()), dtype="str"),
+                "value": value[keep],
+            }))  # fmt: skip
+    if n_missing:
+        warnings.append(f"wide table: {n_missing} empty cells skipped (no observation)")
+    if "" in wide:
+        warnings.append(f"year columns without a prefix are indicator {default_name!r}")
+    out = pd.concat(parts, ignore_index=True)
+    out["region_id"] = out["region_id"].astype("str")
+    from geocluster.ingest._options import Rejection
+
+    rejected = rej.rejections() + [Rejection(r, c, m) for r, c, m in cell_rejects]
+    rejected.sort(key=lambda r: r.row)
+    return out, rejected
+
+
+# ------------------------------------------------------------------------------- OSM
+def _read_osm(
+    kind: str, path: Path, opts: IngestOptions, report: Progress
+) -> tuple[RawTable, dict]:
+    from geocluster.ingest import _osm
+
+    keys, keep, classify = _osm.selection(kind)
+    raw = read_osm(path, keys=keys, keep=keep, max_bytes=opts.max_bytes, progress=report)
+    if len(raw.frame) == 0:
+        raise UnusableFile(f"{path.name} has no OSM objects usable as {kind}")
+    return raw, {"classify": classify}
+
+
+def _osm_canonical(kind: str, raw: RawTable) -> RawTable:
+    from geocluster.ingest import _osm
+
+    frame = _osm.to_columns(kind, raw.frame)
+    return RawTable(frame, raw.format, raw.crs, raw.layer, raw.notes)
+
+
+# ------------------------------------------------------------------------------ entry
+def prepare(
+    kind: str,
+    path: str | Path,
+    opts: IngestOptions | dict | None = None,
+    progress: Progress | None = None,
+    *,
+    land: object = None,
+) -> Prepared:
+    """Read a file and turn it into the canonical frame of ``kind``.
+
+    Parameters
+    ----------
+    kind : {"firms", "assets", "boundaries", "indicators"}
+    path
+        The file (CSV/TSV, XLSX, GeoJSON, GPKG, zipped Shapefile, GeoParquet,
+        FlatGeobuf; OSM PBF for firms and assets).
+    opts
+        Column, CRS and limit options (:class:`IngestOptions` or a dict of its keys).
+    progress
+        ``progress(fraction, message)`` with ``fraction`` in 0..1.
+    land
+        Land polygons for the swapped-coordinates test: a path or a
+        GeoSeries/GeoDataFrame; default Natural Earth countries in ``data/boundaries``.
+
+    Returns
+    -------
+    Prepared
+        Frame in EPSG:4326 (no geometry for indicators), rejections, source and
+        working CRS, warnings.
+
+    Raises
+    ------
+    UnusableFile
+        (and its subclasses UnsupportedFormat, FileTooLarge, MissingColumns,
+        UnsafeArchive) when the file as a whole cannot be used.
+    CRSError
+        Coordinates that are not degrees and no CRS, or an unknown CRS.
+    InvalidInput
+        Bad options; coordinates that look swapped.
+    """
+    if kind not in KINDS:
+        raise InvalidInput(f"expected kind one of {', '.join(KINDS)}, got {kind!r}")
+    if opts is None:
+        opts = IngestOptions()
+    elif isinstance(opts, dict):
+        opts = IngestOptions.from_dict(opts)
+    report = progress or _noop
+    path = Path(path)
+    report(0.0, f"reading {path.name}")
+    check_size(path, opts.max_bytes)
+    fmt = detect_format(path)
+    warnings: list[str] = []
+    if fmt == "osm":
+        if kind not in ("firms", "assets"):
+            raise InvalidInput(f"an OSM PBF file gives firms or assets, not {kind}")
+        raw, _ = _read_osm(kind, path, opts, report)
+        raw = _osm_canonical(kind, raw)
+    else:
+        raw = read_table(
+            path, layer=opts.layer, max_bytes=opts.max_bytes, text_columns=_text_columns(kind, opts)
+        )
+        if kind == "assets" and not isinstance(raw.frame, gpd.GeoDataFrame):
+            from geocluster.assets.unesco import is_unesco_table, unesco_to_assets
+
+            if is_unesco_table(raw.frame.columns):
+                raw = RawTable(
+                    unesco_to_assets(raw.frame), raw.format, raw.crs, raw.layer, raw.notes
+                )
+                warnings.append("recognised a UNESCO World Heritage List export")
+    warnings[:0] = [f"read {raw.format}: {n}" for n in raw.notes]
+    report(0.4, f"validating {len(raw.frame):,} rows")
+    if kind == "indicators":
+        frame, rejected = _indicators(raw, opts, warnings, path)
+        report(1.0, f"{len(frame):,} indicator values ready")
+        return Prepared(frame, rejected, None, None, warnings)
+
+    rej = Rejector(np.arange(1, len(raw.frame) + 1))
+    located = _locate(raw, opts, kind, rej, warnings, land)
+    report(0.5, "checking attributes")
+    builder = {"firms": _firms, "assets": _assets, "boundaries": _boundaries}[kind]
+    frame = builder(raw, opts, rej, warnings, located, report)
+    working = None
+    if len(frame):
+        if kind == "firms":
+            xy = shapely.get_coordinates(frame.geometry.to_numpy())
+        else:
+            xy = shapely.get_coordinates(frame.geometry.representative_point().to_numpy())
+        working = _working_crs(opts, xy[:, 0], xy[:, 1])
+    report(1.0, f"{len(frame):,} rows ready, {len(rej.rejections()):,} rejected")
+    return Prepared(frame, rej.rejections(), located.source_crs, working, warnings)

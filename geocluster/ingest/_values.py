@@ -1,0 +1,79 @@
+"""Parsing of id, code, boolean and year columns (vectorised over unique values)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+
+import numpy as np
+import pandas as pd
+
+_TRUE = frozenset({"true", "t", "yes", "y", "1", "1.0", "si", "sí", "s", "x", "oui", "ja"})
+_FALSE = frozenset({"false", "f", "no", "n", "0", "0.0", "non", "nein"})
+
+
+def _code_text(v: object) -> object:
+    if v is None or v is pd.NA:
+        return pd.NA
+    if isinstance(v, float):
+        if np.isnan(v):
+            return pd.NA
+        if v.is_integer():
+            return str(int(v))
+    s = str(v).strip()
+    return s if s else pd.NA
+
+
+def as_code_str(values: pd.Series) -> pd.Series:
+    """Ids and codes as text: ``1.0`` -> ``"1"``, ``" 0111 "`` -> ``"0111"``, blanks missing.
+
+    Returns a Series of pandas' ``str`` dtype with the same index.
+    """
+    if pd.api.types.is_bool_dtype(values.dtype):
+        values = values.astype(object)
+    if pd.api.types.is_integer_dtype(values.dtype):
+        return values.astype("Int64").astype("str").where(values.notna(), None).astype("str")
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    mapped = np.array([_code_text(u) for u in uniques] + [pd.NA], dtype=object)
+    out = mapped[codes]  # the sentinel -1 picks the trailing NA
+    return pd.Series(out, index=values.index, dtype="str")
+
+
+def parse_bool(values: pd.Series) -> tuple[pd.Series, int]:
+    """Yes/no values as nullable booleans; returns the Series and how many were not understood."""
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return values.astype("boolean"), 0
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    mapped: list[object] = []
+    for u in uniques:
+        s = str(u).strip().lower()
+        mapped.append(True if s in _TRUE else False if s in _FALSE else pd.NA)
+    mapped.append(pd.NA)
+    out = pd.Series(np.array(mapped, dtype=object)[codes], index=values.index, dtype="boolean")
+    unparsed = int(
+        (out.isna() & values.notna() & (values.astype("string").str.strip() != "")).sum()
+    )
+    return out, unparsed
+
+
+def parse_year(values: pd.Series) -> tuple[pd.Series, int]:
+    """Founding years as ``Int64``; dates give their year; returns the count not understood.
+
+    Years outside 1000 .. next year are treated as not understood.
+    """
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        years = values.dt.year.astype("Float64")
+    else:
+        years = pd.to_numeric(values, errors="coerce").astype("Float64")
+        retry = years.isna() & values.notna()
+        if retry.any():
+            dates = pd.to_datetime(values[retry].astype("string"), errors="coerce", format="mixed")
+            years[retry] = dates.dt.year.astype("Float64")
+    limit = _dt.date.today().year + 1
+    ok = years.notna() & (years >= 1000) & (years <= limit) & (years.round() == years)
+    ok = ok.fillna(False).astype(bool)
+    out = years.where(ok).round().astype("Int64")
+    present = values.notna()
+    if not pd.api.types.is_numeric_dtype(values.dtype):
+        present &= values.astype("string").str.strip().fillna("") != ""
+    unparsed = int((present & ~ok).sum())
+    return out, unparsed

@@ -38,7 +38,7 @@ _WHC_CATEGORY = {
 }
 
 _TRUE = frozenset({"1", "true", "yes", "y", "t", "1.0"})
-_FALSE = frozenset({"0", "false", "no", "n", "f", "0.0", ""})
+_FALSE = frozenset({"0", "false", "no", "n", "f", "0.0"})
 
 
 def _lower_map(columns: Iterable[object]) -> dict[str, str]:

@@ -15,8 +15,9 @@ attractions, infrastructure. Every canonical asset row carries
     ``local``, ``gi``) or missing (no formal designation).
 
 The module also defines which firm sector groups are *linked* to each category
-(:data:`LINKED_SECTOR_GROUPS`, used for firm–asset linkage and asset gaps)
-and how OpenStreetMap tags map to assets (:func:`osm_tags_to_asset`).
+(:data:`LINKED_SECTOR_GROUPS`, used for firm–asset linkage and asset gaps).
+OpenStreetMap tags are mapped to assets by the one OSM table,
+:func:`geocluster.sectors.osm.osm_asset_class`.
 
 Everything here is pure: plain dicts and functions on pandas Series.
 """
@@ -24,8 +25,6 @@ Everything here is pure: plain dicts and functions on pandas Series.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -36,16 +35,13 @@ __all__ = [
     "CATEGORIES",
     "DESIGNATIONS",
     "LINKED_SECTOR_GROUPS",
-    "OSM_ASSET_KEYS",
     "SUBTYPE_CATEGORY",
-    "AssetClass",
     "category_from_subtype",
     "check_category",
     "linked_divisions",
     "normalize_category",
     "normalize_designation",
     "normalize_subtype",
-    "osm_tags_to_asset",
 ]
 
 #: Categories and their known subtypes (subtype -> short description).
@@ -62,11 +58,14 @@ CATEGORIES: dict[str, dict[str, str]] = {
         "religious_heritage": "historic church, monastery, shrine",
         "museum": "museum",
         "artwork": "public artwork, sculpture, mural",
+        "gallery": "art gallery",
         "theatre": "theatre or opera house",
         "arts_centre": "arts or cultural centre",
         "world_heritage_site": "UNESCO World Heritage cultural site",
         "mixed_world_heritage_site": "UNESCO World Heritage mixed (cultural and natural) site",
         "intangible_heritage": "festival, craft tradition, intangible heritage practice",
+        "historic": "unspecified historic object (OSM historic=yes)",
+        "heritage_site": "listed heritage object without a more specific type",
         "other_heritage": "other historic feature",
     },
     "natural": {
@@ -96,7 +95,6 @@ CATEGORIES: dict[str, dict[str, str]] = {
     "tourism": {
         "attraction": "tourist attraction",
         "accommodation": "hotel, hostel, guest house, camp site",
-        "gallery": "art gallery",
         "theme_park": "theme park",
         "zoo": "zoo or aquarium",
         "information": "tourist information centre",
@@ -371,169 +369,3 @@ def linked_divisions(category: str, custom: dict | None = None) -> frozenset[str
     for group in LINKED_SECTOR_GROUPS[cat]:
         divs |= set(group_divisions(group, custom))
     return frozenset(divs)
-
-
-# --------------------------------------------------------------------------- OSM
-
-
-@dataclass(frozen=True)
-class AssetClass:
-    """Classification of one OSM object as an asset."""
-
-    category: str
-    subtype: str
-    designation: str | None = None
-
-
-#: OSM keys that can make an object an asset (a pyosmium tag filter can use them).
-OSM_ASSET_KEYS: tuple[str, ...] = (
-    "historic",
-    "heritage",
-    "tourism",
-    "amenity",
-    "shop",
-    "craft",
-    "leisure",
-    "boundary",
-    "natural",
-    "landuse",
-    "railway",
-    "aeroway",
-)
-
-_OSM_HISTORIC = {
-    "monument": "monument",
-    "memorial": "memorial",
-    "archaeological_site": "archaeological_site",
-    "castle": "castle",
-    "palace": "castle",
-    "manor": "castle",
-    "fort": "fort",
-    "citywalls": "fort",
-    "city_gate": "historic_building",
-    "ruins": "ruins",
-    "building": "historic_building",
-    "house": "historic_building",
-    "church": "religious_heritage",
-    "monastery": "religious_heritage",
-    "chapel": "religious_heritage",
-    "wayside_shrine": "religious_heritage",
-    "wayside_cross": "religious_heritage",
-    "tomb": "memorial",
-    "district": "historic_centre",
-}
-_OSM_TOURISM = {
-    "museum": AssetClass("cultural", "museum"),
-    "artwork": AssetClass("cultural", "artwork"),
-    "gallery": AssetClass("tourism", "gallery"),
-    "attraction": AssetClass("tourism", "attraction"),
-    "theme_park": AssetClass("tourism", "theme_park"),
-    "zoo": AssetClass("tourism", "zoo"),
-    "aquarium": AssetClass("tourism", "zoo"),
-    "viewpoint": AssetClass("natural", "viewpoint"),
-    "hotel": AssetClass("tourism", "accommodation"),
-    "hostel": AssetClass("tourism", "accommodation"),
-    "guest_house": AssetClass("tourism", "accommodation"),
-    "motel": AssetClass("tourism", "accommodation"),
-    "chalet": AssetClass("tourism", "accommodation"),
-    "apartment": AssetClass("tourism", "accommodation"),
-    "camp_site": AssetClass("tourism", "accommodation"),
-    "caravan_site": AssetClass("tourism", "accommodation"),
-    "alpine_hut": AssetClass("tourism", "accommodation"),
-    "wilderness_hut": AssetClass("tourism", "accommodation"),
-}
-
-
-def _osm_designation(tags: Mapping[str, str]) -> str | None:
-    # OSM heritage=*: 1 = World Heritage, 2 = national, 3-5 regional levels,
-    # 6-8 local (https://wiki.openstreetmap.org/wiki/Key:heritage).
-    op = str(tags.get("heritage:operator", "")).lower()
-    if op == "whc" or "unesco" in op:
-        return "unesco"
-    level = str(tags.get("heritage", "")).strip()
-    if level == "1":
-        return "unesco"
-    if level == "2":
-        return "national"
-    if level in {"3", "4", "5"}:
-        return "regional"
-    if level in {"6", "7", "8", "yes"}:
-        return "local"
-    if tags.get("boundary") == "national_park":
-        return "national"
-    return None
-
-
-def osm_tags_to_asset(tags: Mapping[str, str]) -> AssetClass | None:
-    """Classify an OSM object's tags as a territorial asset, or ``None``.
-
-    Precedence (first match wins): ``historic=*`` (cultural) →
-    ``tourism=museum|artwork|…`` → protected nature (``boundary=protected_area|
-    national_park``, ``leisure=nature_reserve``) → cultural venues
-    (``amenity=theatre|arts_centre``) → agro-food (``amenity=marketplace``,
-    ``shop=farm``, ``craft=winery|brewery|distillery|cheese``,
-    ``landuse=vineyard|orchard|farmyard``) → parks and natural features →
-    infrastructure (``railway=station``, ``amenity=bus_station|ferry_terminal``,
-    ``aeroway=aerodrome``). Objects with only ``heritage=*`` become
-    ``cultural/historic_building``. The designation comes from ``heritage=*``
-    (1 → unesco, 2 → national, 3–5 → regional, 6–8 → local).
-
-    Parameters
-    ----------
-    tags : mapping of str to str
-        The object's OSM tags.
-    """
-    get = tags.get
-    des = _osm_designation(tags)
-    historic = get("historic")
-    if historic and historic not in {"no", "yes"}:
-        return AssetClass("cultural", _OSM_HISTORIC.get(historic, "other_heritage"), des)
-    tourism = get("tourism")
-    if tourism in _OSM_TOURISM:
-        base = _OSM_TOURISM[tourism]
-        return AssetClass(base.category, base.subtype, des)
-    boundary = get("boundary")
-    if boundary == "national_park":
-        return AssetClass("natural", "national_park", des)
-    if boundary == "protected_area":
-        return AssetClass("natural", "protected_area", des)
-    leisure = get("leisure")
-    if leisure == "nature_reserve":
-        return AssetClass("natural", "nature_reserve", des)
-    amenity = get("amenity")
-    if amenity in {"theatre", "arts_centre"}:
-        return AssetClass("cultural", amenity, des)
-    if amenity == "marketplace":
-        return AssetClass("agro_food", "market", des)
-    if get("shop") == "farm":
-        return AssetClass("agro_food", "farm_shop", des)
-    craft = get("craft")
-    if craft == "winery":
-        return AssetClass("agro_food", "winery", des)
-    if craft in {"brewery", "distillery"}:
-        return AssetClass("agro_food", "brewery", des)
-    if craft == "cheese":
-        return AssetClass("agro_food", "cheese_dairy", des)
-    landuse = get("landuse")
-    if landuse in {"vineyard", "orchard"}:
-        return AssetClass("agro_food", landuse, des)
-    if landuse == "farmyard":
-        return AssetClass("agro_food", "farm", des)
-    if leisure == "park":
-        return AssetClass("natural", "park", des)
-    natural = get("natural")
-    if natural in {"beach", "waterfall"}:
-        return AssetClass("natural", natural, des)
-    if natural == "cave_entrance":
-        return AssetClass("natural", "cave", des)
-    if tourism == "information" and get("information") == "office":
-        return AssetClass("tourism", "information", des)
-    if get("railway") == "station" or amenity == "bus_station":
-        return AssetClass("infrastructure", "station", des)
-    if amenity == "ferry_terminal":
-        return AssetClass("infrastructure", "port", des)
-    if get("aeroway") == "aerodrome" and get("iata"):
-        return AssetClass("infrastructure", "airport", des)
-    if des is not None:
-        return AssetClass("cultural", "historic_building", des)
-    return None

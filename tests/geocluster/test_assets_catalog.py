@@ -11,13 +11,11 @@ from geocluster.assets.catalog import (
     DESIGNATIONS,
     LINKED_SECTOR_GROUPS,
     SUBTYPE_CATEGORY,
-    AssetClass,
     category_from_subtype,
     check_category,
     normalize_category,
     normalize_designation,
     normalize_subtype,
-    osm_tags_to_asset,
 )
 from geocluster.assets.unesco import is_unesco_table, unesco_to_assets
 from geocluster.errors import InvalidInput, MissingColumns
@@ -87,38 +85,6 @@ def test_check_category():
     assert check_category("Agro-Food") == "agro_food"
     with pytest.raises(InvalidInput, match="cultural, natural"):
         check_category("volcanic")
-
-
-@pytest.mark.parametrize(
-    ("tags", "expected"),
-    [
-        ({"historic": "memorial", "memorial": "plaque"}, AssetClass("cultural", "memorial")),
-        ({"historic": "monument"}, AssetClass("cultural", "monument")),
-        ({"historic": "castle", "heritage": "2"}, AssetClass("cultural", "castle", "national")),
-        ({"tourism": "museum"}, AssetClass("cultural", "museum")),
-        ({"tourism": "artwork", "artwork_type": "statue"}, AssetClass("cultural", "artwork")),
-        ({"tourism": "hotel"}, AssetClass("tourism", "accommodation")),
-        ({"tourism": "viewpoint"}, AssetClass("natural", "viewpoint")),
-        ({"boundary": "national_park"}, AssetClass("natural", "national_park", "national")),
-        ({"leisure": "nature_reserve"}, AssetClass("natural", "nature_reserve")),
-        ({"amenity": "marketplace"}, AssetClass("agro_food", "market")),
-        ({"craft": "winery"}, AssetClass("agro_food", "winery")),
-        (
-            {"building": "church", "heritage": "1"},
-            AssetClass("cultural", "historic_building", "unesco"),
-        ),
-        (
-            {"historic": "building", "heritage:operator": "whc"},
-            AssetClass("cultural", "historic_building", "unesco"),
-        ),
-        ({"railway": "station"}, AssetClass("infrastructure", "station")),
-        ({"amenity": "cafe"}, None),
-        ({"shop": "bakery"}, None),
-        ({}, None),
-    ],
-)
-def test_osm_tags_to_asset(tags, expected):
-    assert osm_tags_to_asset(tags) == expected
 
 
 def _whl_frame():

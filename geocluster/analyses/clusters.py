@@ -1,0 +1,426 @@
+"""Point-cluster analyses of firms (JSON-ready orchestration for the CLI and the API).
+
+- :func:`run_clusters`: DBSCAN / HDBSCAN clusters of firm locations, persisted as a run
+  with the layers ``labels`` (primary: one point per firm with its ``cluster_id``) and
+  ``clusters`` (one hull polygon per cluster with its summary).
+- :func:`run_kdistance`: the k-distance curve and its knee, the suggested ``eps_m``.
+- :func:`run_kde`: a kernel density surface of firms written as a COG and registered as a
+  raster of kind ``"kde"``.
+
+Each reads the firms in their metric working CRS, selects sectors with
+:func:`geocluster.clustering.firms.select_firms`, calls the pure functions of
+:mod:`geocluster.clustering` and returns a JSON-serialisable dict.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from geocluster.clustering._validation import check_min_count, check_positive
+from geocluster.clustering.firms import (
+    METHODS,
+    WEIGHTS,
+    cluster_firms,
+    firm_points,
+    firm_weights,
+    select_firms,
+)
+from geocluster.clustering.kde import kde_grid
+from geocluster.clustering.kdistance import k_distance
+from geocluster.errors import InvalidInput
+
+__all__ = ["run_clusters", "run_kde", "run_kdistance"]
+
+Progress = Callable[[float, str], None]
+#: Most points of the k-distance curve returned (the full curve can have millions).
+CURVE_POINTS = 1000
+
+
+def _noop(fraction: float, message: str) -> None:
+    return None
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating | float):
+        v = float(value)
+        return v if math.isfinite(v) else None
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return value
+
+
+def _sectors_list(sectors: Iterable[object] | str | None) -> list[str] | None:
+    if sectors is None:
+        return None
+    if isinstance(sectors, str):
+        return [sectors]
+    return [str(s) for s in sectors]
+
+
+def _selected_firms(
+    ws: Any, firms: str, sectors: list[str] | None, sector_group: str | None
+) -> tuple[Any, gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """(dataset info, all firms, selected firms), in the working CRS."""
+    info = ws.require(firms, "firms")
+    frame = ws.read(firms, crs="working")
+    frame = frame[~frame.geometry.isna() & ~frame.geometry.is_empty].reset_index(drop=True)
+    selected = select_firms(frame, sectors=sectors, sector_group=sector_group)
+    if len(selected) == 0:
+        what = []
+        if sectors:
+            what.append(f"sectors {sectors}")
+        if sector_group:
+            what.append(f"sector group {sector_group!r}")
+        raise InvalidInput(
+            f"expected firms to analyse, got none after filtering dataset {firms!r} "
+            f"({len(frame)} firms) by {' or '.join(what) or 'nothing'}"
+        )
+    return info, frame, selected.reset_index(drop=True)
+
+
+def _check_weight(weight: str | None) -> None:
+    if weight is not None and weight not in WEIGHTS:
+        raise InvalidInput(f"expected weight one of {list(WEIGHTS)} or none, got {weight!r}")
+
+
+def _feature_collection(frame: gpd.GeoDataFrame) -> dict[str, Any]:
+    out = frame.to_crs("EPSG:4326")
+    fc = json.loads(out.to_json(drop_id=True, na="null"))
+    for feat in fc["features"]:
+        props = feat["properties"]
+        if isinstance(props.get("sector_mix"), str):
+            props["sector_mix"] = json.loads(props["sector_mix"])
+    return _jsonable(fc)
+
+
+def run_clusters(
+    ws: Any,
+    *,
+    firms: str,
+    method: str = "dbscan",
+    eps_m: float = 1000.0,
+    min_samples: int = 10,
+    min_cluster_size: int = 15,
+    sectors: Iterable[str] | None = None,
+    sector_group: str | None = None,
+    weight: str | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Find density clusters of firms and persist them as a run.
+
+    Parameters
+    ----------
+    ws : Workspace
+        The workspace holding the firms.
+    firms : str
+        Firms dataset id.
+    method : {"dbscan", "hdbscan"}
+        Exact grid DBSCAN or HDBSCAN (fast_hdbscan).
+    eps_m : float, default 1000
+        DBSCAN radius in metres (> 0).
+    min_samples : int, default 10
+        DBSCAN core threshold (firms, or employees when weighted), itself included;
+        HDBSCAN core-distance neighbourhood.
+    min_cluster_size : int, default 15
+        HDBSCAN's smallest cluster (firms, or employees when weighted).
+    sectors : list of str, optional
+        ISIC codes (section, division, group or class) to keep.
+    sector_group : str, optional
+        Sector group name (e.g. ``"agro_food"``).
+    weight : {"employees"} or None
+        Weight firms by employees (unknown counts as 1).
+    progress : callable, optional
+        ``progress(fraction, message)``.
+
+    Returns
+    -------
+    dict
+        ``run_id``, ``n_clusters``, ``noise``, ``n_firms``, ``clusters`` (GeoJSON
+        FeatureCollection in lon/lat; each feature has ``cluster_id``, ``n_firms``,
+        ``employees``, ``dominant_sector``, ``area_km2``, ``density_per_km2``, the shares
+        …), ``params``, ``collections`` (``labels``/``clusters`` collection ids),
+        ``working_crs``.
+    """
+    report = progress or _noop
+    if method not in METHODS:
+        raise InvalidInput(f"expected method one of {list(METHODS)}, got {method!r}")
+    if method == "dbscan":
+        eps_m = check_positive(eps_m, "eps_m")
+        min_samples = check_min_count(min_samples, "min_samples", real=weight is not None)
+    else:
+        min_cluster_size = check_min_count(min_cluster_size, "min_cluster_size", minimum=2)
+        if min_samples is not None:
+            min_samples = check_min_count(min_samples, "min_samples")
+    _check_weight(weight)
+    sectors = _sectors_list(sectors)
+    report(0.05, "reading firms")
+    info, all_firms, selected = _selected_firms(ws, firms, sectors, sector_group)
+    reference_year = None
+    if "founded" in all_firms.columns:
+        founded = pd.to_numeric(all_firms["founded"], errors="coerce")
+        if founded.notna().any():
+            reference_year = int(founded.max())
+    report(0.2, f"clustering {len(selected)} firms ({method})")
+    result = cluster_firms(
+        selected,
+        method=method,
+        eps_m=eps_m,
+        min_samples=min_samples,
+        min_cluster_size=min_cluster_size,
+        weight=weight,
+        reference_year=reference_year,
+    )
+    report(0.8, "saving the run")
+    params = {
+        "firms": firms,
+        "method": method,
+        "eps_m": eps_m if method == "dbscan" else None,
+        "min_samples": min_samples,
+        "min_cluster_size": min_cluster_size if method == "hdbscan" else None,
+        "sectors": sectors,
+        "sector_group": sector_group,
+        "weight": weight,
+        "hull_ratio": result.params["hull_ratio"],
+        "reference_year": result.params["reference_year"],
+        "working_crs": info.working_crs,
+    }
+    summary = {
+        "n_clusters": result.n_clusters,
+        "noise": result.noise,
+        "n_firms": len(selected),
+        "working_crs": info.working_crs,
+    }
+    run = ws.save_run(
+        "clusters",
+        params=_jsonable(params),
+        inputs=[firms],
+        layers={"labels": result.labels, "clusters": result.clusters},
+        summary=_jsonable(summary),
+        primary="labels",
+    )
+    report(1.0, "done")
+    return {
+        "run_id": run.id,
+        "n_clusters": result.n_clusters,
+        "noise": result.noise,
+        "n_firms": len(selected),
+        "clusters": _feature_collection(result.clusters),
+        "params": _jsonable(params),
+        "collections": {"labels": run.id, "clusters": f"{run.id}.clusters"},
+        "working_crs": info.working_crs,
+    }
+
+
+def run_kdistance(
+    ws: Any,
+    *,
+    firms: str,
+    k: int = 10,
+    sectors: Iterable[str] | None = None,
+    sector_group: str | None = None,
+) -> dict[str, Any]:
+    """k-distance curve of firms and its knee (the suggested DBSCAN ``eps_m``).
+
+    Parameters
+    ----------
+    ws : Workspace
+        The workspace.
+    firms : str
+        Firms dataset id.
+    k : int, default 10
+        Neighbour rank, the firm itself counted (use DBSCAN's ``min_samples``).
+    sectors, sector_group : optional
+        Sector selection as in :func:`run_clusters`.
+
+    Returns
+    -------
+    dict
+        ``run_id``, ``k``, ``n_firms``, ``knee_index``, ``knee_m`` (= ``suggested_eps_m``),
+        ``curve``: ``{"rank": [...], "distance_m": [...]}`` sampled at most
+        ``CURVE_POINTS`` points (first, last and the knee included); the full curve is
+        the run's layer ``curve``.
+    """
+    k = check_min_count(k, "k")
+    sectors = _sectors_list(sectors)
+    info, _, selected = _selected_firms(ws, firms, sectors, sector_group)
+    kd = k_distance(firm_points(selected), k)
+    n = kd.distances_m.size
+    idx = np.unique(
+        np.concatenate(
+            [np.linspace(0, n - 1, min(n, CURVE_POINTS)).round().astype(int), [kd.knee_index]]
+        )
+    )
+    params = {
+        "firms": firms,
+        "k": k,
+        "sectors": sectors,
+        "sector_group": sector_group,
+        "working_crs": info.working_crs,
+    }
+    summary = {"n_firms": n, "knee_index": kd.knee_index, "knee_m": kd.knee_m, "k": k}
+    run = ws.save_run(
+        "kdistance",
+        params=_jsonable(params),
+        inputs=[firms],
+        layers={"curve": pd.DataFrame({"rank": np.arange(n), "distance_m": kd.distances_m})},
+        summary=_jsonable(summary),
+    )
+    return _jsonable(
+        {
+            "run_id": run.id,
+            "k": k,
+            "n_firms": n,
+            "knee_index": kd.knee_index,
+            "knee_m": kd.knee_m,
+            "suggested_eps_m": kd.knee_m,
+            "curve": {"rank": idx.tolist(), "distance_m": kd.distances_m[idx].tolist()},
+            "params": params,
+        }
+    )
+
+
+def _parse_bandwidth(bandwidth: str | float) -> str | float:
+    if isinstance(bandwidth, str):
+        text = bandwidth.strip().lower()
+        if text in ("scott", "silverman"):
+            return text
+        try:
+            return check_positive(float(text), "bandwidth (metres)")
+        except ValueError:
+            raise InvalidInput(
+                f"expected bandwidth 'scott', 'silverman' or metres > 0, got {bandwidth!r}"
+            ) from None
+    return check_positive(bandwidth, "bandwidth (metres)")
+
+
+def run_kde(
+    ws: Any,
+    *,
+    firms: str,
+    bandwidth: str | float = "scott",
+    cell_m: float | None = None,
+    grid_size: int | None = None,
+    weight: str | None = None,
+    sectors: Iterable[str] | None = None,
+    sector_group: str | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Kernel density surface of firms, stored as a COG raster of kind ``"kde"``.
+
+    Parameters
+    ----------
+    ws : Workspace
+        The workspace.
+    firms : str
+        Firms dataset id.
+    bandwidth : {"scott", "silverman"} or float
+        Gaussian kernel standard deviation: a rule or metres.
+    cell_m : float, optional
+        Cell side in metres (default ``max(h / 8, longer side / 2048)``).
+    grid_size : int, optional
+        Cells along the longer side (instead of ``cell_m``).
+    weight : {"employees"} or None
+        Weight firms by employees (unknown counts as 1).
+    sectors, sector_group : optional
+        Sector selection as in :func:`run_clusters`.
+    progress : callable, optional
+        ``progress(fraction, message)``.
+
+    Returns
+    -------
+    dict
+        ``raster_id``, ``units`` (``"per_km2"``: firms, or employees when weighted, per
+        km^2), ``bandwidth_m``, ``cell_m``, ``width``, ``height``, ``crs`` (working CRS),
+        ``bbox`` (lon/lat), ``max_density``, ``n_firms``, ``total_weight``, ``params``.
+    """
+    report = progress or _noop
+    bw = _parse_bandwidth(bandwidth)
+    if cell_m is not None:
+        cell_m = check_positive(cell_m, "cell_m")
+    if grid_size is not None:
+        grid_size = check_min_count(grid_size, "grid_size", minimum=2)
+    _check_weight(weight)
+    sectors = _sectors_list(sectors)
+    report(0.05, "reading firms")
+    info, _, selected = _selected_firms(ws, firms, sectors, sector_group)
+    xy = firm_points(selected)
+    w = firm_weights(selected, weight)
+    report(0.3, f"density of {len(selected)} firms")
+    grid = kde_grid(xy, bandwidth=bw, weights=w, cell_m=cell_m, grid_size=grid_size)
+    params = {
+        "firms": firms,
+        "bandwidth": bandwidth if isinstance(bw, str) else bw,
+        "cell_m": cell_m,
+        "grid_size": grid_size,
+        "weight": weight,
+        "sectors": sectors,
+        "sector_group": sector_group,
+    }
+    meta = _jsonable(
+        {
+            **params,
+            "bandwidth_m": grid.bandwidth_m,
+            "cell_m_used": grid.cell_m,
+            "units": grid.units,
+            "n_firms": grid.n_points,
+            "total_weight": grid.total_weight,
+            "working_crs": info.working_crs,
+            "max_density": float(grid.density.max()),
+        }
+    )
+    name_parts = ["kde", firms]
+    if sectors:
+        name_parts.append("-".join(sectors))
+    if sector_group:
+        name_parts.append(sector_group)
+    if weight:
+        name_parts.append(weight)
+    report(0.7, "writing the raster")
+    from geocluster.io.raster import write_cog
+
+    with tempfile.TemporaryDirectory(prefix="geocluster-kde-") as tmp:
+        path = Path(tmp) / "kde.tif"
+        # float32 keeps 7 significant digits, plenty for a smoothed surface; -1 marks
+        # no data (a density is never negative, so no cell uses it).
+        write_cog(
+            path,
+            grid.density.astype(np.float32),
+            transform=grid.transform,
+            crs=info.working_crs,
+            nodata=-1.0,
+        )
+        raster = ws.add_raster(path, name="-".join(name_parts), kind="kde", meta=meta)
+    report(1.0, "done")
+    return _jsonable(
+        {
+            "raster_id": raster.id,
+            "units": grid.units,
+            "bandwidth_m": grid.bandwidth_m,
+            "cell_m": grid.cell_m,
+            "width": int(grid.density.shape[1]),
+            "height": int(grid.density.shape[0]),
+            "crs": info.working_crs,
+            "bbox": raster.bbox,
+            "max_density": float(grid.density.max()),
+            "n_firms": grid.n_points,
+            "total_weight": grid.total_weight,
+            "params": params,
+        }
+    )

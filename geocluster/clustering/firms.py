@@ -1,0 +1,518 @@
+"""Point clusters of firms: sector selection, clustering and per-cluster summaries.
+
+Everything here works on a firms GeoDataFrame in its metric working CRS (the canonical
+firms frame of ARCHITECTURE.md: ``firm_id``, ``sector_code``, ``employees``, ``founded``,
+``women_led``, ``informal``, point geometry). Columns other than ``firm_id`` and the
+geometry are optional: a summary statistic whose column is missing is NaN.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geocluster.clustering._validation import check_positive
+from geocluster.clustering.dbscan import GridDBSCAN
+from geocluster.clustering.hdbscan import HDBSCANClusterer
+from geocluster.errors import CRSError, InvalidInput
+
+__all__ = [
+    "FirmClusters",
+    "METHODS",
+    "cluster_firms",
+    "firm_points",
+    "firm_weights",
+    "select_firms",
+    "summarize_clusters",
+]
+
+METHODS = ("dbscan", "hdbscan")
+#: Firms with fewer employees than this are "micro" (EU Recommendation 2003/361/EC).
+MICRO_MAX_EMPLOYEES = 10
+#: "Recently founded" = founded in the last this-many years, reference year included.
+RECENT_YEARS = 5
+#: Number of sectors listed in a cluster's ``sector_mix``.
+TOP_SECTORS = 5
+WEIGHTS = ("employees",)
+
+
+@dataclass(frozen=True)
+class FirmClusters:
+    """Result of :func:`cluster_firms`.
+
+    Attributes
+    ----------
+    labels : GeoDataFrame
+        One row per firm clustered: ``firm_id``, ``cluster_id`` (noise ``-1``),
+        ``is_core``, point geometry (working CRS).
+    clusters : GeoDataFrame
+        One row per cluster (see :func:`summarize_clusters`), hull polygons.
+    n_clusters : int
+        Number of clusters.
+    noise : int
+        Number of firms labelled noise.
+    params : dict
+        The parameters used (JSON-ready).
+    """
+
+    labels: gpd.GeoDataFrame
+    clusters: gpd.GeoDataFrame
+    n_clusters: int
+    noise: int
+    params: dict
+
+
+def _check_projected(frame: gpd.GeoDataFrame) -> None:
+    from geocluster.crs import ensure_projected
+
+    if not isinstance(frame, gpd.GeoDataFrame):
+        raise InvalidInput(f"expected a GeoDataFrame of firms, got {type(frame).__name__}")
+    if frame.crs is None:
+        raise CRSError("expected firms with a projected CRS in metres, got no CRS")
+    ensure_projected(frame.crs)
+
+
+def firm_points(firms: gpd.GeoDataFrame) -> np.ndarray:
+    """Coordinates (n, 2) in metres of a firms frame in a projected CRS.
+
+    Raises
+    ------
+    CRSError
+        If the frame is not in a projected CRS in metres.
+    InvalidInput
+        If a geometry is missing, empty or not a point.
+    """
+    _check_projected(firms)
+    geoms = firms.geometry.values
+    if len(geoms) == 0:
+        return np.empty((0, 2))
+    types = shapely.get_type_id(geoms)
+    bad = (types != 0) | shapely.is_empty(geoms)
+    if bad.any():
+        raise InvalidInput(
+            f"expected point geometries for firms, got {int(bad.sum())} missing, empty or "
+            "non-point geometries"
+        )
+    return np.column_stack([shapely.get_x(geoms), shapely.get_y(geoms)])
+
+
+def _normalise_user_codes(codes: Iterable[object]) -> tuple[list[str], list[str]]:
+    """Split user sector codes into ISIC section letters and numeric prefixes."""
+    from geocluster.sectors import normalize_codes
+
+    if isinstance(codes, str | bytes) or not isinstance(codes, Iterable):
+        codes = [codes]
+    raw = [c for c in codes]
+    if not raw:
+        raise InvalidInput("expected at least one sector code, got an empty list")
+    letters: list[str] = []
+    numeric: list[object] = []
+    for c in raw:
+        text = str(c).strip()
+        if len(text) == 1 and text.isalpha():
+            letters.append(text.upper())
+        else:
+            numeric.append(c)
+    prefixes: list[str] = []
+    if numeric:
+        norm, unknown = normalize_codes(pd.Series(numeric, dtype="object"))
+        bad = [str(v) for v, u, n in zip(numeric, unknown, norm) if u or pd.isna(n)]
+        if bad:
+            raise InvalidInput(
+                f"expected ISIC Rev.4 codes (section letter, 2-digit division, 3-digit group "
+                f"or 4-digit class), got unknown {bad}"
+            )
+        prefixes = sorted(set(norm.tolist()))
+    from geocluster.sectors import SECTIONS
+
+    bad_letters = [s for s in letters if s not in SECTIONS]
+    if bad_letters:
+        raise InvalidInput(f"expected ISIC Rev.4 section letters A-U, got {bad_letters}")
+    return sorted(set(letters)), prefixes
+
+
+def _firm_codes(firms: pd.DataFrame) -> pd.Series:
+    if "sector_code" not in firms.columns:
+        raise InvalidInput(
+            f"expected a sector_code column to select sectors, got columns {list(firms.columns)}"
+        )
+    return firms["sector_code"].astype("str")
+
+
+def select_firms(
+    firms: gpd.GeoDataFrame,
+    *,
+    sectors: Iterable[object] | None = None,
+    sector_group: str | None = None,
+    custom_groups: Mapping[str, Iterable[object]] | None = None,
+) -> gpd.GeoDataFrame:
+    """Firms of some sectors (all firms when neither filter is given).
+
+    Parameters
+    ----------
+    firms : GeoDataFrame
+        Canonical firms frame (any CRS).
+    sectors : iterable of str, optional
+        ISIC Rev.4 codes. A code matches a firm whose normalised ``sector_code`` starts
+        with it: ``"15"`` (division) selects ``15``, ``151``, ``1520`` …; ``"1520"``
+        (class) selects only class 1520 (a firm coded just ``"15"`` does not match).
+        A section letter (``"C"``) selects every division of the section.
+    sector_group : str, optional
+        A group of divisions (:func:`geocluster.sectors.group_divisions`), e.g.
+        ``"agro_food"``. With ``sectors`` too, a firm matching either is kept.
+    custom_groups : Mapping, optional
+        User-defined groups passed to ``group_divisions``.
+
+    Returns
+    -------
+    GeoDataFrame
+        The selected rows, original index and order kept.
+    """
+    if sectors is None and sector_group is None:
+        return firms
+    codes = _firm_codes(firms)
+    keep = np.zeros(len(firms), bool)
+    if sectors is not None:
+        letters, prefixes = _normalise_user_codes(sectors)
+        for p in prefixes:
+            keep |= codes.str.startswith(p).fillna(False).to_numpy(bool)
+        if letters:
+            from geocluster.sectors import section_of
+
+            keep |= section_of(codes).isin(letters).fillna(False).to_numpy(bool)
+    if sector_group is not None:
+        from geocluster.sectors import group_divisions
+
+        divisions = group_divisions(sector_group, custom_groups)
+        keep |= codes.str.slice(0, 2).isin(sorted(divisions)).fillna(False).to_numpy(bool)
+    return firms[keep]
+
+
+def firm_weights(firms: pd.DataFrame, weight: str | None) -> np.ndarray | None:
+    """Per-firm weights for clustering or KDE.
+
+    Parameters
+    ----------
+    firms : DataFrame
+        Firms frame.
+    weight : {"employees"} or None
+        ``"employees"``: the ``employees`` column, with unknown (NaN) counted as 1 -- a
+        firm has at least its owner working in it. Negative counts are rejected.
+
+    Returns
+    -------
+    ndarray of shape (n,) or None
+        None when ``weight`` is None.
+    """
+    if weight is None:
+        return None
+    if weight not in WEIGHTS:
+        raise InvalidInput(f"expected weight to be one of {list(WEIGHTS)} or none, got {weight!r}")
+    if "employees" not in firms.columns:
+        raise InvalidInput("expected an employees column to weight by employees, got none")
+    emp = pd.to_numeric(firms["employees"], errors="coerce").to_numpy(float, na_value=np.nan)
+    if (emp < 0).any():
+        raise InvalidInput(f"expected employees >= 0, got {int((emp < 0).sum())} negative values")
+    return np.where(np.isfinite(emp), emp, 1.0)
+
+
+def _bool_share(frame: pd.DataFrame, column: str, labels: np.ndarray, k: int) -> np.ndarray:
+    if column not in frame.columns:
+        return np.full(k, np.nan)
+    v = frame[column]
+    known = v.notna().to_numpy()
+    val = v.fillna(False).astype(bool).to_numpy()
+    return _grouped_mean(val, known, labels, k)
+
+
+def _grouped_mean(val: np.ndarray, known: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    m = known & (labels >= 0)
+    num = np.bincount(labels[m], weights=val[m].astype(float), minlength=k)
+    den = np.bincount(labels[m], minlength=k).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+
+
+def _hulls(xy: np.ndarray, labels: np.ndarray, k: int, ratio: float, buffer_m: float):
+    """Concave hull per cluster; buffered convex hull for degenerate clusters."""
+    order = np.argsort(labels, kind="stable")
+    order = order[labels[order] >= 0]
+    mp = shapely.multipoints(xy[order], indices=labels[order])
+    if len(mp) != k:
+        raise AssertionError("every cluster id 0..k-1 must have members")
+    hull = shapely.concave_hull(mp, ratio=ratio)
+    poly = (shapely.get_type_id(hull) == 3) & (shapely.area(hull) > 0)
+    kind = np.where(poly, "concave", "buffer").astype(object)
+    if (~poly).any():
+        hull = hull.copy()
+        hull[~poly] = shapely.buffer(shapely.convex_hull(mp[~poly]), buffer_m)
+    return hull, kind
+
+
+def summarize_clusters(
+    firms: gpd.GeoDataFrame,
+    labels: np.ndarray,
+    *,
+    is_core: np.ndarray | None = None,
+    hull_ratio: float = 0.3,
+    buffer_m: float = 100.0,
+    reference_year: int | None = None,
+) -> gpd.GeoDataFrame:
+    """One row per cluster: size, sector mix, hull, density and inclusiveness shares.
+
+    Parameters
+    ----------
+    firms : GeoDataFrame
+        Firms in a projected CRS (metres), the rows that ``labels`` describe.
+    labels : ndarray of shape (n,), int
+        Cluster per firm, 0..k-1, noise ``-1`` (every id in 0..k-1 used).
+    is_core : ndarray of shape (n,), bool, optional
+        Core flags; gives ``n_core``.
+    hull_ratio : float, default 0.3
+        ``ratio`` of :func:`shapely.concave_hull` (1 = convex hull, smaller = tighter).
+    buffer_m : float, default 100
+        Buffer (metres) around the convex hull of clusters with fewer than 3 distinct
+        points or collinear points, whose concave hull has no area.
+    reference_year : int, optional
+        Year from which "founded in the last 5 years" counts back: firms founded in
+        ``reference_year - 4 .. reference_year``. Default: the latest ``founded`` year
+        in ``firms`` (the data's own "now", so old registers are not all "old"), else
+        the current UTC year.
+
+    Returns
+    -------
+    GeoDataFrame
+        Columns ``cluster_id``, ``n_firms``, ``n_core``, ``employees`` (sum of known
+        counts, NaN if none known), ``employees_known`` (firms with a count),
+        ``dominant_sector`` (ISIC division with most firms; ties to the smaller code),
+        ``dominant_share`` (its share of firms with a known division), ``sector_mix``
+        (JSON object of the top 5 divisions' shares), ``centroid_lon``/``centroid_lat``
+        (EPSG:4326 of the mean position in the working CRS),
+        ``area_km2`` (hull area), ``density_per_km2`` (firms per km^2 of hull),
+        ``women_led_share``, ``micro_share`` (< 10 employees, among firms with a
+        count), ``informal_share``, ``recent_share`` (among firms with a known
+        ``founded``), ``hull_type`` (``"concave"`` or ``"buffer"``); hull polygons in the
+        firms' CRS. Shares are NaN where the column is missing or all values unknown.
+    """
+    xy = firm_points(firms)
+    labels = np.asarray(labels, dtype=np.int64)
+    n = xy.shape[0]
+    if labels.shape != (n,):
+        raise InvalidInput(f"expected {n} labels (one per firm), got shape {labels.shape}")
+    hull_ratio = float(hull_ratio)
+    if not 0.0 <= hull_ratio <= 1.0:
+        raise InvalidInput(f"expected hull_ratio between 0 and 1, got {hull_ratio}")
+    buffer_m = check_positive(buffer_m, "buffer_m")
+    k = int(labels.max()) + 1 if (labels >= 0).any() else 0
+    frame = pd.DataFrame(firms.drop(columns=firms.geometry.name)).reset_index(drop=True)
+    if k == 0:
+        cols = [
+            "cluster_id", "n_firms", "n_core", "employees", "employees_known",
+            "dominant_sector", "dominant_share", "sector_mix", "centroid_lon", "centroid_lat", "area_km2", "density_per_km2",
+            "women_led_share", "micro_share", "informal_share", "recent_share", "hull_type",
+        ]  # fmt: skip
+        return gpd.GeoDataFrame({c: [] for c in cols}, geometry=[], crs=firms.crs)
+    m = labels >= 0
+    lab = labels[m]
+    n_firms = np.bincount(lab, minlength=k)
+    if np.any(n_firms == 0):
+        raise InvalidInput("expected cluster labels numbered 0..k-1 without gaps")
+    n_core = (
+        np.bincount(lab, weights=np.asarray(is_core, bool)[m].astype(float), minlength=k)
+        if is_core is not None
+        else np.full(k, np.nan)
+    )
+    cx = np.bincount(lab, weights=xy[m, 0], minlength=k) / n_firms
+    cy = np.bincount(lab, weights=xy[m, 1], minlength=k) / n_firms
+
+    if "employees" in frame.columns:
+        emp = pd.to_numeric(frame["employees"], errors="coerce").to_numpy(float, na_value=np.nan)
+    else:
+        emp = np.full(n, np.nan)
+    known_emp = np.isfinite(emp)
+    emp_known = np.bincount(labels[m & known_emp], minlength=k)
+    emp_sum = np.bincount(labels[m & known_emp], weights=emp[m & known_emp], minlength=k)
+    employees = np.where(emp_known > 0, emp_sum, np.nan)
+    micro = _grouped_mean(
+        np.where(known_emp, emp < MICRO_MAX_EMPLOYEES, False), known_emp, labels, k
+    )
+
+    if "founded" in frame.columns:
+        founded = pd.to_numeric(frame["founded"], errors="coerce").to_numpy(float, na_value=np.nan)
+    else:
+        founded = np.full(n, np.nan)
+    known_f = np.isfinite(founded)
+    if reference_year is None:
+        reference_year = (
+            int(np.nanmax(founded)) if known_f.any() else _dt.datetime.now(_dt.UTC).year
+        )
+    recent = _grouped_mean(
+        np.where(known_f, founded >= reference_year - (RECENT_YEARS - 1), False),
+        known_f,
+        labels,
+        k,
+    )
+
+    # Sector mix at ISIC division level.
+    if "isic_division" in frame.columns:
+        div = frame["isic_division"].astype("str")
+    elif "sector_code" in frame.columns:
+        div = frame["sector_code"].astype("str").str.slice(0, 2)
+    else:
+        div = pd.Series([pd.NA] * n, dtype="str")
+    dominant = np.full(k, None, dtype=object)
+    dominant_share = np.full(k, np.nan)
+    mix = np.full(k, "{}", dtype=object)
+    sec = pd.DataFrame({"cluster_id": labels, "division": div.to_numpy(object)})
+    sec = sec[(sec["cluster_id"] >= 0) & sec["division"].notna()]
+    if len(sec):
+        counts = sec.groupby(["cluster_id", "division"]).size().rename("n").reset_index()
+        counts["total"] = counts.groupby("cluster_id")["n"].transform("sum")
+        counts["share"] = counts["n"] / counts["total"]
+        counts = counts.sort_values(["cluster_id", "n", "division"], ascending=[True, False, True])
+        for cid, grp in counts.groupby("cluster_id", sort=True):
+            top = grp.head(TOP_SECTORS)
+            dominant[cid] = str(top["division"].iloc[0])
+            dominant_share[cid] = float(top["share"].iloc[0])
+            mix[cid] = json.dumps(
+                {str(d): round(float(s), 4) for d, s in zip(top["division"], top["share"])}
+            )
+
+    hull, hull_kind = _hulls(xy, labels, k, hull_ratio, buffer_m)
+    area_km2 = shapely.area(hull) / 1e6
+
+    from pyproj import Transformer
+
+    lon, lat = Transformer.from_crs(firms.crs, "EPSG:4326", always_xy=True).transform(cx, cy)
+    out = gpd.GeoDataFrame(
+        {
+            "cluster_id": np.arange(k, dtype=np.int64),
+            "n_firms": n_firms.astype(np.int64),
+            "n_core": n_core,
+            "employees": employees,
+            "employees_known": emp_known.astype(np.int64),
+            "dominant_sector": pd.Series(dominant, dtype="str"),
+            "dominant_share": dominant_share,
+            "sector_mix": mix.astype(str),
+            "centroid_lon": np.asarray(lon, float),
+            "centroid_lat": np.asarray(lat, float),
+            "area_km2": area_km2,
+            "density_per_km2": n_firms / area_km2,
+            "women_led_share": _bool_share(frame, "women_led", labels, k),
+            "micro_share": micro,
+            "informal_share": _bool_share(frame, "informal", labels, k),
+            "recent_share": recent,
+            "hull_type": hull_kind.astype(str),
+        },
+        geometry=hull,
+        crs=firms.crs,
+    )
+    if is_core is not None:
+        out["n_core"] = out["n_core"].astype(np.int64)
+    out.attrs["reference_year"] = int(reference_year)
+    return out
+
+
+def cluster_firms(
+    firms: gpd.GeoDataFrame,
+    *,
+    method: str = "dbscan",
+    eps_m: float = 1000.0,
+    min_samples: float = 10,
+    min_cluster_size: int = 15,
+    weight: str | None = None,
+    hull_ratio: float = 0.3,
+    buffer_m: float | None = None,
+    reference_year: int | None = None,
+) -> FirmClusters:
+    """Density clusters of firm locations with per-firm labels and per-cluster summaries.
+
+    Parameters
+    ----------
+    firms : GeoDataFrame
+        Firms (already selected) in a projected CRS in metres.
+    method : {"dbscan", "hdbscan"}
+        :class:`~geocluster.clustering.dbscan.GridDBSCAN` (exact DBSCAN) or
+        :class:`~geocluster.clustering.hdbscan.HDBSCANClusterer`.
+    eps_m : float, default 1000
+        DBSCAN radius in metres.
+    min_samples : float, default 10
+        DBSCAN: (weighted) neighbours for a core firm, itself included. HDBSCAN: the
+        core-distance neighbourhood.
+    min_cluster_size : int, default 15
+        HDBSCAN's smallest cluster.
+    weight : {"employees"} or None
+        Weight firms by employees (see :func:`firm_weights`): with DBSCAN a firm is
+        core when the employees within ``eps_m`` sum to ``min_samples``.
+    hull_ratio : float, default 0.3
+        Concave hull ratio (see :func:`summarize_clusters`).
+    buffer_m : float, optional
+        Buffer for degenerate hulls; default ``eps_m / 2`` for DBSCAN, 100 m for HDBSCAN.
+    reference_year : int, optional
+        See :func:`summarize_clusters`.
+
+    Returns
+    -------
+    FirmClusters
+        Labels per firm, summaries per cluster, counts and parameters.
+    """
+    if method not in METHODS:
+        raise InvalidInput(f"expected method one of {list(METHODS)}, got {method!r}")
+    xy = firm_points(firms)
+    if xy.shape[0] == 0:
+        raise InvalidInput("expected at least one firm to cluster, got none after filtering")
+    w = firm_weights(firms, weight)
+    if "firm_id" not in firms.columns:
+        raise InvalidInput(f"expected a firm_id column, got columns {list(firms.columns)}")
+    if method == "dbscan":
+        model = GridDBSCAN(eps_m, min_samples=min_samples).fit(xy, sample_weight=w)
+        labels = model.labels_
+        core = np.zeros(len(labels), bool)
+        core[model.core_sample_indices_] = True
+        params = {"method": method, "eps_m": float(eps_m), "min_samples": min_samples}
+        default_buffer = float(eps_m) / 2
+    else:
+        ms = None if min_samples is None else int(min_samples)
+        model = HDBSCANClusterer(min_cluster_size=min_cluster_size, min_samples=ms).fit(
+            xy, sample_weight=w
+        )
+        labels = model.labels_
+        # HDBSCAN has no core points; firms at full membership strength play that role.
+        core = (labels >= 0) & (model.probabilities_ >= 1.0)
+        params = {"method": method, "min_cluster_size": min_cluster_size, "min_samples": ms}
+        default_buffer = 100.0
+    params["weight"] = weight
+    summary = summarize_clusters(
+        firms,
+        labels,
+        is_core=core,
+        hull_ratio=hull_ratio,
+        buffer_m=default_buffer if buffer_m is None else buffer_m,
+        reference_year=reference_year,
+    )
+    params["hull_ratio"] = hull_ratio
+    params["reference_year"] = summary.attrs.get("reference_year")
+    label_frame = gpd.GeoDataFrame(
+        {
+            "firm_id": firms["firm_id"].astype("str").to_numpy(),
+            "cluster_id": labels.astype(np.int64),
+            "is_core": core,
+        },
+        geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]),
+        crs=firms.crs,
+    )
+    n_clusters = int(labels.max()) + 1 if (labels >= 0).any() else 0
+    return FirmClusters(
+        labels=label_frame,
+        clusters=summary,
+        n_clusters=n_clusters,
+        noise=int((labels < 0).sum()),
+        params=params,
+    )

@@ -1,0 +1,639 @@
+"""Region profiles, side-by-side comparison and peer regions (``/regions/...``).
+
+Dataset arguments left as None default to the newest dataset of that kind in the
+workspace (boundaries are required to exist; firms, assets and indicators are used when
+present), so a profile shows everything the workspace knows about a region.
+
+Profile shape (``region_profile``)::
+
+    {"region_id", "name", "level", "parent_id", "boundaries", "area_km2",
+     "population": {"indicator", "year", "value"} | None,
+     "firms": {"dataset", "count", "employees", "employees_known", "density_per_km2",
+               "per_1000_inhabitants", "rank", "of"} | None,
+     "sectors": {"measure": "employees"|"firms", "sector_level": "division",
+                 "top": [{"sector", "title", "count", "employees", "lq", "strong"}],
+                 "strong": [sector, ...]} | None,
+     "clusters": {"run_id", "items": [{"cluster_id", "n_firms", "employees",
+                  "dominant_sector", "area_km2", "overlap_share"}]} | None,
+     "assets": {"dataset", "total", "by_category": {category: n}} | None,
+     "indicators": {"dataset", "values": [{"indicator", "year", "value", "rank", "of",
+                    "theil_t", "theil_contribution", "theil_share"}]} | None}
+
+Ranks are among the regions of the same boundaries ``level`` (1 = highest value).
+``theil_contribution`` is the region's term of the unweighted Theil T of that
+indicator across those peers in that year, ``theil_share`` its share of the total
+(negative below the mean).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from geocluster.errors import InvalidInput, RegionNotFound
+from geocluster.inequality import theil_contributions
+from geocluster.territories.core import (
+    area_km2,
+    assign_points,
+    location_quotients,
+    nearest_peers,
+    rank_descending,
+    strong_cluster_flags,
+)
+
+__all__ = ["compare_regions", "peer_regions", "region_profile"]
+
+DEFAULT_POPULATION = "population"
+MAX_COMPARE = 10
+
+
+def _num(v: Any) -> Any:
+    if v is None:
+        return None
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def _latest(ws, kind: str) -> str | None:
+    infos = [d for d in ws.datasets() if d.kind == kind]
+    if not infos:
+        return None
+    return max(infos, key=lambda d: (d.created, d.id)).id
+
+
+class _Context:
+    """Datasets read once and shared by the profiles of one request."""
+
+    def __init__(
+        self,
+        ws,
+        *,
+        boundaries: str | None,
+        firms: str | None,
+        assets: str | None,
+        indicators: str | None,
+        year: int | None,
+        population_indicator: str,
+    ) -> None:
+        self.ws = ws
+        if boundaries is None:
+            boundaries = _latest(ws, "boundaries")
+            if boundaries is None:
+                raise InvalidInput("no boundaries dataset in the workspace; ingest one first")
+        ws.require(boundaries, "boundaries")
+        self.boundaries = boundaries
+        shapes = ws.read(boundaries)
+        shapes = shapes.assign(region_id=shapes["region_id"].astype(str))
+        self.shapes = shapes.drop_duplicates("region_id").set_index("region_id", drop=False)
+        self.firms = firms if firms is not None else _latest(ws, "firms")
+        self.assets = assets if assets is not None else _latest(ws, "assets")
+        self.indicators = indicators if indicators is not None else _latest(ws, "indicators")
+        for name, kind in ((firms, "firms"), (assets, "assets"), (indicators, "indicators")):
+            if name is not None:
+                ws.require(name, kind)
+        if year is not None:
+            try:
+                year = int(year)
+            except (TypeError, ValueError) as exc:
+                raise InvalidInput(f"expected year as a whole number, got {year!r}") from exc
+        self.year = year
+        self.population_indicator = population_indicator
+        self._areas: pd.Series | None = None
+        self._firm_tables: dict[Any, dict] = {}
+        self._ind: pd.DataFrame | None = None
+
+    # -- regions ---------------------------------------------------------------------------
+    def region(self, region_id) -> pd.Series:
+        rid = str(region_id)
+        if rid not in self.shapes.index:
+            sample = ", ".join(repr(r) for r in self.shapes.index[:5])
+            raise RegionNotFound(
+                f"no region {rid!r} in boundaries {self.boundaries!r} (ids look like {sample})"
+            )
+        return self.shapes.loc[rid]
+
+    def level_of(self, rid: str):
+        if "level" not in self.shapes.columns:
+            return None
+        lv = self.shapes.at[rid, "level"]
+        return None if pd.isna(lv) else int(lv)
+
+    def peers(self, rid: str) -> pd.DataFrame:
+        """Regions at the same level as ``rid`` (all regions when there are no levels)."""
+        lv = self.level_of(rid)
+        if lv is None:
+            return self.shapes
+        levels = pd.to_numeric(self.shapes["level"], errors="coerce")
+        return self.shapes[levels == lv]
+
+    def areas(self) -> pd.Series:
+        if self._areas is None:
+            self._areas = pd.Series(area_km2(self.shapes.geometry), index=self.shapes.index)
+        return self._areas
+
+    # -- indicators ------------------------------------------------------------------------
+    def indicator_frame(self) -> pd.DataFrame | None:
+        if self.indicators is None:
+            return None
+        if self._ind is None:
+            ind = self.ws.read(self.indicators)
+            ind = ind.dropna(subset=["value"]).assign(
+                region_id=lambda d: d["region_id"].astype(str),
+                year=lambda d: d["year"].astype(int),
+                indicator=lambda d: d["indicator"].astype(str),
+            )
+            self._ind = ind
+        return self._ind
+
+    def indicator_year(self, rid: str, name: str) -> int | None:
+        """The year used for indicator ``name`` of region ``rid``: the requested year, or
+        the latest year the region has a value."""
+        ind = self.indicator_frame()
+        if ind is None:
+            return None
+        mine = ind[(ind["region_id"] == rid) & (ind["indicator"] == name)]
+        if self.year is not None:
+            return self.year if (mine["year"] == self.year).any() else None
+        return int(mine["year"].max()) if len(mine) else None
+
+    def indicator_values(self, name: str, year: int, ids) -> pd.Series:
+        ind = self.indicator_frame()
+        sub = ind[(ind["indicator"] == name) & (ind["year"] == year)]
+        sub = sub[sub["region_id"].isin(set(ids))]
+        return sub.groupby("region_id")["value"].first().astype(float)
+
+    def population(self, rid: str) -> dict | None:
+        ind = self.indicator_frame()
+        if ind is None:
+            return None
+        names = {n.lower(): n for n in ind["indicator"].unique()}
+        name = names.get(self.population_indicator.lower())
+        if name is None:
+            return None
+        yr = self.indicator_year(rid, name)
+        if yr is None:
+            return None
+        value = self.indicator_values(name, yr, [rid])
+        return {"indicator": name, "year": yr, "value": float(value.iloc[0])}
+
+    # -- firms -----------------------------------------------------------------------------
+    def firm_table(self, rid: str) -> dict | None:
+        """Firm counts/employees per region and sector for the level of ``rid``."""
+        if self.firms is None:
+            return None
+        lv = self.level_of(rid)
+        if lv in self._firm_tables:
+            return self._firm_tables[lv]
+        regions = self.peers(rid)
+        bbox = tuple(float(v) for v in regions.total_bounds)
+        firms = self.ws.read(self.firms, bbox=bbox)
+        if len(firms):
+            firms = firms.to_crs(regions.crs) if firms.crs != regions.crs else firms
+            where = assign_points(firms, regions.reset_index(drop=True))
+        else:
+            where = pd.Series([], dtype=object)
+        firms = firms.assign(_region=where.to_numpy()).dropna(subset=["_region"])
+        division = _division(firms)
+        employees = (
+            pd.to_numeric(firms["employees"], errors="coerce")
+            if "employees" in firms.columns
+            else pd.Series(np.nan, index=firms.index)
+        )
+        frame = pd.DataFrame(
+            {
+                "region_id": firms["_region"].astype(str).to_numpy(),
+                "sector": division.to_numpy(),
+                "employees": employees.to_numpy(float),
+            }
+        )
+        ids = list(regions.index)
+        counts = frame.groupby("region_id").size().reindex(ids, fill_value=0)
+        emp = frame.groupby("region_id")["employees"].sum(min_count=1).reindex(ids)
+        known = frame.groupby("region_id")["employees"].count().reindex(ids, fill_value=0)
+        sect = frame.dropna(subset=["sector"])
+        measure = "employees" if len(frame) and frame["employees"].notna().all() else "firms"
+        cells = sect.groupby(["region_id", "sector"])
+        est = cells.size().unstack(fill_value=0) if len(sect) else pd.DataFrame(index=ids)
+        est = est.reindex(ids, fill_value=0).astype(int)
+        if measure == "employees" and len(sect):
+            emp_tab = cells["employees"].sum().unstack(fill_value=0.0)
+            emp_tab = emp_tab.reindex(index=ids, columns=est.columns, fill_value=0.0)
+        else:
+            emp_tab = est.astype(float)
+        lq = strong = None
+        if est.to_numpy().sum() > 0:
+            lq = location_quotients(emp_tab if measure == "employees" else est.astype(float))
+            strong = strong_cluster_flags(lq, emp_tab, est)
+        table = {
+            "counts": counts,
+            "employees": emp,
+            "known": known,
+            "measure": measure,
+            "est": est,
+            "emp": emp_tab,
+            "lq": lq,
+            "strong": strong,
+        }
+        self._firm_tables[lv] = table
+        return table
+
+
+def _division(firms: pd.DataFrame) -> pd.Series:
+    if "isic_division" in firms.columns:
+        div = firms["isic_division"]
+    elif "sector_code" in firms.columns:
+        code = firms["sector_code"].astype("string")
+        div = code.str.extract(r"^(\d{2})", expand=False)
+    else:
+        return pd.Series(pd.NA, index=firms.index, dtype="string")
+    return div.astype("string").where(div.notna())
+
+
+def _title(sector: str) -> str | None:
+    try:
+        from geocluster.sectors import DIVISIONS
+
+        entry = DIVISIONS.get(str(sector))
+        return entry[1] if entry else None
+    except ImportError:  # pragma: no cover - the sectors package is part of geocluster
+        return None
+
+
+def _profile(ctx: _Context, region_id, *, top: int) -> dict:
+    row = ctx.region(region_id)
+    rid = str(row["region_id"])
+    area = float(ctx.areas().at[rid])
+    parent = row.get("parent_id") if "parent_id" in row.index else None
+    out: dict[str, Any] = {
+        "region_id": rid,
+        "name": _num(row.get("name")) if "name" in row.index else None,
+        "level": ctx.level_of(rid),
+        "parent_id": None if parent is None or pd.isna(parent) else str(parent),
+        "boundaries": ctx.boundaries,
+        "area_km2": _num(area),
+    }
+    pop = ctx.population(rid)
+    out["population"] = pop
+    out["firms"] = out["sectors"] = None
+    table = ctx.firm_table(rid)
+    if table is not None:
+        count = int(table["counts"].get(rid, 0))
+        emp = table["employees"].get(rid)
+        ranks = rank_descending(table["counts"].astype(float))
+        out["firms"] = {
+            "dataset": ctx.firms,
+            "count": count,
+            "employees": _num(float(emp)) if emp is not None and not pd.isna(emp) else None,
+            "employees_known": int(table["known"].get(rid, 0)),
+            "density_per_km2": _num(count / area) if area > 0 else None,
+            "per_1000_inhabitants": (
+                _num(1000.0 * count / pop["value"]) if pop and pop["value"] > 0 else None
+            ),
+            "rank": int(ranks.at[rid]),
+            "of": int(len(ranks)),
+        }
+        if table["lq"] is not None:
+            lq = table["lq"].loc[rid]
+            present = table["est"].loc[rid] > 0
+            order = lq[present].sort_values(ascending=False, kind="stable")
+            strong_row = table["strong"].loc[rid]
+            rows = [
+                {
+                    "sector": str(s),
+                    "title": _title(s),
+                    "count": int(table["est"].at[rid, s]),
+                    "employees": (
+                        _num(float(table["emp"].at[rid, s]))
+                        if table["measure"] == "employees"
+                        else None
+                    ),
+                    "lq": _num(float(order[s])),
+                    "strong": bool(strong_row[s]),
+                }
+                for s in order.index[:top]
+            ]
+            out["sectors"] = {
+                "measure": table["measure"],
+                "sector_level": "division",
+                "top": rows,
+                "strong": [str(s) for s in order.index if bool(strong_row[s])],
+            }
+    out["clusters"] = _clusters(ctx, row)
+    out["assets"] = _assets(ctx, row)
+    out["indicators"] = _indicators(ctx, rid)
+    return out
+
+
+def _clusters(ctx: _Context, row: pd.Series) -> dict | None:
+    run = ctx.ws.latest_run("clusters")
+    if run is None:
+        return None
+    layer = "clusters" if "clusters" in run.layers else run.primary
+    geom = row.geometry
+    frame = ctx.ws.read_run(run.id, layer, bbox=tuple(float(v) for v in geom.bounds))
+    import geopandas as gpd
+
+    if not isinstance(frame, gpd.GeoDataFrame) or len(frame) == 0:
+        return {"run_id": run.id, "items": []}
+    frame = frame.to_crs(ctx.shapes.crs) if frame.crs != ctx.shapes.crs else frame
+    hit = frame[frame.intersects(geom)]
+    items = []
+    if len(hit):
+        inter = gpd.GeoSeries(hit.intersection(geom).to_numpy(), crs=frame.crs)
+        a_all = area_km2(gpd.GeoSeries(hit.geometry.to_numpy(), crs=frame.crs))
+        a_in = area_km2(inter)
+        for k, (_, c) in enumerate(hit.iterrows()):
+            item = {
+                key: _num(c[key])
+                for key in ("cluster_id", "n_firms", "employees", "dominant_sector", "area_km2")
+                if key in c.index
+            }
+            item["overlap_share"] = _num(float(a_in[k] / a_all[k])) if a_all[k] > 0 else None
+            items.append(item)
+    return {"run_id": run.id, "items": items}
+
+
+def _assets(ctx: _Context, row: pd.Series) -> dict | None:
+    if ctx.assets is None:
+        return None
+    geom = row.geometry
+    frame = ctx.ws.read(ctx.assets, bbox=tuple(float(v) for v in geom.bounds))
+    if len(frame):
+        frame = frame.to_crs(ctx.shapes.crs) if frame.crs != ctx.shapes.crs else frame
+        frame = frame[frame.intersects(geom)]
+    cats = (
+        frame["category"].fillna("unknown").astype(str).value_counts().sort_index()
+        if "category" in frame.columns
+        else pd.Series(dtype=int)
+    )
+    return {
+        "dataset": ctx.assets,
+        "total": int(len(frame)),
+        "by_category": {str(k): int(v) for k, v in cats.items()},
+    }
+
+
+def _indicators(ctx: _Context, rid: str) -> dict | None:
+    ind = ctx.indicator_frame()
+    if ind is None:
+        return None
+    names = sorted(ind.loc[ind["region_id"] == rid, "indicator"].unique())
+    peers = list(ctx.peers(rid).index)
+    values = []
+    for name in names:
+        yr = ctx.indicator_year(rid, name)
+        if yr is None:
+            continue
+        vals = ctx.indicator_values(name, yr, peers)
+        if rid not in vals.index:
+            continue
+        ranks = rank_descending(vals)
+        entry = {
+            "indicator": name,
+            "year": yr,
+            "value": _num(float(vals[rid])),
+            "rank": int(ranks[rid]),
+            "of": int(len(vals)),
+            "theil_t": None,
+            "theil_contribution": None,
+            "theil_share": None,
+        }
+        if len(vals) >= 2 and (vals >= 0).all() and vals.sum() > 0:
+            contrib = pd.Series(theil_contributions(vals.to_numpy()), index=vals.index)
+            total = float(contrib.sum())
+            entry["theil_t"] = _num(total)
+            entry["theil_contribution"] = _num(float(contrib[rid]))
+            entry["theil_share"] = _num(float(contrib[rid] / total)) if total > 0 else None
+        values.append(entry)
+    return {"dataset": ctx.indicators, "values": values}
+
+
+def region_profile(
+    ws,
+    region_id: str,
+    *,
+    boundaries: str | None = None,
+    firms: str | None = None,
+    assets: str | None = None,
+    indicators: str | None = None,
+    year: int | None = None,
+    population_indicator: str = DEFAULT_POPULATION,
+    top: int = 5,
+) -> dict:
+    """Everything the workspace knows about one region.
+
+    Parameters
+    ----------
+    ws : Workspace
+    region_id : str
+        A ``region_id`` of the boundaries dataset.
+    boundaries, firms, assets, indicators : str, optional
+        Dataset ids (default: the newest of each kind; firms/assets/indicators are
+        skipped when the workspace has none).
+    year : int, optional
+        Indicator year (default: the latest year each indicator has for the region).
+    population_indicator : str, default "population"
+        Name of the population indicator (case-insensitive).
+    top : int, default 5
+        Number of top sectors by location quotient.
+
+    Returns
+    -------
+    dict
+        See the module docstring.
+
+    Raises
+    ------
+    RegionNotFound
+        If ``region_id`` is not in the boundaries.
+    """
+    if not isinstance(top, int) or top < 1:
+        raise InvalidInput(f"expected top >= 1 sectors, got {top!r}")
+    ctx = _Context(
+        ws,
+        boundaries=boundaries,
+        firms=firms,
+        assets=assets,
+        indicators=indicators,
+        year=year,
+        population_indicator=population_indicator,
+    )
+    return _profile(ctx, region_id, top=top)
+
+
+def compare_regions(
+    ws,
+    ids: Sequence[str],
+    *,
+    boundaries: str | None = None,
+    firms: str | None = None,
+    assets: str | None = None,
+    indicators: str | None = None,
+    year: int | None = None,
+    population_indicator: str = DEFAULT_POPULATION,
+    top: int = 5,
+) -> dict:
+    """Profiles of 2-10 regions side by side.
+
+    Returns
+    -------
+    dict
+        ``{"boundaries", "ids", "regions": [profile, ...], "table": [{"metric", "values":
+        {region_id: value}}, ...]}``. The table lines up area, population, firms,
+        employees, firm density, asset counts and every indicator (value and rank).
+
+    Raises
+    ------
+    InvalidInput
+        Fewer than 2 or more than 10 distinct ids.
+    RegionNotFound
+        An id is not in the boundaries.
+    """
+    if isinstance(ids, str):
+        ids = [s.strip() for s in ids.split(",") if s.strip()]
+    seen: list[str] = []
+    for i in ids:
+        if str(i) not in seen:
+            seen.append(str(i))
+    if not 2 <= len(seen) <= MAX_COMPARE:
+        raise InvalidInput(
+            f"expected between 2 and {MAX_COMPARE} distinct region ids to compare, got {len(seen)}"
+        )
+    ctx = _Context(
+        ws,
+        boundaries=boundaries,
+        firms=firms,
+        assets=assets,
+        indicators=indicators,
+        year=year,
+        population_indicator=population_indicator,
+    )
+    profiles = [_profile(ctx, rid, top=top) for rid in seen]
+    metrics: dict[str, dict[str, Any]] = {}
+
+    def put(metric: str, rid: str, value: Any) -> None:
+        metrics.setdefault(metric, {r: None for r in seen})[rid] = value
+
+    for p in profiles:
+        rid = p["region_id"]
+        put("area_km2", rid, p["area_km2"])
+        if p["population"]:
+            put("population", rid, p["population"]["value"])
+        if p["firms"]:
+            for key in ("count", "employees", "density_per_km2", "per_1000_inhabitants"):
+                put(f"firms.{key}", rid, p["firms"][key])
+        if p["assets"]:
+            put("assets.total", rid, p["assets"]["total"])
+            for cat, n in p["assets"]["by_category"].items():
+                put(f"assets.{cat}", rid, n)
+        if p["indicators"]:
+            for v in p["indicators"]["values"]:
+                put(f"{v['indicator']}", rid, v["value"])
+                put(f"{v['indicator']}.rank", rid, v["rank"])
+    table = [{"metric": m, "values": vals} for m, vals in metrics.items()]
+    return {"boundaries": ctx.boundaries, "ids": seen, "regions": profiles, "table": table}
+
+
+def peer_regions(
+    ws,
+    region_id: str,
+    *,
+    boundaries: str | None = None,
+    indicators: str | None = None,
+    firms: str | None = None,
+    k: int = 5,
+    year: int | None = None,
+    names: Sequence[str] | None = None,
+) -> dict:
+    """The ``k`` regions most similar to ``region_id`` on standardised indicators.
+
+    Candidates are the regions at the same boundaries level. For each indicator the
+    year is ``year`` or else the latest year the region has a value; indicators the
+    region lacks are skipped, and candidates lacking any used indicator are left out
+    (listed in ``excluded``). Each indicator is z-scored across the candidates
+    (``ddof=0``); distance is Euclidean. With ``firms``, firm density (firms per km²)
+    is one more indicator.
+
+    Returns
+    -------
+    dict
+        ``{"region_id", "level", "k", "indicators": [{"indicator", "year"}],
+        "peers": [{"region_id", "name", "distance", "values": {...}}], "excluded": [...]}``
+    """
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise InvalidInput(f"expected k >= 1 peers, got {k!r}")
+    ctx = _Context(
+        ws,
+        boundaries=boundaries,
+        firms=firms,
+        assets=None,
+        indicators=indicators,
+        year=year,
+        population_indicator=DEFAULT_POPULATION,
+    )
+    row = ctx.region(region_id)
+    rid = str(row["region_id"])
+    candidates = list(ctx.peers(rid).index)
+    columns: dict[str, pd.Series] = {}
+    used: list[dict] = []
+    ind = ctx.indicator_frame()
+    if ind is not None:
+        available = sorted(ind.loc[ind["region_id"] == rid, "indicator"].unique())
+        if names is not None:
+            unknown = [n for n in names if n not in set(ind["indicator"])]
+            if unknown:
+                raise InvalidInput(f"no indicator(s) {unknown} in {ctx.indicators!r}")
+            available = [n for n in available if n in set(names)]
+        for name in available:
+            yr = ctx.indicator_year(rid, name)
+            if yr is None:
+                continue
+            columns[name] = ctx.indicator_values(name, yr, candidates)
+            used.append({"indicator": name, "year": yr})
+    if firms is not None or (ctx.firms is not None and not columns):
+        table = ctx.firm_table(rid)
+        if table is not None:
+            areas = ctx.areas().reindex(candidates)
+            columns["firm_density"] = table["counts"].reindex(candidates) / areas
+            used.append({"indicator": "firm_density", "year": None})
+    if not columns:
+        raise InvalidInput(
+            f"region {rid!r} has no indicator values to compare with other regions"
+            + ("" if ctx.indicators else "; no indicators dataset in the workspace")
+        )
+    matrix = pd.DataFrame(columns).reindex(candidates)
+    complete = matrix.notna().all(axis=1)
+    excluded = [
+        {"region_id": r, "missing": [c for c in matrix.columns if pd.isna(matrix.at[r, c])]}
+        for r in matrix.index[~complete]
+    ]
+    matrix = matrix[complete]
+    peers = nearest_peers(matrix, rid, int(k))
+    names_col = ctx.shapes["name"] if "name" in ctx.shapes.columns else None
+    out_peers = [
+        {
+            "region_id": str(p.region_id),
+            "name": _num(names_col.get(p.region_id)) if names_col is not None else None,
+            "distance": _num(float(p.distance)),
+            "values": {c: _num(float(matrix.at[p.region_id, c])) for c in matrix.columns},
+        }
+        for p in peers.itertuples()
+    ]
+    used_names = set(peers.attrs.get("used", []))
+    return {
+        "region_id": rid,
+        "boundaries": ctx.boundaries,
+        "level": ctx.level_of(rid),
+        "k": int(k),
+        "indicators": [u for u in used if u["indicator"] in used_names],
+        "values": {c: _num(float(matrix.at[rid, c])) for c in matrix.columns},
+        "peers": out_peers,
+        "excluded": excluded,
+    }

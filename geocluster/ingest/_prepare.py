@@ -650,9 +650,11 @@ def _indicators(raw, opts, warnings, path: Path) -> tuple[pd.DataFrame, list]:
             warnings.append(f"no indicator column; all values are indicator {default_name!r}")
         used = {id_col, year_col, value_col, ind_col} - {None}
         key = (
-            pd.DataFrame({"r": ids, "y": np.nan_to_num(year).astype("int64"), "i": indicator})
-            .astype(str)
-            .agg("\x1f".join, axis=1)
+            ids.fillna("")
+            + "\x1f"
+            + pd.Series(np.nan_to_num(year).astype("int64"), index=frame.index).astype("str")
+            + "\x1f"
+            + indicator.fillna("")
         )
         _reject_duplicates(key, None, "(region_id, year, indicator)", rej)
         canonical = {

@@ -483,7 +483,8 @@ def run_assets(
     per_asset = near.assign(
         linked_sectors=linked_label.to_numpy(),
         nearest_linked_firm_m=nearest_any,
-        gap=near["n_firms"].to_numpy() == 0,
+        # an asset whose category has no linked sectors (infrastructure) is not a gap
+        gap=(near["n_firms"].to_numpy() == 0) & (linked_label.to_numpy() != "none"),
     )
     per_asset = per_asset.drop(columns=["nearest_firm_m"])
     out_assets = _asset_output(frame, per_asset)
@@ -532,7 +533,7 @@ def run_assets(
         "radius_m": radius,
         "permutations": int(permutations),
         "seed": int(seed),
-        "assets_with_linked_firms": int((~out_assets["gap"]).sum()),
+        "assets_with_linked_firms": int((out_assets["n_firms"] > 0).sum()),
     }
     params.update(permutations=int(permutations), seed=int(seed))
     run = ws.save_run(

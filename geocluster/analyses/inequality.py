@@ -30,7 +30,9 @@ ENTRY (CONTRACT ``POST /analyses/inequality``)::
                        "p_value", "polarization_p_value", "expected_wcg",
                        "permutations", "n_neighbour_pairs"}}
 
-``williamson`` and ``hoover`` appear only with a population. ``decomposition`` appears
+``williamson`` and ``hoover`` appear only with a population; with a population the
+other indices are population-weighted, except ``cv`` and ``max_min`` (plain, across
+regions) and the spatial Gini (unweighted, as Rey & Smith define it). ``decomposition`` appears
 with ``groups`` / ``group_by``; ``spatial_gini`` with ``weights`` / ``boundaries``.
 
 Missing years: a requested year with no value at all for the indicator is an error
@@ -337,6 +339,13 @@ def _run_from_data(
         panel = panel.drop(index=outside)
         if pop_panel is not None:
             pop_panel = pop_panel.drop(index=outside)
+        if level is None and "level" in shapes.columns:
+            levels = sorted({int(v) for v in shapes.loc[panel.index, "level"].dropna()})
+            if len(levels) > 1:
+                raise InvalidInput(
+                    f"the regions of {indicator!r} are of several boundaries levels {levels}; "
+                    "expected one: pass level"
+                )
     elif group_by is not None:
         raise InvalidInput(f"group_by={group_by!r} needs a boundaries dataset, got none")
     elif level is not None:

@@ -168,6 +168,8 @@ def _fmt(v) -> str:
     if v is None:
         return "-"
     if isinstance(v, float):
+        if v.is_integer() and abs(v) < 1e15:
+            return f"{int(v):,}"
         return f"{v:.4f}" if abs(v) < 1e4 else f"{v:,.0f}"
     return str(v)
 

@@ -72,7 +72,7 @@ def require_non_negative(y: np.ndarray, index: str) -> None:
     if (y < 0).any():
         where = np.flatnonzero(y < 0)[:5].tolist()
         raise InvalidInput(
-            f"{index} is undefined for negative values; expected values >= 0, "
+            f"{index}: undefined for negative values; expected values >= 0, "
             f"got negatives at position(s) {where}"
         )
 

@@ -381,8 +381,8 @@ def inequality_indices(
     y = as_values(values)
     pw = as_population(population, y.size)
     p = shares(pw, y.size)
-    require_non_negative(y, "inequality")
-    mu = require_positive_mean(y, p, "inequality")
+    require_non_negative(y, "inequality indices (Gini, Theil, Atkinson, ...)")
+    mu = require_positive_mean(y, p, "every inequality index")
     undefined: dict[str, str] = {}
 
     def attempt(name: str, fn):

@@ -250,3 +250,52 @@ def test_charts(mexico_result):
         chart_png("pie", inline)
     with pytest.raises(InvalidInput, match="1955"):
         chart_png("lorenz", mexico_result, years=[1955])
+
+
+def test_one_region_from_data(tmp_path):
+    from geocluster.workspace import Workspace
+
+    ws = Workspace(tmp_path / "ws")
+    ind = pd.DataFrame(
+        {"region_id": ["a", "a"], "year": [2000, 2010], "indicator": "x", "value": [3.0, 5.0]}
+    )
+    ws.add_dataset("indicators", ind, name="one")
+    res = run_inequality(ws, indicators="one", indicator="x", permutations=9)
+    assert res["n"] == 1
+    assert all(
+        res["years"][y]["gini"] == 0 and res["years"][y]["theil_t"] == 0 for y in res["years"]
+    )
+    conv = res["convergence"]
+    assert conv["beta"] is None and "at least 3 regions" in conv["undefined"]["beta"]
+    assert conv["rank_mobility"]["kendall_tau"] is None
+    json.dumps(res, allow_nan=False)
+
+
+def test_mixed_levels_need_a_level(tmp_path):
+    from geocluster.workspace import Workspace
+
+    bounds, ind = mexico_frames()
+    country = gpd.GeoDataFrame(
+        {"region_id": ["MX"], "name": ["Mexico"], "level": [0], "parent_id": [None],
+         "hanson98": [None]},
+        geometry=[bounds.union_all()], crs="EPSG:4326",
+    )  # fmt: skip
+    ws = Workspace(tmp_path / "ws")
+    ws.add_dataset("boundaries", pd.concat([country, bounds], ignore_index=True), name="b")
+    national = pd.DataFrame(
+        {"region_id": "MX", "year": YEARS, "indicator": "pcgdp", "value": 1000.0}
+    )
+    ws.add_dataset("indicators", pd.concat([ind, national], ignore_index=True), name="i")
+    with pytest.raises(InvalidInput, match=r"several boundaries levels \[0, 1\].*level"):
+        run_inequality(ws, indicators="i", indicator="pcgdp", boundaries="b", permutations=0)
+    res = run_inequality(
+        ws,
+        indicators="i",
+        indicator="pcgdp",
+        boundaries="b",
+        level=1,
+        years=[1940],
+        permutations=0,
+    )
+    assert res["n"] == 32
+    assert res["excluded_regions"] == [{"region_id": "MX", "reason": "not a level-1 region of 'b'"}]

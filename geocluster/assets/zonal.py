@@ -31,7 +31,11 @@ from geocluster.io.raster import iter_blocks
 __all__ = ["STATS", "zonal_stats"]
 
 #: Statistics :func:`zonal_stats` computes.
-STATS = ("count", "sum", "mean", "min", "max", "std", "majority", "shares")
+STATS = ("count", "sum", "mean", "min", "max", "std", "median", "majority", "shares")
+
+#: ``median`` keeps a zone's valid values in memory (an exact median cannot be
+#: streamed); zones with more valid pixels than this are refused.
+MEDIAN_MAX_PIXELS = 20_000_000
 
 
 def _pixel_window(ds: DatasetReader, bounds: Sequence[float]) -> Window | None:
@@ -72,6 +76,7 @@ def zonal_stats(
     stats : sequence of str
         Any of :data:`STATS`: ``count`` (valid pixels), ``sum``, ``mean``,
         ``min``, ``max``, ``std`` (population standard deviation),
+        ``median`` (exact; at most :data:`MEDIAN_MAX_PIXELS` valid pixels per zone),
         ``majority`` (most frequent value; ties to the smallest) and
         ``shares`` (for categorical rasters: share of each value among the
         valid pixels, as ``share_<value>`` columns).
@@ -115,6 +120,7 @@ def zonal_stats(
     for geom in geoms.values:
         acc = {"count": 0, "sum": 0.0, "mean": 0.0, "m2": 0.0, "min": np.inf, "max": -np.inf}
         classes: dict = {}
+        kept: list[np.ndarray] = []
         win = None if geom is None or geom.is_empty else _pixel_window(ds, geom.bounds)
         if win is not None:
             for block in iter_blocks(ds, win, block_size=block_size):
@@ -147,6 +153,14 @@ def zonal_stats(
                 acc["sum"] += float(v64.sum())
                 acc["min"] = min(acc["min"], float(v64.min()))
                 acc["max"] = max(acc["max"], float(v64.max()))
+                if "median" in stats:
+                    if acc["count"] > MEDIAN_MAX_PIXELS:
+                        raise InvalidInput(
+                            f"expected at most {MEDIAN_MAX_PIXELS:,} valid pixels per zone for "
+                            f"the median, got more than {MEDIAN_MAX_PIXELS:,}; use mean or a "
+                            "coarser raster"
+                        )
+                    kept.append(v64)
                 if need_counts:
                     uniq, cnt = np.unique(vals, return_counts=True)
                     for u, c in zip(uniq.tolist(), cnt.tolist(), strict=True):
@@ -171,6 +185,8 @@ def zonal_stats(
             rec["max"] = acc["max"] if n else np.nan
         if "std" in stats:
             rec["std"] = math.sqrt(acc["m2"] / n) if n else np.nan
+        if "median" in stats:
+            rec["median"] = float(np.median(np.concatenate(kept))) if n else np.nan
         if "majority" in stats:
             if classes:
                 best = max(classes.values())

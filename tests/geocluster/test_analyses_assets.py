@@ -473,7 +473,7 @@ def test_errors(ws, tmp_path):
     with pytest.raises(InvalidInput, match="radius_m"):
         run_zonal(ws, raster=info.id, assets="assets")
     with pytest.raises(InvalidInput, match="statistics"):
-        run_zonal(ws, raster=info.id, boundaries="regions", stats=["median"])
+        run_zonal(ws, raster=info.id, boundaries="regions", stats=["mode"])
     bad = tmp_path / "notes.tif"
     bad.write_text("this is not a raster")
     with pytest.raises(UnusableFile, match="not a raster"):

@@ -36,14 +36,14 @@ import pandas as pd
 
 from geocluster.errors import InvalidInput, RegionNotFound
 from geocluster.inequality import theil_contributions
-from geocluster.territories.core import (
-    area_km2,
-    assign_points,
-    location_quotients,
-    nearest_peers,
-    rank_descending,
-    strong_cluster_flags,
+from geocluster.specialization import (
+    assign_regions,
+    choose_measure,
+    location_quotient,
+    sector_table,
+    strong_clusters,
 )
+from geocluster.territories.core import area_km2, nearest_peers, rank_descending
 
 __all__ = ["compare_regions", "peer_regions", "region_profile"]
 
@@ -194,52 +194,44 @@ class _Context:
         regions = self.peers(rid)
         bbox = tuple(float(v) for v in regions.total_bounds)
         firms = self.ws.read(self.firms, bbox=bbox)
-        if len(firms):
-            firms = firms.to_crs(regions.crs) if firms.crs != regions.crs else firms
-            where = assign_points(firms, regions.reset_index(drop=True))
-        else:
-            where = pd.Series([], dtype=object)
-        firms = firms.assign(_region=where.to_numpy()).dropna(subset=["_region"])
-        division = _division(firms)
+        if len(firms) and firms.crs != regions.crs:
+            firms = firms.to_crs(regions.crs)
+        # points of any geometry type are placed at a representative point
+        pts = firms.geometry
+        if len(pts) and not (pts.geom_type == "Point").all():
+            pts = pts.representative_point()
+        xy = np.column_stack([pts.x.to_numpy(), pts.y.to_numpy()]) if len(pts) else np.empty((0, 2))
+        where = assign_regions(xy, regions, predicate="intersects")
+        ids = np.asarray(regions.index, dtype=str)
         employees = (
-            pd.to_numeric(firms["employees"], errors="coerce")
+            pd.to_numeric(firms["employees"], errors="coerce").to_numpy(float)
             if "employees" in firms.columns
-            else pd.Series(np.nan, index=firms.index)
+            else np.full(len(firms), np.nan)
         )
-        frame = pd.DataFrame(
-            {
-                "region_id": firms["_region"].astype(str).to_numpy(),
-                "sector": division.to_numpy(),
-                "employees": employees.to_numpy(float),
-            }
+        sectors = sector_table(where, ids, _division(firms).to_numpy(dtype=object), employees)
+        measure = choose_measure(sectors, "employees")
+        counts_rs, counts = sectors.matrices("firms")
+        emp_rs, emp_tot = sectors.matrices("employees")
+        known = np.bincount(
+            sectors.firm_region,
+            weights=np.isfinite(sectors.firm_employees).astype(float),
+            minlength=len(ids),
         )
-        ids = list(regions.index)
-        counts = frame.groupby("region_id").size().reindex(ids, fill_value=0)
-        emp = frame.groupby("region_id")["employees"].sum(min_count=1).reindex(ids)
-        known = frame.groupby("region_id")["employees"].count().reindex(ids, fill_value=0)
-        sect = frame.dropna(subset=["sector"])
-        measure = "employees" if len(frame) and frame["employees"].notna().all() else "firms"
-        cells = sect.groupby(["region_id", "sector"])
-        est = cells.size().unstack(fill_value=0) if len(sect) else pd.DataFrame(index=ids)
-        est = est.reindex(ids, fill_value=0).astype(int)
-        if measure == "employees" and len(sect):
-            emp_tab = cells["employees"].sum().unstack(fill_value=0.0)
-            emp_tab = emp_tab.reindex(index=ids, columns=est.columns, fill_value=0.0)
-        else:
-            emp_tab = est.astype(float)
+        x, totals = (emp_rs, emp_tot) if measure == "employees" else (counts_rs, counts)
         lq = strong = None
-        if est.to_numpy().sum() > 0:
-            lq = location_quotients(emp_tab if measure == "employees" else est.astype(float))
-            strong = strong_cluster_flags(lq, emp_tab, est)
+        if x.size and totals.sum() > 0:
+            lq = location_quotient(x, totals)
+            strong = strong_clusters(lq, x, counts_rs)
+        cols = list(sectors.sectors)
         table = {
-            "counts": counts,
-            "employees": emp,
-            "known": known,
+            "counts": pd.Series(counts.astype(int), index=ids),
+            "employees": pd.Series(np.where(known > 0, emp_tot, np.nan), index=ids),
+            "known": pd.Series(known.astype(int), index=ids),
             "measure": measure,
-            "est": est,
-            "emp": emp_tab,
-            "lq": lq,
-            "strong": strong,
+            "est": pd.DataFrame(counts_rs.astype(int), index=ids, columns=cols),
+            "emp": pd.DataFrame(emp_rs, index=ids, columns=cols),
+            "lq": None if lq is None else pd.DataFrame(lq, index=ids, columns=cols),
+            "strong": None if strong is None else pd.DataFrame(strong, index=ids, columns=cols),
         }
         self._firm_tables[lv] = table
         return table

@@ -17,12 +17,7 @@ from sklearn.preprocessing import StandardScaler
 from geocluster.analyses.territories import compare_regions, peer_regions, region_profile
 from geocluster.errors import InvalidInput, RegionNotFound
 from geocluster.inequality import theil_contributions
-from geocluster.territories import (
-    area_km2,
-    location_quotients,
-    nearest_peers,
-    strong_cluster_flags,
-)
+from geocluster.territories import area_km2, nearest_peers
 
 SQUARES = {"A": box(0, 0, 1, 1), "B": box(1, 0, 2, 1), "C": box(0, 1, 1, 2), "D": box(1, 1, 2, 2)}
 
@@ -104,25 +99,6 @@ def test_area_is_geodesic():
     assert 0.45 < area_km2(north)[0] / area_km2(cell)[0] < 0.5
 
 
-def test_location_quotients_and_strong_rule_by_hand():
-    # Isard (1960): LQ = (e_rs / e_r) / (e_s / e).
-    table = pd.DataFrame({"s1": [30.0, 10.0], "s2": [10.0, 50.0]}, index=["r1", "r2"])
-    lq = location_quotients(table)
-    # r1: s1 share 30/40 = .75, national s1 share 40/100 = .4 -> 1.875
-    assert lq.at["r1", "s1"] == pytest.approx(1.875)
-    assert lq.at["r2", "s2"] == pytest.approx((50 / 60) / 0.6)
-    # strong rule on a crafted 4-region table: LQ >= q75 and >= 1, emp and est >= q25
-    lq4 = pd.DataFrame({"s": [2.0, 1.5, 0.5, 3.0]}, index=list("abcd"))
-    emp4 = pd.DataFrame({"s": [100.0, 80.0, 10.0, 5.0]}, index=list("abcd"))
-    est4 = pd.DataFrame({"s": [10, 8, 1, 1]}, index=list("abcd"))
-    flags = strong_cluster_flags(lq4, emp4, est4)
-    # q75 of LQ (linear) = 2.25 -> only d (3.0) qualifies on LQ, but d's employment
-    # 5 < q25 of employment (8.75) -> no strong cluster; with q = 0.5 (median 1.75) a is
-    assert not flags["s"].any()
-    assert flags["s"].tolist() == [False] * 4
-    assert strong_cluster_flags(lq4, emp4, est4, q=0.5)["s"].tolist() == [True, False, False, False]
-
-
 def test_nearest_peers_vs_sklearn():
     rng = np.random.default_rng(1)
     m = pd.DataFrame(rng.normal(size=(12, 3)) * [1, 10, 100], index=[f"r{i}" for i in range(12)])
@@ -153,6 +129,12 @@ def test_region_profile(ws):
     np.testing.assert_allclose(top["10"]["lq"], (35 / 45) / (44 / 156))
     np.testing.assert_allclose(top["62"]["lq"], (10 / 45) / (102 / 156))
     assert p["sectors"]["top"][0]["sector"] == "10"
+    # US Cluster Mapping rule by hand for division 10 across A, B, C, D:
+    # LQ (2.757, 0.209, 1.013, 0) -> P75 = 1.449, A passes (and LQ >= 1);
+    # employment (35, 5, 4, 0) -> P25 = 3 < 35; firms (3, 1, 1, 0) -> P25 = 0.75 < 3.
+    # Division 62 in A has LQ 0.34 < 1.
+    assert p["sectors"]["strong"] == ["10"]
+    assert top["10"]["strong"] and not top["62"]["strong"]
     assert top["10"]["title"]
     assert p["assets"]["by_category"] == {"cultural": 2, "natural": 1} and p["assets"]["total"] == 3
     clusters = p["clusters"]["items"]

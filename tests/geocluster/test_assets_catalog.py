@@ -144,3 +144,16 @@ def test_unesco_mapping():
 def test_unesco_missing_columns():
     with pytest.raises(MissingColumns, match="missing latitude, longitude"):
         unesco_to_assets(pd.DataFrame({"id_no": [1], "name_en": ["a"], "category": ["Cultural"]}))
+
+
+def test_linked_divisions():
+    from geocluster.assets.catalog import linked_divisions
+    from geocluster.sectors import group_divisions
+
+    assert linked_divisions("cultural") == group_divisions("tourism")
+    assert linked_divisions("Nature") == group_divisions("tourism")
+    assert linked_divisions("agro_food") == group_divisions("agro_food")
+    assert linked_divisions("infrastructure") == frozenset()
+    assert "55" in linked_divisions("tourism") and "10" in linked_divisions("agro_food")
+    with pytest.raises(InvalidInput):
+        linked_divisions("moon")

@@ -28,13 +28,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from geocluster.errors import InvalidInput
-from geocluster.inequality._validate import (
-    as_population,
-    as_values,
-    require_non_negative,
-    require_positive_mean,
-    shares,
-)
+from geocluster.inequality.indices import _prepare, _theil_t
 
 __all__ = ["TheilDecomposition", "theil_decomposition"]
 
@@ -108,11 +102,7 @@ def theil_decomposition(
     -------
     TheilDecomposition
     """
-    y = as_values(values)
-    pw = as_population(population, y.size)
-    p = shares(pw, y.size)
-    require_non_negative(y, "the Theil decomposition")
-    require_positive_mean(y, p, "the Theil decomposition")
+    y, p, mu = _prepare(values, population, "the Theil decomposition")
     labels = np.asarray(groups, dtype=object).ravel()
     if labels.size != y.size:
         raise InvalidInput(
@@ -129,11 +119,7 @@ def theil_decomposition(
     codes = np.array([index[g] for g in keys], dtype=np.int64)
     k = len(uniq)
 
-    mu = float(np.dot(p, y))
-    r = y / mu
-    with np.errstate(divide="ignore", invalid="ignore"):
-        total_terms = np.where(r > 0, p * r * np.log(r), 0.0)
-    total = float(total_terms.sum())
+    total = float(_theil_t(y, p, mu).sum())
     between = _between(y, p, codes, k)
     within = total - between
 
@@ -178,14 +164,11 @@ def theil_decomposition(
         between_share=(between / total) if total > 0 else None,
         p_value=p_value,
         permutations=int(permutations),
-        weighted=pw is not None,
+        weighted=population is not None,
         groups=group_rows,
     )
 
 
 def _group_theil(y: np.ndarray, p: np.ndarray) -> float:
     w = p / p.sum()
-    mu = float(np.dot(w, y))
-    r = y / mu
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return float(np.where(r > 0, w * r * np.log(r), 0.0).sum())
+    return float(_theil_t(y, w, float(np.dot(w, y))).sum())

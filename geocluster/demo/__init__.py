@@ -1,0 +1,316 @@
+"""Build the demo workspace: Mexico (real boundaries and indicators, SYNTHETIC firms,
+real heritage sites) plus Helsinki (real OpenStreetMap firms and assets).
+
+``geocluster demo`` calls :func:`build_demo`. It ingests the files bundled in the
+repository's ``data/`` folder (see ``data/README.md``) through
+:meth:`geocluster.workspace.Workspace.ingest`, exactly as a user would, then runs
+a default set of analyses (:func:`build_demo_runs`) so that the map has layers.
+
+Building again on an existing workspace is cheap: a dataset whose source file
+has not changed (same SHA-256) is not ingested again, and the analyses only run
+again when some dataset changed or the workspace has no runs yet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from geocluster.errors import DatasetNotFound, UnusableFile
+
+__all__ = ["DEMO_DATASETS", "DEMO_RUNS", "DemoDataset", "DemoRun", "build_demo", "build_demo_runs"]
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class DemoDataset:
+    """One file of ``data/`` and how the demo ingests it."""
+
+    kind: str
+    path: str  # relative to the data folder
+    name: str
+    options: dict[str, Any] | None = None
+
+
+DEMO_DATASETS: tuple[DemoDataset, ...] = (
+    DemoDataset("boundaries", "boundaries/mexico_states.gpkg", "mexico_states", {"level": 1}),
+    DemoDataset("boundaries", "boundaries/natural_earth_countries.gpkg", "countries", {"level": 0}),
+    DemoDataset("indicators", "indicators/mexico_pcgdp.csv", "mexico_pcgdp"),
+    DemoDataset(
+        "firms",
+        "firms/mexico_demo_firms_SYNTHETIC.csv",
+        "mexico_firms",
+        {
+            "lon_col": "lon",
+            "lat_col": "lat",
+            "id_col": "firm_id",
+            "sector_col": "isic",
+            "sector_scheme": "isic4",
+            "employees_col": "employees",
+        },
+    ),
+    DemoDataset(
+        "assets", "assets/mexico_assets.csv", "mexico_assets", {"lon_col": "lon", "lat_col": "lat"}
+    ),
+    DemoDataset("firms", "osm/Helsinki.osm.pbf", "helsinki_firms"),
+    DemoDataset("assets", "osm/Helsinki.osm.pbf", "helsinki_assets"),
+)
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    """One default analysis: ``module.function(ws, **kwargs)``.
+
+    ``after`` names an earlier run whose ``run_id`` is passed as ``run_arg``
+    (e.g. the ranking of a clusters run).
+    """
+
+    label: str
+    module: str
+    function: str
+    kwargs: dict[str, Any]
+    after: str | None = None
+    run_arg: str | None = None
+
+
+# Parameters chosen for the demo data: the synthetic clusters have a 3-12 km
+# scatter around their towns; Helsinki's firms sit a few metres apart.
+DEMO_RUNS: tuple[DemoRun, ...] = (
+    DemoRun(
+        "mexico_footwear_clusters",
+        "geocluster.analyses.clusters",
+        "run_clusters",
+        {"firms": "mexico_firms", "method": "dbscan", "eps_m": 1500.0, "min_samples": 15,
+         "sectors": ["15"]},
+    ),
+    DemoRun(
+        "mexico_agro_food_clusters",
+        "geocluster.analyses.clusters",
+        "run_clusters",
+        {"firms": "mexico_firms", "method": "dbscan", "eps_m": 2000.0, "min_samples": 10,
+         "sector_group": "agro_food"},
+    ),
+    DemoRun(
+        "mexico_tourism_clusters",
+        "geocluster.analyses.clusters",
+        "run_clusters",
+        {"firms": "mexico_firms", "method": "dbscan", "eps_m": 1500.0, "min_samples": 15,
+         "sector_group": "tourism"},
+    ),
+    DemoRun(
+        "mexico_footwear_kde",
+        "geocluster.analyses.clusters",
+        "run_kde",
+        {"firms": "mexico_firms", "sectors": ["15"], "bandwidth": 2000.0, "cell_m": 500.0},
+    ),
+    DemoRun(
+        "mexico_specialization",
+        "geocluster.analyses.specialization",
+        "run_specialization",
+        {"firms": "mexico_firms", "boundaries": "mexico_states", "measure": "employees",
+         "sector_level": "division"},
+    ),
+    DemoRun(
+        "mexico_pcgdp_hotspots",
+        "geocluster.analyses.specialization",
+        "run_hotspots",
+        {"boundaries": "mexico_states", "indicators": "mexico_pcgdp", "indicator": "pcgdp",
+         "year": 2000, "method": "lisa", "weights": "queen", "permutations": 999, "seed": 0},
+    ),
+    DemoRun(
+        "mexico_pcgdp_inequality",
+        "geocluster.analyses.inequality",
+        "run_inequality",
+        {"indicators": "mexico_pcgdp", "indicator": "pcgdp", "boundaries": "mexico_states",
+         "group_by": "hanson03"},
+    ),
+    DemoRun(
+        "mexico_agro_food_assets",
+        "geocluster.analyses.assets",
+        "run_assets",
+        {"assets": "mexico_assets", "firms": "mexico_firms", "analysis": "linkage",
+         "radius_m": 10000.0, "sector_group": "agro_food"},
+    ),
+    DemoRun(
+        "mexico_cluster_ranking",
+        "geocluster.analyses.specialization",
+        "run_ranking",
+        {"boundaries": "mexico_states", "assets": "mexico_assets", "radius_m": 10000.0},
+        after="mexico_tourism_clusters",
+        run_arg="clusters_run",
+    ),
+    DemoRun(
+        "helsinki_clusters",
+        "geocluster.analyses.clusters",
+        "run_clusters",
+        {"firms": "helsinki_firms", "method": "dbscan", "eps_m": 60.0, "min_samples": 8},
+    ),
+)  # fmt: skip
+
+
+def default_data_dir() -> Path:
+    """The repository's ``data/`` folder (``$GEOCLUSTER_DATA`` overrides it)."""
+    env = os.environ.get("GEOCLUSTER_DATA")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "data"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _scaled(progress: Progress | None, start: float, stop: float) -> Progress | None:
+    if progress is None:
+        return None
+
+    def report(fraction: float, message: str) -> None:
+        progress(start + (stop - start) * max(0.0, min(1.0, fraction)), message)
+
+    return report
+
+
+def build_demo(
+    workspace_dir: str | os.PathLike[str],
+    *,
+    progress: Progress | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    runs: bool = True,
+) -> list[Any]:
+    """Ingest the bundled demo data into a workspace and run the default analyses.
+
+    Parameters
+    ----------
+    workspace_dir : path-like
+        Workspace folder; created if missing.
+    progress : callable(fraction, message), optional
+        Called with the overall fraction done (0..1) and a message.
+    data_dir : path-like, optional
+        Folder holding the bundled data (default: the repository's ``data/``).
+    runs : bool
+        Also run :func:`build_demo_runs` (default True).
+
+    Returns
+    -------
+    list
+        One :class:`~geocluster.workspace.DatasetInfo` per demo dataset (in
+        :data:`DEMO_DATASETS` order), followed by one dict per demo analysis
+        (see :func:`build_demo_runs`) when ``runs`` is true.
+
+    Raises
+    ------
+    geocluster.errors.UnusableFile
+        If a bundled data file is missing (e.g. an installation without ``data/``).
+    """
+    from geocluster.workspace import Workspace
+
+    data = Path(data_dir) if data_dir is not None else default_data_dir()
+    missing = [d.path for d in DEMO_DATASETS if not (data / d.path).is_file()]
+    if missing:
+        raise UnusableFile(
+            f"expected the bundled demo data in {data}, missing: {', '.join(missing)} "
+            "(set GEOCLUSTER_DATA to the repository's data/ folder)"
+        )
+    ws = Workspace(workspace_dir)
+    share = 0.5 if runs else 1.0
+    infos: list[Any] = []
+    changed = False
+    n = len(DEMO_DATASETS)
+    for i, spec in enumerate(DEMO_DATASETS):
+        path = data / spec.path
+        step = _scaled(progress, share * i / n, share * (i + 1) / n)
+        if step:
+            step(0.0, f"ingesting {spec.name}")
+        try:
+            current = ws.dataset(spec.name)
+        except DatasetNotFound:
+            current = None
+        if current is not None and current.kind == spec.kind and current.checksum == _sha256(path):
+            infos.append(current)
+            continue
+        infos.append(
+            ws.ingest(spec.kind, path, name=spec.name, options=spec.options, progress=step)
+        )
+        changed = True
+    if runs:
+        if changed or not ws.runs():
+            infos.extend(build_demo_runs(ws, progress=_scaled(progress, 0.5, 1.0)))
+        else:
+            infos.extend(
+                {"kind": "run", "id": r.id, "analysis": r.kind, "status": "exists"}
+                for r in ws.runs()
+            )
+    if progress:
+        progress(1.0, "demo workspace ready")
+    return infos
+
+
+def build_demo_runs(ws: Any, *, progress: Progress | None = None) -> list[dict[str, Any]]:
+    """Run the default demo analyses (:data:`DEMO_RUNS`) on a demo workspace.
+
+    An analysis whose module or function does not exist (yet) is skipped; one
+    that fails is reported and the others still run, so a demo always builds.
+
+    Parameters
+    ----------
+    ws : Workspace
+        A workspace holding the demo datasets.
+    progress : callable(fraction, message), optional
+
+    Returns
+    -------
+    list of dict
+        One per demo run: ``{"kind": "run", "label", "analysis", "status":
+        "ok"|"skipped"|"failed", "id": run id or None, "detail": str}``.
+    """
+    out: list[dict[str, Any]] = []
+    run_ids: dict[str, str] = {}
+    n = len(DEMO_RUNS)
+    for i, spec in enumerate(DEMO_RUNS):
+        if progress:
+            progress(i / n, f"running {spec.label}")
+        entry: dict[str, Any] = {
+            "kind": "run",
+            "label": spec.label,
+            "analysis": spec.function,
+            "status": "skipped",
+            "id": None,
+            "detail": "",
+        }
+        out.append(entry)
+        try:
+            func = getattr(importlib.import_module(spec.module), spec.function)
+        except (ImportError, AttributeError):
+            entry["detail"] = f"{spec.module}.{spec.function} is not available"
+            continue
+        kwargs = dict(spec.kwargs)
+        if spec.after is not None:
+            if spec.after not in run_ids:
+                entry["detail"] = f"needs the {spec.after} run, which did not succeed"
+                continue
+            kwargs[spec.run_arg or "run"] = run_ids[spec.after]
+        try:
+            result = func(ws, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - the demo reports and goes on
+            entry["status"] = "failed"
+            entry["detail"] = f"{type(exc).__name__}: {exc}"
+            continue
+        run_id = result.get("run_id") if isinstance(result, dict) else None
+        if run_id is None and isinstance(result, dict):
+            run_id = result.get("raster_id") or result.get("id")
+        entry.update(status="ok", id=run_id)
+        if run_id is not None:
+            run_ids[spec.label] = run_id
+    if progress:
+        progress(1.0, "demo analyses done")
+    return out

@@ -19,7 +19,7 @@ DEFAULT_LAND_PATH = (
     Path(__file__).resolve().parents[2] / "data" / "boundaries" / "natural_earth_countries.gpkg"
 )
 #: Points sampled for the swapped-coordinates test.
-SWAP_SAMPLE = 5000
+SWAP_SAMPLE = 2000
 
 
 def parse_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

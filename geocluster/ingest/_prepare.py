@@ -26,7 +26,7 @@ from geocluster.ingest._geometry import (
 )
 from geocluster.ingest._options import IngestOptions, Prepared
 from geocluster.ingest._rejects import Rejector
-from geocluster.ingest._values import as_code_str, parse_bool, parse_year
+from geocluster.ingest._values import as_code_str, parse_bool, parse_year, take_text
 from geocluster.io import RawTable, check_size, detect_format, read_osm, read_table
 
 KINDS = ("firms", "assets", "boundaries", "indicators")
@@ -322,10 +322,17 @@ def _finish(
         if name in out.columns or name.lower() in ("fid", "ogc_fid", "geometry"):
             name = f"{name}_source"
         series = frame[c]
-        if series.dtype == object and series.map(lambda v: isinstance(v, (dict, list))).any():
-            continue
+        if series.dtype == object and any(
+            isinstance(v, (dict, list)) for v in series.head(100).tolist()
+        ):
+            continue  # nested JSON values (GeoJSON properties) cannot be stored as columns
         out[name] = series
-    out = out.loc[alive].reset_index(drop=True)
+    if alive.all():
+        out = out.reset_index(drop=True)
+        if geoms is not None and len(geoms) == len(out):
+            return gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(geoms, crs=_WGS84), crs=_WGS84)
+    else:
+        out = out.loc[alive].reset_index(drop=True)
     if geoms is None:
         return out
     return gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(geoms[alive], crs=_WGS84), crs=_WGS84)
@@ -374,16 +381,33 @@ def _reject_duplicates(ids: pd.Series, column: str | None, canonical: str, rej: 
 
 # ------------------------------------------------------------------------------ firms
 def _normalise_sectors(
-    codes: pd.Series, scheme: str
-) -> tuple[pd.Series, np.ndarray, pd.Series, pd.Series]:
-    """ISIC codes, unknown mask, section and division (the latter two on unique codes)."""
+    values: pd.Series, scheme: str
+) -> tuple[pd.Series, np.ndarray, np.ndarray, pd.Series, pd.Series]:
+    """Normalise a raw sector column, working once per distinct value.
+
+    Returns
+    -------
+    code, unknown, missing, section, division
+        ISIC code (``str``), rows with an unknown code, rows without a code, and the
+        ISIC section letter and division of each row.
+    """
     from geocluster.sectors import division_of, normalize_codes, section_of
 
-    norm, unknown = normalize_codes(codes, scheme=scheme)
-    uniq = pd.Series(pd.unique(norm.dropna()), dtype="str")
-    sec = dict(zip(uniq.tolist(), section_of(uniq).tolist()))
-    div = dict(zip(uniq.tolist(), division_of(uniq).tolist()))
-    return norm, np.asarray(unknown, bool), norm.map(sec).astype("str"), norm.map(div).astype("str")
+    idx, uniq = pd.factorize(values, use_na_sentinel=True)
+    raw_u = as_code_str(pd.Series(np.asarray(uniq, dtype=object), dtype=object))
+    norm_u, unknown_u = normalize_codes(raw_u, scheme=scheme)
+    present = idx >= 0
+    unknown = present & np.append(np.asarray(unknown_u, bool), False)[idx]
+    missing = ~present | np.append(raw_u.isna().to_numpy(), True)[idx]
+    as_list = norm_u.to_numpy(dtype=object, na_value=None).tolist()
+    code = take_text(idx, as_list, values.index)
+    section = take_text(
+        idx, section_of(norm_u).to_numpy(dtype=object, na_value=None).tolist(), values.index
+    )
+    division = take_text(
+        idx, division_of(norm_u).to_numpy(dtype=object, na_value=None).tolist(), values.index
+    )
+    return code, unknown, missing, section, division
 
 
 def _firms(raw, opts, rej, warnings, located, report) -> pd.DataFrame:
@@ -418,10 +442,11 @@ def _firms(raw, opts, rej, warnings, located, report) -> pd.DataFrame:
         )
         label = "osm" if raw.format == "osm" else scheme
         report(0.6, "normalising sector codes")
-        raw_codes = as_code_str(frame[sector_col])
-        code, unknown, section, division = _normalise_sectors(raw_codes, scheme)
-        rej.reject(unknown, sector_col, _reasons(f"unknown {scheme} sector code {{v}}", raw_codes))
-        n_missing = int(raw_codes.isna().sum())
+        code, unknown, missing, section, division = _normalise_sectors(frame[sector_col], scheme)
+        rej.reject(
+            unknown, sector_col, _reasons(f"unknown {scheme} sector code {{v}}", frame[sector_col])
+        )
+        n_missing = int(missing.sum())
         if n_missing:
             warnings.append(f"{n_missing} firms have no sector code ({sector_col} empty)")
         out["sector_code"] = code
@@ -449,7 +474,9 @@ def _firms(raw, opts, rej, warnings, located, report) -> pd.DataFrame:
             warnings.append(f"{unparsed} values of {founded_col} are not years; set to unknown")
         out["founded"] = years
     else:
-        out["founded"] = pd.array([pd.NA] * len(frame), dtype="Int64")
+        out["founded"] = pd.arrays.IntegerArray(
+            np.zeros(len(frame), dtype="int64"), np.ones(len(frame), dtype=bool)
+        )
     for canonical, c in (("women_led", women_col), ("informal", informal_col)):
         if c is not None:
             flags, unparsed = parse_bool(frame[c])
@@ -457,7 +484,9 @@ def _firms(raw, opts, rej, warnings, located, report) -> pd.DataFrame:
                 warnings.append(f"{unparsed} values of {c} are not yes/no; set to unknown")
             out[canonical] = flags
         else:
-            out[canonical] = pd.array([pd.NA] * len(frame), dtype="boolean")
+            out[canonical] = pd.arrays.BooleanArray(
+                np.zeros(len(frame), dtype=bool), np.ones(len(frame), dtype=bool)
+            )
     _reject_duplicates(ids, id_col, "firm_id", rej)
 
     geoms = located.geoms

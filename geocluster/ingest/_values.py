@@ -32,6 +32,9 @@ def as_code_str(values: pd.Series) -> pd.Series:
         values = values.astype(object)
     if pd.api.types.is_integer_dtype(values.dtype):
         return values.astype("Int64").astype("str").where(values.notna(), None).astype("str")
+    if pd.api.types.is_string_dtype(values.dtype) and values.dtype != object:
+        text = values.str.strip()
+        return text.where(text != "", None).astype("str")
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     mapped = np.array([_code_text(u) for u in uniques] + [pd.NA], dtype=object)
     out = mapped[codes]  # the sentinel -1 picks the trailing NA
@@ -77,3 +80,20 @@ def parse_year(values: pd.Series) -> tuple[pd.Series, int]:
         present &= values.astype("string").str.strip().fillna("") != ""
     unparsed = int((present & ~ok).sum())
     return out, unparsed
+
+
+def take_text(idx: np.ndarray, uniques: list[object], index: pd.Index) -> pd.Series:
+    """``uniques[idx]`` as a ``str`` Series (``idx == -1`` -> missing), via one Arrow take.
+
+    Building a million-row string column from a handful of distinct values this way
+    is ~10x faster than going through a numpy object array.
+    """
+    import pyarrow as pa
+
+    values = [
+        None if (u is None or u is pd.NA or (isinstance(u, float) and np.isnan(u))) else str(u)
+        for u in uniques
+    ]
+    table = pa.array([*values, None], type=pa.large_string())
+    taken = table.take(pa.array(np.where(idx < 0, len(values), idx)))
+    return pd.Series(pd.array(taken, dtype="str"), index=index)

@@ -141,9 +141,19 @@ def _version() -> str:
         return "0.1.0"
 
 
-def serve(workspace: str | os.PathLike[str], host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Serve the API and the map for ``workspace`` under uvicorn (blocks)."""
+def serve(
+    workspace: str | os.PathLike[str], host: str | None = None, port: int | None = None
+) -> None:
+    """Serve the API and the map for ``workspace`` under uvicorn (blocks).
+
+    ``host``/``port`` default to ``GEOCLUSTER_HOST``/``GEOCLUSTER_PORT`` (127.0.0.1:8000).
+    """
     import uvicorn
 
-    settings = Settings(workspace=Path(workspace), host=host, port=port)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    overrides: dict = {"workspace": Path(workspace)}
+    if host is not None:
+        overrides["host"] = host
+    if port is not None:
+        overrides["port"] = port
+    settings = Settings(**overrides)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")

@@ -123,6 +123,12 @@ def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
+@landing_router.get("/favicon.ico", include_in_schema=False)
+def favicon() -> Response:
+    # browsers ask for it on every page; an empty answer keeps their consoles clean
+    return Response(status_code=204)
+
+
 @landing_router.get("/", summary="OGC API landing page")
 def landing(request: Request) -> dict[str, Any]:
     base = _base(request)

@@ -1,0 +1,739 @@
+"""Build the planners' web map (``GET /map``) with folium, offline.
+
+Every script and stylesheet comes from ``/static`` (``maps/static``, vendored from npm):
+folium's CDN defaults are replaced on every element that has them. There is no basemap
+by default; an OpenStreetMap layer can be switched on (it needs the internet).
+
+Big layers (firms, assets, the density surface) come from our tile endpoints; the few
+polygons that need rich popups or a legend (cluster hulls, region choropleth, hotspots)
+are embedded as simplified GeoJSON.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from branca.element import Element, MacroElement
+from folium.map import Layer
+from jinja2 import Template
+
+STATIC = "/static"
+LEAFLET_JS = [("leaflet", f"{STATIC}/leaflet/leaflet.js")]
+LEAFLET_CSS = [("leaflet_css", f"{STATIC}/leaflet/leaflet.css")]
+TMS = "WebMercatorQuad"
+
+#: Colours of asset categories (ColorBrewer Set1, colour-blind-safe order).
+ASSET_COLORS = {
+    "cultural": "#e41a1c",
+    "natural": "#4daf4a",
+    "agro_food": "#ff7f00",
+    "tourism": "#984ea3",
+    "infrastructure": "#377eb8",
+}
+#: Hotspot labels -> colour (LISA quadrants as in GeoDa; Gi* hot/cold).
+HOTSPOT_COLORS = {
+    "HH": "#d7191c",
+    "LL": "#2c7bb6",
+    "HL": "#fdae61",
+    "LH": "#abd9e9",
+    "hot": "#d7191c",
+    "cold": "#2c7bb6",
+}
+#: Sequential classes (ColorBrewer YlOrRd, 5 classes).
+CHOROPLETH_COLORS = ["#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026"]
+
+
+class LocalScripts(MacroElement):
+    """Load vendored scripts/styles and run a snippet once the map exists."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        {{ this.code.replace("MAP", this._parent.get_name()) }}
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, code: str, js: list[tuple[str, str]] = (), css: list[tuple[str, str]] = ()):
+        super().__init__()
+        self._name = "LocalScripts"
+        self.code = code
+        self.default_js = list(js)
+        self.default_css = list(css)
+
+    def render(self, **kwargs):
+        figure = self.get_root()
+        for name, url in self.default_js:
+            figure.header.add_child(folium.elements.JavascriptLink(url), name=name)
+        for name, url in self.default_css:
+            figure.header.add_child(folium.elements.CssLink(url), name=name)
+        super().render(**kwargs)
+
+
+class VectorTileLayer(Layer):
+    """A Leaflet.VectorGrid protobuf layer on one of our MVT endpoints."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = L.vectorGrid.protobuf({{ this.url|tojson }}, {
+            rendererFactory: L.canvas.tile,
+            interactive: true,
+            maxNativeZoom: 22,
+            attribution: {{ this.attribution|tojson }},
+            vectorTileLayerStyles: { "default": {{ this.style_js }} }
+        });
+        {{ this.get_name() }}.on("click", function (e) {
+            var p = (e.layer && e.layer.properties) || {};
+            L.popup().setLatLng(e.latlng).setContent({{ this.popup_js }}(p)).openOn({{ this._parent.get_name() }});
+        });
+        {% endmacro %}
+        """
+    )
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        name: str,
+        style_js: str,
+        popup_js: str,
+        attribution: str = "",
+        show: bool = True,
+    ):
+        super().__init__(name=name, overlay=True, control=True, show=show)
+        self._name = "VectorTileLayer"
+        self.url = url
+        self.style_js = style_js
+        self.popup_js = popup_js
+        self.attribution = attribution
+
+    def render(self, **kwargs):
+        figure = self.get_root()
+        figure.header.add_child(
+            folium.elements.JavascriptLink(
+                f"{STATIC}/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js"
+            ),
+            name="vectorgrid",
+        )
+        super().render(**kwargs)
+
+
+@dataclass
+class _Download:
+    layer: Any
+    title: str
+    collection: str
+
+
+@dataclass
+class MapContext:
+    """What the map shows, resolved from the workspace (ids chosen or latest)."""
+
+    firms: Any = None
+    clusters_run: Any = None
+    ranking_run: Any = None
+    kde_raster: Any = None
+    boundaries: Any = None
+    indicators: Any = None
+    assets: Any = None
+    hotspots_run: Any = None
+    specialization_run: Any = None
+    notes: list[str] = field(default_factory=list)
+
+
+# -- resolving what to show -------------------------------------------------------------
+def _latest_dataset(ws, kind: str, chosen: str | None):
+    if chosen:
+        return ws.require(chosen, kind)
+    found = [d for d in ws.datasets() if d.kind == kind]
+    return max(found, key=lambda d: d.created) if found else None
+
+
+def _latest_run(ws, kind: str, chosen: str | None):
+    if chosen:
+        run = ws.run(chosen)
+        if run.kind != kind:
+            from geocluster.errors import WrongKind
+
+            raise WrongKind(f"expected a {kind} run, got {chosen!r} which is a {run.kind} run")
+        return run
+    runs = ws.runs(kind)
+    return runs[-1] if runs else None
+
+
+def _latest_kde(ws, chosen: str | None):
+    if chosen:
+        return ws.raster(chosen)
+    kdes = [r for r in ws.rasters() if r.kind == "kde"]
+    return kdes[-1] if kdes else None
+
+
+def _ranking_for(ws, clusters_run) -> Any:
+    if clusters_run is None:
+        return None
+    for run in reversed(ws.runs("ranking")):
+        if run.params.get("clusters_run") == clusters_run.id or clusters_run.id in run.inputs:
+            return run
+    return None
+
+
+def _polygon_layer(ws, run, *, prefer: tuple[str, ...]) -> gpd.GeoDataFrame | None:
+    """The first polygon layer of a run, trying the ``prefer`` layer names first."""
+    names = [n for n in prefer if n in run.layers] + [n for n in run.layers if n not in prefer]
+    for name in names:
+        frame = ws.read_run(run.id, name)
+        if isinstance(frame, gpd.GeoDataFrame) and len(frame):
+            types = set(frame.geometry.dropna().geom_type.unique())
+            if types & {"Polygon", "MultiPolygon"}:
+                return frame
+    return None
+
+
+def _table_layer(ws, run, *, needs: set[str]) -> pd.DataFrame | None:
+    for name in run.layers:
+        frame = ws.read_run(run.id, name)
+        if needs <= set(frame.columns):
+            return pd.DataFrame(
+                frame.drop(columns=frame.geometry.name)
+                if isinstance(frame, gpd.GeoDataFrame)
+                else frame
+            )
+    return None
+
+
+# -- formatting -------------------------------------------------------------------------
+def _fmt(value: Any) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    if isinstance(value, float | np.floating):
+        v = float(value)
+        return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:,.3g}"
+    return html.escape(str(value))
+
+
+def _table_html(title: str, rows: list[tuple[str, Any]]) -> str:
+    body = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{_fmt(v)}</td></tr>" for k, v in rows)
+    return f'<div class="gc-popup"><b>{html.escape(title)}</b><table>{body}</table></div>'
+
+
+def _simplify(frame: gpd.GeoDataFrame, tolerance_deg: float = 0.005) -> gpd.GeoDataFrame:
+    out = frame.to_crs("EPSG:4326").copy()
+    out["geometry"] = out.geometry.simplify(tolerance_deg, preserve_topology=True)
+    return out
+
+
+def _json_safe(frame: gpd.GeoDataFrame, keep: list[str]) -> gpd.GeoDataFrame:
+    cols = [c for c in keep if c in frame.columns]
+    out = frame[cols + [frame.geometry.name]].copy()
+    for c in cols:
+        if out[c].dtype == object or str(out[c].dtype) in ("string", "str"):
+            out[c] = (
+                out[c]
+                .astype(object)
+                .where(out[c].notna(), None)
+                .map(lambda v: v if v is None else str(v))
+            )
+    return out
+
+
+# -- layers -----------------------------------------------------------------------------
+POINT_STYLE_JS = """function (p, zoom) {
+    if (p.aggregated) {
+        var r = Math.max(3, Math.min(22, 2 + Math.sqrt(p.count) * 0.9));
+        return {radius: r, fill: true, fillColor: "#08519c", fillOpacity: 0.55, color: "#08306b", weight: 1};
+    }
+    return {radius: 4, fill: true, fillColor: "#3182bd", fillOpacity: 0.9, color: "#ffffff", weight: 1};
+}"""
+
+POINT_POPUP_JS = """function (p) {
+    if (p.aggregated) {
+        return "<b>" + p.count + " firms</b>" + (p.employees !== undefined ? "<br>" + Math.round(p.employees) + " employees" : "") + "<br><small>grid cell; zoom in for individual firms</small>";
+    }
+    var rows = "";
+    for (var k in p) { rows += "<tr><th>" + k + "</th><td>" + String(p[k]).replace(/</g, "&lt;") + "</td></tr>"; }
+    return "<table>" + rows + "</table>";
+}"""
+
+
+def _asset_style_js() -> str:
+    colors = json.dumps(ASSET_COLORS)
+    return f"""function (p, zoom) {{
+    var colors = {colors};
+    var c = colors[p.category] || "#666666";
+    return {{radius: 5, fill: true, fillColor: c, fillOpacity: 0.7, color: c, weight: 1.5}};
+}}"""
+
+
+GENERIC_POPUP_JS = """function (p) {
+    var rows = "";
+    for (var k in p) { rows += "<tr><th>" + k + "</th><td>" + String(p[k]).replace(/</g, "&lt;") + "</td></tr>"; }
+    return "<table>" + rows + "</table>";
+}"""
+
+
+def _add_clusters(m, ws, ctx: MapContext, downloads: list[_Download]) -> None:
+    run = ctx.clusters_run
+    hulls = _polygon_layer(ws, run, prefer=("hulls", "clusters", "summary"))
+    if hulls is None or "cluster_id" not in hulls.columns:
+        ctx.notes.append(f"clusters run {run.id} has no hull polygons")
+        return
+    ranking = None
+    if ctx.ranking_run is not None:
+        ranking = _table_layer(ws, ctx.ranking_run, needs={"cluster_id"})
+    summary_cols = [
+        c
+        for c in ("cluster_id", "n_firms", "employees", "dominant_sector", "area_km2", "density")
+        if c in hulls.columns
+    ]
+    frame = hulls.copy()
+    if ranking is not None:
+        rank_cols = [c for c in ranking.columns if c != "cluster_id" and c not in summary_cols]
+        frame = frame.merge(ranking[["cluster_id", *rank_cols]], on="cluster_id", how="left")
+    else:
+        rank_cols = []
+    popups = []
+    for _, row in frame.iterrows():
+        rows = [(c, row[c]) for c in summary_cols]
+        text = _table_html(f"Cluster {row['cluster_id']}", rows)
+        if rank_cols:
+            text += _table_html("Ranking components", [(c, row[c]) for c in rank_cols])
+        else:
+            text += "<div><small>no ranking run for this clustering yet</small></div>"
+        popups.append(text)
+    frame["popup_html"] = popups
+    frame = _json_safe(_simplify(frame, 0.0005), [*summary_cols, "popup_html"])
+    layer = folium.GeoJson(
+        frame.to_json(na="null", default=str),
+        name="Point clusters (hulls)",
+        style_function=lambda f: {
+            "color": "#54278f",
+            "weight": 2,
+            "fillColor": "#9e9ac8",
+            "fillOpacity": 0.35,
+            "className": "gc-cluster",
+        },
+        highlight_function=lambda f: {"weight": 4, "fillOpacity": 0.55},
+        popup=folium.GeoJsonPopup(fields=["popup_html"], labels=False, max_width=420),
+        tooltip=folium.GeoJsonTooltip(
+            fields=[c for c in ("cluster_id", "n_firms") if c in frame.columns]
+        ),
+    )
+    layer.add_to(m)
+    downloads.append(
+        _Download(layer, "Clusters", run.id if "hulls" not in run.layers else f"{run.id}.hulls")
+    )
+
+
+def _classify(values: np.ndarray, k: int = 5):
+    import mapclassify
+
+    finite = values[np.isfinite(values)]
+    uniq = np.unique(finite)
+    if len(uniq) == 0:
+        return None
+    k = int(min(k, len(uniq)))
+    if k < 2:
+        return mapclassify.UserDefined(finite, bins=[float(uniq.max())])
+    return (
+        mapclassify.FisherJenks(finite, k=k)
+        if len(finite) > k
+        else mapclassify.Quantiles(finite, k=k)
+    )
+
+
+def _add_choropleth(
+    m,
+    ws,
+    ctx: MapContext,
+    *,
+    sector: str | None,
+    indicator: str | None,
+    year: int | None,
+    downloads,
+):
+    regions = ws.read(ctx.boundaries.id)
+    if "region_id" not in regions.columns or len(regions) == 0:
+        return
+    regions["region_id"] = regions["region_id"].astype(str)
+    values = None
+    title = units = source = ""
+    if sector is None and indicator is None:
+        if ctx.indicators is not None:
+            ind = ws.read(ctx.indicators.id)
+            if len(ind):
+                indicator = str(ind["indicator"].iloc[0])
+        elif ctx.specialization_run is not None:
+            lq = _table_layer(ws, ctx.specialization_run, needs={"region_id", "sector", "lq"})
+            if lq is not None and len(lq):
+                sector = str(lq.groupby("sector")["lq"].count().idxmax())
+    if sector is not None:
+        if ctx.specialization_run is None:
+            ctx.notes.append(
+                "no specialization run: run POST /analyses/specialization for an LQ map"
+            )
+        else:
+            lq = _table_layer(ws, ctx.specialization_run, needs={"region_id", "sector", "lq"})
+            if lq is not None:
+                sel = lq[lq["sector"].astype(str) == str(sector)]
+                values = sel.set_index(sel["region_id"].astype(str))["lq"]
+                title = f"Location quotient, sector {sector}"
+                units = "LQ (1 = same share as the whole territory)"
+                source = f"specialization run {ctx.specialization_run.id}"
+    elif indicator is not None and ctx.indicators is not None:
+        ind = ws.read(ctx.indicators.id)
+        ind = ind[ind["indicator"].astype(str) == str(indicator)]
+        if len(ind):
+            yr = int(year) if year is not None else int(ind["year"].max())
+            sel = ind[ind["year"].astype(int) == yr]
+            values = sel.set_index(sel["region_id"].astype(str))["value"]
+            title = f"{indicator}, {yr}"
+            units = f"{indicator} (as in the indicators table)"
+            source = f"indicators dataset {ctx.indicators.name!r}" + (
+                f" ({ctx.indicators.source})" if ctx.indicators.source else ""
+            )
+        else:
+            ctx.notes.append(f"indicator {indicator!r} not in {ctx.indicators.id}")
+    frame = _simplify(regions)
+    if values is None:
+        layer = folium.GeoJson(
+            _json_safe(frame, ["region_id", "name"]).to_json(na="null", default=str),
+            name=f"Regions ({ctx.boundaries.name})",
+            style_function=lambda f: {"color": "#555", "weight": 1, "fillOpacity": 0.0},
+            tooltip=folium.GeoJsonTooltip(
+                fields=[c for c in ("region_id", "name") if c in frame.columns]
+            ),
+        )
+        layer.add_to(m)
+        downloads.append(_Download(layer, "Regions", ctx.boundaries.id))
+        return
+    frame["value"] = frame["region_id"].map(
+        pd.to_numeric(values, errors="coerce").groupby(level=0).first()
+    )
+    classes = _classify(frame["value"].to_numpy(dtype=float))
+    bins = list(classes.bins) if classes is not None else []
+    colors = CHOROPLETH_COLORS[-len(bins) :] if bins else []
+
+    def color_of(v):
+        if v is None or not np.isfinite(v) or not bins:
+            return "#cccccc"
+        idx = int(np.searchsorted(bins, v, side="left"))
+        return colors[min(idx, len(colors) - 1)]
+
+    frame["fill"] = [color_of(v) for v in frame["value"].to_numpy(dtype=float)]
+    layer = folium.GeoJson(
+        _json_safe(frame, ["region_id", "name", "value", "fill"]).to_json(na="null", default=str),
+        name=f"Choropleth: {title}",
+        style_function=lambda f: {
+            "color": "#444",
+            "weight": 1,
+            "fillColor": f["properties"].get("fill") or "#cccccc",
+            "fillOpacity": 0.7,
+        },
+        tooltip=folium.GeoJsonTooltip(
+            fields=[c for c in ("name", "region_id", "value") if c in frame.columns]
+        ),
+    )
+    layer.add_to(m)
+    downloads.append(_Download(layer, "Regions", ctx.boundaries.id))
+    lows = [float(np.nanmin(frame["value"]))] + bins[:-1] if bins else []
+    items = "".join(
+        f'<div><i style="background:{c}"></i>{_fmt(lo)} – {_fmt(hi)}</div>'
+        for c, lo, hi in zip(colors, lows, bins)
+    )
+    items += '<div><i style="background:#cccccc"></i>no data</div>'
+    method = type(classes).__name__ if classes is not None else ""
+    legend = (
+        f'<div class="gc-legend"><b>{html.escape(title)}</b>{items}'
+        f"<div><small>units: {html.escape(units)}<br>classes: {method} (mapclassify)<br>"
+        f"source: {html.escape(source)}</small></div></div>"
+    )
+    _add_control(m, legend, position="bottomright", css_class="gc-legend-control")
+
+
+def _add_hotspots(m, ws, ctx: MapContext, downloads) -> None:
+    run = ctx.hotspots_run
+    frame = None
+    for name in run.layers:
+        layer = ws.read_run(run.id, name)
+        if "region_id" in layer.columns and "label" in layer.columns:
+            frame = layer
+            break
+    if frame is None:
+        return
+    if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry.isna().all():
+        if ctx.boundaries is None:
+            return
+        regions = ws.read(run.params.get("boundaries") or ctx.boundaries.id)
+        regions["region_id"] = regions["region_id"].astype(str)
+        table = pd.DataFrame(
+            frame.drop(columns=[frame.geometry.name])
+            if isinstance(frame, gpd.GeoDataFrame)
+            else frame
+        )
+        table["region_id"] = table["region_id"].astype(str)
+        frame = regions[["region_id", regions.geometry.name]].merge(table, on="region_id")
+    frame = _simplify(frame)
+    sig = (
+        frame["significant"].astype(bool)
+        if "significant" in frame.columns
+        else pd.Series(True, index=frame.index)
+    )
+    frame["fill"] = [
+        HOTSPOT_COLORS.get(str(lab), "#dddddd") if s else "#f0f0f0"
+        for lab, s in zip(frame["label"], sig)
+    ]
+    keep = [
+        c
+        for c in ("region_id", "label", "statistic", "p_value", "significant", "fill")
+        if c in frame.columns
+    ]
+    layer = folium.GeoJson(
+        _json_safe(frame, keep).to_json(na="null", default=str),
+        name=f"Hotspots ({run.params.get('method', 'lisa')})",
+        show=False,
+        style_function=lambda f: {
+            "color": "#333",
+            "weight": 0.8,
+            "fillColor": f["properties"].get("fill"),
+            "fillOpacity": 0.75,
+        },
+        tooltip=folium.GeoJsonTooltip(
+            fields=[
+                c for c in ("region_id", "label", "p_value", "significant") if c in frame.columns
+            ]
+        ),
+    )
+    layer.add_to(m)
+    downloads.append(_Download(layer, "Hotspots", run.id))
+
+
+def _add_control(m, inner_html: str, *, position: str, css_class: str) -> None:
+    code = f"""
+    (function () {{
+        var ctl = L.control({{position: {json.dumps(position)}}});
+        ctl.onAdd = function () {{
+            var div = L.DomUtil.create("div", {json.dumps(css_class)});
+            div.innerHTML = {json.dumps(inner_html)};
+            L.DomEvent.disableClickPropagation(div);
+            return div;
+        }};
+        ctl.addTo(MAP);
+    }})();
+    """
+    m.add_child(LocalScripts(code))
+
+
+def _add_downloads(m, downloads: list[_Download]) -> None:
+    """A control with download links for the visible layers (updated on toggle)."""
+    entries = []
+    for d in downloads:
+        base = f"/collections/{d.collection}/items"
+        links = " ".join(
+            f'<a href="{base}?f={f}&limit=10000" download>{label}</a>'
+            for f, label in (("geojson", "GeoJSON"), ("csv", "CSV"), ("gpkg", "GPKG"))
+        )
+        entries.append(
+            {
+                "var": d.layer.get_name(),
+                "html": f"<div><b>{html.escape(d.title)}</b>: {links}</div>",
+            }
+        )
+    code_entries = ",".join(
+        f"{{layer: {e['var']}, html: {json.dumps(e['html'])}}}" for e in entries
+    )
+    code = f"""
+    (function () {{
+        var entries = [{code_entries}];
+        var ctl = L.control({{position: "bottomleft"}});
+        ctl.onAdd = function () {{
+            var div = L.DomUtil.create("div", "gc-downloads");
+            L.DomEvent.disableClickPropagation(div);
+            return div;
+        }};
+        ctl.addTo(MAP);
+        function refresh() {{
+            var parts = ["<b>Download visible layers</b>"];
+            entries.forEach(function (e) {{ if (MAP.hasLayer(e.layer)) parts.push(e.html); }});
+            if (parts.length === 1) parts.push("<div><small>no data layer visible</small></div>");
+            ctl.getContainer().innerHTML = parts.join("");
+        }}
+        MAP.on("overlayadd overlayremove layeradd layerremove", refresh);
+        refresh();
+    }})();
+    """
+    m.add_child(LocalScripts(code))
+
+
+CSS = """
+<style>
+.gc-popup table { border-collapse: collapse; margin: 2px 0 6px; }
+.gc-popup th { text-align: left; padding-right: 8px; font-weight: 600; }
+.leaflet-popup-content table th { text-align: left; padding-right: 6px; }
+.gc-legend, .gc-downloads { background: rgba(255,255,255,0.92); padding: 6px 8px; border-radius: 4px;
+  box-shadow: 0 1px 4px rgba(0,0,0,0.3); font: 12px/1.4 sans-serif; max-width: 260px; }
+.gc-legend i { width: 14px; height: 12px; float: left; margin: 2px 6px 0 0; opacity: 0.85; }
+.gc-downloads a { margin-right: 4px; }
+.gc-title { position: absolute; top: 10px; left: 50%; transform: translateX(-50%); z-index: 1000;
+  background: rgba(255,255,255,0.9); padding: 4px 10px; border-radius: 4px; font: 600 14px sans-serif; }
+.leaflet-container { background: #eef2f5; }
+</style>
+"""
+
+
+def build_map(
+    ws,
+    *,
+    firms: str | None = None,
+    clusters_run: str | None = None,
+    kde_raster: str | None = None,
+    boundaries: str | None = None,
+    sector: str | None = None,
+    indicator: str | None = None,
+    year: int | None = None,
+    indicators: str | None = None,
+    assets: str | None = None,
+    hotspots_run: str | None = None,
+    basemap: bool = False,
+) -> str:
+    """Render the web map of a workspace as one HTML page.
+
+    Parameters
+    ----------
+    ws : Workspace
+    firms, boundaries, indicators, assets : str, optional
+        Dataset ids (default: the latest dataset of each kind).
+    clusters_run, hotspots_run : str, optional
+        Run ids (default: the latest run of each kind).
+    kde_raster : str, optional
+        Raster id of a density surface (default: the latest KDE raster).
+    sector : str, optional
+        Choropleth of the location quotient of this ISIC code (latest specialization run).
+    indicator, year : optional
+        Choropleth of this indicator (default year: the latest).
+    basemap : bool
+        Show the OpenStreetMap basemap (it is always offered in the layer control).
+
+    Returns
+    -------
+    str
+        The HTML page; every script and stylesheet is under ``/static``.
+    """
+    ctx = MapContext(
+        firms=_latest_dataset(ws, "firms", firms),
+        clusters_run=_latest_run(ws, "clusters", clusters_run),
+        kde_raster=_latest_kde(ws, kde_raster),
+        boundaries=_latest_dataset(ws, "boundaries", boundaries),
+        indicators=_latest_dataset(ws, "indicators", indicators),
+        assets=_latest_dataset(ws, "assets", assets),
+        hotspots_run=_latest_run(ws, "hotspots", hotspots_run),
+        specialization_run=_latest_run(ws, "specialization", None),
+    )
+    ctx.ranking_run = _ranking_for(ws, ctx.clusters_run)
+
+    m = folium.Map(location=[0, 0], zoom_start=2, tiles=None, control_scale=True)
+    m.default_js = list(LEAFLET_JS)
+    m.default_css = list(LEAFLET_CSS)
+    m.get_root().header.add_child(Element(CSS), name="gc_css")
+    m.get_root().title = "geocluster map"
+
+    folium.TileLayer(
+        "OpenStreetMap",
+        name="OpenStreetMap basemap (online)",
+        overlay=True,
+        show=bool(basemap),
+        control=True,
+    ).add_to(m)
+
+    downloads: list[_Download] = []
+    bounds = None
+    if ctx.boundaries is not None:
+        _add_choropleth(
+            m, ws, ctx, sector=sector, indicator=indicator, year=year, downloads=downloads
+        )
+        bounds = ctx.boundaries.bbox
+    if ctx.kde_raster is not None:
+        r = ctx.kde_raster
+        extra = {}
+        if r.bbox:
+            extra["bounds"] = [[r.bbox[1], r.bbox[0]], [r.bbox[3], r.bbox[2]]]
+        folium.TileLayer(
+            tiles=f"/rasters/{r.id}/tiles/{TMS}/{{z}}/{{x}}/{{y}}.png",
+            attr="geocluster KDE",
+            name=f"Firm density (KDE {r.name})",
+            overlay=True,
+            show=True,
+            opacity=0.7,
+            max_zoom=22,
+            **extra,
+        ).add_to(m)
+    if ctx.firms is not None:
+        layer = VectorTileLayer(
+            f"/collections/{ctx.firms.id}/tiles/{TMS}/{{z}}/{{x}}/{{y}}",
+            name=f"Firms ({ctx.firms.name})",
+            style_js=POINT_STYLE_JS,
+            popup_js=POINT_POPUP_JS,
+            attribution="firms: " + html.escape(ctx.firms.source or ctx.firms.name),
+        )
+        layer.add_to(m)
+        downloads.append(_Download(layer, "Firms", ctx.firms.id))
+        bounds = ctx.firms.bbox or bounds
+    if ctx.assets is not None:
+        layer = VectorTileLayer(
+            f"/collections/{ctx.assets.id}/tiles/{TMS}/{{z}}/{{x}}/{{y}}",
+            name=f"Territorial assets ({ctx.assets.name})",
+            style_js=_asset_style_js(),
+            popup_js=GENERIC_POPUP_JS,
+            show=False,
+        )
+        layer.add_to(m)
+        downloads.append(_Download(layer, "Assets", ctx.assets.id))
+        items = "".join(
+            f'<div><i style="background:{c}"></i>{k.replace("_", " ")}</div>'
+            for k, c in ASSET_COLORS.items()
+        )
+        _add_control(
+            m,
+            f'<div class="gc-legend"><b>Territorial assets</b>{items}</div>',
+            position="bottomright",
+            css_class="gc-assets-legend",
+        )
+    if ctx.clusters_run is not None:
+        _add_clusters(m, ws, ctx, downloads)
+    if ctx.hotspots_run is not None:
+        _add_hotspots(m, ws, ctx, downloads)
+
+    folium.LayerControl(collapsed=False, position="topright").add_to(m)
+    m.add_child(
+        LocalScripts(
+            'new L.Control.FullScreen({position: "topleft"}).addTo(MAP);',
+            js=[("fullscreen_js", f"{STATIC}/leaflet.fullscreen/Control.FullScreen.umd.js")],
+            css=[("fullscreen_css", f"{STATIC}/leaflet.fullscreen/Control.FullScreen.css")],
+        )
+    )
+    m.add_child(
+        LocalScripts(
+            'L.control.polylineMeasure({position: "topleft", unit: "kilometres", showClearControl: true}).addTo(MAP);',
+            js=[("measure_js", f"{STATIC}/leaflet.polylinemeasure/Leaflet.PolylineMeasure.js")],
+            css=[("measure_css", f"{STATIC}/leaflet.polylinemeasure/Leaflet.PolylineMeasure.css")],
+        )
+    )
+    _add_downloads(m, downloads)
+    if ctx.notes:
+        _add_control(
+            m,
+            '<div class="gc-legend">' + "<br>".join(html.escape(n) for n in ctx.notes) + "</div>",
+            position="bottomleft",
+            css_class="gc-notes",
+        )
+    if bounds:
+        m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
+    return m.get_root().render()

@@ -271,7 +271,8 @@ def build_demo_runs(ws: Any, *, progress: Progress | None = None) -> list[dict[s
     -------
     list of dict
         One per demo run: ``{"kind": "run", "label", "analysis", "status":
-        "ok"|"skipped"|"failed", "id": run id or None, "detail": str}``.
+        "ok"|"skipped"|"failed", "detail": str}`` plus ``"id"`` (the run or raster
+        id) when the run succeeded.
     """
     out: list[dict[str, Any]] = []
     run_ids: dict[str, str] = {}
@@ -284,7 +285,6 @@ def build_demo_runs(ws: Any, *, progress: Progress | None = None) -> list[dict[s
             "label": spec.label,
             "analysis": spec.function,
             "status": "skipped",
-            "id": None,
             "detail": "",
         }
         out.append(entry)
@@ -308,8 +308,9 @@ def build_demo_runs(ws: Any, *, progress: Progress | None = None) -> list[dict[s
         run_id = result.get("run_id") if isinstance(result, dict) else None
         if run_id is None and isinstance(result, dict):
             run_id = result.get("raster_id") or result.get("id")
-        entry.update(status="ok", id=run_id)
+        entry["status"] = "ok"
         if run_id is not None:
+            entry["id"] = run_id
             run_ids[spec.label] = run_id
     if progress:
         progress(1.0, "demo analyses done")

@@ -61,6 +61,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geocluster.errors import InvalidInput
+
 __all__ = ["BACKGROUND_CITIES", "CLUSTER_TOWNS", "Place", "generate_firms"]
 
 KM_PER_DEG = 111.32
@@ -282,8 +284,6 @@ def generate_firms(
         drawn around: a cluster town name or "background: <city>"; not written to
         the demo CSV).
     """
-    from geocluster.errors import InvalidInput
-
     if not isinstance(n, int | np.integer) or n < 100:
         raise InvalidInput(f"expected n >= 100 firms, got {n!r}")
     rng = np.random.default_rng(seed)

@@ -13,14 +13,14 @@ classifications diverge and a NACE group/class is *not* the ISIC group/class wit
 the same digits, for example:
 
 - NACE 10.8 "Manufacture of other food products" is ISIC 107, and NACE 10.9
-  "prepared animal feeds" is ISIC 108 (ISIC 109 does not exist);
-- NACE 23.2-23.7 (refractory, clay, ceramics, cement, concrete, stone) are split
-  differently from ISIC 2391-2396;
-- NACE 47.2x, 47.5x, 47.7x have more (and differently numbered) classes than
-  ISIC 472x, 475x, 477x; NACE 01.11 excludes rice like ISIC 0111 but NACE 01.13
-  etc. coincide only by chance;
-- NACE has 615 classes against ISIC's 419 (e.g. NACE 56.10, 56.21, 56.29, 56.30
-  do match ISIC 5610-5630, but NACE 10.11-10.13 all fall in ISIC 1010).
+  "prepared animal feeds" is ISIC 108 (there is no ISIC group 109);
+- NACE 23.2-23.7 (refractory, clay building materials, ceramics, cement,
+  concrete, stone) correspond to ISIC classes 2391-2396 of the single ISIC group
+  239, so NACE "23.4" is not ISIC group 234 (which does not exist);
+- NACE 10.11, 10.12 and 10.13 (meat, poultry, meat products) all fall in ISIC
+  1010, while NACE 56.10-56.30 happen to match ISIC 5610-5630 digit for digit;
+- NACE Rev.2 has 272 groups and 615 classes against ISIC's 238 and 419, and its
+  retail classes (47.xx) are finer and numbered differently.
 
 Mapping those classes needs the Eurostat NACE Rev.2 - ISIC Rev.4 correspondence
 table (many-to-many); without it we keep only the exact division, which is what
@@ -98,8 +98,9 @@ def _to_text(value: object) -> str | None:
             return None
         if float(value).is_integer():
             return str(int(value))
-        # repr gives the shortest round-tripping text: 15.2 -> "15.2", 1.11 -> "1.11"
-        return repr(float(value))
+        # the shortest text that round-trips in the value's own precision:
+        # 15.2 -> "15.2", float32(15.2) -> "15.2" (not "15.199999809265137")
+        return np.format_float_positional(value, unique=True, trim="-")
     if isinstance(value, str):
         return "".join(value.split()).upper()
     return None

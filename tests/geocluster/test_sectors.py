@@ -198,6 +198,17 @@ def test_normalize_preserves_index_and_name_and_repeats():
     assert unknown.dtype == bool
 
 
+def test_normalize_float32_and_nullable_series():
+    codes, unknown = normalize_codes(pd.Series([15.2, 1520.0, np.nan], dtype="float32"), "nace2")
+    assert codes.iloc[:2].tolist() == ["15", "15"] and not unknown.any()
+    codes, unknown = normalize_codes(pd.Series([15.2], dtype="float32"))
+    assert codes.iloc[0] == "152"
+    codes, unknown = normalize_codes(pd.Series([1520, None, 111], dtype="Int64"))
+    assert codes.iloc[0] == "1520" and pd.isna(codes.iloc[1]) and codes.iloc[2] == "0111"
+    codes, unknown = normalize_codes(pd.Series(["1520", "x", None], dtype="category"))
+    assert unknown.tolist() == [False, True, False]
+
+
 def test_normalize_numeric_series():
     codes, unknown = normalize_codes(pd.Series([1520.0, 111.0, np.nan, 4.0]))
     assert codes.iloc[:2].tolist() == ["1520", "0111"]

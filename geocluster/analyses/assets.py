@@ -687,7 +687,7 @@ def run_zonal(
     level: int | None = None,
     category: str | None = None,
     band: int = 1,
-    all_touched: bool = False,
+    coverage: str = "centre",
     block_size: int = 1024,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
@@ -710,8 +710,10 @@ def run_zonal(
         Any of :data:`geocluster.assets.zonal.STATS`.
     level, category : optional
         Filter regions by level / assets by category.
-    band, all_touched, block_size
-        See :func:`geocluster.assets.zonal.zonal_stats`.
+    band, coverage, block_size
+        See :func:`geocluster.assets.zonal.zonal_stats`; ``coverage="fraction"``
+        weights each pixel by its area inside the zone (population counts in
+        buffers smaller than a few pixels).
 
     Returns
     -------
@@ -738,7 +740,7 @@ def run_zonal(
         "raster": raster,
         "stats": stats,
         "band": band,
-        "all_touched": all_touched,
+        "coverage": coverage,
     }
     report(0.1, "reading zones")
     if boundaries is not None:
@@ -773,7 +775,7 @@ def run_zonal(
     report(0.3, "zonal statistics")
     with open_raster(r_info.path) as ds:
         table = zonal_stats(
-            ds, geoms, stats=stats, band=band, all_touched=all_touched, block_size=block_size
+            ds, geoms, stats=stats, band=band, coverage=coverage, block_size=block_size
         )
     out = zones[key_cols + [zones.geometry.name]].copy()
     for c in table.columns:

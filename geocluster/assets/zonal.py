@@ -5,9 +5,10 @@ For each polygon only the raster window covering its bounds is read
 ``block_size`` × ``block_size`` pixels is read block by block, so memory stays
 bounded by one block whatever the raster or polygon size; the whole raster is
 never read. A pixel belongs to a polygon when its *centre* is inside
-(``rasterio.features.geometry_mask``, ``all_touched=False``), or when the
-polygon touches it with ``all_touched=True``. Nodata pixels (and NaN in
-float rasters) are skipped.
+(``rasterio.features.geometry_mask``), when the polygon touches it
+(``coverage="touched"``), or in proportion to its area inside
+(``coverage="fraction"``, for counts such as population in a buffer).
+Nodata pixels (and NaN in float rasters) are skipped.
 
 The function receives an open dataset: opening files is
 :mod:`geocluster.io.raster`'s job (``open_raster``).
@@ -23,12 +24,13 @@ import numpy as np
 import pandas as pd
 from rasterio.features import geometry_mask
 from rasterio.io import DatasetReader
+from rasterio.transform import Affine
 from rasterio.windows import Window, from_bounds
 
 from geocluster.errors import CRSError, InvalidInput
 from geocluster.io.raster import iter_blocks
 
-__all__ = ["STATS", "zonal_stats"]
+__all__ = ["COVERAGES", "STATS", "zonal_stats"]
 
 #: Statistics :func:`zonal_stats` computes.
 STATS = ("count", "sum", "mean", "min", "max", "std", "median", "majority", "shares")
@@ -36,6 +38,11 @@ STATS = ("count", "sum", "mean", "min", "max", "std", "median", "majority", "sha
 #: ``median`` keeps a zone's valid values in memory (an exact median cannot be
 #: streamed); zones with more valid pixels than this are refused.
 MEDIAN_MAX_PIXELS = 20_000_000
+
+#: Ways a geometry can cover pixels (see :func:`zonal_stats`).
+COVERAGES = ("centre", "touched", "fraction")
+# sub-pixels per pixel side for ``coverage="fraction"``
+_SUPERSAMPLE = 8
 
 
 def _pixel_window(ds: DatasetReader, bounds: Sequence[float]) -> Window | None:
@@ -53,13 +60,31 @@ def _pixel_window(ds: DatasetReader, bounds: Sequence[float]) -> Window | None:
     return Window(c0, r0, c1 - c0, r1 - r0)
 
 
+def _coverage(geom: object, shape: tuple[int, int], transform: Affine, coverage: str) -> np.ndarray:
+    """Share of each pixel of a block that belongs to ``geom`` (0/1 unless ``fraction``)."""
+    if coverage == "fraction":
+        h, w = shape
+        sub = _SUPERSAMPLE
+        inside = ~geometry_mask(
+            [geom],
+            out_shape=(h * sub, w * sub),
+            transform=transform * Affine.scale(1.0 / sub),
+            all_touched=False,
+        )
+        return inside.reshape(h, sub, w, sub).mean(axis=(1, 3))
+    inside = ~geometry_mask(
+        [geom], out_shape=shape, transform=transform, all_touched=coverage == "touched"
+    )
+    return inside.astype(np.float64)
+
+
 def zonal_stats(
     ds: DatasetReader,
     geometries: gpd.GeoSeries,
     *,
     stats: Sequence[str] = ("sum", "mean"),
     band: int = 1,
-    all_touched: bool = False,
+    coverage: str = "centre",
     block_size: int = 1024,
     max_classes: int = 256,
 ) -> pd.DataFrame:
@@ -71,7 +96,7 @@ def zonal_stats(
         An open raster with a CRS.
     geometries : GeoSeries with a CRS
         Polygons (or any geometry; points and lines select the pixels they
-        touch only with ``all_touched=True``). They are transformed to the
+        touch only with ``coverage="touched"``). They are transformed to the
         raster's CRS, the CRS in which pixels are defined.
     stats : sequence of str
         Any of :data:`STATS`: ``count`` (valid pixels), ``sum``, ``mean``,
@@ -82,9 +107,15 @@ def zonal_stats(
         valid pixels, as ``share_<value>`` columns).
     band : int
         1-based band index.
-    all_touched : bool
-        Count every pixel the geometry touches, not only those whose centre
-        is inside.
+    coverage : {"centre", "touched", "fraction"}
+        Which pixels belong to a geometry: those whose centre is inside
+        (default), every pixel it touches, or every pixel *weighted by the
+        share of its area inside* (estimated on an 8 x 8 sub-pixel grid, so
+        to 1/64 of a pixel). With ``fraction``, ``count`` is the covered
+        pixel area in pixels, ``sum`` the area-weighted sum (e.g. people in a
+        buffer from a population-count grid), the other statistics are
+        weighted, ``median`` is the weighted lower median, and min/max are
+        over the pixels with any coverage.
     block_size : int
         Largest read window side in pixels; windows are split into blocks.
     max_classes : int
@@ -104,12 +135,17 @@ def zonal_stats(
         )
     if not stats:
         raise InvalidInput("expected at least one statistic, got none")
+    if coverage not in COVERAGES:
+        raise InvalidInput(f"expected coverage one of {', '.join(COVERAGES)}, got {coverage!r}")
     if ds.crs is None:
         raise CRSError("expected a raster with a CRS, got none")
     if geometries.crs is None:
         raise CRSError("expected geometries with a CRS, got none")
     if not 1 <= band <= ds.count:
         raise InvalidInput(f"expected a band between 1 and {ds.count}, got {band}")
+    if coverage == "fraction":
+        # the sub-pixel mask is 64 times the block: keep it within a few MB
+        block_size = min(block_size, 256)
     geoms = geometries.to_crs(ds.crs)
     need_counts = "majority" in stats or "shares" in stats
     nodata = ds.nodatavals[band - 1]
@@ -118,75 +154,74 @@ def zonal_stats(
     records: list[dict] = []
     all_classes: set = set()
     for geom in geoms.values:
-        acc = {"count": 0, "sum": 0.0, "mean": 0.0, "m2": 0.0, "min": np.inf, "max": -np.inf}
+        # weighted accumulators: total weight, weighted sum, mean and M2 (Chan et al.'s
+        # pairwise update, stable across blocks), extremes, class weights, median values
+        acc = {"w": 0.0, "n": 0, "sum": 0.0, "mean": 0.0, "m2": 0.0, "min": np.inf, "max": -np.inf}
         classes: dict = {}
-        kept: list[np.ndarray] = []
+        kept: list[tuple[np.ndarray, np.ndarray]] = []
         win = None if geom is None or geom.is_empty else _pixel_window(ds, geom.bounds)
         if win is not None:
             for block in iter_blocks(ds, win, block_size=block_size):
                 data = ds.read(band, window=block)
-                inside = ~geometry_mask(
-                    [geom],
-                    out_shape=data.shape,
-                    transform=ds.window_transform(block),
-                    all_touched=all_touched,
-                )
-                valid = inside
+                frac = _coverage(geom, data.shape, ds.window_transform(block), coverage)
+                valid = frac > 0
                 if nodata is not None and not (is_float and math.isnan(nodata)):
-                    valid = valid & (data != nodata)
+                    valid &= data != nodata
                 if is_float:
-                    valid = valid & ~np.isnan(data)
+                    valid &= ~np.isnan(data)
                 vals = data[valid]
                 if vals.size == 0:
                     continue
+                wts = frac[valid]
                 v64 = vals.astype(np.float64)
-                # Chan et al.'s pairwise update of (n, mean, M2): a stable
-                # variance across blocks, unlike sum of squares minus square of sum.
-                nb = int(vals.size)
-                mb = float(v64.mean())
-                m2b = float(((v64 - mb) ** 2).sum())
-                na = acc["count"]
+                wb = float(wts.sum())
+                mb = float((wts * v64).sum() / wb)
+                m2b = float((wts * (v64 - mb) ** 2).sum())
+                wa = acc["w"]
                 delta = mb - acc["mean"]
-                acc["count"] = na + nb
-                acc["mean"] += delta * nb / (na + nb)
-                acc["m2"] += m2b + delta * delta * na * nb / (na + nb)
-                acc["sum"] += float(v64.sum())
+                acc["w"] = wa + wb
+                acc["mean"] += delta * wb / (wa + wb)
+                acc["m2"] += m2b + delta * delta * wa * wb / (wa + wb)
+                acc["sum"] += float((wts * v64).sum())
+                acc["n"] += int(vals.size)
                 acc["min"] = min(acc["min"], float(v64.min()))
                 acc["max"] = max(acc["max"], float(v64.max()))
                 if "median" in stats:
-                    if acc["count"] > MEDIAN_MAX_PIXELS:
+                    if acc["n"] > MEDIAN_MAX_PIXELS:
                         raise InvalidInput(
                             f"expected at most {MEDIAN_MAX_PIXELS:,} valid pixels per zone for "
                             f"the median, got more than {MEDIAN_MAX_PIXELS:,}; use mean or a "
                             "coarser raster"
                         )
-                    kept.append(v64)
+                    kept.append((v64, wts))
                 if need_counts:
-                    uniq, cnt = np.unique(vals, return_counts=True)
-                    for u, c in zip(uniq.tolist(), cnt.tolist(), strict=True):
-                        classes[u] = classes.get(u, 0) + c
+                    uniq, inv = np.unique(vals, return_inverse=True)
+                    per = np.bincount(inv.ravel(), weights=wts)
+                    for u, c in zip(uniq.tolist(), per.tolist(), strict=True):
+                        classes[u] = classes.get(u, 0.0) + c
                     if len(classes) > max_classes:
                         raise InvalidInput(
                             f"expected a categorical raster for majority/shares (at most "
                             f"{max_classes} distinct values in a zone), got more than "
                             f"{max_classes}"
                         )
-        n = acc["count"]
+        w = acc["w"]
+        has = acc["n"] > 0
         rec: dict = {}
         if "count" in stats:
-            rec["count"] = n
+            rec["count"] = w if coverage == "fraction" else int(round(w))
         if "sum" in stats:
-            rec["sum"] = acc["sum"] if n else np.nan
+            rec["sum"] = acc["sum"] if has else np.nan
         if "mean" in stats:
-            rec["mean"] = acc["sum"] / n if n else np.nan
+            rec["mean"] = acc["mean"] if has else np.nan
         if "min" in stats:
-            rec["min"] = acc["min"] if n else np.nan
+            rec["min"] = acc["min"] if has else np.nan
         if "max" in stats:
-            rec["max"] = acc["max"] if n else np.nan
+            rec["max"] = acc["max"] if has else np.nan
         if "std" in stats:
-            rec["std"] = math.sqrt(acc["m2"] / n) if n else np.nan
+            rec["std"] = math.sqrt(acc["m2"] / w) if has else np.nan
         if "median" in stats:
-            rec["median"] = float(np.median(np.concatenate(kept))) if n else np.nan
+            rec["median"] = _median(kept, weighted=coverage == "fraction") if has else np.nan
         if "majority" in stats:
             if classes:
                 best = max(classes.values())
@@ -206,6 +241,16 @@ def zonal_stats(
             for k in ordered:
                 rec[f"share_{_class_name(k)}"] = classes.get(k, 0) / total if total else np.nan
     return pd.DataFrame.from_records(records, index=geometries.index)
+
+
+def _median(kept: list[tuple[np.ndarray, np.ndarray]], *, weighted: bool) -> float:
+    values = np.concatenate([v for v, _ in kept])
+    if not weighted:
+        return float(np.median(values))
+    weights = np.concatenate([w for _, w in kept])
+    order = np.argsort(values, kind="stable")
+    cum = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cum, cum[-1] / 2.0)])
 
 
 def _class_name(value: object) -> str:

@@ -66,7 +66,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--level", type=int)
     p.add_argument("--category", choices=tuple(CATEGORIES))
     p.add_argument("--band", type=int, default=1)
-    p.add_argument("--all-touched", action="store_true")
+    p.add_argument(
+        "--coverage",
+        choices=("centre", "touched", "fraction"),
+        default="centre",
+        help="pixels in a zone: centre inside (default), touched, or weighted by area inside",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_zonal)
 
@@ -194,7 +199,7 @@ def _zonal(args: argparse.Namespace) -> int:
         level=args.level,
         category=args.category,
         band=args.band,
-        all_touched=args.all_touched,
+        coverage=args.coverage,
     )
     if args.json:
         print_json(result)

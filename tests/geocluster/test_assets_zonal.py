@@ -193,3 +193,64 @@ def test_nan_nodata_float_raster(tmp_path):
             ds, gpd.GeoSeries([_pixel_box(0, 20, 0, 20)], crs=CRS), stats=("count", "sum")
         )
     assert got.iloc[0]["count"] == 380 and got.iloc[0]["sum"] == 380
+
+
+def _box_px(c0, r0, c1, r1):
+    """Box in pixel coordinates (fractional columns/rows)."""
+    return box(X0 + c0 * RES, Y0 - r1 * RES, X0 + c1 * RES, Y0 - r0 * RES)
+
+
+def test_fraction_coverage_matches_exact_overlap(raster):
+    path, arr = raster
+    # edges at multiples of 1/8 pixel: the 8 x 8 sub-pixel estimate is then exact
+    c0, r0, c1, r1 = 120.375, 30.625, 161.125, 77.875
+    geoms = gpd.GeoSeries([_box_px(c0, r0, c1, r1)], crs=CRS)
+    with open_raster(path) as ds:
+        got = zonal_stats(
+            ds, geoms, stats=("count", "sum", "mean", "median"), coverage="fraction", block_size=16
+        )
+    # reference: exact overlap of each pixel with the box, per axis
+    cols = np.arange(W)
+    rows = np.arange(H)
+    fx = np.clip(np.minimum(cols + 1, c1) - np.maximum(cols, c0), 0, 1)
+    fy = np.clip(np.minimum(rows + 1, r1) - np.maximum(rows, r0), 0, 1)
+    frac = np.outer(fy, fx)
+    valid = arr != NODATA
+    np.testing.assert_allclose(got.iloc[0]["count"], frac[valid].sum(), rtol=1e-12)
+    np.testing.assert_allclose(got.iloc[0]["sum"], (arr * frac)[valid].sum(), rtol=1e-12)
+    np.testing.assert_allclose(
+        got.iloc[0]["mean"], (arr * frac)[valid].sum() / frac[valid].sum(), rtol=1e-12
+    )
+    # weighted lower median of the covered pixels
+    v, w = arr[(frac > 0) & valid], frac[(frac > 0) & valid]
+    order = np.argsort(v)
+    cum = np.cumsum(w[order])
+    assert got.iloc[0]["median"] == v[order][np.searchsorted(cum, cum[-1] / 2)]
+
+
+def test_population_in_a_small_buffer(tmp_path):
+    # 100 people per 100 m cell; a 330 m buffer covers ~34 cells: the centre rule is off by
+    # whole cells, the area-weighted sum is within 1 % of people x area
+    arr = np.full((40, 40), 100.0, dtype="float32")
+    path = write_cog(
+        tmp_path / "pop.tif", arr, transform=from_origin(X0, Y0, 100.0, 100.0), crs=CRS, nodata=-1
+    )
+    circle = Point(X0 + 2_013.0, Y0 - 1_987.0).buffer(330.0, quad_segs=64)
+    geoms = gpd.GeoSeries([circle], crs=CRS)
+    with open_raster(path) as ds:
+        frac = zonal_stats(ds, geoms, stats=("sum",), coverage="fraction").iloc[0]["sum"]
+        centre = zonal_stats(ds, geoms, stats=("sum",)).iloc[0]["sum"]
+    expected = 100.0 * circle.area / 100.0**2
+    np.testing.assert_allclose(frac, expected, rtol=0.01)
+    assert centre % 100 == 0
+
+
+def test_touched_coverage_counts_a_zone_smaller_than_a_pixel(raster):
+    path, arr = raster
+    tiny = gpd.GeoSeries([_box_px(10.2, 20.2, 10.4, 20.4)], crs=CRS)
+    with open_raster(path) as ds:
+        assert zonal_stats(ds, tiny, stats=("count",)).iloc[0]["count"] == 0
+        touched = zonal_stats(ds, tiny, stats=("count", "sum"), coverage="touched").iloc[0]
+        with pytest.raises(InvalidInput, match="coverage"):
+            zonal_stats(ds, tiny, coverage="most")
+    assert touched["count"] == 1 and touched["sum"] == arr[20, 10]

@@ -194,12 +194,7 @@ class InequalityRequest(AnalysisRequest):
     years: list[int] | None = None
     group_by: str | None = None
     boundaries: str | None = None
-
-    def params(self) -> dict[str, Any]:
-        out = super().params()
-        if isinstance(out.get("population"), str):
-            out["population_indicator"] = out.pop("population")
-        return out
+    level: int | None = Field(None, ge=0, le=10, description="boundary level of the regions")
 
 
 class AssetsRequest(AnalysisRequest):
@@ -226,6 +221,15 @@ class AssetsRequest(AnalysisRequest):
     category: str | None = None
     permutations: int = Field(99, ge=0, le=99_999)
     seed: int = 0
+    eps_m: float | None = Field(
+        None, gt=0, le=1_000_000, description="asset clustering radius (gaps)"
+    )
+    min_samples: int = Field(3, ge=1, le=10_000)
+    level: int | None = Field(None, ge=0, le=10)
+    indicators: str | None = None
+    population_indicator: str = "population"
+    year: int | None = None
+    population_raster: str | None = None
 
 
 class ZonalRequest(AnalysisRequest):
@@ -238,7 +242,13 @@ class ZonalRequest(AnalysisRequest):
     boundaries: str | None = None
     assets: str | None = None
     radius_m: float | None = Field(None, gt=0, le=1_000_000)
-    stats: list[Literal["sum", "mean", "min", "max", "count", "std", "median"]] = ["sum", "mean"]
+    stats: list[str] = Field(
+        ["sum", "mean"], description="count, sum, mean, min, max, std, median, majority, shares"
+    )
+    level: int | None = Field(None, ge=0, le=10)
+    category: str | None = None
+    band: int = Field(1, ge=1, le=1000)
+    coverage: str = Field("centre", description="centre | touched | fraction")
 
 
 # -- dispatch ------------------------------------------------------------------------------
@@ -395,40 +405,26 @@ def inequality(
     body: InequalityRequest,
     request: Request,
     format: Annotated[Literal["json", "png"], Query(description="json, or a PNG chart")] = "json",
+    chart: Annotated[
+        Literal["lorenz", "indices", "decomposition"] | None,
+        Query(description="chart with format=png (default: lorenz inline, indices over years)"),
+    ] = None,
     ws=Depends(get_workspace),
 ):
     if body.values is None and body.indicators is None:
         raise InvalidInput(
             "expected inline 'values' or an 'indicators' dataset with 'indicator', got neither"
         )
+    if format == "png" and body.async_:
+        raise InvalidInput("format=png cannot be combined with async; fetch the job result as JSON")
     result = run_analysis(
         request, ws, body, kind="inequality", module="inequality", name="run_inequality"
     )
-    if format == "png" and not isinstance(result, Response):
-        return Response(inequality_png(result), media_type="image/png")
+    if format == "png":
+        chart_png = analysis_function("inequality", "chart_png")
+        kind = chart or ("lorenz" if body.values is not None else "indices")
+        return Response(chart_png(kind, result), media_type="image/png")
     return result
-
-
-def inequality_png(result: dict[str, Any]) -> bytes:
-    """A chart of an inequality result: indices over the years, or a Lorenz curve."""
-    from geocluster.inequality import charts
-
-    per_year = result.get("years") if isinstance(result, dict) else None
-    if isinstance(per_year, dict):
-        per_year = [{"year": k, **v} for k, v in per_year.items()]
-    if isinstance(per_year, list) and len(per_year) > 1:
-        years = [float(r["year"]) for r in per_year]
-        series = {
-            k: [r.get(k) for r in per_year]
-            for k in ("gini", "theil_t", "cv")
-            if any(k in r for r in per_year)
-        }
-        return charts.series_png(years, series, title="Regional inequality over time")
-    entry = per_year[0] if isinstance(per_year, list) and per_year else result
-    lorenz = entry.get("lorenz") if isinstance(entry, dict) else None
-    if lorenz:
-        return charts.lorenz_png({str(entry.get("year", "")) or "values": lorenz})
-    raise InvalidInput("this inequality result has nothing to chart (no years, no Lorenz curve)")
 
 
 @router.post(

@@ -21,7 +21,13 @@ from pathlib import Path, PurePosixPath
 import geopandas as gpd
 import pandas as pd
 
-from geocluster.errors import InvalidInput, UnsafeArchive, UnsupportedFormat, UnusableFile
+from geocluster.errors import (
+    FileTooLarge,
+    InvalidInput,
+    UnsafeArchive,
+    UnsupportedFormat,
+    UnusableFile,
+)
 from geocluster.io._archive import extract_member, inspect_zip
 from geocluster.io._csv import read_csv, sniff_delimiter, sniff_encoding
 from geocluster.io._detect import FORMATS, check_size, detect_format
@@ -77,8 +83,14 @@ def _read_zip(
     *,
     layer: str | None,
     text_columns: Callable[[list[str]], Iterable[str]] | None,
+    max_bytes: int | None = None,
 ) -> RawTable:
     files = inspect_zip(path)
+    expanded = sum(i.file_size for i in files)
+    if max_bytes is not None and expanded > max_bytes:
+        raise FileTooLarge(
+            f"{path.name} expands to {expanded:,} bytes; the limit is {max_bytes:,} bytes"
+        )
     visible = [
         i
         for i in files
@@ -183,7 +195,7 @@ def read_table(
     if fmt == "zip":
         if _in_zip:
             raise UnsafeArchive(f"{path.name}: nested zip archives are not read")
-        return _read_zip(path, layer=layer, text_columns=text_columns)
+        return _read_zip(path, layer=layer, text_columns=text_columns, max_bytes=max_bytes)
     if fmt == "geoparquet":
         frame, crs, notes = read_geoparquet(path)
         return RawTable(frame, "geoparquet", crs, None, notes)

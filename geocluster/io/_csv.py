@@ -141,7 +141,12 @@ def read_csv(
     decimal_comma = _uses_decimal_comma(lines, delimiter)
     as_text = set(text_columns(header)) if text_columns else set()
     dtype = {raw: "str" for raw, c in zip(raw_header, header) if c in as_text} or None
-    notes = [f"encoding {encoding}", f"delimiter {delimiter!r}"]
+    # Only what differs from plain comma-separated UTF-8 is worth telling the user.
+    notes = []
+    if encoding not in ("utf-8", "utf-8-sig"):
+        notes.append(f"encoding {encoding}")
+    if delimiter != ",":
+        notes.append(f"delimiter {delimiter!r}")
     frame = None
     if not decimal_comma and encoding != "utf-16":
         try:

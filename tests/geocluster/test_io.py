@@ -86,7 +86,7 @@ def test_delimiter_sniffing(tmp_path, delimiter):
     path = _write_text(tmp_path / "f.txt", _csv_text(delimiter), "utf-8")
     raw = read_table(path)
     assert raw.frame.shape == (3, 5)
-    assert f"delimiter {delimiter!r}" in raw.notes
+    assert (f"delimiter {delimiter!r}" in raw.notes) == (delimiter != ",")
 
 
 def test_tsv_extension(tmp_path):
@@ -386,3 +386,12 @@ def test_wkt_column_survives_reading(tmp_path):
     raw = read_table(_write_text(tmp_path / "f.csv", text, "utf-8"))
     geoms = shapely.from_wkt(raw.frame["wkt"].to_numpy(dtype=object))
     assert [g.geom_type for g in geoms] == ["Point", "Polygon"]
+
+
+def test_zip_expanding_over_the_size_limit(tmp_path):
+    path = tmp_path / "f.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("f.csv", _csv_text() * 50)
+    assert path.stat().st_size < 2000
+    with pytest.raises(FileTooLarge, match="expands to"):
+        read_table(path, max_bytes=2000)

@@ -388,12 +388,24 @@ def run_assets(
         table = asset_density(frame, regions, population=pop)
         wide = _density_wide(regions, table)
         n_inside = int(assign_regions(frame, regions)["asset"].nunique())
+        warnings: list[str] = []
+        if pop is not None:
+            ids = set(regions["region_id"].astype(str))
+            missing = sorted(ids - set(pop.dropna().index))
+            if missing:
+                warnings.append(
+                    f"no population for {len(missing)} of {len(ids)} regions "
+                    f"(e.g. {', '.join(missing[:5])}): their per-10,000 densities are null"
+                )
+        if len(frame) - n_inside:
+            warnings.append(f"{len(frame) - n_inside} assets lie outside every region")
         summary = {
             "analysis": "density",
             "n_assets": len(frame),
             "n_regions": int(regions["region_id"].nunique()),
             "n_outside": len(frame) - n_inside,
             "population_source": pop_source,
+            "warnings": warnings,
         }
         params.update(
             boundaries=boundaries,

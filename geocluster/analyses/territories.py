@@ -1,8 +1,9 @@
 """Region profiles, side-by-side comparison and peer regions (``/regions/...``).
 
-Dataset arguments left as None default to the newest dataset of that kind in the
-workspace (boundaries are required to exist; firms, assets and indicators are used when
-present), so a profile shows everything the workspace knows about a region.
+Dataset arguments left as None default to what the workspace holds about the region, so a
+profile shows everything the workspace knows: the newest boundaries dataset containing
+the region id(s), the newest indicators dataset with values for them, and the newest firms
+and assets datasets whose extent overlaps the regions (skipped when there are none).
 
 Profile shape (``region_profile``)::
 
@@ -61,11 +62,44 @@ def _num(v: Any) -> Any:
     return v
 
 
-def _latest(ws, kind: str) -> str | None:
+def _newest_first(ws, kind: str) -> list:
     infos = [d for d in ws.datasets() if d.kind == kind]
+    return sorted(infos, key=lambda d: (d.created, d.id), reverse=True)
+
+
+def _has_regions(ws, dataset_id: str, ids: Sequence[str]) -> bool:
+    frame = ws.read(dataset_id, columns=["region_id"])
+    return set(ids) <= set(frame["region_id"].astype(str))
+
+
+def _default_boundaries(ws, ids: Sequence[str]) -> str:
+    """The newest boundaries dataset holding every id (else the newest one)."""
+    infos = _newest_first(ws, "boundaries")
     if not infos:
-        return None
-    return max(infos, key=lambda d: (d.created, d.id)).id
+        raise InvalidInput("no boundaries dataset in the workspace; ingest one first")
+    for info in infos:
+        if _has_regions(ws, info.id, ids):
+            return info.id
+    return infos[0].id  # RegionNotFound follows, naming this dataset
+
+
+def _default_indicators(ws, ids: Sequence[str]) -> str | None:
+    """The newest indicators dataset with values for any of ``ids``."""
+    for info in _newest_first(ws, "indicators"):
+        frame = ws.read(info.id, columns=["region_id"])
+        if set(ids) & set(frame["region_id"].astype(str)):
+            return info.id
+    return None
+
+
+def _default_points(ws, kind: str, bbox: Sequence[float]) -> str | None:
+    """The newest firms/assets dataset whose extent overlaps ``bbox`` (lon/lat)."""
+    minx, miny, maxx, maxy = bbox
+    for info in _newest_first(ws, kind):
+        b = info.bbox
+        if b and b[0] <= maxx and b[2] >= minx and b[1] <= maxy and b[3] >= miny:
+            return info.id
+    return None
 
 
 class _Context:
@@ -74,6 +108,7 @@ class _Context:
     def __init__(
         self,
         ws,
+        ids: Sequence[str],
         *,
         boundaries: str | None,
         firms: str | None,
@@ -83,21 +118,26 @@ class _Context:
         population_indicator: str,
     ) -> None:
         self.ws = ws
+        ids = [str(i) for i in ids]
         if boundaries is None:
-            boundaries = _latest(ws, "boundaries")
-            if boundaries is None:
-                raise InvalidInput("no boundaries dataset in the workspace; ingest one first")
+            boundaries = _default_boundaries(ws, ids)
         ws.require(boundaries, "boundaries")
         self.boundaries = boundaries
         shapes = ws.read(boundaries)
         shapes = shapes.assign(region_id=shapes["region_id"].astype(str))
         self.shapes = shapes.drop_duplicates("region_id").set_index("region_id", drop=False)
-        self.firms = firms if firms is not None else _latest(ws, "firms")
-        self.assets = assets if assets is not None else _latest(ws, "assets")
-        self.indicators = indicators if indicators is not None else _latest(ws, "indicators")
         for name, kind in ((firms, "firms"), (assets, "assets"), (indicators, "indicators")):
             if name is not None:
                 ws.require(name, kind)
+        known = self.shapes.loc[self.shapes.index.intersection(ids)]
+        extent = [float(v) for v in known.total_bounds] if len(known) else None
+        if firms is None and extent is not None:
+            firms = _default_points(ws, "firms", extent)
+        if assets is None and extent is not None:
+            assets = _default_points(ws, "assets", extent)
+        if indicators is None:
+            indicators = _default_indicators(ws, ids)
+        self.firms, self.assets, self.indicators = firms, assets, indicators
         if year is not None:
             try:
                 year = int(year)
@@ -450,6 +490,7 @@ def region_profile(
         raise InvalidInput(f"expected top >= 1 sectors, got {top!r}")
     ctx = _Context(
         ws,
+        [region_id],
         boundaries=boundaries,
         firms=firms,
         assets=assets,
@@ -500,6 +541,7 @@ def compare_regions(
         )
     ctx = _Context(
         ws,
+        seen,
         boundaries=boundaries,
         firms=firms,
         assets=assets,
@@ -563,6 +605,7 @@ def peer_regions(
         raise InvalidInput(f"expected k >= 1 peers, got {k!r}")
     ctx = _Context(
         ws,
+        [region_id],
         boundaries=boundaries,
         firms=firms,
         assets=None,

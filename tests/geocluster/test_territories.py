@@ -86,6 +86,21 @@ def ws(tmp_path_factory):
         crs="EPSG:4326",
     )
     ws.save_run("clusters", params={}, inputs=["firms"], layers={"clusters": clusters}, summary={})
+    # newer datasets about somewhere else must not shadow the grid's in the defaults
+    far = gpd.GeoDataFrame(
+        {"region_id": ["Z1"], "name": ["Far"], "level": [1], "parent_id": [None]},
+        geometry=[box(50, 50, 51, 51)], crs="EPSG:4326",
+    )  # fmt: skip
+    ws.add_dataset("boundaries", far, name="elsewhere")
+    far_firms = gpd.GeoDataFrame(
+        {"firm_id": ["z"], "sector_code": ["10"], "isic_division": ["10"], "employees": [1.0]},
+        geometry=[Point(50.5, 50.5)], crs="EPSG:4326",
+    )  # fmt: skip
+    ws.add_dataset("firms", far_firms, name="far_firms")
+    far_ind = pd.DataFrame(
+        {"region_id": ["Z1"], "year": [2020], "indicator": ["gdp_pc"], "value": [1.0]}
+    )
+    ws.add_dataset("indicators", far_ind, name="far_ind")
     return ws
 
 
@@ -151,6 +166,10 @@ def test_region_profile(ws):
 def test_profile_defaults_to_newest_datasets_and_latest_year(ws):
     p = region_profile(ws, "B")
     assert p["boundaries"] == "grid" and p["firms"]["dataset"] == "firms"
+    assert p["indicators"]["dataset"] == "ind" and p["assets"]["dataset"] == "assets"
+    far = region_profile(ws, "Z1")
+    assert far["boundaries"] == "elsewhere" and far["firms"]["dataset"] == "far_firms"
+    assert far["firms"]["count"] == 1 and far["assets"] is None
     assert {v["year"] for v in p["indicators"]["values"]} == {2020}
     assert p["population"]["value"] == 4000.0
 

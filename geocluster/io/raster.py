@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -320,8 +321,23 @@ def to_cog(src_path: str | os.PathLike[str], dst_path: str | os.PathLike[str]) -
     UnusableFile, CRSError
         As :func:`validate_raster`.
     """
-    validate_raster(src_path)
+    info = validate_raster(src_path)
     dst = Path(dst_path)
+    if _is_usable_cog(info):
+        # Already a COG with overviews (e.g. written by write_cog): re-encoding would
+        # only cost time, so copy the bytes (atomically, like the conversion).
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(suffix=".tif", prefix=".cog-", dir=dst.parent)
+        os.close(fd)
+        try:
+            shutil.copyfile(src_path, tmp)
+            os.replace(tmp, dst)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        with open_raster(dst) as ds:
+            return raster_info(ds)
     with open_raster(src_path) as src:
         try:
             _cog_copy(src, dst, overviews=True)
@@ -331,6 +347,14 @@ def to_cog(src_path: str | os.PathLike[str], dst_path: str | os.PathLike[str]) -
             ) from exc
     with open_raster(dst) as ds:
         return raster_info(ds)
+
+
+def _is_usable_cog(info: dict[str, Any]) -> bool:
+    """A GeoTIFF already laid out as a COG, with overviews unless it is one block."""
+    if info.get("driver") != "GTiff" or info.get("layout") != "COG" or not info.get("tiled"):
+        return False
+    small = max(info["width"], info["height"]) <= 2 * COG_BLOCKSIZE
+    return bool(info.get("overviews")) or small
 
 
 def iter_blocks(

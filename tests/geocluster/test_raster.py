@@ -187,3 +187,19 @@ def test_iter_blocks_tiles_a_window_exactly():
     np.testing.assert_array_equal(cover, expected)
     with pytest.raises(InvalidInput):
         list(iter_blocks(None, win, block_size=0))
+
+
+def test_to_cog_keeps_an_existing_cog_byte_for_byte(tmp_path):
+    arr = np.random.default_rng(4).random((600, 700)).astype("float32")
+    src = write_cog(tmp_path / "kde.tif", arr, transform=TRANSFORM, crs=UTM35, nodata=-1.0)
+    info = to_cog(src, tmp_path / "copy.tif")
+    assert (tmp_path / "copy.tif").read_bytes() == src.read_bytes()
+    assert info["layout"] == "COG" and info["overviews"]
+    # a COG without overviews for a large raster is re-encoded with them
+    bare = write_cog(
+        tmp_path / "bare.tif", arr, transform=TRANSFORM, crs=UTM35, nodata=-1.0, overviews=False
+    )
+    info = to_cog(bare, tmp_path / "fixed.tif")
+    assert info["overviews"] == [2, 4]
+    with rasterio.open(tmp_path / "fixed.tif") as ds:
+        np.testing.assert_array_equal(ds.read(1), arr)

@@ -50,6 +50,15 @@ def _reasons(template: str, raw: pd.Series) -> Callable[[np.ndarray], list[str]]
     return make
 
 
+def _numbered(template: str, numbers: np.ndarray) -> Callable[[np.ndarray], list[str]]:
+    """Messages quoting the parsed number: ``template.format(v=number)``."""
+
+    def make(pos: np.ndarray) -> list[str]:
+        return [template.format(v=float(numbers[p])) for p in pos]
+
+    return make
+
+
 def _explicit_or_detect(
     columns: list[str], option_value: str | None, option_name: str, field: str, taken: set[str]
 ) -> str | None:
@@ -186,8 +195,8 @@ def _coordinates_from_columns(
     )
     if crs.is_geographic:
         check_swapped(x[rej.alive], y[rej.alive], lon_name=a, lat_name=b, land=land)
-        rej.reject(np.abs(y) > 90, b, _reasons("latitude {v} outside -90..90", frame[b]))
-        rej.reject(np.abs(x) > 180, a, _reasons("longitude {v} outside -180..180", frame[a]))
+        rej.reject(np.abs(y) > 90, b, _numbered("latitude {v:g} outside -90..90", y))
+        rej.reject(np.abs(x) > 180, a, _numbered("longitude {v:g} outside -180..180", x))
     lon, lat = to_lonlat(x, y, crs)
     bad = rej.alive & ~(np.isfinite(lon) & np.isfinite(lat))
     rej.reject(
@@ -464,7 +473,7 @@ def _firms(raw, opts, rej, warnings, located, report) -> pd.DataFrame:
     if emp_col is not None:
         emp, _, bad = parse_numbers(frame[emp_col])
         rej.reject(bad, emp_col, _reasons("non-numeric employees {v}", frame[emp_col]))
-        rej.reject(emp < 0, emp_col, _reasons("negative employees {v}", frame[emp_col]))
+        rej.reject(emp < 0, emp_col, _numbered("negative employees {v:g}", emp))
         out["employees"] = emp
     else:
         out["employees"] = np.full(len(frame), np.nan)

@@ -11,6 +11,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from inequality.atkinson import atkinson as pysal_atkinson
 from inequality.gini import Gini, Gini_Spatial
 from inequality.theil import Theil, TheilD, TheilDSim
@@ -430,3 +432,26 @@ def test_contiguity_pairs_of_a_grid():
     assert len(contiguity_pairs(squares, rook=True)) == 8
     w = W({0: [1], 1: [0]})
     assert w.s0 == 2  # sanity of the libpysal import used above
+
+
+# --------------------------------------------------------------------------- properties
+
+_values = st.lists(
+    st.floats(min_value=0.01, max_value=1e6, allow_nan=False), min_size=1, max_size=40
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_values, st.integers(min_value=1, max_value=5))
+def test_properties_against_pysal(vals, k):
+    y = np.array(vals)
+    groups = np.arange(y.size) % k
+    np.testing.assert_allclose(gini(y), Gini(y).g, atol=1e-10)
+    np.testing.assert_allclose(theil_t(y), Theil(y).T, atol=1e-10)
+    dec = theil_decomposition(y, groups, permutations=0)
+    np.testing.assert_allclose(dec.between, np.ravel(TheilD(y, groups).bg)[0], atol=1e-10)
+    np.testing.assert_allclose(dec.between + dec.within, dec.total, atol=1e-12)
+    # scale invariance and bounds (Cowell 2011, ch. 3: relative inequality measures)
+    np.testing.assert_allclose(gini(3.7 * y), gini(y), atol=1e-12)
+    assert 0 <= gini(y) < 1 and 0 <= atkinson(y, 2) <= 1
+    assert theil_t(y) <= np.log(y.size) + 1e-12

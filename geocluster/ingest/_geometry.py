@@ -136,6 +136,7 @@ def check_swapped(
     lon_name: str,
     lat_name: str,
     land: object = None,
+    advice: str | None = None,
 ) -> None:
     """Raise :class:`InvalidInput` when longitude and latitude look exchanged.
 
@@ -157,7 +158,7 @@ def check_swapped(
         lon, lat = lon[idx], lat[idx]
     given = (np.abs(lat) <= 90) & (np.abs(lon) <= 180)
     swapped = (np.abs(lon) <= 90) & (np.abs(lat) <= 180)
-    advice = (
+    advice = advice or (
         f"check the columns: pass --lon-col {lat_name} --lat-col {lon_name} "
         "(options lon_col/lat_col) if they are exchanged"
     )

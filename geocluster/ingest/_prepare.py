@@ -293,7 +293,15 @@ def _geometries(
         "coordinates (0, 0) ('null island'): a missing location coded as zero",
     )
     if crs.is_geographic and is_point[rej.alive].any():
-        check_swapped(px[rej.alive], py[rej.alive], lon_name="x", lat_name="y", land=land)
+        check_swapped(
+            px[rej.alive],
+            py[rej.alive],
+            lon_name="x",
+            lat_name="y",
+            land=land,
+            advice="the file stores latitude as x and longitude as y; write it with "
+            "longitude first (x) as GeoJSON and GIS formats expect",
+        )
     return _Located(safe, crs_text(crs), used)
 
 

@@ -673,3 +673,15 @@ def test_bundled_data_ingests_cleanly(kind, relpath, min_rows):
     if kind == "firms":
         assert p.frame["isic_division"].notna().all()
         assert p.working_crs in ("EPSG:32613", "EPSG:32614")
+
+
+def test_swapped_axis_order_in_a_geojson(tmp_path):
+    # GeoJSON points written (lat, lon): all valid lon/lat pairs, but at sea in the fixture
+    gdf = gpd.GeoDataFrame(
+        {"firm_id": ["a", "b", "c"]},
+        geometry=gpd.points_from_xy([45.0, 48.8, 52.5], [2.0, 2.3, 13.4]),
+        crs=4326,
+    )
+    gdf.to_file(tmp_path / "f.geojson", driver="GeoJSON")
+    with pytest.raises(InvalidInput, match="look swapped.*longitude first"):
+        prepare("firms", tmp_path / "f.geojson", land=LAND)

@@ -1,0 +1,219 @@
+"""``/datasets`` through HTTP: uploads, rejection report, every file-level error."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.settings import Settings, UploadSettings
+
+GOOD = (
+    "firm_id,name,lon,lat,isic,employees\n"
+    "a1,Alpha,-103.35,20.67,15,4\n"
+    "a2,Beta,-103.36,20.68,26,12\n"
+    "a3,Gamma,-101.68,21.12,15,2\n"
+)
+
+
+def _upload(client, content: bytes | str, filename: str = "firms.csv", kind: str = "firms", **data):
+    if isinstance(content, str):
+        content = content.encode()
+    form = {"kind": kind, **data}
+    return client.post(
+        "/datasets", data=form, files={"file": (filename, content, "application/octet-stream")}
+    )
+
+
+def test_upload_list_get_delete(client):
+    r = _upload(client, GOOD, name="My Firms")
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["id"] == "my_firms"
+    assert body["kind"] == "firms" and body["rows"] == 3 and body["rejected"] == []
+    assert body["crs"] == "EPSG:4326"
+    assert body["bbox"] == pytest.approx([-103.36, 20.67, -101.68, 21.12])
+    assert body["source"] == "firms.csv"  # the original file name is kept
+
+    listed = client.get("/datasets").json()["datasets"]
+    assert [d["id"] for d in listed] == ["my_firms"]
+    got = client.get("/datasets/my_firms").json()
+    assert got["rows"] == 3 and got["versions"] == [1]
+
+    # same name again: version 2, and version 1 stays addressable
+    assert _upload(client, GOOD, name="My Firms").json()["version"] == 2
+    assert client.get("/datasets/my_firms@1").json()["version"] == 1
+    assert client.get("/datasets/my_firms@9").status_code == 404
+
+    assert client.delete("/datasets/my_firms").status_code == 204
+    assert client.get("/datasets/my_firms").status_code == 404
+    assert client.delete("/datasets/my_firms").status_code == 404
+
+
+def test_default_name_is_the_file_stem(client):
+    assert _upload(client, GOOD, filename="registry 2024.csv").json()["id"] == "registry_2024"
+
+
+def test_rejected_rows_are_reported(client):
+    content = (
+        GOOD
+        + "a4,Bad,-103.3,123.0,15,1\na5,Null,0,0,15,1\na1,Dup,-103.2,20.6,15,1\na6,Sec,-103.2,20.6,9999,1\n"
+    )
+    r = _upload(client, content)
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["rows"] == 3
+    by_row = {rej["row"]: rej for rej in body["rejected"]}
+    assert set(by_row) >= {4, 5, 6, 7}
+    assert by_row[4]["column"] == "lat" and "123" in by_row[4]["reason"]
+    assert "null island" in by_row[5]["reason"].lower() or "(0, 0)" in by_row[5]["reason"]
+    assert "duplicate" in by_row[6]["reason"].lower()
+    assert "9999" in by_row[7]["reason"] or "unknown" in by_row[7]["reason"].lower()
+
+
+def test_options_json_maps_columns(client):
+    content = "id,X_LON,X_LAT,activity,staff\nq1,-103.35,20.67,15,4\nq2,-103.3,20.6,26,3\n"
+    opts = {
+        "lon_col": "X_LON",
+        "lat_col": "X_LAT",
+        "id_col": "id",
+        "sector_col": "activity",
+        "employees_col": "staff",
+    }
+    r = _upload(client, content, options=json.dumps(opts))
+    assert r.status_code == 201, r.text
+    assert r.json()["rows"] == 2
+
+
+@pytest.mark.parametrize(
+    ("options", "fragment"),
+    [
+        ("{not json", "JSON"),
+        ("[1, 2]", "JSON object"),
+        ('{"lon": "x"}', "unknown ingest option"),
+        ('{"sector_scheme": "sic"}', "sector_scheme"),
+    ],
+)
+def test_bad_options_are_422(client, options, fragment):
+    r = _upload(client, GOOD, options=options)
+    assert r.status_code == 422
+    assert fragment in r.json()["detail"]
+
+
+def test_unknown_kind_is_422(client):
+    r = _upload(client, GOOD, kind="shops")
+    assert r.status_code == 422 and "kind" in r.json()["detail"]
+
+
+def test_missing_file_field_is_422(client):
+    r = client.post("/datasets", data={"kind": "firms"})
+    assert r.status_code == 422 and "file" in r.json()["detail"]
+
+
+def test_empty_file_is_400(client):
+    r = _upload(client, b"")
+    assert r.status_code == 400 and "empty" in r.json()["detail"]
+    assert client.get("/datasets").json()["datasets"] == []
+
+
+def test_header_only_file_is_4xx(client):
+    r = _upload(client, "firm_id,lon,lat\n")
+    assert 400 <= r.status_code < 500
+
+
+def test_corrupt_file_is_400(client):
+    r = _upload(client, b"\x00\x01garbage that is not a geopackage" * 10, filename="data.gpkg")
+    assert r.status_code == 400, r.text
+    assert client.get("/datasets").json()["datasets"] == []
+
+
+def test_unsupported_format_is_415(client):
+    r = _upload(client, b"%PDF-1.4 not data", filename="report.pdf")
+    assert r.status_code == 415, r.text
+    assert "pdf" in r.json()["detail"].lower()
+
+
+def test_missing_columns_is_422_and_names_found_columns(client):
+    r = _upload(client, "foo,bar\n1,2\n")
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert "foo" in detail and "bar" in detail
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def test_zip_with_path_traversal_is_400(client):
+    payload = _zip({"../../evil.shp": b"x" * 100, "ok.dbf": b"y"})
+    r = _upload(client, payload, filename="layer.zip")
+    assert r.status_code == 400, r.text
+    assert ".." in r.json()["detail"] or "traversal" in r.json()["detail"].lower()
+
+
+def test_zip_bomb_is_400(client):
+    payload = _zip({"big.csv": b"0" * (40 * 1024 * 1024)})  # 40 MB of zeros, ~40 kB packed
+    assert len(payload) < 200_000
+    r = _upload(client, payload, filename="bomb.zip")
+    assert r.status_code == 400, r.text
+    assert "bomb" in r.json()["detail"].lower() or "expan" in r.json()["detail"].lower()
+
+
+def test_too_large_upload_is_413_and_nothing_stored(tmp_path):
+    settings = Settings(workspace=tmp_path / "ws", upload=UploadSettings(max_upload_mb=0.001))
+    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
+        big = GOOD + "".join(f"b{i},N,-103.3,20.6,15,1\n" for i in range(200))
+        r = _upload(c, big)
+        assert r.status_code == 413, r.text
+        assert "MB" in r.json()["detail"]
+        assert c.get("/datasets").json()["datasets"] == []
+
+
+def test_too_large_stream_without_content_length_is_413(tmp_path):
+    """The streamed copy stops at the limit even when no size is declared."""
+    from fastapi import UploadFile
+
+    from api.errors import UploadTooLarge
+    from api.uploads import saved_upload
+
+    settings = Settings(
+        workspace=tmp_path / "ws",
+        upload=UploadSettings(max_upload_mb=0.001, upload_chunk_bytes=1024),
+    )
+    upload = UploadFile(io.BytesIO(b"x" * 5000), filename="x.csv")
+    with pytest.raises(UploadTooLarge):
+        with saved_upload(upload, settings):
+            pass
+
+
+def test_upload_filename_cannot_escape_the_temp_dir():
+    from api.uploads import safe_filename
+
+    assert safe_filename("../../etc/passwd") == "passwd"
+    assert safe_filename("..\\..\\x.csv") == "x.csv"
+    assert safe_filename("") == "upload"
+    assert safe_filename("a b;c.csv") == "a_b_c.csv"
+
+
+def test_upload_of_each_kind(client):
+    from tests.api.fixtures import synthetic_indicators, synthetic_regions
+
+    gj = synthetic_regions().to_json()
+    r = _upload(client, gj, filename="regions.geojson", kind="boundaries")
+    assert r.status_code == 201, r.text
+    assert r.json()["rows"] == 6
+    csv = synthetic_indicators().to_csv(index=False)
+    r = _upload(client, csv, filename="ind.csv", kind="indicators")
+    assert r.status_code == 201, r.text
+    assert r.json()["bbox"] is None
+    assets = "asset_id,name,category,lon,lat\nx1,Museum,cultural,-103.3,20.6\nx2,Park,natural,-103.2,20.5\n"
+    r = _upload(client, assets, filename="assets.csv", kind="assets")
+    assert r.status_code == 201, r.text

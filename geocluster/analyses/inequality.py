@@ -261,6 +261,8 @@ def load_indicator_panel(
             chosen = sorted({int(v) for v in years})
         except (TypeError, ValueError) as exc:
             raise InvalidInput(f"expected years as whole numbers, got {years!r}") from exc
+        if not chosen:
+            raise InvalidInput(f"expected at least one year, got none; available: {available}")
         missing = [yr for yr in chosen if yr not in available]
         if missing:
             raise InvalidInput(

@@ -158,6 +158,8 @@ def test_population_weighted_from_indicators(mexico_ws):
 
 
 def test_missing_years_and_unbalanced_regions(mexico_ws, tmp_path):
+    with pytest.raises(InvalidInput, match="at least one year"):
+        run_inequality(mexico_ws, indicators="mxind", indicator="pcgdp", years=[])
     with pytest.raises(InvalidInput, match=r"year\(s\) \[1945\].*available years"):
         run_inequality(mexico_ws, indicators="mxind", indicator="pcgdp", years=[1940, 1945])
     # a region without 1950 is left out of every year and reported

@@ -190,8 +190,8 @@ def read_table(
         frame, notes = read_csv(path, text_columns=text_columns)
         return RawTable(frame, "csv", None, None, notes)
     if fmt == "xlsx":
-        frame, notes = read_xlsx(path, sheet=layer)
-        return RawTable(frame, "xlsx", None, notes[0].split("'")[1], notes[1:])
+        frame, sheet, notes = read_xlsx(path, sheet=layer)
+        return RawTable(frame, "xlsx", None, sheet, notes)
     if fmt == "zip":
         if _in_zip:
             raise UnsafeArchive(f"{path.name}: nested zip archives are not read")

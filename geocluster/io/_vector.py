@@ -62,7 +62,11 @@ def read_vector(
     if layer is None and len(layers) > 1:
         notes.append(f"read the first layer {chosen!r} of {layers}; choose another with layer")
     try:
-        frame = pyogrio.read_dataframe(source, layer=chosen, use_arrow=True)
+        try:
+            frame = pyogrio.read_dataframe(source, layer=chosen, use_arrow=True)
+        except (NotImplementedError, TypeError, ValueError):
+            # field types Arrow cannot carry: the row-wise reader still can
+            frame = pyogrio.read_dataframe(source, layer=chosen, use_arrow=False)
     except (
         pyogrio.errors.DataSourceError,
         pyogrio.errors.DataLayerError,

@@ -10,7 +10,7 @@ import pandas as pd
 from geocluster.errors import InvalidInput, UnusableFile
 
 
-def read_xlsx(path: Path, *, sheet: str | None = None) -> tuple[pd.DataFrame, list[str]]:
+def read_xlsx(path: Path, *, sheet: str | None = None) -> tuple[pd.DataFrame, str, list[str]]:
     """Read one sheet of an .xlsx workbook.
 
     Parameters
@@ -22,8 +22,9 @@ def read_xlsx(path: Path, *, sheet: str | None = None) -> tuple[pd.DataFrame, li
 
     Returns
     -------
-    frame, notes
-        Row ``i`` of the frame is data row ``i + 1`` (the row under the header).
+    frame, sheet, notes
+        Row ``i`` of the frame is data row ``i + 1`` (the row under the header);
+        ``sheet`` is the name of the sheet read.
 
     Raises
     ------
@@ -53,7 +54,7 @@ def read_xlsx(path: Path, *, sheet: str | None = None) -> tuple[pd.DataFrame, li
     frame.columns = [str(c).strip() for c in frame.columns]
     if len(frame) == 0:
         raise UnusableFile(f"{path.name}: sheet {name!r} has no data rows")
-    notes = [f"sheet {name!r}"]
+    notes = []
     if len(sheets) > 1 and sheet is None:
         notes.append(f"read the first sheet {name!r} of {sheets}; choose another with layer")
-    return frame, notes
+    return frame, name, notes

@@ -157,6 +157,9 @@ def detect_format(path: str | os.PathLike[str]) -> str:
             f"{path.name} does not look like a {by_ext} file (unexpected first bytes "
             f"{head[:8]!r}); the file is corrupt or misnamed"
         )
+    utf16 = head.startswith((b"\xff\xfe", b"\xfe\xff"))
+    if utf16 and by_ext in (None, "csv"):
+        return "csv"  # UTF-16 text (Excel's "Unicode text" export): NUL bytes are expected
     if b"\x00" in head:
         raise UnsupportedFormat(
             f"{path.name} is a binary file of an unknown format; expected CSV/TSV, XLSX, "

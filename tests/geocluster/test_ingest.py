@@ -685,3 +685,72 @@ def test_swapped_axis_order_in_a_geojson(tmp_path):
     gdf.to_file(tmp_path / "f.geojson", driver="GeoJSON")
     with pytest.raises(InvalidInput, match="look swapped.*longitude first"):
         prepare("firms", tmp_path / "f.geojson", land=LAND)
+
+
+# ------------------------------------------------------------- each format, end to end
+def _firm_points(crs: str) -> gpd.GeoDataFrame:
+    gdf = gpd.GeoDataFrame(
+        {
+            "firm_id": ["a", "b", "c"],
+            "name": ["Ñandú", "São", "Zoë"],
+            "isic": ["1520", "2610", "1101"],
+        },
+        geometry=gpd.points_from_xy([-101.68, -103.35, -103.83], [21.12, 20.67, 20.88]),
+        crs="EPSG:4326",
+    )
+    return gdf.to_crs(crs)
+
+
+def _zip_shp(gdf: gpd.GeoDataFrame, tmp_path: Path) -> Path:
+    import zipfile
+
+    d = tmp_path / "shp"
+    d.mkdir()
+    gdf.to_file(d / "firms.shp", encoding="LATIN1")
+    out = tmp_path / "firms.zip"
+    with zipfile.ZipFile(out, "w") as zf:
+        for f in d.iterdir():
+            zf.write(f, f.name)
+    return out
+
+
+@pytest.mark.parametrize(
+    "writer",
+    [
+        pytest.param(
+            lambda g, d: (g.to_file(d / "f.geojson", driver="GeoJSON"), d / "f.geojson")[1],
+            id="geojson",
+        ),
+        pytest.param(
+            lambda g, d: (g.to_file(d / "f.gpkg", driver="GPKG"), d / "f.gpkg")[1], id="gpkg"
+        ),
+        pytest.param(
+            lambda g, d: (g.to_file(d / "f.fgb", driver="FlatGeobuf"), d / "f.fgb")[1], id="fgb"
+        ),
+        pytest.param(
+            lambda g, d: (g.to_parquet(d / "f.parquet"), d / "f.parquet")[1], id="geoparquet"
+        ),
+        pytest.param(_zip_shp, id="shapefile-zip"),
+    ],
+)
+def test_every_vector_format_gives_the_same_canonical_firms(tmp_path, writer):
+    source = _firm_points("EPSG:32613")
+    path = writer(source, tmp_path)
+    p = prepare("firms", path, land=LAND)
+    f = p.frame.sort_values("firm_id").reset_index(drop=True)
+    assert f["firm_id"].tolist() == ["a", "b", "c"]
+    assert f["name"].tolist() == ["Ñandú", "São", "Zoë"]
+    assert f["isic_division"].tolist() == ["15", "26", "11"]
+    np.testing.assert_allclose(f.geometry.x, [-101.68, -103.35, -103.83], atol=1e-9)
+    np.testing.assert_allclose(f.geometry.y, [21.12, 20.67, 20.88], atol=1e-9)
+    assert p.rejected == []
+    assert p.source_crs in ("EPSG:32613", "EPSG:4326")  # GeoJSON is always 4326
+
+
+def test_utf16_tab_separated_with_decimal_comma(tmp_path):
+    text = "id\tlat\tlon\tsector\n1\t19,43\t-99,13\t4711\n2\t20,67\t-103,35\t5610\n"
+    path = tmp_path / "f.txt"
+    path.write_bytes(text.encode("utf-16"))
+    p = prepare("firms", path, land=LAND)
+    np.testing.assert_allclose(p.frame.geometry.y, [19.43, 20.67])
+    assert p.frame["sector_code"].tolist() == ["4711", "5610"]

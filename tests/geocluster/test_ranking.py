@@ -1,0 +1,143 @@
+"""Candidate-cluster ranking: components, normalisation, weights, assets."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from geocluster.errors import InvalidInput
+from geocluster.ranking import COMPONENTS, DEFAULT_WEIGHTS, rank_clusters, validate_weights
+
+CRS = "EPSG:32633"
+
+
+@pytest.fixture
+def clusters():
+    return gpd.GeoDataFrame(
+        {
+            "cluster_id": [0, 1, 2],
+            "n_firms": [10, 100, 1000],
+            "employees": [50.0, 500.0, np.nan],
+            "dominant_sector": ["10", "13", "10"],
+            "density_per_km2": [5.0, 50.0, 20.0],
+            "recent_share": [0.5, 0.1, 0.2],
+            "women_led_share": [0.4, 0.2, np.nan],
+            "micro_share": [0.8, 0.6, 0.5],
+        },
+        geometry=[
+            shapely.box(0, 0, 1000, 1000),
+            shapely.box(20_000, 0, 21_000, 1000),
+            shapely.box(50_000, 0, 51_000, 1000),
+        ],
+        crs=CRS,
+    )
+
+
+def test_default_weights_are_documented_and_sum_to_one():
+    assert set(DEFAULT_WEIGHTS) == set(COMPONENTS)
+    assert sum(DEFAULT_WEIGHTS.values()) == pytest.approx(1.0)
+
+
+def test_components_by_hand(clusters):
+    lq = pd.DataFrame(
+        {
+            "region_id": ["a", "a", "b", "b"],
+            "sector": ["10", "13", "10", "13"],
+            "lq": [2.0, 0.5, 1.0, 9.0],
+        }
+    )
+    assets = gpd.GeoDataFrame(
+        {"category": ["cultural"] * 3},
+        geometry=[shapely.Point(500, 3000), shapely.Point(500, 9000), shapely.Point(21_500, 500)],
+        crs=CRS,
+    )
+    ranked = rank_clusters(
+        clusters, lq=lq, cluster_regions=["a", "a", "b"], assets=assets, radius_m=5000
+    )
+    assert ranked["rank"].tolist() == [1, 2, 3]
+    assert ranked["score"].is_monotonic_decreasing
+    out = ranked.set_index("cluster_id").sort_index()
+    # size_firms: log1p min-max over 10, 100, 1000
+    lo, hi = np.log1p(10), np.log1p(1000)
+    np.testing.assert_allclose(out["size_firms"], [0, (np.log1p(100) - lo) / (hi - lo), 1])
+    # size_employment: cluster 2 has no employment -> 0; the others span the range
+    np.testing.assert_allclose(out["size_employment"], [0, 1, 0])
+    # specialisation: LQ of the dominant sector in its region: a/10 = 2, a/13 = .5, b/10 = 1
+    np.testing.assert_allclose(out["lq"], [2.0, 0.5, 1.0])
+    np.testing.assert_allclose(out["specialisation"], [1.0, 0.0, (1 - 0.5) / (2 - 0.5)])
+    # dynamism is the recent share itself; inclusiveness the mean of known shares
+    np.testing.assert_allclose(out["dynamism"], [0.5, 0.1, 0.2])
+    np.testing.assert_allclose(out["inclusiveness"], [0.6, 0.4, 0.5])
+    # assets within 5 km of the hull: cluster 0 has the point 2 km away, not the one 8 km
+    # away; cluster 1 has one asset 500 m away; cluster 2 none
+    np.testing.assert_allclose(out["n_assets"], [1, 1, 0])
+    np.testing.assert_allclose(out["assets"], [1, 1, 0])
+    w = ranked.attrs["weights"]
+    assert w == pytest.approx(DEFAULT_WEIGHTS)  # every component available
+    expected = sum(w[c] * out[c] for c in COMPONENTS)
+    np.testing.assert_allclose(out["score"], expected)
+    for c in COMPONENTS:
+        assert out[c].between(0, 1).all()
+
+
+def test_missing_components_are_left_out_and_weights_rescaled(clusters):
+    out = rank_clusters(clusters)  # no LQ table, no assets
+    assert set(out.attrs["left_out"]) == {"specialisation", "assets"}
+    w = out.attrs["weights"]
+    assert w["specialisation"] == 0 and w["assets"] == 0
+    assert sum(w.values()) == pytest.approx(1.0)
+    assert w["size_firms"] == pytest.approx(0.15 / 0.7)
+    assert out["specialisation"].isna().all()
+
+
+def test_custom_weights_change_the_order(clusters):
+    only_dynamism = {c: 0.0 for c in COMPONENTS} | {"dynamism": 1.0}
+    out = rank_clusters(clusters, weights=only_dynamism)
+    assert out["cluster_id"].tolist() == [0, 2, 1]  # recent shares .5, .2, .1
+    np.testing.assert_allclose(out["score"], [0.5, 0.2, 0.1])
+    only_size = {c: 0.0 for c in COMPONENTS} | {"size_firms": 2.0}
+    assert rank_clusters(clusters, weights=only_size)["cluster_id"].tolist() == [2, 1, 0]
+
+
+@pytest.mark.parametrize(
+    "weights, match",
+    [
+        ({"size": 1.0}, "unknown"),
+        ({"density": -1}, "non-negative"),
+        ({"density": float("nan")}, "non-negative"),
+        ({"density": "high"}, "number"),
+        ({c: 0 for c in COMPONENTS}, "all zero"),
+        ([1, 2], "object"),
+    ],
+)
+def test_bad_weights(weights, match):
+    with pytest.raises(InvalidInput, match=match):
+        validate_weights(weights)
+
+
+def test_bad_inputs(clusters):
+    with pytest.raises(InvalidInput, match="one region id per cluster"):
+        rank_clusters(clusters, lq=pd.DataFrame({"region_id": [], "sector": [], "lq": []}))
+    with pytest.raises(InvalidInput, match="missing"):
+        rank_clusters(clusters, lq=pd.DataFrame({"region": []}), cluster_regions=["a"] * 3)
+    with pytest.raises(InvalidInput, match="radius_m"):
+        rank_clusters(clusters, radius_m=-1)
+    with pytest.raises(InvalidInput, match="CRS"):
+        rank_clusters(clusters, assets=clusters.to_crs("EPSG:3857"))
+    with pytest.raises(InvalidInput, match="n_firms"):
+        rank_clusters(clusters.drop(columns="n_firms"))
+
+
+def test_single_and_empty():
+    one = gpd.GeoDataFrame(
+        {"cluster_id": [7], "n_firms": [20], "recent_share": [0.3]},
+        geometry=[shapely.box(0, 0, 1, 1)],
+        crs=CRS,
+    )
+    out = rank_clusters(one)
+    assert out["size_firms"].item() == 1.0 and out["rank"].item() == 1
+    empty = rank_clusters(one.iloc[:0])
+    assert len(empty) == 0

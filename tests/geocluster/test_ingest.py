@@ -11,7 +11,7 @@ import pyproj
 import pytest
 import shapely
 
-from geocluster.errors import CRSError, InvalidInput, MissingColumns, UnusableFile
+from geocluster.errors import CRSError, FileTooLarge, InvalidInput, MissingColumns, UnusableFile
 from geocluster.ingest import IngestOptions, Prepared, Rejection, prepare
 
 REPO = Path(__file__).resolve().parents[2]
@@ -754,3 +754,10 @@ def test_utf16_tab_separated_with_decimal_comma(tmp_path):
     p = prepare("firms", path, land=LAND)
     np.testing.assert_allclose(p.frame.geometry.y, [19.43, 20.67])
     assert p.frame["sector_code"].tolist() == ["4711", "5610"]
+
+
+def test_max_bytes_option(tmp_path):
+    path = _firms_csv(tmp_path, GOOD)
+    with pytest.raises(FileTooLarge, match="the limit is 50 bytes"):
+        prepare("firms", path, {"max_bytes": 50})
+    assert len(prepare("firms", path, {"max_bytes": 10_000}, land=LAND).frame) == 3

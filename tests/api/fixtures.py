@@ -95,7 +95,7 @@ def synthetic_assets() -> gpd.GeoDataFrame:
 
 def write_kde_raster(path: Path) -> Path:
     """A small density-like GeoTIFF in EPSG:3857 around the first firm centre."""
-    from rasterio.transform import from_origin
+    from affine import Affine
 
     from geocluster.io.raster import write_cog
 
@@ -104,7 +104,7 @@ def write_kde_raster(path: Path) -> Path:
     data = np.exp(-(((xx - 32) ** 2 + (yy - 32) ** 2) / (2 * 10.0**2))).astype("float32")
     data[data < 0.01] = 0.0
     # top-left corner at about (-103.4, 20.75), 1 km cells
-    transform = from_origin(-11_510_000.0, 2_360_000.0, 1000.0, 1000.0)
+    transform = Affine(1000.0, 0.0, -11_510_000.0, 0.0, -1000.0, 2_360_000.0)
     write_cog(path, data, transform=transform, crs="EPSG:3857", nodata=-1.0)
     return path
 

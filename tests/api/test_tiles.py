@@ -1,0 +1,287 @@
+"""Vector (MVT) and raster (PNG) tiles: decoded and their content checked."""
+
+from __future__ import annotations
+
+import io
+
+import mapbox_vector_tile
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from api.app import create_app
+from api.settings import DisclosureSettings, Settings, TileSettings
+from api.tiling import lonlat_to_unit, tile_bounds_lonlat
+
+MVT = "application/vnd.mapbox-vector-tile"
+
+
+def _tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
+    u, v = lonlat_to_unit(np.array([lon]), np.array([lat]))
+    return int(u[0] * (1 << z)), int(v[0] * (1 << z))
+
+
+def _in_tile(frame, z, x, y):
+    """Brute-force membership, with the same half-open edges as the tile index."""
+    u, v = lonlat_to_unit(frame.geometry.x.to_numpy(), frame.geometry.y.to_numpy())
+    n = 1 << z
+    return (np.floor(u * n) == x) & (np.floor(v * n) == y)
+
+
+def _decode(content: bytes) -> list[dict]:
+    if not content:
+        return []
+    return mapbox_vector_tile.decode(content)["default"]["features"]
+
+
+@pytest.mark.parametrize("z", [0, 4, 6, 8, 10])
+def test_low_zoom_cells_count_every_firm_in_the_tile(demo_client, demo, z):
+    firms = demo["ws"].read("firms")
+    x, y = _tile_of(-103.35, 20.67, z)
+    r = demo_client.get(f"/collections/firms/tiles/WebMercatorQuad/{z}/{x}/{y}")
+    assert r.status_code == 200 and r.headers["content-type"] == MVT
+    feats = _decode(r.content)
+    assert feats and all(f["properties"]["aggregated"] for f in feats)
+    inside = _in_tile(firms, z, x, y)
+    assert sum(f["properties"]["count"] for f in feats) == int(inside.sum())
+    assert sum(f["properties"]["employees"] for f in feats) == pytest.approx(
+        firms["employees"][inside].sum(), rel=1e-6, abs=len(feats) * 0.05
+    )
+    assert len(feats) <= 32 * 32  # one feature per grid cell at most
+
+
+def test_grid_cell_positions_hold_their_firms(demo_client, demo):
+    """Each cell's point lies in the cell that holds the counted firms."""
+    firms = demo["ws"].read("firms")
+    z = 9
+    x, y = _tile_of(-103.35, 20.67, z)
+    feats = _decode(
+        demo_client.get(f"/collections/firms/tiles/WebMercatorQuad/{z}/{x}/{y}").content
+    )
+    u, v = lonlat_to_unit(firms.geometry.x.to_numpy(), firms.geometry.y.to_numpy())
+    tx = (u * (1 << z) - x) * 4096
+    ty = (v * (1 << z) - y) * 4096
+    inside = (tx >= 0) & (tx < 4096) & (ty >= 0) & (ty < 4096)
+    cell = 4096 // 32
+    expected: dict[tuple[int, int], int] = {}
+    for cx, cy in zip((tx[inside] // cell).astype(int), (ty[inside] // cell).astype(int)):
+        expected[(cx, cy)] = expected.get((cx, cy), 0) + 1
+    got = {}
+    for f in feats:
+        px, py = f["geometry"]["coordinates"]
+        py = 4096 - py  # decode() flips y to "up" by default
+        got[(int(px // cell), int(py // cell))] = f["properties"]["count"]
+    assert got == expected
+
+
+def test_high_zoom_individual_firms(demo_client, demo):
+    firms = demo["ws"].read("firms")
+    z = 14
+    x, y = _tile_of(-103.35, 20.67, z)
+    r = demo_client.get(f"/collections/firms/tiles/WebMercatorQuad/{z}/{x}/{y}")
+    feats = _decode(r.content)
+    inside = firms[_in_tile(firms, z, x, y)]
+    assert len(inside) > 0
+    assert len(feats) == len(inside)
+    assert {f["properties"]["firm_id"] for f in feats} == set(inside["firm_id"])
+    assert not any(f["properties"].get("aggregated") for f in feats)
+    # positions: decoded tile coordinates map back to the firm's lon/lat within a pixel
+    w, s, e, n = tile_bounds_lonlat(z, x, y)
+    by_id = inside.set_index("firm_id")
+    for f in feats[:20]:
+        px, py = f["geometry"]["coordinates"]
+        lon = w + (px + 0.5) / 4096 * (e - w)
+        assert lon == pytest.approx(
+            by_id.loc[f["properties"]["firm_id"]].geometry.x, abs=(e - w) / 4096
+        )
+        assert (
+            f["properties"]["sector_code"] == by_id.loc[f["properties"]["firm_id"]]["sector_code"]
+        )
+
+
+def test_feature_cap_switches_to_aggregation(demo):
+    settings = Settings(
+        workspace=demo["ws"].path, tiles=TileSettings(tile_max_features=5, points_min_zoom=10)
+    )
+    z = 12
+    firms = demo["ws"].read("firms")
+    x, y = _tile_of(-103.35, 20.67, z)
+    assert _in_tile(firms, z, x, y).sum() > 5
+    with TestClient(create_app(settings)) as c:
+        feats = _decode(c.get(f"/collections/firms/tiles/WebMercatorQuad/{z}/{x}/{y}").content)
+    assert all(f["properties"]["aggregated"] for f in feats)
+    assert sum(f["properties"]["count"] for f in feats) == _in_tile(firms, z, x, y).sum()
+
+
+def test_no_firm_points_when_the_policy_withholds_them(demo):
+    settings = Settings(
+        workspace=demo["ws"].path, disclosure=DisclosureSettings(public_firm_points=False)
+    )
+    z = 16
+    x, y = _tile_of(-103.35, 20.67, z)
+    with TestClient(create_app(settings)) as c:
+        feats = _decode(c.get(f"/collections/firms/tiles/WebMercatorQuad/{z}/{x}/{y}").content)
+    assert feats and all(f["properties"]["aggregated"] for f in feats)
+    assert not any("firm_id" in f["properties"] for f in feats)
+
+
+def test_small_cells_suppressed_under_an_enforced_policy(demo):
+    settings = Settings(
+        workspace=demo["ws"].path, disclosure=DisclosureSettings(enforce=True, min_contributors=3)
+    )
+    z = 8
+    x, y = _tile_of(-103.35, 20.67, z)
+    with TestClient(create_app(settings)) as c:
+        feats = _decode(c.get(f"/collections/firms/tiles/WebMercatorQuad/{z}/{x}/{y}").content)
+    assert feats and min(f["properties"]["count"] for f in feats) >= 3
+
+
+def test_polygon_tiles_for_regions_and_clusters(demo_client, demo):
+    z = 6
+    x, y = _tile_of(-102.5, 21.0, z)
+    feats = _decode(
+        demo_client.get(f"/collections/regions/tiles/WebMercatorQuad/{z}/{x}/{y}").content
+    )
+    assert {f["properties"]["region_id"] for f in feats} == {
+        f"R{i}{j}" for i in range(3) for j in range(2)
+    }
+    assert all(f["geometry"]["type"] in ("Polygon", "MultiPolygon") for f in feats)
+    # a tile far away is empty
+    x2, y2 = _tile_of(100.0, -30.0, z)
+    r = demo_client.get(f"/collections/regions/tiles/WebMercatorQuad/{z}/{x2}/{y2}")
+    assert r.status_code == 200 and _decode(r.content) == []
+    run = demo["ws"].run(demo["clusters_run"])
+    hull_cid = next(c for c in run.collection_ids() if c != run.id)
+    feats = _decode(
+        demo_client.get(f"/collections/{hull_cid}/tiles/WebMercatorQuad/{z}/{x}/{y}").content
+    )
+    assert feats and all("cluster_id" in f["properties"] for f in feats)
+
+
+def test_polygons_are_clipped_to_the_tile_plus_buffer(demo_client):
+    z = 10
+    x, y = _tile_of(-103.0, 20.0, z)
+    feats = _decode(
+        demo_client.get(f"/collections/regions/tiles/WebMercatorQuad/{z}/{x}/{y}").content
+    )
+    assert feats
+    for f in feats:
+        coords = np.array([pt for ring in _rings(f["geometry"]) for pt in ring], dtype=float)
+        assert coords.min() >= -64 - 1 and coords.max() <= 4096 + 64 + 1
+
+
+def _rings(geom):
+    if geom["type"] == "Polygon":
+        return geom["coordinates"]
+    return [ring for poly in geom["coordinates"] for ring in poly]
+
+
+def test_tilejson(demo_client):
+    tj = demo_client.get("/collections/firms/tiles/WebMercatorQuad/tilejson.json").json()
+    assert tj["tilejson"] == "3.0.0"
+    assert tj["tiles"][0].endswith("/collections/firms/tiles/WebMercatorQuad/{z}/{x}/{y}")
+    assert tj["vector_layers"][0]["id"] == "default"
+    assert -105 < tj["bounds"][0] < tj["bounds"][2] < -100
+    r = demo_client.get("/collections/indicators/tiles/WebMercatorQuad/tilejson.json")
+    assert r.status_code == 422
+
+
+@pytest.mark.parametrize("path", ["3/8/0", "3/0/8", "23/0/0"])
+def test_tile_outside_the_matrix_is_404(demo_client, path):
+    r = demo_client.get(f"/collections/firms/tiles/WebMercatorQuad/{path}")
+    assert r.status_code == 404 and "detail" in r.json()
+
+
+def test_unknown_collection_tile_is_404(demo_client):
+    assert demo_client.get("/collections/nope/tiles/WebMercatorQuad/0/0/0").status_code == 404
+    assert demo_client.get("/collections/firms/tiles/WebMercatorQuad/a/0/0").status_code == 422
+
+
+def test_etag_and_304(demo_client):
+    url = "/collections/firms/tiles/WebMercatorQuad/5/6/14"
+    r = demo_client.get(url)
+    etag = r.headers["etag"]
+    assert "max-age" in r.headers["cache-control"]
+    r2 = demo_client.get(url, headers={"If-None-Match": etag})
+    assert r2.status_code == 304 and r2.content == b""
+    assert demo_client.get(url, headers={"If-None-Match": '"other"'}).status_code == 200
+    assert (
+        demo_client.get("/collections/firms/tiles/WebMercatorQuad/5/6/13").headers["etag"] != etag
+    )
+
+
+def test_etag_changes_with_a_new_dataset_version(tmp_path):
+    from geocluster.workspace import Workspace
+    from tests.api.fixtures import synthetic_firms
+
+    ws = Workspace(tmp_path / "ws")
+    ws.add_dataset("firms", synthetic_firms(n_per_centre=10, n_background=5), name="firms")
+    with TestClient(create_app(Settings(workspace=ws.path))) as c:
+        url = "/collections/firms/tiles/WebMercatorQuad/0/0/0"
+        first = c.get(url)
+        ws.add_dataset("firms", synthetic_firms(n_per_centre=20, n_background=5), name="firms")
+        second = c.get(url, headers={"If-None-Match": first.headers["etag"]})
+        assert second.status_code == 200
+        assert sum(f["properties"]["count"] for f in _decode(second.content)) == 45
+
+
+# -- raster tiles ----------------------------------------------------------------------------
+def test_raster_tile_png_with_transparent_nodata(demo_client, demo):
+    rid = demo["kde"]
+    x, y = _tile_of(-103.1, 20.45, 8)
+    r = demo_client.get(f"/rasters/{rid}/tiles/WebMercatorQuad/8/{x}/{y}.png")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    assert "etag" in r.headers
+    img = Image.open(io.BytesIO(r.content))
+    assert img.size == (256, 256) and img.mode == "RGBA"
+    alpha = np.asarray(img)[:, :, 3]
+    assert (alpha == 0).any() and (alpha == 255).any()  # zero density is transparent
+    r2 = demo_client.get(
+        f"/rasters/{rid}/tiles/WebMercatorQuad/8/{x}/{y}.png",
+        headers={"If-None-Match": r.headers["etag"]},
+    )
+    assert r2.status_code == 304
+
+
+def test_raster_colormap_and_rescale(demo_client, demo):
+    rid = demo["kde"]
+    x, y = _tile_of(-103.1, 20.45, 8)
+    base = f"/rasters/{rid}/tiles/WebMercatorQuad/8/{x}/{y}.png"
+    a = demo_client.get(base + "?colormap=magma").content
+    b = demo_client.get(base + "?colormap=viridis").content
+    assert a != b
+    assert demo_client.get(base + "?colormap=nope").status_code == 422
+    assert demo_client.get(base + "?rescale=1,0").status_code == 422
+    assert demo_client.get(base + "?rescale=0,0.5").status_code == 200
+
+
+def test_raster_tile_outside_the_raster_is_404(demo_client, demo):
+    x, y = _tile_of(100.0, -30.0, 8)
+    r = demo_client.get(f"/rasters/{demo['kde']}/tiles/WebMercatorQuad/8/{x}/{y}.png")
+    assert r.status_code == 404
+    assert demo_client.get("/rasters/nope/tiles/WebMercatorQuad/0/0/0.png").status_code == 404
+
+
+def test_raster_tilejson_and_listing(demo_client, demo):
+    tj = demo_client.get(f"/rasters/{demo['kde']}/tilejson.json").json()
+    assert tj["tiles"][0].endswith(".png")
+    assert tj["rescale"][0] == 0.0 and tj["rescale"][1] > 0
+    listed = demo_client.get("/rasters").json()["rasters"]
+    assert demo["kde"] in {r["id"] for r in listed}
+    one = demo_client.get(f"/rasters/{demo['kde']}").json()
+    assert "path" not in one  # no server paths leak
+    assert demo_client.get("/rasters/nope").status_code == 404
+
+
+def test_raster_upload(client, tmp_path):
+    from tests.api.fixtures import write_kde_raster
+
+    tif = write_kde_raster(tmp_path / "surface.tif")
+    r = client.post(
+        "/rasters", data={"name": "Population"}, files={"file": ("surface.tif", tif.read_bytes())}
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["id"] == "population"
+    r = client.post("/rasters", files={"file": ("junk.tif", b"not a tiff at all")})
+    assert r.status_code == 400

@@ -354,7 +354,11 @@ def summarize_clusters(
             int(np.nanmax(founded)) if known_f.any() else _dt.datetime.now(_dt.UTC).year
         )
     recent = _grouped_mean(
-        np.where(known_f, founded >= reference_year - (RECENT_YEARS - 1), False),
+        np.where(
+            known_f,
+            (founded >= reference_year - (RECENT_YEARS - 1)) & (founded <= reference_year),
+            False,
+        ),
         known_f,
         labels,
         k,

@@ -1,0 +1,229 @@
+"""run_clusters / run_kdistance / run_kde through a workspace, and the CLI commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+import shapely
+from pyproj import Transformer
+
+from geocluster.analyses.clusters import run_clusters, run_kde, run_kdistance
+from geocluster.clustering import GridDBSCAN, kde_grid
+from geocluster.errors import DatasetNotFound, InvalidInput, WrongKind
+
+REPO = Path(__file__).resolve().parents[2]
+UTM14 = "EPSG:32614"
+
+
+def _firms(seed: int = 0) -> gpd.GeoDataFrame:
+    """Two tight groups near León plus scattered firms, stored in lon/lat."""
+    rng = np.random.default_rng(seed)
+    centre = np.array([220_000.0, 2_337_000.0])  # EPSG:32614
+    xy = np.vstack(
+        [
+            centre + rng.normal(0, 400, (300, 2)),
+            centre + [8000, -5000] + rng.normal(0, 250, (200, 2)),
+            centre + rng.uniform(-15_000, 15_000, (250, 2)),
+        ]
+    )
+    n = len(xy)
+    lon, lat = Transformer.from_crs(UTM14, 4326, always_xy=True).transform(xy[:, 0], xy[:, 1])
+    return gpd.GeoDataFrame(
+        {
+            "firm_id": [f"F{i:04d}" for i in range(n)],
+            "sector_code": pd.Series(
+                np.where(np.arange(n) < 300, "1520", rng.choice(["5610", "2610", "0111"], n)),
+                dtype="str",
+            ),
+            "employees": rng.integers(1, 60, n).astype(float),
+            "founded": pd.array(rng.integers(1995, 2025, n), dtype="Int64"),
+            "women_led": rng.random(n) < 0.4,
+            "informal": rng.random(n) < 0.3,
+        },
+        geometry=shapely.points(lon, lat),
+        crs="EPSG:4326",
+    )
+
+
+@pytest.fixture
+def ws(workspace):
+    workspace.add_dataset("firms", _firms(), name="Leon firms", working_crs=UTM14)
+    return workspace
+
+
+def test_run_clusters_returns_contract_shape_and_persists(ws):
+    res = run_clusters(ws, firms="leon_firms", eps_m=300, min_samples=10)
+    assert set(res) >= {"run_id", "n_clusters", "noise", "clusters", "params"}
+    json.dumps(res, allow_nan=False)  # JSON-ready, no NaN
+    # Same answer as the estimator on the working-CRS coordinates.
+    firms = ws.read("leon_firms", crs="working")
+    xy = np.column_stack([firms.geometry.x, firms.geometry.y])
+    ref = GridDBSCAN(300, min_samples=10).fit(xy)
+    assert res["n_clusters"] == ref.n_clusters_ >= 2
+    assert res["noise"] == int((ref.labels_ == -1).sum())
+    fc = res["clusters"]
+    assert fc["type"] == "FeatureCollection" and len(fc["features"]) == res["n_clusters"]
+    props = fc["features"][0]["properties"]
+    for key in (
+        "cluster_id", "n_firms", "employees", "dominant_sector", "area_km2",
+        "density_per_km2", "women_led_share", "micro_share", "informal_share",
+        "recent_share", "centroid_lon", "centroid_lat", "sector_mix",
+    ):  # fmt: skip
+        assert key in props
+    assert isinstance(props["sector_mix"], dict)
+    # Geometry in lon/lat around León.
+    lon, lat = np.array(fc["features"][0]["geometry"]["coordinates"][0]).mean(axis=0)
+    assert -102.5 < lon < -101 and 20.5 < lat < 21.8
+    # Persisted: the primary layer is the per-firm labels, the other one the hulls.
+    run = ws.run(res["run_id"])
+    assert run.kind == "clusters" and run.primary == "labels"
+    labels = ws.read_run(res["run_id"])
+    assert list(labels.sort_values("firm_id")["cluster_id"]) == list(ref.labels_)
+    assert {"firm_id", "cluster_id", "is_core"} <= set(labels.columns)
+    hulls = ws.read_run(res["run_id"], "clusters")
+    assert len(hulls) == res["n_clusters"]
+    assert set(hulls.geom_type) <= {"Polygon"}
+    assert res["collections"]["clusters"] in {c.id for c in ws.collections()}
+    assert res["params"]["working_crs"] == UTM14
+
+
+def test_run_clusters_by_sector_and_group_and_weight(ws):
+    one = run_clusters(ws, firms="leon_firms", eps_m=300, min_samples=10, sectors=["15"])
+    assert one["n_firms"] == 300
+    assert {f["properties"]["dominant_sector"] for f in one["clusters"]["features"]} == {"15"}
+    grp = run_clusters(ws, firms="leon_firms", eps_m=300, sector_group="tourism")
+    assert grp["n_firms"] == int((_firms()["sector_code"] == "5610").sum())
+    w = run_clusters(ws, firms="leon_firms", eps_m=300, min_samples=500, weight="employees")
+    assert w["params"]["weight"] == "employees"
+    assert w["n_clusters"] >= 1
+
+
+def test_run_clusters_hdbscan(ws):
+    res = run_clusters(ws, firms="leon_firms", method="hdbscan", min_cluster_size=50)
+    assert res["n_clusters"] >= 2
+    assert res["params"]["method"] == "hdbscan"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "match"),
+    [
+        ({"eps_m": 0}, InvalidInput, "eps_m > 0"),
+        ({"eps_m": -5}, InvalidInput, "eps_m > 0"),
+        ({"min_samples": 0}, InvalidInput, "min_samples >= 1"),
+        ({"method": "kmeans"}, InvalidInput, "method"),
+        ({"method": "hdbscan", "min_cluster_size": 1}, InvalidInput, "min_cluster_size"),
+        ({"sector_group": "steel"}, InvalidInput, "sector group"),
+        ({"sectors": ["99"]}, InvalidInput, "none after filtering"),
+        ({"sectors": ["12345"]}, InvalidInput, "unknown"),
+        ({"weight": "turnover"}, InvalidInput, "weight"),
+        ({"firms": "nope"}, DatasetNotFound, "nope"),
+    ],
+)
+def test_run_clusters_errors(ws, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        run_clusters(ws, **{"firms": "leon_firms", **kwargs})
+    assert ws.runs("clusters") == []
+
+
+def test_wrong_kind(ws):
+    ws.add_dataset("assets", _firms().rename(columns={"firm_id": "asset_id"}), name="sites")
+    with pytest.raises(WrongKind):
+        run_clusters(ws, firms="sites")
+
+
+def test_run_kdistance(ws):
+    res = run_kdistance(ws, firms="leon_firms", k=10)
+    assert res["k"] == 10 and res["n_firms"] == 750
+    d = res["curve"]["distance_m"]
+    assert d == sorted(d) and res["knee_index"] in res["curve"]["rank"]
+    assert (
+        res["suggested_eps_m"] == res["knee_m"] == d[res["curve"]["rank"].index(res["knee_index"])]
+    )
+    assert 50 < res["knee_m"] < 3000
+    curve = ws.read_run(res["run_id"], "curve")
+    assert len(curve) == 750
+    with pytest.raises(InvalidInput, match="k >= 1"):
+        run_kdistance(ws, firms="leon_firms", k=0)
+
+
+def test_run_kde_registers_a_cog_equal_to_the_grid(ws):
+    res = run_kde(ws, firms="leon_firms", bandwidth=800.0, weight="employees", sectors=["15"])
+    info = ws.raster(res["raster_id"])
+    assert info.kind == "kde" and info.meta["units"] == "per_km2"
+    firms = ws.read("leon_firms", crs="working")
+    firms = firms[firms["sector_code"].str.startswith("15")]
+    grid = kde_grid(
+        np.column_stack([firms.geometry.x, firms.geometry.y]),
+        bandwidth=800.0,
+        weights=firms["employees"].to_numpy(),
+    )
+    with rasterio.open(info.path) as src:
+        assert src.crs.to_string() == UTM14
+        assert (src.width, src.height) == (res["width"], res["height"])
+        assert src.nodata == -1
+        assert src.transform.almost_equals(grid.transform)
+        np.testing.assert_allclose(src.read(1), grid.density, rtol=1e-6, atol=1e-9)
+    assert res["max_density"] == pytest.approx(grid.density.max())
+    # Total employees recovered from the per-km2 surface.
+    assert grid.density.sum() * (grid.cell_m / 1000) ** 2 == pytest.approx(
+        firms["employees"].sum(), rel=1e-3
+    )
+    # A grid larger than one 256-pixel block gets internal overviews (COG).
+    big = run_kde(ws, firms="leon_firms", bandwidth="scott", grid_size=600)
+    with rasterio.open(ws.raster(big["raster_id"]).path) as src:
+        assert max(src.width, src.height) == 600
+        assert src.overviews(1)
+        assert src.profile.get("tiled", False) or src.block_shapes[0][0] < src.height
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"bandwidth": "wide"}, "scott"),
+        ({"bandwidth": 0}, "bandwidth"),
+        ({"cell_m": -1}, "cell_m"),
+        ({"grid_size": 1}, "grid_size"),
+    ],
+)
+def test_run_kde_errors(ws, kwargs, match):
+    with pytest.raises(InvalidInput, match=match):
+        run_kde(ws, firms="leon_firms", **kwargs)
+    assert ws.rasters() == []
+
+
+def test_cli_commands(ws, capsys):
+    from geocluster.cli import main
+
+    base = ["--workspace", str(ws.path), "--firms", "leon_firms"]
+    assert main(["clusters", *base, "--eps-m", "300", "--min-samples", "10", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["n_clusters"] >= 2 and out["run_id"]
+    assert main(["clusters", *base, "--method", "hdbscan", "--min-cluster-size", "40",
+                 "--sector", "15", "56"]) == 0  # fmt: skip
+    assert "clusters" in capsys.readouterr().out
+    assert main(["kdistance", *base, "-k", "5", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["k"] == 5
+    assert main(["kde", *base, "--bandwidth", "silverman", "--grid-size", "128", "--json"]) == 0
+    kde = json.loads(capsys.readouterr().out)
+    assert max(kde["width"], kde["height"]) == 128
+    assert main(["clusters", *base, "--eps-m", "-1"]) == 2
+    assert "eps_m > 0" in capsys.readouterr().err
+    assert main(["clusters", *base, "--sector-group", "steel"]) == 2
+
+
+def test_demo_firms_end_to_end(workspace):
+    # The bundled synthetic register through ingestion: León's footwear cluster (ISIC 15).
+    workspace.ingest(
+        "firms", REPO / "data" / "firms" / "mexico_demo_firms_SYNTHETIC.csv", name="demo"
+    )
+    res = run_clusters(workspace, firms="demo", eps_m=2000, min_samples=20, sectors=["15"])
+    top = max(res["clusters"]["features"], key=lambda f: f["properties"]["n_firms"])
+    lon, lat = top["properties"]["centroid_lon"], top["properties"]["centroid_lat"]
+    assert abs(lon - -101.68) < 0.3 and abs(lat - 21.12) < 0.3  # León, Guanajuato
+    assert top["properties"]["dominant_sector"] == "15"

@@ -1,0 +1,202 @@
+"""Firms -> clusters: sector selection, weights, labels and hand-checked cluster summaries."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from geocluster.clustering import cluster_firms, firm_weights, select_firms, summarize_clusters
+from geocluster.errors import CRSError, InvalidInput
+
+X0, Y0 = 600_000.0, 2_300_000.0  # EPSG:32614 (central Mexico)
+
+
+@pytest.fixture
+def firms() -> gpd.GeoDataFrame:
+    """A 100 m square with its centre (cluster A), three collinear firms (cluster B) and
+    one isolated firm. Values chosen so every summary can be checked by hand."""
+    xy = [
+        (0, 0), (100, 0), (100, 100), (0, 100), (50, 50),   # A
+        (10_000, 0), (10_050, 0), (10_100, 0),                # B (collinear)
+        (50_000, 50_000),                                     # noise
+    ]  # fmt: skip
+    return gpd.GeoDataFrame(
+        {
+            "firm_id": [f"f{i}" for i in range(9)],
+            "sector_code": pd.Series(
+                ["1520", "1520", "15", "2610", None, "5510", "5610", "5610", "0111"], dtype="str"
+            ),
+            "employees": [1, 5, 20, np.nan, 9, 2, 3, 250, 4],
+            "founded": pd.array([2020, 2010, 2024, None, 2016, 1990, 2000, 2023, 2001], "Int64"),
+            "women_led": pd.array([True, False, None, True, False, True, True, True, False], "boolean"),
+            "informal": [True, False, False, False, False, True, True, False, True],
+        },
+        geometry=shapely.points(np.array(xy, float) + [X0, Y0]),
+        crs="EPSG:32614",
+    )  # fmt: skip
+
+
+def test_cluster_firms_labels_and_summary_by_hand(firms):
+    # hull_ratio=1 is the convex hull: the 100 m square (concave hulls: test below).
+    res = cluster_firms(firms, eps_m=150, min_samples=3, hull_ratio=1.0)
+    assert res.n_clusters == 2 and res.noise == 1
+    np.testing.assert_array_equal(res.labels["cluster_id"], [0, 0, 0, 0, 0, 1, 1, 1, -1])
+    np.testing.assert_array_equal(res.labels["firm_id"], firms["firm_id"])
+    # In B only the middle firm has 3 firms within 150 m... all three are within 100 m:
+    # every B firm is core (3 >= 3).
+    assert res.labels["is_core"].sum() == 8
+    a, b = res.clusters.iloc[0], res.clusters.iloc[1]
+    assert (a.cluster_id, a.n_firms, a.n_core) == (0, 5, 5)
+    assert a.employees == 35 and a.employees_known == 4
+    # Divisions 15, 15, 15, 26 (one firm without a code): 15 dominates with 3/4.
+    assert a.dominant_sector == "15" and a.dominant_share == pytest.approx(0.75)
+    assert json.loads(a.sector_mix) == {"15": 0.75, "26": 0.25}
+    # Hull = the 100 m square: 0.01 km2, density 5 / 0.01 = 500 firms per km2.
+    assert a.hull_type == "concave"
+    assert a.area_km2 == pytest.approx(0.01)
+    assert a.density_per_km2 == pytest.approx(500)
+    assert res.clusters.geometry.iloc[0].equals(shapely.box(X0, Y0, X0 + 100, Y0 + 100))
+    # Shares over known values: women-led 2 of 4, micro (<10) 3 of 4 known counts,
+    # informal 1 of 5; founded in 2020..2024 (reference year = latest founding, 2024): 2 of 4.
+    assert a.women_led_share == pytest.approx(0.5)
+    assert a.micro_share == pytest.approx(0.75)
+    assert a.informal_share == pytest.approx(0.2)
+    assert a.recent_share == pytest.approx(0.5)
+    assert res.params["reference_year"] == 2024
+    # Centroid of the 5 firms is the square's centre.
+    from pyproj import Transformer
+
+    lon, lat = Transformer.from_crs(32614, 4326, always_xy=True).transform(X0 + 50, Y0 + 50)
+    assert (a.centroid_lon, a.centroid_lat) == pytest.approx((lon, lat))
+    # B is collinear: its hull is the segment buffered by eps/2 = 75 m.
+    assert b.hull_type == "buffer"
+    seg = shapely.buffer(shapely.LineString([(X0 + 10_000, Y0), (X0 + 10_100, Y0)]), 75)
+    assert b.area_km2 == pytest.approx(seg.area / 1e6)
+    assert b.area_km2 == pytest.approx((100 * 150 + np.pi * 75**2) / 1e6, rel=0.01)
+    assert b.dominant_sector == "56" and b.dominant_share == pytest.approx(2 / 3)
+    assert b.micro_share == pytest.approx(2 / 3) and b.recent_share == pytest.approx(1 / 3)
+
+
+def test_reference_year_parameter(firms):
+    s = summarize_clusters(firms, np.array([0] * 5 + [1] * 3 + [-1]), reference_year=2030)
+    assert s.recent_share.tolist() == [0.0, 0.0]
+    s = summarize_clusters(firms, np.array([0] * 5 + [1] * 3 + [-1]), reference_year=2016)
+    # A: founded 2020, 2010, 2024, 2016 -> 2012..2016 holds 2016 only: 1 of 4.
+    assert s.recent_share.iloc[0] == pytest.approx(0.25)
+
+
+def test_concave_hull_is_tighter_than_convex_and_holds_every_firm():
+    # An L of firms 50 m apart: the concave hull hugs the L, the convex hull fills the
+    # corner triangle.
+    pts = [(x, 0) for x in range(0, 1001, 50)] + [(0, y) for y in range(50, 1001, 50)]
+    pts += [(x, 50) for x in range(0, 1001, 50)] + [(50, y) for y in range(100, 1001, 50)]
+    L = gpd.GeoDataFrame(
+        {"firm_id": [str(i) for i in range(len(pts))]},
+        geometry=shapely.points(np.array(pts, float) + [X0, Y0]),
+        crs="EPSG:32614",
+    )
+    labels = np.zeros(len(L), int)
+    concave = summarize_clusters(L, labels, hull_ratio=0.1)
+    convex = summarize_clusters(L, labels, hull_ratio=1.0)
+    assert concave.hull_type.iloc[0] == "concave"
+    # The L itself is two 1000 x 50 m bars sharing a 50 x 50 m corner: 0.0975 km2; the
+    # hull's edges may cut a few 50 m triangles at the inner corner.
+    assert 0.0975 - 1e-9 <= concave.area_km2.iloc[0] < 0.11
+    assert convex.area_km2.iloc[0] == pytest.approx(0.5 * 1.0 + 0.0475, rel=0.05)
+    assert concave.geometry.iloc[0].buffer(1e-6).contains(shapely.multipoints(L.geometry.values))
+
+
+def test_single_firm_cluster_gets_a_buffer(firms):
+    s = summarize_clusters(firms.iloc[[8]], np.array([0]), buffer_m=100)
+    assert s.hull_type.iloc[0] == "buffer"
+    assert s.area_km2.iloc[0] == pytest.approx(np.pi * 0.01, rel=0.01)
+
+
+def test_missing_optional_columns_give_nan(firms):
+    slim = firms[["firm_id", "geometry"]]
+    s = summarize_clusters(slim, np.array([0] * 5 + [1] * 3 + [-1]))
+    assert s.women_led_share.isna().all() and s.recent_share.isna().all()
+    assert s.employees.isna().all() and s.dominant_sector.isna().all()
+
+
+def test_no_clusters_gives_empty_frame(firms):
+    s = summarize_clusters(firms, np.full(len(firms), -1))
+    assert len(s) == 0 and "cluster_id" in s.columns
+
+
+def test_weighted_dbscan_uses_employees(firms):
+    # Weighted: a firm is core when employees within eps reach min_samples. Only B's
+    # firms reach 255 (2 + 3 + 250); A sums to 35 + 1 (unknown counts as 1) = 36.
+    res = cluster_firms(firms, eps_m=150, min_samples=100, weight="employees")
+    assert res.n_clusters == 1
+    np.testing.assert_array_equal(res.labels["cluster_id"], [-1] * 5 + [0] * 3 + [-1])
+    res = cluster_firms(firms, eps_m=150, min_samples=36, weight="employees")
+    assert res.labels["cluster_id"].tolist()[:5] == [0] * 5
+
+
+def test_hdbscan_method(firms):
+    res = cluster_firms(firms, method="hdbscan", min_cluster_size=3, min_samples=2)
+    assert res.n_clusters == 2
+    assert set(res.labels["cluster_id"].iloc[:5]) == {0}
+    assert set(res.labels["cluster_id"].iloc[5:8]) == {1}
+
+
+def test_select_firms_by_codes_and_groups(firms):
+    ids = lambda f: f["firm_id"].tolist()  # noqa: E731
+    # Division 15 matches 1520 and 15; class 1520 only 1520.
+    assert ids(select_firms(firms, sectors=["15"])) == ["f0", "f1", "f2"]
+    assert ids(select_firms(firms, sectors=["1520"])) == ["f0", "f1"]
+    assert ids(select_firms(firms, sectors=["15", "26"])) == ["f0", "f1", "f2", "f3"]
+    assert ids(select_firms(firms, sectors="56")) == ["f6", "f7"]
+    # NACE-style dotted class and a section letter (I = accommodation & food: 55, 56).
+    assert ids(select_firms(firms, sectors=["15.20"])) == ["f0", "f1"]
+    assert ids(select_firms(firms, sectors=["I"])) == ["f5", "f6", "f7"]
+    # Tourism group: 55, 56, 79, 91, 93. Group or codes: union.
+    assert ids(select_firms(firms, sector_group="tourism")) == ["f5", "f6", "f7"]
+    assert ids(select_firms(firms, sectors=["01"], sector_group="tourism")) == [
+        "f5", "f6", "f7", "f8",
+    ]  # fmt: skip
+    assert len(select_firms(firms)) == 9
+
+
+def test_select_firms_errors(firms):
+    with pytest.raises(InvalidInput, match="unknown"):
+        select_firms(firms, sectors=["9999"])
+    with pytest.raises(InvalidInput, match="empty list"):
+        select_firms(firms, sectors=[])
+    with pytest.raises(InvalidInput, match="sector group"):
+        select_firms(firms, sector_group="steel")
+    with pytest.raises(InvalidInput, match="sector_code"):
+        select_firms(firms.drop(columns="sector_code"), sectors=["15"])
+
+
+def test_firm_weights(firms):
+    np.testing.assert_array_equal(firm_weights(firms, "employees")[:4], [1, 5, 20, 1])
+    assert firm_weights(firms, None) is None
+    with pytest.raises(InvalidInput, match="weight"):
+        firm_weights(firms, "turnover")
+    bad = firms.assign(employees=-firms["employees"])
+    with pytest.raises(InvalidInput, match="employees >= 0"):
+        firm_weights(bad, "employees")
+
+
+def test_input_checks(firms):
+    with pytest.raises(CRSError, match="projected"):
+        cluster_firms(firms.to_crs(4326))
+    with pytest.raises(InvalidInput, match="method"):
+        cluster_firms(firms, method="kmeans")
+    with pytest.raises(InvalidInput, match="none after filtering"):
+        cluster_firms(firms.iloc[:0])
+    lines = firms.copy()
+    lines.loc[0, "geometry"] = shapely.LineString([(0, 0), (1, 1)])
+    with pytest.raises(InvalidInput, match="point geometries"):
+        cluster_firms(lines)
+    with pytest.raises(InvalidInput, match="hull_ratio"):
+        summarize_clusters(firms, np.zeros(9, int), hull_ratio=2)
+    with pytest.raises(InvalidInput, match="9 labels"):
+        summarize_clusters(firms, np.zeros(3, int))

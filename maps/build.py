@@ -186,15 +186,15 @@ def _ranking_for(ws, clusters_run) -> Any:
     return None
 
 
-def _polygon_layer(ws, run, *, prefer: tuple[str, ...]) -> gpd.GeoDataFrame | None:
-    """The first polygon layer of a run, trying the ``prefer`` layer names first."""
+def _polygon_layer(ws, run, *, prefer: tuple[str, ...]) -> tuple[str, gpd.GeoDataFrame] | None:
+    """The first polygon layer of a run (name, frame), trying ``prefer`` names first."""
     names = [n for n in prefer if n in run.layers] + [n for n in run.layers if n not in prefer]
     for name in names:
         frame = ws.read_run(run.id, name)
         if isinstance(frame, gpd.GeoDataFrame) and len(frame):
             types = set(frame.geometry.dropna().geom_type.unique())
             if types & {"Polygon", "MultiPolygon"}:
-                return frame
+                return name, frame
     return None
 
 
@@ -282,7 +282,8 @@ GENERIC_POPUP_JS = """function (p) {
 
 def _add_clusters(m, ws, ctx: MapContext, downloads: list[_Download]) -> None:
     run = ctx.clusters_run
-    hulls = _polygon_layer(ws, run, prefer=("hulls", "clusters", "summary"))
+    found = _polygon_layer(ws, run, prefer=("clusters", "hulls", "summary"))
+    layer_name, hulls = found if found is not None else (None, None)
     if hulls is None or "cluster_id" not in hulls.columns:
         ctx.notes.append(f"clusters run {run.id} has no hull polygons")
         return
@@ -328,9 +329,8 @@ def _add_clusters(m, ws, ctx: MapContext, downloads: list[_Download]) -> None:
         ),
     )
     layer.add_to(m)
-    downloads.append(
-        _Download(layer, "Clusters", run.id if "hulls" not in run.layers else f"{run.id}.hulls")
-    )
+    collection = run.id if layer_name == run.primary else f"{run.id}.{layer_name}"
+    downloads.append(_Download(layer, "Clusters", collection))
 
 
 def _classify(values: np.ndarray, k: int = 5):

@@ -1,0 +1,213 @@
+"""``/analyses/*`` through HTTP: CONTRACT shapes, library parity, jobs, bad input."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _wait_job(client, status_url: str, timeout: float = 60.0) -> dict:
+    deadline = time.monotonic() + timeout
+    path = status_url.replace("http://testserver", "")
+    while time.monotonic() < deadline:
+        job = client.get(path).json()
+        assert 0.0 <= job["progress"] <= 1.0
+        assert job["state"] in ("queued", "running", "done", "failed")
+        if job["state"] in ("done", "failed"):
+            return job
+        time.sleep(0.05)
+    raise AssertionError("job did not finish")
+
+
+def test_clusters_contract_shape(demo_client, demo):
+    r = demo_client.post(
+        "/analyses/clusters", json={"firms": "firms", "eps_m": 3000, "min_samples": 10}
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert {"run_id", "n_clusters", "noise", "clusters"} <= set(body)
+    assert body["clusters"]["type"] == "FeatureCollection"
+    assert body["n_clusters"] == len(body["clusters"]["features"]) >= 2
+    props = body["clusters"]["features"][0]["properties"]
+    assert {"cluster_id", "n_firms", "employees", "dominant_sector", "area_km2"} <= set(props)
+    assert "disclosure" in props  # went through the disclosure policy
+    # per-firm labels are a collection, and agree with the summary
+    fc = demo_client.get(f"/collections/{body['run_id']}/items?limit=10000").json()
+    labels = np.array([f["properties"]["cluster_id"] for f in fc["features"]])
+    assert int((labels == -1).sum()) == body["noise"]
+    sizes = {
+        f["properties"]["cluster_id"]: f["properties"]["n_firms"]
+        for f in body["clusters"]["features"]
+    }
+    for cid, n in sizes.items():
+        assert int((labels == cid).sum()) == n
+    assert demo_client.get(f"/runs/{body['run_id']}").json()["kind"] == "clusters"
+
+
+def test_clusters_match_the_library_call(demo_client, demo):
+    from geocluster.analyses.clusters import run_clusters
+
+    params = {"firms": "firms", "method": "dbscan", "eps_m": 2500.0, "min_samples": 8}
+    direct = run_clusters(demo["ws"], **params)
+    via_http = demo_client.post("/analyses/clusters", json=params).json()
+    assert via_http["n_clusters"] == direct["n_clusters"]
+    assert via_http["noise"] == direct["noise"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "fragment"),
+    [
+        ({"firms": "nope"}, 404, "nope"),
+        ({"firms": "regions"}, 422, "firms"),
+        ({"firms": "firms", "method": "kmeans"}, 422, "method"),
+        ({"firms": "firms", "eps_m": 0}, 422, "eps_m"),
+        ({"firms": "firms", "min_samples": "many"}, 422, "min_samples"),
+        ({"eps_m": 100}, 422, "firms"),
+        ({"firms": "firms", "sector_group": "spaceships"}, 422, "spaceships"),
+    ],
+)
+def test_clusters_bad_input(demo_client, body, status, fragment):
+    r = demo_client.post("/analyses/clusters", json=body)
+    assert r.status_code == status, r.text
+    assert fragment in r.json()["detail"]
+
+
+def test_clusters_as_a_job(demo_client):
+    r = demo_client.post(
+        "/analyses/clusters", json={"firms": "firms", "eps_m": 3000, "async": True}
+    )
+    assert r.status_code == 202, r.text
+    body = r.json()
+    assert set(body) >= {"job_id", "status_url"}
+    job = _wait_job(demo_client, body["status_url"])
+    assert job["state"] == "done", job
+    assert job["progress"] == 1.0
+    run_id = job["result"]["run_id"]
+    # the result persisted as a run
+    assert demo_client.get(f"/runs/{run_id}").status_code == 200
+
+
+def test_failed_job_reports_the_error(demo_client):
+    r = demo_client.post("/analyses/clusters", json={"firms": "nope", "async": True})
+    assert r.status_code == 202
+    job = _wait_job(demo_client, r.json()["status_url"])
+    assert job["state"] == "failed" and "nope" in job["error"]
+    assert "result" not in job
+
+
+def test_unknown_job_is_404(demo_client):
+    r = demo_client.get("/jobs/0123456789abcdef")
+    assert r.status_code == 404 and "no job" in r.json()["detail"]
+
+
+def test_kdistance(demo_client):
+    body = demo_client.post("/analyses/kdistance", json={"firms": "firms", "k": 5}).json()
+    assert body["k"] == 5 and body["suggested_eps_m"] > 0
+    assert len(body["curve"]["rank"]) == len(body["curve"]["distance_m"])
+    assert (
+        demo_client.post("/analyses/kdistance", json={"firms": "firms", "k": 0}).status_code == 422
+    )
+
+
+def test_kde_creates_a_raster_with_tiles(demo_client):
+    body = demo_client.post(
+        "/analyses/kde", json={"firms": "firms", "bandwidth": 3000, "cell_m": 2000}
+    ).json()
+    rid = body["raster_id"]
+    tj = demo_client.get(f"/rasters/{rid}/tilejson.json").json()
+    assert tj["rescale"][1] > 0
+    assert demo_client.get(f"/rasters/{rid}").json()["kind"] == "kde"
+    assert (
+        demo_client.post("/analyses/kde", json={"firms": "firms", "bandwidth": "wide"}).status_code
+        == 422
+    )
+    assert (
+        demo_client.post("/analyses/kde", json={"firms": "firms", "bandwidth": -1}).status_code
+        == 422
+    )
+
+
+def test_inequality_inline_matches_pysal(demo_client):
+    from inequality.gini import Gini
+    from inequality.theil import Theil
+
+    values = [1.0, 2.0, 3.0, 4.0, 10.0, 7.5]
+    body = demo_client.post("/analyses/inequality", json={"values": values}).json()
+    # reference: PySAL inequality on the same input
+    flat = str(body)
+    assert "gini" in flat
+    result = body.get("result", body)
+    assert result["gini"] == pytest.approx(Gini(np.array(values)).g)
+    assert result["theil_t"] == pytest.approx(Theil(np.array(values)).T)
+
+
+def test_inequality_from_indicators_and_png(demo_client):
+    req = {
+        "indicators": "indicators",
+        "indicator": "gdp_pc",
+        "boundaries": "regions",
+        "group_by": "parent_id",
+    }
+    body = demo_client.post("/analyses/inequality", json=req).json()
+    assert set(map(str, body["years"])) == {"2000", "2010"}
+    r = demo_client.post("/analyses/inequality?format=png", json=req)
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    assert r.content.startswith(PNG)
+    r = demo_client.post("/analyses/inequality?format=png&chart=lorenz", json={"values": [1, 2, 3]})
+    assert r.content.startswith(PNG)
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({}, 422),
+        ({"values": []}, 422),
+        ({"values": [1, 2, "x"]}, 422),
+        ({"values": [1, 2, 3], "population": [1, 2]}, 422),
+        ({"indicators": "nope", "indicator": "gdp_pc"}, 404),
+        ({"indicators": "indicators", "indicator": "nothing"}, 422),
+        ({"indicators": "firms", "indicator": "x"}, 422),
+    ],
+)
+def test_inequality_bad_input(demo_client, body, status):
+    r = demo_client.post("/analyses/inequality", json=body)
+    assert r.status_code == status, r.text
+    assert isinstance(r.json()["detail"], str)
+
+
+def test_assets_and_zonal(demo_client, demo):
+    r = demo_client.post(
+        "/analyses/assets",
+        json={"assets": "assets", "boundaries": "regions", "analysis": "density"},
+    )
+    assert r.status_code == 200, r.text
+    assert "run_id" in r.json()
+    r = demo_client.post("/analyses/assets", json={"assets": "assets", "analysis": "teleport"})
+    assert r.status_code == 422
+    r = demo_client.post(
+        "/analyses/zonal",
+        json={"raster": demo["kde"], "boundaries": "regions", "stats": ["sum", "mean"]},
+    )
+    assert r.status_code == 200, r.text
+    r = demo_client.post("/analyses/zonal", json={"raster": demo["kde"]})
+    assert r.status_code == 422
+    r = demo_client.post("/analyses/zonal", json={"raster": "nope", "boundaries": "regions"})
+    assert r.status_code == 404
+    r = demo_client.post(
+        "/analyses/zonal", json={"raster": demo["kde"], "boundaries": "regions", "stats": ["mode"]}
+    )
+    assert r.status_code == 422 and "mode" in r.json()["detail"]
+
+
+def test_runs_listing(demo_client, demo):
+    runs = demo_client.get("/runs").json()["runs"]
+    assert demo["clusters_run"] in {r["id"] for r in runs}
+    only = demo_client.get("/runs?kind=clusters").json()["runs"]
+    assert only and all(r["kind"] == "clusters" for r in only)
+    one = demo_client.get(f"/runs/{demo['clusters_run']}").json()
+    assert one["links"] and one["collections"][0] == demo["clusters_run"]
+    assert demo_client.get("/runs/nope").status_code == 404

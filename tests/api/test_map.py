@@ -1,0 +1,75 @@
+"""``GET /map``: the page renders from the workspace and loads nothing from a CDN."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlparse
+
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.settings import Settings
+
+TAG_URLS = re.compile(r"<(script|link)\b[^>]*?\b(?:src|href)\s*=\s*[\"']([^\"']+)[\"']", re.I)
+
+
+def _external_assets(page: str) -> list[str]:
+    bad = []
+    for _tag, url in TAG_URLS.findall(page):
+        parsed = urlparse(url)
+        if parsed.scheme in ("http", "https") or url.startswith("//"):
+            if parsed.hostname not in ("127.0.0.1", "localhost"):
+                bad.append(url)
+    return bad
+
+
+def test_map_has_every_layer_and_only_local_assets(demo_client, demo):
+    r = demo_client.get("/map")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    page = r.text
+    assert _external_assets(page) == []
+    assets = [url for _tag, url in TAG_URLS.findall(page)]
+    assert assets and all(url.startswith("/static/") for url in assets)
+    for url in assets:  # and every one of them is served
+        assert demo_client.get(url).status_code == 200, url
+    assert "/collections/firms/tiles/WebMercatorQuad/{z}/{x}/{y}" in page
+    assert f"/rasters/{demo['kde']}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}.png" in page
+    assert "Point clusters" in page and "gc-cluster" in page
+    assert "Choropleth" in page and "mapclassify" in page
+    assert "Territorial assets" in page and "Hotspots" in page
+    assert "L.Control.FullScreen" in page and "polylineMeasure" in page
+    assert "/collections/firms/items?f=csv" in page and "f=gpkg" in page
+
+
+def test_osm_basemap_is_offered_but_off_by_default(demo_client):
+    page = demo_client.get("/map").text
+    assert "tile.openstreetmap.org" in page
+    name = re.search(
+        r"var (tile_layer_\w+) = L\.tileLayer\(\s*\"https://tile\.openstreetmap", page
+    ).group(1)
+    assert f"{name}.addTo(" not in page
+    page_on = demo_client.get("/map?basemap=true").text
+    name = re.search(
+        r"var (tile_layer_\w+) = L\.tileLayer\(\s*\"https://tile\.openstreetmap", page_on
+    ).group(1)
+    assert f"{name}.addTo(" in page_on
+
+
+def test_indicator_choropleth_legend(demo_client):
+    page = demo_client.get("/map?indicator=population&year=2000").text
+    assert "population, 2000" in page
+    assert "source: indicators dataset" in page
+
+
+def test_map_parameters_are_checked(demo_client):
+    assert demo_client.get("/map?firms=nope").status_code == 404
+    assert demo_client.get("/map?firms=regions").status_code == 422
+    assert demo_client.get("/map?clusters=nope").status_code == 404
+    assert demo_client.get("/map?kde=nope").status_code == 404
+
+
+def test_map_of_an_empty_workspace(tmp_path):
+    with TestClient(create_app(Settings(workspace=tmp_path / "ws"))) as c:
+        r = c.get("/map")
+    assert r.status_code == 200
+    assert _external_assets(r.text) == []

@@ -40,9 +40,15 @@ def parse_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray
         bad = np.isinf(numbers)
         numbers = np.where(bad, np.nan, numbers)
         return numbers, missing, bad
+    from geocluster.io._csv import NA_TOKENS
+
     text = values.astype("string").str.strip()
-    missing = (text.isna() | (text == "")).to_numpy(dtype=bool, na_value=True)
-    numbers = pd.to_numeric(text, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    missing = (text.isna() | (text == "") | text.isin(NA_TOKENS)).to_numpy(
+        dtype=bool, na_value=True
+    )
+    numbers = pd.to_numeric(text.where(~text.isin(NA_TOKENS)), errors="coerce").to_numpy(
+        dtype="float64", na_value=np.nan
+    )
     retry = np.isnan(numbers) & ~missing
     if retry.any():
         fixed = text[retry].str.replace(r"^([+-]?\d+),(\d+)$", r"\1.\2", regex=True)

@@ -11,6 +11,13 @@ _TRUE = frozenset({"true", "t", "yes", "y", "1", "1.0", "si", "sí", "s", "x", "
 _FALSE = frozenset({"false", "f", "no", "n", "0", "0.0", "non", "nein"})
 
 
+_MISSING_WORDS = frozenset({"", "na", "n/a", "nan", "null", "none", "#n/a", "<na>", "-nan"})
+
+
+def _is_missing_word(values: pd.Series) -> pd.Series:
+    return values.astype("string").str.strip().str.lower().isin(_MISSING_WORDS).fillna(False)
+
+
 def _code_text(v: object) -> object:
     if v is None or v is pd.NA:
         return pd.NA
@@ -52,9 +59,7 @@ def parse_bool(values: pd.Series) -> tuple[pd.Series, int]:
         mapped.append(True if s in _TRUE else False if s in _FALSE else pd.NA)
     mapped.append(pd.NA)
     out = pd.Series(np.array(mapped, dtype=object)[codes], index=values.index, dtype="boolean")
-    unparsed = int(
-        (out.isna() & values.notna() & (values.astype("string").str.strip() != "")).sum()
-    )
+    unparsed = int((out.isna() & values.notna() & ~_is_missing_word(values)).sum())
     return out, unparsed
 
 
@@ -77,7 +82,7 @@ def parse_year(values: pd.Series) -> tuple[pd.Series, int]:
     out = years.where(ok).round().astype("Int64")
     present = values.notna()
     if not pd.api.types.is_numeric_dtype(values.dtype):
-        present &= values.astype("string").str.strip().fillna("") != ""
+        present &= ~_is_missing_word(values).to_numpy(dtype=bool)
     unparsed = int((present & ~ok).sum())
     return out, unparsed
 

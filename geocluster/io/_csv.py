@@ -23,6 +23,13 @@ DELIMITERS = (",", ";", "\t", "|")
 _SAMPLE_BYTES = 256 * 1024
 _DECIMAL_COMMA = re.compile(r"^\s*[+-]?\d+,\d+\s*$")
 _DECIMAL_POINT = re.compile(r"^\s*[+-]?\d+\.\d+\s*$")
+#: pandas' default missing-value words (``pandas._libs.parsers.STR_NA_VALUES``). They mean
+#: "missing" in number-like columns, but in text columns they can be real values: "NA" is
+#: Namibia's ISO code and "Null" a surname. Text columns keep them; others do not.
+NA_TOKENS = (
+    "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+)  # fmt: skip
 
 
 def sniff_encoding(path: Path) -> str:
@@ -155,6 +162,8 @@ def read_csv(
                 sep=delimiter,
                 engine="pyarrow",
                 dtype=dtype,
+                keep_default_na=False,
+                na_values=[""],
                 encoding="utf-8" if encoding == "utf-8-sig" else encoding,
             )
         except Exception:  # noqa: BLE001 - pyarrow is strict; the C engine explains errors
@@ -169,6 +178,8 @@ def read_csv(
                 sep=delimiter,
                 engine="c",
                 dtype=dtype,
+                keep_default_na=False,
+                na_values=[""],
                 encoding=encoding,
                 skipinitialspace=True,
                 **kwargs,
@@ -178,8 +189,30 @@ def read_csv(
         except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
             raise UnusableFile(f"{path.name} is not a readable delimited file: {exc}") from exc
     frame.columns = [str(c).lstrip("\ufeff").strip() for c in frame.columns]
+    _missing_words_to_nan(frame, keep=as_text)
     if len(frame) == 0:
         raise UnusableFile(
             f"{path.name} has a header ({', '.join(map(str, frame.columns))}) but no data rows"
         )
     return frame, notes
+
+
+def _missing_words_to_nan(frame: pd.DataFrame, *, keep: set[str]) -> None:
+    """Turn :data:`NA_TOKENS` into missing values, in place, outside the ``keep`` columns.
+
+    The file is read with only empty cells as missing, so text columns keep words such
+    as "NA"; here the other columns get pandas' usual treatment back: a column that is
+    numbers apart from such words becomes numeric.
+    """
+    for c in frame.columns:
+        if c in keep:
+            continue
+        s = frame[c]
+        if not (pd.api.types.is_string_dtype(s.dtype) or s.dtype == object):
+            continue
+        words = s.isin(NA_TOKENS)
+        if not words.any():
+            continue
+        s = s.where(~words)
+        numbers = pd.to_numeric(s, errors="coerce")
+        frame[c] = numbers if (numbers.notna() == s.notna()).all() else s

@@ -761,3 +761,18 @@ def test_max_bytes_option(tmp_path):
     with pytest.raises(FileTooLarge, match="the limit is 50 bytes"):
         prepare("firms", path, {"max_bytes": 50})
     assert len(prepare("firms", path, {"max_bytes": 10_000}, land=LAND).frame) == 3
+
+
+def test_missing_value_words(tmp_path):
+    # "NA" is Namibia's ISO code and a text value; in a number column it means missing.
+    text = (
+        "region_id,name,lon,lat,founded,women_led\n"
+        "NA,Namibia,17.08,-22.56,NA,n/a\n"
+        "ZA,null,28.04,-26.2,1994,yes\n"
+        "BW,Botswana,25.9,NA,1966,no\n"
+    )
+    p = prepare("firms", _csv(tmp_path, text), IngestOptions(id_col="region_id"))
+    assert p.frame["firm_id"].tolist() == ["NA", "ZA"]
+    assert p.frame["name"].tolist() == ["Namibia", "null"]
+    assert _by_row(p)[3].reason == "missing latitude"
+    assert not any("not years" in w or "not yes/no" in w for w in p.warnings)

@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from geocluster.errors import (
     FileTooLarge,
@@ -395,3 +397,43 @@ def test_zip_expanding_over_the_size_limit(tmp_path):
     assert path.stat().st_size < 2000
     with pytest.raises(FileTooLarge, match="expands to"):
         read_table(path, max_bytes=2000)
+
+
+# ------------------------------------------------------------------ property: round trip
+_LATIN1_TEXT = st.text(
+    alphabet=st.characters(
+        codec="latin-1", categories=("L", "N", "Zs"), exclude_characters="\x85\xa0"
+    ),
+    min_size=1,
+    max_size=12,
+).filter(lambda s: s.strip() == s and not s.isdigit())
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    names=st.lists(_LATIN1_TEXT, min_size=2, max_size=8),
+    delimiter=st.sampled_from([",", ";", "\t", "|"]),
+    encoding=st.sampled_from(["utf-8", "utf-8-sig", "cp1252"]),
+    decimal_comma=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_csv_round_trip_property(tmp_path, names, delimiter, encoding, decimal_comma, seed):
+    """Whatever the delimiter, encoding and decimal mark, the table read is the one written."""
+    decimal = "," if decimal_comma and delimiter != "," else "."
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "name": names,
+            "lon": np.round(rng.uniform(-180, 180, len(names)), 5),
+            "lat": np.round(rng.uniform(-90, 90, len(names)), 5),
+        }
+    )
+    path = tmp_path / f"p{seed}_{len(names)}.csv"
+    frame.to_csv(path, sep=delimiter, encoding=encoding, decimal=decimal, index=False)
+    raw = read_table(path, text_columns=lambda header: ["name"])
+    assert list(raw.frame.columns) == ["name", "lon", "lat"]
+    assert raw.frame["name"].tolist() == names
+    np.testing.assert_allclose(raw.frame["lon"].to_numpy(float), frame["lon"])
+    np.testing.assert_allclose(raw.frame["lat"].to_numpy(float), frame["lat"])

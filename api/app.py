@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from api.errors import add_exception_handlers
 from api.jobs import JobManager
 from api.settings import Settings
-from api.tiling import IndexCache
+from api.tiling import CollectionResolver, IndexCache
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "maps" / "static"
 
@@ -93,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.get_workspace = _WorkspaceHolder(settings.workspace)
     app.state.index_cache = IndexCache()
+    app.state.collections = CollectionResolver()
     app.state.jobs = jobs
     app.state.policy = _policy(settings)
 

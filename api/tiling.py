@@ -14,7 +14,9 @@ resolution and is encoded by ``mapbox_vector_tile``.
 from __future__ import annotations
 
 import math
+import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -415,3 +417,54 @@ class IndexCache:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+
+
+class CollectionResolver:
+    """Memoise ``ws.collection(cid)`` between writes to the workspace.
+
+    Resolving a collection id costs a few SQLite round trips (milliseconds), which
+    would dominate a cached tile. The store is a SQLite file in WAL mode: every commit
+    changes the ``-wal`` file (or, after a checkpoint, the main file), so their stat
+    signature tells when the catalog may have changed. Entries also expire after
+    ``max_age_s`` in case two commits land within the file system's time resolution.
+    """
+
+    def __init__(self, max_age_s: float = 2.0) -> None:
+        self.max_age_s = max_age_s
+        self._entries: dict[str, tuple[tuple, float, object]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _signature(ws) -> tuple:
+        path = getattr(getattr(ws, "store", None), "path", None)
+        if path is None:
+            return (time.monotonic(),)  # unknown store: never reuse
+        sig = []
+        for suffix in ("", "-wal"):
+            try:
+                st = os.stat(f"{path}{suffix}")
+                sig.append((st.st_mtime_ns, st.st_size, st.st_ino))
+            except FileNotFoundError:
+                sig.append(None)
+        return tuple(sig)
+
+    def peek(self, ws, collection_id: str):
+        """The memoised collection if still valid, else None (never touches the store)."""
+        entry = self._entries.get(collection_id)
+        if entry is None or time.monotonic() - entry[1] >= self.max_age_s:
+            return None
+        return entry[2] if entry[0] == self._signature(ws) else None
+
+    def get(self, ws, collection_id: str):
+        """``ws.collection(collection_id)``, from memory when nothing was written since."""
+        found = self.peek(ws, collection_id)
+        if found is not None:
+            return found
+        sig = self._signature(ws)
+        now = time.monotonic()
+        coll = ws.collection(collection_id)
+        with self._lock:
+            self._entries[collection_id] = (sig, now, coll)
+            if len(self._entries) > 1024:
+                self._entries.clear()
+        return coll

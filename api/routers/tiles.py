@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import get_settings, get_workspace
 from api.errors import TileOutsideBounds
@@ -135,46 +136,61 @@ def _collection_index(request: Request, ws, coll):
         304: {"description": "Not modified"},
     },
 )
-def collection_tile(
+async def collection_tile(
     collection_id: str,
     request: Request,
     z: Annotated[int, Path(ge=0, le=30)],
     x: Annotated[int, Path(ge=0)],
     y: Annotated[int, Path(ge=0)],
     settings: Settings = Depends(get_settings),
-    ws=Depends(get_workspace),
 ) -> Response:
     """Firm points are grid counts (``count``, ``employees``, ``aggregated``) below
     ``GEOCLUSTER_POINTS_MIN_ZOOM`` or above ``GEOCLUSTER_TILE_MAX_FEATURES`` points per
-    tile, and individual points otherwise; polygons are clipped and simplified."""
+    tile, and individual points otherwise; polygons are clipped and simplified.
+
+    Cached tiles are answered on the event loop; building a tile (or the collection's
+    index, on first use) runs in the thread pool."""
     _check_tile(z, x, y, settings)
-    coll = ws.collection(collection_id)
+    ws = await run_in_threadpool(request.app.state.get_workspace)
+    resolver = request.app.state.collections
+    coll = resolver.peek(ws, collection_id) or await run_in_threadpool(
+        resolver.get, ws, collection_id
+    )
     if not coll.geometry:
         raise InvalidInput(f"collection {collection_id!r} has no geometry to tile")
     policy = request.app.state.policy
-    etag = _etag(
-        "mvt", coll.id, coll.layer, z, x, y, settings.tiles.model_dump_json(), repr(policy)
-    )
+    etag = _etag("mvt", coll.id, coll.layer, z, x, y, _tiling_token(request, settings))
     headers = _cache_headers(settings, etag)
     if _not_modified(request, etag):
         return Response(status_code=304, headers=headers)
     lru = _state_cache(request)
     body = lru.get(etag)
     if body is None:
-        index = _collection_index(request, ws, coll)
-        kind = getattr(index, "disclosure_kind", "other")
-        opts = _tile_options(settings, policy, kind)
-        if hasattr(index, "cells"):
-
-            def cells_filter(cells: pd.DataFrame) -> pd.DataFrame:
-                out = policy.apply(cells, kind="table", count_col="count")
-                return out[pd.to_numeric(out["count"], errors="coerce").notna()]
-
-            body = index.tile(z, x, y, opts, cells_filter=cells_filter)
-        else:
-            body = index.tile(z, x, y, opts)
+        body = await run_in_threadpool(_render_tile, request, ws, coll, z, x, y, settings, policy)
         lru.put(etag, body)
     return Response(body, media_type=MVT, headers=headers)
+
+
+def _tiling_token(request: Request, settings: Settings) -> str:
+    token = getattr(request.app.state, "tiling_token", None)
+    if token is None:
+        token = settings.tiles.model_dump_json() + repr(request.app.state.policy)
+        request.app.state.tiling_token = token
+    return token
+
+
+def _render_tile(request: Request, ws, coll, z: int, x: int, y: int, settings: Settings, policy):
+    index = _collection_index(request, ws, coll)
+    kind = getattr(index, "disclosure_kind", "other")
+    opts = _tile_options(settings, policy, kind)
+    if hasattr(index, "cells"):
+
+        def cells_filter(cells: pd.DataFrame) -> pd.DataFrame:
+            out = policy.apply(cells, kind="table", count_col="count")
+            return out[pd.to_numeric(out["count"], errors="coerce").notna()]
+
+        return index.tile(z, x, y, opts, cells_filter=cells_filter)
+    return index.tile(z, x, y, opts)
 
 
 @router.get(

@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-import geopandas as gpd
 import pandas as pd
 
 from geocluster.errors import (
@@ -233,8 +232,3 @@ def read_osm(
         raise UnsupportedFormat(f"{path.name}: expected an OSM PBF file, got {fmt}")
     frame, notes = _read_osm(path, keys=keys, keep=keep, progress=progress)
     return RawTable(frame, "osm", "EPSG:4326", None, notes)
-
-
-def is_geo(frame: pd.DataFrame) -> bool:
-    """Whether ``frame`` is a GeoDataFrame with an active geometry column."""
-    return isinstance(frame, gpd.GeoDataFrame) and frame._geometry_column_name in frame

@@ -8,8 +8,9 @@ Cold start: esda's conditional-randomisation engine is numba code compiled on fi
 esda does not cache it. Measured on the 2-core development machine (Nov 2026): importing esda
 1.5–4.4 s, the first ``Moran_Local`` 26 s and the first ``G_Local`` 28 s (each compiles its
 own kernel); afterwards a call on 100 regions takes ~2 ms. :func:`warm_up` switches numba's
-on-disk cache on for esda's kernels (so a later process loads the local-Moran kernel in
-~4 s instead of compiling for 26 s) and runs both statistics once on a tiny lattice. The API
+on-disk cache on for esda's kernels (so a later process loads the kernels in a few seconds
+instead of compiling for ~50 s; :func:`local_moran` and :func:`getis_ord` switch it on too)
+and runs both statistics once on a tiny lattice. The API
 calls it at start-up in a background thread (``threading.Thread(target=warm_up,
 daemon=True).start()``) so the first request does not pay for the compile.
 """
@@ -188,6 +189,7 @@ def local_moran(
 
     y = _check(y, w, permutations, alpha)
     seed = _seed(seed)
+    _enable_esda_cache()
     wr = _copy_w(w)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -224,6 +226,7 @@ def getis_ord(
 
     y = _check(y, w, permutations, alpha)
     seed = _seed(seed)
+    _enable_esda_cache()
     wc = _copy_w(w)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -254,8 +257,15 @@ def _significance(p: np.ndarray, alpha: float, fdr: bool) -> np.ndarray:
     return p <= alpha
 
 
+_cache_enabled = False
+
+
 def _enable_esda_cache() -> int:
-    """Switch numba's on-disk cache on for esda's kernels; returns how many."""
+    """Switch numba's on-disk cache on for esda's kernels (once); returns how many."""
+    global _cache_enabled
+    if _cache_enabled:
+        return 0
+    _cache_enabled = True
     try:
         import esda.crand
         import esda.getisord

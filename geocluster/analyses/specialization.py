@@ -1,0 +1,682 @@
+"""Specialisation, hot spots, point patterns and cluster ranking (JSON-ready orchestration).
+
+Each ``run_*`` reads datasets from the workspace in a metric working CRS, calls the pure
+functions of :mod:`geocluster.specialization`, :mod:`geocluster.spatialstats` and
+:mod:`geocluster.ranking`, persists a run (readable as collections) and returns a
+JSON-serialisable dict (CONTRACT.md shapes plus extras). Bad parameters raise
+:class:`~geocluster.errors.InvalidInput`; unknown ids the workspace's ``NotFound``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from geocluster.errors import InvalidInput, MissingColumns, WrongKind
+from geocluster.ranking import rank_clusters, validate_weights
+from geocluster.spatialstats import (
+    build_weights,
+    getis_ord,
+    global_moran,
+    kdensity,
+    local_moran,
+    parse_weights_spec,
+    ripley_l,
+)
+from geocluster.spatialstats.pointpattern import MAX_KDENSITY_FIRMS
+from geocluster.specialization import assign_regions, long_table, sector_table
+from geocluster.specialization.measures import MEASURES
+
+__all__ = [
+    "SECTOR_LEVELS",
+    "HOTSPOT_METHODS",
+    "POINTPATTERN_METHODS",
+    "run_specialization",
+    "run_hotspots",
+    "run_pointpattern",
+    "run_ranking",
+]
+
+SECTOR_LEVELS = ("section", "division", "group")
+HOTSPOT_METHODS = ("lisa", "gi_star")
+POINTPATTERN_METHODS = ("ripley", "kdensity")
+#: Ripley's L runs on at most this many firms (a seeded sample above it)
+MAX_RIPLEY_POINTS = 5000
+
+Progress = Callable[[float, str], None]
+
+
+def _noop(fraction: float, message: str) -> None:
+    return None
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        v = float(value)
+        return v if math.isfinite(v) else None
+    if value is pd.NA or value is None:
+        return None
+    return value
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    cols = [c for c in frame.columns if c != "geometry"]
+    return [_jsonable(dict(zip(cols, row))) for row in frame[cols].itertuples(index=False)]
+
+
+def _check_choice(value, choices, name):
+    if value not in choices:
+        raise InvalidInput(f"expected {name} in {list(choices)}, got {value!r}")
+    return value
+
+
+def _check_int(value, name, lo, hi):
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not lo <= value <= hi:
+        raise InvalidInput(f"expected {name} as an integer in [{lo}, {hi}], got {value!r}")
+    return int(value)
+
+
+def _check_float(value, name, lo=0.0, inclusive=True):
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"expected {name} as a number, got {value!r}") from None
+    if isinstance(value, bool) or not math.isfinite(v) or (v < lo if inclusive else v <= lo):
+        op = ">=" if inclusive else ">"
+        raise InvalidInput(f"expected {name} {op} {lo}, got {value!r}")
+    return v
+
+
+# -- shared readers ---------------------------------------------------------------------------
+def _read_boundaries(ws, boundaries: str, crs: str, level: int | None) -> gpd.GeoDataFrame:
+    ws.require(boundaries, "boundaries")
+    regions = ws.read(boundaries, crs=crs)
+    if "region_id" not in regions.columns:
+        raise MissingColumns(
+            f"expected a region_id column in boundaries, got {list(regions.columns)}"
+        )
+    if "level" in regions.columns and regions["level"].notna().any():
+        levels = sorted(int(v) for v in pd.unique(regions["level"].dropna()))
+        if level is None:
+            level = levels[-1]  # the finest level: regions of one level do not overlap
+        elif level not in levels:
+            raise InvalidInput(f"expected level in {levels} for {boundaries!r}, got {level!r}")
+        regions = regions[regions["level"] == level]
+    elif level is not None:
+        raise InvalidInput(f"boundaries {boundaries!r} have no level column; got level={level}")
+    regions = regions.reset_index(drop=True)
+    regions["region_id"] = regions["region_id"].astype(str)
+    if regions["region_id"].duplicated().any():
+        dup = regions.loc[regions["region_id"].duplicated(), "region_id"].unique()[:5]
+        raise InvalidInput(f"expected unique region ids in one level, got duplicates {list(dup)}")
+    regions.attrs["level"] = level
+    return regions
+
+
+def _firm_xy(firms: gpd.GeoDataFrame) -> np.ndarray:
+    geom = firms.geometry
+    if len(geom) and not (geom.geom_type == "Point").all():
+        geom = geom.representative_point()
+    return (
+        np.column_stack([geom.x.to_numpy(), geom.y.to_numpy()]) if len(geom) else np.zeros((0, 2))
+    )
+
+
+def _firm_sectors(firms: pd.DataFrame, sector_level: str) -> pd.Series:
+    from geocluster.sectors import division_of, section_of
+
+    col = "isic_section" if sector_level == "section" else "isic_division"
+    if col in firms.columns:
+        return firms[col].astype("object").where(firms[col].notna(), None)
+    if "sector_code" not in firms.columns:
+        raise MissingColumns(
+            f"expected {col} or sector_code in the firms, got {list(firms.columns)}"
+        )
+    fn = section_of if sector_level == "section" else division_of
+    out = fn(firms["sector_code"].astype("string"))
+    return out.astype("object").where(out.notna(), None)
+
+
+def _groups(sector_groups: Sequence[str] | None) -> dict[str, frozenset[str]]:
+    from geocluster.sectors import SECTOR_GROUPS, group_divisions
+
+    names = list(sector_groups) if sector_groups else list(SECTOR_GROUPS)
+    return {name: frozenset(group_divisions(name)) for name in names}
+
+
+def _tables(
+    firms: gpd.GeoDataFrame,
+    regions: gpd.GeoDataFrame,
+    *,
+    sector_level: str,
+    measure: str,
+    bootstrap: int,
+    seed: int,
+    sector_groups: Sequence[str] | None = None,
+):
+    idx = assign_regions(_firm_xy(firms), regions, predicate="intersects")
+    groups = _groups(sector_groups) if sector_level == "group" else None
+    sectors = _firm_sectors(firms, "division" if groups else sector_level)
+    emp = firms["employees"] if "employees" in firms.columns else None
+    table = sector_table(idx, regions["region_id"], sectors, emp, groups=groups)
+    rows, reg, sec, used = long_table(table, measure, bootstrap=bootstrap, random_state=seed)
+    return table, rows, reg, sec, used
+
+
+# -- specialisation ---------------------------------------------------------------------------
+def run_specialization(
+    ws,
+    *,
+    firms: str,
+    boundaries: str,
+    measure: str = "employees",
+    sector_level: str = "division",
+    level: int | None = None,
+    bootstrap: int = 0,
+    seed: int = 0,
+    sector_groups: Sequence[str] | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Region × sector specialisation of firms (LQ, HHI, Krugman, EG, MS, strong, stars).
+
+    Parameters
+    ----------
+    firms, boundaries : str
+        Dataset ids (firms; boundaries with ``region_id`` and ``level``).
+    measure : {"employees", "firms", "auto"}
+        What the LQ and indices measure; see ``choose_measure``. ``measure_used`` says which.
+    sector_level : {"section", "division", "group"}
+        ISIC Rev.4 sections, divisions, or the sector groups (``sector_groups``: names of
+        ``geocluster.sectors.SECTOR_GROUPS``, default all).
+    level : int, optional
+        Boundary level to use (default: the finest in the dataset).
+    bootstrap : int
+        Bootstrap replicates for the LQ interval (0: none; at most 999).
+    seed : int
+        Seed of the bootstrap.
+
+    Returns
+    -------
+    dict
+        ``rows`` (cells with at least one firm: ``region_id, sector, count, employees, lq,
+        strong, strong_90, stars, star_size, star_specialisation, star_focus, small_count``
+        and ``lq_ci`` with bootstrap), ``regions`` (``region_id, hhi, krugman, n_firms,
+        employees``), ``sectors`` (``sector, ellison_glaeser, maurel_sedillot, ...``),
+        ``measure_used``, ``run_id`` and run details. The run stores the layers
+        ``regions`` (polygons + metrics, primary), ``rows`` and ``sectors``.
+    """
+    report = progress or _noop
+    _check_choice(measure, MEASURES, "measure")
+    _check_choice(sector_level, SECTOR_LEVELS, "sector_level")
+    bootstrap = _check_int(bootstrap, "bootstrap", 0, 999)
+    seed = _check_int(seed, "seed", 0, 2**32 - 1)
+    if sector_groups is not None and sector_level != "group":
+        raise InvalidInput("sector_groups applies only with sector_level='group'")
+    info = ws.require(firms, "firms")
+    report(0.05, "reading firms and boundaries")
+    frame = ws.read(firms, crs="working")
+    regions = _read_boundaries(ws, boundaries, info.working_crs, level)
+    report(0.3, "joining firms to regions")
+    table, rows, reg, sec, used = _tables(
+        frame,
+        regions,
+        sector_level=sector_level,
+        measure=measure,
+        bootstrap=bootstrap,
+        seed=seed,
+        sector_groups=sector_groups,
+    )
+    report(0.8, "saving the run")
+    published = rows[rows["count"] > 0].reset_index(drop=True)
+    regions_layer = (
+        regions[["region_id", "name", "geometry"]]
+        if "name" in regions
+        else regions[["region_id", "geometry"]]
+    )
+    regions_layer = regions_layer.merge(reg, on="region_id", how="left")
+    params = {
+        "firms": firms,
+        "boundaries": boundaries,
+        "measure": measure,
+        "sector_level": sector_level,
+        "level": regions.attrs.get("level"),
+        "bootstrap": bootstrap,
+        "seed": seed,
+        "sector_groups": list(sector_groups) if sector_groups else None,
+        "working_crs": info.working_crs,
+    }
+    summary = {
+        "measure_used": used,
+        "n_firms": table.n_firms,
+        "outside": table.dropped_outside,
+        "n_regions": len(regions),
+        "n_sectors": len(table.sectors),
+        "strong": int(rows["strong"].sum()),
+        "working_crs": info.working_crs,
+    }
+    run = ws.save_run(
+        "specialization",
+        params=_jsonable(params),
+        inputs=[firms, boundaries],
+        layers={"regions": regions_layer, "rows": published, "sectors": sec},
+        summary=_jsonable(summary),
+        primary="regions",
+    )
+    out_rows = published.copy()
+    if bootstrap:
+        out_rows["lq_ci"] = list(zip(out_rows.pop("lq_low"), out_rows.pop("lq_high")))
+    report(1.0, "done")
+    return {
+        "run_id": run.id,
+        "measure_used": used,
+        "sector_level": sector_level,
+        "level": _jsonable(regions.attrs.get("level")),
+        "n_firms": table.n_firms,
+        "outside": table.dropped_outside,
+        "rows": _records(out_rows),
+        "regions": _records(reg),
+        "sectors": _records(sec),
+        "collections": {
+            "regions": run.id,
+            "rows": f"{run.id}.rows",
+            "sectors": f"{run.id}.sectors",
+        },
+    }
+
+
+# -- hot spots --------------------------------------------------------------------------------
+def _values_from_indicators(ws, indicators, indicator, year):
+    ws.require(indicators, "indicators")
+    if not indicator:
+        raise InvalidInput("expected an indicator name with indicators, got none")
+    table = ws.read(indicators)
+    sel = table[table["indicator"].astype(str) == str(indicator)]
+    if sel.empty:
+        known = sorted(table["indicator"].astype(str).unique())[:20]
+        raise InvalidInput(f"expected an indicator among {known}, got {indicator!r}")
+    years = sorted(int(y) for y in sel["year"].dropna().unique())
+    if year is None:
+        year = years[-1]
+    elif int(year) not in years:
+        raise InvalidInput(f"expected year in {years} for {indicator!r}, got {year!r}")
+    sel = sel[sel["year"] == int(year)]
+    values = pd.to_numeric(sel["value"], errors="coerce")
+    return dict(zip(sel["region_id"].astype(str), values)), int(year)
+
+
+def run_hotspots(
+    ws,
+    *,
+    boundaries: str,
+    values: Mapping[str, float] | None = None,
+    indicators: str | None = None,
+    indicator: str | None = None,
+    year: int | None = None,
+    method: str = "lisa",
+    weights: str = "queen",
+    permutations: int = 999,
+    seed: int = 0,
+    fdr: bool = False,
+    alpha: float = 0.05,
+    level: int | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Local hot spots (LISA or Gi*) and global Moran's I of a value per region.
+
+    The values come inline (``values``: ``{region_id: value}``) or from an indicators
+    dataset (``indicators`` + ``indicator`` + ``year``, default the latest year). Regions
+    without a finite value are left out before the weights are built (reported in
+    ``missing``).
+
+    Returns
+    -------
+    dict
+        ``regions``: ``region_id, value, statistic, p_value, label, significant`` (label
+        HH/LH/LL/HL for LISA, as esda's ``q``, or hot/cold for Gi*); ``global``: Moran's I
+        with ``p_value`` (permutation) and ``p_norm``; ``run_id``; ``islands``; ``missing``.
+    """
+    report = progress or _noop
+    _check_choice(method, HOTSPOT_METHODS, "method")
+    parse_weights_spec(weights)
+    permutations = _check_int(permutations, "permutations", 0, 99_999)
+    seed = _check_int(seed, "seed", 0, 2**32 - 1)
+    if not isinstance(fdr, bool):
+        raise InvalidInput(f"expected fdr as true or false, got {fdr!r}")
+    alpha = _check_float(alpha, "alpha", 0.0, inclusive=False)
+    if alpha >= 1:
+        raise InvalidInput(f"expected alpha in (0, 1), got {alpha}")
+    if (values is None) == (indicators is None):
+        raise InvalidInput("expected either values or indicators (+ indicator), not both or none")
+    info = ws.require(boundaries, "boundaries")
+    regions = _read_boundaries(ws, boundaries, info.working_crs or "working", level)
+    if values is not None:
+        if not isinstance(values, Mapping):
+            raise InvalidInput(
+                f"expected values as {{region_id: value}}, got {type(values).__name__}"
+            )
+        vals = {str(k): v for k, v in values.items()}
+        unknown = sorted(set(vals) - set(regions["region_id"]))
+        if unknown:
+            raise InvalidInput(
+                f"expected values keyed by region ids of {boundaries!r}, got unknown {unknown[:10]}"
+            )
+        vals = dict(zip(vals, pd.to_numeric(pd.Series(list(vals.values())), errors="coerce")))
+        used_year = None
+    else:
+        vals, used_year = _values_from_indicators(ws, indicators, indicator, year)
+    y = regions["region_id"].map(vals).astype(float).to_numpy()
+    ok = np.isfinite(y)
+    missing = regions.loc[~ok, "region_id"].tolist()
+    sub = regions[ok].reset_index(drop=True)
+    y = y[ok]
+    if len(sub) < 3:
+        raise InvalidInput(f"expected values for at least 3 regions, got {len(sub)}")
+    report(0.1, "building weights")
+    w = build_weights(sub, weights)
+    if len(w.islands) == len(sub):
+        raise InvalidInput(f"every region is an island under {weights!r}; try knn:K")
+    report(0.3, "computing statistics")
+    stat = local_moran if method == "lisa" else getis_ord
+    local = stat(y, w, permutations=permutations, seed=seed, alpha=alpha, fdr=fdr)
+    glob = global_moran(y, w, permutations=permutations, seed=seed)
+    layer = sub[["region_id", "geometry"]].copy()
+    layer["value"] = y
+    layer["statistic"] = local.statistic
+    layer["p_value"] = local.p_value
+    layer["label"] = local.label.astype(str)
+    layer["significant"] = local.significant
+    islands = [str(sub["region_id"].iloc[i]) for i in w.islands]
+    params = {
+        "boundaries": boundaries,
+        "indicators": indicators,
+        "indicator": indicator,
+        "year": used_year,
+        "method": method,
+        "weights": weights,
+        "permutations": permutations,
+        "seed": seed,
+        "fdr": fdr,
+        "alpha": alpha,
+        "level": regions.attrs.get("level"),
+        "working_crs": info.working_crs,
+    }
+    summary = {
+        "global": glob.to_dict(),
+        "n_regions": len(sub),
+        "n_significant": int(local.significant.sum()),
+        "islands": islands,
+        "missing": missing,
+    }
+    run = ws.save_run(
+        "hotspots",
+        params=_jsonable(params),
+        inputs=[d for d in (boundaries, indicators) if d],
+        layers={"regions": layer},
+        summary=_jsonable(summary),
+    )
+    report(1.0, "done")
+    return {
+        "run_id": run.id,
+        "method": method,
+        "weights": weights,
+        "indicator": indicator,
+        "year": used_year,
+        "alpha": alpha,
+        "fdr": fdr,
+        "regions": _records(layer),
+        "global": _jsonable(glob.to_dict()),
+        "islands": islands,
+        "missing": missing,
+        "collections": {"regions": run.id},
+    }
+
+
+# -- point patterns ---------------------------------------------------------------------------
+def run_pointpattern(
+    ws,
+    *,
+    firms: str,
+    sectors: Sequence[str] | None = None,
+    sector_group: str | None = None,
+    method: str = "ripley",
+    n_simulations: int = 99,
+    seed: int = 0,
+    support_m: Sequence[float] | None = None,
+    max_distance_m: float | None = None,
+    boundaries: str | None = None,
+    region: str | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Point-pattern test of a sector's firms.
+
+    ``method="ripley"``: Ripley's L with a CSR envelope, in the bounding box of the firms or
+    in one region (``boundaries`` + ``region``); at most 5,000 firms (a seeded sample above).
+    ``method="kdensity"``: Duranton–Overman K-density of the selected sector (``sectors`` or
+    ``sector_group`` required) against draws from all firm sites; at most 3,000 sector firms
+    (a seeded sample above).
+    """
+    from geocluster.clustering.firms import select_firms
+
+    report = progress or _noop
+    _check_choice(method, POINTPATTERN_METHODS, "method")
+    n_simulations = _check_int(
+        n_simulations, "n_simulations", 19 if method == "kdensity" else 1, 9999
+    )
+    seed = _check_int(seed, "seed", 0, 2**32 - 1)
+    if max_distance_m is not None:
+        max_distance_m = _check_float(max_distance_m, "max_distance_m", 0.0, inclusive=False)
+    info = ws.require(firms, "firms")
+    frame = ws.read(firms, crs="working")
+    selected = select_firms(frame, sectors=sectors, sector_group=sector_group)
+    rng = np.random.default_rng(seed)
+    xy = _firm_xy(selected)
+    window = None
+    if region is not None or boundaries is not None:
+        if region is None or boundaries is None:
+            raise InvalidInput("expected both boundaries and region to restrict to one region")
+        regions = _read_boundaries(ws, boundaries, info.working_crs, None)
+        hit = regions[regions["region_id"] == str(region)]
+        if hit.empty:
+            from geocluster.errors import RegionNotFound
+
+            raise RegionNotFound(f"no region {region!r} in {boundaries!r}")
+        window = hit.geometry.iloc[0]
+        inside = assign_regions(xy, hit.reset_index(drop=True), predicate="intersects") >= 0
+        xy = xy[inside]
+    sampled = False
+    report(0.2, "simulating")
+    if method == "ripley":
+        if len(xy) > MAX_RIPLEY_POINTS:
+            xy = xy[rng.choice(len(xy), MAX_RIPLEY_POINTS, replace=False)]
+            sampled = True
+        result = ripley_l(
+            xy, support_m=support_m, window=window, n_simulations=n_simulations, random_state=rng
+        )
+        curve = pd.DataFrame(
+            {
+                "distance_m": result.support_m,
+                "l": result.l,
+                "envelope_low": result.envelope_low,
+                "envelope_high": result.envelope_high,
+                "p_value": result.p_value,
+            }
+        )
+        headline = {"clustered_at_any_distance": bool(result.clustered.any())}
+    else:
+        if sectors is None and sector_group is None:
+            raise InvalidInput("expected sectors or sector_group for the K-density test")
+        sites = _firm_xy(frame)
+        if window is not None:
+            sites = sites[
+                assign_regions(sites, gpd.GeoDataFrame(geometry=[window], crs=frame.crs)) >= 0
+            ]
+        if len(xy) > MAX_KDENSITY_FIRMS:
+            xy = xy[rng.choice(len(xy), MAX_KDENSITY_FIRMS, replace=False)]
+            sampled = True
+        result = kdensity(
+            xy, sites, max_distance_m=max_distance_m, n_simulations=n_simulations, random_state=rng
+        )
+        curve = pd.DataFrame(
+            {
+                k: getattr(result, k)
+                for k in (
+                    "distance_m",
+                    "density",
+                    "local_low",
+                    "local_high",
+                    "global_low",
+                    "global_high",
+                    "localization",
+                    "dispersion",
+                )
+            }
+        )
+        headline = {
+            "localized": result.localized,
+            "dispersed": result.dispersed,
+            "localization_index": result.localization_index,
+            "dispersion_index": result.dispersion_index,
+        }
+    params = {
+        "firms": firms,
+        "sectors": list(sectors) if sectors else None,
+        "sector_group": sector_group,
+        "method": method,
+        "n_simulations": n_simulations,
+        "seed": seed,
+        "boundaries": boundaries,
+        "region": region,
+        "working_crs": info.working_crs,
+    }
+    summary = {**headline, "n_points": int(len(xy)), "sampled": sampled}
+    run = ws.save_run(
+        "pointpattern",
+        params=_jsonable(params),
+        inputs=[d for d in (firms, boundaries) if d],
+        layers={"curve": curve},
+        summary=_jsonable(summary),
+    )
+    report(1.0, "done")
+    return {
+        "run_id": run.id,
+        **_jsonable(result.to_dict()),
+        "sampled": sampled,
+        "collections": {"curve": run.id},
+    }
+
+
+# -- ranking ----------------------------------------------------------------------------------
+def run_ranking(
+    ws,
+    *,
+    clusters_run: str,
+    boundaries: str | None = None,
+    assets: str | None = None,
+    radius_m: float = 5000.0,
+    weights: Mapping[str, float] | None = None,
+    measure: str = "employees",
+    level: int | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Rank the clusters of a clusters run on the UNIDO criteria (``geocluster.ranking``).
+
+    With ``boundaries``, the specialisation component is the LQ (division level, on
+    ``measure``) of each cluster's dominant sector in the region of its centroid, computed
+    from the run's firms dataset; with ``assets``, the assets within ``radius_m`` of each
+    hull count. Returns ``clusters`` (ranked rows with every component), ``weights`` used,
+    ``left_out`` components and ``run_id``.
+    """
+    report = progress or _noop
+    w = validate_weights(weights)
+    radius_m = _check_float(radius_m, "radius_m", 0.0)
+    _check_choice(measure, MEASURES, "measure")
+    run = ws.run(clusters_run)
+    if run.kind != "clusters" or "clusters" not in run.layers:
+        raise WrongKind(f"expected a clusters run, got {clusters_run!r} which is {run.kind}")
+    crs = run.params.get("working_crs") or run.summary.get("working_crs")
+    if not crs:
+        raise InvalidInput(f"run {clusters_run!r} records no working CRS")
+    clusters = ws.read_run(clusters_run, "clusters", crs=crs)
+    lq = cluster_regions = None
+    if boundaries is not None:
+        firms_id = run.params.get("firms") or (run.inputs[0] if run.inputs else None)
+        if not firms_id:
+            raise InvalidInput(f"run {clusters_run!r} records no firms dataset")
+        report(0.2, "computing location quotients")
+        regions = _read_boundaries(ws, boundaries, crs, level)
+        firms = ws.read(firms_id, crs=crs)
+        _, rows, _, _, _ = _tables(
+            firms, regions, sector_level="division", measure=measure, bootstrap=0, seed=0
+        )
+        lq = rows[["region_id", "sector", "lq"]]
+        cent = clusters.geometry.centroid if len(clusters) else gpd.GeoSeries([], crs=clusters.crs)
+        where = assign_regions(
+            np.column_stack([cent.x.to_numpy(), cent.y.to_numpy()])
+            if len(cent)
+            else np.zeros((0, 2)),
+            regions,
+            predicate="intersects",
+        )
+        cluster_regions = [regions["region_id"].iloc[i] if i >= 0 else None for i in where]
+    asset_frame = None
+    if assets is not None:
+        ws.require(assets, "assets")
+        asset_frame = ws.read(assets, crs=crs)
+    report(0.7, "scoring")
+    ranked = rank_clusters(
+        clusters,
+        lq=lq,
+        cluster_regions=cluster_regions,
+        assets=asset_frame,
+        radius_m=radius_m,
+        weights=w,
+    )
+    layer = gpd.GeoDataFrame(
+        ranked.merge(clusters[["cluster_id", "geometry"]], on="cluster_id", how="left"),
+        geometry="geometry",
+        crs=clusters.crs,
+    )
+    params = {
+        "clusters_run": clusters_run,
+        "boundaries": boundaries,
+        "assets": assets,
+        "radius_m": radius_m,
+        "weights": w,
+        "measure": measure,
+        "working_crs": crs,
+    }
+    summary = {
+        "weights_used": ranked.attrs["weights"],
+        "left_out": ranked.attrs["left_out"],
+        "n_clusters": len(ranked),
+    }
+    saved = ws.save_run(
+        "ranking",
+        params=_jsonable(params),
+        inputs=[d for d in (clusters_run, boundaries, assets) if d],
+        layers={"ranking": layer},
+        summary=_jsonable(summary),
+    )
+    report(1.0, "done")
+    return {
+        "run_id": saved.id,
+        "clusters_run": clusters_run,
+        "weights": _jsonable(ranked.attrs["weights"]),
+        "left_out": ranked.attrs["left_out"],
+        "radius_m": radius_m,
+        "clusters": _records(ranked),
+        "collections": {"ranking": saved.id},
+    }

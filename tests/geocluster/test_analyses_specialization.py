@@ -1,0 +1,300 @@
+"""run_specialization / run_hotspots / run_pointpattern / run_ranking through a workspace."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from geocluster.analyses.specialization import (
+    run_hotspots,
+    run_pointpattern,
+    run_ranking,
+    run_specialization,
+)
+from geocluster.errors import DatasetNotFound, InvalidInput, RunNotFound, WrongKind
+from geocluster.specialization import assign_regions, location_quotient, sector_table
+
+UTM = "EPSG:32614"
+X0, Y0 = 200_000.0, 2_300_000.0
+SIDE = 10_000.0  # 4 x 4 regions of 10 km
+
+
+def _regions() -> gpd.GeoDataFrame:
+    boxes, ids = [], []
+    for j in range(4):
+        for i in range(4):
+            boxes.append(
+                shapely.box(X0 + i * SIDE, Y0 + j * SIDE, X0 + (i + 1) * SIDE, Y0 + (j + 1) * SIDE)
+            )
+            ids.append(f"R{j}{i}")
+    return gpd.GeoDataFrame(
+        {"region_id": ids, "name": ids, "level": 1, "parent_id": "MX"}, geometry=boxes, crs=UTM
+    )
+
+
+def _firms(seed=0) -> gpd.GeoDataFrame:
+    rng = np.random.default_rng(seed)
+    # a textile cluster (division 13) tight in region R11, food (10) and retail (47) everywhere
+    cluster = np.array([X0 + 15_000, Y0 + 15_000]) + rng.normal(0, 300, (150, 2))
+    spread = rng.uniform([X0, Y0], [X0 + 4 * SIDE, Y0 + 4 * SIDE], (450, 2))
+    xy = np.vstack([cluster, spread])
+    n = len(xy)
+    codes = np.concatenate(
+        [np.full(150, "1311"), rng.choice(["1071", "4711", "1311"], 450, p=[0.45, 0.5, 0.05])]
+    )
+    return gpd.GeoDataFrame(
+        {
+            "firm_id": [f"F{i}" for i in range(n)],
+            "sector_code": codes,
+            "isic_section": np.where(pd.Series(codes).str[:2] == "47", "G", "C"),
+            "isic_division": pd.Series(codes).str[:2].to_numpy(),
+            "employees": rng.integers(1, 40, n).astype(float),
+            "founded": pd.array(rng.integers(2000, 2025, n), dtype="Int64"),
+            "women_led": rng.random(n) < 0.4,
+            "informal": rng.random(n) < 0.2,
+        },
+        geometry=shapely.points(xy),
+        crs=UTM,
+    )
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory):
+    from geocluster.workspace import Workspace
+
+    w = Workspace(tmp_path_factory.mktemp("spec") / "ws")
+    w.add_dataset("firms", _firms(), name="firms", working_crs=UTM)
+    w.add_dataset("boundaries", _regions(), name="regions", working_crs=UTM)
+    w.add_dataset(
+        "assets",
+        gpd.GeoDataFrame(
+            {"asset_id": ["a1"], "name": ["mill"], "category": ["cultural"]},
+            geometry=[shapely.Point(X0 + 16_000, Y0 + 15_000)],
+            crs=UTM,
+        ),
+        name="assets",
+        working_crs=UTM,
+    )
+    ind = pd.DataFrame(
+        {
+            "region_id": [f"R{j}{i}" for j in range(4) for i in range(4)] * 2,
+            "year": [2010] * 16 + [2020] * 16,
+            "indicator": "gdp",
+            "value": [float(i + j) for j in range(4) for i in range(4)]
+            + [float(10 * (i < 2) + j) for j in range(4) for i in range(4)],
+        }
+    )
+    w.add_dataset("indicators", ind, name="ind")
+    return w
+
+
+def test_run_specialization_contract_shape_and_values(ws):
+    out = run_specialization(ws, firms="firms", boundaries="regions", bootstrap=30, seed=1)
+    json.dumps(out)  # JSON-ready
+    assert out["measure_used"] == "employees"
+    row = out["rows"][0]
+    assert {"region_id", "sector", "count", "employees", "lq", "strong"} <= set(row)
+    assert {"stars", "lq_ci", "small_count"} <= set(row)
+    assert {"region_id", "hhi", "krugman"} <= set(out["regions"][0])
+    assert {"sector", "ellison_glaeser", "maurel_sedillot"} <= set(out["sectors"][0])
+    # reference: the same LQ from the pure functions on a geopandas sjoin of the firms
+    firms = _firms()
+    regions = _regions()
+    j = gpd.sjoin(firms, regions, predicate="within", how="left")
+    idx = regions.index.get_indexer(j["index_right"].fillna(-1).astype(int))
+    t = sector_table(idx, regions["region_id"], firms["isic_division"], firms["employees"])
+    x, tot = t.matrices("employees")
+    lq = location_quotient(x, tot)
+    got = {(r["region_id"], r["sector"]): r["lq"] for r in out["rows"]}
+    r11 = list(t.regions).index("R11")
+    assert got[("R11", "13")] == pytest.approx(lq[r11, list(t.sectors).index("13")])
+    # the textile cluster is the strongest specialisation in the table and "strong"
+    textile = next(r for r in out["rows"] if r["region_id"] == "R11" and r["sector"] == "13")
+    assert textile["strong"] and textile["lq"] > 2 and textile["stars"] >= 2
+    eg = {s["sector"]: s["ellison_glaeser"] for s in out["sectors"]}
+    assert eg["13"] > eg["47"]
+    # persisted: regions polygons + rows table
+    layer = ws.read_run(out["run_id"])
+    assert len(layer) == 16 and "hhi" in layer.columns and layer.crs.to_epsg() == 4326
+    rows = ws.read_run(out["run_id"], "rows")
+    assert len(rows) == len(out["rows"])
+
+
+def test_run_specialization_firm_counts_and_sections(ws):
+    out = run_specialization(
+        ws, firms="firms", boundaries="regions", measure="firms", sector_level="section"
+    )
+    assert out["measure_used"] == "firms"
+    assert {r["sector"] for r in out["rows"]} == {"C", "G"}
+    assert sum(r["count"] for r in out["rows"]) == 600 - out["outside"]
+
+
+def test_run_specialization_bad_params(ws):
+    with pytest.raises(InvalidInput, match="measure"):
+        run_specialization(ws, firms="firms", boundaries="regions", measure="sales")
+    with pytest.raises(InvalidInput, match="sector_level"):
+        run_specialization(ws, firms="firms", boundaries="regions", sector_level="class")
+    with pytest.raises(InvalidInput, match="bootstrap"):
+        run_specialization(ws, firms="firms", boundaries="regions", bootstrap=-1)
+    with pytest.raises(InvalidInput, match="level"):
+        run_specialization(ws, firms="firms", boundaries="regions", level=3)
+    with pytest.raises(DatasetNotFound):
+        run_specialization(ws, firms="nope", boundaries="regions")
+    with pytest.raises(WrongKind):
+        run_specialization(ws, firms="regions", boundaries="regions")
+
+
+@pytest.mark.slow
+def test_run_hotspots_lisa_and_gi(ws):
+    out = run_hotspots(
+        ws, boundaries="regions", indicators="ind", indicator="gdp", permutations=99, seed=3
+    )
+    json.dumps(out)
+    assert out["year"] == 2020
+    assert len(out["regions"]) == 16
+    r = out["regions"][0]
+    assert {"region_id", "statistic", "p_value", "label", "significant"} <= set(r)
+    assert {x["label"] for x in out["regions"]} <= {"HH", "LL", "HL", "LH"}
+    assert out["global"]["moran_i"] > 0.3  # west high, east low in 2020
+    gi = run_hotspots(
+        ws,
+        boundaries="regions",
+        values={f"R{j}{i}": float(i) for j in range(4) for i in range(4)},
+        method="gi_star",
+        weights="knn:4",
+        permutations=99,
+        fdr=True,
+    )
+    labels = {x["region_id"]: x["label"] for x in gi["regions"]}
+    assert labels["R03"] == "hot" and labels["R00"] == "cold"
+    assert len(ws.read_run(gi["run_id"])) == 16
+
+
+def test_run_hotspots_bad_params(ws):
+    with pytest.raises(InvalidInput, match="either values or indicators"):
+        run_hotspots(ws, boundaries="regions")
+    with pytest.raises(InvalidInput, match="weights"):
+        run_hotspots(ws, boundaries="regions", values={"R00": 1.0}, weights="bishop")
+    with pytest.raises(InvalidInput, match="unknown"):
+        run_hotspots(ws, boundaries="regions", values={"XX": 1.0})
+    with pytest.raises(InvalidInput, match="at least 3"):
+        run_hotspots(ws, boundaries="regions", values={"R00": 1.0, "R01": 2.0})
+    with pytest.raises(InvalidInput, match="year"):
+        run_hotspots(ws, boundaries="regions", indicators="ind", indicator="gdp", year=1990)
+    with pytest.raises(InvalidInput, match="indicator"):
+        run_hotspots(ws, boundaries="regions", indicators="ind", indicator="pop")
+    with pytest.raises(InvalidInput, match="method"):
+        run_hotspots(ws, boundaries="regions", values={"R00": 1}, method="moran")
+
+
+def test_run_pointpattern(ws):
+    rip = run_pointpattern(ws, firms="firms", sectors=["13"], n_simulations=19, seed=0)
+    json.dumps(rip)
+    assert rip["method"] == "ripley" and any(rip["clustered"])
+    kd = run_pointpattern(
+        ws, firms="firms", sectors=["13"], method="kdensity", n_simulations=39, seed=0
+    )
+    json.dumps(kd)
+    assert kd["localized"] and kd["localization_index"] > 0
+    assert len(ws.read_run(kd["run_id"])) == len(kd["distance_m"])
+    one = run_pointpattern(
+        ws, firms="firms", boundaries="regions", region="R11", n_simulations=9, seed=0
+    )
+    assert one["n_points"] < 600
+    with pytest.raises(InvalidInput, match="sectors or sector_group"):
+        run_pointpattern(ws, firms="firms", method="kdensity")
+    with pytest.raises(InvalidInput, match="method"):
+        run_pointpattern(ws, firms="firms", method="ripleys")
+
+
+def test_run_ranking_reads_a_clusters_run(ws):
+    from geocluster.analyses.clusters import run_clusters
+
+    clusters = run_clusters(ws, firms="firms", eps_m=1000, min_samples=8)
+    assert clusters["n_clusters"] >= 1
+    out = run_ranking(
+        ws, clusters_run=clusters["run_id"], boundaries="regions", assets="assets", radius_m=3000
+    )
+    json.dumps(out)
+    top = out["clusters"][0]
+    assert top["rank"] == 1 and top["dominant_sector"] == "13" and top["region_id"] == "R11"
+    assert top["n_assets"] == 1
+    for c in ("size_firms", "specialisation", "density", "dynamism", "inclusiveness", "assets"):
+        assert 0 <= top[c] <= 1
+    assert sum(out["weights"].values()) == pytest.approx(1.0)
+    assert len(ws.read_run(out["run_id"])) == clusters["n_clusters"]
+    with pytest.raises(RunNotFound):
+        run_ranking(ws, clusters_run="clusters-nothere")
+    with pytest.raises(WrongKind):
+        spec = run_specialization(ws, firms="firms", boundaries="regions")
+        run_ranking(ws, clusters_run=spec["run_id"])
+    with pytest.raises(InvalidInput, match="unknown"):
+        run_ranking(ws, clusters_run=clusters["run_id"], weights={"beauty": 1})
+
+
+def test_assign_regions_used_for_boundary_firms():
+    # a firm exactly on the shared edge of two regions is counted once (lowest row)
+    regions = _regions()
+    xy = np.array([[X0 + SIDE, Y0 + 5000.0]])
+    assert assign_regions(xy, regions, predicate="intersects").tolist() == [0]
+
+
+def test_cli_commands(ws, capsys):
+    from geocluster.cli import main
+
+    root = str(ws.path)
+    code = main(
+        [
+            "specialization",
+            "--workspace",
+            root,
+            "--firms",
+            "firms",
+            "--boundaries",
+            "regions",
+            "--json",
+        ]
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["measure_used"] == "employees" and out["rows"]
+    code = main(
+        [
+            "pointpattern",
+            "--workspace",
+            root,
+            "--firms",
+            "firms",
+            "--sector",
+            "13",
+            "--simulations",
+            "9",
+        ]
+    )
+    assert code == 0 and "Ripley" in capsys.readouterr().out
+    clusters = main(["clusters", "--workspace", root, "--firms", "firms", "--json"])
+    run_id = json.loads(capsys.readouterr().out)["run_id"]
+    assert clusters == 0
+    code = main(
+        [
+            "rank",
+            "--workspace",
+            root,
+            "--clusters-run",
+            run_id,
+            "--weights",
+            '{"assets": 0}',
+            "--json",
+        ]
+    )
+    ranked = json.loads(capsys.readouterr().out)
+    assert code == 0 and ranked["weights"]["assets"] == 0
+    # bad input: exit 2 with a one-line reason
+    code = main(["rank", "--workspace", root, "--clusters-run", run_id, "--weights", "{bad"])
+    assert code == 2 and "expected --weights as JSON" in capsys.readouterr().err
+    code = main(["hotspots", "--workspace", root, "--boundaries", "regions", "--weights", "hex"])
+    assert code == 2 and "error" in capsys.readouterr().err

@@ -24,7 +24,7 @@ from geocluster.ingest._geometry import (
     repair,
     to_lonlat,
 )
-from geocluster.ingest._options import IngestOptions, Prepared
+from geocluster.ingest._options import IngestOptions, Prepared, Rejection
 from geocluster.ingest._rejects import Rejector
 from geocluster.ingest._values import as_code_str, parse_bool, parse_year, take_text
 from geocluster.io import RawTable, check_size, detect_format, read_osm, read_table
@@ -427,7 +427,14 @@ def _normalise_sectors(
     return code, unknown, missing, section, division
 
 
-def _firms(raw, opts, rej, warnings, located, report) -> pd.DataFrame:
+def _firms(
+    raw: RawTable,
+    opts: IngestOptions,
+    rej: Rejector,
+    warnings: list[str],
+    located: _Located,
+    report: Progress,
+) -> pd.DataFrame:
     frame = raw.frame
     columns = [str(c) for c in frame.columns]
     used = set(located.used)
@@ -524,7 +531,14 @@ def _firms(raw, opts, rej, warnings, located, report) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------- assets
-def _assets(raw, opts, rej, warnings, located, report) -> pd.DataFrame:
+def _assets(
+    raw: RawTable,
+    opts: IngestOptions,
+    rej: Rejector,
+    warnings: list[str],
+    located: _Located,
+    report: Progress,
+) -> pd.DataFrame:
     from geocluster.assets.catalog import (
         CATEGORIES,
         category_from_subtype,
@@ -606,7 +620,14 @@ def _assets(raw, opts, rej, warnings, located, report) -> pd.DataFrame:
 
 
 # -------------------------------------------------------------------------- boundaries
-def _boundaries(raw, opts, rej, warnings, located, report) -> pd.DataFrame:
+def _boundaries(
+    raw: RawTable,
+    opts: IngestOptions,
+    rej: Rejector,
+    warnings: list[str],
+    located: _Located,
+    report: Progress,
+) -> pd.DataFrame:
     frame = raw.frame
     columns = [str(c) for c in frame.columns]
     used = set(located.used)
@@ -650,7 +671,9 @@ def _boundaries(raw, opts, rej, warnings, located, report) -> pd.DataFrame:
 _YEAR_COL = re.compile(r"^(?P<prefix>.*?)[_\-\s]?(?P<year>(?:1[5-9]|20)\d{2})$")
 
 
-def _indicators(raw, opts, warnings, path: Path) -> tuple[pd.DataFrame, list]:
+def _indicators(
+    raw: RawTable, opts: IngestOptions, warnings: list[str], path: Path
+) -> tuple[pd.DataFrame, list[Rejection]]:
     frame = raw.frame
     if isinstance(frame, gpd.GeoDataFrame):
         frame = pd.DataFrame(frame.drop(columns=frame.geometry.name))
@@ -743,7 +766,6 @@ def _indicators(raw, opts, warnings, path: Path) -> tuple[pd.DataFrame, list]:
         warnings.append(f"year columns without a prefix are indicator {default_name!r}")
     out = pd.concat(parts, ignore_index=True)
     out["region_id"] = out["region_id"].astype("str")
-    from geocluster.ingest._options import Rejection
 
     rejected = rej.rejections() + [Rejection(r, c, m) for r, c, m in cell_rejects]
     rejected.sort(key=lambda r: r.row)

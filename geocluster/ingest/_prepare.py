@@ -852,7 +852,11 @@ def prepare(
         raw = _osm_canonical(kind, raw)
     else:
         raw = read_table(
-            path, layer=opts.layer, max_bytes=opts.max_bytes, text_columns=_text_columns(kind, opts)
+            path,
+            layer=opts.layer,
+            max_bytes=opts.max_bytes,
+            text_columns=_text_columns(kind, opts),
+            spatial=kind != "indicators",
         )
         if kind == "assets" and not isinstance(raw.frame, gpd.GeoDataFrame):
             from geocluster.assets.unesco import is_unesco_table, unesco_to_assets

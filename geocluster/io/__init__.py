@@ -83,6 +83,7 @@ def _read_zip(
     layer: str | None,
     text_columns: Callable[[list[str]], Iterable[str]] | None,
     max_bytes: int | None = None,
+    spatial: bool = True,
 ) -> RawTable:
     files = inspect_zip(path)
     expanded = sum(i.file_size for i in files)
@@ -145,7 +146,9 @@ def _read_zip(
         )
     with tempfile.TemporaryDirectory(prefix="geocluster-zip-") as tmp:
         member = extract_member(path, candidates[0], Path(tmp))
-        raw = read_table(member, layer=layer, text_columns=text_columns, _in_zip=True)
+        raw = read_table(
+            member, layer=layer, text_columns=text_columns, spatial=spatial, _in_zip=True
+        )
     raw.notes.insert(0, f"read {candidates[0].filename!r} from {path.name}")
     return raw
 
@@ -156,6 +159,7 @@ def read_table(
     layer: str | None = None,
     max_bytes: int | None = None,
     text_columns: Callable[[list[str]], Iterable[str]] | None = None,
+    spatial: bool = True,
     _in_zip: bool = False,
 ) -> RawTable:
     """Read a tabular or vector file as it is.
@@ -171,6 +175,9 @@ def read_table(
     text_columns
         For delimited text: called with the header, returns the columns to keep as
         strings (ids, codes with leading zeros).
+    spatial
+        Without ``layer``, read the first layer with geometry (``True``) or the first
+        table without (``False``) from a multi-layer source.
 
     Returns
     -------
@@ -194,7 +201,9 @@ def read_table(
     if fmt == "zip":
         if _in_zip:
             raise UnsafeArchive(f"{path.name}: nested zip archives are not read")
-        return _read_zip(path, layer=layer, text_columns=text_columns, max_bytes=max_bytes)
+        return _read_zip(
+            path, layer=layer, text_columns=text_columns, max_bytes=max_bytes, spatial=spatial
+        )
     if fmt == "geoparquet":
         frame, crs, notes = read_geoparquet(path)
         return RawTable(frame, "geoparquet", crs, None, notes)
@@ -204,7 +213,9 @@ def read_table(
             "(ingest does this for firms and assets)"
         )
     if fmt in ("geojson", "gpkg", "flatgeobuf", "shapefile"):
-        frame, crs, chosen, notes = read_vector(str(path), layer=layer, display=path.name)
+        frame, crs, chosen, notes = read_vector(
+            str(path), layer=layer, display=path.name, spatial=spatial
+        )
         return RawTable(frame, fmt, crs, chosen, notes)
     raise UnsupportedFormat(f"{path.name}: unsupported format {fmt!r}")  # pragma: no cover
 

@@ -21,16 +21,20 @@ def _crs_string(crs) -> str | None:
     return crs.to_string() if hasattr(crs, "to_string") else str(crs)
 
 
-def list_layers(source: str) -> list[str]:
-    """Names of the vector layers of a GDAL data source."""
+def list_layers(source: str) -> list[tuple[str, str | None]]:
+    """``(name, geometry type or None)`` of each layer of a GDAL data source."""
     try:
-        return [str(n) for n in pyogrio.list_layers(source)[:, 0]]
+        return [(str(n), g if g is None else str(g)) for n, g in pyogrio.list_layers(source)]
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
         raise UnusableFile(f"cannot open {Path(source).name}: {exc}") from exc
 
 
 def read_vector(
-    source: str, *, layer: str | None = None, display: str | None = None
+    source: str,
+    *,
+    layer: str | None = None,
+    display: str | None = None,
+    spatial: bool = True,
 ) -> tuple[gpd.GeoDataFrame | pd.DataFrame, str | None, str | None, list[str]]:
     """Read one layer of a GDAL vector source (GeoJSON, GeoPackage, Shapefile, FlatGeobuf).
 
@@ -43,6 +47,9 @@ def read_vector(
         names the others.
     display
         File name used in messages.
+    spatial
+        Without ``layer``, prefer the first layer with (``True``) or without
+        (``False``) geometry, e.g. a GeoPackage holding both map layers and tables.
 
     Returns
     -------
@@ -52,13 +59,15 @@ def read_vector(
         when the file declares none.
     """
     display = display or Path(source).name
-    layers = list_layers(source)
+    listed = list_layers(source)
+    layers = [name for name, _ in listed]
     notes: list[str] = []
     if not layers:
         raise UnusableFile(f"{display} has no vector layers")
     if layer is not None and layer not in layers:
         raise InvalidInput(f"{display} has no layer {layer!r}; its layers are {layers}")
-    chosen = layer if layer is not None else layers[0]
+    preferred = [name for name, geom in listed if (geom is not None) == spatial]
+    chosen = layer if layer is not None else (preferred or layers)[0]
     if layer is None and len(layers) > 1:
         notes.append(f"read the first layer {chosen!r} of {layers}; choose another with layer")
     try:

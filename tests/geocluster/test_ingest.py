@@ -776,3 +776,21 @@ def test_missing_value_words(tmp_path):
     assert p.frame["name"].tolist() == ["Namibia", "null"]
     assert _by_row(p)[3].reason == "missing latitude"
     assert not any("not years" in w or "not yes/no" in w for w in p.warnings)
+
+
+def test_multi_layer_geopackage_picks_a_layer_that_fits_the_kind(tmp_path):
+    import pyogrio
+
+    path = tmp_path / "mixed.gpkg"
+    table = pd.DataFrame({"region_id": ["01", "02"], "year": [2000, 2000], "value": [1.0, 2.0]})
+    pyogrio.write_dataframe(table, path, layer="a_table")
+    regions = gpd.GeoDataFrame(
+        {"region_id": ["01", "02"]},
+        geometry=[shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)],
+        crs=4326,
+    )
+    regions.to_file(path, layer="b_regions", driver="GPKG")
+    assert len(prepare("boundaries", path).frame) == 2
+    ind = prepare("indicators", path, {"indicator": "gdp"})
+    assert ind.frame["value"].tolist() == [1.0, 2.0]
+    assert any("choose another with layer" in w for w in ind.warnings)

@@ -108,6 +108,65 @@ def _encode_values(uniques: np.ndarray) -> bytes:
     return b"".join(_len_field(4, encode_value(v)) for v in uniques)
 
 
+class EncodedColumn:
+    """A column factorised once, with its ``Layer.values`` fields encoded on demand.
+
+    Tiles of the same collection share the work: the codes are sliced per tile and
+    each distinct value is encoded at most once (then reused by every tile).
+
+    Parameters
+    ----------
+    values : sequence
+        One value per feature (None / NaN for missing).
+    """
+
+    def __init__(self, values: Sequence) -> None:
+        codes, uniques = pd.factorize(pd.Series(values), use_na_sentinel=True)
+        self.codes = codes.astype(np.int64)
+        self.uniques = np.asarray(uniques, dtype=object)
+        self._encoded: list[bytes | None] = [None] * len(self.uniques)
+
+    def take(self, start: int, stop: int, mask: np.ndarray | slice = slice(None)) -> EncodedSlice:
+        """The codes of features ``start:stop`` (then ``mask``) as an :class:`EncodedSlice`."""
+        return EncodedSlice(self, self.codes[start:stop][mask])
+
+    def encoded(self, unique_codes: np.ndarray) -> list[bytes]:
+        """Encoded ``Layer.values`` fields of these codes (cached)."""
+        out = []
+        enc = self._encoded
+        for c in unique_codes.tolist():
+            b = enc[c]
+            if b is None:
+                b = enc[c] = _len_field(4, encode_value(self.uniques[c]))
+            out.append(b)
+        return out
+
+
+class EncodedSlice:
+    """The codes of one tile's features in an :class:`EncodedColumn`."""
+
+    def __init__(self, column: EncodedColumn, codes: np.ndarray) -> None:
+        self.column = column
+        self.codes = codes
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+
+def _factorize_property(values) -> tuple[np.ndarray, bytes, int]:
+    """(codes with -1 for missing, encoded Layer.values fields, number of values)."""
+    if isinstance(values, EncodedSlice):
+        codes = values.codes
+        present = codes >= 0
+        uniq, inverse = np.unique(codes[present], return_inverse=True)
+        local = np.full(len(codes), -1, dtype=np.int64)
+        local[present] = inverse
+        return local, b"".join(values.column.encoded(uniq)), len(uniq)
+    col = values if isinstance(values, pd.Series) else pd.Series(values)
+    codes, uniques = pd.factorize(col.reset_index(drop=True), use_na_sentinel=True)
+    return codes.astype(np.int64), _encode_values(np.asarray(uniques)), len(uniques)
+
+
 def encode_point_layer(
     name: str,
     x: np.ndarray,
@@ -147,14 +206,10 @@ def encode_point_layer(
     n_values = 0
     tag_cols: list[np.ndarray] = []
     for k in keys:
-        col = (
-            pd.Series(properties[k]) if not isinstance(properties[k], pd.Series) else properties[k]
-        )
-        col = col.reset_index(drop=True)
-        codes, uniques = pd.factorize(col, use_na_sentinel=True)
+        codes, encoded, count = _factorize_property(properties[k])
         base = n_values
-        n_values += len(uniques)
-        values_bytes.append(_encode_values(np.asarray(uniques)))
+        n_values += count
+        values_bytes.append(encoded)
         tag_cols.append(np.where(codes >= 0, codes + base, -1).astype(np.int64))
     nk = len(keys)
     if nk:

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from api.mvt import encode_point_layer
+from api.mvt import EncodedColumn, encode_point_layer
 
 #: Web Mercator half-circumference (EPSG:3857 metres).
 ORIGIN_SHIFT = math.pi * 6378137.0
@@ -172,12 +172,13 @@ class PointIndex:
         preferred = [c for c in POINT_PROPERTIES_PREFERRED if c in props]
         rest = [c for c in props if c not in preferred]
         keep = (preferred + rest)[:MAX_PROPERTIES]
-        self.properties = {
-            c: frame[c].to_numpy(dtype=object)[order]
-            if frame[c].dtype == object or str(frame[c].dtype) in ("string", "str")
-            else frame[c].to_numpy()[order]
-            for c in keep
-        }
+        self.properties: dict[str, np.ndarray | EncodedColumn] = {}
+        for c in keep:
+            col = frame[c]
+            if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+                self.properties[c] = col.to_numpy()[order]
+            else:  # strings: factorise once, encode each distinct value once
+                self.properties[c] = EncodedColumn(col.astype(object).to_numpy()[order])
         emp = frame["employees"] if "employees" in frame.columns else None
         self.weights = (
             pd.to_numeric(emp, errors="coerce").fillna(0.0).to_numpy(dtype=float)[order]
@@ -272,7 +273,10 @@ class PointIndex:
             keep = (tx >= 0) & (tx < extent) & (ty >= 0) & (ty < extent)
         px = np.floor(tx[keep]).astype(np.int64)
         py = np.floor(ty[keep]).astype(np.int64)
-        props = {k: col[a:b][keep] for k, col in self.properties.items()}
+        props = {
+            k: col.take(a, b, keep) if isinstance(col, EncodedColumn) else col[a:b][keep]
+            for k, col in self.properties.items()
+        }
         return px, py, props
 
     def tile(

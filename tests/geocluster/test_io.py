@@ -437,3 +437,21 @@ def test_csv_round_trip_property(tmp_path, names, delimiter, encoding, decimal_c
     assert raw.frame["name"].tolist() == names
     np.testing.assert_allclose(raw.frame["lon"].to_numpy(float), frame["lon"])
     np.testing.assert_allclose(raw.frame["lat"].to_numpy(float), frame["lat"])
+
+
+def test_zip_with_two_shapefiles_and_layer_choice(tmp_path):
+    d = tmp_path / "two"
+    d.mkdir()
+    _gdf().to_file(d / "alpha.shp")
+    _gdf().iloc[:1].to_file(d / "beta.shp")
+    path = tmp_path / "two.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for f in sorted(d.iterdir()):
+            zf.write(f, f.name)
+    raw = read_table(path)
+    assert raw.layer == "alpha" and len(raw.frame) == 3
+    assert any("beta.shp" in n for n in raw.notes)
+    raw = read_table(path, layer="beta")
+    assert raw.layer == "beta" and len(raw.frame) == 1
+    with pytest.raises(InvalidInput, match="no shapefile 'gamma'"):
+        read_table(path, layer="gamma")

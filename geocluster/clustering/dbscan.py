@@ -11,7 +11,9 @@ Why not call scikit-learn: it materialises every neighbourhood (about 7.6 GB and
 
 1. Points are bucketed into square cells of side ``eps_m / sqrt(2)`` (a hair less), so
    any two points of the same cell are within ``eps_m`` of each other and any two points
-   within ``eps_m`` lie at most two cells apart (a 5 x 5 block).
+   within ``eps_m`` lie at most two cells apart (a 5 x 5 block). Cells are ordered by a
+   linear-time counting sort of their keys when the key range is small (else a sort), and
+   each cell's five neighbour rows are contiguous ranges of that order.
 2. Core test: a cell whose total weight reaches ``min_samples`` makes all its points
    core at once; otherwise each point counts its neighbours with exact distance checks in
    the 5 x 5 block, stopping as soon as the count reaches ``min_samples`` (when weights
@@ -302,11 +304,154 @@ def _assign_labels(xs, ys, core, order, cell_start, nb_lo, nb_hi, eps2, parent, 
     return labels
 
 
-def _grid(X: np.ndarray, eps: float):
-    """Sort points into cells; return the sorted layout and neighbour-row ranges."""
+@numba.njit(cache=True)
+def _bounds(X):
+    x0 = X[0, 0]
+    y0 = X[0, 1]
+    x1 = x0
+    y1 = y0
+    for i in range(1, X.shape[0]):
+        x = X[i, 0]
+        y = X[i, 1]
+        if x < x0:
+            x0 = x
+        elif x > x1:
+            x1 = x
+        if y < y0:
+            y0 = y
+        elif y > y1:
+            y1 = y
+    return x0, y0, x1, y1
+
+
+@numba.njit(cache=True)
+def _dense_neighbour_cell_ranges(keys, stride, nkeys):
+    """As _neighbour_cell_ranges, by a lookup table over the whole key range."""
+    ncell = keys.shape[0]
+    # first[k]: index of the first cell whose key is >= k.
+    first = np.empty(nkeys + 1, np.int64)
+    c = 0
+    for k in range(nkeys + 1):
+        while c < ncell and keys[c] < k:
+            c += 1
+        first[k] = c
+    lo = np.empty((ncell, _ROWS), np.int64)
+    hi = np.empty((ncell, _ROWS), np.int64)
+    for c in range(ncell):
+        k = keys[c]
+        for r in range(_ROWS):
+            base = k + (r - _REACH) * stride
+            lo[c, r] = first[base - _REACH]
+            hi[c, r] = first[base + _REACH + 1]
+    return lo, hi
+
+
+@numba.njit(cache=True)
+def _cell_keys(X, x0, y0, inv_side, stride):
+    n = X.shape[0]
+    key = np.empty(n, np.int64)
+    for i in range(n):
+        gx = np.int64(math.floor((X[i, 0] - x0) * inv_side)) + _REACH
+        gy = np.int64(math.floor((X[i, 1] - y0) * inv_side)) + _REACH
+        key[i] = gx * stride + gy
+    return key
+
+
+@numba.njit(cache=True)
+def _counting_sort(key, nkeys):
+    """Stable counting sort of keys in [0, nkeys): (order, cell_start, cell_keys)."""
+    n = key.shape[0]
+    count = np.zeros(nkeys + 1, np.int64)
+    for i in range(n):
+        count[key[i] + 1] += 1
+    ncell = 0
+    for k in range(1, nkeys + 1):
+        if count[k] > 0:
+            ncell += 1
+        count[k] += count[k - 1]
+    order = np.empty(n, np.int64)
+    pos = count[:-1].copy()
+    for i in range(n):
+        k = key[i]
+        order[pos[k]] = i
+        pos[k] += 1
+    cell_start = np.empty(ncell + 1, np.int64)
+    keys = np.empty(ncell, np.int64)
+    c = 0
+    for k in range(nkeys):
+        if count[k + 1] > count[k]:
+            cell_start[c] = count[k]
+            keys[c] = k
+            c += 1
+    cell_start[ncell] = n
+    return order, cell_start, keys
+
+
+@numba.njit(cache=True)
+def _gather(X, order, w):
+    n = order.shape[0]
+    xs = np.empty(n, np.float64)
+    ys = np.empty(n, np.float64)
+    ws = np.empty(n, np.float64)
+    for p in range(n):
+        i = order[p]
+        xs[p] = X[i, 0]
+        ys[p] = X[i, 1]
+        ws[p] = w[i]
+    return xs, ys, ws
+
+
+@numba.njit(cache=True)
+def _dbscan(X, w, nonneg, eps, min_samples, side, stride, nkeys, dense):
+    """The whole pipeline in one compiled function (one cache entry to load)."""
+    n = X.shape[0]
+    x0, y0, _, _ = _bounds(X)
+    key = _cell_keys(X, x0, y0, 1.0 / side, stride)
+    if dense:
+        # A linear-time counting sort and a lookup table beat sorting and binary search.
+        order, cell_start, keys = _counting_sort(key, nkeys)
+        nb_lo, nb_hi = _dense_neighbour_cell_ranges(keys, stride, nkeys)
+    else:
+        order = np.argsort(key, kind="mergesort")
+        ncell = 1
+        for p in range(1, n):
+            if key[order[p]] != key[order[p - 1]]:
+                ncell += 1
+        cell_start = np.empty(ncell + 1, np.int64)
+        keys = np.empty(ncell, np.int64)
+        cell_start[0] = 0
+        keys[0] = key[order[0]]
+        c = 1
+        for p in range(1, n):
+            k = key[order[p]]
+            if k != key[order[p - 1]]:
+                cell_start[c] = p
+                keys[c] = k
+                c += 1
+        cell_start[ncell] = n
+        nb_lo, nb_hi = _neighbour_cell_ranges(keys, stride)
+    xs, ys, ws = _gather(X, order, w)
+    eps2 = eps * eps
+    core_sorted = _core_flags(xs, ys, ws, cell_start, nb_lo, nb_hi, eps2, min_samples, nonneg)
+    parent, cs, cx, cy, cpos, _ = _cluster_cells(
+        xs, ys, core_sorted, cell_start, keys, stride, nb_lo, nb_hi, eps2
+    )
+    labels = _assign_labels(
+        xs, ys, core_sorted, order, cell_start, nb_lo, nb_hi, eps2, parent, cs, cx, cy, cpos
+    )
+    core = np.empty(n, np.bool_)
+    for p in range(n):
+        core[order[p]] = core_sorted[p]
+    return labels, core
+
+
+def _fit(X, eps, min_samples, w):
+    n = X.shape[0]
+    if n == 0:
+        return np.empty(0, np.int64), np.zeros(0, bool)
     side = eps / math.sqrt(2.0) * (1.0 - _CELL_MARGIN)
-    lo = X.min(axis=0)
-    span = X.max(axis=0) - lo
+    # Column-wise reductions: X.min(axis=0) on a C-ordered (n, 2) array is 20x slower.
+    span = np.array([X[:, 0].max() - X[:, 0].min(), X[:, 1].max() - X[:, 1].min()])
     ncells_axis = span / side
     if (ncells_axis > _MAX_CELLS_PER_AXIS).any():
         raise InvalidInput(
@@ -314,45 +459,12 @@ def _grid(X: np.ndarray, eps: float):
             f"{_MAX_CELLS_PER_AXIS:.0e} eps-cells per axis), got eps_m={eps!r} over an "
             f"extent of {span[0]:.6g} x {span[1]:.6g} m; are the coordinates in metres?"
         )
-    gx = np.floor((X[:, 0] - lo[0]) * (1.0 / side)).astype(np.int64) + _REACH
-    gy = np.floor((X[:, 1] - lo[1]) * (1.0 / side)).astype(np.int64) + _REACH
     stride = int(ncells_axis[1]) + 2 * _REACH + 3
-    key = gx * stride + gy
-    order = np.argsort(key, kind="stable")
-    key_sorted = key[order]
-    starts = np.flatnonzero(np.diff(key_sorted)) + 1
-    cell_start = np.concatenate(([0], starts, [len(key_sorted)])).astype(np.int64)
-    keys = key_sorted[cell_start[:-1]]
-    nb_lo, nb_hi = _neighbour_cell_ranges(keys, stride)
-    return order, cell_start, keys, stride, nb_lo, nb_hi
-
-
-def _fit(X, eps, min_samples, w):
-    n = X.shape[0]
-    if n == 0:
-        return np.empty(0, np.int64), np.zeros(0, bool)
-    order, cell_start, keys, stride, nb_lo, nb_hi = _grid(X, eps)
-    xs = np.ascontiguousarray(X[order, 0])
-    ys = np.ascontiguousarray(X[order, 1])
-    if w is None:
-        ws = np.ones(n, np.float64)
-        nonneg = True
-    else:
-        ws = np.ascontiguousarray(w[order])
-        nonneg = bool((w >= 0).all())
-    eps2 = eps * eps
-    core_sorted = _core_flags(
-        xs, ys, ws, cell_start, nb_lo, nb_hi, eps2, float(min_samples), nonneg
-    )
-    parent, cs, cx, cy, cpos, _ = _cluster_cells(
-        xs, ys, core_sorted, cell_start, keys, stride, nb_lo, nb_hi, eps2
-    )
-    labels = _assign_labels(
-        xs, ys, core_sorted, order, cell_start, nb_lo, nb_hi, eps2, parent, cs, cx, cy, cpos
-    )
-    core = np.empty(n, bool)
-    core[order] = core_sorted
-    return labels, core
+    nkeys = (int(ncells_axis[0]) + 2 * _REACH + 3) * stride
+    dense = nkeys <= 4 * n + 1_000_000
+    nonneg = w is None or bool((w >= 0).all())
+    ww = np.ones(n, np.float64) if w is None else w
+    return _dbscan(X, ww, nonneg, eps, float(min_samples), side, stride, nkeys, dense)
 
 
 class GridDBSCAN:

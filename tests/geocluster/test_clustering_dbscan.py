@@ -93,6 +93,19 @@ def test_matches_sklearn_with_sample_weight(seed):
     assert_same_dbscan(X, float(rng.uniform(20, 120)), int(rng.integers(1, 20)), w)
 
 
+def test_sparse_grid_path_matches_sklearn():
+    # Tiny eps over a huge extent: the cell-key range is far larger than the number of
+    # points, so the grid is built by sorting instead of a counting sort.
+    rng = np.random.default_rng(9)
+    centres = rng.uniform(0, 1_000_000, (30, 2))
+    X = centres[rng.integers(0, 30, 900)] + rng.normal(0, 4, (900, 2))
+    eps = 3.0
+    nkeys = (1_000_000 / (eps / np.sqrt(2))) ** 2
+    assert nkeys > 4 * len(X) + 1_000_000
+    ours = assert_same_dbscan(X, eps, 4)
+    assert ours.n_clusters_ >= 20
+
+
 def test_ball_tree_reference_too():
     rng = np.random.default_rng(7)
     X = rng.normal(0, 1000, (2000, 2))
@@ -262,7 +275,7 @@ def test_numba_functions_cache_compiled_code():
     import importlib
 
     mod = importlib.import_module("geocluster.clustering.dbscan")
-    for name in ("_core_flags", "_cluster_cells", "_assign_labels", "_neighbour_cell_ranges"):
+    for name in ("_dbscan", "_core_flags", "_cluster_cells", "_assign_labels", "_counting_sort"):
         # cache=True gives a file-system FunctionCache; without it numba uses NullCache
         # and every new process pays the compile again.
         assert type(getattr(mod, name)._cache).__name__ == "FunctionCache", name

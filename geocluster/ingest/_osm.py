@@ -8,7 +8,7 @@ import geopandas as gpd
 import pandas as pd
 
 
-def selection(kind: str) -> tuple[tuple[str, ...], Callable[[dict[str, str]], bool], object]:
+def selection(kind: str) -> tuple[tuple[str, ...], Callable[[dict[str, str]], bool], Callable]:
     """Tag keys to pre-filter on, the keep predicate and the classifier for ``kind``."""
     from geocluster.sectors.osm import (
         ASSET_TAGS,

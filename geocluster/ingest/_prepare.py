@@ -773,16 +773,14 @@ def _indicators(
 
 
 # ------------------------------------------------------------------------------- OSM
-def _read_osm(
-    kind: str, path: Path, opts: IngestOptions, report: Progress
-) -> tuple[RawTable, dict]:
+def _read_osm(kind: str, path: Path, opts: IngestOptions, report: Progress) -> RawTable:
     from geocluster.ingest import _osm
 
-    keys, keep, classify = _osm.selection(kind)
+    keys, keep, _ = _osm.selection(kind)
     raw = read_osm(path, keys=keys, keep=keep, max_bytes=opts.max_bytes, progress=report)
     if len(raw.frame) == 0:
         raise UnusableFile(f"{path.name} has no OSM objects usable as {kind}")
-    return raw, {"classify": classify}
+    return raw
 
 
 def _osm_canonical(kind: str, raw: RawTable) -> RawTable:
@@ -848,7 +846,7 @@ def prepare(
     if fmt == "osm":
         if kind not in ("firms", "assets"):
             raise InvalidInput(f"an OSM PBF file gives firms or assets, not {kind}")
-        raw, _ = _read_osm(kind, path, opts, report)
+        raw = _read_osm(kind, path, opts, report)
         raw = _osm_canonical(kind, raw)
     else:
         raw = read_table(
@@ -885,5 +883,6 @@ def prepare(
         else:
             xy = shapely.get_coordinates(frame.geometry.representative_point().to_numpy())
         working = _working_crs(opts, xy[:, 0], xy[:, 1])
-    report(1.0, f"{len(frame):,} rows ready, {len(rej.rejections()):,} rejected")
-    return Prepared(frame, rej.rejections(), located.source_crs, working, warnings)
+    rejected = rej.rejections()
+    report(1.0, f"{len(frame):,} rows ready, {len(rejected):,} rejected")
+    return Prepared(frame, rejected, located.source_crs, working, warnings)

@@ -5,14 +5,16 @@ global random state, FDR, labels) and keeps esda's numba compile off the request
 (:func:`warm_up`).
 
 Cold start: esda's conditional-randomisation engine is numba code compiled on first use and
-esda does not cache it. Measured on the 2-core development machine (Nov 2026): importing esda
-1.5–4.4 s, the first ``Moran_Local`` 26 s and the first ``G_Local`` 28 s (each compiles its
-own kernel); afterwards a call on 100 regions takes ~2 ms. :func:`warm_up` switches numba's
-on-disk cache on for esda's kernels (so a later process loads the kernels in a few seconds
-instead of compiling for ~50 s; :func:`local_moran` and :func:`getis_ord` switch it on too)
-and runs both statistics once on a tiny lattice. The API
-calls it at start-up in a background thread (``threading.Thread(target=warm_up,
-daemon=True).start()``) so the first request does not pay for the compile.
+esda does not cache it. Measured on the 2-core development machine (Nov 2026, other jobs
+running): importing esda 1.5-4.4 s; the first ``Moran_Local`` 26 s and the first ``G_Local``
+28 s in a fresh process; afterwards LISA + Gi* on 900 regions with 999 permutations take
+~0.2 s together. :func:`warm_up` switches numba's on-disk cache on for esda's kernels and runs
+both statistics once on a tiny lattice: 33-44 s the first time ever, ~21 s in later processes
+(the kernels load from the cache; only esda's ``compute_chunk`` driver, which takes the
+kernel as a function argument and cannot be cached, is compiled again). The API calls it at
+start-up in a background thread, ``threading.Thread(target=warm_up, daemon=True).start()``,
+so requests never wait for a compile unless they arrive in the first ~20 s (they then wait on
+numba's compile lock, not longer than the warm-up itself).
 """
 
 from __future__ import annotations
@@ -258,6 +260,10 @@ def _significance(p: np.ndarray, alpha: float, fdr: bool) -> np.ndarray:
 
 
 _cache_enabled = False
+# compute_chunk takes the statistic's kernel as a first-class function argument; numba's
+# cache index never matches it across processes, so caching it only appends a new entry to
+# the cache directory on every start
+_NOT_CACHEABLE = frozenset({"compute_chunk"})
 
 
 def _enable_esda_cache() -> int:
@@ -277,7 +283,11 @@ def _enable_esda_cache() -> int:
     n = 0
     for mod in (esda.crand, esda.moran, esda.getisord, esda.significance):
         for obj in list(vars(mod).values()):
-            if isinstance(obj, CPUDispatcher) and type(obj._cache).__name__ != "FunctionCache":
+            if (
+                isinstance(obj, CPUDispatcher)
+                and type(obj._cache).__name__ != "FunctionCache"
+                and obj.__name__ not in _NOT_CACHEABLE
+            ):
                 try:
                     obj.enable_caching()
                     n += 1

@@ -109,10 +109,17 @@ def _utm_crs_for(lon: np.ndarray, lat: np.ndarray) -> str:  # pragma: no cover -
 class _Located:
     """Geometries in EPSG:4326 for every frame row (rejected rows hold anything)."""
 
-    def __init__(self, geoms: np.ndarray, source_crs: str, used: set[str]) -> None:
+    def __init__(
+        self,
+        geoms: np.ndarray,
+        source_crs: str,
+        used: set[str],
+        lonlat: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
         self.geoms = geoms
         self.source_crs = source_crs
         self.used = used
+        self.lonlat = lonlat  # point coordinates per row, when built from columns
 
 
 def _coordinates_from_columns(
@@ -204,8 +211,10 @@ def _coordinates_from_columns(
     )
     bad = rej.alive & ((np.abs(lat) > 90) | (np.abs(lon) > 180))
     rej.reject(bad, None, f"({xname}, {yname}) fall outside the valid area of {crs_text(crs)}")
-    geoms = shapely.points(np.where(rej.alive, lon, 0.0), np.where(rej.alive, lat, 0.0))
-    return _Located(geoms, crs_text(crs), {a, b})
+    alive = rej.alive
+    if not alive.all():
+        lon, lat = np.where(alive, lon, 0.0), np.where(alive, lat, 0.0)
+    return _Located(shapely.points(lon, lat), crs_text(crs), {a, b}, (lon, lat))
 
 
 def _parse_wkt(values: pd.Series, column: str, rej: Rejector) -> np.ndarray:
@@ -374,7 +383,7 @@ def _ids(
 
 def _reject_duplicates(ids: pd.Series, column: str | None, canonical: str, rej: Rejector) -> None:
     alive = rej.alive
-    live_ids = ids[alive]
+    live_ids = ids if alive.all() else ids[alive]
     dup = live_ids.duplicated(keep="first").to_numpy()
     if not dup.any():
         return
@@ -878,7 +887,10 @@ def prepare(
     frame = builder(raw, opts, rej, warnings, located, report)
     working = None
     if len(frame):
-        if kind == "firms":
+        if located.lonlat is not None:  # points from columns: reuse the parsed numbers
+            alive = rej.alive
+            xy = np.column_stack([located.lonlat[0][alive], located.lonlat[1][alive]])
+        elif kind == "firms":
             xy = shapely.get_coordinates(frame.geometry.to_numpy())
         else:
             xy = shapely.get_coordinates(frame.geometry.representative_point().to_numpy())

@@ -105,6 +105,9 @@ class SpecializationRequest(AnalysisRequest):
     level: int | None = Field(None, ge=0, le=10, description="boundary level to use")
     bootstrap: int = Field(0, ge=0, le=10_000)
     seed: int = 0
+    sector_groups: list[str] | None = Field(
+        None, description="also aggregate these sector groups (e.g. agro_food)"
+    )
 
 
 class HotspotsRequest(AnalysisRequest):
@@ -138,15 +141,25 @@ class HotspotsRequest(AnalysisRequest):
     seed: int = 0
     fdr: bool = False
     alpha: float = Field(0.05, gt=0, lt=1)
+    level: int | None = Field(None, ge=0, le=10)
 
 
 class PointPatternRequest(AnalysisRequest, SectorFilter):
     model_config = ConfigDict(
-        extra="allow",
-        json_schema_extra={"examples": [{"firms": "firms", "sectors": ["15"], "method": "ripley"}]},
+        json_schema_extra={
+            "examples": [
+                {"firms": "firms", "sectors": ["15"], "method": "ripley", "n_simulations": 99}
+            ]
+        },
     )
     firms: str
     method: Literal["ripley", "kdensity"] = "ripley"
+    n_simulations: int = Field(99, ge=0, le=9999, description="simulations for the envelope")
+    seed: int = 0
+    support_m: list[float] | None = Field(None, description="distances (metres) to evaluate")
+    max_distance_m: float | None = Field(None, gt=0, le=1_000_000)
+    boundaries: str | None = Field(None, description="study area from these boundaries")
+    region: str | None = Field(None, description="one region of the boundaries as study area")
 
 
 class RankingRequest(AnalysisRequest):
@@ -162,6 +175,8 @@ class RankingRequest(AnalysisRequest):
     assets: str | None = None
     radius_m: float = Field(5000.0, gt=0, le=1_000_000)
     weights: dict[str, float] | None = Field(None, description="component -> weight")
+    measure: Literal["employees", "firms"] = "employees"
+    level: int | None = Field(None, ge=0, le=10)
 
 
 class InequalityRequest(AnalysisRequest):

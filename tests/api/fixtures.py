@@ -173,12 +173,24 @@ def build_demo_like_workspace(ws_dir: Path) -> dict:
         )
         run_id = run.id
     hotspots_id = _hotspots_run(ws)
+    specialization_id = ranking_id = None
+    try:
+        from geocluster.analyses.specialization import run_ranking, run_specialization
+    except ImportError:
+        pass
+    else:
+        specialization_id = run_specialization(ws, firms="firms", boundaries="regions")["run_id"]
+        ranking_id = run_ranking(ws, clusters_run=run_id, boundaries="regions", assets="assets")[
+            "run_id"
+        ]
     return {
         "ws": ws,
         "firms": "firms",
         "kde": kde.id,
         "clusters_run": run_id,
         "hotspots_run": hotspots_id,
+        "specialization_run": specialization_id,
+        "ranking_run": ranking_id,
         "n_firms": len(firms),
     }
 

@@ -211,3 +211,116 @@ def test_runs_listing(demo_client, demo):
     one = demo_client.get(f"/runs/{demo['clusters_run']}").json()
     assert one["links"] and one["collections"][0] == demo["clusters_run"]
     assert demo_client.get("/runs/nope").status_code == 404
+
+
+def test_specialization_contract_shape(demo_client, demo):
+    from geocluster.analyses.specialization import run_specialization
+
+    req = {
+        "firms": "firms",
+        "boundaries": "regions",
+        "measure": "employees",
+        "sector_level": "division",
+    }
+    r = demo_client.post("/analyses/specialization", json=req)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    row = body["rows"][0]
+    assert {"region_id", "sector", "count", "employees", "lq", "strong"} <= set(row)
+    assert {"region_id", "hhi", "krugman"} <= set(body["regions"][0])
+    assert {"sector", "ellison_glaeser"} <= set(body["sectors"][0])
+    assert "disclosure" in row  # the region x sector table went through the policy
+    direct = run_specialization(demo["ws"], **req)
+    lq_http = {(x["region_id"], x["sector"]): x["lq"] for x in body["rows"]}
+    lq_lib = {(x["region_id"], x["sector"]): x["lq"] for x in direct["rows"]}
+    assert lq_http.keys() == lq_lib.keys()
+    for key, value in lq_lib.items():
+        assert lq_http[key] == pytest.approx(value, nan_ok=True)
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"firms": "firms", "boundaries": "firms"}, 422),
+        ({"firms": "firms", "boundaries": "nope"}, 404),
+        ({"firms": "firms", "boundaries": "regions", "measure": "sales"}, 422),
+        ({"firms": "firms", "boundaries": "regions", "sector_level": "class"}, 422),
+    ],
+)
+def test_specialization_bad_input(demo_client, body, status):
+    assert demo_client.post("/analyses/specialization", json=body).status_code == status
+
+
+def test_hotspots_contract_shape(demo_client):
+    req = {
+        "boundaries": "regions",
+        "indicators": "indicators",
+        "indicator": "gdp_pc",
+        "year": 2010,
+        "method": "lisa",
+        "weights": "queen",
+        "permutations": 99,
+        "seed": 1,
+    }
+    body = demo_client.post("/analyses/hotspots", json=req).json()
+    assert len(body["regions"]) == 6
+    reg = body["regions"][0]
+    assert {"region_id", "statistic", "p_value", "label", "significant"} <= set(reg)
+    assert {r["label"] for r in body["regions"]} <= {"HH", "LL", "HL", "LH"}
+    assert "global" in body
+    values = {f"R{i}{j}": float(i * 10 + j) for i in range(3) for j in range(2)}
+    body = demo_client.post(
+        "/analyses/hotspots",
+        json={"boundaries": "regions", "values": values, "method": "gi_star", "permutations": 0},
+    ).json()
+    labels = {r["region_id"]: r["label"] for r in body["regions"]}
+    # Gi*: the sign of the standardised statistic; the high corner (R2x) is hot
+    assert set(labels.values()) <= {"hot", "cold"}
+    assert labels["R21"] == "hot" and labels["R00"] == "cold"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"boundaries": "regions", "values": {"R00": 1.0}, "weights": "hexagons"},
+        {"boundaries": "regions", "values": {"R00": 1.0}, "method": "moran"},
+        {"boundaries": "regions", "values": {"R00": 1.0}, "alpha": 1.5},
+        {"boundaries": "regions"},
+        {"boundaries": "regions", "indicators": "indicators", "indicator": "nothing", "year": 2010},
+    ],
+)
+def test_hotspots_bad_input(demo_client, body):
+    r = demo_client.post("/analyses/hotspots", json=body)
+    assert r.status_code == 422, r.text
+
+
+def test_pointpattern(demo_client):
+    r = demo_client.post(
+        "/analyses/pointpattern",
+        json={
+            "firms": "firms",
+            "sectors": ["15"],
+            "method": "ripley",
+            "n_simulations": 9,
+            "max_distance_m": 5000,
+        },
+    )
+    assert r.status_code == 200, r.text
+    assert "run_id" in r.json()
+    r = demo_client.post("/analyses/pointpattern", json={"firms": "firms", "method": "voronoi"})
+    assert r.status_code == 422
+
+
+def test_ranking_components(demo_client, demo):
+    r = demo_client.post(
+        "/analyses/ranking",
+        json={"clusters_run": demo["clusters_run"], "boundaries": "regions", "assets": "assets"},
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["clusters"] and "cluster_id" in body["clusters"][0]
+    assert demo_client.post("/analyses/ranking", json={"clusters_run": "nope"}).status_code == 404
+    r = demo_client.post(
+        "/analyses/ranking", json={"clusters_run": demo["clusters_run"], "weights": {"charm": 1}}
+    )
+    assert r.status_code == 422

@@ -279,3 +279,13 @@ def test_numba_functions_cache_compiled_code():
         # cache=True gives a file-system FunctionCache; without it numba uses NullCache
         # and every new process pays the compile again.
         assert type(getattr(mod, name)._cache).__name__ == "FunctionCache", name
+
+
+def test_warm_up_loads_the_code_and_leaves_results_unchanged():
+    import importlib
+
+    mod = importlib.import_module("geocluster.clustering.dbscan")
+    X = np.random.default_rng(0).normal(0, 10, (200, 2))
+    before = dbscan(X, eps_m=2, min_samples=4)
+    assert mod.warm_up() is None
+    np.testing.assert_array_equal(dbscan(X, eps_m=2, min_samples=4), before)

@@ -291,6 +291,8 @@ def summarize_clusters(
     GeoDataFrame
         Columns ``cluster_id``, ``n_firms``, ``n_core``, ``employees`` (sum of known
         counts, NaN if none known), ``employees_known`` (firms with a count),
+        ``top2_employees`` (employees of the two largest firms, for the dominance rule of
+        :mod:`geocluster.disclosure`),
         ``dominant_sector`` (ISIC division with most firms; ties to the smaller code),
         ``dominant_share`` (its share of firms with a known division), ``sector_mix``
         (JSON object of the top 5 divisions' shares), ``centroid_lon``/``centroid_lat``
@@ -314,7 +316,7 @@ def summarize_clusters(
     frame = pd.DataFrame(firms.drop(columns=firms.geometry.name)).reset_index(drop=True)
     if k == 0:
         cols = [
-            "cluster_id", "n_firms", "n_core", "employees", "employees_known",
+            "cluster_id", "n_firms", "n_core", "employees", "employees_known", "top2_employees",
             "dominant_sector", "dominant_share", "sector_mix", "centroid_lon", "centroid_lat", "area_km2", "density_per_km2",
             "women_led_share", "micro_share", "informal_share", "recent_share", "hull_type",
         ]  # fmt: skip
@@ -340,6 +342,14 @@ def summarize_clusters(
     emp_known = np.bincount(labels[m & known_emp], minlength=k)
     emp_sum = np.bincount(labels[m & known_emp], weights=emp[m & known_emp], minlength=k)
     employees = np.where(emp_known > 0, emp_sum, np.nan)
+    # Employment of the 2 largest firms: the (k=2, p) dominance rule of
+    # geocluster.disclosure compares it with ``employees``.
+    top = pd.DataFrame({"c": labels[m & known_emp], "e": emp[m & known_emp]})
+    top2 = np.full(k, np.nan)
+    if len(top):
+        best = top.sort_values(["c", "e"], ascending=[True, False]).groupby("c").head(2)
+        sums = best.groupby("c")["e"].sum()
+        top2[sums.index.to_numpy()] = sums.to_numpy()
     micro = _grouped_mean(
         np.where(known_emp, emp < MICRO_MAX_EMPLOYEES, False), known_emp, labels, k
     )
@@ -402,6 +412,7 @@ def summarize_clusters(
             "n_core": n_core,
             "employees": employees,
             "employees_known": emp_known.astype(np.int64),
+            "top2_employees": top2,
             "dominant_sector": pd.Series(dominant, dtype="str"),
             "dominant_share": dominant_share,
             "sector_mix": mix.astype(str),

@@ -53,6 +53,7 @@ def test_cluster_firms_labels_and_summary_by_hand(firms):
     a, b = res.clusters.iloc[0], res.clusters.iloc[1]
     assert (a.cluster_id, a.n_firms, a.n_core) == (0, 5, 5)
     assert a.employees == 35 and a.employees_known == 4
+    assert a.top2_employees == 29  # 20 + 9, the two largest
     # Divisions 15, 15, 15, 26 (one firm without a code): 15 dominates with 3/4.
     assert a.dominant_sector == "15" and a.dominant_share == pytest.approx(0.75)
     assert json.loads(a.sector_mix) == {"15": 0.75, "26": 0.25}
@@ -79,6 +80,7 @@ def test_cluster_firms_labels_and_summary_by_hand(firms):
     assert b.area_km2 == pytest.approx(seg.area / 1e6)
     assert b.area_km2 == pytest.approx((100 * 150 + np.pi * 75**2) / 1e6, rel=0.01)
     assert b.dominant_sector == "56" and b.dominant_share == pytest.approx(2 / 3)
+    assert b.top2_employees == 253
     assert b.micro_share == pytest.approx(2 / 3) and b.recent_share == pytest.approx(1 / 3)
 
 
@@ -200,3 +202,14 @@ def test_input_checks(firms):
         summarize_clusters(firms, np.zeros(9, int), hull_ratio=2)
     with pytest.raises(InvalidInput, match="9 labels"):
         summarize_clusters(firms, np.zeros(3, int))
+
+
+def test_summary_feeds_the_disclosure_dominance_rule(firms):
+    from geocluster.disclosure import DisclosurePolicy
+
+    res = cluster_firms(firms, eps_m=150, min_samples=3)
+    out = DisclosurePolicy().apply(
+        res.clusters, kind="clusters", top_k_col="top2_employees", total_col="employees"
+    )
+    # A: the two largest hold 29 of 35 (83% <= 85%) -> ok; B: 253 of 255 -> dominance.
+    assert out["disclosure"].tolist() == ["ok", "dominance"]

@@ -165,10 +165,21 @@ def test_long_table_shapes_and_small_counts(table):
     assert len(rows) == 6 and set(rows.columns) >= {"region_id", "sector", "count", "lq", "strong"}
     assert rows["small_count"].all()  # every cell has < 3 firms
     assert rows.loc[(rows.region_id == "R0") & (rows.sector == "A"), "count"].item() == 2
+    # the two largest firms of each cell: R0/A 20+10, R0/B 10, R1/A 10, R1/B 30, R2/A 0, R2/B 20
+    assert rows["top2_employees"].tolist() == [30, 10, 10, 30, 0, 20]
     np.testing.assert_allclose(regions["hhi"], [0.625, 0.625, 1.0])
     assert list(sectors["sector"]) == ["A", "B"]
     ok = rows["lq"].notna() & rows["lq_low"].notna()
     assert (rows.loc[ok, "lq_low"] <= rows.loc[ok, "lq_high"]).all()
+
+
+def test_top_k_employees_by_hand():
+    from geocluster.specialization.measures import top_k_employees
+
+    reg = np.array([0, 0, 0, 0, 1])
+    t = sector_table(reg, ["a", "b"], ["A", "A", "A", "B", "A"], [5.0, 9.0, np.nan, 4.0, 2.0])
+    np.testing.assert_array_equal(top_k_employees(t, 2), [[14.0, 4.0], [2.0, 0.0]])
+    np.testing.assert_array_equal(top_k_employees(t, 1), [[9.0, 4.0], [2.0, 0.0]])
 
 
 def test_measure_fallback_when_employment_missing():
@@ -274,3 +285,17 @@ def test_assign_regions_bad_input():
     with pytest.raises(InvalidInput, match="polygon"):
         assign_regions(np.zeros((3, 2)), lines)
     assert assign_regions(np.zeros((0, 2)), regions).shape == (0,)
+
+
+def test_vectorised_nanquantile_equals_numpy():
+    from geocluster.specialization.measures import _nanquantile0
+
+    rng = np.random.default_rng(8)
+    a = rng.normal(size=(37, 6, 5))
+    a[rng.random(a.shape) < 0.3] = np.nan
+    a[:, 0, 0] = np.nan  # an all-NaN cell
+    a[:-1, 1, 1] = np.nan  # a single value
+    for q in (0.025, 0.5, 0.975):
+        with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
+            ref = np.nanquantile(a, q, axis=0)
+        np.testing.assert_allclose(_nanquantile0(a, q), ref, equal_nan=True)

@@ -288,25 +288,43 @@ def _add_clusters(m, ws, ctx: MapContext, downloads: list[_Download]) -> None:
         ctx.notes.append(f"clusters run {run.id} has no hull polygons")
         return
     ranking = None
+    weights: dict[str, float] = {}
     if ctx.ranking_run is not None:
         ranking = _table_layer(ws, ctx.ranking_run, needs={"cluster_id"})
+        used = ctx.ranking_run.summary.get("weights_used") or ctx.ranking_run.params.get("weights")
+        weights = {str(k): float(v) for k, v in (used or {}).items()}
     summary_cols = [
         c
         for c in ("cluster_id", "n_firms", "employees", "dominant_sector", "area_km2", "density")
         if c in hulls.columns
     ]
     frame = hulls.copy()
+    rank_rows: list[tuple[str, str]] = []  # (label, column)
     if ranking is not None:
-        rank_cols = [c for c in ranking.columns if c != "cluster_id" and c not in summary_cols]
-        frame = frame.merge(ranking[["cluster_id", *rank_cols]], on="cluster_id", how="left")
-    else:
-        rank_cols = []
+        # the ranking's score and components, each labelled with its weight; columns the
+        # hull layer also has get a suffix so both stay visible
+        renamed = {
+            c: f"{c} (ranking)" for c in ranking.columns if c != "cluster_id" and c in frame.columns
+        }
+        ranking = ranking.rename(columns=renamed)
+        frame = frame.merge(ranking, on="cluster_id", how="left")
+        for c in ("rank", "score"):
+            if c in ranking.columns:
+                rank_rows.append((c, c))
+        for comp, w in weights.items():
+            col = renamed.get(comp, comp)
+            if col in ranking.columns:
+                rank_rows.append((f"{comp} (weight {w:.2f})", col))
+        if not weights:
+            rank_rows += [
+                (c, c) for c in ranking.columns if c not in ("cluster_id", "rank", "score")
+            ]
     popups = []
     for _, row in frame.iterrows():
         rows = [(c, row[c]) for c in summary_cols]
         text = _table_html(f"Cluster {row['cluster_id']}", rows)
-        if rank_cols:
-            text += _table_html("Ranking components", [(c, row[c]) for c in rank_cols])
+        if rank_rows:
+            text += _table_html("Ranking components", [(label, row[c]) for label, c in rank_rows])
         else:
             text += "<div><small>no ranking run for this clustering yet</small></div>"
         popups.append(text)
@@ -456,7 +474,7 @@ def _add_choropleth(
         f"<div><small>units: {html.escape(units)}<br>classes: {method} (mapclassify)<br>"
         f"source: {html.escape(source)}</small></div></div>"
     )
-    _add_control(m, legend, position="bottomright", css_class="gc-legend-control")
+    _add_control(m, legend, position="bottomright", css_class="gc-legend-control", layer=layer)
 
 
 def _add_hotspots(m, ws, ctx: MapContext, downloads) -> None:
@@ -516,7 +534,15 @@ def _add_hotspots(m, ws, ctx: MapContext, downloads) -> None:
     downloads.append(_Download(layer, "Hotspots", run.id))
 
 
-def _add_control(m, inner_html: str, *, position: str, css_class: str) -> None:
+def _add_control(m, inner_html: str, *, position: str, css_class: str, layer=None) -> None:
+    """A static HTML control; with ``layer``, shown only while that layer is on the map."""
+    sync = ""
+    if layer is not None:
+        name = layer.get_name()
+        sync = f"""
+        function sync() {{ ctl.getContainer().style.display = MAP.hasLayer({name}) ? "" : "none"; }}
+        MAP.on("layeradd layerremove", sync);
+        sync();"""
     code = f"""
     (function () {{
         var ctl = L.control({{position: {json.dumps(position)}}});
@@ -526,7 +552,7 @@ def _add_control(m, inner_html: str, *, position: str, css_class: str) -> None:
             L.DomEvent.disableClickPropagation(div);
             return div;
         }};
-        ctl.addTo(MAP);
+        ctl.addTo(MAP);{sync}
     }})();
     """
     m.add_child(LocalScripts(code))
@@ -705,6 +731,7 @@ def build_map(
             f'<div class="gc-legend"><b>Territorial assets</b>{items}</div>',
             position="bottomright",
             css_class="gc-assets-legend",
+            layer=layer,
         )
     if ctx.clusters_run is not None:
         _add_clusters(m, ws, ctx, downloads)

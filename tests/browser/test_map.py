@@ -170,10 +170,14 @@ def test_map_in_chromium(live_server):
             assert "Firms" in page.locator(".gc-downloads").inner_text()
 
             assets_box = overlays.filter(has_text="Territorial assets").locator("input")
+            legend = page.locator(".gc-assets-legend")
+            assert not legend.is_visible()  # legends follow their layer
             assets_box.check()
             page.wait_for_load_state("networkidle")
             assert any("/collections/assets/tiles/" in u for u in requested)
+            assert legend.is_visible() and "cultural" in legend.inner_text()
             assets_box.uncheck()
+            assert not legend.is_visible()
 
             # click a cluster hull and read its popup
             hull = page.locator("path.gc-cluster").first
@@ -182,7 +186,9 @@ def test_map_in_chromium(live_server):
             popup.wait_for(timeout=5000)
             text = popup.inner_text()
             assert "Cluster" in text and "n_firms" in text, text
-            assert "Ranking components" in text or "no ranking run" in text, text
+            assert "Ranking components" in text and "score" in text, text
+            assert "(weight" in text, text
+            page.wait_for_timeout(600)  # let the popup finish fading in
 
             out = REPO / "artifacts"
             out.mkdir(exist_ok=True)

@@ -131,12 +131,16 @@ def _specialization(args: argparse.Namespace) -> int:
         f"run {result['run_id']}: {result['n_firms']:,} firms in regions "
         f"({result['outside']:,} outside), LQ on {result['measure_used']}"
     )
-    strong = sorted((r for r in result["rows"] if r["strong"]), key=lambda r: -(r["lq"] or 0))
-    print(f"  {len(strong)} strong region x sector cells")
+    strong = sorted(
+        (r for r in result["rows"] if r["strong"]),
+        key=lambda r: (r["small_count"], -r["stars"], -(r["employees"] or 0), -r["count"]),
+    )
+    print(f"  {len(strong)} strong region x sector cells (largest first; * fewer than 3 firms)")
     for r in strong[:20]:
+        flag = "*" if r["small_count"] else " "
         print(
-            f"  {r['region_id']:>12} {r['sector']:>6} LQ {_fmt(r['lq'])} "
-            f"firms {r['count']:,} stars {r['stars']}"
+            f"  {r['region_id']:>12} {r['sector']:>6} LQ {_fmt(r['lq']):>7} "
+            f"firms {r['count']:>6,}{flag} stars {r['stars']}"
         )
     return 0
 

@@ -41,6 +41,10 @@ from geocluster.errors import InvalidInput
 __all__ = ["run_clusters", "run_kde", "run_kdistance"]
 
 Progress = Callable[[float, str], None]
+#: Columns the cluster summaries use (others are not read).
+_FIRM_COLUMNS = (
+    "firm_id", "sector_code", "isic_division", "employees", "founded", "women_led", "informal",
+)  # fmt: skip
 #: Most points of the k-distance curve returned (the full curve can have millions).
 CURVE_POINTS = 1000
 
@@ -79,7 +83,10 @@ def _selected_firms(
 ) -> tuple[Any, gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """(dataset info, all firms, selected firms), in the working CRS."""
     info = ws.require(firms, "firms")
-    frame = ws.read(firms, crs="working")
+    wanted = [c for c in _FIRM_COLUMNS if c in (info.columns or [])]
+    frame = ws.read(firms, crs="working", columns=wanted or None)
+    if "firm_id" not in frame.columns:
+        raise InvalidInput(f"expected a firm_id column in dataset {firms!r}, got {info.columns}")
     frame = frame[~frame.geometry.isna() & ~frame.geometry.is_empty].reset_index(drop=True)
     selected = select_firms(frame, sectors=sectors, sector_group=sector_group)
     if len(selected) == 0:

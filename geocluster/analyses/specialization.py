@@ -317,6 +317,30 @@ def _values_from_indicators(ws, indicators, indicator, year):
     return dict(zip(sel["region_id"].astype(str), values)), int(year)
 
 
+def _values_from_specialization(ws, run_id: str, sector: str | None):
+    run = ws.run(run_id)
+    if run.kind != "specialization":
+        raise WrongKind(f"expected a specialization run, got {run_id!r} which is {run.kind}")
+    regions = ws.read_run(run_id, "regions", crs=run.params.get("working_crs"))
+    active = pd.to_numeric(regions["n_firms"], errors="coerce").fillna(0) > 0
+    if sector is None:
+        area_km2 = regions.geometry.area / 1e6
+        dens = pd.to_numeric(regions["n_firms"], errors="coerce") / area_km2.where(area_km2 > 0)
+        return dict(zip(regions["region_id"].astype(str), dens)), "firms_per_km2"
+    rows = ws.read_run(run_id, "rows")
+    sel = rows[rows["sector"].astype(str) == str(sector)]
+    if sel.empty:
+        known = sorted(rows["sector"].astype(str).unique())[:30]
+        raise InvalidInput(f"expected a sector of run {run_id!r} among {known}, got {sector!r}")
+    lq = dict(zip(sel["region_id"].astype(str), pd.to_numeric(sel["lq"], errors="coerce")))
+    # cells without firms of the sector are not stored: LQ 0 where the region has firms
+    vals = {
+        rid: lq.get(rid, 0.0) if ok else np.nan
+        for rid, ok in zip(regions["region_id"].astype(str), active)
+    }
+    return vals, f"lq:{sector}"
+
+
 def run_hotspots(
     ws,
     *,
@@ -332,14 +356,18 @@ def run_hotspots(
     fdr: bool = False,
     alpha: float = 0.05,
     level: int | None = None,
+    specialization_run: str | None = None,
+    sector: str | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Local hot spots (LISA or Gi*) and global Moran's I of a value per region.
 
-    The values come inline (``values``: ``{region_id: value}``) or from an indicators
-    dataset (``indicators`` + ``indicator`` + ``year``, default the latest year). Regions
-    without a finite value are left out before the weights are built (reported in
-    ``missing``).
+    The values come from exactly one source: inline (``values``: ``{region_id: value}``),
+    an indicators dataset (``indicators`` + ``indicator`` + ``year``, default the latest
+    year), or a specialisation run (``specialization_run``: with ``sector`` the sector's LQ
+    per region, 0 where the region has firms but none of the sector; without, firms per
+    km²). Regions without a finite value are left out before the weights are built
+    (reported in ``missing``).
 
     Returns
     -------
@@ -358,11 +386,20 @@ def run_hotspots(
     alpha = _check_float(alpha, "alpha", 0.0, inclusive=False)
     if alpha >= 1:
         raise InvalidInput(f"expected alpha in (0, 1), got {alpha}")
-    if (values is None) == (indicators is None):
-        raise InvalidInput("expected either values or indicators (+ indicator), not both or none")
+    sources = [x is not None for x in (values, indicators, specialization_run)]
+    if sum(sources) != 1:
+        raise InvalidInput(
+            "expected exactly one of values, indicators (+ indicator) or specialization_run"
+        )
+    if sector is not None and specialization_run is None:
+        raise InvalidInput("sector applies only with specialization_run")
     info = ws.require(boundaries, "boundaries")
     regions = _read_boundaries(ws, boundaries, info.working_crs or "working", level)
-    if values is not None:
+    value_name = indicator
+    if specialization_run is not None:
+        vals, value_name = _values_from_specialization(ws, specialization_run, sector)
+        used_year = None
+    elif values is not None:
         if not isinstance(values, Mapping):
             raise InvalidInput(
                 f"expected values as {{region_id: value}}, got {type(values).__name__}"
@@ -403,6 +440,8 @@ def run_hotspots(
         "boundaries": boundaries,
         "indicators": indicators,
         "indicator": indicator,
+        "specialization_run": specialization_run,
+        "sector": sector,
         "year": used_year,
         "method": method,
         "weights": weights,
@@ -423,7 +462,7 @@ def run_hotspots(
     run = ws.save_run(
         "hotspots",
         params=_jsonable(params),
-        inputs=[d for d in (boundaries, indicators) if d],
+        inputs=[d for d in (boundaries, indicators, specialization_run) if d],
         layers={"regions": layer},
         summary=_jsonable(summary),
     )
@@ -433,6 +472,7 @@ def run_hotspots(
         "method": method,
         "weights": weights,
         "indicator": indicator,
+        "value": value_name,
         "year": used_year,
         "alpha": alpha,
         "fdr": fdr,

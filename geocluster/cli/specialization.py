@@ -56,6 +56,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--indicator", metavar="NAME")
     p.add_argument("--year", type=int, default=None, help="default: the latest year")
     p.add_argument("--values", metavar="JSON", help='inline {"region_id": value, ...}')
+    p.add_argument(
+        "--specialization-run",
+        metavar="RUN_ID",
+        help="use a specialization run: the LQ of --sector, or firms per km2 without it",
+    )
+    p.add_argument("--sector", metavar="CODE", help="with --specialization-run")
     p.add_argument("--method", choices=("lisa", "gi_star"), default="lisa")
     p.add_argument("--weights", default="queen", help="queen, rook, knn:K or distance:M (metres)")
     p.add_argument("--permutations", type=int, default=999)
@@ -164,6 +170,8 @@ def _hotspots(args: argparse.Namespace) -> int:
         fdr=args.fdr,
         alpha=args.alpha,
         level=args.level,
+        specialization_run=args.specialization_run,
+        sector=args.sector,
     )
     if args.json:
         print_json(result)

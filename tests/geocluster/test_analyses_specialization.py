@@ -176,7 +176,7 @@ def test_run_hotspots_lisa_and_gi(ws):
 
 
 def test_run_hotspots_bad_params(ws):
-    with pytest.raises(InvalidInput, match="either values or indicators"):
+    with pytest.raises(InvalidInput, match="exactly one of values"):
         run_hotspots(ws, boundaries="regions")
     with pytest.raises(InvalidInput, match="weights"):
         run_hotspots(ws, boundaries="regions", values={"R00": 1.0}, weights="bishop")
@@ -298,3 +298,34 @@ def test_cli_commands(ws, capsys):
     assert code == 2 and "expected --weights as JSON" in capsys.readouterr().err
     code = main(["hotspots", "--workspace", root, "--boundaries", "regions", "--weights", "hex"])
     assert code == 2 and "error" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_run_hotspots_from_a_specialization_run(ws):
+    spec = run_specialization(ws, firms="firms", boundaries="regions")
+    out = run_hotspots(
+        ws,
+        boundaries="regions",
+        specialization_run=spec["run_id"],
+        sector="13",
+        method="gi_star",
+        permutations=99,
+    )
+    assert out["value"] == "lq:13"
+    lq = {r["region_id"]: r["lq"] for r in spec["rows"] if r["sector"] == "13"}
+    got = {r["region_id"]: r["value"] for r in out["regions"]}
+    assert got["R11"] == pytest.approx(lq["R11"])
+    assert all(got[k] == pytest.approx(lq.get(k, 0.0)) for k in got)
+    top = max(out["regions"], key=lambda r: r["statistic"])
+    # the hottest Gi* region is R11 or a queen neighbour (corner regions average fewer cells)
+    near_r11 = {f"R{j}{i}" for j in range(3) for i in range(3)}
+    assert top["label"] == "hot" and top["region_id"] in near_r11
+    dens = run_hotspots(ws, boundaries="regions", specialization_run=spec["run_id"], permutations=9)
+    assert dens["value"] == "firms_per_km2"
+    r11 = next(r for r in dens["regions"] if r["region_id"] == "R11")
+    n11 = next(r["n_firms"] for r in spec["regions"] if r["region_id"] == "R11")
+    assert r11["value"] == pytest.approx(n11 / 100.0)  # 10 km x 10 km
+    with pytest.raises(InvalidInput, match="exactly one"):
+        run_hotspots(ws, boundaries="regions", values={"R00": 1}, specialization_run=spec["run_id"])
+    with pytest.raises(InvalidInput, match="sector of run"):
+        run_hotspots(ws, boundaries="regions", specialization_run=spec["run_id"], sector="99")

@@ -30,7 +30,8 @@ index of their core points, which is the order scikit-learn's DBSCAN uses, so th
 core points are identical to scikit-learn's on the same input.
 
 Distances are compared as ``dx*dx + dy*dy <= eps_m*eps_m`` on the original coordinates,
-the same arithmetic as scikit-learn's tree queries, so ties at exactly ``eps_m`` agree.
+the same arithmetic as scikit-learn's tree queries, so points exactly ``eps_m`` apart are
+neighbours on both sides (tested on a lattice where every distance is exact).
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ __all__ = ["GridDBSCAN", "dbscan", "warm_up"]
 # cell assignment can never put two points farther apart than eps in the same cell.
 _CELL_MARGIN = 1e-7
 # Above this many cells per axis the rounding error of the cell assignment could exceed
-# the margin above (float64 has 53 bits; see _grid below).
+# the margin above: floor((x - x0) / side) is off by at most ~3 * 2**-53 * (cells per
+# axis) cells, which must stay well below _CELL_MARGIN (1e8 cells -> 3e-8).
 _MAX_CELLS_PER_AXIS = 1e8
 _REACH = 2  # cells within eps lie at most two cells apart
 _ROWS = 2 * _REACH + 1

@@ -2,11 +2,12 @@
 
 The join answers ``geopandas.sjoin(points, regions, predicate=...)`` for the common case of
 many points and non-overlapping regions, several times faster. Most points are resolved by a
-raster lookup: the regions are burnt into a grid, every grid cell that no region boundary comes
-near (the boundary burnt with ``all_touched`` and dilated by one cell) lies wholly inside one
-region or wholly outside all, so the region of its centre is the region of every point in it.
-Only the points in boundary cells go through the exact test (a shapely ``STRtree`` query with
-the requested predicate), so points on or near a boundary get exactly the answer shapely gives.
+raster lookup: the regions are burnt into a grid; every grid cell that no region boundary
+touches (the boundaries burnt with ``all_touched``) lies wholly inside one region or wholly
+outside all, so the region of its centre is the region of every point in it. Only the points
+in boundary cells, or on a grid line, go through the exact test (a shapely ``STRtree`` query
+with the requested predicate), so points on or near a boundary get exactly the answer
+shapely gives.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import shapely
-from scipy import ndimage
 
 from geocluster.errors import InvalidInput
 
@@ -22,6 +22,8 @@ __all__ = ["assign_regions"]
 
 _PREDICATES = ("within", "intersects")
 _MAX_CELLS = 4096 * 4096
+#: points closer than this (in cells) to a grid line take the exact path
+_GRID_TOL = 1e-6
 
 
 def assign_regions(
@@ -45,7 +47,7 @@ def assign_regions(
         region, as with ``geopandas.sjoin(..., predicate="within")``); ``"intersects"``: on
         the boundary counts too (a point on a shared edge gets the lower row position).
     cells : int, optional
-        Number of raster cells used for the fast path. Default: about 16 per point, at least
+        Number of raster cells used for the fast path. Default: about 4 per point, at least
         ``64 * len(regions)``, at most 4096².
 
     Returns
@@ -96,20 +98,24 @@ def assign_regions(
         out[cand] = _exact(pts[cand], geoms, predicate)
         return out
 
-    n_cells = cells or int(min(_MAX_CELLS, max(16 * len(cand), 64 * len(geoms))))
+    n_cells = cells or int(min(_MAX_CELLS, max(4 * len(cand), 64 * len(geoms))))
     size = np.sqrt(width * height / n_cells)
     nx = max(1, int(np.ceil(width / size)))
     ny = max(1, int(np.ceil(height / size)))
     sx, sy = width / nx, height / ny
-    # one cell of padding on every side keeps the outer boundary inside the raster, where
-    # the boundary burn and its dilation cover both sides of it
+    # one cell of padding on every side keeps the outer boundary inside the raster
     x0, y0, nx, ny = minx - sx, maxy + sy, nx + 2, ny + 2
     label, unsure = _burn(geoms, valid_geoms, x0, y0, sx, sy, nx, ny)
 
-    col = np.clip(((pts[cand, 0] - x0) / sx).astype(np.int64), 0, nx - 1)
-    row = np.clip(((y0 - pts[cand, 1]) / sy).astype(np.int64), 0, ny - 1)
+    fx = (pts[cand, 0] - x0) / sx
+    fy = (y0 - pts[cand, 1]) / sy
+    col = np.clip(fx.astype(np.int64), 0, nx - 1)
+    row = np.clip(fy.astype(np.int64), 0, ny - 1)
     flat = row * nx + col
-    hard = unsure.ravel()[flat]
+    # a point on (or within rounding of) a grid line may belong to the neighbouring cell
+    near_x = np.abs(fx - np.rint(fx)) < _GRID_TOL
+    near_y = np.abs(fy - np.rint(fy)) < _GRID_TOL
+    hard = unsure.ravel()[flat] | near_x | near_y
     out[cand[~hard]] = label.ravel()[flat[~hard]]
     hard_idx = cand[hard]
     if len(hard_idx):
@@ -118,7 +124,13 @@ def assign_regions(
 
 
 def _burn(geoms, valid, minx, maxy, sx, sy, nx, ny):
-    """Burn region positions (by cell centre) and a dilated boundary mask into a grid."""
+    """Burn region positions (by cell centre) and the cells any boundary touches.
+
+    A cell that no boundary touches lies wholly inside one region or outside all, so its
+    centre's region is every interior point's region. A boundary running exactly along a
+    grid line may be burnt on one side only; the cells on the other side do not meet it
+    except on their edge, and points on cell edges are sent to the exact test by the caller.
+    """
     from rasterio import features
     from rasterio.transform import Affine
 
@@ -138,9 +150,6 @@ def _burn(geoms, valid, minx, maxy, sx, sy, nx, ny):
         all_touched=True,
         dtype="uint8",
     ).astype(bool)
-    # one cell of margin: GDAL's all_touched can miss a cell when an edge runs exactly along
-    # a grid line, and a boundary point may fall in either neighbouring cell
-    unsure = ndimage.binary_dilation(unsure, structure=np.ones((3, 3), bool))
     return label, unsure
 
 

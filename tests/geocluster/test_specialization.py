@@ -299,3 +299,38 @@ def test_vectorised_nanquantile_equals_numpy():
         with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
             ref = np.nanquantile(a, q, axis=0)
         np.testing.assert_allclose(_nanquantile0(a, q), ref, equal_nan=True)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_assign_regions_equals_sjoin_on_aligned_and_random_layouts(seed):
+    # grids whose edges fall on raster grid lines, Voronoi cells, points on edges/vertices,
+    # several raster resolutions: the raster fast path must never disagree with sjoin
+    rng = np.random.default_rng(seed)
+    k = int(rng.integers(2, 12))
+    size = float(rng.choice([0.1, 7.0, 1000.0]))
+    if seed % 2:
+        side = shapely.box(0, 0, k * size, k * size)
+        pts = shapely.multipoints(rng.uniform(0, k * size, (k * k, 2)))
+        geoms = list(
+            shapely.intersection(
+                shapely.get_parts(shapely.voronoi_polygons(pts, extend_to=side)), side
+            )
+        )
+    else:
+        geoms = [
+            shapely.box(i * size, j * size, (i + 1) * size, (j + 1) * size)
+            for j in range(k)
+            for i in range(k)
+        ]
+    regions = gpd.GeoDataFrame(geometry=geoms, crs="EPSG:32633")
+    n = 6000
+    xy = rng.uniform(-size, (k + 1) * size, (n, 2))
+    xy[:2000, 0] = rng.integers(0, k + 1, 2000) * size
+    xy[2000:3000, 1] = rng.integers(0, k + 1, 1000) * size
+    verts = shapely.get_coordinates(regions.geometry.values)[:1000]
+    xy[3000 : 3000 + len(verts)] = verts
+    for predicate in ("within", "intersects"):
+        ref = _sjoin_reference(xy, regions, predicate)
+        for cells in (None, 20_000, 1_000_000):
+            got = assign_regions(xy, regions, predicate=predicate, cells=cells)
+            np.testing.assert_array_equal(got, ref)

@@ -104,6 +104,16 @@ def test_run_clusters_by_sector_and_group_and_weight(ws):
     assert w["n_clusters"] >= 1
 
 
+def test_progress_reports_up_to_done(ws):
+    seen = []
+    run_clusters(ws, firms="leon_firms", eps_m=300, progress=lambda f, m: seen.append((f, m)))
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    seen.clear()
+    run_kde(ws, firms="leon_firms", bandwidth=900.0, progress=lambda f, m: seen.append((f, m)))
+    assert seen[-1] == (1.0, "done")
+
+
 def test_run_clusters_hdbscan(ws):
     res = run_clusters(ws, firms="leon_firms", method="hdbscan", min_cluster_size=50)
     assert res["n_clusters"] >= 2
@@ -212,6 +222,10 @@ def test_cli_commands(ws, capsys):
     assert main(["kde", *base, "--bandwidth", "silverman", "--grid-size", "128", "--json"]) == 0
     kde = json.loads(capsys.readouterr().out)
     assert max(kde["width"], kde["height"]) == 128
+    assert main(["kdistance", *base]) == 0
+    assert "suggested --eps-m" in capsys.readouterr().out
+    assert main(["kde", *base, "--bandwidth", "700", "--weight", "employees"]) == 0
+    assert "employees per km2" in capsys.readouterr().out
     assert main(["clusters", *base, "--eps-m", "-1"]) == 2
     assert "eps_m > 0" in capsys.readouterr().err
     assert main(["clusters", *base, "--sector-group", "steel"]) == 2

@@ -25,6 +25,8 @@ from branca.element import Element, MacroElement
 from folium.map import Layer
 from jinja2 import Template
 
+from geocluster.errors import GeoclusterError
+
 STATIC = "/static"
 LEAFLET_JS = [("leaflet", f"{STATIC}/leaflet/leaflet.js")]
 LEAFLET_CSS = [("leaflet_css", f"{STATIC}/leaflet/leaflet.css")]
@@ -170,20 +172,133 @@ def _latest_run(ws, kind: str, chosen: str | None):
     return runs[-1] if runs else None
 
 
-def _latest_kde(ws, chosen: str | None):
-    if chosen:
-        return ws.raster(chosen)
-    kdes = [r for r in ws.rasters() if r.kind == "kde"]
-    return kdes[-1] if kdes else None
+def _overlaps(a, b) -> bool:
+    if not a or not b:
+        return False
+    return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
 
 
-def _ranking_for(ws, clusters_run) -> Any:
-    if clusters_run is None:
-        return None
-    for run in reversed(ws.runs("ranking")):
-        if run.params.get("clusters_run") == clusters_run.id or clusters_run.id in run.inputs:
-            return run
-    return None
+def resolve_context(
+    ws,
+    *,
+    firms: str | None = None,
+    clusters_run: str | None = None,
+    kde_raster: str | None = None,
+    boundaries: str | None = None,
+    indicators: str | None = None,
+    assets: str | None = None,
+    hotspots_run: str | None = None,
+) -> MapContext:
+    """Choose what the map shows: the ids given, else defaults that belong together.
+
+    A workspace can hold several territories (the demo has Mexico and Helsinki), so the
+    defaults follow the analyses: the firms of the latest ranked clustering (else of
+    the latest clustering, else the latest firms), clusterings of those firms (a ranked
+    one first), their KDE surface, the boundaries their specialisation used (else ones
+    overlapping the firms), hotspots on those boundaries, and overlapping assets.
+    """
+    runs = ws.runs()
+    by_kind: dict[str, list] = {}
+    for run in runs:
+        by_kind.setdefault(run.kind, []).append(run)
+    ranked = {r.params.get("clusters_run"): r for r in by_kind.get("ranking", [])}
+
+    if clusters_run:
+        clusters = _latest_run(ws, "clusters", clusters_run)
+        firms_info = _latest_dataset(ws, "firms", firms or clusters.params.get("firms"))
+    else:
+        firms_info = None
+        if firms:
+            firms_info = ws.require(firms, "firms")
+        else:
+            ranked_clusters = [r for r in by_kind.get("clusters", []) if r.id in ranked]
+            candidates = ranked_clusters or by_kind.get("clusters", [])
+            for run in reversed(candidates):
+                fid = run.params.get("firms")
+                if fid:
+                    try:
+                        firms_info = ws.require(fid, "firms")
+                        break
+                    except GeoclusterError:
+                        continue
+            firms_info = firms_info or _latest_dataset(ws, "firms", None)
+        mine = [
+            r
+            for r in by_kind.get("clusters", [])
+            if firms_info and r.params.get("firms") == firms_info.id
+        ]
+        mine_ranked = [r for r in mine if r.id in ranked]
+        clusters = (mine_ranked or mine or [None])[-1]
+
+    if kde_raster:
+        kde = ws.raster(kde_raster)
+    else:
+        kdes = [r for r in ws.rasters() if r.kind == "kde"]
+        same = [r for r in kdes if firms_info and r.meta.get("firms") == firms_info.id]
+        kde = (same or kdes or [None])[-1]
+
+    spec = [
+        r
+        for r in by_kind.get("specialization", [])
+        if firms_info and r.params.get("firms") == firms_info.id
+    ]
+    if boundaries:
+        bounds_info = ws.require(boundaries, "boundaries")
+    else:
+        bounds_info = None
+        for run in reversed(spec):
+            try:
+                bounds_info = ws.require(run.params.get("boundaries"), "boundaries")
+                break
+            except GeoclusterError:
+                continue
+        if bounds_info is None:
+            all_b = [d for d in ws.datasets() if d.kind == "boundaries"]
+            near = [d for d in all_b if firms_info is None or _overlaps(d.bbox, firms_info.bbox)]
+            bounds_info = (near or all_b or [None])[-1]
+    spec_run = next(
+        (r for r in reversed(spec) if bounds_info and r.params.get("boundaries") == bounds_info.id),
+        None,
+    )
+
+    if hotspots_run:
+        hot = _latest_run(ws, "hotspots", hotspots_run)
+    else:
+        hots = by_kind.get("hotspots", [])
+        same = [r for r in hots if bounds_info and r.params.get("boundaries") == bounds_info.id]
+        hot = (same or [None])[-1]
+
+    if indicators:
+        ind = ws.require(indicators, "indicators")
+    else:
+        ind = None
+        if hot is not None and hot.params.get("indicators"):
+            try:
+                ind = ws.require(hot.params["indicators"], "indicators")
+            except GeoclusterError:
+                ind = None
+        ind = ind or _latest_dataset(ws, "indicators", None)
+
+    if assets:
+        assets_info = ws.require(assets, "assets")
+    else:
+        all_a = [d for d in ws.datasets() if d.kind == "assets"]
+        ref = firms_info.bbox if firms_info else (bounds_info.bbox if bounds_info else None)
+        near = [d for d in all_a if ref is None or _overlaps(d.bbox, ref)]
+        assets_info = (near or [None])[-1]
+
+    ctx = MapContext(
+        firms=firms_info,
+        clusters_run=clusters,
+        kde_raster=kde,
+        boundaries=bounds_info,
+        indicators=ind,
+        assets=assets_info,
+        hotspots_run=hot,
+        specialization_run=spec_run,
+    )
+    ctx.ranking_run = ranked.get(clusters.id) if clusters is not None else None
+    return ctx
 
 
 def _polygon_layer(ws, run, *, prefer: tuple[str, ...]) -> tuple[str, gpd.GeoDataFrame] | None:
@@ -653,17 +768,16 @@ def build_map(
     str
         The HTML page; every script and stylesheet is under ``/static``.
     """
-    ctx = MapContext(
-        firms=_latest_dataset(ws, "firms", firms),
-        clusters_run=_latest_run(ws, "clusters", clusters_run),
-        kde_raster=_latest_kde(ws, kde_raster),
-        boundaries=_latest_dataset(ws, "boundaries", boundaries),
-        indicators=_latest_dataset(ws, "indicators", indicators),
-        assets=_latest_dataset(ws, "assets", assets),
-        hotspots_run=_latest_run(ws, "hotspots", hotspots_run),
-        specialization_run=_latest_run(ws, "specialization", None),
+    ctx = resolve_context(
+        ws,
+        firms=firms,
+        clusters_run=clusters_run,
+        kde_raster=kde_raster,
+        boundaries=boundaries,
+        indicators=indicators,
+        assets=assets,
+        hotspots_run=hotspots_run,
     )
-    ctx.ranking_run = _ranking_for(ws, ctx.clusters_run)
 
     m = folium.Map(location=[0, 0], zoom_start=2, tiles=None, control_scale=True)
     m.default_js = list(LEAFLET_JS)

@@ -6,6 +6,8 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from geocluster.errors import InvalidInput
 from geocluster.specialization import (
@@ -334,3 +336,39 @@ def test_assign_regions_equals_sjoin_on_aligned_and_random_layouts(seed):
         for cells in (None, 20_000, 1_000_000):
             got = assign_regions(xy, regions, predicate=predicate, cells=cells)
             np.testing.assert_array_equal(got, ref)
+
+
+@given(
+    st.integers(2, 6),
+    st.integers(2, 5),
+    st.integers(0, 2**31 - 1),
+)
+@settings(max_examples=60, deadline=None)
+def test_measure_identities_hold_on_random_tables(n_regions, n_sectors, seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(n_sectors, 80))
+    reg = rng.integers(0, n_regions, n)
+    sec = np.array([f"S{i}" for i in rng.integers(0, n_sectors, n)])
+    emp = rng.integers(1, 200, n).astype(float)
+    t = sector_table(reg, [f"R{i}" for i in range(n_regions)], sec, emp)
+    x, tot = t.matrices("employees")
+    lq = location_quotient(x, tot)
+    ok = tot > 0
+    # sum_r X[r] * LQ[r, s] = X for every sector (weights of the LQ average out to 1)
+    np.testing.assert_allclose(np.nansum(tot[ok, None] * lq[ok], axis=0), tot.sum())
+    h = herfindahl(x, tot)[ok]
+    assert np.all(h <= 1 + 1e-12) and np.all(h >= 1 / x.shape[1] - 1e-12)
+    k = krugman(x, tot, reference="total")[ok]
+    assert np.all(k >= -1e-12) and np.all(k <= 2 + 1e-12)
+    # MS - EG = 2 sum_r x_r (s_r - x_r) / ((1 - sum x_r^2)(1 - H)): the two indices differ
+    # only in G (EG: sum (s-x)^2; MS: sum s^2 - sum x^2), same denominator
+    xr = tot / tot.sum()
+    s = x / x.sum(axis=0)
+    present = np.array([np.any(sec == f"S{j}") for j in range(n_sectors)])
+    h = np.array([np.sum((e / e.sum()) ** 2) for e in (emp[sec == lab] for lab in t.sectors)])
+    denom = (1 - np.sum(xr**2)) * (1 - h)
+    diff = 2 * np.sum(xr[:, None] * (s - xr[:, None]), axis=0) / denom
+    eg, ms = ellison_glaeser(t), maurel_sedillot(t)
+    fin = np.isfinite(eg)
+    np.testing.assert_allclose((ms - eg)[fin], diff[fin], atol=1e-9)
+    assert present.sum() == len(t.sectors)

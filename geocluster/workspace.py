@@ -393,7 +393,7 @@ class Workspace:
         frame = self.store.read_layer(
             info.layer, bbox=bbox, columns=columns, limit=limit, offset=offset
         )
-        return _to_crs(frame, crs, info.working_crs)
+        return _to_crs(_canonical_dtypes(frame, info.kind), crs, info.working_crs)
 
     def delete(self, dataset_id: str) -> None:
         """Delete a dataset (every version), or one version with ``id@version``."""
@@ -734,6 +734,25 @@ def _layer_has_geometry(store: GeoPackageStore, layer: str) -> bool:
     finally:
         con.close()
     return row is not None
+
+
+#: Nullable dtypes of canonical columns that GeoPackage round trips cannot keep
+#: (an integer column with nulls comes back float; a boolean one with nulls, object).
+CANONICAL_DTYPES: dict[str, dict[str, str]] = {
+    "firms": {"founded": "Int64", "women_led": "boolean", "informal": "boolean"},
+    "boundaries": {"level": "Int64"},
+    "indicators": {"year": "Int64"},
+}
+
+
+def _canonical_dtypes(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
+    for column, dtype in CANONICAL_DTYPES.get(kind, {}).items():
+        if column in frame.columns and str(frame[column].dtype) != dtype:
+            values = frame[column]
+            if dtype == "boolean" and values.dtype == object:
+                values = values.map(lambda v: None if v is None or v != v else bool(v))
+            frame[column] = values.astype(dtype)
+    return frame
 
 
 def _to_crs(

@@ -23,6 +23,8 @@ INGEST_OPTIONS = (
     "level",
     "parent_col",
     "layer",
+    "name_col",
+    "indicator",
 )
 
 
@@ -56,7 +58,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     cols.add_argument("--employees-col")
     cols.add_argument("--level", type=int, help="boundaries: administrative level (0 = country)")
     cols.add_argument("--parent-col", help="boundaries: column with the parent region id")
-    cols.add_argument("--layer", help="GeoPackage layer to read")
+    cols.add_argument("--name-col", help="column with the firm/asset/region name")
+    cols.add_argument("--indicator", help="indicators: the indicator name when the table has none")
+    cols.add_argument("--layer", help="GeoPackage layer (or XLSX sheet) to read")
     p.add_argument("--json", action="store_true", help="print the dataset summary as JSON")
     p.set_defaults(handler=_ingest)
 

@@ -232,7 +232,8 @@ def atkinson(
         ede = float(np.exp(np.sum(p * np.log(y))))
     else:
         ede = mu * float(np.sum(p * (y / mu) ** (1.0 - epsilon))) ** (1.0 / (1.0 - epsilon))
-    return float(1.0 - ede / mu)
+    # EDE <= mu by Jensen's inequality; rounding can put equal incomes a hair above.
+    return float(min(max(1.0 - ede / mu, 0.0), 1.0))
 
 
 def coefficient_of_variation(

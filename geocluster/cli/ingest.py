@@ -157,11 +157,15 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"demo workspace ready in {ws.path}:")
         for s in summary:
             d = s.to_dict() if hasattr(s, "to_dict") else s
-            rows = d.get("rows")
-            print(
-                f"  {d.get('kind', ''):12} {d.get('id', ''):28} "
-                f"{rows if rows is not None else '':>8}"
-            )
+            if d.get("kind") == "run":
+                status = d.get("status", "")
+                detail = f"  {d['detail']}" if status != "ok" and d.get("detail") else ""
+                print(
+                    f"  {'analysis':12} {d.get('label') or d.get('analysis', ''):28} {status:>8}  "
+                    f"{d.get('id') or ''}{detail}"
+                )
+            else:
+                print(f"  {d['kind']:12} {d['id']:28} {d['rows']:>8,} rows")
     sys.stdout.flush()
     if args.no_serve:
         return 0

@@ -255,7 +255,7 @@ def resolve_context(
         if bounds_info is None:
             all_b = [d for d in ws.datasets() if d.kind == "boundaries"]
             near = [d for d in all_b if firms_info is None or _overlaps(d.bbox, firms_info.bbox)]
-            bounds_info = (near or all_b or [None])[-1]
+            bounds_info = (near or ([] if firms_info else all_b) or [None])[-1]
     spec_run = next(
         (r for r in reversed(spec) if bounds_info and r.params.get("boundaries") == bounds_info.id),
         None,

@@ -73,3 +73,37 @@ def test_map_of_an_empty_workspace(tmp_path):
         r = c.get("/map")
     assert r.status_code == 200
     assert _external_assets(r.text) == []
+
+
+def test_defaults_follow_the_ranked_clustering_across_territories(tmp_path):
+    """A second territory added later (as the demo's Helsinki) does not take over the map."""
+    import geopandas as gpd
+    import numpy as np
+
+    from geocluster.analyses.clusters import run_clusters
+    from maps.build import resolve_context
+    from tests.api.fixtures import build_demo_like_workspace
+
+    info = build_demo_like_workspace(tmp_path / "ws")
+    ws = info["ws"]
+    rng = np.random.default_rng(3)
+    far = gpd.GeoDataFrame(
+        {"firm_id": [f"H{i}" for i in range(200)], "sector_code": "56", "employees": 3.0},
+        geometry=gpd.points_from_xy(rng.normal(24.94, 0.01, 200), rng.normal(60.17, 0.01, 200)),
+        crs="EPSG:4326",
+    )
+    ws.add_dataset("firms", far, name="helsinki")
+    helsinki_run = run_clusters(ws, firms="helsinki", eps_m=500, min_samples=5)["run_id"]
+
+    ctx = resolve_context(ws)
+    assert ctx.firms.id == "firms"
+    assert ctx.clusters_run.id == info["clusters_run"]  # the ranked one
+    assert ctx.ranking_run.id == info["ranking_run"]
+    assert ctx.kde_raster.id == info["kde"]
+    assert ctx.boundaries.id == "regions"
+    assert ctx.hotspots_run.id == info["hotspots_run"]
+    assert ctx.assets.id == "assets"
+
+    chosen = resolve_context(ws, clusters_run=helsinki_run)
+    assert chosen.firms.id == "helsinki" and chosen.ranking_run is None
+    assert chosen.assets is None and chosen.boundaries is None  # both are in Mexico

@@ -201,6 +201,10 @@ def run_specialization(
     sector_level : {"section", "division", "group"}
         ISIC Rev.4 sections, divisions, or the sector groups (``sector_groups``: names of
         ``geocluster.sectors.SECTOR_GROUPS``, default all).
+    sector_groups : list of str, optional
+        With ``sector_level="group"``: the groups (default all). With a section or division
+        level: groups added as extra rows and sectors (``sector_level`` = ``"group"``); the
+        region indices (HHI, Krugman) stay on the section/division structure.
     level : int, optional
         Boundary level to use (default: the finest in the dataset).
     bootstrap : int
@@ -223,8 +227,9 @@ def run_specialization(
     _check_choice(sector_level, SECTOR_LEVELS, "sector_level")
     bootstrap = _check_int(bootstrap, "bootstrap", 0, 999)
     seed = _check_int(seed, "seed", 0, 2**32 - 1)
-    if sector_groups is not None and sector_level != "group":
-        raise InvalidInput("sector_groups applies only with sector_level='group'")
+    if sector_groups is not None:
+        if isinstance(sector_groups, str) or not all(isinstance(g, str) for g in sector_groups):
+            raise InvalidInput(f"expected sector_groups as a list of names, got {sector_groups!r}")
     info = ws.require(firms, "firms")
     report(0.05, "reading firms and boundaries")
     frame = ws.read(firms, crs="working")
@@ -239,6 +244,24 @@ def run_specialization(
         seed=seed,
         sector_groups=sector_groups,
     )
+    rows.insert(2, "sector_level", sector_level)
+    sec.insert(1, "sector_level", sector_level)
+    if sector_groups and sector_level != "group":
+        # the groups too, as extra rows: their LQs use the same region and national totals
+        report(0.6, "aggregating sector groups")
+        _, g_rows, _, g_sec, _ = _tables(
+            frame,
+            regions,
+            sector_level="group",
+            measure=used,
+            bootstrap=bootstrap,
+            seed=seed,
+            sector_groups=sector_groups,
+        )
+        g_rows.insert(2, "sector_level", "group")
+        g_sec.insert(1, "sector_level", "group")
+        rows = pd.concat([rows, g_rows], ignore_index=True)
+        sec = pd.concat([sec, g_sec], ignore_index=True)
     report(0.8, "saving the run")
     published = rows[rows["count"] > 0].reset_index(drop=True)
     regions_layer = (

@@ -329,3 +329,28 @@ def test_run_hotspots_from_a_specialization_run(ws):
         run_hotspots(ws, boundaries="regions", values={"R00": 1}, specialization_run=spec["run_id"])
     with pytest.raises(InvalidInput, match="sector of run"):
         run_hotspots(ws, boundaries="regions", specialization_run=spec["run_id"], sector="99")
+
+
+def test_run_specialization_groups(ws):
+    out = run_specialization(
+        ws, firms="firms", boundaries="regions", sector_groups=["agro_food", "creative_industries"]
+    )
+    levels = {r["sector_level"] for r in out["rows"]}
+    assert levels == {"division", "group"}
+    agro = [r for r in out["rows"] if r["sector"] == "agro_food"]
+    div10 = {r["region_id"]: r for r in out["rows"] if r["sector"] == "10"}
+    # agro_food holds division 10 (food products); no other test firm is agro-food
+    from geocluster.sectors import group_divisions
+
+    assert "10" in group_divisions("agro_food") and "13" not in group_divisions("agro_food")
+    for r in agro:
+        assert r["count"] == div10[r["region_id"]]["count"]
+        assert r["lq"] == pytest.approx(div10[r["region_id"]]["lq"])
+    only = run_specialization(
+        ws, firms="firms", boundaries="regions", sector_level="group", sector_groups=["agro_food"]
+    )
+    assert {r["sector"] for r in only["rows"]} == {"agro_food"}
+    with pytest.raises(InvalidInput, match="sector group"):
+        run_specialization(ws, firms="firms", boundaries="regions", sector_groups=["nope"])
+    with pytest.raises(InvalidInput, match="list of names"):
+        run_specialization(ws, firms="firms", boundaries="regions", sector_groups="agro_food")

@@ -289,6 +289,10 @@ def disclose(result: Any, kind: str, policy) -> Any:
         frame = gpd.GeoDataFrame.from_features(fc["features"], crs="EPSG:4326")
         frame = policy.apply(frame, kind="clusters")
         out["clusters"] = _to_feature_collection(frame)
+    records = out.get("clusters")
+    if kind == "ranking" and isinstance(records, list) and records and "n_firms" in records[0]:
+        frame = policy.apply(pd.DataFrame(records), kind="clusters")
+        out["clusters"] = _records(frame)
     if kind == "specialization" and isinstance(out.get("rows"), list) and out["rows"]:
         rows = pd.DataFrame(out["rows"])
         if "count" in rows.columns:

@@ -319,6 +319,7 @@ def test_ranking_components(demo_client, demo):
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["clusters"] and "cluster_id" in body["clusters"][0]
+    assert body["clusters"][0]["disclosure"] in ("ok", "few_contributors", "dominance")
     assert demo_client.post("/analyses/ranking", json={"clusters_run": "nope"}).status_code == 404
     r = demo_client.post(
         "/analyses/ranking", json={"clusters_run": demo["clusters_run"], "weights": {"charm": 1}}

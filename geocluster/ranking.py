@@ -136,9 +136,12 @@ def rank_clusters(
         Region × sector location quotients with columns ``region_id``, ``sector``, ``lq``
         (``geocluster.specialization.long_table``), sectors at the level of
         ``dominant_sector`` (ISIC division).
-    cluster_regions : sequence of str, optional
-        The region id of each cluster (e.g. the region of its centroid), aligned with
-        ``clusters``; needed with ``lq``.
+    cluster_regions : sequence, optional
+        Aligned with ``clusters``; needed with ``lq``. Each item is the cluster's region id,
+        or a mapping ``{region_id: weight}`` (e.g. the number of the cluster's firms in
+        each region) when a cluster spans several regions: its LQ is then the weighted mean
+        of the dominant sector's LQ over those regions and ``region_id`` the heaviest one.
+        ``None`` for a cluster in no region.
     assets : GeoDataFrame, optional
         Territorial assets in the same projected CRS as ``clusters``.
     radius_m : float
@@ -186,19 +189,21 @@ def rank_clusters(
             raise InvalidInput(f"expected one region id per cluster ({n}) with lq, got {got}")
         if "dominant_sector" not in frame.columns:
             raise InvalidInput("expected a dominant_sector column to look up the LQ")
-        region_id = np.asarray(pd.Series(cluster_regions, dtype="object"), dtype=object)
         table = lq.assign(
             region_id=lq["region_id"].astype(str), sector=lq["sector"].astype(str)
         ).set_index(["region_id", "sector"])["lq"]
-        table = table[~table.index.duplicated()]
-        keys = pd.MultiIndex.from_arrays(
-            [
-                pd.Series(region_id, dtype="object").astype(str),
-                frame["dominant_sector"].astype(str),
-            ]
-        )
-        lq_value = pd.to_numeric(table.reindex(keys), errors="coerce").to_numpy(float).copy()
-        lq_value[pd.isna(region_id)] = np.nan
+        table = pd.to_numeric(table[~table.index.duplicated()], errors="coerce")
+        sectors = frame["dominant_sector"].astype(str).to_numpy()
+        for i, where in enumerate(cluster_regions):
+            shares = _region_shares(where)
+            if not shares:
+                continue
+            region_id[i] = max(shares, key=shares.get)
+            vals = np.array([table.get((r, sectors[i]), np.nan) for r in shares], float)
+            wts = np.array(list(shares.values()), float)
+            ok = np.isfinite(vals)
+            if ok.any() and wts[ok].sum() > 0:
+                lq_value[i] = float(np.sum(vals[ok] * wts[ok]) / wts[ok].sum())
 
     n_assets = np.full(n, np.nan)
     if assets is not None:
@@ -260,6 +265,23 @@ def rank_clusters(
     out.attrs["left_out"] = left_out
     out.attrs["radius_m"] = float(radius_m)
     return out
+
+
+def _region_shares(where) -> dict[str, float]:
+    """``{region_id: weight}`` from a region id or a mapping of region ids to weights."""
+    if where is None or (not isinstance(where, Mapping) and pd.isna(where)):
+        return {}
+    if isinstance(where, Mapping):
+        out = {}
+        for k, v in where.items():
+            if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating):
+                raise InvalidInput(f"expected numeric region weights, got {v!r} for {k!r}")
+            if not math.isfinite(float(v)) or v < 0:
+                raise InvalidInput(f"expected non-negative region weights, got {v!r} for {k!r}")
+            if v > 0:
+                out[str(k)] = float(v)
+        return out
+    return {str(where): 1.0}
 
 
 def _count_assets(frame: pd.DataFrame, assets: gpd.GeoDataFrame, radius_m: float) -> np.ndarray:

@@ -657,8 +657,8 @@ def run_ranking(
     """Rank the clusters of a clusters run on the UNIDO criteria (``geocluster.ranking``).
 
     With ``boundaries``, the specialisation component is the LQ (division level, on
-    ``measure``) of each cluster's dominant sector in the region of its centroid, computed
-    from the run's firms dataset; with ``assets``, the assets within ``radius_m`` of each
+    ``measure``, computed from the run's firms dataset) of each cluster's dominant sector
+    in the regions its firms lie in, weighted by the number of its firms in each; with ``assets``, the assets within ``radius_m`` of each
     hull count. Returns ``clusters`` (ranked rows with every component), ``weights`` used,
     ``left_out`` components and ``run_id``.
     """
@@ -685,15 +685,25 @@ def run_ranking(
             firms, regions, sector_level="division", measure=measure, bootstrap=0, seed=0
         )
         lq = rows[["region_id", "sector", "lq"]]
-        cent = clusters.geometry.centroid if len(clusters) else gpd.GeoSeries([], crs=clusters.crs)
-        where = assign_regions(
-            np.column_stack([cent.x.to_numpy(), cent.y.to_numpy()])
-            if len(cent)
-            else np.zeros((0, 2)),
-            regions,
-            predicate="intersects",
+        # a cluster may span regions: weight each region by the cluster's firms in it
+        labels = ws.read_run(clusters_run, "labels", crs=crs)
+        labels = labels[pd.to_numeric(labels["cluster_id"], errors="coerce") >= 0]
+        where = assign_regions(_firm_xy(labels), regions, predicate="intersects")
+        inside = where >= 0
+        counts = (
+            pd.DataFrame(
+                {
+                    "cluster_id": labels["cluster_id"].to_numpy()[inside].astype(np.int64),
+                    "region_id": regions["region_id"].to_numpy()[where[inside]],
+                }
+            )
+            .groupby(["cluster_id", "region_id"])
+            .size()
         )
-        cluster_regions = [regions["region_id"].iloc[i] if i >= 0 else None for i in where]
+        shares: dict[int, dict[str, float]] = {}
+        for (cid, rid), k in counts.items():
+            shares.setdefault(int(cid), {})[str(rid)] = float(k)
+        cluster_regions = [shares.get(int(c)) for c in clusters["cluster_id"]]
     asset_frame = None
     if assets is not None:
         ws.require(assets, "assets")

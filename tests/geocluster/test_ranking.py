@@ -141,3 +141,22 @@ def test_single_and_empty():
     assert out["size_firms"].item() == 1.0 and out["rank"].item() == 1
     empty = rank_clusters(one.iloc[:0])
     assert len(empty) == 0
+
+
+def test_cluster_spanning_regions_gets_weighted_lq(clusters):
+    lq = pd.DataFrame(
+        {
+            "region_id": ["a", "b", "a", "b"],
+            "sector": ["10", "10", "13", "13"],
+            "lq": [3.0, 1.0, 0.5, 2.0],
+        }
+    )
+    # cluster 0 (sector 10): 3 firms in a, 1 in b -> (3*3 + 1*1)/4 = 2.5, main region a
+    out = rank_clusters(clusters, lq=lq, cluster_regions=[{"a": 3, "b": 1}, "b", None]).set_index(
+        "cluster_id"
+    )
+    assert out.loc[0, "lq"] == pytest.approx(2.5) and out.loc[0, "region_id"] == "a"
+    assert out.loc[1, "lq"] == pytest.approx(2.0)
+    assert np.isnan(out.loc[2, "lq"]) and out.loc[2, "specialisation"] == 0
+    with pytest.raises(InvalidInput, match="non-negative region weights"):
+        rank_clusters(clusters, lq=lq, cluster_regions=[{"a": -1}, "b", None])

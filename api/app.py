@@ -19,6 +19,7 @@ from api.errors import add_exception_handlers
 from api.jobs import JobManager
 from api.settings import Settings
 from api.tiling import CollectionResolver, IndexCache
+from api.uploads import UploadLimitMiddleware
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "maps" / "static"
 
@@ -105,6 +106,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["*"],
         )
+    app.add_middleware(
+        UploadLimitMiddleware, max_bytes=int(settings.upload.max_upload_mb * 1024 * 1024)
+    )
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     from api.routers import analyses, datasets, features, maps, rasters, regions, runs, tiles

@@ -73,3 +73,68 @@ def saved_upload(upload: UploadFile, settings: Settings) -> Iterator[Path]:
         yield target
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+class UploadLimitMiddleware:
+    """Refuse over-limit upload bodies before they are parsed or spooled (413).
+
+    Starlette parses a multipart body completely before the endpoint runs, so the
+    endpoint's own check would come after the whole file is on disk. This ASGI
+    middleware answers 413 at once when ``Content-Length`` is over the limit, and
+    stops reading a body sent without one (chunked) as soon as it passes the limit.
+    The envelope allowance covers the multipart boundaries and form fields; the
+    endpoint checks the file itself exactly.
+    """
+
+    ENVELOPE_BYTES = 1 << 20
+
+    def __init__(self, app, *, max_bytes: int, paths: tuple[str, ...] = ("/datasets", "/rasters")):
+        self.app = app
+        self.max_bytes = int(max_bytes)
+        self.paths = paths
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] not in self.paths:
+            await self.app(scope, receive, send)
+            return
+        limit = self.max_bytes + self.ENVELOPE_BYTES
+        mb = self.max_bytes / (1024 * 1024)
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            from starlette.responses import JSONResponse
+
+            detail = (
+                f"upload is {int(declared) / 1e6:.1f} MB, over the limit of {mb:g} MB "
+                "(GEOCLUSTER_MAX_UPLOAD_MB)"
+            )
+            await JSONResponse({"detail": detail}, status_code=413)(scope, receive, send)
+            return
+        received = 0
+        tripped = False
+        replaced = False
+
+        async def limited_receive():
+            nonlocal received, tripped
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    tripped = True
+                    raise UploadTooLarge(too_large)
+            return message
+
+        async def guarded_send(message):
+            # FastAPI turns errors while parsing the body into a 400; answer 413 instead
+            nonlocal replaced
+            if not tripped:
+                await send(message)
+                return
+            if not replaced and message["type"] == "http.response.start":
+                replaced = True
+                from starlette.responses import JSONResponse
+
+                await JSONResponse({"detail": too_large}, status_code=413)(scope, receive, send)
+
+        too_large = f"upload is over the limit of {mb:g} MB (GEOCLUSTER_MAX_UPLOAD_MB)"
+        await self.app(scope, limited_receive, guarded_send)

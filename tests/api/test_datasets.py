@@ -177,6 +177,54 @@ def test_too_large_upload_is_413_and_nothing_stored(tmp_path):
         assert c.get("/datasets").json()["datasets"] == []
 
 
+def _multipart(
+    fields: dict[str, str], filename: str, payload: bytes, boundary: str = "XyZ"
+) -> bytes:
+    parts = []
+    for key, value in fields.items():
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n'.encode()
+        )
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+        "Content-Type: text/csv\r\n\r\n".encode()
+        + payload
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return b"".join(parts)
+
+
+def test_declared_oversize_body_is_refused_before_parsing(tmp_path):
+    settings = Settings(workspace=tmp_path / "ws", upload=UploadSettings(max_upload_mb=1))
+    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
+        body = _multipart({"kind": "firms"}, "big.csv", b"x" * (3 * 1024 * 1024))
+        r = c.post(
+            "/datasets",
+            content=body,
+            headers={"content-type": "multipart/form-data; boundary=XyZ"},
+        )
+        assert r.status_code == 413, r.text
+        assert "limit of 1 MB" in r.json()["detail"]
+
+
+def test_chunked_oversize_body_without_content_length_is_413(tmp_path):
+    settings = Settings(workspace=tmp_path / "ws", upload=UploadSettings(max_upload_mb=1))
+    body = _multipart({"kind": "firms"}, "big.csv", b"x" * (3 * 1024 * 1024))
+
+    def chunks():  # no Content-Length: the body is streamed chunked
+        for i in range(0, len(body), 64 * 1024):
+            yield body[i : i + 64 * 1024]
+
+    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
+        r = c.post(
+            "/datasets",
+            content=chunks(),
+            headers={"content-type": "multipart/form-data; boundary=XyZ"},
+        )
+        assert r.status_code == 413, r.text
+        assert c.get("/datasets").json()["datasets"] == []
+
+
 def test_too_large_stream_without_content_length_is_413(tmp_path):
     """The streamed copy stops at the limit even when no size is declared."""
     from fastapi import UploadFile

@@ -265,3 +265,57 @@ def test_upload_of_each_kind(client):
     assets = "asset_id,name,category,lon,lat\nx1,Museum,cultural,-103.3,20.6\nx2,Park,natural,-103.2,20.5\n"
     r = _upload(client, assets, filename="assets.csv", kind="assets")
     assert r.status_code == 201, r.text
+
+
+def test_more_row_rejections_through_http(client):
+    content = (
+        "firm_id,name,lon,lat,isic,employees\n"
+        "f1,Zapatos,-101.68,21.12,1520,12\n"
+        "f2,B,,21.0,1520,1\n"
+        "f3,C,abc,21.0,1520,1\n"
+        "f4,D,-103.35,20.67,2610,-5\n"
+        "f5,E,-190.0,21.0,1520,1\n"
+        "f6,F,-103.83,20.88,1101,40\n"
+    )
+    body = _upload(client, content).json()
+    by_row = {r["row"]: r for r in body["rejected"]}
+    assert by_row[2]["reason"] == "missing longitude"
+    assert by_row[3]["reason"] == "non-numeric longitude 'abc'"
+    assert by_row[4]["column"] == "employees" and "-5" in by_row[4]["reason"]
+    assert by_row[5]["reason"] == "longitude -190 outside -180..180"
+    assert body["rows"] == 2
+
+
+def test_swapped_coordinates_are_a_422_naming_the_fix(client):
+    content = "firm_id,name,lon,lat,isic,employees\nf1,A,21.12,-101.68,1520,1\nf2,B,20.67,-103.35,2610,1\n"
+    r = _upload(client, content)
+    assert r.status_code == 422
+    assert "swapped" in r.json()["detail"]
+
+
+def test_projected_xy_without_crs_is_a_422(client):
+    content = "firm_id,x,y,isic\nf1,500000,2300000,1520\nf2,510000,2310000,1520\n"
+    r = _upload(client, content, options=json.dumps({"x_col": "x", "y_col": "y"}))
+    assert r.status_code == 422
+    assert "CRS" in r.json()["detail"] or "crs" in r.json()["detail"]
+    ok = _upload(
+        client, content, options=json.dumps({"x_col": "x", "y_col": "y", "crs": "EPSG:32614"})
+    )
+    assert ok.status_code == 201, ok.text
+
+
+def test_invalid_and_empty_geometries_through_http(client):
+    import geopandas as gpd
+    import shapely
+
+    bowtie = shapely.Polygon([(0, 0), (1, 1), (1, 0), (0, 1), (0, 0)])
+    regions = gpd.GeoDataFrame(
+        {"region_id": ["A", "B", "C"], "name": ["box", "bow", "void"]},
+        geometry=[shapely.box(2, 0, 3, 1), bowtie, shapely.Polygon()],
+        crs=4326,
+    )
+    body = _upload(client, regions.to_json(), filename="r.geojson", kind="boundaries").json()
+    assert body["rows"] == 2
+    assert any("repaired" in w for w in body["warnings"])
+    # GeoJSON writes an empty polygon as a null geometry
+    assert [(r["row"], r["reason"]) for r in body["rejected"]] == [(3, "missing geometry")]

@@ -107,3 +107,18 @@ def test_defaults_follow_the_ranked_clustering_across_territories(tmp_path):
     chosen = resolve_context(ws, clusters_run=helsinki_run)
     assert chosen.firms.id == "helsinki" and chosen.ranking_run is None
     assert chosen.assets is None and chosen.boundaries is None  # both are in Mexico
+
+
+def test_lq_choropleth_for_a_sector(demo_client, demo):
+    page = demo_client.get("/map?sector=15").text
+    assert "Location quotient, sector 15" in page
+    assert f"source: specialization run {demo['specialization_run']}" in page
+    # the choropleth values are the LQs of the specialization run
+    from geocluster.workspace import Workspace
+
+    ws = Workspace(demo["ws"].path)
+    rows = ws.read_run(demo["specialization_run"], "rows")
+    lq = rows[rows["sector"].astype(str) == "15"]
+    assert len(lq) > 0
+    for value in lq["lq"].dropna().round(6).head(3):
+        assert str(value)[:5] in page

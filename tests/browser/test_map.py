@@ -138,6 +138,12 @@ def test_map_in_chromium(live_server):
                 requested
             )
 
+            # map tools: fullscreen, measure, scale bar, download links
+            assert page.locator(".leaflet-control-zoom-fullscreen").count() == 1
+            assert page.locator(".polyline-measure-unicode-icon").count() >= 1
+            assert page.locator(".leaflet-control-scale").count() == 1
+            assert page.locator(".gc-downloads a").count() >= 3
+
             # layer control lists every layer; toggling one changes what the map holds
             overlays = page.locator(".leaflet-control-layers-overlays label")
             names = [t.strip() for t in overlays.all_inner_texts()]

@@ -289,3 +289,26 @@ def test_warm_up_loads_the_code_and_leaves_results_unchanged():
     before = dbscan(X, eps_m=2, min_samples=4)
     assert mod.warm_up() is None
     np.testing.assert_array_equal(dbscan(X, eps_m=2, min_samples=4), before)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    pts=st.lists(st.tuples(_lattice, _lattice), min_size=2, max_size=150),
+    eps8=st.integers(1, 300),
+    min_samples=st.integers(1, 6),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_property_permutation_keeps_the_core_partition(pts, eps8, min_samples, seed):
+    X = np.array(pts, dtype=float)
+    perm = np.random.default_rng(seed).permutation(len(X))
+    a = GridDBSCAN(eps8 / 8, min_samples=min_samples).fit(X)
+    b = GridDBSCAN(eps8 / 8, min_samples=min_samples).fit(X[perm])
+    core_a = np.zeros(len(X), bool)
+    core_a[a.core_sample_indices_] = True
+    core_b = np.zeros(len(X), bool)
+    core_b[perm[b.core_sample_indices_]] = True
+    np.testing.assert_array_equal(core_a, core_b)
+    lab_b = np.empty_like(b.labels_)
+    lab_b[perm] = b.labels_
+    assert _partition(a.labels_, core_a) == _partition(lab_b, core_a)
+    np.testing.assert_array_equal(a.labels_ == -1, lab_b == -1)

@@ -1,7 +1,8 @@
 """Point density clusters of firms and kernel density surfaces.
 
 - :class:`GridDBSCAN`, :func:`dbscan`: exact DBSCAN on a grid (numba), same core points
-  and core partition as :class:`sklearn.cluster.DBSCAN`, without storing neighbourhoods.
+  and core partition as :class:`sklearn.cluster.DBSCAN`, without storing neighbourhoods;
+  :func:`warm_up` loads its compiled code (call it at server start-up).
 - :class:`HDBSCANClusterer`, :func:`hdbscan`: HDBSCAN through ``fast_hdbscan``.
 - :func:`k_distance`: the k-distance curve and its knee (eps guidance).
 - :func:`kde_grid`, :func:`bandwidth_m`: binned FFT Gaussian KDE on a grid.
@@ -11,7 +12,7 @@
 All coordinates are metres in a projected working CRS.
 """
 
-from geocluster.clustering.dbscan import GridDBSCAN, dbscan
+from geocluster.clustering.dbscan import GridDBSCAN, dbscan, warm_up
 from geocluster.clustering.firms import (
     FirmClusters,
     cluster_firms,
@@ -42,4 +43,5 @@ __all__ = [
     "relabel_by_first_index",
     "select_firms",
     "summarize_clusters",
+    "warm_up",
 ]

@@ -35,11 +35,77 @@ def utm_crs_for(lon: np.ndarray, lat: np.ndarray) -> str:
     if not ok.any():
         raise CRSError("cannot choose a working CRS: no valid lon/lat coordinates")
     # The mean of longitudes fails across the antimeridian; a circular mean does not.
-    rad = np.deg2rad(lon[ok])
-    clon = float(np.rad2deg(np.arctan2(np.sin(rad).mean(), np.cos(rad).mean())))
+    clon = _circular_mean_deg(lon[ok])
     clat = float(np.mean(lat[ok]))
     zone = int((clon + 180.0) // 6.0) % 60 + 1
     return f"EPSG:{32600 + zone if clat >= 0 else 32700 + zone}"
+
+
+#: Widest extent (degrees) for which one UTM zone is the working CRS: two zones
+#: width keeps the scale error under ~0.2 % (UTM scale is 0.9996 at the central
+#: meridian and ~1.001 at 6 degrees east or west at mid-latitudes).
+UTM_MAX_LON_SPAN = 12.0
+UTM_MAX_LAT_SPAN = 24.0
+#: Beyond this, the data are global: a world equal-area CRS in metres.
+GLOBAL_LON_SPAN = 90.0
+
+
+def working_crs_for(lon: np.ndarray, lat: np.ndarray) -> str:
+    """Choose the metric working CRS for data at these lon/lat points.
+
+    - Data within about two UTM zones (the usual case: a city, a province, a
+      small country): the UTM zone of the centroid (:func:`utm_crs_for`).
+    - Wider national or continental data: a Lambert conformal conic fitted to
+      the data's latitudes (standard parallels at 1/6 and 5/6 of the range, the
+      classic rule; Snyder 1987, *Map Projections: A Working Manual*, p. 105).
+      Its scale depends on latitude only, so east-west spread costs nothing,
+      unlike one UTM zone stretched over 30 degrees of longitude (~3 % error at
+      the edges). Near the equator, where a conic degenerates, a Mercator with
+      its true-scale latitude at the data's mean absolute latitude.
+    - Global data: Equal Earth (EPSG:8857), metres.
+
+    Parameters
+    ----------
+    lon, lat : array_like of shape (n,)
+        Coordinates in degrees (EPSG:4326).
+
+    Returns
+    -------
+    str
+        ``"EPSG:nnnn"`` or a PROJ string.
+    """
+    lon = np.asarray(lon, dtype=float)
+    lat = np.asarray(lat, dtype=float)
+    ok = np.isfinite(lon) & np.isfinite(lat)
+    if not ok.any():
+        raise CRSError("cannot choose a working CRS: no valid lon/lat coordinates")
+    lon, lat = lon[ok], lat[ok]
+    clon = _circular_mean_deg(lon)
+    rel = (lon - clon + 180.0) % 360.0 - 180.0  # longitudes around the centre
+    lo_lon, hi_lon = np.percentile(rel, [1, 99])
+    lo_lat, hi_lat = np.percentile(lat, [1, 99])
+    lon_span, lat_span = hi_lon - lo_lon, hi_lat - lo_lat
+    if lon_span <= UTM_MAX_LON_SPAN and lat_span <= UTM_MAX_LAT_SPAN:
+        return utm_crs_for(lon, lat)
+    if lon_span > GLOBAL_LON_SPAN or lat_span > 60.0:
+        return "EPSG:8857"
+    clat = float((lo_lat + hi_lat) / 2.0)
+    lat1, lat2 = lo_lat + lat_span / 6.0, hi_lat - lat_span / 6.0
+    if lat1 * lat2 <= 0 or min(abs(lat1), abs(lat2)) < 5.0:
+        lat_ts = float(np.mean(np.abs(lat)))
+        return (
+            f"+proj=merc +lon_0={clon:.4f} +lat_ts={lat_ts:.4f} +x_0=0 +y_0=0 "
+            "+datum=WGS84 +units=m +no_defs"
+        )
+    return (
+        f"+proj=lcc +lat_1={lat1:.4f} +lat_2={lat2:.4f} +lat_0={clat:.4f} +lon_0={clon:.4f} "
+        "+x_0=0 +y_0=0 +datum=WGS84 +units=m +no_defs"
+    )
+
+
+def _circular_mean_deg(lon: np.ndarray) -> float:
+    rad = np.deg2rad(lon)
+    return float(np.rad2deg(np.arctan2(np.sin(rad).mean(), np.cos(rad).mean())))
 
 
 def parse_crs(crs: str | int | pyproj.CRS) -> pyproj.CRS:

@@ -28,7 +28,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
-from geocluster.crs import STORAGE_CRS
+from geocluster.crs import STORAGE_CRS, working_crs_for
 from geocluster.errors import (
     DatasetNotFound,
     InvalidInput,
@@ -293,10 +293,8 @@ class Workspace:
             if frame.crs is None:
                 raise InvalidInput("expected a GeoDataFrame with a CRS, got none")
             if working_crs is None:
-                from geocluster.crs import utm_crs_for
-
                 ll = frame.to_crs(STORAGE_CRS).geometry.representative_point()
-                working_crs = utm_crs_for(ll.x.to_numpy(), ll.y.to_numpy())
+                working_crs = working_crs_for(ll.x.to_numpy(), ll.y.to_numpy())
             frame = frame.to_crs(STORAGE_CRS)
         with self.store.write_lock():
             previous = self.store.select("gc_datasets", id=dataset_id)

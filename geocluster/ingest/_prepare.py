@@ -13,6 +13,7 @@ import pandas as pd
 import pyproj
 import shapely
 
+from geocluster.crs import working_crs_for
 from geocluster.errors import CRSError, InvalidInput, MissingColumns, UnusableFile
 from geocluster.ingest import _columns as cols
 from geocluster.ingest._geometry import (
@@ -93,16 +94,7 @@ def _working_crs(opts: IngestOptions, lon: np.ndarray, lat: np.ndarray) -> str:
                 f"option working_crs: expected a projected CRS in metres, got {opts.working_crs!r}"
             )
         return crs_text(crs)
-    try:
-        from geocluster.crs import utm_crs_for
-    except ImportError:  # pragma: no cover - crs.py ships with the package
-        utm_crs_for = _utm_crs_for
-    return utm_crs_for(lon, lat)
-
-
-def _utm_crs_for(lon: np.ndarray, lat: np.ndarray) -> str:  # pragma: no cover - fallback
-    zone = int((float(np.nanmean(lon)) + 180.0) // 6.0) % 60 + 1
-    return f"EPSG:{(32600 if np.nanmean(lat) >= 0 else 32700) + zone}"
+    return working_crs_for(lon, lat)
 
 
 # --------------------------------------------------------------------------- geometry

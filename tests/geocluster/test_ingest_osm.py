@@ -176,7 +176,6 @@ def test_corrupt_pbf(tmp_path):
         prepare("firms", path)
 
 
-@pytest.mark.skipif(not HELSINKI.exists(), reason="data/osm/Helsinki.osm.pbf not installed")
 @pytest.mark.parametrize(("kind", "rule"), [("firms", is_firm), ("assets", is_asset)])
 def test_helsinki_counts_match_an_independent_handler(kind, rule):
     prepared = prepare(kind, HELSINKI)

@@ -96,9 +96,6 @@ def test_indicators_and_boundaries(workspace, tmp_path):
         assert set(workspace.read(b.id)["level"]) == {1}
 
 
-@pytest.mark.skipif(
-    not (REPO / "data" / "osm" / "Helsinki.osm.pbf").exists(), reason="no Helsinki extract"
-)
 def test_osm_assets_keep_polygons_in_the_store(workspace):
     info = workspace.ingest("assets", REPO / "data" / "osm" / "Helsinki.osm.pbf")
     frame = workspace.read(info.id)

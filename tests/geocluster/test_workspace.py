@@ -13,6 +13,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
+import pyproj
 import pytest
 import shapely
 
@@ -192,3 +193,28 @@ def test_sigkill_mid_write_leaves_previous_state(tmp_path):
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert con.execute("SELECT count(*) FROM gc_pending").fetchone()[0] == 0
     con.close()
+
+
+def test_working_crs_choice_by_extent():
+    from geocluster.crs import working_crs_for
+
+    rng = np.random.default_rng(0)
+    # A city: the UTM zone of its centroid (Oaxaca, zone 14N).
+    assert working_crs_for(rng.uniform(-96.8, -96.6, 50), rng.uniform(17, 17.1, 50)) == "EPSG:32614"
+    # Southern hemisphere city (Montevideo, zone 21S).
+    assert working_crs_for([-56.2, -56.1], [-34.9, -34.8]) == "EPSG:32721"
+    # Across the antimeridian (Fiji): the circular mean keeps it in zone 60 / 1.
+    assert working_crs_for([179.5, -179.6], [-17.8, -17.7]) in ("EPSG:32760", "EPSG:32701")
+    # Mexico-wide: a conformal conic whose 1 km is 1 km within 1.1 % everywhere,
+    # where one UTM zone is off by up to 4.4 % (measured on the geodesic, pyproj.Geod).
+    lon, lat = rng.uniform(-117, -87, 500), rng.uniform(15, 32, 500)
+    crs = working_crs_for(lon, lat)
+    assert crs.startswith("+proj=lcc")
+    geod = pyproj.Geod(ellps="WGS84")
+    to_xy = pyproj.Transformer.from_crs(4326, crs, always_xy=True)
+    for x0, y0 in [(-117, 32.5), (-87, 21), (-92, 15), (-102, 23)]:
+        x1, y1, _ = geod.fwd(x0, y0, 45, 1000)
+        (ax, bx), (ay, by) = to_xy.transform([x0, x1], [y0, y1])
+        assert abs(np.hypot(bx - ax, by - ay) / 1000 - 1) < 0.011
+    # The world: Equal Earth.
+    assert working_crs_for(rng.uniform(-180, 180, 99), rng.uniform(-60, 70, 99)) == "EPSG:8857"

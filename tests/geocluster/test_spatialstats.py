@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 
+import esda
 import geopandas as gpd
 import numpy as np
 import pytest
@@ -19,9 +20,6 @@ from geocluster.spatialstats import (
     parse_weights_spec,
     warm_up,
 )
-
-esda = pytest.importorskip("esda")
-libpysal = pytest.importorskip("libpysal")
 
 
 @pytest.fixture(scope="module", autouse=True)

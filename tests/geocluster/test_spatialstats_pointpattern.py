@@ -11,8 +11,6 @@ from geocluster.errors import InvalidInput
 from geocluster.spatialstats import kdensity, ripley_l
 from geocluster.spatialstats.pointpattern import _density, _global_bands
 
-pointpats = pytest.importorskip("pointpats")
-
 
 def _clustered(rng, n=300, centres=4, sd=300.0, side=20_000.0):
     c = rng.uniform(0, side, (centres, 2))

@@ -49,6 +49,14 @@ HOTSPOT_COLORS = {
     "hot": "#d7191c",
     "cold": "#2c7bb6",
 }
+HOTSPOT_LABELS = {
+    "HH": "HH: high among high",
+    "LL": "LL: low among low",
+    "HL": "HL: high among low",
+    "LH": "LH: low among high",
+    "hot": "hot spot (Gi*)",
+    "cold": "cold spot (Gi*)",
+}
 #: Sequential classes (ColorBrewer YlOrRd, 5 classes).
 CHOROPLETH_COLORS = ["#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026"]
 
@@ -647,6 +655,23 @@ def _add_hotspots(m, ws, ctx: MapContext, downloads) -> None:
     )
     layer.add_to(m)
     downloads.append(_Download(layer, "Hotspots", run.id))
+    present = [lab for lab in HOTSPOT_COLORS if lab in set(frame["label"].astype(str))]
+    items = "".join(
+        f'<div><i style="background:{HOTSPOT_COLORS[lab]}"></i>{HOTSPOT_LABELS.get(lab, lab)}</div>'
+        for lab in present
+    )
+    items += '<div><i style="background:#f0f0f0"></i>not significant</div>'
+    alpha = run.params.get("alpha", 0.05)
+    _add_control(
+        m,
+        f'<div class="gc-legend"><b>Hotspots ({html.escape(str(run.params.get("method", "")))})'
+        f"</b>{items}<div><small>significance: p &lt; {_fmt(alpha)}"
+        f"{' (FDR)' if run.params.get('fdr') else ''}<br>source: run {html.escape(run.id)}"
+        "</small></div></div>",
+        position="bottomright",
+        css_class="gc-hotspots-legend",
+        layer=layer,
+    )
 
 
 def _add_control(m, inner_html: str, *, position: str, css_class: str, layer=None) -> None:
@@ -805,7 +830,7 @@ def build_map(
         extra = {}
         if r.bbox:
             extra["bounds"] = [[r.bbox[1], r.bbox[0]], [r.bbox[3], r.bbox[2]]]
-        folium.TileLayer(
+        kde_layer = folium.TileLayer(
             tiles=f"/rasters/{r.id}/tiles/{TMS}/{{z}}/{{x}}/{{y}}.png",
             attr="geocluster KDE",
             name=f"Firm density (KDE {r.name})",
@@ -814,7 +839,25 @@ def build_map(
             opacity=0.7,
             max_zoom=22,
             **extra,
-        ).add_to(m)
+        )
+        kde_layer.add_to(m)
+        from api.tiling import raster_rescale_range
+
+        units = str(r.meta.get("units", "")).replace("_", " ")
+        lo, hi = raster_rescale_range(r)
+        ramp = "linear-gradient(to right, #440154, #3b528b, #21918c, #5ec962, #fde725)"
+        _add_control(
+            m,
+            f'<div class="gc-legend"><b>Firm density (KDE)</b>'
+            f'<div style="height:10px;background:{ramp}"></div>'
+            f"<div><small>{_fmt(lo)} &nbsp;→&nbsp; {_fmt(hi)}+ {html.escape(units)}"
+            " (98th percentile and above in the top colour)"
+            f"<br>bandwidth {_fmt(r.meta.get('bandwidth_m'))} m; zero density is transparent"
+            "</small></div></div>",
+            position="bottomright",
+            css_class="gc-kde-legend",
+            layer=kde_layer,
+        )
     if ctx.firms is not None:
         layer = VectorTileLayer(
             f"/collections/{ctx.firms.id}/tiles/{TMS}/{{z}}/{{x}}/{{y}}",

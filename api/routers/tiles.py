@@ -22,7 +22,13 @@ from api.deps import get_settings, get_workspace
 from api.errors import TileOutsideBounds
 from api.routers.features import disclosure_kind
 from api.settings import Settings
-from api.tiling import IndexCache, TileOptions, build_index, tile_bounds_lonlat
+from api.tiling import (
+    IndexCache,
+    TileOptions,
+    build_index,
+    raster_rescale_range,
+    tile_bounds_lonlat,
+)
 from geocluster.errors import InvalidInput
 
 router = APIRouter(tags=["tiles"])
@@ -229,33 +235,9 @@ def collection_tilejson(
 
 
 # -- rasters -------------------------------------------------------------------------------
-_STATS: dict[tuple[str, str], tuple[float, float]] = {}
-
-
-def _raster_range(info) -> tuple[float, float]:
-    """Rescale range: 2nd-98th percentile of the raster's first band (cached)."""
-    key = (info.id, info.created)
-    if key not in _STATS:
-        from rio_tiler.io import Reader
-
-        with Reader(info.path) as src:
-            stats = src.statistics(indexes=1, percentiles=[2, 98])
-        band = next(iter(stats.values()))
-        lo, hi = float(band.percentile_2), float(band.percentile_98)
-        if info.kind == "kde":  # densities: 0 is "nothing", keep the low end at 0
-            lo, hi = 0.0, float(band.max) if hi <= 0 else hi
-        if not np.isfinite(lo) or not np.isfinite(hi) or hi <= lo:
-            lo, hi = (
-                float(band.min),
-                float(band.max) if band.max > band.min else float(band.min) + 1,
-            )
-        _STATS[key] = (lo, hi)
-    return _STATS[key]
-
-
 def _parse_rescale(text: str | None, info) -> tuple[float, float]:
     if not text:
-        return _raster_range(info)
+        return raster_rescale_range(info)
     try:
         lo, hi = (float(v) for v in text.split(","))
     except ValueError:
@@ -326,7 +308,7 @@ def raster_tilejson(
     base = str(request.base_url).rstrip("/")
     qs = f"?colormap={colormap}" if colormap else ""
     bbox = list(info.bbox) if info.bbox else [-180.0, -85.0511, 180.0, 85.0511]
-    lo, hi = _raster_range(info)
+    lo, hi = raster_rescale_range(info)
     return {
         "tilejson": "3.0.0",
         "name": info.id,

@@ -37,6 +37,8 @@ def test_map_has_every_layer_and_only_local_assets(demo_client, demo):
     assert "Point clusters" in page and "gc-cluster" in page
     assert "Choropleth" in page and "mapclassify" in page
     assert "Territorial assets" in page and "Hotspots" in page
+    for legend in ("gc-legend-control", "gc-kde-legend", "gc-hotspots-legend", "gc-assets-legend"):
+        assert legend in page, legend
     assert "L.Control.FullScreen" in page and "polylineMeasure" in page
     assert "/collections/firms/items?f=csv" in page and "f=gpkg" in page
 

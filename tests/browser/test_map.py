@@ -185,6 +185,13 @@ def test_map_in_chromium(live_server):
             assets_box.uncheck()
             assert not legend.is_visible()
 
+            hot_box = overlays.filter(has_text="Hotspots").locator("input")
+            hot_legend = page.locator(".gc-hotspots-legend")
+            assert not hot_legend.is_visible()
+            hot_box.check()
+            assert hot_legend.is_visible() and "significance" in hot_legend.inner_text()
+            hot_box.uncheck()
+
             # click a cluster hull and read its popup
             hull = page.locator("path.gc-cluster").first
             hull.click()

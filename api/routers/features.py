@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 from api.deps import ItemsDep, get_workspace
-from geocluster.errors import InvalidInput
+from geocluster.errors import InvalidInput, NotFound
 
 landing_router = APIRouter(tags=["service"])
 router = APIRouter(prefix="/collections", tags=["features"])
@@ -49,8 +49,6 @@ _ACCEPT = [
     ("application/vnd.apache.parquet", "parquet"),
     ("application/x-parquet", "parquet"),
 ]
-#: Columns used as the GeoJSON feature id, in order of preference.
-ID_COLUMNS = ("firm_id", "asset_id", "region_id", "cluster_id")
 
 
 def _base(request: Request) -> str:
@@ -218,10 +216,23 @@ def _links(
     return links
 
 
-def _geojson(frame: pd.DataFrame, *, offset: int) -> str:
+def id_column(coll, columns) -> str | None:
+    """The column holding unique feature ids of a collection, or None (position ids)."""
+    by_kind = {"firms": "firm_id", "assets": "asset_id", "boundaries": "region_id"}
+    col = by_kind.get(str(coll.kind))
+    if col is None and str(coll.kind).startswith("run:"):
+        if "firm_id" in columns:
+            col = "firm_id"  # per-firm labels
+        elif "cluster_id" in columns and "n_firms" in columns:
+            col = "cluster_id"  # one row per cluster
+    return col if col in columns else None
+
+
+def _geojson(frame: pd.DataFrame, *, offset: int, id_col: str | None = None) -> str:
     """FeatureCollection text with stable ids; attribute-only frames get null geometry."""
     frame = frame.copy()
-    id_col = next((c for c in ID_COLUMNS if c in frame.columns and frame[c].is_unique), None)
+    if id_col is not None and not (id_col in frame.columns and frame[id_col].is_unique):
+        id_col = None
     if id_col is not None:
         frame.index = frame[id_col].astype(str)
     else:
@@ -305,7 +316,7 @@ def items(
     matched = ws.count_collection(collection_id, bbox=bbox)
     returned = len(frame)
     if fmt == "geojson":
-        text = _geojson(frame, offset=query.offset)
+        text = _geojson(frame, offset=query.offset, id_col=id_column(coll, frame.columns))
         extra = {
             "numberMatched": matched,
             "numberReturned": returned,
@@ -325,6 +336,47 @@ def items(
         media_type=MEDIA_TYPES[fmt],
         headers=headers,
     )
+
+
+@router.get(
+    "/{collection_id}/items/{feature_id}",
+    summary="One feature by id",
+    responses={200: {"content": {"application/geo+json": {}}}},
+)
+def item(
+    collection_id: str, feature_id: str, request: Request, ws=Depends(get_workspace)
+) -> Response:
+    """The feature whose id column (firm_id, asset_id, region_id or cluster_id) equals
+    ``feature_id``; collections without one use the 0-based position as id."""
+    coll = ws.collection(collection_id)
+    id_col = id_column(coll, _columns(ws, collection_id))
+    if id_col is not None:
+        quoted = feature_id.replace("'", "''")
+        frame = ws.store.read_layer(coll.layer, where=f"\"{id_col}\" = '{quoted}'", limit=2)
+        if id_col == "cluster_id" and len(frame) == 0 and feature_id.lstrip("-").isdigit():
+            frame = ws.store.read_layer(
+                coll.layer, where=f'"{id_col}" = {int(feature_id)}', limit=2
+            )
+    elif feature_id.isdigit():
+        frame = ws.read_collection(collection_id, offset=int(feature_id), limit=1)
+    else:
+        raise NotFound(f"no feature {feature_id!r} in collection {collection_id!r}")
+    if len(frame) == 0:
+        raise NotFound(f"no feature {feature_id!r} in collection {collection_id!r}")
+    frame = request.app.state.policy.apply(frame.iloc[:1], kind=disclosure_kind(coll, frame))
+    offset = int(feature_id) if id_col is None else 0
+    fc = json.loads(_geojson(frame, offset=offset, id_col=id_col))
+    feature = fc["features"][0]
+    base = _base(request)
+    feature["links"] = [
+        {"rel": "self", "href": str(request.url), "type": MEDIA_TYPES["geojson"]},
+        {
+            "rel": "collection",
+            "href": f"{base}/collections/{collection_id}",
+            "type": "application/json",
+        },
+    ]
+    return Response(json.dumps(feature, default=str), media_type=MEDIA_TYPES["geojson"])
 
 
 __all__ = ["router", "landing_router", "collection_dict", "disclosure_kind", "JSONResponse"]

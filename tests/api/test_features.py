@@ -163,3 +163,19 @@ def test_firm_points_withheld_when_policy_says_so(demo):
         assert r.status_code == 403
         assert "confidential" in r.json()["detail"]
         assert c.get("/collections/regions/items").status_code == 200
+
+
+def test_single_feature_by_id(demo_client, demo):
+    feat = demo_client.get("/collections/firms/items/F00007").json()
+    assert feat["type"] == "Feature" and feat["id"] == "F00007"
+    assert feat["properties"]["firm_id"] == "F00007"
+    assert {link["rel"] for link in feat["links"]} == {"self", "collection"}
+    assert demo_client.get("/collections/firms/items/NOPE").status_code == 404
+    assert demo_client.get("/collections/firms/items/x' OR '1'='1").status_code == 404
+    assert (
+        demo_client.get("/collections/regions/items/R10").json()["properties"]["name"]
+        == "Region 10"
+    )
+    ind = demo_client.get("/collections/indicators/items/3").json()
+    assert ind["id"] == 3 and ind["geometry"] is None
+    assert demo_client.get("/collections/indicators/items/abc").status_code == 404

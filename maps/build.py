@@ -157,6 +157,7 @@ class MapContext:
     assets: Any = None
     hotspots_run: Any = None
     specialization_run: Any = None
+    policy: Any = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -421,7 +422,7 @@ def _add_clusters(m, ws, ctx: MapContext, downloads: list[_Download]) -> None:
         for c in ("cluster_id", "n_firms", "employees", "dominant_sector", "area_km2", "density")
         if c in hulls.columns
     ]
-    frame = hulls.copy()
+    frame = ctx.policy.apply(hulls, kind="clusters")
     rank_rows: list[tuple[str, str]] = []  # (label, column)
     if ranking is not None:
         # the ranking's score and components, each labelled with its weight; columns the
@@ -524,6 +525,7 @@ def _add_choropleth(
         else:
             lq = _table_layer(ws, ctx.specialization_run, needs={"region_id", "sector", "lq"})
             if lq is not None:
+                lq = ctx.policy.apply(lq, kind="table", count_col="count") if "count" in lq else lq
                 sel = lq[lq["sector"].astype(str) == str(sector)]
                 values = sel.set_index(sel["region_id"].astype(str))["lq"]
                 title = f"Location quotient, sector {sector}"
@@ -769,6 +771,7 @@ def build_map(
     assets: str | None = None,
     hotspots_run: str | None = None,
     basemap: bool = False,
+    policy=None,
 ) -> str:
     """Render the web map of a workspace as one HTML page.
 
@@ -787,6 +790,9 @@ def build_map(
         Choropleth of this indicator (default year: the latest).
     basemap : bool
         Show the OpenStreetMap basemap (it is always offered in the layer control).
+    policy : geocluster.disclosure.DisclosurePolicy, optional
+        Applied to the embedded cluster hulls and LQ table (default: the permissive
+        policy). Firm points come from the tile endpoint, which applies it too.
 
     Returns
     -------
@@ -803,6 +809,9 @@ def build_map(
         assets=assets,
         hotspots_run=hotspots_run,
     )
+    if policy is None:
+        from geocluster.disclosure import PERMISSIVE as policy
+    ctx.policy = policy
 
     m = folium.Map(location=[0, 0], zoom_start=2, tiles=None, control_scale=True)
     m.default_js = list(LEAFLET_JS)

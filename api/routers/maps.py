@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
 from api.deps import get_workspace
@@ -14,6 +14,7 @@ router = APIRouter(tags=["map"])
 
 @router.get("/map", response_class=HTMLResponse, summary="Web map (HTML)")
 def web_map(
+    request: Request,
     firms: Annotated[str | None, Query(description="firms dataset id (default: latest)")] = None,
     clusters: Annotated[str | None, Query(description="clusters run id (default: latest)")] = None,
     kde: Annotated[str | None, Query(description="KDE raster id (default: latest KDE)")] = None,
@@ -53,5 +54,6 @@ def web_map(
         assets=assets,
         hotspots_run=hotspots,
         basemap=basemap,
+        policy=request.app.state.policy,
     )
     return HTMLResponse(html)

@@ -124,3 +124,24 @@ def test_lq_choropleth_for_a_sector(demo_client, demo):
     assert len(lq) > 0
     for value in lq["lq"].dropna().round(6).head(3):
         assert str(value)[:5] in page
+
+
+def test_cluster_hulls_hide_firm_locations_when_points_are_confidential(demo):
+    """A convex hull's corners are firm locations; a strict policy smooths them away."""
+    from geocluster.disclosure import DisclosurePolicy
+    from maps import build_map
+
+    firms = demo["ws"].read("firms")
+    exact = {(round(x, 6), round(y, 6)) for x, y in zip(firms.geometry.x, firms.geometry.y)}
+    pair = re.compile(r"\[(-?\d+\.\d+), (-?\d+\.\d+)\]")
+
+    def corners(page: str) -> set[tuple[float, float]]:
+        return {(round(float(a), 6), round(float(b), 6)) for a, b in pair.findall(page)}
+
+    open_page = build_map(demo["ws"], clusters_run=demo["clusters_run"])
+    assert corners(open_page) & exact  # permissive: hull corners are firms
+    strict = build_map(
+        demo["ws"], clusters_run=demo["clusters_run"], policy=DisclosurePolicy(firm_points=False)
+    )
+    assert "gc-cluster" in strict
+    assert not corners(strict) & exact

@@ -16,7 +16,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from api.deps import ItemsDep, get_workspace
 from geocluster.errors import InvalidInput, NotFound
@@ -292,7 +292,7 @@ def _file(frame: pd.DataFrame, fmt: str, layer: str) -> bytes:
 def items(
     collection_id: str, request: Request, query: ItemsDep, ws=Depends(get_workspace)
 ) -> Response:
-    coll = ws.collection(collection_id)
+    coll = request.app.state.collections.get(ws, collection_id)
     fmt = _output_format(query.f, request)
     if query.properties is not None:
         available = _columns(ws, collection_id)
@@ -304,16 +304,17 @@ def items(
     bbox = query.bbox if coll.geometry else None
     if query.bbox is not None and not coll.geometry:
         raise InvalidInput(f"collection {collection_id!r} has no geometry; bbox cannot filter it")
-    frame = ws.read_collection(
-        collection_id,
+    # the collection is resolved once; read and count its layer directly
+    frame = ws.store.read_layer(
+        coll.layer,
         bbox=bbox,
         limit=query.limit,
         offset=query.offset,
-        properties=query.properties,
+        columns=query.properties,
     )
     policy = request.app.state.policy
     frame = policy.apply(frame, kind=disclosure_kind(coll, frame))
-    matched = ws.count_collection(collection_id, bbox=bbox)
+    matched = ws.store.count(coll.layer, bbox=bbox)
     returned = len(frame)
     if fmt == "geojson":
         text = _geojson(frame, offset=query.offset, id_col=id_column(coll, frame.columns))
@@ -379,4 +380,4 @@ def item(
     return Response(json.dumps(feature, default=str), media_type=MEDIA_TYPES["geojson"])
 
 
-__all__ = ["router", "landing_router", "collection_dict", "disclosure_kind", "JSONResponse"]
+__all__ = ["router", "landing_router", "collection_dict", "disclosure_kind", "id_column"]

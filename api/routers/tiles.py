@@ -27,7 +27,6 @@ from api.tiling import (
     TileOptions,
     build_index,
     raster_rescale_range,
-    tile_bounds_lonlat,
 )
 from geocluster.errors import InvalidInput
 
@@ -323,4 +322,4 @@ def raster_tilejson(
     }
 
 
-__all__ = ["router", "tile_bounds_lonlat"]
+__all__ = ["router"]

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.errors import add_exception_handlers
@@ -79,6 +81,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=_version(),
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served below from the vendored Swagger UI (no CDN)
+        redoc_url=None,
         openapi_tags=[
             {"name": "service", "description": "Health and OGC landing page"},
             {"name": "datasets", "description": "Upload and manage datasets"},
@@ -110,6 +114,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         UploadLimitMiddleware, max_bytes=int(settings.upload.max_upload_mb * 1024 * 1024)
     )
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url,
+            title="geocluster API",
+            swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/swagger-ui/favicon-32x32.png",
+        )
 
     from api.routers import analyses, datasets, features, maps, rasters, regions, runs, tiles
 

@@ -106,6 +106,18 @@ def test_validation_errors_are_422_with_a_readable_detail(client):
     assert r.status_code == 422 and "nonsense" in r.json()["detail"]
 
 
+def test_docs_page_loads_nothing_from_a_cdn(client):
+    import re
+
+    page = client.get("/docs").text
+    urls = re.findall(r"(?:src|href)=[\"']([^\"']+)[\"']", page)
+    assert urls and all(u.startswith("/static/") or u == "/openapi.json" for u in urls), urls
+    for u in urls:
+        if u.startswith("/static/"):
+            assert client.get(u).status_code == 200, u
+    assert client.get("/redoc").status_code == 404
+
+
 def test_static_assets_served(client):
     r = client.get("/static/leaflet/leaflet.js")
     assert r.status_code == 200

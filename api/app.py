@@ -46,6 +46,11 @@ class _WorkspaceHolder:
         self._ws = None
         self._lock = threading.Lock()
 
+    @property
+    def opened(self):
+        """The workspace if already open, else None (never blocks)."""
+        return self._ws
+
     def __call__(self):
         if self._ws is None:
             with self._lock:

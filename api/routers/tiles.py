@@ -156,7 +156,8 @@ async def collection_tile(
     Cached tiles are answered on the event loop; building a tile (or the collection's
     index, on first use) runs in the thread pool."""
     _check_tile(z, x, y, settings)
-    ws = await run_in_threadpool(request.app.state.get_workspace)
+    holder = request.app.state.get_workspace
+    ws = holder.opened or await run_in_threadpool(holder)
     resolver = request.app.state.collections
     coll = resolver.peek(ws, collection_id) or await run_in_threadpool(
         resolver.get, ws, collection_id

@@ -76,34 +76,6 @@ def test_clusters_bad_input(demo_client, body, status, fragment):
     assert fragment in r.json()["detail"]
 
 
-def test_clusters_as_a_job(demo_client):
-    r = demo_client.post(
-        "/analyses/clusters", json={"firms": "firms", "eps_m": 3000, "async": True}
-    )
-    assert r.status_code == 202, r.text
-    body = r.json()
-    assert set(body) >= {"job_id", "status_url"}
-    job = _wait_job(demo_client, body["status_url"])
-    assert job["state"] == "done", job
-    assert job["progress"] == 1.0
-    run_id = job["result"]["run_id"]
-    # the result persisted as a run
-    assert demo_client.get(f"/runs/{run_id}").status_code == 200
-
-
-def test_failed_job_reports_the_error(demo_client):
-    r = demo_client.post("/analyses/clusters", json={"firms": "nope", "async": True})
-    assert r.status_code == 202
-    job = _wait_job(demo_client, r.json()["status_url"])
-    assert job["state"] == "failed" and "nope" in job["error"]
-    assert "result" not in job
-
-
-def test_unknown_job_is_404(demo_client):
-    r = demo_client.get("/jobs/0123456789abcdef")
-    assert r.status_code == 404 and "no job" in r.json()["detail"]
-
-
 def test_kdistance(demo_client):
     body = demo_client.post("/analyses/kdistance", json={"firms": "firms", "k": 5}).json()
     assert body["k"] == 5 and body["suggested_eps_m"] > 0
@@ -201,16 +173,6 @@ def test_assets_and_zonal(demo_client, demo):
         "/analyses/zonal", json={"raster": demo["kde"], "boundaries": "regions", "stats": ["mode"]}
     )
     assert r.status_code == 422 and "mode" in r.json()["detail"]
-
-
-def test_runs_listing(demo_client, demo):
-    runs = demo_client.get("/runs").json()["runs"]
-    assert demo["clusters_run"] in {r["id"] for r in runs}
-    only = demo_client.get("/runs?kind=clusters").json()["runs"]
-    assert only and all(r["kind"] == "clusters" for r in only)
-    one = demo_client.get(f"/runs/{demo['clusters_run']}").json()
-    assert one["links"] and one["collections"][0] == demo["clusters_run"]
-    assert demo_client.get("/runs/nope").status_code == 404
 
 
 def test_specialization_contract_shape(demo_client, demo):

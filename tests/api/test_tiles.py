@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import io
-
 import mapbox_vector_tile
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from PIL import Image
 
 from api.app import create_app
 from api.settings import DisclosureSettings, Settings, TileSettings
@@ -224,64 +221,3 @@ def test_etag_changes_with_a_new_dataset_version(tmp_path):
         second = c.get(url, headers={"If-None-Match": first.headers["etag"]})
         assert second.status_code == 200
         assert sum(f["properties"]["count"] for f in _decode(second.content)) == 45
-
-
-# -- raster tiles ----------------------------------------------------------------------------
-def test_raster_tile_png_with_transparent_nodata(demo_client, demo):
-    rid = demo["kde"]
-    x, y = _tile_of(-103.1, 20.45, 8)
-    r = demo_client.get(f"/rasters/{rid}/tiles/WebMercatorQuad/8/{x}/{y}.png")
-    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
-    assert "etag" in r.headers
-    img = Image.open(io.BytesIO(r.content))
-    assert img.size == (256, 256) and img.mode == "RGBA"
-    alpha = np.asarray(img)[:, :, 3]
-    assert (alpha == 0).any() and (alpha == 255).any()  # zero density is transparent
-    r2 = demo_client.get(
-        f"/rasters/{rid}/tiles/WebMercatorQuad/8/{x}/{y}.png",
-        headers={"If-None-Match": r.headers["etag"]},
-    )
-    assert r2.status_code == 304
-
-
-def test_raster_colormap_and_rescale(demo_client, demo):
-    rid = demo["kde"]
-    x, y = _tile_of(-103.1, 20.45, 8)
-    base = f"/rasters/{rid}/tiles/WebMercatorQuad/8/{x}/{y}.png"
-    a = demo_client.get(base + "?colormap=magma").content
-    b = demo_client.get(base + "?colormap=viridis").content
-    assert a != b
-    assert demo_client.get(base + "?colormap=nope").status_code == 422
-    assert demo_client.get(base + "?rescale=1,0").status_code == 422
-    assert demo_client.get(base + "?rescale=0,0.5").status_code == 200
-
-
-def test_raster_tile_outside_the_raster_is_404(demo_client, demo):
-    x, y = _tile_of(100.0, -30.0, 8)
-    r = demo_client.get(f"/rasters/{demo['kde']}/tiles/WebMercatorQuad/8/{x}/{y}.png")
-    assert r.status_code == 404
-    assert demo_client.get("/rasters/nope/tiles/WebMercatorQuad/0/0/0.png").status_code == 404
-
-
-def test_raster_tilejson_and_listing(demo_client, demo):
-    tj = demo_client.get(f"/rasters/{demo['kde']}/tilejson.json").json()
-    assert tj["tiles"][0].endswith(".png")
-    assert tj["rescale"][0] == 0.0 and tj["rescale"][1] > 0
-    listed = demo_client.get("/rasters").json()["rasters"]
-    assert demo["kde"] in {r["id"] for r in listed}
-    one = demo_client.get(f"/rasters/{demo['kde']}").json()
-    assert "path" not in one  # no server paths leak
-    assert demo_client.get("/rasters/nope").status_code == 404
-
-
-def test_raster_upload(client, tmp_path):
-    from tests.api.fixtures import write_kde_raster
-
-    tif = write_kde_raster(tmp_path / "surface.tif")
-    r = client.post(
-        "/rasters", data={"name": "Population"}, files={"file": ("surface.tif", tif.read_bytes())}
-    )
-    assert r.status_code == 201, r.text
-    assert r.json()["id"] == "population"
-    r = client.post("/rasters", files={"file": ("junk.tif", b"not a tiff at all")})
-    assert r.status_code == 400

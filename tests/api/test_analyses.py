@@ -2,25 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-def _wait_job(client, status_url: str, timeout: float = 60.0) -> dict:
-    deadline = time.monotonic() + timeout
-    path = status_url.replace("http://testserver", "")
-    while time.monotonic() < deadline:
-        job = client.get(path).json()
-        assert 0.0 <= job["progress"] <= 1.0
-        assert job["state"] in ("queued", "running", "done", "failed")
-        if job["state"] in ("done", "failed"):
-            return job
-        time.sleep(0.05)
-    raise AssertionError("job did not finish")
 
 
 def test_clusters_contract_shape(demo_client, demo):

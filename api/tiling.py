@@ -315,6 +315,26 @@ class PointIndex:
         return encode_point_layer(self.layer_name, px, py, props, extent=opts.extent)
 
 
+def _homogenize(geom):
+    """A GeometryCollection (e.g. from ``make_valid``) as its highest-dimension parts.
+
+    MVT features have one geometry type; a repaired polygon can come back as polygons
+    plus a stray line, and the line is what a map would not draw anyway.
+    """
+    if geom is None or geom.geom_type != "GeometryCollection":
+        return geom
+    parts = shapely.get_parts(geom)
+    if len(parts) == 0:
+        return geom
+    dims = shapely.get_dimensions(parts)
+    keep = parts[dims == dims.max()]
+    if dims.max() == 2:
+        return shapely.multipolygons(list(shapely.get_parts(keep)))
+    if dims.max() == 1:
+        return shapely.multilinestrings(list(shapely.get_parts(keep)))
+    return shapely.multipoints(list(shapely.get_parts(keep)))
+
+
 class ShapeIndex:
     """Polygon / line / mixed features of one collection version in Web Mercator."""
 
@@ -326,7 +346,7 @@ class ShapeIndex:
             else frame.set_crs("EPSG:4326").to_crs("EPSG:3857")
         )
         self.layer_name = layer_name
-        self.geoms = np.asarray(merc.geometry.array, dtype=object)
+        self.geoms = np.array([_homogenize(g) for g in merc.geometry.array], dtype=object)
         self.tree = shapely.STRtree(self.geoms)
         cols = _scalar_columns(frame, frame.geometry.name)
         self.records = [
@@ -366,6 +386,8 @@ class ShapeIndex:
         for i, geom in zip(idx, tiled):
             if geom is None or geom.is_empty:
                 continue
+            if geom.geom_type == "GeometryCollection":
+                geom = _homogenize(geom)
             features.append({"geometry": geom, "properties": self.records[i]})
         if not features:
             return b""

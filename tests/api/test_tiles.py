@@ -221,3 +221,27 @@ def test_etag_changes_with_a_new_dataset_version(tmp_path):
         second = c.get(url, headers={"If-None-Match": first.headers["etag"]})
         assert second.status_code == 200
         assert sum(f["properties"]["count"] for f in _decode(second.content)) == 45
+
+
+def test_geometry_collections_are_tiled_as_their_polygons(tmp_path):
+    import geopandas as gpd
+    import shapely
+
+    from geocluster.workspace import Workspace
+
+    ws = Workspace(tmp_path / "ws")
+    mixed = shapely.GeometryCollection(
+        [
+            shapely.box(-103.5, 20.5, -103.0, 21.0),
+            shapely.LineString([(-103.5, 20.5), (-102.0, 22.0)]),
+        ]
+    )
+    layer = gpd.GeoDataFrame({"zone_id": ["z1"], "score": [1.5]}, geometry=[mixed], crs="EPSG:4326")
+    run = ws.save_run("zones", params={}, inputs=[], layers={"zones": layer}, summary={})
+    with TestClient(create_app(Settings(workspace=ws.path))) as c:
+        x, y = _tile_of(-103.25, 20.75, 8)
+        r = c.get(f"/collections/{run.id}/tiles/WebMercatorQuad/8/{x}/{y}")
+        assert r.status_code == 200, r.text
+        feats = _decode(r.content)
+    assert len(feats) == 1 and feats[0]["geometry"]["type"] in ("Polygon", "MultiPolygon")
+    assert feats[0]["properties"] == {"zone_id": "z1", "score": 1.5}

@@ -6,7 +6,8 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from geocluster.workspace import Workspace
@@ -51,10 +52,16 @@ def _default(value: Any) -> Any:
     return str(value)
 
 
-def rich_progress(enabled: bool = True) -> tuple[Callable[[float, str], None], Callable[[], None]]:
-    """A progress callback drawing a rich bar on stderr, and a function to close it."""
+@contextmanager
+def progress_bar(enabled: bool = True) -> Iterator[Callable[[float, str], None]]:
+    """Yield a progress callback ``(fraction, message)`` drawing a rich bar on stderr.
+
+    Silent when disabled (``--json``) or when stderr is not a terminal, unless
+    ``$GEOCLUSTER_PROGRESS`` is set.
+    """
     if not enabled or not sys.stderr.isatty() and not os.environ.get("GEOCLUSTER_PROGRESS"):
-        return (lambda fraction, message: None), (lambda: None)
+        yield lambda fraction, message: None
+        return
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     bar = Progress(
@@ -70,4 +77,7 @@ def rich_progress(enabled: bool = True) -> tuple[Callable[[float, str], None], C
     def update(fraction: float, message: str) -> None:
         bar.update(task, completed=min(max(float(fraction), 0.0), 1.0), description=message)
 
-    return update, bar.stop
+    try:
+        yield update
+    finally:
+        bar.stop()

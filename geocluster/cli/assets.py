@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from geocluster.cli._common import add_workspace_arg, open_ws, print_json, rich_progress
+from geocluster.cli._common import add_workspace_arg, open_ws, print_json, progress_bar
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -100,8 +100,7 @@ def _assets(args: argparse.Namespace) -> int:
     from geocluster.analyses.assets import run_assets
 
     ws = open_ws(args)
-    update, close = rich_progress(not args.json)
-    try:
+    with progress_bar(not args.json) as update:
         result = run_assets(
             ws,
             assets=args.assets,
@@ -123,8 +122,6 @@ def _assets(args: argparse.Namespace) -> int:
             population_raster=args.population_raster,
             progress=update,
         )
-    finally:
-        close()
     if args.json:
         print_json(result)
         return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from geocluster.cli._common import add_workspace_arg, open_ws, print_json, rich_progress
+from geocluster.cli._common import add_workspace_arg, open_ws, print_json, progress_bar
 
 
 def _add_selection(p: argparse.ArgumentParser) -> None:
@@ -92,8 +92,7 @@ def _clusters(args: argparse.Namespace) -> int:
     min_samples = _count(args.min_samples)
     if min_samples is None and args.method == "dbscan":
         min_samples = 10
-    update, close = rich_progress(not args.json)
-    try:
+    with progress_bar(not args.json) as update:
         result = run_clusters(
             ws,
             firms=args.firms,
@@ -106,8 +105,6 @@ def _clusters(args: argparse.Namespace) -> int:
             weight=args.weight,
             progress=update,
         )
-    finally:
-        close()
     if args.json:
         print_json(result)
         return 0
@@ -157,8 +154,7 @@ def _kde(args: argparse.Namespace) -> int:
     from geocluster.analyses.clusters import run_kde
 
     ws = open_ws(args)
-    update, close = rich_progress(not args.json)
-    try:
+    with progress_bar(not args.json) as update:
         result = run_kde(
             ws,
             firms=args.firms,
@@ -170,8 +166,6 @@ def _kde(args: argparse.Namespace) -> int:
             sector_group=args.sector_group,
             progress=update,
         )
-    finally:
-        close()
     if args.json:
         print_json(result)
         return 0

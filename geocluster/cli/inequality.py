@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from geocluster.cli._common import add_workspace_arg, open_ws, print_json, rich_progress
+from geocluster.cli._common import add_workspace_arg, open_ws, print_json, progress_bar
 from geocluster.errors import InvalidInput
 
 
@@ -145,11 +145,8 @@ def _inequality(args: argparse.Namespace) -> int:
             level=args.level,
         )
         ws = open_ws(args) if args.indicators is not None else None
-    progress, close = rich_progress(not args.json)
-    try:
+    with progress_bar(not args.json) as progress:
         result = run_inequality(ws, progress=progress, **kwargs)
-    finally:
-        close()
     if args.png:
         kind = args.chart or (
             "indices" if result["mode"] == "indicators" and len(result["years"]) > 1 else "lorenz"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from geocluster.cli._common import add_workspace_arg, open_ws, print_json, rich_progress
+from geocluster.cli._common import add_workspace_arg, open_ws, print_json, progress_bar
 
 #: CLI flag -> IngestOptions key (CONTRACT.md: the flag's name in snake case).
 INGEST_OPTIONS = (
@@ -87,11 +87,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _ingest(args: argparse.Namespace) -> int:
     ws = open_ws(args)
     options = {k: getattr(args, k) for k in INGEST_OPTIONS if getattr(args, k, None) is not None}
-    update, close = rich_progress(not args.json)
-    try:
+    with progress_bar(not args.json) as update:
         info = ws.ingest(args.kind, args.path, name=args.name, options=options, progress=update)
-    finally:
-        close()
     summary = info.to_dict()
     if args.json:
         print_json(summary)
@@ -146,11 +143,8 @@ def _demo(args: argparse.Namespace) -> int:
     from geocluster.demo import build_demo
 
     ws = open_ws(args)
-    update, close = rich_progress(not args.json)
-    try:
+    with progress_bar(not args.json) as update:
         summary = build_demo(ws.path, progress=update)
-    finally:
-        close()
     if args.json:
         print_json([s.to_dict() if hasattr(s, "to_dict") else s for s in summary])
     else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from geocluster.cli._common import add_workspace_arg, open_ws, print_json, rich_progress
+from geocluster.cli._common import add_workspace_arg, open_ws, print_json, progress_bar
 from geocluster.errors import InvalidInput
 
 
@@ -114,8 +114,7 @@ def _specialization(args: argparse.Namespace) -> int:
     from geocluster.analyses.specialization import run_specialization
 
     ws = open_ws(args)
-    update, close = rich_progress(not args.json)
-    try:
+    with progress_bar(not args.json) as update:
         result = run_specialization(
             ws,
             firms=args.firms,
@@ -128,8 +127,6 @@ def _specialization(args: argparse.Namespace) -> int:
             sector_groups=args.sector_groups,
             progress=update,
         )
-    finally:
-        close()
     if args.json:
         print_json(result)
         return 0

@@ -126,9 +126,9 @@ class EncodedColumn:
         self.uniques = np.asarray(uniques, dtype=object)
         self._encoded: list[bytes | None] = [None] * len(self.uniques)
 
-    def take(self, start: int, stop: int, mask: np.ndarray | slice = slice(None)) -> EncodedSlice:
-        """The codes of features ``start:stop`` (then ``mask``) as an :class:`EncodedSlice`."""
-        return EncodedSlice(self, self.codes[start:stop][mask])
+    def take(self, indices: np.ndarray) -> EncodedSlice:
+        """The codes of the features at ``indices`` as an :class:`EncodedSlice`."""
+        return EncodedSlice(self, self.codes[indices])
 
     def encoded(self, unique_codes: np.ndarray) -> list[bytes]:
         """Encoded ``Layer.values`` fields of these codes (cached)."""

@@ -32,6 +32,12 @@ class TileSettings(BaseSettings):
     tile_buffer: int = Field(
         64, ge=0, le=1024, description="MVT buffer around polygon tiles, in tile units"
     )
+    tile_point_buffer: int = Field(
+        384,
+        ge=0,
+        le=4096,
+        description="MVT buffer around point tiles, in tile units (room for the largest symbol)",
+    )
     tile_max_features: int = Field(
         5000,
         ge=1,

@@ -135,6 +135,7 @@ class TileOptions:
     grid_cells: int = 32
     points_min_zoom: int = 12
     individual_points: bool = True
+    point_buffer: int = 384
 
 
 class PointIndex:
@@ -206,75 +207,115 @@ class PointIndex:
         a, b = self.slice(z, x, y)
         return b - a
 
-    def cells(self, z: int, x: int, y: int, grid_cells: int) -> pd.DataFrame:
-        """Aggregate the tile's points on a ``grid_cells`` x ``grid_cells`` grid.
+    def cells(self, z: int, x: int, y: int, grid_cells: int, buffer_cells: int = 0) -> pd.DataFrame:
+        """Aggregate points on a ``grid_cells`` x ``grid_cells`` grid over tile ``z/x/y``.
+
+        Every grid cell is itself an aligned quadtree square, hence one contiguous run of
+        the sorted Z-order codes: its count is the difference of two binary searches and
+        its employment the difference of two prefix sums, whatever the number of points.
+
+        Parameters
+        ----------
+        buffer_cells : int
+            Also return this many rings of cells around the tile (``cell_x``/``cell_y``
+            below 0 or from ``grid_cells`` up), so that symbols near a tile edge are
+            drawn whole by both neighbouring tiles.
 
         Returns
         -------
         DataFrame
-            One row per non-empty cell: ``cell_x``, ``cell_y`` (0..grid_cells-1, y down),
-            ``count`` and ``employees`` (sum; 0 when unknown).
+            One row per non-empty cell: ``cell_x``, ``cell_y`` (0..grid_cells-1 inside
+            the tile, y down), ``count`` and ``employees`` (sum; 0 when unknown).
         """
-        a, b = self.slice(z, x, y)
         g = max(0, int(round(math.log2(grid_cells))))
-        g = min(g, max(0, MORTON_LEVEL - z))
+        level = z + g
+        if level > MORTON_LEVEL:
+            return self._cells_by_coordinates(z, x, y, 1 << g)
         n_cells = 1 << g
-        if z > MORTON_LEVEL:
-            u, v = self.u[a:b], self.v[a:b]
-            tx = u * (1 << z) - x
-            ty = v * (1 << z) - y
-            inside = (tx >= 0) & (tx < 1) & (ty >= 0) & (ty < 1)
-            cx = np.minimum((tx[inside] * n_cells).astype(np.int64), n_cells - 1)
-            cy = np.minimum((ty[inside] * n_cells).astype(np.int64), n_cells - 1)
-            local = cy * n_cells + cx
-            w = self.weights[a:b][inside] if self.weights is not None else None
-            counts = np.bincount(local, minlength=n_cells * n_cells)
-            emp = (
-                np.bincount(local, weights=w, minlength=n_cells * n_cells)
-                if w is not None
-                else None
-            )
-            nz = np.flatnonzero(counts)
-            return pd.DataFrame(
-                {
-                    "cell_x": nz % n_cells,
-                    "cell_y": nz // n_cells,
-                    "count": counts[nz],
-                    "employees": emp[nz] if emp is not None else 0.0,
-                }
-            )
-        shift = np.uint64(2 * (MORTON_LEVEL - z - g))
-        base = np.uint64(int(morton(np.array([x]), np.array([y]))[0]) << (2 * g))
-        local = (self.codes[a:b] >> shift) - base
-        counts = np.bincount(local.astype(np.int64), minlength=n_cells * n_cells)
-        emp = (
-            np.bincount(local.astype(np.int64), weights=self.weights[a:b], minlength=len(counts))
-            if self.weights is not None
-            else None
+        side = 1 << level
+        bx = np.arange(
+            max(0, x * n_cells - buffer_cells), min(side, (x + 1) * n_cells + buffer_cells)
         )
-        nz = np.flatnonzero(counts).astype(np.uint64)
+        by = np.arange(
+            max(0, y * n_cells - buffer_cells), min(side, (y + 1) * n_cells + buffer_cells)
+        )
+        cx, cy = (a.ravel() for a in np.meshgrid(bx, by))
+        span = np.uint64(2 * (MORTON_LEVEL - level))
+        lo = morton(cx, cy) << span
+        hi = lo + (np.uint64(1) << span)
+        i0 = np.searchsorted(self.codes, lo)
+        i1 = np.searchsorted(self.codes, hi)
+        counts = i1 - i0
+        nz = counts > 0
+        i0, i1 = i0[nz], i1[nz]
+        emp = self._cumulative[i1] - self._cumulative[i0] if self.weights is not None else 0.0
         return pd.DataFrame(
             {
-                "cell_x": _compact1by1(nz).astype(np.int64),
-                "cell_y": _compact1by1(nz >> np.uint64(1)).astype(np.int64),
-                "count": counts[nz.astype(np.int64)],
-                "employees": emp[nz.astype(np.int64)] if emp is not None else 0.0,
+                "cell_x": cx[nz].astype(np.int64) - x * n_cells,
+                "cell_y": cy[nz].astype(np.int64) - y * n_cells,
+                "count": counts[nz].astype(np.int64),
+                "employees": emp,
             }
         )
 
-    def points(self, z: int, x: int, y: int, extent: int) -> tuple[np.ndarray, np.ndarray, dict]:
-        """Tile coordinates and properties of the individual points in the tile."""
+    @property
+    def _cumulative(self) -> np.ndarray:
+        if getattr(self, "_csum", None) is None:
+            self._csum = np.concatenate([[0.0], np.cumsum(self.weights)])
+        return self._csum
+
+    def _cells_by_coordinates(self, z: int, x: int, y: int, n_cells: int) -> pd.DataFrame:
+        """:meth:`cells` for zooms deeper than the index (no buffer)."""
         a, b = self.slice(z, x, y)
+        tx = self.u[a:b] * (1 << z) - x
+        ty = self.v[a:b] * (1 << z) - y
+        inside = (tx >= 0) & (tx < 1) & (ty >= 0) & (ty < 1)
+        cx = np.minimum((tx[inside] * n_cells).astype(np.int64), n_cells - 1)
+        cy = np.minimum((ty[inside] * n_cells).astype(np.int64), n_cells - 1)
+        local = cy * n_cells + cx
+        counts = np.bincount(local, minlength=n_cells * n_cells)
+        emp = (
+            np.bincount(local, weights=self.weights[a:b][inside], minlength=n_cells * n_cells)
+            if self.weights is not None
+            else None
+        )
+        nz = np.flatnonzero(counts)
+        return pd.DataFrame(
+            {
+                "cell_x": nz % n_cells,
+                "cell_y": nz // n_cells,
+                "count": counts[nz],
+                "employees": emp[nz] if emp is not None else 0.0,
+            }
+        )
+
+    def points(
+        self, z: int, x: int, y: int, extent: int, buffer: int = 0
+    ) -> tuple[np.ndarray, np.ndarray, dict]:
+        """Tile coordinates and properties of the individual points of tile ``z/x/y``.
+
+        With ``buffer`` (tile units), points of the neighbouring tiles that close to
+        the edge are included too, with coordinates outside ``0..extent``.
+        """
         n = 1 << z
-        tx = (self.u[a:b] * n - x) * extent
-        ty = (self.v[a:b] * n - y) * extent
-        keep = slice(None)
-        if z > MORTON_LEVEL:
-            keep = (tx >= 0) & (tx < extent) & (ty >= 0) & (ty < extent)
+        if buffer > 0 and z <= MORTON_LEVEL:
+            ranges = [
+                self.slice(z, x + dx, y + dy)
+                for dy in (-1, 0, 1)
+                for dx in (-1, 0, 1)
+                if 0 <= x + dx < n and 0 <= y + dy < n
+            ]
+        else:
+            ranges = [self.slice(z, x, y)]
+        idx = np.concatenate([np.arange(a, b) for a, b in ranges]) if ranges else np.array([], int)
+        tx = (self.u[idx] * n - x) * extent
+        ty = (self.v[idx] * n - y) * extent
+        keep = (tx >= -buffer) & (tx < extent + buffer) & (ty >= -buffer) & (ty < extent + buffer)
+        idx = idx[keep]
         px = np.floor(tx[keep]).astype(np.int64)
         py = np.floor(ty[keep]).astype(np.int64)
         props = {
-            k: col.take(a, b, keep) if isinstance(col, EncodedColumn) else col[a:b][keep]
+            k: col.take(idx) if isinstance(col, EncodedColumn) else col[idx]
             for k, col in self.properties.items()
         }
         return px, py, props
@@ -296,16 +337,15 @@ class PointIndex:
             opts.individual_points and z >= opts.points_min_zoom and count <= opts.max_features
         )
         if individual:
-            px, py, props = self.points(z, x, y, opts.extent)
+            px, py, props = self.points(z, x, y, opts.extent, buffer=opts.point_buffer)
             return encode_point_layer(self.layer_name, px, py, props, extent=opts.extent)
-        cells = self.cells(z, x, y, opts.grid_cells)
+        n_cells = 1 << max(0, int(round(math.log2(opts.grid_cells))))
+        step = opts.extent / n_cells
+        cells = self.cells(z, x, y, opts.grid_cells, math.ceil(opts.point_buffer / step))
         if cells_filter is not None:
             cells = cells_filter(cells)
         if len(cells) == 0:
             return b""
-        n_cells = int(max(1, 1 << int(round(math.log2(opts.grid_cells)))))
-        n_cells = min(n_cells, 1 << max(0, MORTON_LEVEL - z)) if z <= MORTON_LEVEL else n_cells
-        step = opts.extent / n_cells
         px = np.floor((cells["cell_x"].to_numpy() + 0.5) * step).astype(np.int64)
         py = np.floor((cells["cell_y"].to_numpy() + 0.5) * step).astype(np.int64)
         props = {"count": cells["count"].to_numpy().astype(np.int64)}

@@ -113,6 +113,7 @@ def _tile_options(settings: Settings, policy, kind: str) -> TileOptions:
         grid_cells=t.tile_grid_cells,
         points_min_zoom=t.points_min_zoom,
         individual_points=individual,
+        point_buffer=t.tile_point_buffer,
     )
 
 

@@ -27,9 +27,21 @@ def _in_tile(frame, z, x, y):
 
 
 def _decode(content: bytes) -> list[dict]:
+    """Features of the ``default`` layer, tile coordinates with y down (as encoded)."""
     if not content:
         return []
-    return mapbox_vector_tile.decode(content)["default"]["features"]
+    decoded = mapbox_vector_tile.decode(content, default_options={"y_coord_down": True})
+    return decoded["default"]["features"]
+
+
+def _inner(feats: list[dict], extent: int = 4096) -> list[dict]:
+    """Point features inside the tile proper (the rest is the buffer)."""
+    out = []
+    for f in feats:
+        px, py = f["geometry"]["coordinates"]
+        if 0 <= px < extent and 0 <= py < extent:
+            out.append(f)
+    return out
 
 
 @pytest.mark.parametrize("z", [0, 4, 6, 8, 10])
@@ -40,6 +52,7 @@ def test_low_zoom_cells_count_every_firm_in_the_tile(demo_client, demo, z):
     assert r.status_code == 200 and r.headers["content-type"] == MVT
     feats = _decode(r.content)
     assert feats and all(f["properties"]["aggregated"] for f in feats)
+    feats = _inner(feats)
     inside = _in_tile(firms, z, x, y)
     assert sum(f["properties"]["count"] for f in feats) == int(inside.sum())
     assert sum(f["properties"]["employees"] for f in feats) == pytest.approx(
@@ -49,7 +62,7 @@ def test_low_zoom_cells_count_every_firm_in_the_tile(demo_client, demo, z):
 
 
 def test_grid_cell_positions_hold_their_firms(demo_client, demo):
-    """Each cell's point lies in the cell that holds the counted firms."""
+    """Each cell's point lies in the cell that holds the counted firms, buffer included."""
     firms = demo["ws"].read("firms")
     z = 9
     x, y = _tile_of(-103.35, 20.67, z)
@@ -59,17 +72,21 @@ def test_grid_cell_positions_hold_their_firms(demo_client, demo):
     u, v = lonlat_to_unit(firms.geometry.x.to_numpy(), firms.geometry.y.to_numpy())
     tx = (u * (1 << z) - x) * 4096
     ty = (v * (1 << z) - y) * 4096
-    inside = (tx >= 0) & (tx < 4096) & (ty >= 0) & (ty < 4096)
     cell = 4096 // 32
+    ring = 3  # cells of buffer: ceil(384 / 128)
+    lo, hi = -ring * cell, 4096 + ring * cell
+    inside = (tx >= lo) & (tx < hi) & (ty >= lo) & (ty < hi)
     expected: dict[tuple[int, int], int] = {}
-    for cx, cy in zip((tx[inside] // cell).astype(int), (ty[inside] // cell).astype(int)):
+    for cx, cy in zip(
+        np.floor(tx[inside] / cell).astype(int), np.floor(ty[inside] / cell).astype(int)
+    ):
         expected[(cx, cy)] = expected.get((cx, cy), 0) + 1
     got = {}
     for f in feats:
         px, py = f["geometry"]["coordinates"]
-        py = 4096 - py  # decode() flips y to "up" by default
         got[(int(px // cell), int(py // cell))] = f["properties"]["count"]
     assert got == expected
+    assert any(not (0 <= cx < 32 and 0 <= cy < 32) for cx, cy in got)  # the buffer is there
 
 
 def test_high_zoom_individual_firms(demo_client, demo):
@@ -77,7 +94,8 @@ def test_high_zoom_individual_firms(demo_client, demo):
     z = 14
     x, y = _tile_of(-103.35, 20.67, z)
     r = demo_client.get(f"/collections/firms/tiles/WebMercatorQuad/{z}/{x}/{y}")
-    feats = _decode(r.content)
+    all_feats = _decode(r.content)
+    feats = _inner(all_feats)
     inside = firms[_in_tile(firms, z, x, y)]
     assert len(inside) > 0
     assert len(feats) == len(inside)
@@ -95,6 +113,12 @@ def test_high_zoom_individual_firms(demo_client, demo):
         assert (
             f["properties"]["sector_code"] == by_id.loc[f["properties"]["firm_id"]]["sector_code"]
         )
+    # the buffer holds exactly the neighbours' firms within 384 tile units of the edge
+    u, v = lonlat_to_unit(firms.geometry.x.to_numpy(), firms.geometry.y.to_numpy())
+    tx = (u * (1 << z) - x) * 4096
+    ty = (v * (1 << z) - y) * 4096
+    near = (tx >= -384) & (tx < 4096 + 384) & (ty >= -384) & (ty < 4096 + 384)
+    assert {f["properties"]["firm_id"] for f in all_feats} == set(firms["firm_id"][near])
 
 
 def test_feature_cap_switches_to_aggregation(demo):
@@ -108,7 +132,7 @@ def test_feature_cap_switches_to_aggregation(demo):
     with TestClient(create_app(settings)) as c:
         feats = _decode(c.get(f"/collections/firms/tiles/WebMercatorQuad/{z}/{x}/{y}").content)
     assert all(f["properties"]["aggregated"] for f in feats)
-    assert sum(f["properties"]["count"] for f in feats) == _in_tile(firms, z, x, y).sum()
+    assert sum(f["properties"]["count"] for f in _inner(feats)) == _in_tile(firms, z, x, y).sum()
 
 
 def test_no_firm_points_when_the_policy_withholds_them(demo):

@@ -179,3 +179,18 @@ def test_single_feature_by_id(demo_client, demo):
     ind = demo_client.get("/collections/indicators/items/3").json()
     assert ind["id"] == 3 and ind["geometry"] is None
     assert demo_client.get("/collections/indicators/items/abc").status_code == 404
+
+
+def test_attribute_table_downloads(demo_client, tmp_path):
+    r = demo_client.get("/collections/indicators/items?f=gpkg&limit=10000")
+    assert r.status_code == 200, r.text
+    path = tmp_path / "i.gpkg"
+    path.write_bytes(r.content)
+    table = pyogrio.read_dataframe(path)
+    assert len(table) == 24 and {"region_id", "year", "indicator", "value"} <= set(table.columns)
+    r = demo_client.get("/collections/indicators/items?f=parquet&limit=10000")
+    path = tmp_path / "i.parquet"
+    path.write_bytes(r.content)
+    assert len(pd.read_parquet(path)) == 24
+    csv = pd.read_csv(io.StringIO(demo_client.get("/collections/indicators/items?f=csv").text))
+    assert "wkt" not in csv.columns and len(csv) == 24

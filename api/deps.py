@@ -73,6 +73,7 @@ class ItemsQuery:
     offset: int
     properties: list[str] | None
     f: str | None
+    requested_limit: int | None = None
 
 
 OutputFormat = Literal["geojson", "json", "csv", "gpkg", "parquet", "html"]
@@ -108,7 +109,14 @@ def items_query(
     props = None
     if properties is not None:
         props = [p.strip() for p in properties.split(",") if p.strip()]
-    return ItemsQuery(bbox=parse_bbox(bbox), limit=lim, offset=offset, properties=props, f=f)
+    return ItemsQuery(
+        bbox=parse_bbox(bbox),
+        limit=lim,
+        offset=offset,
+        properties=props,
+        f=f,
+        requested_limit=limit,
+    )
 
 
 ItemsDep = Annotated[ItemsQuery, Depends(items_query)]

@@ -21,6 +21,12 @@ class FeaturesSettings(BaseSettings):
 
     items_limit_default: int = Field(100, ge=1, le=100_000)
     items_limit_max: int = Field(10_000, ge=1, le=1_000_000)
+    download_limit_max: int = Field(
+        1_000_000,
+        ge=1,
+        le=100_000_000,
+        description="features per file download (f=csv|gpkg|parquet); no limit given = all up to this",
+    )
 
 
 class TileSettings(BaseSettings):

@@ -706,8 +706,13 @@ def _add_downloads(m, downloads: list[_Download]) -> None:
     for d in downloads:
         base = f"/collections/{d.collection}/items"
         links = " ".join(
-            f'<a href="{base}?f={f}&limit=10000" download>{label}</a>'
-            for f, label in (("geojson", "GeoJSON"), ("csv", "CSV"), ("gpkg", "GPKG"))
+            f'<a href="{base}?f={f}{limit}" download>{label}</a>'
+            # files come whole; GeoJSON is paged (largest page, then its "next" link)
+            for f, label, limit in (
+                ("geojson", "GeoJSON", "&limit=1000000"),
+                ("csv", "CSV", ""),
+                ("gpkg", "GPKG", ""),
+            )
         )
         entries.append(
             {

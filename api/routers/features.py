@@ -301,6 +301,9 @@ def items(
             raise InvalidInput(
                 f"unknown properties {unknown} for collection {collection_id!r}; available: {available}"
             )
+    if fmt in ("csv", "gpkg", "parquet"):  # file downloads: the whole layer by default
+        cap = request.app.state.settings.features.download_limit_max
+        query.limit = min(query.requested_limit or cap, cap)
     bbox = query.bbox if coll.geometry else None
     if query.bbox is not None and not coll.geometry:
         raise InvalidInput(f"collection {collection_id!r} has no geometry; bbox cannot filter it")

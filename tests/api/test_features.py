@@ -89,10 +89,22 @@ def test_invalid_bbox_is_422(demo_client, bbox, fragment):
 
 
 def test_limit_is_capped_by_settings(demo):
-    settings = Settings(workspace=demo["ws"].path, features=FeaturesSettings(items_limit_max=7))
+    settings = Settings(
+        workspace=demo["ws"].path,
+        features=FeaturesSettings(items_limit_max=7, download_limit_max=500),
+    )
     with TestClient(create_app(settings)) as c:
         fc = c.get("/collections/firms/items?limit=5000").json()
-    assert fc["numberReturned"] == 7
+        assert fc["numberReturned"] == 7
+        # file downloads are whole layers, up to their own cap
+        r = c.get("/collections/firms/items?f=csv")
+        assert len(pd.read_csv(io.StringIO(r.text))) == 500
+        assert r.headers["OGC-NumberMatched"] == str(demo["n_firms"])
+        assert r.headers["OGC-NumberReturned"] == "500"
+        assert (
+            len(pd.read_csv(io.StringIO(c.get("/collections/firms/items?f=csv&limit=20").text)))
+            == 20
+        )
 
 
 def test_properties_selection(demo_client):

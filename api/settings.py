@@ -36,13 +36,13 @@ class TileSettings(BaseSettings):
 
     tile_extent: int = Field(4096, ge=256, le=16384, description="MVT extent (units per tile side)")
     tile_buffer: int = Field(
-        64, ge=0, le=1024, description="MVT buffer around polygon tiles, in tile units"
+        64, ge=0, le=1024, description="MVT buffer around polygon and point tiles, in tile units"
     )
     tile_point_buffer: int = Field(
         384,
         ge=0,
         le=4096,
-        description="MVT buffer around point tiles, in tile units (room for the largest symbol)",
+        description="MVT buffer around aggregated point tiles, in tile units (largest circle)",
     )
     tile_max_features: int = Field(
         5000,

@@ -135,7 +135,7 @@ class TileOptions:
     grid_cells: int = 32
     points_min_zoom: int = 12
     individual_points: bool = True
-    point_buffer: int = 384
+    point_buffer: int = 384  # around aggregated cells, whose circles are large
 
 
 class PointIndex:
@@ -337,7 +337,8 @@ class PointIndex:
             opts.individual_points and z >= opts.points_min_zoom and count <= opts.max_features
         )
         if individual:
-            px, py, props = self.points(z, x, y, opts.extent, buffer=opts.point_buffer)
+            # individual symbols are small: the (polygon) tile buffer is enough
+            px, py, props = self.points(z, x, y, opts.extent, buffer=opts.buffer)
             return encode_point_layer(self.layer_name, px, py, props, extent=opts.extent)
         n_cells = 1 << max(0, int(round(math.log2(opts.grid_cells))))
         step = opts.extent / n_cells

@@ -113,11 +113,11 @@ def test_high_zoom_individual_firms(demo_client, demo):
         assert (
             f["properties"]["sector_code"] == by_id.loc[f["properties"]["firm_id"]]["sector_code"]
         )
-    # the buffer holds exactly the neighbours' firms within 384 tile units of the edge
+    # the buffer holds exactly the neighbours' firms within 64 tile units of the edge
     u, v = lonlat_to_unit(firms.geometry.x.to_numpy(), firms.geometry.y.to_numpy())
     tx = (u * (1 << z) - x) * 4096
     ty = (v * (1 << z) - y) * 4096
-    near = (tx >= -384) & (tx < 4096 + 384) & (ty >= -384) & (ty < 4096 + 384)
+    near = (tx >= -64) & (tx < 4096 + 64) & (ty >= -64) & (ty < 4096 + 64)
     assert {f["properties"]["firm_id"] for f in all_feats} == set(firms["firm_id"][near])
 
 

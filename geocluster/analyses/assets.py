@@ -780,7 +780,7 @@ def run_zonal(
             geoms = zones.geometry
         else:
             radius = _check_radius(radius_m)
-            geoms = zones.geometry.buffer(radius, resolution=16)
+            geoms = zones.geometry.buffer(radius, quad_segs=16)
         params.update(
             assets=assets, category=category, radius_m=radius, working_crs=a_info.working_crs
         )

@@ -68,7 +68,7 @@ def _coverage(geom: object, shape: tuple[int, int], transform: Affine, coverage:
         inside = ~geometry_mask(
             [geom],
             out_shape=(h * sub, w * sub),
-            transform=transform * Affine.scale(1.0 / sub),
+            transform=transform @ Affine.scale(1.0 / sub),
             all_touched=False,
         )
         return inside.reshape(h, sub, w, sub).mean(axis=(1, 3))

@@ -144,7 +144,15 @@ def main(argv: list[str] | None = None) -> int:
 
         port = _free_port()
         exe = REPO / ".venv" / "bin" / "geocluster"
-        cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "geocluster.cli"]
+        cmd = (
+            [str(exe)]
+            if exe.exists()
+            else [
+                sys.executable,
+                "-c",
+                "import sys; from geocluster.cli import main; sys.exit(main())",
+            ]
+        )
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         proc = subprocess.Popen(
             [*cmd, "serve", "--workspace", str(ws_dir), "--host", "127.0.0.1", "--port", str(port)],

@@ -46,7 +46,7 @@ def _geocluster_cmd() -> list[str]:
     exe = REPO / ".venv" / "bin" / "geocluster"
     if exe.exists():
         return [str(exe)]
-    return [sys.executable, "-m", "geocluster.cli"]
+    return [sys.executable, "-c", "import sys; from geocluster.cli import main; sys.exit(main())"]
 
 
 @pytest.fixture(scope="module")

@@ -589,7 +589,8 @@ def _add_choropleth(
     downloads.append(_Download(layer, "Regions", ctx.boundaries.id))
     lows = [float(np.nanmin(frame["value"]))] + bins[:-1] if bins else []
     items = "".join(
-        f'<div><i style="background:{c}"></i>{_fmt(lo)} – {_fmt(hi)}</div>'
+        f'<div><i style="background:{c}"></i>'
+        f"{_fmt(lo) + ' – ' + _fmt(hi) if lo < hi else _fmt(hi)}</div>"
         for c, lo, hi in zip(colors, lows, bins)
     )
     items += '<div><i style="background:#cccccc"></i>no data</div>'
@@ -866,7 +867,13 @@ def build_map(
             f'<div style="height:10px;background:{ramp}"></div>'
             f"<div><small>{_fmt(lo)} &nbsp;→&nbsp; {_fmt(hi)}+ {html.escape(units)}"
             " (98th percentile and above in the top colour)"
-            f"<br>bandwidth {_fmt(r.meta.get('bandwidth_m'))} m; zero density is transparent"
+            + "<br>"
+            + (
+                f"bandwidth {_fmt(r.meta['bandwidth_m'])} m; "
+                if r.meta.get("bandwidth_m") is not None
+                else ""
+            )
+            + "zero density is transparent"
             "</small></div></div>",
             position="bottomright",
             css_class="gc-kde-legend",

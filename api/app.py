@@ -78,6 +78,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        if settings.tiles.tile_warm_on_start:
+            from api.routers.tiles import warm_indexes
+
+            threading.Thread(
+                target=warm_indexes, args=(app,), name="geocluster-warm", daemon=True
+            ).start()
         yield
         jobs.shutdown()
 
@@ -174,7 +180,12 @@ def serve(
     """
     import uvicorn
 
+    from api.settings import TileSettings
+
     overrides: dict = {"workspace": Path(workspace)}
+    env_tiles = TileSettings()
+    if "GEOCLUSTER_TILE_WARM_ON_START" not in os.environ:
+        overrides["tiles"] = env_tiles.model_copy(update={"tile_warm_on_start": True})
     if host is not None:
         overrides["host"] = host
     if port is not None:

@@ -57,6 +57,11 @@ class TileSettings(BaseSettings):
         12, ge=0, le=24, description="first zoom at which firm points are shown one by one"
     )
     tile_max_zoom: int = Field(22, ge=0, le=24)
+    tile_warm_on_start: bool = Field(
+        False,
+        description="build the firm tile indexes in the background at start-up "
+        "(geocluster serve turns it on)",
+    )
     tile_cache_seconds: int = Field(3600, ge=0, description="Cache-Control max-age of tiles")
     raster_colormap: str = Field("viridis", description="rio-tiler colormap name for raster tiles")
 

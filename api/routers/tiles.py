@@ -117,9 +117,10 @@ def _tile_options(settings: Settings, policy, kind: str) -> TileOptions:
     )
 
 
-def _collection_index(request: Request, ws, coll):
-    cache: IndexCache = request.app.state.index_cache
-    policy = request.app.state.policy
+def collection_index(app, ws, coll):
+    """The tile index of a collection version (built once, then from memory)."""
+    cache: IndexCache = app.state.index_cache
+    policy = app.state.policy
 
     def build():
         frame = ws.read_collection(coll.id)
@@ -187,7 +188,7 @@ def _tiling_token(request: Request, settings: Settings) -> str:
 
 
 def _render_tile(request: Request, ws, coll, z: int, x: int, y: int, settings: Settings, policy):
-    index = _collection_index(request, ws, coll)
+    index = collection_index(request.app, ws, coll)
     kind = getattr(index, "disclosure_kind", "other")
     opts = _tile_options(settings, policy, kind)
     if hasattr(index, "cells"):
@@ -324,4 +325,23 @@ def raster_tilejson(
     }
 
 
-__all__ = ["router"]
+def warm_indexes(app) -> None:
+    """Build the tile indexes of every firms dataset (run in a background thread).
+
+    The first map view of a large registry then does not wait for the index.
+    Failures are logged and ignored: a tile request builds the index anyway.
+    """
+    import logging
+
+    log = logging.getLogger("geocluster.api")
+    try:
+        ws = app.state.get_workspace()
+        for info in ws.datasets():
+            if info.kind == "firms":
+                collection_index(app, ws, ws.collection(info.id))
+                log.info("tile index ready for %s (%d firms)", info.id, info.rows)
+    except Exception:  # noqa: BLE001 - best effort
+        log.exception("warming the tile indexes failed")
+
+
+__all__ = ["router", "collection_index", "warm_indexes"]

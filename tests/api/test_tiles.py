@@ -269,3 +269,15 @@ def test_geometry_collections_are_tiled_as_their_polygons(tmp_path):
         feats = _decode(r.content)
     assert len(feats) == 1 and feats[0]["geometry"]["type"] in ("Polygon", "MultiPolygon")
     assert feats[0]["properties"] == {"zone_id": "z1", "score": 1.5}
+
+
+def test_indexes_warm_in_the_background(demo):
+    import time
+
+    settings = Settings(workspace=demo["ws"].path, tiles=TileSettings(tile_warm_on_start=True))
+    app = create_app(settings)
+    with TestClient(app):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not app.state.index_cache._entries:
+            time.sleep(0.05)
+        assert "firms" in app.state.index_cache._entries

@@ -68,22 +68,35 @@ def encode_value(value) -> bytes:
 
 
 def _varint_lengths(v: np.ndarray) -> np.ndarray:
+    """Bytes of each non-negative integer as a protobuf varint (1..10)."""
     v = v.astype(np.uint64)
+    top = int(v.max()) if v.size else 0
     n = np.ones(v.shape, dtype=np.int64)
     for k in range(1, 10):
+        if top < (1 << (7 * k)):  # no value needs more bytes
+            break
         n += v >= np.uint64(1 << (7 * k))
     return n
 
 
 def _encode_varints(tokens: np.ndarray, mask: np.ndarray) -> bytes:
     """Varint-encode the masked tokens of a (rows, cols) matrix in row-major order."""
-    v = tokens[mask].astype(np.uint64)
+    v = tokens[mask]
+    if v.size and int(v.max()) < (1 << 32):  # the common case: 32-bit arithmetic is faster
+        v = v.astype(np.uint32)
+        dtype = np.uint32
+    else:
+        v = v.astype(np.uint64)
+        dtype = np.uint64
     lens = _varint_lengths(v)
     width = int(lens.max()) if len(lens) else 1
-    shifts = (np.arange(width, dtype=np.uint64) * np.uint64(7))[None, :]
-    groups = ((v[:, None] >> shifts) & np.uint64(0x7F)).astype(np.uint8)
+    if width == 1:
+        return v.astype(np.uint8).tobytes()
+    shifts = (np.arange(width, dtype=dtype) * dtype(7))[None, :]
+    groups = ((v[:, None] >> shifts) & dtype(0x7F)).astype(np.uint8)
     j = np.arange(width)[None, :]
-    groups[j < (lens[:, None] - 1)] |= 0x80
+    more = j < (lens[:, None] - 1)
+    groups[more] |= 0x80
     return groups[j < lens[:, None]].tobytes()
 
 

@@ -125,7 +125,9 @@ def collection_index(app, ws, coll):
     def build():
         frame = ws.read_collection(coll.id)
         kind = disclosure_kind(coll, frame)
-        if kind not in ("firms", "labels"):
+        # firm points pass the policy whole when it publishes them; otherwise only
+        # their grid cells leave (each tile's cells go through the policy as a table)
+        if kind not in ("firms", "labels") or policy.firm_points:
             frame = policy.apply(frame, kind=kind)
         index = build_index(frame, LAYER_NAME)
         index.disclosure_kind = kind

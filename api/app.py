@@ -84,6 +84,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             threading.Thread(
                 target=warm_indexes, args=(app,), name="geocluster-warm", daemon=True
             ).start()
+        if settings.warm_on_start:
+            threading.Thread(target=_warm_kernels, name="geocluster-jit", daemon=True).start()
         yield
         jobs.shutdown()
 
@@ -171,6 +173,22 @@ def _version() -> str:
         return "0.1.0"
 
 
+def _warm_kernels() -> None:
+    """Compile (or load from numba's cache) the kernels behind the analyses."""
+    import logging
+    import time
+
+    from geocluster.clustering import warm_up as warm_clustering
+    from geocluster.spatialstats import warm_up as warm_spatialstats
+
+    started = time.perf_counter()
+    warm_clustering()
+    warm_spatialstats()
+    logging.getLogger("uvicorn.error").info(
+        "analysis kernels ready in %.1f s", time.perf_counter() - started
+    )
+
+
 def serve(
     workspace: str | os.PathLike[str], host: str | None = None, port: int | None = None
 ) -> None:
@@ -186,6 +204,8 @@ def serve(
     env_tiles = TileSettings()
     if "GEOCLUSTER_TILE_WARM_ON_START" not in os.environ:
         overrides["tiles"] = env_tiles.model_copy(update={"tile_warm_on_start": True})
+    if "GEOCLUSTER_WARM_ON_START" not in os.environ:
+        overrides["warm_on_start"] = True
     if host is not None:
         overrides["host"] = host
     if port is not None:

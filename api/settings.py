@@ -99,6 +99,12 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535)
     cors_origins: list[str] = Field(default_factory=list)
     job_workers: int = Field(2, ge=1, le=64)
+    warm_on_start: bool = Field(
+        False,
+        description="compile the numba kernels of clustering and spatial statistics in the "
+        "background at start-up, so the first request does not wait ~20 s for esda "
+        "(geocluster serve turns it on)",
+    )
     features: FeaturesSettings = Field(default_factory=FeaturesSettings)
     tiles: TileSettings = Field(default_factory=TileSettings)
     upload: UploadSettings = Field(default_factory=UploadSettings)

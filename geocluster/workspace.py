@@ -646,7 +646,7 @@ class Workspace:
 
 # -- helpers ---------------------------------------------------------------------------------
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def _sha256(path: Path) -> str:

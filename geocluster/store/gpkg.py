@@ -287,7 +287,8 @@ class GeoPackageStore:
         sql = f"SELECT * FROM {table}"
         if where:
             sql += " WHERE " + " AND ".join(f"{k} = ?" for k in where)
-        order = "id, version" if table == "gc_datasets" else "created, id"
+        # Insertion order (rowid): timestamps have one-second resolution.
+        order = "id, version" if table == "gc_datasets" else "rowid"
         con = self._connect()
         try:
             rows = con.execute(f"{sql} ORDER BY {order}", tuple(where.values())).fetchall()

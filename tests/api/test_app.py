@@ -139,3 +139,27 @@ def test_landing_and_conformance(client):
 def test_unknown_route_is_404_json(client):
     r = client.get("/no/such/route")
     assert r.status_code == 404 and "detail" in r.json()
+
+
+def test_warm_on_start_compiles_analysis_kernels_in_the_background(tmp_path, monkeypatch):
+    import threading
+
+    import geocluster.clustering
+    import geocluster.spatialstats
+
+    called = []
+    done = threading.Event()
+    monkeypatch.setattr(geocluster.clustering, "warm_up", lambda: called.append("clustering"))
+
+    def spatial():
+        called.append("spatialstats")
+        done.set()
+        return 0.0
+
+    monkeypatch.setattr(geocluster.spatialstats, "warm_up", spatial)
+    app = create_app(Settings(workspace=tmp_path / "ws", warm_on_start=True))
+    with TestClient(app) as client:
+        assert client.get("/health").status_code == 200  # never waits for the warm-up
+        assert done.wait(30)
+    assert called == ["clustering", "spatialstats"]
+    assert Settings(workspace=tmp_path).warm_on_start is False  # tests and embedders opt in

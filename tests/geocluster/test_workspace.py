@@ -218,3 +218,13 @@ def test_working_crs_choice_by_extent():
         assert abs(np.hypot(bx - ax, by - ay) / 1000 - 1) < 0.011
     # The world: Equal Earth.
     assert working_crs_for(rng.uniform(-180, 180, 99), rng.uniform(-60, 70, 99)) == "EPSG:8857"
+
+
+def test_runs_listed_in_creation_order_within_one_second(workspace):
+    table = pd.DataFrame({"a": [1]})
+    ids = [
+        workspace.save_run(kind, params={}, inputs=[], layers={"t": table}, summary={}).id
+        for kind in ("zeta", "alpha", "mid")
+    ]
+    assert [r.id for r in workspace.runs()] == ids
+    assert workspace.latest_run("mid").id == ids[2]

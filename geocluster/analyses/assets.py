@@ -30,7 +30,6 @@ collection) and returns a JSON-serialisable dict.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -40,6 +39,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geocluster.analyses._common import feature_collection, jsonable, noop_progress, records
 from geocluster.assets.catalog import LINKED_SECTOR_GROUPS, check_category
 from geocluster.assets.colocation import colocation_quotient
 from geocluster.assets.density import asset_density, asset_zones, assign_regions
@@ -64,37 +64,6 @@ _FIRM_COLUMNS = ("firm_id", "name", "sector_code", "isic_section", "isic_divisio
 
 
 # -- helpers ---------------------------------------------------------------------------------
-def _noop(fraction: float, message: str) -> None:
-    return None
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating | float):
-        v = float(value)
-        return v if math.isfinite(v) else None
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if value is pd.NA or value is pd.NaT:
-        return None
-    return value
-
-
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    cols = [c for c in frame.columns if c != "geometry"]
-    return [
-        _jsonable(dict(zip(cols, row, strict=True))) for row in frame[cols].itertuples(index=False)
-    ]
-
-
-def _feature_collection(frame: gpd.GeoDataFrame) -> dict[str, Any]:
-    out = frame.to_crs("EPSG:4326") if frame.crs is not None else frame
-    return _jsonable(json.loads(out.to_json(drop_id=True, na="null", to_wgs84=False)))
 
 
 def _read_assets(ws: Any, assets: str, category: str | None) -> tuple[Any, gpd.GeoDataFrame]:
@@ -352,7 +321,7 @@ def run_assets(
         (see the module docstring); asset features carry ``category`` and
         ``subtype``.
     """
-    report = progress or _noop
+    report = progress or noop_progress
     if analysis not in ANALYSES:
         raise InvalidInput(f"expected analysis one of {', '.join(ANALYSES)}, got {analysis!r}")
     category = check_category(category)
@@ -424,12 +393,12 @@ def run_assets(
             primary="regions",
         )
         report(1.0, "done")
-        return _jsonable(
+        return jsonable(
             {
                 "run_id": run.id,
                 **summary,
                 "categories": sorted(set(table["category"]) - {"all"}),
-                "rows": _records(table),
+                "rows": records(table),
             }
         )
 
@@ -458,12 +427,12 @@ def run_assets(
             primary="zones",
         )
         report(1.0, "done")
-        return _jsonable(
+        return jsonable(
             {
                 "run_id": run.id,
                 **summary,
-                "zones": _feature_collection(zones),
-                "assets": _feature_collection(out_assets),
+                "zones": feature_collection(zones),
+                "assets": feature_collection(out_assets),
             }
         )
 
@@ -531,7 +500,7 @@ def run_assets(
             primary="gaps",
         )
         report(1.0, "done")
-        return _jsonable({"run_id": run.id, **summary, "assets": _feature_collection(gaps)})
+        return jsonable({"run_id": run.id, **summary, "assets": feature_collection(gaps)})
 
     # linkage
     report(0.55, "co-location quotients")
@@ -561,13 +530,13 @@ def run_assets(
         primary="assets",
     )
     report(1.0, "done")
-    return _jsonable(
+    return jsonable(
         {
             "run_id": run.id,
             **summary,
             "colocation": clq_rows,
             "shares": share_rows,
-            "assets": _feature_collection(out_assets),
+            "assets": feature_collection(out_assets),
         }
     )
 
@@ -734,7 +703,7 @@ def run_zonal(
         ``radius_m``, ``stats``, ``rows`` (id, name, [category, subtype],
         statistics).
     """
-    report = progress or _noop
+    report = progress or noop_progress
     if (boundaries is None) == (assets is None):
         raise InvalidInput("expected exactly one of 'boundaries' or 'assets' for zonal statistics")
     if isinstance(stats, str):
@@ -808,4 +777,4 @@ def run_zonal(
         primary="zones",
     )
     report(1.0, "done")
-    return _jsonable({"run_id": run.id, **summary, "rows": _records(out)})
+    return jsonable({"run_id": run.id, **summary, "rows": records(out)})

@@ -14,8 +14,6 @@ Each reads the firms in their metric working CRS, selects sectors with
 
 from __future__ import annotations
 
-import json
-import math
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -25,6 +23,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from geocluster.analyses._common import feature_collection, jsonable, noop_progress
 from geocluster.clustering._validation import check_min_count, check_positive
 from geocluster.clustering.firms import (
     METHODS,
@@ -47,27 +46,6 @@ _FIRM_COLUMNS = (
 )  # fmt: skip
 #: Most points of the k-distance curve returned (the full curve can have millions).
 CURVE_POINTS = 1000
-
-
-def _noop(fraction: float, message: str) -> None:
-    return None
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | np.ndarray):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating | float):
-        v = float(value)
-        return v if math.isfinite(v) else None
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if value is pd.NA or value is pd.NaT:
-        return None
-    return value
 
 
 def _sectors_list(sectors: Iterable[object] | str | None) -> list[str] | None:
@@ -105,16 +83,6 @@ def _selected_firms(
 def _check_weight(weight: str | None) -> None:
     if weight is not None and weight not in WEIGHTS:
         raise InvalidInput(f"expected weight one of {list(WEIGHTS)} or none, got {weight!r}")
-
-
-def _feature_collection(frame: gpd.GeoDataFrame) -> dict[str, Any]:
-    out = frame.to_crs("EPSG:4326")
-    fc = json.loads(out.to_json(drop_id=True, na="null"))
-    for feat in fc["features"]:
-        props = feat["properties"]
-        if isinstance(props.get("sector_mix"), str):
-            props["sector_mix"] = json.loads(props["sector_mix"])
-    return _jsonable(fc)
 
 
 def run_clusters(
@@ -165,7 +133,7 @@ def run_clusters(
         …), ``params``, ``collections`` (``labels``/``clusters`` collection ids),
         ``working_crs``.
     """
-    report = progress or _noop
+    report = progress or noop_progress
     if method not in METHODS:
         raise InvalidInput(f"expected method one of {list(METHODS)}, got {method!r}")
     if method == "dbscan":
@@ -216,10 +184,10 @@ def run_clusters(
     }
     run = ws.save_run(
         "clusters",
-        params=_jsonable(params),
+        params=jsonable(params),
         inputs=[firms],
         layers={"labels": result.labels, "clusters": result.clusters},
-        summary=_jsonable(summary),
+        summary=jsonable(summary),
         primary="labels",
     )
     report(1.0, "done")
@@ -228,8 +196,8 @@ def run_clusters(
         "n_clusters": result.n_clusters,
         "noise": result.noise,
         "n_firms": len(selected),
-        "clusters": _feature_collection(result.clusters),
-        "params": _jsonable(params),
+        "clusters": feature_collection(result.clusters, json_columns=("sector_mix",)),
+        "params": jsonable(params),
         "collections": {"labels": run.id, "clusters": f"{run.id}.clusters"},
         "working_crs": info.working_crs,
     }
@@ -284,12 +252,12 @@ def run_kdistance(
     summary = {"n_firms": n, "knee_index": kd.knee_index, "knee_m": kd.knee_m, "k": k}
     run = ws.save_run(
         "kdistance",
-        params=_jsonable(params),
+        params=jsonable(params),
         inputs=[firms],
         layers={"curve": pd.DataFrame({"rank": np.arange(n), "distance_m": kd.distances_m})},
-        summary=_jsonable(summary),
+        summary=jsonable(summary),
     )
-    return _jsonable(
+    return jsonable(
         {
             "run_id": run.id,
             "k": k,
@@ -357,7 +325,7 @@ def run_kde(
         km^2), ``bandwidth_m``, ``cell_m``, ``width``, ``height``, ``crs`` (working CRS),
         ``bbox`` (lon/lat), ``max_density``, ``n_firms``, ``total_weight``, ``params``.
     """
-    report = progress or _noop
+    report = progress or noop_progress
     bw = _parse_bandwidth(bandwidth)
     if cell_m is not None:
         cell_m = check_positive(cell_m, "cell_m")
@@ -380,7 +348,7 @@ def run_kde(
         "sectors": sectors,
         "sector_group": sector_group,
     }
-    meta = _jsonable(
+    meta = jsonable(
         {
             **params,
             "bandwidth_m": grid.bandwidth_m,
@@ -415,7 +383,7 @@ def run_kde(
         )
         raster = ws.add_raster(path, name="-".join(name_parts), kind="kde", meta=meta)
     report(1.0, "done")
-    return _jsonable(
+    return jsonable(
         {
             "raster_id": raster.id,
             "units": grid.units,

@@ -44,13 +44,13 @@ year, so each year covers the same regions (a balanced panel); they are listed i
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from geocluster.analyses._common import jsonable
 from geocluster.errors import InvalidInput
 from geocluster.inequality import (
     beta_convergence,
@@ -67,19 +67,6 @@ __all__ = ["chart_png", "load_indicator_panel", "run_inequality"]
 
 Progress = Callable[[float, str], None]
 MAX_PERMUTATIONS = 9999
-
-
-def _clean(obj: Any) -> Any:
-    """Replace non-finite floats by None and numpy scalars by Python ones (JSON-safe)."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
 
 
 def _check_permutations(permutations: Any) -> int:
@@ -202,7 +189,7 @@ def run_inequality(
             )
         entry = _entry(values, population, groups, weights, permutations, seed)
         report(1.0, "done")
-        return _clean(
+        return jsonable(
             {"mode": "inline", "n": entry["n"], "weighted": entry["weighted"], "result": entry}
         )
 
@@ -422,7 +409,7 @@ def _run_from_data(
         "years": per_year,
         "convergence": convergence,
     }
-    result = _clean(result)
+    result = jsonable(result)
     run = _save(ws, result, panel, pop_panel, shapes, group_labels, seed, permutations)
     result = {"run_id": run.id, **result}
     report(1.0, "done")

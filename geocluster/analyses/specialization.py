@@ -17,6 +17,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from geocluster.analyses._common import jsonable, noop_progress, records
 from geocluster.errors import InvalidInput, MissingColumns, WrongKind
 from geocluster.ranking import rank_clusters, validate_weights
 from geocluster.spatialstats import (
@@ -49,32 +50,6 @@ POINTPATTERN_METHODS = ("ripley", "kdensity")
 MAX_RIPLEY_POINTS = 5000
 
 Progress = Callable[[float, str], None]
-
-
-def _noop(fraction: float, message: str) -> None:
-    return None
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | np.ndarray):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        v = float(value)
-        return v if math.isfinite(v) else None
-    if value is pd.NA or value is None:
-        return None
-    return value
-
-
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    cols = [c for c in frame.columns if c != "geometry"]
-    return [_jsonable(dict(zip(cols, row))) for row in frame[cols].itertuples(index=False)]
 
 
 def _check_choice(value, choices, name):
@@ -222,7 +197,7 @@ def run_specialization(
         ``measure_used``, ``run_id`` and run details. The run stores the layers
         ``regions`` (polygons + metrics, primary), ``rows`` and ``sectors``.
     """
-    report = progress or _noop
+    report = progress or noop_progress
     _check_choice(measure, MEASURES, "measure")
     _check_choice(sector_level, SECTOR_LEVELS, "sector_level")
     bootstrap = _check_int(bootstrap, "bootstrap", 0, 999)
@@ -292,10 +267,10 @@ def run_specialization(
     }
     run = ws.save_run(
         "specialization",
-        params=_jsonable(params),
+        params=jsonable(params),
         inputs=[firms, boundaries],
         layers={"regions": regions_layer, "rows": published, "sectors": sec},
-        summary=_jsonable(summary),
+        summary=jsonable(summary),
         primary="regions",
     )
     out_rows = published.copy()
@@ -306,12 +281,12 @@ def run_specialization(
         "run_id": run.id,
         "measure_used": used,
         "sector_level": sector_level,
-        "level": _jsonable(regions.attrs.get("level")),
+        "level": jsonable(regions.attrs.get("level")),
         "n_firms": table.n_firms,
         "outside": table.dropped_outside,
-        "rows": _records(out_rows),
-        "regions": _records(reg),
-        "sectors": _records(sec),
+        "rows": records(out_rows),
+        "regions": records(reg),
+        "sectors": records(sec),
         "collections": {
             "regions": run.id,
             "rows": f"{run.id}.rows",
@@ -399,7 +374,7 @@ def run_hotspots(
         HH/LH/LL/HL for LISA, as esda's ``q``, or hot/cold for Gi*); ``global``: Moran's I
         with ``p_value`` (permutation) and ``p_norm``; ``run_id``; ``islands``; ``missing``.
     """
-    report = progress or _noop
+    report = progress or noop_progress
     _check_choice(method, HOTSPOT_METHODS, "method")
     parse_weights_spec(weights)
     permutations = _check_int(permutations, "permutations", 0, 99_999)
@@ -484,10 +459,10 @@ def run_hotspots(
     }
     run = ws.save_run(
         "hotspots",
-        params=_jsonable(params),
+        params=jsonable(params),
         inputs=[d for d in (boundaries, indicators, specialization_run) if d],
         layers={"regions": layer},
-        summary=_jsonable(summary),
+        summary=jsonable(summary),
     )
     report(1.0, "done")
     return {
@@ -499,8 +474,8 @@ def run_hotspots(
         "year": used_year,
         "alpha": alpha,
         "fdr": fdr,
-        "regions": _records(layer),
-        "global": _jsonable(glob.to_dict()),
+        "regions": records(layer),
+        "global": jsonable(glob.to_dict()),
         "islands": islands,
         "missing": missing,
         "collections": {"regions": run.id},
@@ -533,7 +508,7 @@ def run_pointpattern(
     """
     from geocluster.clustering.firms import select_firms
 
-    report = progress or _noop
+    report = progress or noop_progress
     _check_choice(method, POINTPATTERN_METHODS, "method")
     n_simulations = _check_int(
         n_simulations, "n_simulations", 19 if method == "kdensity" else 1, 9999
@@ -627,15 +602,15 @@ def run_pointpattern(
     summary = {**headline, "n_points": int(len(xy)), "sampled": sampled}
     run = ws.save_run(
         "pointpattern",
-        params=_jsonable(params),
+        params=jsonable(params),
         inputs=[d for d in (firms, boundaries) if d],
         layers={"curve": curve},
-        summary=_jsonable(summary),
+        summary=jsonable(summary),
     )
     report(1.0, "done")
     return {
         "run_id": run.id,
-        **_jsonable(result.to_dict()),
+        **jsonable(result.to_dict()),
         "sampled": sampled,
         "collections": {"curve": run.id},
     }
@@ -662,7 +637,7 @@ def run_ranking(
     hull count. Returns ``clusters`` (ranked rows with every component), ``weights`` used,
     ``left_out`` components and ``run_id``.
     """
-    report = progress or _noop
+    report = progress or noop_progress
     w = validate_weights(weights)
     radius_m = _check_float(radius_m, "radius_m", 0.0)
     _check_choice(measure, MEASURES, "measure")
@@ -738,18 +713,18 @@ def run_ranking(
     }
     saved = ws.save_run(
         "ranking",
-        params=_jsonable(params),
+        params=jsonable(params),
         inputs=[d for d in (clusters_run, boundaries, assets) if d],
         layers={"ranking": layer},
-        summary=_jsonable(summary),
+        summary=jsonable(summary),
     )
     report(1.0, "done")
     return {
         "run_id": saved.id,
         "clusters_run": clusters_run,
-        "weights": _jsonable(ranked.attrs["weights"]),
+        "weights": jsonable(ranked.attrs["weights"]),
         "left_out": ranked.attrs["left_out"],
         "radius_m": radius_m,
-        "clusters": _records(ranked),
+        "clusters": records(ranked),
         "collections": {"ranking": saved.id},
     }

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from branca.element import Element, MacroElement
 from folium.map import Layer
+from folium.utilities import JsCode
 from jinja2 import Template
 
 from geocluster.errors import GeoclusterError
@@ -370,6 +371,11 @@ def _json_safe(frame: gpd.GeoDataFrame, keep: list[str]) -> gpd.GeoDataFrame:
 
 
 # -- layers -----------------------------------------------------------------------------
+REGIONS_PANE = "gcRegions"
+# Regions draw on one canvas: 32-3,000 polygons repaint faster than as SVG paths, and
+# headless Chromium's software compositor leaves parts of a large SVG layer unpainted.
+REGIONS_RENDERER = JsCode(f'L.canvas({{pane: "{REGIONS_PANE}", padding: 0.5}})')
+
 POINT_STYLE_JS = """function (p, zoom) {
     if (p.aggregated) {
         var r = Math.max(3, Math.min(22, 2 + Math.sqrt(p.count) * 0.9));
@@ -550,6 +556,8 @@ def _add_choropleth(
         layer = folium.GeoJson(
             _json_safe(frame, ["region_id", "name"]).to_json(na="null", default=str),
             name=f"Regions ({ctx.boundaries.name})",
+            pane=REGIONS_PANE,
+            renderer=REGIONS_RENDERER,
             style_function=lambda f: {"color": "#555", "weight": 1, "fillOpacity": 0.0},
             tooltip=folium.GeoJsonTooltip(
                 fields=[c for c in ("region_id", "name") if c in frame.columns]
@@ -575,6 +583,8 @@ def _add_choropleth(
     layer = folium.GeoJson(
         _json_safe(frame, ["region_id", "name", "value", "fill"]).to_json(na="null", default=str),
         name=f"Choropleth: {title}",
+        pane=REGIONS_PANE,
+        renderer=REGIONS_RENDERER,
         style_function=lambda f: {
             "color": "#444",
             "weight": 1,
@@ -833,13 +843,22 @@ def build_map(
         control=True,
     ).add_to(m)
 
+    # Fit the view before any layer exists: layers added at a provisional zoom would
+    # request tiles for it and size their SVG renderers to it.
+    bounds = (ctx.firms.bbox if ctx.firms is not None else None) or (
+        ctx.boundaries.bbox if ctx.boundaries is not None else None
+    )
+    if bounds:
+        m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
+    # Region fills sit under the tile pane (200), so firm points and the density
+    # surface draw on top of them; cluster hulls and hotspots stay in the overlay pane.
+    folium.map.CustomPane(REGIONS_PANE, z_index=150).add_to(m)
+
     downloads: list[_Download] = []
-    bounds = None
     if ctx.boundaries is not None:
         _add_choropleth(
             m, ws, ctx, sector=sector, indicator=indicator, year=year, downloads=downloads
         )
-        bounds = ctx.boundaries.bbox
     if ctx.kde_raster is not None:
         r = ctx.kde_raster
         extra = {}
@@ -889,7 +908,6 @@ def build_map(
         )
         layer.add_to(m)
         downloads.append(_Download(layer, "Firms", ctx.firms.id))
-        bounds = ctx.firms.bbox or bounds
     if ctx.assets is not None:
         layer = VectorTileLayer(
             f"/collections/{ctx.assets.id}/tiles/{TMS}/{{z}}/{{x}}/{{y}}",
@@ -939,6 +957,4 @@ def build_map(
             position="bottomleft",
             css_class="gc-notes",
         )
-    if bounds:
-        m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
     return m.get_root().render()

@@ -53,8 +53,7 @@ def _geocluster_cmd() -> list[str]:
 def live_server(tmp_path_factory):
     """A workspace with firms, regions, indicators, assets, a KDE raster and a clusters
     run, served by ``geocluster serve`` in a subprocess."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed (.ci/run installs it)")
+    assert Path(CHROMIUM).exists(), "Debian chromium is missing: .ci/run installs it"
     ws_dir = tmp_path_factory.mktemp("browser") / "ws"
     info = build_demo_like_workspace(ws_dir)
     port = _free_port()
@@ -191,6 +190,28 @@ def test_map_in_chromium(live_server):
             hot_box.check()
             assert hot_legend.is_visible() and "significance" in hot_legend.inner_text()
             hot_box.uncheck()
+
+            # every region of the choropleth is painted (sampled at a point inside each)
+            unpainted = page.evaluate(
+                """() => {
+                const map = window[Object.keys(window).find(k => k.startsWith('map_'))];
+                const canvas = document.querySelector('.leaflet-gcRegions-pane canvas');
+                const ctx = canvas.getContext('2d');
+                const origin = L.DomUtil.getPosition(canvas);
+                const scale = canvas.width / canvas.clientWidth;
+                const missing = [];
+                let checked = 0;
+                map.eachLayer(l => {
+                    if (!l.feature || l.options.pane !== 'gcRegions') return;
+                    checked += 1;
+                    const pt = map.latLngToLayerPoint(l.getCenter()).subtract(origin);
+                    const px = ctx.getImageData(pt.x * scale, pt.y * scale, 1, 1).data;
+                    if (px[3] === 0) missing.push(l.feature.properties.region_id);
+                });
+                return {checked, missing};
+            }"""
+            )
+            assert unpainted["checked"] >= 4 and unpainted["missing"] == [], unpainted
 
             # click a cluster hull and read its popup
             hull = page.locator("path.gc-cluster").first

@@ -94,7 +94,9 @@ def upload_dataset(
 ) -> dict[str, Any]:
     """Stream the file to disk, ingest it and return the dataset with its rejection report."""
     check_content_length(request, settings)
-    opts = _parse_options(options)
+    opts = _parse_options(options) or {}
+    # The server's limit, never the client's: it also caps what a zip may expand to.
+    opts["max_bytes"] = int(settings.upload.max_upload_mb * 1024 * 1024)
     with saved_upload(file, settings) as path:
         info = ws.ingest(kind, path, name=name or None, options=opts)
     return _public(info)

@@ -319,3 +319,24 @@ def test_invalid_and_empty_geometries_through_http(client):
     assert any("repaired" in w for w in body["warnings"])
     # GeoJSON writes an empty polygon as a null geometry
     assert [(r["row"], r["reason"]) for r in body["rejected"]] == [(3, "missing geometry")]
+
+
+def test_zip_expanding_past_the_server_limit_is_413_whatever_the_client_says(tmp_path):
+    import io
+    import zipfile
+
+    rows = "".join(
+        f"F{i},Firm {i},1520,{i % 40 + 1},-101.{i % 9000:04d},21.{i % 7000:04d}\n"
+        for i in range(40_000)
+    )
+    csv = "firm_id,name,isic,employees,lon,lat\n" + rows
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("firms.csv", csv)
+    payload = buf.getvalue()
+    assert len(payload) < 1024 * 1024 < len(csv)  # small upload, large expansion (< 100x)
+    settings = Settings(workspace=tmp_path / "ws", upload=UploadSettings(max_upload_mb=1))
+    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
+        r = _upload(c, payload, filename="firms.zip", options='{"max_bytes": 1000000000000}')
+        assert r.status_code == 413, r.text
+        assert c.get("/datasets").json()["datasets"] == []

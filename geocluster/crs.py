@@ -48,6 +48,8 @@ UTM_MAX_LON_SPAN = 12.0
 UTM_MAX_LAT_SPAN = 24.0
 #: Beyond this, the data are global: a world equal-area CRS in metres.
 GLOBAL_LON_SPAN = 90.0
+#: Points used to judge the extent (1st-99th percentiles are stable far below this).
+WORKING_CRS_SAMPLE = 100_000
 
 
 def working_crs_for(lon: np.ndarray, lat: np.ndarray) -> str:
@@ -80,6 +82,9 @@ def working_crs_for(lon: np.ndarray, lat: np.ndarray) -> str:
     if not ok.any():
         raise CRSError("cannot choose a working CRS: no valid lon/lat coordinates")
     lon, lat = lon[ok], lat[ok]
+    if len(lon) > WORKING_CRS_SAMPLE:  # an extent needs no million points: a seeded sample
+        pick = np.random.default_rng(0).choice(len(lon), WORKING_CRS_SAMPLE, replace=False)
+        lon, lat = lon[pick], lat[pick]
     clon = _circular_mean_deg(lon)
     rel = (lon - clon + 180.0) % 360.0 - 180.0  # longitudes around the centre
     lo_lon, hi_lon = np.percentile(rel, [1, 99])

@@ -240,40 +240,27 @@ class Workspace:
                 + (f" (first: {first})" if first else "")
             )
         checksum = _sha256(path)
-        is_geo = isinstance(frame, gpd.GeoDataFrame)
-        if is_geo and frame.crs is not None and frame.crs.to_epsg() != 4326:
+        if (
+            isinstance(frame, gpd.GeoDataFrame)
+            and frame.crs is not None
+            and frame.crs.to_epsg() != 4326
+        ):
             frame = frame.to_crs(STORAGE_CRS)
-        bbox = [float(v) for v in frame.total_bounds] if is_geo else None
         report(0.6, f"writing {len(frame):,} rows")
-        with self.store.write_lock():
-            previous = self.store.select("gc_datasets", id=dataset_id)
-            version = max((r["version"] for r in previous), default=0) + 1
-            layer = self.store.write_layer(frame, prefix=f"{kind}_{dataset_id}_v{version}")
-            row = {
-                "id": dataset_id,
-                "version": version,
-                "name": name if name is not None else path.stem,
-                "kind": kind,
-                "layer": layer,
-                "rows": len(frame),
-                "crs": STORAGE_CRS if is_geo else None,
-                "source_crs": prepared.source_crs,
-                "working_crs": prepared.working_crs,
-                "bbox": bbox,
-                "created": _now(),
-                "source": path.name,
-                "checksum": checksum,
-                "columns": [
-                    str(c) for c in frame.columns if not is_geo or c != frame.geometry.name
-                ],
-                "rejected": rejected[:MAX_STORED_REJECTIONS],
-                "rejected_count": len(rejected),
-                "meta": {"warnings": list(prepared.warnings)},
-            }
-            self.store.insert("gc_datasets", row, pending=[layer])
-        report(1.0, f"stored {dataset_id} v{version}")
-        info = _dataset_info(row)
-        return replace(info, rejected=rejected)
+        info = self._store_dataset(
+            kind,
+            frame,
+            dataset_id=dataset_id,
+            name=name if name is not None else path.stem,
+            source_crs=prepared.source_crs,
+            working_crs=prepared.working_crs,
+            source=path.name,
+            checksum=checksum,
+            rejected=rejected,
+            warnings=list(prepared.warnings),
+        )
+        report(1.0, f"stored {info.id} v{info.version}")
+        return info
 
     def add_dataset(
         self,
@@ -296,6 +283,33 @@ class Workspace:
                 ll = frame.to_crs(STORAGE_CRS).geometry.representative_point()
                 working_crs = working_crs_for(ll.x.to_numpy(), ll.y.to_numpy())
             frame = frame.to_crs(STORAGE_CRS)
+        return self._store_dataset(
+            kind,
+            frame,
+            dataset_id=dataset_id,
+            name=name,
+            source_crs=STORAGE_CRS if is_geo else None,
+            working_crs=working_crs,
+            source=source,
+        )
+
+    def _store_dataset(
+        self,
+        kind: str,
+        frame: gpd.GeoDataFrame | pd.DataFrame,
+        *,
+        dataset_id: str,
+        name: str,
+        source_crs: str | None,
+        working_crs: str | None,
+        source: str | None,
+        checksum: str | None = None,
+        rejected: list[dict[str, Any]] | None = None,
+        warnings: list[str] | None = None,
+    ) -> DatasetInfo:
+        """Write ``frame`` (EPSG:4326) as the next version of ``dataset_id``, atomically."""
+        rejected = rejected or []
+        is_geo = isinstance(frame, gpd.GeoDataFrame)
         with self.store.write_lock():
             previous = self.store.select("gc_datasets", id=dataset_id)
             version = max((r["version"] for r in previous), default=0) + 1
@@ -308,21 +322,21 @@ class Workspace:
                 "layer": layer,
                 "rows": len(frame),
                 "crs": STORAGE_CRS if is_geo else None,
-                "source_crs": STORAGE_CRS if is_geo else None,
+                "source_crs": source_crs,
                 "working_crs": working_crs,
                 "bbox": [float(v) for v in frame.total_bounds] if is_geo else None,
                 "created": _now(),
                 "source": source,
-                "checksum": None,
+                "checksum": checksum,
                 "columns": [
                     str(c) for c in frame.columns if not is_geo or c != frame.geometry.name
                 ],
-                "rejected": [],
-                "rejected_count": 0,
-                "meta": {"warnings": []},
+                "rejected": rejected[:MAX_STORED_REJECTIONS],
+                "rejected_count": len(rejected),
+                "meta": {"warnings": warnings or []},
             }
             self.store.insert("gc_datasets", row, pending=[layer])
-        return _dataset_info(row)
+        return replace(_dataset_info(row), rejected=rejected)
 
     def datasets(self) -> list[DatasetInfo]:
         """Latest version of every dataset, by id."""

@@ -311,7 +311,7 @@ ASSET_TAGS: tuple[AssetTag, ...] = (
     _A("historic", "*", "cultural", None, "subtype is the historic=* value"),
     _A("boundary", "protected_area", "natural", "protected_area"),
     _A("leisure", "nature_reserve", "natural", "nature_reserve"),
-    _A("tourism", "viewpoint", "tourism", "viewpoint", "scenic landscape access"),
+    _A("tourism", "viewpoint", "natural", "viewpoint", "scenic landscape access"),
     _A("tourism", "attraction", "tourism", "attraction"),
     _A("heritage", "*", "cultural", "heritage_site", "listed without any other asset tag"),
 )

@@ -384,7 +384,7 @@ def test_osm_firm_with_unknown_trade():
         ({"tourism": "museum", "historic": "building"}, ("cultural", "museum", None)),
         ({"tourism": "artwork"}, ("cultural", "artwork", None)),
         ({"tourism": "gallery"}, ("cultural", "gallery", None)),
-        ({"tourism": "viewpoint"}, ("tourism", "viewpoint", None)),
+        ({"tourism": "viewpoint"}, ("natural", "viewpoint", None)),
         ({"tourism": "attraction"}, ("tourism", "attraction", None)),
         ({"boundary": "protected_area"}, ("natural", "protected_area", None)),
         ({"leisure": "nature_reserve"}, ("natural", "nature_reserve", None)),

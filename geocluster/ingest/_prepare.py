@@ -68,6 +68,24 @@ def _explicit_or_detect(
     return cols.detect(columns, field, exclude=taken)
 
 
+def _claim(
+    columns: list[str],
+    field: str,
+    used: set[str],
+    option_value: str | None = None,
+    option_name: str | None = None,
+) -> str | None:
+    """The column for ``field`` (explicit option, else detected among unused ones),
+    marked as used so that no later field detects it again."""
+    if option_name is not None:
+        col = _explicit_or_detect(columns, option_value, option_name, field, used)
+    else:
+        col = cols.detect(columns, field, exclude=used)
+    if col is not None:
+        used.add(col)
+    return col
+
+
 def _text_columns(kind: str, opts: IngestOptions) -> Callable[[list[str]], list[str]]:
     """Columns to read as text from a CSV (ids and codes keep leading zeros)."""
 
@@ -456,20 +474,13 @@ def _firms(
     frame = raw.frame
     columns = [str(c) for c in frame.columns]
     used = set(located.used)
-    id_col = _explicit_or_detect(columns, opts.id_col, "id_col", "firm_id", used)
-    used |= {id_col} - {None}
-    name_col = _explicit_or_detect(columns, opts.name_col, "name_col", "name", used)
-    used |= {name_col} - {None}
-    sector_col = _explicit_or_detect(columns, opts.sector_col, "sector_col", "sector", used)
-    used |= {sector_col} - {None}
-    emp_col = _explicit_or_detect(columns, opts.employees_col, "employees_col", "employees", used)
-    used |= {emp_col} - {None}
-    founded_col = cols.detect(columns, "founded", exclude=used)
-    used |= {founded_col} - {None}
-    women_col = cols.detect(columns, "women_led", exclude=used)
-    used |= {women_col} - {None}
-    informal_col = cols.detect(columns, "informal", exclude=used)
-    used |= {informal_col} - {None}
+    id_col = _claim(columns, "firm_id", used, opts.id_col, "id_col")
+    name_col = _claim(columns, "name", used, opts.name_col, "name_col")
+    sector_col = _claim(columns, "sector", used, opts.sector_col, "sector_col")
+    emp_col = _claim(columns, "employees", used, opts.employees_col, "employees_col")
+    founded_col = _claim(columns, "founded", used)
+    women_col = _claim(columns, "women_led", used)
+    informal_col = _claim(columns, "informal", used)
 
     ids = _ids(frame, id_col, "firm_id", rej, warnings)
     out: dict[str, Any] = {"firm_id": ids}
@@ -568,16 +579,11 @@ def _assets(
     frame = raw.frame
     columns = [str(c) for c in frame.columns]
     used = set(located.used)
-    id_col = _explicit_or_detect(columns, opts.id_col, "id_col", "asset_id", used)
-    used |= {id_col} - {None}
-    name_col = _explicit_or_detect(columns, opts.name_col, "name_col", "name", used)
-    used |= {name_col} - {None}
-    cat_col = cols.detect(columns, "category", exclude=used)
-    used |= {cat_col} - {None}
-    sub_col = cols.detect(columns, "subtype", exclude=used)
-    used |= {sub_col} - {None}
-    des_col = cols.detect(columns, "designation", exclude=used)
-    used |= {des_col} - {None}
+    id_col = _claim(columns, "asset_id", used, opts.id_col, "id_col")
+    name_col = _claim(columns, "name", used, opts.name_col, "name_col")
+    cat_col = _claim(columns, "category", used)
+    sub_col = _claim(columns, "subtype", used)
+    des_col = _claim(columns, "designation", used)
     if cat_col is None and sub_col is None:
         raise MissingColumns(
             "assets need a category column (category: "
@@ -656,10 +662,8 @@ def _boundaries(
             f"or --id-col); columns found: {cols.found(columns)}"
         )
     used.add(id_col)
-    name_col = _explicit_or_detect(columns, opts.name_col, "name_col", "name", used)
-    used |= {name_col} - {None}
-    parent_col = _explicit_or_detect(columns, opts.parent_col, "parent_col", "parent_id", used)
-    used |= {parent_col} - {None}
+    name_col = _claim(columns, "name", used, opts.name_col, "name_col")
+    parent_col = _claim(columns, "parent_id", used, opts.parent_col, "parent_col")
     ids = _ids(frame, id_col, "region_id", rej, warnings)
     if opts.level is not None:
         level = np.full(len(frame), opts.level, dtype="int64")

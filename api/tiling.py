@@ -14,7 +14,6 @@ resolution and is encoded by ``mapbox_vector_tile``.
 from __future__ import annotations
 
 import math
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -489,11 +488,10 @@ class IndexCache:
 class CollectionResolver:
     """Memoise ``ws.collection(cid)`` between writes to the workspace.
 
-    Resolving a collection id costs a few SQLite round trips (milliseconds), which
-    would dominate a cached tile. The store is a SQLite file in WAL mode: every commit
-    changes the ``-wal`` file (or, after a checkpoint, the main file), so their stat
-    signature tells when the catalog may have changed. Entries also expire after
-    ``max_age_s`` in case two commits land within the file system's time resolution.
+    Resolving a collection id costs catalog round trips, which would dominate a cached
+    tile. The catalog's :meth:`~geocluster.store.catalog.Catalog.signature` changes with
+    every commit. Entries also expire after ``max_age_s`` in case two commits land
+    within the file system's time resolution.
     """
 
     def __init__(self, max_age_s: float = 2.0) -> None:
@@ -503,17 +501,10 @@ class CollectionResolver:
 
     @staticmethod
     def _signature(ws) -> tuple:
-        path = getattr(getattr(ws, "store", None), "path", None)
-        if path is None:
+        catalog = getattr(ws, "catalog", None)
+        if catalog is None:
             return (time.monotonic(),)  # unknown store: never reuse
-        sig = []
-        for suffix in ("", "-wal"):
-            try:
-                st = os.stat(f"{path}{suffix}")
-                sig.append((st.st_mtime_ns, st.st_size, st.st_ino))
-            except FileNotFoundError:
-                sig.append(None)
-        return tuple(sig)
+        return catalog.signature()
 
     def peek(self, ws, collection_id: str):
         """The memoised collection if still valid, else None (never touches the store)."""

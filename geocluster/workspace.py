@@ -1,9 +1,13 @@
 """A workspace: one store plus its catalog of datasets, runs and rasters.
 
-A workspace is a directory::
+A workspace is a directory (see :mod:`geocluster.store.embedded`)::
 
-    <dir>/workspace.gpkg      layers + catalog (opens in QGIS)
-    <dir>/rasters/<id>.tif    registered rasters and KDE surfaces (COG)
+    <dir>/catalog.sqlite              the catalog (datasets, runs, rasters, jobs, keys)
+    <dir>/data/<layer>.<i>.parquet    immutable GeoParquet layers (QGIS opens them)
+    <dir>/rasters/<id>.tif            registered rasters and KDE surfaces (COG)
+
+A v1 workspace (``workspace.gpkg``) is copied into this layout on first open; the old
+file is left untouched.
 
 Datasets are addressed by id (the slug of their name); ingesting under an
 existing name makes a new version, and ``"<id>@<version>"`` still reads an
@@ -26,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from geocluster.crs import STORAGE_CRS, working_crs_for
@@ -38,12 +43,22 @@ from geocluster.errors import (
     UnusableFile,
     WrongKind,
 )
-from geocluster.store import GeoPackageStore
+from geocluster.store import open_store
 
 Progress = Callable[[float, str], None]
 BBox = tuple[float, float, float, float]
+Filter = tuple[str, str, Any]
 
 KINDS = ("firms", "assets", "boundaries", "indicators")
+#: Who may see a new dataset of each kind by default (firm registers are confidential).
+DEFAULT_VISIBILITY = {"firms": "private"}
+
+
+def default_visibility(kind: str) -> str:
+    """``private`` for firm registers, ``public`` for the rest."""
+    return DEFAULT_VISIBILITY.get(kind, "public")
+
+
 #: How many rejections the catalog keeps per version (the ingest result has them all).
 MAX_STORED_REJECTIONS = 10_000
 _ID_RE = re.compile(r"^(?P<id>[a-z0-9][a-z0-9_\-]*)(?:@(?P<version>\d+))?$")
@@ -79,11 +94,20 @@ class DatasetInfo:
     rejected: list[dict[str, Any]] = field(default_factory=list)
     rejected_count: int = 0
     warnings: list[str] = field(default_factory=list)
+    visibility: str = "public"
+    owner: str | None = None
+
+    @property
+    def ref(self) -> str:
+        """The exact version, as results name their inputs: ``mexico_firms@2``."""
+        return f"{self.id}@{self.version}"
 
     def to_dict(self) -> dict[str, Any]:
         """The public shape (CONTRACT ``POST /datasets``) plus catalog details."""
         out = asdict(self)
         out.pop("layer")
+        out.pop("owner")
+        out["ref"] = self.ref
         return out
 
 
@@ -131,10 +155,12 @@ class RasterInfo:
     nodata: float | None
     meta: dict[str, Any]
     created: str
+    owner: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out.pop("path")  # never expose server paths
+        out.pop("owner")
         return out
 
 
@@ -168,11 +194,19 @@ class Workspace:
         Workspace directory; created with an empty store if missing.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, cache_mb: float = 0) -> None:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         self.rasters_dir = self.path / "rasters"
-        self.store = GeoPackageStore(self.path / "workspace.gpkg")
+        self.store = open_store(self.path, cache_mb=cache_mb)
+        self.catalog = self.store.catalog
+        #: One line saying what opening did (e.g. a v1 migration), or None.
+        self.notice: str | None = None
+        legacy = self.path / "workspace.gpkg"
+        if legacy.is_file():
+            from geocluster.store.migrate import migrate_v1
+
+            self.notice = migrate_v1(self, legacy)
 
     def __repr__(self) -> str:
         return f"Workspace({str(self.path)!r})"
@@ -306,48 +340,64 @@ class Workspace:
         checksum: str | None = None,
         rejected: list[dict[str, Any]] | None = None,
         warnings: list[str] | None = None,
+        visibility: str | None = None,
+        owner: str | None = None,
     ) -> DatasetInfo:
-        """Write ``frame`` (EPSG:4326) as the next version of ``dataset_id``, atomically."""
+        """Write ``frame`` (EPSG:4326) as the next version of ``dataset_id``, atomically.
+
+        The layer file is written first (no lock held); the version number is allocated
+        in the same catalog transaction that makes the layer visible, so concurrent
+        ingests of one name get consecutive versions and never collide.
+        """
         rejected = rejected or []
         is_geo = isinstance(frame, gpd.GeoDataFrame)
-        with self.store.write_lock():
-            previous = self.store.select("gc_datasets", id=dataset_id)
-            version = max((r["version"] for r in previous), default=0) + 1
-            layer = self.store.write_layer(frame, prefix=f"{kind}_{dataset_id}_v{version}")
-            row = {
-                "id": dataset_id,
-                "version": version,
-                "name": name,
-                "kind": kind,
-                "layer": layer,
-                "rows": len(frame),
-                "crs": STORAGE_CRS if is_geo else None,
-                "source_crs": source_crs,
-                "working_crs": working_crs,
-                "bbox": [float(v) for v in frame.total_bounds] if is_geo else None,
-                "created": _now(),
-                "source": source,
-                "checksum": checksum,
-                "columns": [
-                    str(c) for c in frame.columns if not is_geo or c != frame.geometry.name
-                ],
-                "rejected": rejected[:MAX_STORED_REJECTIONS],
-                "rejected_count": len(rejected),
-                "meta": {"warnings": warnings or []},
-            }
-            self.store.insert("gc_datasets", row, pending=[layer])
+        layer = self.store.write_layer(
+            frame,
+            prefix=f"{kind}_{dataset_id}",
+            working_xy=_working_xy(frame, working_crs) if is_geo else None,
+            sort_key="isic_division" if kind == "firms" else None,
+        )
+        row = {
+            "id": dataset_id,
+            "name": name,
+            "kind": kind,
+            "layer": layer.name,
+            "rows": len(frame),
+            "crs": STORAGE_CRS if is_geo else None,
+            "source_crs": source_crs,
+            "working_crs": working_crs,
+            "bbox": layer.bbox if is_geo else None,
+            "created": _now(),
+            "source": source,
+            "checksum": checksum,
+            "columns": [str(c) for c in frame.columns if not is_geo or c != frame.geometry.name],
+            "rejected": rejected[:MAX_STORED_REJECTIONS],
+            "rejected_count": len(rejected),
+            "meta": {"warnings": warnings or []},
+            "visibility": visibility or default_visibility(kind),
+            "owner": owner,
+        }
+        with self.store.commit([layer]) as con:
+            previous = self.catalog.select("gc_datasets", id=dataset_id, con=con)
+            if previous and previous[-1]["kind"] != kind:
+                raise WrongKind(
+                    f"dataset {dataset_id!r} is a {previous[-1]['kind']} dataset; "
+                    f"choose another name for this {kind} data"
+                )
+            row["version"] = self.catalog.max_version(dataset_id, con=con) + 1
+            self.catalog.insert("gc_datasets", row, con=con)
         return replace(_dataset_info(row), rejected=rejected)
 
     def datasets(self) -> list[DatasetInfo]:
         """Latest version of every dataset, by id."""
         latest: dict[str, dict[str, Any]] = {}
-        for row in self.store.select("gc_datasets"):
+        for row in self.catalog.select("gc_datasets"):
             latest[row["id"]] = row  # rows come ordered by (id, version)
         return [_dataset_info(r) for r in latest.values()]
 
     def versions(self, dataset_id: str) -> list[DatasetInfo]:
         """Every stored version of one dataset, oldest first."""
-        rows = self.store.select("gc_datasets", id=dataset_id)
+        rows = self.catalog.select("gc_datasets", id=dataset_id)
         if not rows:
             raise DatasetNotFound(f"no dataset {dataset_id!r} in this workspace")
         return [_dataset_info(r) for r in rows]
@@ -357,7 +407,7 @@ class Workspace:
         match = _ID_RE.match(str(dataset_id))
         if not match:
             raise DatasetNotFound(f"no dataset {dataset_id!r} in this workspace")
-        rows = self.store.select("gc_datasets", id=match["id"])
+        rows = self.catalog.select("gc_datasets", id=match["id"])
         if not rows:
             raise DatasetNotFound(f"no dataset {dataset_id!r} in this workspace")
         if match["version"] is None:
@@ -383,41 +433,125 @@ class Workspace:
         *,
         bbox: BBox | None = None,
         columns: list[str] | None = None,
+        filters: list[Filter] | None = None,
         limit: int | None = None,
         offset: int = 0,
         crs: str | None = None,
+        geometry: bool = True,
     ) -> gpd.GeoDataFrame | pd.DataFrame:
-        """Read a dataset.
+        """Read a dataset, reading only the columns and rows asked for.
 
         Parameters
         ----------
         bbox : (minx, miny, maxx, maxy), optional
-            In lon/lat.
+            In lon/lat; rows whose envelope meets it.
+        columns : list of str, optional
+            Attribute columns (default: all); the geometry comes unless ``geometry=False``.
+        filters : list of (column, op, value), optional
+            Pushed down to storage (row groups skipped by their statistics), e.g.
+            ``[("isic_division", "in", ["15"])]``.
         crs : str, optional
             ``None`` for EPSG:4326, ``"working"`` for the dataset's metric working
-            CRS, or any CRS string.
+            CRS (point layers: built from the stored working ``x``, ``y``, no
+            re-projection), or any CRS string.
 
         Returns
         -------
         GeoDataFrame (EPSG:4326 unless ``crs``), or DataFrame for indicators.
         """
         info = self.dataset(dataset_id)
-        frame = self.store.read_layer(
-            info.layer, bbox=bbox, columns=columns, limit=limit, offset=offset
+        return self._read_layer(
+            info.layer,
+            kind=info.kind,
+            working_crs=info.working_crs,
+            bbox=bbox,
+            columns=columns,
+            filters=filters,
+            limit=limit,
+            offset=offset,
+            crs=crs,
+            geometry=geometry,
         )
-        return _to_crs(_canonical_dtypes(frame, info.kind), crs, info.working_crs)
+
+    def read_arrow(
+        self,
+        dataset_id: str,
+        *,
+        columns: list[str],
+        filters: list[Filter] | None = None,
+        bbox: BBox | None = None,
+    ):
+        """Columns of a dataset as an Arrow table (no geometry decoding at all)."""
+        return self.store.read_table(
+            self.dataset(dataset_id).layer, columns=columns, filters=filters, bbox=bbox
+        )
+
+    def _read_layer(
+        self,
+        layer: str,
+        *,
+        kind: str | None,
+        working_crs: str | None,
+        bbox: BBox | None = None,
+        columns: list[str] | None = None,
+        filters: list[Filter] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        crs: str | None = None,
+        geometry: bool = True,
+    ) -> gpd.GeoDataFrame | pd.DataFrame:
+        has_geometry = self.store.has_geometry(layer)
+        names = self.store.schema(layer).names
+        fast_xy = (
+            geometry
+            and has_geometry
+            and crs == "working"
+            and working_crs is not None
+            and "x" in names
+            and "y" in names
+        )
+        if fast_xy:
+            attrs = (
+                columns
+                if columns is not None
+                else [c for c in names if c not in ("geometry", "bbox")]
+            )
+            cols = list(dict.fromkeys([*attrs, "x", "y"]))
+            frame = self.store.read_layer(
+                layer,
+                columns=cols,
+                filters=filters,
+                bbox=bbox,
+                limit=limit,
+                offset=offset,
+                geometry=False,
+            )
+            geom = gpd.points_from_xy(frame["x"].to_numpy(), frame["y"].to_numpy(), crs=working_crs)
+            keep = [c for c in frame.columns if c in attrs]
+            out = gpd.GeoDataFrame(frame[keep], geometry=geom, crs=working_crs)
+            return _canonical_dtypes(out, kind or "")
+        frame = self.store.read_layer(
+            layer,
+            columns=columns,
+            filters=filters,
+            bbox=bbox,
+            limit=limit,
+            offset=offset,
+            geometry=geometry,
+        )
+        if columns is None and isinstance(frame, pd.DataFrame):
+            frame = frame.drop(columns=[c for c in ("x", "y") if c in frame.columns])
+        return _to_crs(_canonical_dtypes(frame, kind or ""), crs, working_crs)
 
     def delete(self, dataset_id: str) -> None:
         """Delete a dataset (every version), or one version with ``id@version``."""
         info = self.dataset(dataset_id)
-        with self.store.write_lock():
+        with self.catalog.transaction() as con:
             if "@" in str(dataset_id):
-                targets = [info]
+                self.catalog.delete("gc_datasets", id=info.id, version=info.version, con=con)
             else:
-                targets = [_dataset_info(r) for r in self.store.select("gc_datasets", id=info.id)]
-            for target in targets:
-                self.store.delete("gc_datasets", id=target.id, version=target.version)
-                self.store.drop_layer(target.layer)
+                self.catalog.delete("gc_datasets", id=info.id, con=con)
+        self.store.drop_unreferenced()
 
     # -- runs -----------------------------------------------------------------------------
     def save_run(
@@ -429,6 +563,7 @@ class Workspace:
         layers: Mapping[str, gpd.GeoDataFrame | pd.DataFrame],
         summary: dict[str, Any],
         primary: str | None = None,
+        owner: str | None = None,
     ) -> RunInfo:
         """Persist an analysis run and its layers atomically.
 
@@ -441,33 +576,42 @@ class Workspace:
         if primary not in layers:
             raise InvalidInput(f"primary layer {primary!r} is not among {list(layers)}")
         run_id = f"{slugify(kind)}-{uuid.uuid4().hex[:10]}"
-        physical: dict[str, str] = {}
-        with self.store.write_lock():
-            try:
-                for name, frame in layers.items():
-                    if isinstance(frame, gpd.GeoDataFrame) and frame.crs is not None:
-                        frame = frame.to_crs(STORAGE_CRS)
-                    physical[name] = self.store.write_layer(frame, prefix=f"run_{run_id}_{name}")
-                row = {
-                    "id": run_id,
-                    "kind": kind,
-                    "params": params,
-                    "inputs": list(inputs),
-                    "layers": physical,
-                    "primary_layer": primary,
-                    "summary": summary,
-                    "created": _now(),
-                }
-                self.store.insert("gc_runs", row, pending=list(physical.values()))
-            except BaseException:
-                for layer in physical.values():
-                    self.store.drop_layer(layer)
-                raise
+        working = params.get("working_crs") or summary.get("working_crs")
+        written = []
+        try:
+            for name, frame in layers.items():
+                xy = None
+                if isinstance(frame, gpd.GeoDataFrame) and frame.crs is not None:
+                    if working and frame.crs == working:
+                        xy = _points_xy(frame)
+                    frame = frame.to_crs(STORAGE_CRS)
+                    if xy is None and working:
+                        xy = _working_xy(frame, working)
+                written.append(
+                    self.store.write_layer(frame, prefix=f"run_{run_id}_{name}", working_xy=xy)
+                )
+        except BaseException:
+            for layer in written:
+                self.store.discard(layer.name)
+            raise
+        row = {
+            "id": run_id,
+            "kind": kind,
+            "params": params,
+            "inputs": list(inputs),
+            "layers": {name: layer.name for name, layer in zip(layers, written, strict=True)},
+            "primary_layer": primary,
+            "summary": summary,
+            "created": _now(),
+            "owner": owner,
+        }
+        with self.store.commit(written) as con:
+            self.catalog.insert("gc_runs", row, con=con)
         return _run_info(row)
 
     def runs(self, kind: str | None = None) -> list[RunInfo]:
         """Every run (optionally of one kind), oldest first."""
-        rows = self.store.select("gc_runs", kind=kind) if kind else self.store.select("gc_runs")
+        rows = self.catalog.select("gc_runs", kind=kind) if kind else self.catalog.select("gc_runs")
         return [_run_info(r) for r in rows]
 
     def latest_run(self, kind: str) -> RunInfo | None:
@@ -476,7 +620,7 @@ class Workspace:
         return runs[-1] if runs else None
 
     def run(self, run_id: str) -> RunInfo:
-        rows = self.store.select("gc_runs", id=run_id)
+        rows = self.catalog.select("gc_runs", id=run_id)
         if not rows:
             raise RunNotFound(f"no run {run_id!r} in this workspace")
         return _run_info(rows[0])
@@ -487,6 +631,8 @@ class Workspace:
         layer: str | None = None,
         *,
         bbox: BBox | None = None,
+        columns: list[str] | None = None,
+        filters: list[Filter] | None = None,
         limit: int | None = None,
         offset: int = 0,
         crs: str | None = None,
@@ -497,17 +643,24 @@ class Workspace:
         name = layer or info.primary
         if name not in info.layers:
             raise RunNotFound(f"run {run_id!r} has no layer {name!r} (layers: {list(info.layers)})")
-        frame = self.store.read_layer(info.layers[name], bbox=bbox, limit=limit, offset=offset)
-        if crs == "working" and working_crs is None:
+        if working_crs is None:
             working_crs = info.params.get("working_crs") or info.summary.get("working_crs")
-        return _to_crs(frame, crs, working_crs)
+        return self._read_layer(
+            info.layers[name],
+            kind=None,
+            working_crs=working_crs,
+            bbox=bbox,
+            columns=columns,
+            filters=filters,
+            limit=limit,
+            offset=offset,
+            crs=crs,
+        )
 
     def delete_run(self, run_id: str) -> None:
-        info = self.run(run_id)
-        with self.store.write_lock():
-            self.store.delete("gc_runs", id=run_id)
-            for layer in info.layers.values():
-                self.store.drop_layer(layer)
+        self.run(run_id)
+        self.catalog.delete("gc_runs", id=run_id)
+        self.store.drop_unreferenced()
 
     # -- rasters --------------------------------------------------------------------------
     def add_raster(
@@ -533,7 +686,7 @@ class Workspace:
         self.rasters_dir.mkdir(parents=True, exist_ok=True)
         base = slugify(name)
         with self.store.write_lock():
-            taken = {r["id"] for r in self.store.select("gc_rasters")}
+            taken = {r["id"] for r in self.catalog.select("gc_rasters")}
             raster_id, n = base, 1
             while raster_id in taken:
                 n += 1
@@ -562,7 +715,7 @@ class Workspace:
                 "created": _now(),
             }
             try:
-                self.store.insert("gc_rasters", row)
+                self.catalog.insert("gc_rasters", row)
             except BaseException:
                 final.unlink(missing_ok=True)
                 raise
@@ -571,10 +724,10 @@ class Workspace:
         return self._raster_info(row)
 
     def rasters(self) -> list[RasterInfo]:
-        return [self._raster_info(r) for r in self.store.select("gc_rasters")]
+        return [self._raster_info(r) for r in self.catalog.select("gc_rasters")]
 
     def raster(self, raster_id: str) -> RasterInfo:
-        rows = self.store.select("gc_rasters", id=raster_id)
+        rows = self.catalog.select("gc_rasters", id=raster_id)
         if not rows:
             raise RasterNotFound(f"no raster {raster_id!r} in this workspace")
         return self._raster_info(rows[0])
@@ -582,7 +735,7 @@ class Workspace:
     def delete_raster(self, raster_id: str) -> None:
         info = self.raster(raster_id)
         with self.store.write_lock():
-            self.store.delete("gc_rasters", id=raster_id)
+            self.catalog.delete("gc_rasters", id=raster_id)
             Path(info.path).unlink(missing_ok=True)
 
     def _raster_info(self, row: dict[str, Any]) -> RasterInfo:
@@ -602,7 +755,7 @@ class Workspace:
         """Resolve a collection id: ``<dataset>[@v]``, ``<run_id>`` or ``<run_id>.<layer>``."""
         cid = str(collection_id)
         run_id, _, layer = cid.partition(".")
-        if self.store.select("gc_runs", id=run_id):
+        if self.catalog.select("gc_runs", id=run_id):
             run = self.run(run_id)
             for coll in self._run_collections(run):
                 if coll.id == cid:
@@ -623,16 +776,31 @@ class Workspace:
         limit: int | None = None,
         offset: int = 0,
         properties: list[str] | None = None,
+        filters: list[Filter] | None = None,
     ) -> gpd.GeoDataFrame | pd.DataFrame:
         """Read a collection's features (EPSG:4326)."""
         coll = self.collection(collection_id)
-        return self.store.read_layer(
-            coll.layer, bbox=bbox, columns=properties, limit=limit, offset=offset
+        frame = self.store.read_layer(
+            coll.layer, bbox=bbox, columns=properties, filters=filters, limit=limit, offset=offset
         )
+        if properties is None:
+            frame = frame.drop(columns=[c for c in ("x", "y") if c in frame.columns])
+        return frame
 
-    def count_collection(self, collection_id: str, *, bbox: BBox | None = None) -> int:
+    def count_collection(
+        self,
+        collection_id: str,
+        *,
+        bbox: BBox | None = None,
+        filters: list[Filter] | None = None,
+    ) -> int:
         """Number of features in a collection (within ``bbox`` by envelope)."""
-        return self.store.count(self.collection(collection_id).layer, bbox=bbox)
+        return self.store.count(self.collection(collection_id).layer, bbox=bbox, filters=filters)
+
+    def collection_columns(self, collection_id: str) -> list[str]:
+        """Attribute columns of a collection (no geometry, bbox or working x/y)."""
+        names = self.store.schema(self.collection(collection_id).layer).names
+        return [c for c in names if c not in ("geometry", "bbox", "x", "y")]
 
     def _run_collections(self, run: RunInfo) -> list[CollectionInfo]:
         out = []
@@ -650,7 +818,7 @@ class Workspace:
                     layer=layer,
                     rows=int(rows),
                     bbox=None,
-                    geometry=_layer_has_geometry(self.store, layer),
+                    geometry=self.store.has_geometry(layer),
                     created=run.created,
                     run_id=run.id,
                 )
@@ -705,6 +873,8 @@ def _dataset_info(row: dict[str, Any]) -> DatasetInfo:
         rejected=row.get("rejected") or [],
         rejected_count=int(row.get("rejected_count") or 0),
         warnings=list(meta.get("warnings", [])),
+        visibility=row.get("visibility") or default_visibility(row["kind"]),
+        owner=row.get("owner"),
     )
 
 
@@ -733,19 +903,6 @@ def _dataset_collection(info: DatasetInfo) -> CollectionInfo:
         created=info.created,
         version=info.version,
     )
-
-
-def _layer_has_geometry(store: GeoPackageStore, layer: str) -> bool:
-    import sqlite3
-
-    con = sqlite3.connect(store.path, timeout=60)
-    try:
-        row = con.execute(
-            "SELECT 1 FROM gpkg_geometry_columns WHERE table_name = ?", (layer,)
-        ).fetchone()
-    finally:
-        con.close()
-    return row is not None
 
 
 #: Nullable dtypes of canonical columns that GeoPackage round trips cannot keep
@@ -777,3 +934,33 @@ def _to_crs(
             raise InvalidInput("this layer has no recorded working CRS; pass one explicitly")
         crs = working_crs
     return frame.to_crs(crs)
+
+
+def _points_xy(frame: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray] | None:
+    """Coordinates of an all-point frame, or None."""
+    import shapely
+
+    geoms = np.asarray(frame.geometry.values)
+    if len(geoms) == 0 or (shapely.get_type_id(geoms) != 0).any():
+        return None
+    xy = shapely.get_coordinates(geoms)
+    if len(xy) != len(geoms):
+        return None
+    return xy[:, 0], xy[:, 1]
+
+
+def _working_xy(
+    frame: gpd.GeoDataFrame, working_crs: str | None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Working-CRS x, y of an all-point EPSG:4326 frame (None for other geometries)."""
+    if working_crs is None:
+        return None
+    lonlat = _points_xy(frame)
+    if lonlat is None:
+        return None
+    from pyproj import Transformer
+
+    source = frame.crs if frame.crs is not None else STORAGE_CRS
+    transformer = Transformer.from_crs(source, working_crs, always_xy=True)
+    x, y = transformer.transform(lonlat[0], lonlat[1])
+    return np.asarray(x, dtype="float64"), np.asarray(y, dtype="float64")

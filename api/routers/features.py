@@ -184,9 +184,7 @@ def _output_format(f: str | None, request: Request) -> str:
 
 
 def _columns(ws, collection_id: str) -> list[str]:
-    sample = ws.read_collection(collection_id, limit=1)
-    geom = sample.geometry.name if isinstance(sample, gpd.GeoDataFrame) else None
-    return [c for c in sample.columns if c != geom]
+    return ws.collection_columns(collection_id)
 
 
 def _links(
@@ -307,17 +305,16 @@ def items(
     bbox = query.bbox if coll.geometry else None
     if query.bbox is not None and not coll.geometry:
         raise InvalidInput(f"collection {collection_id!r} has no geometry; bbox cannot filter it")
-    # the collection is resolved once; read and count its layer directly
-    frame = ws.store.read_layer(
-        coll.layer,
+    frame = ws.read_collection(
+        coll.id,
         bbox=bbox,
         limit=query.limit,
         offset=query.offset,
-        columns=query.properties,
+        properties=query.properties,
     )
     policy = request.app.state.policy
     frame = policy.apply(frame, kind=disclosure_kind(coll, frame))
-    matched = ws.store.count(coll.layer, bbox=bbox)
+    matched = ws.count_collection(coll.id, bbox=bbox)
     returned = len(frame)
     if fmt == "geojson":
         text = _geojson(frame, offset=query.offset, id_col=id_column(coll, frame.columns))
@@ -355,12 +352,9 @@ def item(
     coll = ws.collection(collection_id)
     id_col = id_column(coll, _columns(ws, collection_id))
     if id_col is not None:
-        quoted = feature_id.replace("'", "''")
-        frame = ws.store.read_layer(coll.layer, where=f"\"{id_col}\" = '{quoted}'", limit=2)
-        if id_col == "cluster_id" and len(frame) == 0 and feature_id.lstrip("-").isdigit():
-            frame = ws.store.read_layer(
-                coll.layer, where=f'"{id_col}" = {int(feature_id)}', limit=2
-            )
+        frame = ws.read_collection(
+            coll.id, filters=[(id_col, "==", _typed_id(feature_id, ws, coll, id_col))], limit=2
+        )
     elif feature_id.isdigit():
         frame = ws.read_collection(collection_id, offset=int(feature_id), limit=1)
     else:
@@ -381,6 +375,22 @@ def item(
         },
     ]
     return Response(json.dumps(feature, default=str), media_type=MEDIA_TYPES["geojson"])
+
+
+def _typed_id(feature_id: str, ws, coll, id_col: str):
+    """``feature_id`` as the id column's type (text ids as given, integer ids parsed)."""
+    import pyarrow as pa
+
+    field = ws.store.schema(coll.layer).field(id_col)
+    if pa.types.is_integer(field.type):
+        text = feature_id.strip()
+        if not text.lstrip("-").isdigit() or len(text) > 19:
+            raise NotFound(f"no feature {feature_id!r} in collection {coll.id!r}")
+        value = int(text)
+        if not -(2**63) <= value < 2**63:
+            raise NotFound(f"no feature {feature_id!r} in collection {coll.id!r}")
+        return value
+    return feature_id
 
 
 __all__ = ["router", "landing_router", "collection_dict", "disclosure_kind", "id_column"]

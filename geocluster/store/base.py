@@ -1,60 +1,87 @@
 """The Store protocol: what every storage backend of a workspace provides.
 
-A store holds *physical layers* (feature or attribute tables) and a *catalog*
-(datasets with versions, analysis runs, rasters). The catalog is the only
-truth: a layer that no catalog row names is invisible, so a write becomes
-visible in one step, the catalog transaction that follows a complete layer
-write. That is what makes ingestion atomic.
+A store holds immutable *layers* (feature or attribute tables) and a *catalog*
+(datasets with versions, analysis runs, rasters, jobs, keys, audit). The catalog is the
+only truth: a layer no catalog row names is invisible and is garbage-collected, so a
+write becomes visible in one step, the catalog transaction of :meth:`Store.commit`.
+
+Backends: :class:`geocluster.store.embedded.EmbeddedStore` (a folder with
+``catalog.sqlite`` + GeoParquet files).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-import geopandas as gpd
 import pandas as pd
 
 BBox = tuple[float, float, float, float]
 Progress = Callable[[float, str], None]
+#: ``(column, op, value)``: ``==``, ``!=``, ``in``, ``not in``, ``<``, ``<=``, ``>``, ``>=``,
+#: ``is null``, ``not null``; a list of filters is ANDed and pushed down to storage.
+Filter = tuple[str, str, Any]
 
 
 @runtime_checkable
 class Store(Protocol):
-    """Storage backend of a workspace (GeoPackage now, PostGIS later)."""
+    """Storage backend of a workspace."""
+
+    catalog: Any
 
     def write_lock(self) -> AbstractContextManager[None]:
-        """Hold the workspace's single-writer lock (readers never wait on it)."""
+        """Serialise a short multi-step catalog update (never held during a layer write)."""
 
-    def write_layer(self, frame: gpd.GeoDataFrame | pd.DataFrame, *, prefix: str) -> str:
-        """Write a new physical layer and return its name; invisible until cataloged."""
+    def write_layer(
+        self,
+        frame: pd.DataFrame,
+        *,
+        prefix: str,
+        working_xy: tuple[Any, Any] | None = None,
+        sort_key: str | None = None,
+    ) -> Any:
+        """Write an immutable layer; invisible until committed. Returns it (``.name``)."""
+
+    def commit(self, layers: Sequence[Any] = ()) -> AbstractContextManager[Any]:
+        """A catalog transaction making ``layers`` visible with the rows added in it."""
+
+    def read_table(
+        self,
+        layer: str,
+        *,
+        columns: Sequence[str] | None = None,
+        filters: Iterable[Filter] | None = None,
+        bbox: BBox | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> Any:
+        """Rows as an Arrow table, columns and rows pushed down."""
 
     def read_layer(
         self,
         layer: str,
         *,
+        columns: Sequence[str] | None = None,
+        filters: Iterable[Filter] | None = None,
         bbox: BBox | None = None,
-        columns: list[str] | None = None,
         limit: int | None = None,
         offset: int = 0,
-    ) -> gpd.GeoDataFrame | pd.DataFrame:
-        """Read a physical layer (EPSG:4326 for feature layers)."""
+        geometry: bool = True,
+    ) -> pd.DataFrame:
+        """Rows as a (Geo)DataFrame in EPSG:4326."""
 
-    def count(self, layer: str, *, bbox: BBox | None = None) -> int:
-        """Number of features, optionally those whose envelope meets ``bbox``."""
+    def count(
+        self, layer: str, *, bbox: BBox | None = None, filters: Iterable[Filter] | None = None
+    ) -> int:
+        """Number of rows, optionally meeting ``bbox`` (envelope) and ``filters``."""
 
-    def drop_layer(self, layer: str) -> None:
-        """Remove a physical layer."""
+    def has_geometry(self, layer: str) -> bool:
+        """Whether the layer has a geometry column."""
 
-    def insert(self, table: str, row: dict[str, Any], *, pending: list[str] = ()) -> None:
-        """Insert a catalog row, releasing ``pending`` layers, in one transaction."""
+    def layer_files(self, layer: str) -> list[Path]:
+        """Part files of a layer, for engines that read them in parallel."""
 
-    def select(self, table: str, **where: Any) -> list[dict[str, Any]]:
-        """Catalog rows of ``table`` matching equality filters, oldest first."""
-
-    def delete(self, table: str, **where: Any) -> int:
-        """Delete catalog rows matching equality filters; return how many."""
-
-    def layers(self) -> Iterator[str]:
-        """Names of every physical layer, cataloged or not."""
+    def drop_unreferenced(self) -> int:
+        """Delete layers no catalog row refers to; return how many files went."""

@@ -84,7 +84,8 @@ def test_run_clusters_returns_contract_shape_and_persists(ws):
     run = ws.run(res["run_id"])
     assert run.kind == "clusters" and run.primary == "labels"
     labels = ws.read_run(res["run_id"])
-    assert list(labels.sort_values("firm_id")["cluster_id"]) == list(ref.labels_)
+    by_firm = labels.set_index("firm_id")["cluster_id"]
+    assert list(by_firm.loc[firms.firm_id]) == list(ref.labels_)
     assert {"firm_id", "cluster_id", "is_core"} <= set(labels.columns)
     hulls = ws.read_run(res["run_id"], "clusters")
     assert len(hulls) == res["n_clusters"]

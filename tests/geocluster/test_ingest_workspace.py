@@ -33,7 +33,7 @@ def test_ingest_csv_round_trip_with_rejections(workspace, tmp_path):
     assert info.id == "mexico_firms" and info.kind == "firms" and info.rows == 2
     assert info.crs == "EPSG:4326" and info.working_crs == "EPSG:32613"
     assert [(r["row"], r["column"]) for r in info.rejected] == [(3, "lat"), (4, "nace")]
-    frame = workspace.read(info.id)
+    frame = workspace.read(info.id).sort_values("firm_id", ignore_index=True)
     assert frame["firm_id"].tolist() == ["001", "002"]
     assert frame["name"].tolist() == ["Zapatería", "Tequilera"]
     assert frame["isic_division"].tolist() == ["15", "11"]

@@ -1,7 +1,8 @@
-"""Workspace + GeoPackage store: versions, runs, collections, atomicity under SIGKILL."""
+"""Workspace + embedded store: versions, runs, collections, atomicity under SIGKILL."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -12,6 +13,7 @@ import time
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pyogrio
 import pyproj
 import pytest
@@ -34,16 +36,29 @@ def _firms(n: int, seed: int = 0) -> gpd.GeoDataFrame:
     )
 
 
-def test_new_workspace_is_a_geopackage_with_catalog_in_wal_mode(workspace):
-    gpkg = workspace.path / "workspace.gpkg"
-    assert gpkg.exists()
-    layers = {name for name, _ in pyogrio.list_layers(gpkg)}
-    # The catalog is registered as GeoPackage attribute tables, so QGIS lists it.
-    assert {"gc_datasets", "gc_runs", "gc_rasters"} <= layers
-    con = sqlite3.connect(gpkg)
+def test_new_workspace_is_a_folder_with_a_wal_catalog(workspace):
+    catalog = workspace.path / "catalog.sqlite"
+    assert catalog.exists() and (workspace.path / "data").is_dir()
+    assert not (workspace.path / "workspace.gpkg").exists()
+    con = sqlite3.connect(catalog)
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert con.execute("PRAGMA application_id").fetchone()[0] == 0x47504B47  # "GPKG"
+    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     con.close()
+    assert {"gc_datasets", "gc_runs", "gc_rasters", "gc_jobs", "gc_keys"} <= tables
+
+
+def test_dataset_version_is_one_geoparquet_file_qgis_can_open(workspace):
+    info = workspace.add_dataset("firms", _firms(50), name="f")
+    files = workspace.store.layer_files(info.layer)
+    assert len(files) == 1 and files[0].suffix == ".parquet"
+    # An independent GeoParquet reader (geopandas) opens it in lon/lat with every attribute.
+    frame = gpd.read_parquet(files[0])
+    assert len(frame) == 50 and frame.crs.equals(pyproj.CRS("OGC:CRS84"))
+    assert {"firm_id", "sector_code", "employees", "x", "y"} <= set(frame.columns)
+    geo = json.loads(pq.read_schema(files[0]).metadata[b"geo"])
+    assert geo["version"] == "1.1.0"
+    assert geo["columns"]["geometry"]["covering"]["bbox"]["xmin"] == ["bbox", "xmin"]
+    assert geo["columns"]["geometry"]["geometry_types"] == ["Point"]
 
 
 def test_versions_keep_previous_readable(workspace):
@@ -70,10 +85,12 @@ def test_read_bbox_limit_offset_and_working_crs(workspace):
     assert sorted(got.firm_id) == sorted(inside.firm_id)
     assert workspace.count_collection("firms", bbox=bbox) == len(inside)
     page = workspace.read("firms", limit=10, offset=5)
-    assert list(page.firm_id) == list(frame.firm_id[5:15])
+    stored = workspace.read("firms")  # rows are stored sector- then Hilbert-sorted
+    assert sorted(stored.firm_id) == sorted(frame.firm_id)
+    assert list(page.firm_id) == list(stored.firm_id[5:15])
     projected = workspace.read("firms", crs="working")
     assert projected.crs.to_epsg() == 32614
-    back = projected.to_crs(4326)
+    back = projected.to_crs(4326).set_index("firm_id").loc[frame.firm_id]
     np.testing.assert_allclose(
         shapely.get_coordinates(back.geometry.values),
         shapely.get_coordinates(frame.geometry.values),
@@ -89,8 +106,7 @@ def test_delete_one_version_or_all(workspace):
     workspace.delete("a")
     with pytest.raises(DatasetNotFound):
         workspace.dataset("a")
-    physical = [name for name in workspace.store.layers() if not name.startswith("gc_")]
-    assert physical == []
+    assert list((workspace.path / "data").iterdir()) == []
 
 
 def test_require_checks_kind(workspace):
@@ -145,11 +161,11 @@ print("done", flush=True)
 """
 
 
-def _wait_for_pending(gpkg, timeout=60.0) -> bool:
+def _wait_for_pending(catalog, timeout=60.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            con = sqlite3.connect(gpkg, timeout=1)
+            con = sqlite3.connect(catalog, timeout=1)
             pending = con.execute("SELECT count(*) FROM gc_pending").fetchone()[0]
             con.close()
         except sqlite3.OperationalError:
@@ -171,7 +187,7 @@ def test_sigkill_mid_write_leaves_previous_state(tmp_path):
         text=True,
     )
     assert proc.stdout.readline().strip() == "ready"
-    assert _wait_for_pending(ws.path / "workspace.gpkg"), "writer never started its layer"
+    assert _wait_for_pending(ws.path / "catalog.sqlite"), "writer never started its layer"
     # Readers are not blocked while the writer works, and see the committed state.
     started = time.monotonic()
     assert len(ws.read("firms")) == 100
@@ -187,9 +203,10 @@ def test_sigkill_mid_write_leaves_previous_state(tmp_path):
     # The next writer clears what the dead one left behind, then works normally.
     reopened.add_dataset("firms", _firms(7), name="firms")
     assert reopened.dataset("firms").version == 2
-    physical = {n for n in reopened.store.layers() if not n.startswith("gc_")}
-    assert physical == {v.layer for v in reopened.versions("firms")}
-    con = sqlite3.connect(ws.path / "workspace.gpkg")
+    files = {p.name for p in (ws.path / "data").iterdir()}
+    expected = {p.name for v in reopened.versions("firms") for p in reopened.store.layer_files(v.layer)}
+    assert files == expected  # no temp file, no orphan
+    con = sqlite3.connect(ws.path / "catalog.sqlite")
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert con.execute("SELECT count(*) FROM gc_pending").fetchone()[0] == 0
     con.close()

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -20,6 +18,7 @@ from fastapi.responses import Response
 
 from api.deps import ItemsDep, get_workspace
 from geocluster.errors import InvalidInput, NotFound
+from geocluster.store.export import frame_to_bytes
 
 landing_router = APIRouter(tags=["service"])
 router = APIRouter(prefix="/collections", tags=["features"])
@@ -257,21 +256,6 @@ def _csv(frame: pd.DataFrame) -> bytes:
     return frame.to_csv(index=False).encode("utf-8")
 
 
-def _file(frame: pd.DataFrame, fmt: str, layer: str) -> bytes:
-    with tempfile.TemporaryDirectory(prefix="geocluster-dl-") as tmp:
-        path = Path(tmp) / f"{layer}.{fmt}"
-        if fmt == "gpkg":
-            if isinstance(frame, gpd.GeoDataFrame):
-                frame.to_file(path, layer=layer, driver="GPKG")
-            else:
-                import pyogrio
-
-                pyogrio.write_dataframe(frame, path, layer=layer, driver="GPKG")
-        else:
-            frame.to_parquet(path, index=False)
-        return path.read_bytes()
-
-
 @router.get(
     "/{collection_id}/items",
     summary="Features of a collection (paged; GeoJSON, CSV, GeoPackage or GeoParquet)",
@@ -333,7 +317,7 @@ def items(
     if fmt == "csv":
         return Response(_csv(frame), media_type=MEDIA_TYPES["csv"], headers=headers)
     return Response(
-        _file(frame, fmt, collection_id.replace(".", "_")),
+        frame_to_bytes(frame, fmt, layer=collection_id.replace(".", "_")),
         media_type=MEDIA_TYPES[fmt],
         headers=headers,
     )

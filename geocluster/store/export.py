@@ -130,3 +130,26 @@ def export(
     finally:
         tmp.unlink(missing_ok=True)
     return written
+
+
+def frame_to_bytes(frame, fmt: str, *, layer: str) -> bytes:
+    """One (Geo)DataFrame as the bytes of a GeoPackage or GeoParquet download."""
+    import tempfile
+
+    import geopandas as gpd
+    import pyogrio
+
+    if fmt not in FORMATS:
+        raise InvalidInput(f"expected a download format gpkg or parquet, got {fmt!r}")
+    with tempfile.TemporaryDirectory(prefix="geocluster-dl-") as tmp:
+        path = Path(tmp) / f"{_layer_name(layer)}.{fmt}"
+        if fmt == "gpkg":
+            kwargs = {}
+            if isinstance(frame, gpd.GeoDataFrame) and (
+                len(frame) == 0 or frame.geometry.isna().all()
+            ):
+                kwargs["geometry_type"] = "Unknown"
+            pyogrio.write_dataframe(frame, path, layer=_layer_name(layer), driver="GPKG", **kwargs)
+        else:
+            frame.to_parquet(path, index=False)
+        return path.read_bytes()

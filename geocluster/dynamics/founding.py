@@ -72,6 +72,14 @@ def founding_series(
         One row per group × year: ``group, year, new_firms, new_employees`` (current
         employees of the surviving firms founded that year; NaN if none known),
         ``stock_firms, stock_employees`` (founded up to that year and still in the register).
+
+    Notes
+    -----
+    A register snapshot gives the founding years of *surviving* firms: the stock of year
+    ``y`` is the number of today's firms founded by ``y``, not the number alive in ``y``
+    (closures are unobserved). Business demography proper needs births and deaths from
+    successive registers (Eurostat–OECD (2007), *Manual on Business Demography
+    Statistics*); :mod:`geocluster.clustering.change` compares two versions for that.
     """
     y = _years(firms, year_col)
     g = _groups(firms, group)
@@ -193,6 +201,13 @@ def age_structure(
         Index ``group``; one count column per bin (``"0-2"``, ..., ``"21+"``), the same as
         shares (``share_0-2``, ...) over firms with a known age, ``unknown_age`` and
         ``median_age``. Firms founded after ``reference_year`` are rejected.
+
+    Notes
+    -----
+    Age is counted in whole years from the founding year. The default bins separate
+    young firms (up to 5 years; Eurostat–OECD (2007), *Manual on Business Demography
+    Statistics*, counts firms of up to 5 years among "young" enterprises) from established
+    ones; survivors only, as for :func:`founding_series`.
     """
     edges = list(bins)
     if not edges or edges[0] != 0 or any(b <= a for a, b in zip(edges, edges[1:])):

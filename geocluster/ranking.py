@@ -3,23 +3,32 @@
 The components follow UNIDO's criteria for selecting clusters to support (UNIDO 2010,
 *Cluster development for pro-poor growth: the UNIDO approach*, "cluster selection"): the
 cluster's economic weight (size in firms and in jobs), its specialisation, its density, its
-dynamism, its inclusiveness and the territorial assets it can build on. Each component is in
-[0, 1] and shown next to the score, so a planner can see *why* a cluster ranks high and
-re-weight.
+dynamism and growth, its inclusiveness (women-led and micro firms, youth-led firms, informal
+firms: UNIDO's pro-poor approach targets clusters where these are many), its institutional
+support and the territorial assets it can build on. Each component is in [0, 1] and shown
+next to the score, so a planner can see *why* a cluster ranks high and re-weight.
 
 Normalisation (across the candidate clusters being ranked):
 
-- ``size_firms``, ``size_employment``, ``density``, ``assets``: min–max of ``log1p(value)``
-  (sizes are heavy-tailed: without the log one metropolis flattens everything else);
+- ``size_firms``, ``size_employment``, ``density``, ``assets``, ``institutions``: min–max of
+  ``log1p(value)`` (sizes and counts are heavy-tailed: without the log one metropolis
+  flattens everything else);
 - ``specialisation``: min–max of the location quotient of the cluster's dominant sector in
   its region (clipped at ``LQ_CAP`` = 5 so one tiny-region outlier does not flatten the rest);
-- ``dynamism`` (share of firms founded in the last 5 years) and ``inclusiveness`` (mean of
-  the women-led and micro-firm shares) are shares already in [0, 1] and are used as they are.
+- ``growth``: min–max of the growth rate the caller gives (the CAGR of the cluster's firms
+  from :mod:`geocluster.dynamics`, or the relative change in firms between two registry
+  versions from :mod:`geocluster.clustering.change`), clipped to ``[-GROWTH_CAP,
+  GROWTH_CAP]`` (±100 %) first so one outlier does not flatten the rest;
+- ``dynamism`` (share of firms founded in the last 5 years), ``inclusiveness`` (mean of
+  the women-led and micro-firm shares), ``youth`` (youth-led share) and ``informality``
+  (informal share) are shares already in [0, 1] and are used as they are.
 
 When all candidates have the same value, a min–max component is 1 for all (0 if the value is
 0). A cluster missing a value gets 0 for that component. A component that no candidate has
-(no employment data, no LQ table, no assets) is left out and the remaining weights are
-rescaled; ``attrs["weights"]`` holds the weights actually used (summing to 1).
+(no employment data, no LQ table, no assets, no youth-led flags, ...) is left out and the
+remaining weights are rescaled; ``attrs["weights"]`` holds the weights actually used
+(summing to 1) and ``attrs["left_out"]`` says, for each component left out, why (its input
+missing, or its weight set to 0) -- never a silent 0 weight.
 """
 
 from __future__ import annotations
@@ -34,7 +43,14 @@ import pandas as pd
 
 from geocluster.errors import InvalidInput
 
-__all__ = ["COMPONENTS", "DEFAULT_WEIGHTS", "LQ_CAP", "rank_clusters", "validate_weights"]
+__all__ = [
+    "COMPONENTS",
+    "DEFAULT_WEIGHTS",
+    "GROWTH_CAP",
+    "LQ_CAP",
+    "rank_clusters",
+    "validate_weights",
+]
 
 COMPONENTS = (
     "size_firms",
@@ -42,23 +58,34 @@ COMPONENTS = (
     "specialisation",
     "density",
     "dynamism",
+    "growth",
     "inclusiveness",
+    "youth",
+    "informality",
+    "institutions",
     "assets",
 )
 
-#: Default weights: economic potential (size 0.3, specialisation 0.2, density 0.1),
-#: dynamism 0.15, inclusiveness 0.15, territorial assets 0.1.
+#: Default weights: economic potential (size 0.24, specialisation 0.16, density 0.08),
+#: dynamism and growth 0.18, inclusiveness (women-led and micro 0.10, youth-led 0.06,
+#: informal 0.04) 0.20, support institutions 0.07, territorial assets 0.07. The first
+#: seven keep the proportions of the original UNIDO-criteria weights.
 DEFAULT_WEIGHTS: dict[str, float] = {
-    "size_firms": 0.15,
-    "size_employment": 0.15,
-    "specialisation": 0.20,
-    "density": 0.10,
-    "dynamism": 0.15,
-    "inclusiveness": 0.15,
-    "assets": 0.10,
+    "size_firms": 0.12,
+    "size_employment": 0.12,
+    "specialisation": 0.16,
+    "density": 0.08,
+    "dynamism": 0.10,
+    "growth": 0.08,
+    "inclusiveness": 0.10,
+    "youth": 0.06,
+    "informality": 0.04,
+    "institutions": 0.07,
+    "assets": 0.07,
 }
 
 LQ_CAP = 5.0
+GROWTH_CAP = 1.0
 
 
 def validate_weights(weights: Mapping[str, float] | None) -> dict[str, float]:
@@ -121,6 +148,8 @@ def rank_clusters(
     assets: gpd.GeoDataFrame | None = None,
     radius_m: float = 5000.0,
     weights: Mapping[str, float] | None = None,
+    institutions: np.ndarray | pd.Series | list | None = None,
+    growth: np.ndarray | pd.Series | list | None = None,
 ) -> pd.DataFrame:
     """Score and rank candidate clusters.
 
@@ -129,8 +158,10 @@ def rank_clusters(
     clusters : GeoDataFrame
         One row per cluster, as ``geocluster.clustering`` summarises them: ``cluster_id``,
         ``n_firms``, ``employees``, ``dominant_sector``, ``density_per_km2``,
-        ``recent_share``, ``women_led_share``, ``micro_share`` (``share_recent`` /
-        ``share_women_led`` / ``share_micro`` are accepted too) and the hull geometry in a
+        ``recent_share``, ``women_led_share``, ``micro_share``, ``youth_led_share``,
+        ``informal_share`` (``share_recent`` / ``share_women_led`` / ``share_micro`` /
+        ``share_youth_led`` / ``share_informal`` are accepted too), optionally
+        ``n_institutions`` and ``growth_rate`` (see below), and the hull geometry in a
         projected CRS in metres (needed only with ``assets``).
     lq : DataFrame, optional
         Region × sector location quotients with columns ``region_id``, ``sector``, ``lq``
@@ -148,14 +179,24 @@ def rank_clusters(
         Assets within this distance (metres) of a cluster's hull count for it.
     weights : dict, optional
         Component weights (see :func:`validate_weights`, :data:`DEFAULT_WEIGHTS`).
+    institutions : array-like of float, shape (n,), optional
+        Number of support institutions within reach of each cluster (training centres,
+        associations, ...), counted by the caller; overrides an ``n_institutions`` column.
+    growth : array-like of float, shape (n,), optional
+        Growth rate of each cluster (e.g. ``0.05`` = +5 % a year; NaN unknown): the CAGR of
+        its firms from :func:`geocluster.dynamics.growth` or the relative change in firms
+        between two versions from :func:`geocluster.clustering.change.cluster_change`;
+        overrides a ``growth_rate`` (or ``growth``) column.
 
     Returns
     -------
     DataFrame
-        ``cluster_id, rank, score`` (in [0, 1]), the seven components, and the raw inputs
+        ``cluster_id, rank, score`` (in [0, 1]), the components, and the raw inputs
         (``n_firms, employees, dominant_sector, region_id, lq, density_per_km2,
-        recent_share, women_led_share, micro_share, n_assets``); sorted by rank (1 = best).
-        ``attrs["weights"]``: weights used; ``attrs["left_out"]``: components no cluster had.
+        recent_share, growth_rate, women_led_share, micro_share, youth_led_share,
+        informal_share, n_institutions, n_assets``); sorted by rank (1 = best).
+        ``attrs["weights"]``: weights used; ``attrs["left_out"]``: ``{component: reason}``
+        for each component not in the score.
     """
     w = validate_weights(weights)
     if not isinstance(clusters, pd.DataFrame):
@@ -175,6 +216,16 @@ def rank_clusters(
     recent = _share(_col(frame, "recent_share", "share_recent"), n)
     women = _share(_col(frame, "women_led_share", "share_women_led"), n)
     micro = _share(_col(frame, "micro_share", "share_micro"), n)
+    youth = _share(_col(frame, "youth_led_share", "share_youth_led"), n)
+    informal = _share(_col(frame, "informal_share", "share_informal"), n)
+    n_inst = _aligned(institutions, n, "institutions", non_negative=True)
+    if n_inst is None:
+        n_inst = _col(frame, "n_institutions")
+        if n_inst is not None and (n_inst[np.isfinite(n_inst)] < 0).any():
+            raise InvalidInput("expected non-negative n_institutions counts")
+    growth_rate = _aligned(growth, n, "growth")
+    if growth_rate is None:
+        growth_rate = _col(frame, "growth_rate", "growth")
 
     region_id = np.full(n, None, dtype=object)
     lq_value = np.full(n, np.nan)
@@ -214,24 +265,53 @@ def rank_clusters(
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN column -> NaN, as wanted
         inclusiveness = np.nanmean(incl_parts, axis=0) if n else np.zeros(0)
 
+    nan = np.full(n, np.nan)
     comps = {
         "size_firms": _minmax(np.log1p(n_firms)),
-        "size_employment": _minmax(np.log1p(employees))
-        if employees is not None
-        else np.full(n, np.nan),
+        "size_employment": _minmax(np.log1p(employees)) if employees is not None else nan,
         "specialisation": _minmax(np.minimum(lq_value, LQ_CAP)),
-        "density": _minmax(np.log1p(density)) if density is not None else np.full(n, np.nan),
+        "density": _minmax(np.log1p(density)) if density is not None else nan,
         "dynamism": recent,
+        "growth": _minmax(np.clip(growth_rate, -GROWTH_CAP, GROWTH_CAP))
+        if growth_rate is not None
+        else nan,
         "inclusiveness": inclusiveness,
+        "youth": youth,
+        "informality": informal,
+        "institutions": _minmax(np.log1p(n_inst)) if n_inst is not None else nan,
         "assets": _minmax(np.log1p(n_assets)),
     }
-    left_out = [c for c, v in comps.items() if n and not np.isfinite(v).any()]
+    why = {
+        "size_employment": "no cluster has a known employee count (employees)",
+        "specialisation": "no LQ table given (pass boundaries)"
+        if lq is None
+        else "no cluster's dominant sector has an LQ in its regions",
+        "density": "no cluster has a density (density_per_km2)",
+        "dynamism": "no cluster has a share of recent firms (needs founding years)",
+        "growth": "no growth given (CAGR from dynamics, or the change between two versions)"
+        if growth_rate is None
+        else "no cluster has a known growth rate",
+        "inclusiveness": "no cluster has a women-led or micro-firm share",
+        "youth": "no cluster has a youth-led share (needs youth_led in the register)",
+        "informality": "no cluster has an informal share (needs informal in the register)",
+        "institutions": "no support institutions given (count within reach per cluster)"
+        if n_inst is None
+        else "no cluster has a known number of institutions",
+        "assets": "no assets dataset given" if assets is None else "",
+        "size_firms": "no cluster has a firm count",
+    }
+    left_out: dict[str, str] = {}
+    for c in COMPONENTS:
+        if n and not np.isfinite(comps[c]).any():
+            left_out[c] = why[c]
+        elif w[c] == 0:
+            left_out[c] = "weight set to 0"
     used = {c: (0.0 if c in left_out else w[c]) for c in COMPONENTS}
     total = sum(used.values())
     if total <= 0:
         raise InvalidInput(
             "expected a positive weight on at least one available component; "
-            f"unavailable here: {left_out}"
+            f"unavailable here: {sorted(left_out)}"
         )
     used = {c: v / total for c, v in used.items()}
     score = np.zeros(n)
@@ -253,8 +333,12 @@ def rank_clusters(
             "lq": lq_value,
             "density_per_km2": density if density is not None else np.full(n, np.nan),
             "recent_share": recent,
+            "growth_rate": growth_rate if growth_rate is not None else nan,
             "women_led_share": women,
             "micro_share": micro,
+            "youth_led_share": youth,
+            "informal_share": informal,
+            "n_institutions": n_inst if n_inst is not None else nan,
             "n_assets": n_assets,
         }
     )
@@ -265,6 +349,19 @@ def rank_clusters(
     out.attrs["left_out"] = left_out
     out.attrs["radius_m"] = float(radius_m)
     return out
+
+
+def _aligned(values, n: int, name: str, *, non_negative: bool = False) -> np.ndarray | None:
+    """A caller-given per-cluster array as floats (NaN unknown), or None when not given."""
+    if values is None:
+        return None
+    v = pd.to_numeric(pd.Series(np.asarray(values, dtype=object)), errors="coerce")
+    arr = v.to_numpy(float, na_value=np.nan)
+    if arr.shape != (n,):
+        raise InvalidInput(f"expected one {name} value per cluster ({n}), got {arr.shape[0]}")
+    if non_negative and (arr[np.isfinite(arr)] < 0).any():
+        raise InvalidInput(f"expected non-negative {name} counts, got negative values")
+    return arr
 
 
 def _region_shares(where) -> dict[str, float]:

@@ -55,7 +55,16 @@ def test_components_by_hand(clusters):
         crs=CRS,
     )
     ranked = rank_clusters(
-        clusters, lq=lq, cluster_regions=["a", "a", "b"], assets=assets, radius_m=5000
+        clusters.assign(
+            youth_led_share=[0.2, 0.1, 0.0],
+            informal_share=[0.5, 0.5, 0.5],
+            n_institutions=[2, 0, 1],
+        ),
+        lq=lq,
+        cluster_regions=["a", "a", "b"],
+        assets=assets,
+        radius_m=5000,
+        growth=[0.1, 0.0, 0.2],
     )
     assert ranked["rank"].tolist() == [1, 2, 3]
     assert ranked["score"].is_monotonic_decreasing
@@ -77,6 +86,7 @@ def test_components_by_hand(clusters):
     np.testing.assert_allclose(out["assets"], [1, 1, 0])
     w = ranked.attrs["weights"]
     assert w == pytest.approx(DEFAULT_WEIGHTS)  # every component available
+    assert ranked.attrs["left_out"] == {}
     expected = sum(w[c] * out[c] for c in COMPONENTS)
     np.testing.assert_allclose(out["score"], expected)
     for c in COMPONENTS:
@@ -84,13 +94,49 @@ def test_components_by_hand(clusters):
 
 
 def test_missing_components_are_left_out_and_weights_rescaled(clusters):
-    out = rank_clusters(clusters)  # no LQ table, no assets
-    assert set(out.attrs["left_out"]) == {"specialisation", "assets"}
+    out = rank_clusters(clusters)  # no LQ table, no assets, no youth/informal/growth/institutions
+    left = out.attrs["left_out"]
+    missing = {"specialisation", "assets", "youth", "informality", "growth", "institutions"}
+    assert set(left) == missing
+    # each is explained, not a silent 0 weight
+    assert "LQ" in left["specialisation"] and "assets" in left["assets"]
+    assert "youth_led" in left["youth"] and "informal" in left["informality"]
+    assert "dynamics" in left["growth"] and "institutions" in left["institutions"]
     w = out.attrs["weights"]
-    assert w["specialisation"] == 0 and w["assets"] == 0
+    assert all(w[c] == 0 for c in missing)
     assert sum(w.values()) == pytest.approx(1.0)
-    assert w["size_firms"] == pytest.approx(0.15 / 0.7)
+    kept = sum(DEFAULT_WEIGHTS[c] for c in COMPONENTS if c not in missing)
+    assert w["size_firms"] == pytest.approx(DEFAULT_WEIGHTS["size_firms"] / kept)
     assert out["specialisation"].isna().all()
+    # a zero weight is reported too, with its own reason
+    zero = rank_clusters(clusters, weights={"density": 0})
+    assert zero.attrs["left_out"]["density"] == "weight set to 0"
+    # a column present but all unknown says so
+    empty = rank_clusters(clusters.assign(youth_led_share=np.nan), growth=[np.nan] * 3)
+    assert "no cluster has a known growth rate" == empty.attrs["left_out"]["growth"]
+    assert "youth" in empty.attrs["left_out"]
+
+
+def test_inclusive_components_by_hand(clusters):
+    # Reference: hand computation. youth and informality are the shares themselves;
+    # institutions is min-max of log1p(count); growth min-max of the rate clipped to +-1.
+    frame = clusters.assign(youth_led_share=[0.1, 0.3, np.nan], informal_share=[0.6, 0.2, 0.9])
+    out = (
+        rank_clusters(frame, institutions=[0, 3, 1], growth=[0.10, -0.05, 4.0])
+        .set_index("cluster_id")
+        .sort_index()
+    )
+    np.testing.assert_allclose(out["youth"], [0.1, 0.3, 0.0])
+    np.testing.assert_allclose(out["informality"], [0.6, 0.2, 0.9])
+    np.testing.assert_allclose(out["institutions"], [0, 1, np.log1p(1) / np.log1p(3)])
+    # growth 4.0 is clipped to 1.0: (g - -0.05) / (1 - -0.05)
+    np.testing.assert_allclose(out["growth"], [0.15 / 1.05, 0.0, 1.0])
+    np.testing.assert_allclose(out["growth_rate"], [0.10, -0.05, 4.0])
+    assert not {"youth", "informality", "growth", "institutions"} & set(out.attrs["left_out"])
+    with pytest.raises(InvalidInput, match="one institutions value per cluster"):
+        rank_clusters(frame, institutions=[1, 2])
+    with pytest.raises(InvalidInput, match="non-negative institutions"):
+        rank_clusters(frame, institutions=[1, -2, 0])
 
 
 def test_custom_weights_change_the_order(clusters):

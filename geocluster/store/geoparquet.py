@@ -42,7 +42,7 @@ Filter = tuple[str, str, Any]
 
 GEOMETRY = "geometry"
 BBOX = "bbox"
-ROW_GROUP_ROWS = 65_536
+ROW_GROUP_ROWS = 16_384
 #: Above this many rows a layer is written as several part files (parallel readers).
 PART_ROWS = 2_000_000
 _BBOX_FIELDS = ("xmin", "ymin", "xmax", "ymax")
@@ -562,6 +562,25 @@ def count_rows(
     return read_layer(paths, columns=cols or [schema.names[0]], filters=filters, bbox=bbox).num_rows
 
 
+_files = threading.local()
+
+
+def _parquet_file(path: Path) -> pq.ParquetFile:
+    """An open reader of an immutable part file, one per thread (footer parsed once)."""
+    opened = getattr(_files, "opened", None)
+    if opened is None:
+        opened = _files.opened = OrderedDict()
+    key = str(path)
+    pf = opened.get(key)
+    if pf is None:
+        pf = opened[key] = pq.ParquetFile(key, memory_map=True)
+        while len(opened) > 64:
+            opened.popitem(last=False)
+    else:
+        opened.move_to_end(key)
+    return pf
+
+
 def _read_group(path: Path, rg: int, columns: list[str], cache: ColumnCache | None) -> pa.Table:
     key = str(path)
     got: dict[str, pa.ChunkedArray] = {}
@@ -573,7 +592,7 @@ def _read_group(path: Path, rg: int, columns: list[str], cache: ColumnCache | No
         else:
             got[c] = hit
     if missing:
-        table = pq.ParquetFile(path).read_row_group(rg, columns=missing)
+        table = _parquet_file(path).read_row_group(rg, columns=missing)
         for c in missing:
             got[c] = table[c]
             if cache is not None and c != GEOMETRY:  # geometry WKB is big and rarely hot

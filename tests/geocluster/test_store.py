@@ -1,0 +1,272 @@
+"""Store v2: pushdown, garbage collection, v1 migration, export, concurrency."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import sqlite3
+import subprocess
+import threading
+import time
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import pytest
+import shapely
+
+from geocluster.errors import InvalidInput, WrongKind
+from geocluster.store.export import export
+from geocluster.workspace import Workspace
+
+
+def _firms(n: int, seed: int = 0, divisions=("10", "15", "26", "56")) -> gpd.GeoDataFrame:
+    rng = np.random.default_rng(seed)
+    div = rng.choice(list(divisions), n)
+    return gpd.GeoDataFrame(
+        {
+            "firm_id": [f"f{seed}-{i}" for i in range(n)],
+            "sector_code": [d + "20" for d in div],
+            "isic_division": div,
+            "employees": rng.integers(1, 50, n).astype(float),
+        },
+        geometry=shapely.points(rng.uniform(-101.8, -101.5, n), rng.uniform(21.0, 21.2, n)),
+        crs="EPSG:4326",
+    )
+
+
+def test_one_sector_reads_only_its_row_groups(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    frame = _firms(20_000)
+    info = ws.add_dataset("firms", frame, name="firms")
+    ws.store.stats.reset()
+    got = ws.read("firms", columns=["firm_id"], filters=[("isic_division", "in", ["15"])])
+    expected = int((frame.isic_division == "15").sum())
+    assert len(got) == expected
+    # Rows are sorted by division and row groups never straddle two divisions, so the
+    # read touched exactly that division's rows, not the register.
+    assert ws.store.stats.rows_read == expected
+    ws.store.stats.reset()
+    ws.read("firms", columns=["firm_id"])
+    assert ws.store.stats.rows_read == info.rows
+
+
+def test_working_crs_read_uses_stored_xy_and_matches_reprojection(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    frame = _firms(500)
+    ws.add_dataset("firms", frame, name="firms")
+    fast = ws.read("firms", crs="working").set_index("firm_id")
+    slow = ws.read("firms").to_crs(ws.dataset("firms").working_crs).set_index("firm_id")
+    np.testing.assert_allclose(
+        shapely.get_coordinates(fast.loc[slow.index].geometry.values),
+        shapely.get_coordinates(slow.geometry.values),
+        rtol=0,
+        atol=1e-6,
+    )
+
+
+def test_bbox_read_prunes_row_groups_and_filters_exactly(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    rng = np.random.default_rng(3)
+    n = 200_000
+    frame = gpd.GeoDataFrame(
+        {"asset_id": np.arange(n).astype(str), "category": "cultural"},
+        geometry=shapely.points(rng.uniform(-118, -86, n), rng.uniform(14, 33, n)),
+        crs="EPSG:4326",
+    )
+    ws.add_dataset("assets", frame, name="a")
+    bbox = (-102.0, 20.0, -101.0, 21.0)
+    ws.store.stats.reset()
+    got = ws.read("a", bbox=bbox, columns=["asset_id"])
+    inside = frame.cx[bbox[0] : bbox[2], bbox[1] : bbox[3]]
+    assert sorted(got.asset_id) == sorted(inside.asset_id)
+    assert ws.store.stats.rows_read < n / 2  # Hilbert order: a few row groups only
+
+
+def test_filters_are_validated(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    ws.add_dataset("firms", _firms(10), name="firms")
+    with pytest.raises(InvalidInput, match="no such column"):
+        ws.read("firms", filters=[("nope", "==", 1)])
+    with pytest.raises(InvalidInput, match="operator"):
+        ws.read("firms", filters=[("firm_id", "LIKE", "x")])
+
+
+def test_reusing_a_name_for_another_kind_is_refused(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    ws.add_dataset("firms", _firms(5), name="x")
+    assets = _firms(5).rename(columns={"firm_id": "asset_id"})
+    with pytest.raises(WrongKind, match="is a firms dataset"):
+        ws.add_dataset("assets", assets, name="x")
+    assert ws.dataset("x").kind == "firms" and ws.dataset("x").version == 1
+
+
+def test_garbage_collection_removes_orphans_and_dead_writers_temps(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    ws.add_dataset("firms", _firms(5), name="keep")
+    data = ws.path / "data"
+    (data / "orphan-0123456789.0.parquet").write_bytes(b"not referenced")
+    (data / ".tmp-999999999-x.0.parquet").write_bytes(b"dead writer")
+    # A pending layer of a process that no longer exists.
+    ws.catalog.insert(
+        "gc_pending", {"layer": "dead-aaaa", "pid": 999999999, "host": "x", "created": "t"}
+    )
+    from geocluster.store.catalog import HOST
+
+    ws.catalog.update("gc_pending", {"host": HOST}, layer="dead-aaaa")
+    (data / "dead-aaaa.0.parquet").write_bytes(b"half written")
+    reopened = Workspace(ws.path)
+    names = sorted(p.name for p in data.iterdir())
+    assert names == [p.name for p in reopened.store.layer_files(reopened.dataset("keep").layer)]
+    assert reopened.catalog.select("gc_pending") == []
+
+
+def test_v1_workspace_is_migrated_and_left_untouched(tmp_path):
+    v1 = tmp_path / "v1"
+    v1.mkdir()
+    legacy = v1 / "workspace.gpkg"
+    frame = _firms(30)
+    pyogrio.write_dataframe(frame, legacy, layer="firms_f_v1_abcd", driver="GPKG")
+    pyogrio.write_dataframe(frame.iloc[:10], legacy, layer="firms_f_v2_abcd", driver="GPKG")
+    labels = frame[["firm_id", "geometry"]].assign(cluster_id=0)
+    pyogrio.write_dataframe(labels, legacy, layer="run_c_labels_x", driver="GPKG")
+    con = sqlite3.connect(legacy)
+    con.execute(
+        "CREATE TABLE gc_datasets (id TEXT, version INTEGER, name TEXT, kind TEXT, layer TEXT, "
+        "rows INTEGER, crs TEXT, source_crs TEXT, working_crs TEXT, bbox TEXT, created TEXT, "
+        "source TEXT, checksum TEXT, columns TEXT, rejected TEXT, rejected_count INTEGER, meta TEXT)"
+    )
+    for version, layer, rows in ((1, "firms_f_v1_abcd", 30), (2, "firms_f_v2_abcd", 10)):
+        con.execute(
+            "INSERT INTO gc_datasets VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            ("f", version, "F", "firms", layer, rows, "EPSG:4326", "EPSG:4326", "EPSG:32614",
+             "[0,0,1,1]", "2026-01-01", "f.csv", None, "[]", "[]", 0, '{"warnings": []}'),
+        )  # fmt: skip
+    con.execute(
+        "CREATE TABLE gc_runs (id TEXT, kind TEXT, params TEXT, inputs TEXT, layers TEXT, "
+        "primary_layer TEXT, summary TEXT, created TEXT)"
+    )
+    con.execute(
+        "INSERT INTO gc_runs VALUES (?,?,?,?,?,?,?,?)",
+        ("clusters-1", "clusters", "{}", '["f"]', '{"labels": "run_c_labels_x"}', "labels",
+         "{}", "2026-01-01"),
+    )  # fmt: skip
+    con.commit()
+    con.close()
+    before = legacy.read_bytes()
+
+    ws = Workspace(v1)
+    assert ws.notice and "2 dataset version(s), 1 run(s)" in ws.notice
+    assert [v.rows for v in ws.versions("f")] == [30, 10]
+    assert len(ws.read("f@1")) == 30 and ws.dataset("f").version == 2
+    assert len(ws.read_run("clusters-1")) == 30
+    assert legacy.read_bytes() == before  # the old file is never written
+    assert Workspace(v1).notice is None  # once only
+
+
+def test_export_gpkg_opens_in_gdal_with_readable_layers(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    ws.add_dataset("firms", _firms(40), name="Mexico firms")
+    labels = _firms(40)[["firm_id", "geometry"]].assign(cluster_id=1)
+    run = ws.save_run(
+        "clusters", params={}, inputs=["mexico_firms@1"], layers={"labels": labels}, summary={}
+    )
+    out = tmp_path / "out" / "export.gpkg"
+    layers = export(ws, out, fmt="gpkg", datasets=["mexico_firms"], runs=[run.id])
+    names = {name for name, _ in pyogrio.list_layers(out)}
+    assert names == {"mexico_firms_v1", f"{run.id}_labels".replace("-", "_")}
+    assert {x.name for x in layers} == names
+    con = sqlite3.connect(out)
+    desc = dict(con.execute("SELECT table_name, description FROM gpkg_contents").fetchall())
+    con.close()
+    assert "firms dataset mexico_firms@1" in desc["mexico_firms_v1"]
+    # GDAL's own command-line reader (Debian gdal-bin, installed by `make sysdeps`).
+    ogrinfo = subprocess.run(["ogrinfo", "-ro", "-so", str(out), "mexico_firms_v1"],
+                             capture_output=True, text=True, check=True)  # fmt: skip
+    assert "Feature Count: 40" in ogrinfo.stdout
+    assert len(pyogrio.read_dataframe(out, layer="mexico_firms_v1")) == 40
+    pq_dir = tmp_path / "pq"
+    export(ws, pq_dir, fmt="parquet")
+    assert len(gpd.read_parquet(pq_dir / "mexico_firms_v1.parquet")) == 40
+    with pytest.raises(InvalidInput, match="outside the workspace"):
+        export(ws, ws.path / "x.gpkg")
+
+
+def _hammer(path, seed, seconds, errors):
+    try:
+        ws = Workspace(path)
+        rng = np.random.default_rng(seed)
+        deadline = time.monotonic() + seconds
+        i = 0
+        while time.monotonic() < deadline:
+            i += 1
+            op = rng.integers(0, 4)
+            if op == 0:
+                ws.add_dataset("firms", _firms(int(rng.integers(50, 3000)), seed=i), name="shared")
+            elif op == 1:
+                frame = ws.read(
+                    "shared", columns=["firm_id"], filters=[("isic_division", "==", "15")]
+                )
+                assert len(frame) >= 0
+            elif op == 2:
+                info = ws.dataset("shared")
+                assert len(ws.read(info.ref)) == info.rows
+            else:
+                labels = _firms(100, seed=i)[["firm_id", "geometry"]].assign(cluster_id=0)
+                run = ws.save_run(
+                    "clusters", params={}, inputs=[], layers={"l": labels}, summary={}
+                )
+                assert len(ws.read_run(run.id)) == 100
+    except Exception as exc:  # reported to the parent, which fails the test
+        errors.append(f"{type(exc).__name__}: {exc}")
+
+
+def _process_hammer(path, seed, seconds, queue):
+    errors: list[str] = []
+    _hammer(path, seed, seconds, errors)
+    queue.put(errors)
+
+
+@pytest.mark.slow
+def test_threads_and_processes_writing_and_reading_never_corrupt(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    ws.add_dataset("firms", _firms(100), name="shared")
+    errors: list[str] = []
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [
+        ctx.Process(target=_process_hammer, args=(ws.path, 100 + k, 8.0, queue)) for k in range(2)
+    ]
+    threads = [threading.Thread(target=_hammer, args=(ws.path, k, 8.0, errors)) for k in range(4)]
+    for p in procs:
+        p.start()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for p in procs:
+        errors.extend(queue.get(timeout=120))
+        p.join()
+    assert errors == []
+    final = Workspace(ws.path)
+    versions = final.versions("shared")
+    assert [v.version for v in versions] == list(range(1, len(versions) + 1))
+    for v in versions:
+        assert len(final.read(v.ref)) == v.rows
+    for run in final.runs():
+        assert len(final.read_run(run.id)) == 100
+    assert final.catalog.integrity_check() == "ok"
+    referenced = {p.name for v in versions for p in final.store.layer_files(v.layer)}
+    referenced |= {p.name for r in final.runs() for lay in r.layers.values()
+                   for p in final.store.layer_files(lay)}  # fmt: skip
+    assert {p.name for p in (ws.path / "data").iterdir()} == referenced
+
+
+def test_deleted_dataset_files_are_removed(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    ws.add_dataset("firms", _firms(5), name="a")
+    ws.add_dataset("firms", _firms(6), name="a")
+    kept = ws.store.layer_files(ws.dataset("a@2").layer)
+    ws.delete("a@1")
+    assert sorted((ws.path / "data").iterdir()) == sorted(kept)
+    assert isinstance(ws.read("a"), pd.DataFrame)

@@ -228,7 +228,7 @@ def read_osm(
     max_bytes: int | None = None,
     progress: Callable[[float, str], None] | None = None,
 ) -> RawTable:
-    """Read tagged nodes and closed ways of an OSM PBF file (see :mod:`geocluster.io._osm`).
+    """Read tagged nodes, ways and area relations of an OSM PBF file (:mod:`geocluster.io._osm`).
 
     Returns
     -------

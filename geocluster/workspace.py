@@ -43,7 +43,7 @@ from geocluster.store import GeoPackageStore
 Progress = Callable[[float, str], None]
 BBox = tuple[float, float, float, float]
 
-KINDS = ("firms", "assets", "boundaries", "indicators")
+KINDS = ("firms", "assets", "boundaries", "indicators", "institutions")
 #: How many rejections the catalog keeps per version (the ingest result has them all).
 MAX_STORED_REJECTIONS = 10_000
 _ID_RE = re.compile(r"^(?P<id>[a-z0-9][a-z0-9_\-]*)(?:@(?P<version>\d+))?$")

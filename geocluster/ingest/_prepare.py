@@ -14,7 +14,7 @@ import pyproj
 import shapely
 
 from geocluster.crs import working_crs_for
-from geocluster.errors import CRSError, InvalidInput, MissingColumns, UnusableFile
+from geocluster.errors import CRSError, InvalidInput, MissingColumns
 from geocluster.ingest import _columns as cols
 from geocluster.ingest._geometry import (
     check_swapped,

@@ -148,7 +148,5 @@ def gap_table(reach: pd.DataFrame, cluster_id_col: str = "cluster_id") -> pd.Dat
     """The clusters with a gap, one row each, naming the missing groups (``missing``)."""
     groups = [c[: -len("_gap")] for c in reach.columns if c.endswith("_gap")]
     rows = reach[reach["gap"].to_numpy(dtype=bool)]
-    missing = [
-        ", ".join(g for g in groups if bool(r[f"{g}_gap"])) for _, r in rows.iterrows()
-    ]
+    missing = [", ".join(g for g in groups if bool(r[f"{g}_gap"])) for _, r in rows.iterrows()]
     return pd.DataFrame({cluster_id_col: rows[cluster_id_col].to_numpy(), "missing": missing})

@@ -137,7 +137,8 @@ def read_osm(
             if obj.is_area():
                 # relation areas are assembled when their last member way is read,
                 # before the relation itself comes by: keep them all, match later
-                if not obj.from_way():
+                # (only those of mapped objects: administrative boundaries are big)
+                if not obj.from_way() and keep({t.k: t.v for t in obj.tags}):
                     try:
                         areas[obj.orig_id()] = shapely.from_wkb(wkb.create_multipolygon(obj))
                     except (RuntimeError, shapely.errors.GEOSException):

@@ -1,8 +1,8 @@
 """The one table that turns OpenStreetMap tags into firms and territorial assets.
 
 Everything geocluster knows about OSM tagging lives here; the OSM PBF reader
-(``geocluster.io``) only asks :func:`osm_firm_match` / :func:`osm_tags_to_isic`
-and :func:`osm_asset_class`. ``OSM_MAPPING.md`` next to this module is rendered
+(``geocluster.io``) only asks :func:`osm_firm_match` / :func:`osm_tags_to_isic`,
+:func:`osm_asset_class` and :func:`osm_institution_type`. ``OSM_MAPPING.md`` next to this module is rendered
 from these tables by :func:`render_markdown` (a test keeps it in sync; run
 ``python -m geocluster.sectors.osm`` to rewrite it).
 

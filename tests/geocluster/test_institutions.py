@@ -196,3 +196,33 @@ def test_osm_institutions_through_the_workspace(workspace):
     assert info.kind == "institutions" and len(frame) == 33
     assert any("not imported, by reason" in w for w in info.warnings)
     assert set(frame["type"]) <= set(INSTITUTION_TYPES)
+
+
+def test_http_upload_institutions_and_read_items(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.settings import Settings
+
+    app = create_app(Settings(workspace=tmp_path / "ws"))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        r = client.post(
+            "/datasets",
+            data={"kind": "institutions", "name": "apoyo"},
+            files={"file": ("instituciones.csv", CSV.encode("utf-8"), "text/csv")},
+        )
+        assert r.status_code == 201, r.text
+        body = r.json()
+        assert body["kind"] == "institutions" and body["rows"] == 4
+        assert [x["row"] for x in body["rejected"]] == [5, 6]
+        items = client.get(f"/collections/{body['id']}/items").json()
+        got = {
+            f["properties"]["institution_id"]: f["properties"]["type"] for f in items["features"]
+        }
+        assert got == {"I1": "training", "I2": "chamber", "I3": "quality_lab", "I4": "finance"}
+        r = client.post(
+            "/datasets",
+            data={"kind": "schools"},
+            files={"file": ("x.csv", CSV.encode("utf-8"), "text/csv")},
+        )
+        assert r.status_code == 422 and "institutions" in r.text

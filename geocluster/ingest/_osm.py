@@ -53,7 +53,8 @@ def _representative_points(frame: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, i
     if not extent.any():
         return frame, 0
     geoms = geoms.copy()
-    geoms[extent] = shapely.point_on_surface(geoms[extent])
+    # make_valid first: a self-intersecting building ring still gets a point on its area
+    geoms[extent] = shapely.point_on_surface(shapely.make_valid(geoms[extent]))
     out = frame.copy()
     out[frame.geometry.name] = gpd.GeoSeries(geoms, index=frame.index, crs=frame.crs)
     return out, int(extent.sum())

@@ -170,6 +170,11 @@ def read_osm(
                     if m.type == "w" and m.role != "inner":
                         members.setdefault(m.ref, []).append(obj.id)
     except RuntimeError as exc:
+        if "out of order" in str(exc):
+            raise UnusableFile(
+                f"{path.name} is not sorted by object type and id, which assembling "
+                "multipolygons needs; sort it first (osmium sort)"
+            ) from exc
         raise UnusableFile(f"{path.name} is not a readable OSM PBF file: {exc}") from exc
 
     failed = {r for r in relations if r not in areas or areas[r].is_empty}

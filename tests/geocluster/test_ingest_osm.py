@@ -268,6 +268,7 @@ def _write_synthetic(path: Path) -> None:
         50: _square(25.20, 60.10, 25.21, 60.11),  # nature reserve, partly outside
         60: _square(25.30, 60.10, 25.31, 60.11),  # university campus
         70: _square(25.40, 60.10, 25.50, 60.20),  # national park (a type=boundary relation)
+        80: [(25.6, 60.1), (25.61, 60.11), (25.61, 60.1), (25.6, 60.11)],  # a bow-tie ring
     }
     for first, coords in corners.items():
         nodes += [(first + i, c, {}) for i, c in enumerate(coords)]
@@ -291,6 +292,7 @@ def _write_synthetic(path: Path) -> None:
         way(204, [40, 41, 42])
         way(205, [50, 51, 52, 53])
         way(206, [70, 71, 72, 73, 70])
+        way(207, [80, 81, 82, 83, 80], {"craft": "winery"})  # self-intersecting building
 
         def rel(rid, members, tags):
             w.add_relation(mutable.Relation(id=rid, members=members, tags=tags, version=1))
@@ -324,7 +326,9 @@ def synthetic(tmp_path_factory):
 
 def test_synthetic_firms_each_case(synthetic):
     firms = prepare("firms", synthetic)
-    assert sorted(firms.frame["firm_id"]) == ["n1", "n2", "n6", "n7", "r301", "w100", "w102"]
+    assert sorted(firms.frame["firm_id"]) == [
+        "n1", "n2", "n6", "n7", "r301", "w100", "w102", "w207",
+    ]  # fmt: skip
     # by hand: not firms n3 n4 n8 n9 w106 w202 r302; w104 misses a node; w105 is a 3-ref ring;
     # r304 is a route; w203 is the outer way of hotel r301 with the same tags
     assert reasons(firms) == {
@@ -347,6 +351,8 @@ def test_synthetic_firms_each_case(synthetic):
     assert hotel.contains(f.loc["r301"].geometry)  # a representative point inside
     mall_line = shapely.LineString([(24.90, 60.16), (24.91, 60.16), (24.91, 60.17)])
     assert mall_line.distance(f.loc["w102"].geometry) < 1e-9  # on the open way
+    bowtie = shapely.Polygon([(25.6, 60.1), (25.61, 60.11), (25.61, 60.1), (25.6, 60.11)])
+    assert shapely.make_valid(bowtie).contains(f.loc["w207"].geometry)
     np.testing.assert_allclose(
         [f.loc["w100"].geometry.x, f.loc["w100"].geometry.y], [24.905, 60.165], atol=1e-4
     )
@@ -409,6 +415,17 @@ def test_synthetic_institutions_and_research_is_no_firm(synthetic):
 def test_osm_for_boundaries_is_refused(synthetic):
     with pytest.raises(InvalidInput, match="firms, assets or institutions"):
         prepare("boundaries", synthetic)
+
+
+def test_unsorted_pbf_says_how_to_fix_it(tmp_path):
+    path = tmp_path / "unsorted.osm.pbf"
+    with osmium.SimpleWriter(str(path)) as w:
+        for nid in (1, 2, 3):
+            w.add_node(mutable.Node(id=nid, location=(24.9 + nid / 100, 60.1), version=1))
+        w.add_way(mutable.Way(id=9, nodes=[1, 2, 3, 1], tags={"shop": "a"}, version=1))
+        w.add_way(mutable.Way(id=5, nodes=[1, 2], tags={"shop": "b"}, version=1))
+    with pytest.raises(UnusableFile, match="not sorted.*osmium sort"):
+        prepare("firms", path)
 
 
 def test_corrupt_pbf(tmp_path):

@@ -128,7 +128,14 @@ def read(
     keys, keep, _ = selection(kind)
     raw = read_osm(path, keys=keys, keep=keep, max_bytes=max_bytes, progress=progress)
     if len(raw.frame) == 0:
-        raise UnusableFile(f"{path.name} has no OSM objects usable as {kind}")
+        from geocluster.io._osm import parse_not_imported
+
+        counts = parse_not_imported(raw.notes) or {}
+        why = ", ".join(f"{n} {r}" for r, n in counts.items() if n)
+        raise UnusableFile(
+            f"{path.name} has no OSM objects usable as {kind}"
+            + (f" (not imported: {why})" if why else "")
+        )
     frame = to_columns(kind, raw.frame)
     notes = list(raw.notes)
     if kind in ("firms", "institutions"):

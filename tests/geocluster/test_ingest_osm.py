@@ -428,6 +428,14 @@ def test_unsorted_pbf_says_how_to_fix_it(tmp_path):
         prepare("firms", path)
 
 
+def test_nothing_usable_says_why(tmp_path):
+    path = tmp_path / "benches.osm.pbf"
+    with osmium.SimpleWriter(str(path)) as w:
+        w.add_node(mutable.Node(id=1, location=(24.9, 60.1), tags={"amenity": "bench"}, version=1))
+    with pytest.raises(UnusableFile, match=r"no OSM objects usable as firms \(not imported: 1 no"):
+        prepare("firms", path)
+
+
 def test_corrupt_pbf(tmp_path):
     path = tmp_path / "bad.osm.pbf"
     path.write_bytes(b"\x00\x00\x00\x0d\n\tOSMHeader" + b"garbage" * 100)

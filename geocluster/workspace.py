@@ -49,7 +49,7 @@ Progress = Callable[[float, str], None]
 BBox = tuple[float, float, float, float]
 Filter = tuple[str, str, Any]
 
-KINDS = ("firms", "assets", "boundaries", "indicators")
+KINDS = ("firms", "assets", "boundaries", "indicators", "institutions")
 #: Who may see a new dataset of each kind by default (firm registers are confidential).
 DEFAULT_VISIBILITY = {"firms": "private"}
 

@@ -73,7 +73,11 @@ def _parse_options(text: str | None) -> dict[str, Any] | None:
 def upload_dataset(
     request: Request,
     kind: Annotated[
-        str, Form(description="firms | assets | boundaries | indicators", examples=["firms"])
+        str,
+        Form(
+            description="firms | assets | boundaries | indicators | institutions",
+            examples=["firms"],
+        ),
     ],
     file: Annotated[
         UploadFile,

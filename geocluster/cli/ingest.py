@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Ingest a file into the workspace. Rejected rows are reported (exit 0); "
         "an unusable file or option exits 2 and stores nothing.",
     )
-    p.add_argument("kind", choices=("firms", "assets", "boundaries", "indicators"))
+    p.add_argument("kind", choices=("firms", "assets", "boundaries", "indicators", "institutions"))
     p.add_argument(
         "path",
         help="CSV/TSV, XLSX, GeoJSON, GPKG, zipped Shapefile, GeoParquet, FlatGeobuf or OSM PBF",

@@ -14,7 +14,7 @@ import pyproj
 import shapely
 
 from geocluster.crs import working_crs_for
-from geocluster.errors import CRSError, InvalidInput, MissingColumns, UnusableFile
+from geocluster.errors import CRSError, InvalidInput, MissingColumns
 from geocluster.ingest import _columns as cols
 from geocluster.ingest._geometry import (
     check_swapped,
@@ -28,9 +28,9 @@ from geocluster.ingest._geometry import (
 from geocluster.ingest._options import IngestOptions, Prepared, Rejection
 from geocluster.ingest._rejects import Rejector
 from geocluster.ingest._values import as_code_str, parse_bool, parse_year, take_text
-from geocluster.io import RawTable, check_size, detect_format, read_osm, read_table
+from geocluster.io import RawTable, check_size, detect_format, read_table
 
-KINDS = ("firms", "assets", "boundaries", "indicators")
+KINDS = ("firms", "assets", "boundaries", "indicators", "institutions")
 Progress = Callable[[float, str], None]
 _WGS84 = pyproj.CRS.from_epsg(4326)
 _MAX_LISTED = 20
@@ -794,24 +794,6 @@ def _indicators(
     return out, rejected
 
 
-# ------------------------------------------------------------------------------- OSM
-def _read_osm(kind: str, path: Path, opts: IngestOptions, report: Progress) -> RawTable:
-    from geocluster.ingest import _osm
-
-    keys, keep, _ = _osm.selection(kind)
-    raw = read_osm(path, keys=keys, keep=keep, max_bytes=opts.max_bytes, progress=report)
-    if len(raw.frame) == 0:
-        raise UnusableFile(f"{path.name} has no OSM objects usable as {kind}")
-    return raw
-
-
-def _osm_canonical(kind: str, raw: RawTable) -> RawTable:
-    from geocluster.ingest import _osm
-
-    frame = _osm.to_columns(kind, raw.frame)
-    return RawTable(frame, raw.format, raw.crs, raw.layer, raw.notes)
-
-
 # ------------------------------------------------------------------------------ entry
 def prepare(
     kind: str,
@@ -825,10 +807,10 @@ def prepare(
 
     Parameters
     ----------
-    kind : {"firms", "assets", "boundaries", "indicators"}
+    kind : {"firms", "assets", "boundaries", "indicators", "institutions"}
     path
         The file (CSV/TSV, XLSX, GeoJSON, GPKG, zipped Shapefile, GeoParquet,
-        FlatGeobuf; OSM PBF for firms and assets).
+        FlatGeobuf; OSM PBF for firms, assets and institutions).
     opts
         Column, CRS and limit options (:class:`IngestOptions` or a dict of its keys).
     progress
@@ -866,10 +848,11 @@ def prepare(
     fmt = detect_format(path)
     warnings: list[str] = []
     if fmt == "osm":
-        if kind not in ("firms", "assets"):
-            raise InvalidInput(f"an OSM PBF file gives firms or assets, not {kind}")
-        raw = _read_osm(kind, path, opts, report)
-        raw = _osm_canonical(kind, raw)
+        from geocluster.ingest import _osm
+
+        if kind not in _osm.OSM_KINDS:
+            raise InvalidInput(f"an OSM PBF file gives firms, assets or institutions, not {kind}")
+        raw = _osm.read(kind, path, max_bytes=opts.max_bytes, progress=report)
     else:
         raw = read_table(
             path,
@@ -896,7 +879,14 @@ def prepare(
     rej = Rejector(np.arange(1, len(raw.frame) + 1))
     located = _locate(raw, opts, kind, rej, warnings, land)
     report(0.5, "checking attributes")
-    builder = {"firms": _firms, "assets": _assets, "boundaries": _boundaries}[kind]
+    from geocluster.ingest._institutions import institutions as _institutions
+
+    builder = {
+        "firms": _firms,
+        "assets": _assets,
+        "boundaries": _boundaries,
+        "institutions": _institutions,
+    }[kind]
     frame = builder(raw, opts, rej, warnings, located, report)
     working = None
     if len(frame):

@@ -224,17 +224,19 @@ def read_osm(
     path: str | os.PathLike[str],
     *,
     keys: Iterable[str],
-    keep: Callable[[dict[str, str]], bool],
+    keep: Callable[[dict[str, str]], object],
     max_bytes: int | None = None,
     progress: Callable[[float, str], None] | None = None,
 ) -> RawTable:
-    """Read tagged nodes and closed ways of an OSM PBF file (see :mod:`geocluster.io._osm`).
+    """Read tagged nodes, ways and area relations of an OSM PBF file (:mod:`geocluster.io._osm`).
 
     Returns
     -------
     RawTable
         ``format="osm"``, ``crs="EPSG:4326"``; the frame has ``osm_type``,
         ``osm_id``, ``name``, ``osm_tags`` (JSON), ``_tags`` (dicts) and geometry.
+        ``keep(tags)`` returns the object's class (false: skip it); the notes count the
+        objects not imported, by reason.
     """
     path = Path(path)
     check_size(path, max_bytes)

@@ -1,8 +1,8 @@
 """The one table that turns OpenStreetMap tags into firms and territorial assets.
 
 Everything geocluster knows about OSM tagging lives here; the OSM PBF reader
-(``geocluster.io``) only asks :func:`osm_firm_match` / :func:`osm_tags_to_isic`
-and :func:`osm_asset_class`. ``OSM_MAPPING.md`` next to this module is rendered
+(``geocluster.io``) only asks :func:`osm_firm_match` / :func:`osm_tags_to_isic`,
+:func:`osm_asset_class` and :func:`osm_institution_type`. ``OSM_MAPPING.md`` next to this module is rendered
 from these tables by :func:`render_markdown` (a test keeps it in sync; run
 ``python -m geocluster.sectors.osm`` to rewrite it).
 
@@ -29,8 +29,15 @@ Assets
     ``"national"``, 3-4 -> ``"regional"``, 5-8 -> ``"local"``; OSM wiki
     *Key:heritage*) or ``heritage:operator=whc``; otherwise it is ``None``.
 
-Firm and asset classification are independent: a restaurant in a listed
-building is both a firm (56) and a cultural asset.
+Support institutions
+    An element is a support institution when it carries one of the tags of
+    :data:`INSTITUTION_TAGS` (``amenity=university|college|training|
+    research_institute``, ``office=research|educational_institution|association|
+    ngo``); it gets a ``type`` of :data:`INSTITUTION_TYPES`. These offices are not
+    firms (:data:`NON_FIRM_VALUES`).
+
+Firm, asset and institution classification are independent: a restaurant in a
+listed building is both a firm (56) and a cultural asset.
 """
 
 from __future__ import annotations
@@ -47,10 +54,14 @@ __all__ = [
     "FIRM_KEYS",
     "FIRM_TAGS",
     "NON_FIRM_VALUES",
+    "INSTITUTION_TAGS",
+    "INSTITUTION_TYPES",
     "AssetTag",
     "FirmTag",
+    "InstitutionTag",
     "osm_asset_class",
     "osm_firm_match",
+    "osm_institution_type",
     "osm_tags_to_isic",
     "render_markdown",
 ]
@@ -80,6 +91,31 @@ class AssetTag:
     note: str = ""
 
 
+@dataclass(frozen=True)
+class InstitutionTag:
+    """One row of the institution table: ``key=value`` -> institution ``type``."""
+
+    key: str
+    value: str
+    type: str
+    note: str = ""
+
+
+#: The support-institution types (the ``type`` column of an ``institutions`` dataset)
+#: and what each covers. The UNIDO cluster-development approach diagnoses these
+#: "support institutions" next to the firms (UNIDO, *Cluster development for pro-poor
+#: growth*, 2010).
+INSTITUTION_TYPES: Mapping[str, str] = {
+    "training": "vocational training centres, technical and further-education colleges",
+    "university": "universities and other degree-granting higher education",
+    "research": "research institutes, R&D and technology centres",
+    "business_association": "business, producer and trade associations, cluster initiatives",
+    "chamber": "chambers of commerce, industry or crafts",
+    "quality_lab": "testing, metrology, certification and quality laboratories",
+    "finance": "finance for small firms: microfinance, development banks, guarantee funds",
+    "ngo": "non-governmental organisations supporting enterprise development",
+}
+
 #: Keys that make a firm, in the order they are tried.
 FIRM_KEYS: tuple[str, ...] = ("craft", "industrial", "office", "tourism", "amenity", "shop")
 
@@ -100,6 +136,9 @@ NON_FIRM_VALUES: Mapping[str, frozenset[str]] = {
             "religion",
             "union",
             "quango",
+            # support institutions (INSTITUTION_TAGS), not firms
+            "research",
+            "educational_institution",
         }
     ),
 }
@@ -213,7 +252,6 @@ FIRM_TAGS: tuple[FirmTag, ...] = (
     _F("office", "engineer", "71", "ISIC 7110"),
     _F("office", "surveyor", "71", "ISIC 7110"),
     _F("office", "geodesist", "71", "ISIC 7110"),
-    _F("office", "research", "72", ""),
     _F("office", "advertising_agency", "73", "ISIC 7310"),
     _F("office", "translator", "74", "ISIC 7490 translation and interpretation"),
     _F("office", "employment_agency", "78", ""),
@@ -221,7 +259,6 @@ FIRM_TAGS: tuple[FirmTag, ...] = (
     _F("office", "guide", "79", "ISIC 7990 tourist guides"),
     _F("office", "security", "80", ""),
     _F("office", "tutoring", "85", "ISIC 8549"),
-    _F("office", "educational_institution", "85", ""),
     # --- tourism: commercial values only (attractions are assets)
     _F("tourism", "hotel", "55", "ISIC 5510"),
     _F("tourism", "motel", "55", "ISIC 5510"),
@@ -294,6 +331,41 @@ FIRM_TAGS: tuple[FirmTag, ...] = (
     _F("office", "*", None, "a business office of an unmapped kind: firm, sector unknown"),
     _F("shop", "*", "47", "ISIC 47 retail trade (shop=bakery, butcher, ... are retail outlets)"),
 )
+
+_I = InstitutionTag
+
+#: The institution table, in priority order (first matching row wins). OSM has no
+#: established tags for chambers, quality laboratories or small-firm finance: those
+#: types come from files.
+INSTITUTION_TAGS: tuple[InstitutionTag, ...] = (
+    _I("amenity", "university", "university", "OSM wiki Tag:amenity=university"),
+    _I(
+        "amenity",
+        "college",
+        "training",
+        "further education below university level (OSM wiki Tag:amenity=college)",
+    ),
+    _I("amenity", "training", "training", "a place offering training (Tag:amenity=training)"),
+    _I("amenity", "research_institute", "research", "Tag:amenity=research_institute"),
+    _I("office", "research", "research", "an R&D office; no longer imported as a firm"),
+    _I(
+        "office",
+        "educational_institution",
+        "training",
+        "the office of an educational institution; no longer imported as a firm",
+    ),
+    _I(
+        "office",
+        "association",
+        "business_association",
+        "a non-profit association; OSM does not tell business associations from others",
+    ),
+    _I("office", "ngo", "ngo", "Tag:office=ngo"),
+)
+
+_INSTITUTION_INDEX: dict[tuple[str, str], InstitutionTag] = {}
+for _irow in INSTITUTION_TAGS:
+    _INSTITUTION_INDEX.setdefault((_irow.key, _irow.value), _irow)
 
 _A = AssetTag
 
@@ -427,6 +499,29 @@ def osm_asset_class(tags: Mapping[str, str]) -> tuple[str, str, str | None] | No
     return None
 
 
+def osm_institution_type(tags: Mapping[str, str]) -> str | None:
+    """The support-institution type of an OSM element, if it is one.
+
+    Parameters
+    ----------
+    tags : Mapping[str, str]
+        OSM tags of one element.
+
+    Returns
+    -------
+    str or None
+        A key of :data:`INSTITUTION_TYPES` (``"research"`` for ``office=research``),
+        or ``None`` when no row of :data:`INSTITUTION_TAGS` matches.
+    """
+    for row in INSTITUTION_TAGS:
+        value = _clean(tags.get(row.key))
+        if value is None:
+            continue
+        if value.split(";", 1)[0].strip() == row.value:
+            return row.type
+    return None
+
+
 def _designation(tags: Mapping[str, str]) -> str | None:
     operator = (_clean(tags.get("heritage:operator")) or "").lower()
     if operator == "whc":
@@ -438,7 +533,7 @@ def _designation(tags: Mapping[str, str]) -> str | None:
 def render_markdown() -> str:
     """Render the firm and asset tables as the Markdown of ``OSM_MAPPING.md``."""
     lines = [
-        "# OpenStreetMap tags -> firms and territorial assets",
+        "# OpenStreetMap tags -> firms, territorial assets and support institutions",
         "",
         "<!-- Generated by geocluster.sectors.osm.render_markdown(); do not edit by hand.",
         "     Rewrite with: python -m geocluster.sectors.osm -->",
@@ -471,7 +566,25 @@ def render_markdown() -> str:
         "",
         "Designation: `heritage:operator=whc` or `heritage=1` -> `unesco`; `heritage=2` ->",
         "`national`; `heritage=3|4` -> `regional`; `heritage=5..8` -> `local` (OSM wiki",
-        "*Key:heritage*); otherwise none. Assets keep their polygon geometry.",
+        "*Key:heritage*); otherwise none.",
+        "",
+        "Geometry: nodes are points; closed ways are polygons; multipolygon and boundary",
+        "relations (`boundary=protected_area`, `leisure=nature_reserve`, a `tourism=attraction`",
+        "square ...) are assembled by libosmium into multipolygons with their holes; **assets on",
+        "open ways are kept as lines** (a protected river, a historic wall). Firms and",
+        "institutions with an extent (closed way, relation, open way) get a representative",
+        "point, a point guaranteed to lie on the object (shapely `point_on_surface`), never a",
+        "centroid outside it. `osm_type` (`node`/`way`/`relation`) and `osm_id` keep the",
+        "original OSM object; ids are `n<id>`, `w<id>`, `r<id>`.",
+        "",
+        "Not imported, counted by reason in the ingest warnings (`OSM objects not imported, by",
+        "reason: {...}`), among the objects that carry a key of interest: `no_mapping` (no",
+        "row matches, e.g. `amenity=bench`, `shop=vacant`), `missing_locations` (way nodes",
+        "outside the extract), `invalid_geometry` (degenerate ways, relations whose rings do",
+        "not assemble or whose members are outside the extract), `relation_without_area`",
+        "(a mapped relation of another type: `type=route` tagged `amenity=pub`, `type=site`),",
+        "`duplicate_of_relation` (a closed way that is an outer member of an imported",
+        "multipolygon with the same class: counted once, as the relation).",
         "",
         "| tag | category | subtype | note |",
         "|---|---|---|---|",
@@ -479,6 +592,27 @@ def render_markdown() -> str:
     for r in ASSET_TAGS:
         subtype = r.subtype if r.subtype is not None else "*(the tag value)*"
         lines.append(f"| `{r.key}={r.value}` | {r.category} | {subtype} | {r.note} |")
+    lines += [
+        "",
+        "## Support institutions",
+        "",
+        "Dataset kind `institutions`: `institution_id`, `name`, `type`, `sectors`, geometry.",
+        "Types (files may use them, or the synonyms in `geocluster/ingest/_institutions.py`):",
+        "",
+        "| type | covers |",
+        "|---|---|",
+    ]
+    lines += [f"| `{t}` | {what} |" for t, what in INSTITUTION_TYPES.items()]
+    lines += [
+        "",
+        "From OSM (these offices are no longer firms). OSM has no established tag for",
+        "chambers, quality laboratories or small-firm finance; those come from files.",
+        "`sectors` is empty for OSM institutions (OSM does not say which trades they serve).",
+        "",
+        "| tag | type | note |",
+        "|---|---|---|",
+    ]
+    lines += [f"| `{r.key}={r.value}` | {r.type} | {r.note} |" for r in INSTITUTION_TAGS]
     return "\n".join(lines) + "\n"
 
 

@@ -17,8 +17,9 @@ PBF = DATA / "osm" / "Helsinki.osm.pbf"
 def _independent_counts():
     """Count memorials, museums and artworks with pyosmium directly.
 
-    Same element scope as the reader (nodes, and closed ways of at least four nodes) and
-    the same precedence as the OSM asset table (``geocluster.sectors.osm.ASSET_TAGS``):
+    Same element scope as the reader for these tags (nodes; ways with every node location
+    in the extract, closed ones of at least four nodes as areas, open ones as lines; none
+    of these subtypes is on a multipolygon relation in the extract) and the same precedence as the OSM asset table (``geocluster.sectors.osm.ASSET_TAGS``):
     tourism=museum|gallery|artwork win over historic=memorial.
     """
     import osmium
@@ -26,8 +27,11 @@ def _independent_counts():
     counts: collections.Counter = collections.Counter()
     fp = osmium.FileProcessor(str(PBF), osmium.osm.NODE | osmium.osm.WAY).with_locations()
     for obj in fp:
-        if obj.is_way() and not (obj.is_closed() and len(obj.nodes) >= 4):
-            continue
+        if obj.is_way():
+            if not all(n.location.valid() for n in obj.nodes):
+                continue
+            if obj.is_closed() and len(obj.nodes) < 4:
+                continue
         tourism = obj.tags.get("tourism")
         if tourism in ("museum", "artwork"):
             counts[tourism] += 1

@@ -20,6 +20,7 @@ from fastapi.responses import Response
 
 from api.deps import ItemsDep, get_workspace
 from geocluster.errors import InvalidInput, NotFound
+from geocluster.io import csv_safe
 
 landing_router = APIRouter(tags=["service"])
 router = APIRouter(prefix="/collections", tags=["features"])
@@ -256,7 +257,7 @@ def _csv(frame: pd.DataFrame) -> bytes:
         else:
             out["wkt"] = geom.to_wkt()
         frame = out
-    return frame.to_csv(index=False).encode("utf-8")
+    return csv_safe(frame).to_csv(index=False).encode("utf-8")
 
 
 def _file(frame: pd.DataFrame, fmt: str, layer: str) -> bytes:

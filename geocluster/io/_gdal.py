@@ -141,8 +141,11 @@ def clean_detail(text: object, *, paths: tuple[object, ...] = (), limit: int = M
         Longest result; longer text is cut with an ellipsis.
     """
     out = str(text)
-    for p in sorted({str(p) for p in paths if p}, key=len, reverse=True):
-        out = out.replace(p, os.path.basename(p.rstrip("/")) or "file")
+    for p in sorted({str(p).rstrip("/") for p in paths if p}, key=len, reverse=True):
+        if not p:
+            continue
+        out = out.replace(p + "/", "")  # a directory: what is under it keeps its name
+        out = out.replace(p, os.path.basename(p) or "file")
     # any other absolute path (a temp directory, the workspace): keep its last part
     out = re.sub(r"(?<![\w.])/(?:[^\s/'\":,;()]+/)+([^\s/'\":,;()]*)", r"\1", out)
     out = _CONTROL.sub(" ", out)

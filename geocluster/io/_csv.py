@@ -142,11 +142,22 @@ def read_csv(
         raise UnusableFile(f"{path.name} is empty (no text lines)")
     prefer = "\t" if path.suffix.lower() in (".tsv", ".tab") else None
     delimiter = sniff_delimiter(lines, prefer=prefer)
-    raw_header = next(csv.reader(io.StringIO(lines[0]), delimiter=delimiter))
+    try:
+        raw_header = next(csv.reader(io.StringIO(lines[0]), delimiter=delimiter))
+    except csv.Error as exc:  # e.g. a field over the csv module's 128 KB limit
+        raise UnusableFile(
+            f"{path.name} is not a readable delimited file: its first line is not a header "
+            f"({clean_detail(exc, limit=80)})"
+        ) from exc
     header = [h.lstrip("\ufeff").strip() for h in raw_header]
     if len(lines) < 2:
         raise UnusableFile(f"{path.name} has a header ({header_summary(header)}) but no data rows")
-    decimal_comma = _uses_decimal_comma(lines, delimiter)
+    try:
+        decimal_comma = _uses_decimal_comma(lines, delimiter)
+    except csv.Error as exc:
+        raise UnusableFile(
+            f"{path.name} is not a readable delimited file: {clean_detail(exc, limit=80)}"
+        ) from exc
     as_text = set(text_columns(header)) if text_columns else set()
     dtype = {raw: "str" for raw, c in zip(raw_header, header) if c in as_text} or None
     # Only what differs from plain comma-separated UTF-8 is worth telling the user.

@@ -70,7 +70,11 @@ _hardened = False
 
 #: Longest detail a message may carry from a library or a file.
 MAX_DETAIL = 300
-_UNSAFE = re.compile(r"/vsi|://", re.IGNORECASE)
+# GDAL reads "/vsi..." as a virtual file system at the start of a path or after a
+# driver prefix ("CSV:/vsicurl/..."); "://" is a URL anywhere.
+_UNSAFE = re.compile(r"(?:^|[\s:=\"'(,])/vsi|://", re.IGNORECASE)
+# GDAL's advice on prefixing a driver name: noise to a user who uploaded a file
+_GDAL_HINT = re.compile(r";?\s*It might help to specify the correct driver.*$", re.DOTALL)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
@@ -140,7 +144,7 @@ def clean_detail(text: object, *, paths: tuple[object, ...] = (), limit: int = M
     limit
         Longest result; longer text is cut with an ellipsis.
     """
-    out = str(text)
+    out = _GDAL_HINT.sub("", str(text))
     for p in sorted({str(p).rstrip("/") for p in paths if p}, key=len, reverse=True):
         if not p:
             continue

@@ -8,6 +8,14 @@ OSM PBF files go through :func:`read_osm`, which needs to know which tags to kee
 Formats: CSV/TSV (delimiter, encoding and decimal-comma sniffing), XLSX, GeoJSON,
 GeoPackage (choose the layer), zipped Shapefile (``.cpg`` encoding honoured by GDAL),
 GeoParquet, FlatGeobuf, OSM PBF. Rasters live in :mod:`geocluster.io.raster`.
+
+Hostile files: the type comes from the content and the extension together (XML is
+refused under any name, a ``.geojson`` must be a JSON object, binary formats need
+their signature); GDAL opens only the self-contained driver of that type, with every
+referencing driver deregistered and network access off (:mod:`geocluster.io._gdal`);
+GeoPackages must be plain tables, zips are checked and only the needed members are
+extracted, XLSX XML goes through defusedxml. Error messages name the file by its base
+name, carry no server path and at most a short detail.
 """
 
 from __future__ import annotations

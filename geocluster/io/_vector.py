@@ -188,6 +188,19 @@ def check_geopackage(path: Path, *, display: str) -> None:
             raise UnusableFile(
                 f"{display} is an SQLite file but not a GeoPackage (no gpkg_contents)"
             )
+        for kind, _name, _, sql in master:
+            text = sql or ""
+            if kind == "table" and re.match(r"\s*CREATE\s+VIRTUAL\s+TABLE", text, re.I):
+                if not re.search(r"\bUSING\s+rtree\s*\(", text, re.I):
+                    raise UnusableFile(
+                        f"{display} holds a virtual table (not a spatial index); refusing a "
+                        "GeoPackage that can read outside itself"
+                    )
+            if kind in ("view", "trigger") and _GPKG_FORBIDDEN_SQL.search(text):
+                raise UnusableFile(
+                    f"{display} holds a {kind} calling functions that read outside the file; "
+                    "refusing it"
+                )
         contents = con.execute("SELECT table_name, data_type FROM gpkg_contents").fetchall()
         for table, data_type in contents:
             if str(data_type).lower() not in _GPKG_DATA_TYPES:
@@ -207,19 +220,6 @@ def check_geopackage(path: Path, *, display: str) -> None:
                 raise UnusableFile(
                     f"{display}: layer {clean_detail(table, limit=60)!r} has generated "
                     "columns; save the layer with plain columns"
-                )
-        for kind, _name, _, sql in master:
-            text = sql or ""
-            if kind == "table" and re.match(r"\s*CREATE\s+VIRTUAL\s+TABLE", text, re.I):
-                if not re.search(r"\bUSING\s+rtree\s*\(", text, re.I):
-                    raise UnusableFile(
-                        f"{display} holds a virtual table (not a spatial index); refusing a "
-                        "GeoPackage that can read outside itself"
-                    )
-            if kind in ("view", "trigger") and _GPKG_FORBIDDEN_SQL.search(text):
-                raise UnusableFile(
-                    f"{display} holds a {kind} calling functions that read outside the file; "
-                    "refusing it"
                 )
         try:
             tiles = con.execute("SELECT COUNT(*) FROM gpkg_tile_matrix_set").fetchone()[0]

@@ -21,7 +21,7 @@ from api.errors import add_exception_handlers
 from api.jobs import JobManager
 from api.settings import Settings
 from api.tiling import CollectionResolver, IndexCache
-from api.uploads import UploadLimitMiddleware
+from api.uploads import UploadLimitMiddleware, sweep_upload_temps
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "maps" / "static"
 
@@ -78,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        sweep_upload_temps()  # what a killed earlier process left in the temp dir
         if settings.tiles.tile_warm_on_start:
             from api.routers.tiles import warm_indexes
 

@@ -1,10 +1,21 @@
-"""Stream an uploaded file to a private temp directory, with a size limit."""
+"""Stream an uploaded file to a private temp directory, with a size limit.
+
+Each upload gets its own directory made by the server (``mkdtemp``: random name,
+mode 0700) under which the file has the client's base name reduced to
+``[A-Za-z0-9._-]`` (readers need its extension; the catalog keeps it as the source).
+The directory is removed when the request ends, whether it succeeded or failed, and
+:func:`sweep_upload_temps` removes what a killed process left behind. Errors raised
+while the upload is read are re-raised with server paths removed and details capped.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,9 +24,13 @@ from fastapi import Request, UploadFile
 
 from api.errors import UploadTooLarge
 from api.settings import Settings
-from geocluster.errors import UnusableFile
+from geocluster.errors import GeoclusterError, UnusableFile
 
 _SAFE = re.compile(r"[^A-Za-z0-9._\-]+")
+#: Prefixes of the temp directories uploads and zip extraction create.
+UPLOAD_TEMP_PREFIXES = ("geocluster-upload-", "geocluster-zip-")
+#: Longest message an upload error may carry.
+MAX_MESSAGE = 600
 
 
 def safe_filename(filename: str | None, default: str = "upload") -> str:
@@ -52,7 +67,8 @@ def saved_upload(upload: UploadFile, settings: Settings) -> Iterator[Path]:
     """
     limit = int(settings.upload.max_upload_mb * 1024 * 1024)
     chunk = settings.upload.upload_chunk_bytes
-    tmpdir = Path(tempfile.mkdtemp(prefix="geocluster-upload-"))
+    tmpdir = Path(tempfile.mkdtemp(prefix=UPLOAD_TEMP_PREFIXES[0]))
+    server_paths = (tmpdir, Path(tempfile.gettempdir()), Path(settings.workspace).resolve())
     try:
         target = tmpdir / safe_filename(upload.filename)
         written = 0
@@ -70,9 +86,77 @@ def saved_upload(upload: UploadFile, settings: Settings) -> Iterator[Path]:
                 out.write(block)
         if written == 0:
             raise UnusableFile(f"the uploaded file {target.name!r} is empty (0 bytes)")
-        yield target
+        try:
+            yield target
+        except GeoclusterError as exc:
+            clean = public_message(exc, paths=(target, *server_paths))
+            if clean == str(exc):
+                raise
+            raise type(exc)(clean) from exc
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def public_message(exc: BaseException, *, paths: tuple[object, ...] = ()) -> str:
+    """The message of ``exc`` fit for a client: one line, no server path, capped.
+
+    Parameters
+    ----------
+    exc
+        An error raised while an upload was read or ingested.
+    paths
+        Server paths (the upload's temp file and directories, the workspace) to
+        remove; each is replaced by its base name.
+    """
+    from geocluster.io import clean_detail
+
+    return clean_detail(exc, paths=paths, limit=MAX_MESSAGE)
+
+
+def sweep_upload_temps(
+    directory: str | os.PathLike[str] | None = None, *, older_than_s: float = 3600.0
+) -> int:
+    """Remove upload temp directories a previous process left behind.
+
+    Requests remove their own temp directory; one killed mid-request cannot. Call at
+    start-up. Only directories whose name starts with :data:`UPLOAD_TEMP_PREFIXES`,
+    owned by this user and untouched for ``older_than_s`` seconds are removed, so a
+    concurrent worker's live upload survives.
+
+    Parameters
+    ----------
+    directory
+        Where uploads are staged (default: :func:`tempfile.gettempdir`).
+    older_than_s
+        Minimum age (seconds since last modification) of a directory to remove.
+
+    Returns
+    -------
+    int
+        How many directories were removed.
+    """
+    root = Path(directory) if directory is not None else Path(tempfile.gettempdir())
+    removed = 0
+    now = time.time()
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return 0
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    for entry in entries:
+        if not entry.name.startswith(UPLOAD_TEMP_PREFIXES):
+            continue
+        with contextlib.suppress(OSError):
+            st = entry.stat(follow_symlinks=False)
+            if not entry.is_dir(follow_symlinks=False):
+                continue
+            if uid is not None and st.st_uid != uid:
+                continue
+            if now - st.st_mtime < older_than_s:
+                continue
+            shutil.rmtree(entry.path)
+            removed += 1
+    return removed
 
 
 class UploadLimitMiddleware:

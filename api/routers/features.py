@@ -18,6 +18,7 @@ from fastapi.responses import Response
 
 from api.deps import ItemsDep, get_workspace
 from geocluster.errors import InvalidInput, NotFound
+from geocluster.io import csv_safe
 from geocluster.store.export import frame_to_bytes
 
 landing_router = APIRouter(tags=["service"])
@@ -253,7 +254,7 @@ def _csv(frame: pd.DataFrame) -> bytes:
         else:
             out["wkt"] = geom.to_wkt()
         frame = out
-    return frame.to_csv(index=False).encode("utf-8")
+    return csv_safe(frame).to_csv(index=False).encode("utf-8")
 
 
 @router.get(

@@ -8,6 +8,14 @@ OSM PBF files go through :func:`read_osm`, which needs to know which tags to kee
 Formats: CSV/TSV (delimiter, encoding and decimal-comma sniffing), XLSX, GeoJSON,
 GeoPackage (choose the layer), zipped Shapefile (``.cpg`` encoding honoured by GDAL),
 GeoParquet, FlatGeobuf, OSM PBF. Rasters live in :mod:`geocluster.io.raster`.
+
+Hostile files: the type comes from the content and the extension together (XML is
+refused under any name, a ``.geojson`` must be a JSON object, binary formats need
+their signature); GDAL opens only the self-contained driver of that type, with every
+referencing driver deregistered and network access off (:mod:`geocluster.io._gdal`);
+GeoPackages must be plain tables, zips are checked and only the needed members are
+extracted, XLSX XML goes through defusedxml. Error messages name the file by its base
+name, carry no server path and at most a short detail.
 """
 
 from __future__ import annotations
@@ -22,23 +30,32 @@ import pandas as pd
 
 from geocluster.errors import (
     FileTooLarge,
+    GeoclusterError,
     InvalidInput,
     UnsafeArchive,
     UnsupportedFormat,
     UnusableFile,
 )
 from geocluster.io._archive import extract_member, inspect_zip
-from geocluster.io._csv import read_csv, sniff_delimiter, sniff_encoding
+from geocluster.io._csv import header_summary, read_csv, sniff_delimiter, sniff_encoding
 from geocluster.io._detect import FORMATS, check_size, detect_format
+from geocluster.io._export import csv_safe
+from geocluster.io._gdal import MAX_DETAIL, check_user_string, clean_detail, harden
 from geocluster.io._osm import read_osm as _read_osm
-from geocluster.io._vector import read_geoparquet, read_vector
+from geocluster.io._vector import check_geopackage, read_geoparquet, read_vector
 from geocluster.io._xlsx import read_xlsx
 
 __all__ = [
     "FORMATS",
+    "MAX_DETAIL",
     "RawTable",
     "check_size",
+    "check_user_string",
+    "clean_detail",
+    "csv_safe",
     "detect_format",
+    "harden",
+    "header_summary",
     "inspect_zip",
     "read_osm",
     "read_table",
@@ -75,6 +92,10 @@ class RawTable:
 
 _VECTOR_IN_ZIP = (".shp", ".geojson", ".json", ".gpkg", ".fgb")
 _TABLE_IN_ZIP = (".csv", ".tsv", ".txt", ".xlsx", ".parquet")
+#: Shapefile parts extracted next to the .shp; nothing else of the archive reaches GDAL.
+_SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
+#: Members that describe other files or services: an archive holding one is refused.
+_REFERENCING_MEMBERS = (".vrt", ".ovf", ".gdalg")
 
 
 def _read_zip(
@@ -97,6 +118,14 @@ def _read_zip(
         if not PurePosixPath(i.filename).name.startswith(".")
         and "__MACOSX" not in PurePosixPath(i.filename).parts
     ]
+    for info in files:
+        lowered = info.filename.lower()
+        if lowered.endswith(_REFERENCING_MEMBERS):
+            member = clean_detail(PurePosixPath(info.filename).name, limit=80)
+            raise UnsafeArchive(
+                f"{path.name} contains {member!r}, a GDAL virtual file that points at "
+                "other files; refusing the archive"
+            )
     by_ext: dict[str, list] = {}
     for info in visible:
         by_ext.setdefault(PurePosixPath(info.filename).suffix.lower(), []).append(info)
@@ -122,9 +151,26 @@ def _read_zip(
                 f"{path.name}: shapefile {shp.filename!r} lacks {', '.join(missing)} "
                 "(a shapefile needs .shp, .shx and .dbf, and .prj for its CRS)"
             )
-        frame, crs, _, notes = read_vector(
-            f"/vsizip/{path.resolve()}/{shp.filename}", display=f"{path.name}:{shp.filename}"
-        )
+        # Extract only this shapefile's parts into a private directory and read them
+        # there: GDAL never sees the archive, so it cannot reach any other member.
+        parts = [
+            i
+            for i in visible
+            if str(PurePosixPath(i.filename).with_suffix("")) == stem
+            and PurePosixPath(i.filename).suffix.lower() in _SHAPEFILE_PARTS
+        ]
+        with tempfile.TemporaryDirectory(prefix="geocluster-zip-") as tmp:
+            extracted = {
+                PurePosixPath(i.filename).suffix.lower(): extract_member(
+                    path, i, Path(tmp), name=f"layer{PurePosixPath(i.filename).suffix.lower()}"
+                )
+                for i in parts
+            }
+            frame, crs, _, notes = read_vector(
+                str(extracted[".shp"]),
+                fmt="shapefile",
+                display=f"{path.name}:{PurePosixPath(shp.filename).name}",
+            )
         if len(shps) > 1 and layer is None:
             notes.append(
                 f"read {shp.filename!r}; the archive also holds "
@@ -190,13 +236,43 @@ def read_table(
         FileTooLarge, UnsafeArchive).
     """
     path = Path(path)
+    check_user_string(path, "file path")
+    if layer is not None:
+        check_user_string(layer, "layer")
+    try:
+        return _read_table(
+            path,
+            layer=layer,
+            max_bytes=max_bytes,
+            text_columns=text_columns,
+            spatial=spatial,
+            _in_zip=_in_zip,
+        )
+    except GeoclusterError as exc:
+        # A message names the file by its base name and carries no server path and
+        # no more of the file than a short detail.
+        clean = clean_detail(exc, paths=(path, path.parent), limit=2 * MAX_DETAIL)
+        if clean == str(exc):
+            raise
+        raise type(exc)(clean) from exc
+
+
+def _read_table(
+    path: Path,
+    *,
+    layer: str | None,
+    max_bytes: int | None,
+    text_columns: Callable[[list[str]], Iterable[str]] | None,
+    spatial: bool,
+    _in_zip: bool,
+) -> RawTable:
     check_size(path, max_bytes)
     fmt = detect_format(path)
     if fmt == "csv":
         frame, notes = read_csv(path, text_columns=text_columns)
         return RawTable(frame, "csv", None, None, notes)
     if fmt == "xlsx":
-        frame, sheet, notes = read_xlsx(path, sheet=layer)
+        frame, sheet, notes = read_xlsx(path, sheet=layer, max_bytes=max_bytes)
         return RawTable(frame, "xlsx", None, sheet, notes)
     if fmt == "zip":
         if _in_zip:
@@ -213,8 +289,10 @@ def read_table(
             "(ingest does this for firms and assets)"
         )
     if fmt in ("geojson", "gpkg", "flatgeobuf", "shapefile"):
+        if fmt == "gpkg":
+            check_geopackage(path, display=path.name)
         frame, crs, chosen, notes = read_vector(
-            str(path), layer=layer, display=path.name, spatial=spatial
+            str(path), fmt=fmt, layer=layer, display=path.name, spatial=spatial
         )
         return RawTable(frame, fmt, crs, chosen, notes)
     raise UnsupportedFormat(f"{path.name}: unsupported format {fmt!r}")  # pragma: no cover

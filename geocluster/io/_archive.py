@@ -80,16 +80,21 @@ def inspect_zip(path: Path) -> list[zipfile.ZipInfo]:
     return files
 
 
-def extract_member(archive: Path, info: zipfile.ZipInfo, dest: Path) -> Path:
+def extract_member(
+    archive: Path, info: zipfile.ZipInfo, dest: Path, *, name: str | None = None
+) -> Path:
     """Extract one checked member into directory ``dest`` with a hard size cap.
 
-    The member is written under its base name only, so a crafted name cannot escape
-    ``dest`` even if :func:`inspect_zip` were bypassed.
+    The member is written under ``name`` (default: its base name) only, so a crafted
+    name cannot escape ``dest`` even if :func:`inspect_zip` were bypassed.
     """
     limit = max(info.file_size, 0)
     packed = max(archive.stat().st_size, 1)
     cap = min(MAX_TOTAL_BYTES, max(limit, RATIO_MIN_BYTES, packed * MAX_RATIO))
-    target = dest / PurePosixPath(info.filename.replace("\\", "/")).name
+    base = name or PurePosixPath(info.filename.replace("\\", "/")).name
+    if not base or base in (".", "..") or "/" in base or "\x00" in base:
+        raise UnsafeArchive(f"{archive.name} contains a member with an unusable name")
+    target = dest / base
     written = 0
     try:
         with zipfile.ZipFile(archive) as zf, zf.open(info) as src, open(target, "wb") as out:

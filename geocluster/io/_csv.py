@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from geocluster.errors import UnusableFile
+from geocluster.io._gdal import clean_detail
 
 DELIMITERS = (",", ";", "\t", "|")
 _SAMPLE_BYTES = 256 * 1024
@@ -141,11 +142,22 @@ def read_csv(
         raise UnusableFile(f"{path.name} is empty (no text lines)")
     prefer = "\t" if path.suffix.lower() in (".tsv", ".tab") else None
     delimiter = sniff_delimiter(lines, prefer=prefer)
-    raw_header = next(csv.reader(io.StringIO(lines[0]), delimiter=delimiter))
+    try:
+        raw_header = next(csv.reader(io.StringIO(lines[0]), delimiter=delimiter))
+    except csv.Error as exc:  # e.g. a field over the csv module's 128 KB limit
+        raise UnusableFile(
+            f"{path.name} is not a readable delimited file: its first line is not a header "
+            f"({clean_detail(exc, limit=80)})"
+        ) from exc
     header = [h.lstrip("\ufeff").strip() for h in raw_header]
     if len(lines) < 2:
-        raise UnusableFile(f"{path.name} has a header ({', '.join(header)}) but no data rows")
-    decimal_comma = _uses_decimal_comma(lines, delimiter)
+        raise UnusableFile(f"{path.name} has a header ({header_summary(header)}) but no data rows")
+    try:
+        decimal_comma = _uses_decimal_comma(lines, delimiter)
+    except csv.Error as exc:
+        raise UnusableFile(
+            f"{path.name} is not a readable delimited file: {clean_detail(exc, limit=80)}"
+        ) from exc
     as_text = set(text_columns(header)) if text_columns else set()
     dtype = {raw: "str" for raw, c in zip(raw_header, header) if c in as_text} or None
     # Only what differs from plain comma-separated UTF-8 is worth telling the user.
@@ -185,16 +197,38 @@ def read_csv(
                 **kwargs,
             )
         except pd.errors.EmptyDataError as exc:
-            raise UnusableFile(f"{path.name} is empty: {exc}") from exc
+            raise UnusableFile(f"{path.name} is empty: {clean_detail(exc)}") from exc
         except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-            raise UnusableFile(f"{path.name} is not a readable delimited file: {exc}") from exc
+            raise UnusableFile(
+                f"{path.name} is not a readable delimited file: "
+                f"{clean_detail(exc, paths=(path, path.parent))}"
+            ) from exc
     frame.columns = [str(c).lstrip("\ufeff").strip() for c in frame.columns]
     _missing_words_to_nan(frame, keep=as_text)
     if len(frame) == 0:
         raise UnusableFile(
-            f"{path.name} has a header ({', '.join(map(str, frame.columns))}) but no data rows"
+            f"{path.name} has a header ({header_summary(frame.columns)}) but no data rows"
         )
     return frame, notes
+
+
+#: A column name worth quoting in a message: short, printable, one line.
+_HEADER_NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,64}$")
+
+
+def header_summary(columns: Iterable[object], *, limit: int = 300) -> str:
+    """The column names of a file for a message, or a count when they do not look like names.
+
+    A hostile or misread file can put anything in its first line (a password-file
+    line, a megabyte of data); only short printable names are quoted, at most
+    ``limit`` characters in all.
+    """
+    names = [str(c) for c in columns]
+    if not names:
+        return "(none)"
+    if not all(_HEADER_NAME.match(n) for n in names):
+        return f"{len(names)} columns whose names do not look like header names"
+    return clean_detail(", ".join(names), limit=limit)
 
 
 def _missing_words_to_nan(frame: pd.DataFrame, *, keep: set[str]) -> None:

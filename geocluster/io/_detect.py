@@ -57,7 +57,16 @@ _KNOWN_UNSUPPORTED = {
     ".rar": "a RAR archive; use a .zip",
     ".tif": "a raster; register rasters with the raster commands",
     ".tiff": "a raster; register rasters with the raster commands",
+    ".vrt": "a GDAL virtual file (VRT) that points at other files; upload the data itself",
+    ".ovf": "a GDAL virtual file (VRT) that points at other files; upload the data itself",
+    ".xml": "XML; geocluster does not read XML formats (convert to GeoJSON or GeoPackage)",
+    ".gml": "GML; convert it to GeoJSON or GeoPackage",
+    ".gdalg": "a GDAL pipeline description; upload the data itself",
 }
+
+# Text that starts like this is XML or HTML (a GDAL VRT, KML, GML, an error page):
+# no format geocluster reads is XML, so it is refused under any name.
+_XML_START = (b"<",)
 
 
 def _magic(head: bytes) -> str | None:
@@ -81,6 +90,16 @@ def _magic(head: bytes) -> str | None:
     if len(head) > 16 and b"OSMHeader" in head[4:20]:
         return "osm"
     return None
+
+
+def _text_start(head: bytes) -> bytes:
+    """The first bytes of a text file after byte-order marks and blanks (UTF-8 or UTF-16)."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            head = head.decode("utf-16", errors="ignore").encode("utf-8")
+        except UnicodeError:  # pragma: no cover - errors="ignore"
+            return head
+    return head.lstrip(b"\xef\xbb\xbf \t\r\n\x00")
 
 
 def _is_xlsx_zip(path: Path) -> bool:
@@ -132,7 +151,7 @@ def detect_format(path: str | os.PathLike[str]) -> str:
     """
     path = Path(path)
     with open(path, "rb") as fh:
-        head = fh.read(64)
+        head = fh.read(512)
     name = path.name.lower()
     ext = path.suffix.lower()
     if name.endswith(".osm.pbf"):
@@ -154,20 +173,31 @@ def detect_format(path: str | os.PathLike[str]) -> str:
     binary_formats = {"xlsx", "gpkg", "zip", "geoparquet", "flatgeobuf", "osm", "shapefile"}
     if by_ext in binary_formats:
         raise UnusableFile(
-            f"{path.name} does not look like a {by_ext} file (unexpected first bytes "
-            f"{head[:8]!r}); the file is corrupt or misnamed"
+            f"{path.name} does not look like a {by_ext} file (its first bytes are not a "
+            f"{by_ext} signature); the file is corrupt or misnamed"
         )
     utf16 = head.startswith((b"\xff\xfe", b"\xfe\xff"))
     if utf16 and by_ext in (None, "csv"):
+        if _text_start(head).startswith(_XML_START):
+            raise UnsupportedFormat(f"{path.name} is XML (such as a GDAL VRT), not CSV")
         return "csv"  # UTF-16 text (Excel's "Unicode text" export): NUL bytes are expected
     if b"\x00" in head:
         raise UnsupportedFormat(
             f"{path.name} is a binary file of an unknown format; expected CSV/TSV, XLSX, "
             "GeoJSON, GeoPackage, zipped Shapefile, GeoParquet, FlatGeobuf or OSM PBF"
         )
+    text = _text_start(head)
+    if text.startswith(_XML_START):
+        raise UnsupportedFormat(
+            f"{path.name} is XML (such as a GDAL VRT, KML or GML), not "
+            f"{'CSV' if by_ext in (None, 'csv') else by_ext}; geocluster reads no XML format"
+        )
+    if by_ext == "geojson" and not text.startswith(b"{"):
+        raise UnusableFile(
+            f"{path.name} does not look like GeoJSON: expected a JSON object starting with '{{'"
+        )
     if by_ext is not None:
         return by_ext
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if text.startswith(b"{"):
         return "geojson"
     if ext in ("", ".dat", ".data"):

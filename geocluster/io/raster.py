@@ -169,23 +169,47 @@ def write_cog(
     return out
 
 
-def open_raster(path: str | os.PathLike[str]) -> rasterio.io.DatasetReader:
-    """Open a raster for reading, turning GDAL failures into :class:`UnusableFile`.
+#: First bytes of a TIFF or BigTIFF, little- or big-endian.
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
-    The caller closes the dataset (use it as a context manager).
+
+def open_raster(path: str | os.PathLike[str]) -> rasterio.io.DatasetReader:
+    """Open a GeoTIFF for reading, turning GDAL failures into :class:`UnusableFile`.
+
+    Only GDAL's GTiff driver may open the file (the file must also start with a TIFF
+    signature), so a VRT or any other description pointing at files or services is
+    refused before GDAL reads it; GDAL's network access is off
+    (:func:`geocluster.io._gdal.harden`). The caller closes the dataset (use it as a
+    context manager).
     """
+    from geocluster.io._gdal import check_user_string, clean_detail, harden
+
+    harden()
+    check_user_string(path, "raster path")
     p = Path(path)
     if not p.exists():
         raise UnusableFile(f"not a raster: {p.name} does not exist")
     if p.is_dir():
         raise UnusableFile(f"not a raster: {p.name} is a directory")
+    with open(p, "rb") as fh:
+        head = fh.read(512)
+    if not head.startswith(_TIFF_MAGIC):
+        if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+            raise UnusableFile(
+                f"not a raster: {p.name} is XML (such as a GDAL VRT description that points "
+                "at other files or services); expected a self-contained GeoTIFF"
+            )
+        raise UnusableFile(
+            f"not a raster: {p.name} is not a GeoTIFF (no TIFF signature); geocluster "
+            "registers GeoTIFF/COG rasters"
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            ds = rasterio.open(p)
+            ds = rasterio.open(p, driver="GTiff")
     except (RasterioIOError, RasterioError) as exc:
         # GDAL quotes the full path; a user must not see server paths.
-        reason = str(exc).replace(f"'{p}'", p.name).replace(str(p), p.name)
+        reason = clean_detail(exc, paths=(p, p.parent))
         raise UnusableFile(
             f"not a raster: {p.name} could not be opened as a GeoTIFF/GDAL raster ({reason})"
         ) from exc

@@ -455,3 +455,216 @@ def test_zip_with_two_shapefiles_and_layer_choice(tmp_path):
     assert raw.layer == "beta" and len(raw.frame) == 1
     with pytest.raises(InvalidInput, match="no shapefile 'gamma'"):
         read_table(path, layer="gamma")
+
+
+# ------------------------------------------------------------------ hardening (issue 10)
+def test_gdal_keeps_only_self_contained_vector_drivers(tmp_path):
+    import pyogrio
+
+    from geocluster.io import harden
+
+    _gdf().to_file(tmp_path / "f.gpkg", driver="GPKG")
+    read_table(tmp_path / "f.gpkg")  # any read hardens the process
+    harden()  # idempotent
+    drivers = set(pyogrio.list_drivers())
+    assert drivers <= {"GeoJSON", "GPKG", "ESRI Shapefile", "FlatGeobuf", "MEM", "Memory"}
+    assert {"GeoJSON", "GPKG", "ESRI Shapefile", "FlatGeobuf"} <= drivers
+    assert not drivers & {"OGR_VRT", "VRT", "CSV", "SQLite", "GDALG", "HTTP", "OAPIF", "WFS"}
+    options = pyogrio.get_gdal_config_option
+    assert options("CPL_VSIL_CURL_ALLOWED_EXTENSIONS") == ".geocluster-no-network"
+    assert options("GDAL_HTTP_PROXY") == "127.0.0.1:9"
+
+
+def test_a_vrt_is_refused_under_any_name_before_gdal_reads_it(tmp_path):
+    secret = tmp_path / "secret.csv"
+    secret.write_text("name,lon,lat\nTOPSECRET,1,2\n")
+    vrt = (
+        f'<OGRVRTDataSource><OGRVRTLayer name="s"><SrcDataSource>{secret}</SrcDataSource>'
+        "<SrcLayer>secret</SrcLayer></OGRVRTLayer></OGRVRTDataSource>"
+    )
+    for name in ("a.geojson", "a.csv", "a.json", "a.txt", "noext"):
+        (tmp_path / name).write_text("\ufeff  \n" + vrt)
+        with pytest.raises(UnsupportedFormat, match="XML") as info:
+            read_table(tmp_path / name)
+        assert "TOPSECRET" not in str(info.value) and str(tmp_path) not in str(info.value)
+    (tmp_path / "a.vrt").write_text(vrt)
+    with pytest.raises(UnsupportedFormat, match="VRT"):
+        read_table(tmp_path / "a.vrt")
+    for member in ("a.geojson", "layer.vrt"):
+        path = tmp_path / f"z_{member}.zip"
+        with zipfile.ZipFile(path, "w") as zf:
+            zf.writestr(member, vrt)
+        with pytest.raises(UnusableFile):
+            read_table(path)
+
+
+def test_geojson_must_be_a_json_object(tmp_path):
+    (tmp_path / "a.geojson").write_text("firm_id,lon\n1,2\n")
+    with pytest.raises(UnusableFile, match="JSON object"):
+        read_table(tmp_path / "a.geojson")
+
+
+def _gpkg_with(tmp_path, name: str, *sql: str) -> Path:
+    import sqlite3
+
+    path = tmp_path / name
+    _gdf().to_file(path, layer="firms", driver="GPKG")
+    con = sqlite3.connect(path)
+    for stmt in sql:
+        con.execute(stmt)
+    con.commit()
+    con.close()
+    return path
+
+
+@pytest.mark.parametrize(
+    ("sql", "match"),
+    [
+        (
+            (
+                "CREATE TABLE t (id INTEGER PRIMARY KEY, tile_data BLOB)",
+                "INSERT INTO gpkg_contents (table_name, data_type, identifier) "
+                "VALUES ('t', 'tiles', 't')",
+            ),
+            "tiles table",
+        ),
+        (
+            (
+                "CREATE VIEW v AS SELECT * FROM firms",
+                "INSERT INTO gpkg_contents (table_name, data_type, identifier) "
+                "VALUES ('v', 'attributes', 'v')",
+            ),
+            "is a view",
+        ),
+        (
+            (
+                "CREATE TABLE log (x TEXT)",
+                "CREATE TRIGGER g AFTER INSERT ON firms BEGIN INSERT INTO log "
+                "SELECT ogr_geocode('x'); END",
+            ),
+            "trigger",
+        ),
+        (
+            (
+                "CREATE TABLE g (fid INTEGER PRIMARY KEY, a TEXT, b TEXT "
+                "GENERATED ALWAYS AS (upper(a)) VIRTUAL)",
+                "INSERT INTO gpkg_contents (table_name, data_type, identifier) "
+                "VALUES ('g', 'attributes', 'g')",
+            ),
+            "generated",
+        ),
+    ],
+    ids=["tiles", "view", "trigger", "generated"],
+)
+def test_geopackages_that_are_more_than_tables_are_refused(tmp_path, sql, match):
+    path = _gpkg_with(tmp_path, "x.gpkg", *sql)
+    with pytest.raises(UnusableFile, match=match):
+        read_table(path)
+
+
+def test_plain_geopackage_with_spatial_index_is_read(tmp_path):
+    _gdf().to_file(tmp_path / "f.gpkg", driver="GPKG", SPATIAL_INDEX="YES")
+    assert len(read_table(tmp_path / "f.gpkg").frame) == 3
+
+
+def test_user_strings_with_virtual_paths_or_urls_are_refused(tmp_path):
+    from geocluster.io import check_user_string
+
+    _gdf().to_file(tmp_path / "f.gpkg", driver="GPKG")
+    for layer in ("/vsicurl/http://127.0.0.1/x", "CSV:/vsizip/a.zip", "http://x/y", "a\x00b"):
+        with pytest.raises(InvalidInput, match="plain name"):
+            read_table(tmp_path / "f.gpkg", layer=layer)
+    with pytest.raises(InvalidInput):
+        read_table("/vsicurl/http://127.0.0.1:9/f.csv")
+    assert check_user_string("/data/vsi_firms.csv", "path") == "/data/vsi_firms.csv"
+
+
+def test_clean_detail_removes_paths_and_caps_length():
+    from geocluster.io import clean_detail
+
+    text = "'/srv/up/geocluster-upload-x1/f.gpkg' failed; see /var/lib/ws/catalog.gpkg\nmore"
+    out = clean_detail(text, paths=("/srv/up/geocluster-upload-x1/f.gpkg",))
+    assert out == "'f.gpkg' failed; see catalog.gpkg more"
+    assert len(clean_detail("x" * 5000)) == 300
+
+
+def test_header_summary_quotes_only_plausible_names():
+    from geocluster.io import header_summary
+
+    assert header_summary(["lon", "lat"]) == "lon, lat"
+    assert header_summary(["x" * 500]) == "1 columns whose names do not look like header names"
+    assert len(header_summary([f"column_{i}" for i in range(1000)])) <= 300
+
+
+def test_a_huge_first_field_is_an_unusable_file_with_a_short_message(tmp_path):
+    (tmp_path / "h.csv").write_text("x" * (2 * 1024 * 1024))
+    with pytest.raises(UnusableFile) as info:
+        read_table(tmp_path / "h.csv")
+    assert len(str(info.value)) < 400
+
+
+def _xlsx_with(path: Path, sheet_xml: str) -> Path:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.active.append(["a", "b"])
+    book.active.append([1, 2])
+    book.save(path)
+    src = zipfile.ZipFile(path)
+    parts = {n: src.read(n) for n in src.namelist()}
+    src.close()
+    parts["xl/worksheets/sheet1.xml"] = sheet_xml.encode()
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for n, data in parts.items():
+            zf.writestr(n, data)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("sheet", "match"),
+    [
+        ("<worksheet><sheetData><row><c>", "malformed"),
+        (
+            '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa">'
+            '<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><worksheet>&b;</worksheet>',
+            "not a readable",
+        ),
+        (
+            '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
+            "<worksheet>&e;</worksheet>",
+            "not a readable",
+        ),
+    ],
+    ids=["malformed", "entities", "xxe"],
+)
+def test_hostile_xlsx_is_one_unusable_file_line(tmp_path, sheet, match):
+    path = _xlsx_with(tmp_path / "w.xlsx", sheet)
+    with pytest.raises(UnusableFile, match=match) as info:
+        read_table(path)
+    message = str(info.value)
+    assert "\n" not in message and "root:" not in message and str(tmp_path) not in message
+
+
+def test_xlsx_zip_bomb_is_refused(tmp_path):
+    path = _xlsx_with(
+        tmp_path / "b.xlsx", "<worksheet>" + " " * (40 * 1024 * 1024) + "</worksheet>"
+    )
+    with pytest.raises(UnsafeArchive, match="bomb"):
+        read_table(path)
+
+
+def test_csv_safe_neutralises_formulas_only_in_text():
+    from geocluster.io import csv_safe
+
+    frame = pd.DataFrame(
+        {
+            "name": ["=1+2", "+x", "-y", "@z", "\tt", "\rr", "plain", None, "a=b"],
+            "lon": [-1.5] * 9,
+        }
+    )
+    out = csv_safe(frame)
+    assert out["name"].tolist()[:7] == ["'=1+2", "'+x", "'-y", "'@z", "'\tt", "'\rr", "plain"]
+    assert pd.isna(out["name"].iloc[7]) and out["name"].iloc[8] == "a=b"
+    assert out["lon"].tolist() == [-1.5] * 9  # numbers are data, not formulas
+    assert frame["name"].iloc[0] == "=1+2"  # the input is not modified
+    assert list(csv_safe(pd.DataFrame({"=bad": [1]})).columns) == ["'=bad"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +16,10 @@ from api.errors import UploadTooLarge
 from api.settings import Settings
 from geocluster.errors import UnusableFile
 
-_SAFE = re.compile(r"[^A-Za-z0-9._\-]+")
+# Word characters of any script are kept, so the dataset id made from the upload's
+# name is the one the CLI makes from the same file name (workspace.slugify): 数据.csv
+# is dataset 数据 on both edges.
+_SAFE = re.compile(r"[^\w.\-]+")
 
 
 def safe_filename(filename: str | None, default: str = "upload") -> str:
@@ -24,7 +28,7 @@ def safe_filename(filename: str | None, default: str = "upload") -> str:
     The extension is kept: readers choose the format from it.
     """
     base = Path(str(filename or "").replace("\\", "/")).name
-    base = _SAFE.sub("_", base).lstrip(".")
+    base = _SAFE.sub("_", unicodedata.normalize("NFKC", base)).lstrip(".")
     return base[:128] or default
 
 

@@ -46,16 +46,23 @@ BBox = tuple[float, float, float, float]
 KINDS = ("firms", "assets", "boundaries", "indicators")
 #: How many rejections the catalog keeps per version (the ingest result has them all).
 MAX_STORED_REJECTIONS = 10_000
-_ID_RE = re.compile(r"^(?P<id>[a-z0-9][a-z0-9_\-]*)(?:@(?P<version>\d+))?$")
+# ids are what slugify makes: word characters of any script (数据), "_" and "-"
+_ID_RE = re.compile(r"^(?P<id>[^\W_][\w\-]*)(?:@(?P<version>\d+))?$")
 
 
 def slugify(name: str) -> str:
-    """Dataset id of a name: lower case, ``[a-z0-9_-]``, at most 64 characters."""
-    ascii_name = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9_\-]+", "_", ascii_name.strip().lower()).strip("_-")
+    """Dataset id of a name: lower case word characters, ``_`` and ``-``, at most 64.
+
+    The one rule for file names on every edge (CLI path, HTTP upload name). Letters
+    of any script are kept (NFKC, then lower case), never dropped: ``数据`` stays
+    ``数据``, ``Fírmás Ünícódé`` is ``fírmás_ünícódé``; runs of anything else are one
+    ``_``. A name with no letter or digit at all is refused.
+    """
+    text = unicodedata.normalize("NFKC", str(name)).strip().lower()
+    slug = re.sub(r"[^\w\-]+", "_", text).strip("_-")[:64].rstrip("_-")
     if not slug:
         raise InvalidInput(f"expected a dataset name with letters or digits, got {name!r}")
-    return slug[:64]
+    return slug
 
 
 @dataclass(frozen=True)

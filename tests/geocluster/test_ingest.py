@@ -54,9 +54,10 @@ def test_firms_csv_canonical_frame(tmp_path):
     p = prepare("firms", _firms_csv(tmp_path, GOOD), land=LAND)
     f = p.frame
     assert isinstance(f, gpd.GeoDataFrame) and f.crs.to_epsg() == 4326
-    assert list(f.columns[:10]) == [
-        "firm_id", "name", "sector_code", "sector_scheme", "isic_section", "isic_division",
-        "employees", "founded", "women_led", "informal",
+    assert list(f.columns[:12]) == [
+        "firm_id", "name", "sector_code", "sector_code_source", "sector_scheme",
+        "isic_section", "isic_division", "employees", "founded", "women_led", "youth_led",
+        "informal",
     ]  # fmt: skip
     assert f["firm_id"].tolist() == ["f1", "f2", "f3"]
     assert f["sector_code"].tolist() == ["1520", "2610", "1101"]
@@ -420,7 +421,7 @@ def test_working_crs_option(tmp_path):
     assert p.working_crs == "EPSG:6372"
     with pytest.raises(CRSError, match="projected CRS in metres"):
         prepare("firms", _firms_csv(tmp_path, GOOD), IngestOptions(working_crs="EPSG:4326"))
-    with pytest.raises(CRSError, match="expected a CRS"):
+    with pytest.raises(CRSError, match="expected a known CRS"):
         prepare("firms", _firms_csv(tmp_path, GOOD), IngestOptions(crs="EPSG:999999"))
 
 

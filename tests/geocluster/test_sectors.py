@@ -131,20 +131,30 @@ def test_normalize_isic_cases(raw, expected):
     assert not unknown[0]
 
 
+# Expected ISIC codes from the Eurostat NACE Rev.2 - ISIC Rev.4 correspondence
+# (NACE Rev.2 methodology, Eurostat 2008, Part IV): 15.20 "Manufacture of footwear"
+# = ISIC 1520; 56.10 = ISIC 5610; 10.13 "meat products" falls in ISIC 1010; group 10.8
+# spans ISIC 1072-1079 (group 107); divisions 01 and 47 are not mapped below the
+# division (NACE_ISIC.md).
 NACE_CASES = [
-    ("C15.20", "15"),
-    ("15.20", "15"),
-    ("1520", "15"),
-    ("15.2", "15"),
-    ("152", "15"),
+    ("C15.20", "1520"),
+    ("15.20", "1520"),
+    ("1520", "1520"),
+    ("15.2", "1520"),  # NACE group 15.2 holds only class 15.20
+    ("152", "1520"),
     ("15", "15"),
-    (15.2, "15"),
-    (1520.0, "15"),
+    (15.2, "1520"),
+    (1520.0, "1520"),
+    ("15.11", "1511"),
+    ("15.20Z", "1520"),  # French NAF rev.2 subclass
+    ("10.13", "1010"),
+    ("10.8", "107"),
+    ("16.23", "1622"),  # not ISIC 1623 (wooden containers, NACE 16.24)
     ("A01.11", "01"),
     ("1.11", "01"),  # a float that lost its leading zero
     (1.11, "01"),
-    ("56.10", "56"),
-    ("I56.10", "56"),
+    ("56.10", "5610"),
+    ("I56.10", "5610"),
     ("47.11", "47"),
 ]
 
@@ -200,7 +210,7 @@ def test_normalize_preserves_index_and_name_and_repeats():
 
 def test_normalize_float32_and_nullable_series():
     codes, unknown = normalize_codes(pd.Series([15.2, 1520.0, np.nan], dtype="float32"), "nace2")
-    assert codes.iloc[:2].tolist() == ["15", "15"] and not unknown.any()
+    assert codes.iloc[:2].tolist() == ["1520", "1520"] and not unknown.any()
     codes, unknown = normalize_codes(pd.Series([15.2], dtype="float32"))
     assert codes.iloc[0] == "152"
     codes, unknown = normalize_codes(pd.Series([1520, None, 111], dtype="Int64"))

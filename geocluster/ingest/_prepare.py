@@ -126,8 +126,8 @@ def _span(x: np.ndarray, y: np.ndarray) -> str:
     if not ok.any():
         return ""
     return (
-        f"x {np.min(x[ok]):,.6g} .. {np.max(x[ok]):,.6g}, "
-        f"y {np.min(y[ok]):,.6g} .. {np.max(y[ok]):,.6g}"
+        f"x {np.min(x[ok]):,.10g} .. {np.max(x[ok]):,.10g}, "
+        f"y {np.min(y[ok]):,.10g} .. {np.max(y[ok]):,.10g}"
     )
 
 
@@ -175,8 +175,8 @@ def _outside_area(
 
     def make(pos: np.ndarray) -> list[str]:
         return [
-            f"({xname} {x[p]:,.6g}, {yname} {y[p]:,.6g}) in {name} lands at lon {lon[p]:.4g}, "
-            f"lat {lat[p]:.4g}, outside the CRS's area of use ({where}): a mistyped "
+            f"({xname} {x[p]:,.12g}, {yname} {y[p]:,.12g}) in {name} lands at lon "
+            f"{lon[p]:.3f}, lat {lat[p]:.3f}, outside the CRS's area of use ({where}): a mistyped "
             "coordinate or a wrong CRS"
             for p in pos
         ]

@@ -74,6 +74,7 @@ CLASSES: MappingProxyType[str, str] = MappingProxyType(
 )
 
 _TITLES = {r["code"]: r["title"] for r in _ROWS}
+_NUMERIC_CODES = frozenset(k for k in _TITLES if k.isdigit())
 
 def _load_nace() -> dict[str, str]:
     text = resources.files("geocluster.sectors").joinpath("nace2_isic4.csv").read_text("utf-8")
@@ -103,7 +104,7 @@ def _nace_groups() -> dict[str, str]:
     for group, targets in by_group.items():
         prefix = _common_prefix(targets)
         # ISIC codes are 2 (division), 3 (group) or 4 (class) digits
-        out[group] = prefix if len(prefix) in (3, 4) else group[:2]
+        out[group] = prefix if len(prefix) in (3, 4) and prefix in _NUMERIC_CODES else group[:2]
     return out
 
 
@@ -126,7 +127,6 @@ def nace_to_isic(division: str, group: str | None = None, klass: str | None = No
             return hit
     return division
 
-_NUMERIC_CODES = frozenset(k for k in _TITLES if k.isdigit())
 _SECTION_OF_DIVISION = {k: v[0] for k, v in DIVISIONS.items()}
 
 # A code as people write it: optional section letter, then digits with at most one dot.

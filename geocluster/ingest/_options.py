@@ -122,9 +122,7 @@ class IngestOptions:
                 continue
             if f.name in _INT_OPTIONS:
                 if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                    raise InvalidInput(
-                        f"option {f.name}: expected an integer >= 0, got {value!r}"
-                    )
+                    raise InvalidInput(f"option {f.name}: expected an integer >= 0, got {value!r}")
             elif not isinstance(value, str) or not value.strip():
                 raise InvalidInput(f"option {f.name}: expected a non-empty string, got {value!r}")
         if self.sector_scheme is not None and self.sector_scheme not in ("isic4", "nace2"):
@@ -218,9 +216,7 @@ class IngestOptions:
 
 
 #: Options holding integers (the others hold strings).
-_INT_OPTIONS = frozenset(
-    f.name for f in fields(IngestOptions) if f.metadata.get("type") is int
-)
+_INT_OPTIONS = frozenset(f.name for f in fields(IngestOptions) if f.metadata.get("type") is int)
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,7 @@ CLASSES: MappingProxyType[str, str] = MappingProxyType(
 _TITLES = {r["code"]: r["title"] for r in _ROWS}
 _NUMERIC_CODES = frozenset(k for k in _TITLES if k.isdigit())
 
+
 def _load_nace() -> dict[str, str]:
     text = resources.files("geocluster.sectors").joinpath("nace2_isic4.csv").read_text("utf-8")
     return {r["nace2"]: r["isic4"] for r in csv.DictReader(text.splitlines())}
@@ -126,6 +127,7 @@ def nace_to_isic(division: str, group: str | None = None, klass: str | None = No
         if hit is not None:
             return hit
     return division
+
 
 _SECTION_OF_DIVISION = {k: v[0] for k, v in DIVISIONS.items()}
 

@@ -22,7 +22,9 @@ __all__ = ["no_match_reason", "normalize_sector_filter"]
 _MAX_LISTED = 12
 
 
-def normalize_sector_filter(codes: Iterable[object] | str, scheme: str | None = "isic4") -> list[str]:
+def normalize_sector_filter(
+    codes: Iterable[object] | str, scheme: str | None = "isic4"
+) -> list[str]:
     """Read sector filter codes in a dataset's scheme; return the ISIC Rev.4 codes.
 
     Parameters

@@ -318,8 +318,7 @@ def load_groups_file(path: str | PathLike[str]) -> dict[str, SectorGroup]:
     Parameters
     ----------
     path
-        ``.yaml``/``.yml`` or ``.json`` file; another suffix is read as YAML (a JSON
-        document is valid YAML).
+        ``.yaml``/``.yml`` or ``.json`` file.
 
     Returns
     -------
@@ -329,7 +328,8 @@ def load_groups_file(path: str | PathLike[str]) -> dict[str, SectorGroup]:
     Raises
     ------
     geocluster.errors.UnusableFile
-        The file is missing, unreadable, too large or not valid YAML/JSON.
+        The file is missing, unreadable, too large, not named .json/.yaml/.yml or
+        not valid YAML/JSON.
     geocluster.errors.InvalidInput
         The content is not ``{name: {title, codes}}``: a bad name, a missing or
         empty title or code list, an unknown key or scheme, or codes that are not
@@ -338,6 +338,10 @@ def load_groups_file(path: str | PathLike[str]) -> dict[str, SectorGroup]:
     from geocluster.sectors.filters import normalize_sector_filter
 
     p = Path(path)
+    if p.suffix.lower() not in (".json", ".yaml", ".yml"):
+        raise UnusableFile(
+            f"expected a sector groups file ending in .json, .yaml or .yml, got {p.name!r}"
+        )
     try:
         size = p.stat().st_size
         if size > GROUPS_FILE_MAX_BYTES:
@@ -382,7 +386,9 @@ def load_groups_file(path: str | PathLike[str]) -> dict[str, SectorGroup]:
             )
         title = spec.get("title")
         if not isinstance(title, str) or not title.strip():
-            raise InvalidInput(f"{p.name}: group {name!r}: expected a non-empty title, got {title!r}")
+            raise InvalidInput(
+                f"{p.name}: group {name!r}: expected a non-empty title, got {title!r}"
+            )
         scheme = spec.get("scheme", "isic4")
         if scheme not in ("isic4", "nace2"):
             raise InvalidInput(

@@ -859,7 +859,9 @@ def test_vector_point_outside_the_area_of_use_is_rejected(tmp_path):
 
 
 def test_lonlat_columns_with_projected_magnitudes_are_a_file_error(tmp_path):
-    path = _firms_csv(tmp_path, [r.replace("u", "m") for r in _utm_rows()], "firm_id,lon,lat,isic,employees")
+    path = _firms_csv(
+        tmp_path, [r.replace("u", "m") for r in _utm_rows()], "firm_id,lon,lat,isic,employees"
+    )
     with pytest.raises(UnusableFile, match="--x-col lon --y-col lat"):
         prepare("firms", path, land=LAND)
 
@@ -882,7 +884,9 @@ def test_area_of_use_margin_against_pyproj_bounds():
     assert (area.west, area.south, area.east, area.north) == (-102.0, 0.0, -96.0, 84.0)
     # half a zone (3 degrees) either side, a tenth of the height (8.4 degrees) below
     assert area_of_use_bounds(crs) == pytest.approx((-105.0, -8.4, -93.0, 90.0))
-    inside = in_area_of_use(crs, np.array([-101.0, -104.9, -92.0, 83.5]), np.array([21, 21, 21, -0.18]))
+    inside = in_area_of_use(
+        crs, np.array([-101.0, -104.9, -92.0, 83.5]), np.array([21, 21, 21, -0.18])
+    )
     assert inside.tolist() == [True, True, False, False]
     assert area_of_use_bounds(pyproj.CRS("EPSG:3857")) is None  # the world: no check
 
@@ -1007,7 +1011,9 @@ def test_explicit_options_for_every_firm_column(tmp_path):
     assert f["youth_led"].tolist() == [False, True]
     assert f["informal"].tolist() == [True, False]
     with pytest.raises(MissingColumns, match="founded_col names the column 'nope'"):
-        prepare("firms", _firms_csv(tmp_path, rows, header), {**opts.to_dict(), "founded_col": "nope"})
+        prepare(
+            "firms", _firms_csv(tmp_path, rows, header), {**opts.to_dict(), "founded_col": "nope"}
+        )
 
 
 def test_spanish_asset_subtypes_keep_their_unicode_and_get_a_category(tmp_path):
@@ -1039,7 +1045,9 @@ def test_multi_sheet_xlsx_names_the_sheets_and_layer(tmp_path):
     path = tmp_path / "book.xlsx"
     firms = pd.DataFrame({"firm_id": ["a"], "lon": [-101.68], "lat": [21.12], "isic": ["1520"]})
     with pd.ExcelWriter(path) as xl:
-        pd.DataFrame({"note": ["read me", "second line"]}).to_excel(xl, sheet_name="Notas", index=False)
+        pd.DataFrame({"note": ["read me", "second line"]}).to_excel(
+            xl, sheet_name="Notas", index=False
+        )
         firms.to_excel(xl, sheet_name="Empresas", index=False)
         pd.DataFrame().to_excel(xl, sheet_name="Vacía", index=False)
     with pytest.raises(UnusableFile, match=r"2 sheets \('Notas', 'Empresas'\).*--layer"):

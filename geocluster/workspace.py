@@ -53,12 +53,15 @@ _ID_RE = re.compile(r"^(?P<id>[^\W_][\w\-]*)(?:@(?P<version>\d+))?$")
 def slugify(name: str) -> str:
     """Dataset id of a name: lower case word characters, ``_`` and ``-``, at most 64.
 
-    The one rule for file names on every edge (CLI path, HTTP upload name). Letters
-    of any script are kept (NFKC, then lower case), never dropped: ``数据`` stays
-    ``数据``, ``Fírmás Ünícódé`` is ``fírmás_ünícódé``; runs of anything else are one
-    ``_``. A name with no letter or digit at all is refused.
+    The one rule for file names on every edge (CLI path, HTTP upload name). Accents
+    are transliterated (NFKD without combining marks: ``León`` -> ``leon``, so ids of
+    Latin names stay ASCII and stable) and letters with no decomposition are kept,
+    never dropped (``数据`` stays ``数据``, ``Ørsted`` is ``ørsted``); runs of anything
+    else are one ``_``. A name with no letter or digit at all is refused.
     """
-    text = unicodedata.normalize("NFKC", str(name)).strip().lower()
+    decomposed = unicodedata.normalize("NFKD", str(name))
+    text = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    text = unicodedata.normalize("NFKC", text).strip().lower()
     slug = re.sub(r"[^\w\-]+", "_", text).strip("_-")[:64].rstrip("_-")
     if not slug:
         raise InvalidInput(f"expected a dataset name with letters or digits, got {name!r}")

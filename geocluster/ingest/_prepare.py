@@ -39,6 +39,10 @@ KINDS = ("firms", "assets", "boundaries", "indicators")
 Progress = Callable[[float, str], None]
 _WGS84 = pyproj.CRS.from_epsg(4326)
 _MAX_LISTED = 20
+#: Largest administrative level and indicator year taken as such (beyond, int64 casts
+#: would wrap silently).
+_MAX_LEVEL = 99
+_MAX_YEAR = 9999
 
 
 def _noop(fraction: float, message: str) -> None:
@@ -808,7 +812,12 @@ def _boundaries(
     else:
         level_col = cols.detect(columns, "level", exclude=used)
         values = parse_numbers(frame[level_col])[0] if level_col else None
-        if values is not None and np.isfinite(values).all() and (values == np.round(values)).all():
+        if (
+            values is not None
+            and np.isfinite(values).all()
+            and (values == np.round(values)).all()
+            and ((values >= 0) & (values <= _MAX_LEVEL)).all()  # int64-safe, admin-like
+        ):
             level = values.astype("int64")
             used.add(level_col)
         else:
@@ -868,6 +877,15 @@ def _indicators(
         rej.reject(ymiss, year_col, "missing year")
         rej.reject(ybad | (np.isfinite(year) & (year != np.round(year))), year_col,
                    _reasons("year {v} is not an integer", frame[year_col]))  # fmt: skip
+        rej.reject(
+            np.isfinite(year) & ((year < 0) | (year > _MAX_YEAR)),
+            year_col,
+            _reasons(f"year {{v}} outside 0..{_MAX_YEAR}", frame[year_col]),
+        )
+        # rejected years (NaN, 1e30) become 0 before the cast, which cannot then wrap
+        year_int = np.where(np.isfinite(year) & (np.abs(year) <= _MAX_YEAR), year, 0.0).astype(
+            "int64"
+        )
         value, vmiss, vbad = parse_numbers(frame[value_col])
         rej.reject(vmiss, value_col, "missing value")
         rej.reject(vbad, value_col, _reasons("non-numeric value {v}", frame[value_col]))
@@ -881,14 +899,14 @@ def _indicators(
         key = (
             ids.fillna("")
             + "\x1f"
-            + pd.Series(np.nan_to_num(year).astype("int64"), index=frame.index).astype("str")
+            + pd.Series(year_int, index=frame.index).astype("str")
             + "\x1f"
             + indicator.fillna("")
         )
         _reject_duplicates(key, None, "(region_id, year, indicator)", rej)
         canonical = {
             "region_id": ids,
-            "year": np.nan_to_num(year).astype("int64"),
+            "year": year_int,
             "indicator": indicator,
             "value": value,
         }

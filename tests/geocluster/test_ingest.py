@@ -1054,3 +1054,11 @@ def test_multi_sheet_xlsx_names_the_sheets_and_layer(tmp_path):
         prepare("firms", path, land=LAND)
     p = prepare("firms", path, IngestOptions(layer="Empresas"), land=LAND)
     assert p.frame["firm_id"].tolist() == ["a"]
+
+
+def test_indicator_years_beyond_int64_safe_range_are_rejected(tmp_path):
+    text = "region_id,year,indicator,value\nr1,2000,gdp,1\nr2,1e30,gdp,2\nr3,-5,gdp,3\n"
+    p = prepare("indicators", _csv(tmp_path, text))
+    assert p.frame["region_id"].tolist() == ["r1"]
+    assert [(r.row, r.column) for r in p.rejected] == [(2, "year"), (3, "year")]
+    assert "outside 0..9999" in p.rejected[0].reason

@@ -16,6 +16,7 @@ import re
 import shutil
 import tempfile
 import time
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,7 +27,10 @@ from api.errors import UploadTooLarge
 from api.settings import Settings
 from geocluster.errors import GeoclusterError, UnusableFile
 
-_SAFE = re.compile(r"[^A-Za-z0-9._\-]+")
+# Word characters of any script are kept, so the dataset id made from the upload's
+# name is the one the CLI makes from the same file name (workspace.slugify): 数据.csv
+# is dataset 数据 on both edges.
+_SAFE = re.compile(r"[^\w.\-]+")
 #: Prefixes of the temp directories uploads and zip extraction create.
 UPLOAD_TEMP_PREFIXES = ("geocluster-upload-", "geocluster-zip-")
 #: Longest message an upload error may carry.
@@ -39,7 +43,7 @@ def safe_filename(filename: str | None, default: str = "upload") -> str:
     The extension is kept: readers choose the format from it.
     """
     base = Path(str(filename or "").replace("\\", "/")).name
-    base = _SAFE.sub("_", base).lstrip(".")
+    base = _SAFE.sub("_", unicodedata.normalize("NFKC", base)).lstrip(".")
     return base[:128] or default
 
 

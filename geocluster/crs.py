@@ -139,3 +139,89 @@ def crs_string(crs: pyproj.CRS | str | None) -> str | None:
     parsed = parse_crs(crs)
     epsg = parsed.to_epsg()
     return f"EPSG:{epsg}" if epsg else parsed.to_wkt()
+
+
+#: Margin around a CRS's area of use inside which coordinates are still accepted, as a
+#: share of the area's width/height, and at least :data:`AREA_MARGIN_MIN_DEG`. Half a
+#: width lets a UTM zone be used one half-zone beyond its edges (common practice for
+#: data that straddle a zone boundary); a tenth of the height is ~8 degrees of
+#: latitude for a UTM zone. A point far outside is a typo (a northing with an extra
+#: digit) or a wrong CRS, never a location the CRS was made for.
+AREA_MARGIN_LON_SHARE = 0.5
+AREA_MARGIN_LAT_SHARE = 0.1
+AREA_MARGIN_MIN_DEG = 2.0
+
+
+def area_of_use_bounds(crs: pyproj.CRS) -> tuple[float, float, float, float] | None:
+    """``(west, south, east, north)`` of the CRS's area of use widened by the margin.
+
+    ``None`` when the CRS declares no area of use, or it covers the world. ``west >
+    east`` means the area crosses the antimeridian.
+    """
+    area = crs.area_of_use
+    if area is None:
+        return None
+    west, south, east, north = area.west, area.south, area.east, area.north
+    width = (east - west) % 360.0 or 360.0
+    if width >= 359.0 and south <= -85.0 and north >= 85.0:
+        return None
+    height = north - south
+    mlon = max(AREA_MARGIN_MIN_DEG, AREA_MARGIN_LON_SHARE * width)
+    mlat = max(AREA_MARGIN_MIN_DEG, AREA_MARGIN_LAT_SHARE * height)
+    if width + 2 * mlon >= 360.0:
+        west, east = -180.0, 180.0
+    else:
+        west = (west - mlon + 180.0) % 360.0 - 180.0
+        east = (east + mlon + 180.0) % 360.0 - 180.0
+    return west, max(-90.0, south - mlat), east, min(90.0, north + mlat)
+
+
+def in_area_of_use(crs: pyproj.CRS, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """True where lon/lat (degrees) lie in the CRS's area of use, with the margin.
+
+    Non-finite coordinates are False; a CRS without an area of use accepts all
+    finite points.
+    """
+    lon = np.asarray(lon, dtype=float)
+    lat = np.asarray(lat, dtype=float)
+    finite = np.isfinite(lon) & np.isfinite(lat)
+    bounds = area_of_use_bounds(crs)
+    if bounds is None:
+        return finite
+    west, south, east, north = bounds
+    in_lat = (lat >= south) & (lat <= north)
+    if west <= east:
+        in_lon = (lon >= west) & (lon <= east)
+    else:  # across the antimeridian
+        in_lon = (lon >= west) | (lon <= east)
+    return finite & in_lat & in_lon
+
+
+def area_of_use_text(crs: pyproj.CRS) -> str:
+    """``"lon -102..-96, lat 0..84"``: the declared area of use, for messages."""
+    area = crs.area_of_use
+    if area is None:
+        return "no declared area"
+    return f"lon {area.west:g}..{area.east:g}, lat {area.south:g}..{area.north:g}"
+
+
+def boxes_meet_area_of_use(crs: pyproj.CRS, bounds: np.ndarray) -> np.ndarray:
+    """True where lon/lat boxes ``(minx, miny, maxx, maxy)`` meet the widened area of use.
+
+    Parameters
+    ----------
+    bounds : ndarray of shape (n, 4)
+        Boxes in degrees (``shapely.bounds`` of EPSG:4326 geometries).
+    """
+    bounds = np.asarray(bounds, dtype=float).reshape(-1, 4)
+    finite = np.isfinite(bounds).all(axis=1)
+    area = area_of_use_bounds(crs)
+    if area is None:
+        return finite
+    west, south, east, north = area
+    lat_ok = (bounds[:, 1] <= north) & (bounds[:, 3] >= south)
+    spans = [(west, east)] if west <= east else [(west, 180.0), (-180.0, east)]
+    lon_ok = np.zeros(len(bounds), dtype=bool)
+    for w, e in spans:
+        lon_ok |= (bounds[:, 0] <= e) & (bounds[:, 2] >= w)
+    return finite & lat_ok & lon_ok

@@ -61,16 +61,26 @@ def default_visibility(kind: str) -> str:
 
 #: How many rejections the catalog keeps per version (the ingest result has them all).
 MAX_STORED_REJECTIONS = 10_000
-_ID_RE = re.compile(r"^(?P<id>[a-z0-9][a-z0-9_\-]*)(?:@(?P<version>\d+))?$")
+# ids are what slugify makes: word characters of any script (数据), "_" and "-"
+_ID_RE = re.compile(r"^(?P<id>[^\W_][\w\-]*)(?:@(?P<version>\d+))?$")
 
 
 def slugify(name: str) -> str:
-    """Dataset id of a name: lower case, ``[a-z0-9_-]``, at most 64 characters."""
-    ascii_name = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9_\-]+", "_", ascii_name.strip().lower()).strip("_-")
+    """Dataset id of a name: lower case word characters, ``_`` and ``-``, at most 64.
+
+    The one rule for file names on every edge (CLI path, HTTP upload name). Accents
+    are transliterated (NFKD without combining marks: ``León`` -> ``leon``, so ids of
+    Latin names stay ASCII and stable) and letters with no decomposition are kept,
+    never dropped (``数据`` stays ``数据``, ``Ørsted`` is ``ørsted``); runs of anything
+    else are one ``_``. A name with no letter or digit at all is refused.
+    """
+    decomposed = unicodedata.normalize("NFKD", str(name))
+    text = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    text = unicodedata.normalize("NFKC", text).strip().lower()
+    slug = re.sub(r"[^\w\-]+", "_", text).strip("_-")[:64].rstrip("_-")
     if not slug:
         raise InvalidInput(f"expected a dataset name with letters or digits, got {name!r}")
-    return slug[:64]
+    return slug
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
@@ -11,11 +12,19 @@ from api.deps import get_settings, get_workspace
 from api.settings import Settings
 from api.uploads import check_content_length, saved_upload
 from geocluster.errors import InvalidInput
+from geocluster.ingest import IngestOptions
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 
 OPTIONS_EXAMPLE = (
     '{"lon_col": "lng", "lat_col": "lat", "sector_col": "isic", "employees_col": "staff"}'
+)
+
+
+# The keys are IngestOptions' fields, the same as the CLI flags (max_bytes is the server's).
+OPTIONS_DESCRIPTION = (
+    "JSON object of ingest options, keys as the CLI flags in snake case: "
+    + ", ".join(f.name for f in fields(IngestOptions) if f.name != "max_bytes")
 )
 
 
@@ -91,7 +100,7 @@ def upload_dataset(
     ] = None,
     options: Annotated[
         str | None,
-        Form(description="JSON object of column/CRS options", examples=[OPTIONS_EXAMPLE]),
+        Form(description=OPTIONS_DESCRIPTION, examples=[OPTIONS_EXAMPLE]),
     ] = None,
     settings: Settings = Depends(get_settings),
     ws=Depends(get_workspace),

@@ -25,6 +25,7 @@ Everything here is pure: plain dicts and functions on pandas Series.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import numpy as np
 import pandas as pd
@@ -36,6 +37,7 @@ __all__ = [
     "DESIGNATIONS",
     "LINKED_SECTOR_GROUPS",
     "SUBTYPE_CATEGORY",
+    "SUBTYPE_VOCABULARY",
     "category_from_subtype",
     "check_category",
     "linked_divisions",
@@ -233,14 +235,88 @@ _SUBTYPE_ALIASES: dict[str, str] = {
 }
 
 
+#: Spanish, French and Portuguese asset words -> canonical subtype, keyed by the
+#: accent-folded slug (``zona arqueológica`` -> ``zona_arqueologica``). The subtype
+#: a row keeps is the word as written (Unicode kept); this table only gives it a
+#: category, so ``templo`` is cultural and ``mercado`` agro-food.
+SUBTYPE_VOCABULARY: dict[str, str] = {
+    # es
+    "templo": "religious_heritage", "iglesia": "religious_heritage",
+    "catedral": "religious_heritage", "capilla": "religious_heritage",
+    "convento": "religious_heritage", "monasterio": "religious_heritage",
+    "basilica": "religious_heritage", "santuario": "religious_heritage",
+    "parroquia": "religious_heritage",
+    "zona_arqueologica": "archaeological_site", "sitio_arqueologico": "archaeological_site",
+    "yacimiento_arqueologico": "archaeological_site", "ruinas": "ruins",
+    "museo": "museum", "galeria": "gallery", "galeria_de_arte": "gallery", "teatro": "theatre",
+    "monumento": "monument", "castillo": "castle", "palacio": "castle", "fortaleza": "fort",
+    "fuerte": "fort", "centro_historico": "historic_centre", "casco_antiguo": "historic_centre",
+    "casco_historico": "historic_centre", "edificio_historico": "historic_building",
+    "pueblo_magico": "historic_centre",
+    "mercado": "market", "mercado_municipal": "market", "tianguis": "market",
+    "parque_nacional": "national_park", "area_natural_protegida": "protected_area",
+    "area_protegida": "protected_area", "reserva_de_la_biosfera": "protected_area",
+    "reserva_natural": "nature_reserve", "reserva_ecologica": "nature_reserve",
+    "parque": "park", "mirador": "viewpoint", "playa": "beach", "cascada": "waterfall",
+    "cueva": "cave", "gruta": "cave", "granja": "farm", "bodega": "winery",
+    "vinedo": "vineyard", "cerveceria": "brewery", "destileria": "brewery",
+    "queseria": "cheese_dairy", "hostal": "accommodation", "posada": "accommodation",
+    "zoologico": "zoo", "acuario": "zoo", "parque_tematico": "theme_park",
+    "atraccion_turistica": "attraction", "oficina_de_turismo": "information",
+    "estacion": "station", "puerto": "port", "aeropuerto": "airport",
+    # fr
+    "eglise": "religious_heritage", "cathedrale": "religious_heritage",
+    "chapelle": "religious_heritage", "abbaye": "religious_heritage",
+    "monastere": "religious_heritage", "temple": "religious_heritage",
+    "musee": "museum", "galerie": "gallery", "marche": "market",
+    "site_archeologique": "archaeological_site", "chateau": "castle",
+    "centre_historique": "historic_centre", "parc_national": "national_park",
+    "parc_naturel_regional": "protected_area", "aire_protegee": "protected_area",
+    "reserve_naturelle": "nature_reserve", "parc": "park", "plage": "beach",
+    "grotte": "cave", "belvedere": "viewpoint", "vignoble": "vineyard",
+    "domaine_viticole": "winery", "ferme": "farm", "fromagerie": "cheese_dairy",
+    "office_de_tourisme": "information", "gare": "station", "aeroport": "airport",
+    # pt
+    "igreja": "religious_heritage", "capela": "religious_heritage",
+    "mosteiro": "religious_heritage", "museu": "museum", "feira": "market",
+    "castelo": "castle", "forte": "fort", "area_de_protecao_ambiental": "protected_area",
+    "unidade_de_conservacao": "protected_area", "praia": "beach", "cachoeira": "waterfall",
+    "cascata": "waterfall", "caverna": "cave", "mirante": "viewpoint", "vinicola": "winery",
+    "vinha": "vineyard", "fazenda": "farm", "queijaria": "cheese_dairy",
+    "cervejaria": "brewery", "pousada": "accommodation", "estacao": "station",
+    "porto": "port", "aeroporto": "airport",
+}  # fmt: skip
+
+#: Category words in Spanish, French and Portuguese (accent-folded slug).
+_CATEGORY_VOCABULARY: dict[str, str] = {
+    "cultural": "cultural", "culturel": "cultural", "culturelle": "cultural",
+    "patrimonio": "cultural", "patrimonio_cultural": "cultural", "patrimoine": "cultural",
+    "naturaleza": "natural", "naturel": "natural", "naturelle": "natural",
+    "patrimonio_natural": "natural", "agroalimentario": "agro_food",
+    "agroalimentaire": "agro_food", "agroalimentar": "agro_food", "turismo": "tourism",
+    "tourisme": "tourism", "turistico": "tourism", "touristique": "tourism",
+    "infraestructura": "infrastructure", "infraestrutura": "infrastructure",
+}  # fmt: skip
+
+
 def _slug(value: object) -> str | None:
-    """Lower-case snake_case form of a label; None for missing values."""
+    """Lower-case snake_case form of a label; None for missing values.
+
+    Letters of any script are kept (``"Zona arqueológica"`` -> ``zona_arqueológica``),
+    in NFC form so that a composed and a decomposed ``ó`` give the same slug.
+    """
     if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
         return None
-    s = str(value).strip().lower()
+    s = unicodedata.normalize("NFC", str(value)).strip().lower()
     s = re.sub(r"[\s\-/.]+", "_", s)
-    s = re.sub(r"[^a-z0-9_]", "", s)
+    s = re.sub(r"[^\w]", "", s)
     return s.strip("_")
+
+
+def _fold(slug: str) -> str:
+    """A slug without accents, for vocabulary look-ups: ``arqueológica`` -> ``arqueologica``."""
+    decomposed = unicodedata.normalize("NFKD", slug)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
 def normalize_category(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
@@ -270,6 +346,8 @@ def normalize_category(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
             out.append(s)
         elif s in _CATEGORY_ALIASES:
             out.append(_CATEGORY_ALIASES[s])
+        elif s is not None and _fold(s) in _CATEGORY_VOCABULARY:
+            out.append(_CATEGORY_VOCABULARY[_fold(s)])
         else:
             out.append(None)
     cats = pd.Series(out, index=values.index, dtype=object, name=values.name)
@@ -327,13 +405,21 @@ def normalize_subtype(values: pd.Series) -> pd.Series:
 def category_from_subtype(subtypes: pd.Series) -> pd.Series:
     """Category implied by a (normalised) subtype, ``None`` if ambiguous or unknown.
 
-    Used to fill a missing category (``subtype="museum"`` → ``cultural``).
+    Used to fill a missing category (``subtype="museum"`` → ``cultural``); Spanish,
+    French and Portuguese words go through :data:`SUBTYPE_VOCABULARY` (``museo``,
+    ``zona_arqueológica`` → ``cultural``; ``mercado`` → ``agro_food``).
     """
+
+    def one(s: object) -> str | None:
+        if not isinstance(s, str):
+            return None
+        hit = SUBTYPE_CATEGORY.get(s)
+        if hit is None:
+            hit = SUBTYPE_CATEGORY.get(SUBTYPE_VOCABULARY.get(_fold(s), ""))
+        return hit
+
     return pd.Series(
-        [SUBTYPE_CATEGORY.get(s) if isinstance(s, str) else None for s in subtypes.tolist()],
-        index=subtypes.index,
-        dtype=object,
-        name="category",
+        [one(s) for s in subtypes.tolist()], index=subtypes.index, dtype=object, name="category"
     )
 
 

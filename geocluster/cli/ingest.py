@@ -11,7 +11,33 @@ from geocluster.ingest import IngestOptions
 
 #: IngestOptions keys that are CLI flags (CONTRACT.md: the flag's name in snake case);
 #: the size limit is the server's business, not a flag.
-INGEST_OPTIONS = tuple(f.name for f in fields(IngestOptions) if f.name != "max_bytes")
+INGEST_OPTIONS = tuple(f.name for f in fields(IngestOptions) if f.metadata.get("cli", True))
+
+_GROUPS = {
+    "crs": None,
+    "coordinates": "coordinates (default: auto-detected)",
+    "columns": "columns (default: auto-detected)",
+    "file": "file",
+    "bounds": "plausibility bounds (rows outside are rejected)",
+}
+
+
+def _add_option_flags(p: argparse.ArgumentParser) -> None:
+    """One flag per :class:`IngestOptions` field, from its metadata (the one declaration)."""
+    groups: dict[str, argparse._ActionsContainer] = {}
+    for f in fields(IngestOptions):
+        if f.name not in INGEST_OPTIONS:
+            continue
+        group = f.metadata.get("group", "columns")
+        if group not in groups:
+            title = _GROUPS.get(group, group)
+            groups[group] = p if title is None else p.add_argument_group(title)
+        kwargs: dict = {"help": f.metadata.get("help"), "dest": f.name}
+        if f.metadata.get("type") is int:
+            kwargs["type"] = int
+        if "choices" in f.metadata:
+            kwargs["choices"] = f.metadata["choices"]
+        groups[group].add_argument("--" + f.name.replace("_", "-"), **kwargs)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,24 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_workspace_arg(p)
     p.add_argument("--name", help="dataset name (default: file name); reusing one adds a version")
-    p.add_argument("--crs", help="CRS of x/y or of a file without one, e.g. EPSG:32614")
-    p.add_argument("--working-crs", help="metric CRS for analyses (default: UTM zone of the data)")
-    coords = p.add_argument_group("coordinates (default: auto-detected)")
-    coords.add_argument("--lon-col")
-    coords.add_argument("--lat-col")
-    coords.add_argument("--x-col")
-    coords.add_argument("--y-col")
-    coords.add_argument("--wkt-col")
-    cols = p.add_argument_group("columns (default: auto-detected)")
-    cols.add_argument("--id-col")
-    cols.add_argument("--sector-col")
-    cols.add_argument("--sector-scheme", choices=("isic4", "nace2"))
-    cols.add_argument("--employees-col")
-    cols.add_argument("--level", type=int, help="boundaries: administrative level (0 = country)")
-    cols.add_argument("--parent-col", help="boundaries: column with the parent region id")
-    cols.add_argument("--name-col", help="column with the firm/asset/region name")
-    cols.add_argument("--indicator", help="indicators: the indicator name when the table has none")
-    cols.add_argument("--layer", help="GeoPackage layer (or XLSX sheet) to read")
+    _add_option_flags(p)
     p.add_argument("--json", action="store_true", help="print the dataset summary as JSON")
     p.set_defaults(handler=_ingest)
 

@@ -74,7 +74,7 @@ def parse_crs(crs: object, option: str = "crs") -> pyproj.CRS:
         return pyproj.CRS.from_user_input(crs)
     except pyproj.exceptions.CRSError as exc:
         raise CRSError(
-            f"option {option}: expected a CRS such as 'EPSG:32614', got {crs!r}"
+            f"option {option}: expected a known CRS such as 'EPSG:32614', got {crs!r}"
         ) from exc
 
 

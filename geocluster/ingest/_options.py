@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -9,19 +10,36 @@ import pandas as pd
 
 from geocluster.errors import InvalidInput
 
+#: Defaults of the plausibility bounds (rows outside them are rejected, not clipped).
+DEFAULT_EMPLOYEES_MAX = 1_000_000
+DEFAULT_FOUNDED_MIN = 1800
+
+
+def _opt(
+    help: str, group: str = "columns", *, choices: tuple[str, ...] | None = None, type: Any = str
+) -> Any:
+    """A field that is also a CLI flag: ``--<name-with-dashes>`` in ``group``."""
+    meta: dict[str, Any] = {"help": help, "group": group, "type": type}
+    if choices is not None:
+        meta["choices"] = choices
+    return field(default=None, metadata=meta)
+
 
 @dataclass(frozen=True)
 class IngestOptions:
     """How to read a file: column names, CRS, layer and limits.
 
-    Every field is optional; ``None`` means "detect". The keys match the CLI flags in
-    snake case (CONTRACT.md).
+    Every field is optional; ``None`` means "detect" (or the default bound). The keys
+    are the CLI flags in snake case (CONTRACT.md) and the keys of the HTTP ``options``
+    object; the CLI derives its flags from the field metadata here, so a new field is
+    a new flag and a new HTTP key at once.
 
     Attributes
     ----------
     crs
         The *source* CRS of the coordinates (x/y columns, WKT, or a vector file
         without CRS), e.g. ``"EPSG:32614"``. Overrides a file's own CRS (with a warning).
+        An unknown code is an error at once.
     lon_col, lat_col
         Longitude/latitude columns in degrees.
     x_col, y_col
@@ -30,77 +48,105 @@ class IngestOptions:
         A column of WKT geometries.
     id_col, sector_col, sector_scheme, employees_col
         Column names; ``sector_scheme`` is ``"isic4"`` or ``"nace2"``.
+    name_col, founded_col, women_led_col, youth_led_col, informal_col
+        Firm columns (name also for assets and boundaries).
+    category_col, subtype_col, designation_col
+        Asset columns.
     level, parent_col
         Boundaries: administrative level of all regions (default 0) and the column
         holding the parent region id.
     layer
         GeoPackage layer, XLSX sheet or shapefile name inside a zip.
     max_bytes
-        Largest accepted file in bytes (``None``: no limit).
+        Largest accepted file in bytes (``None``: no limit). Not a CLI flag.
     working_crs
-        Metric CRS for analysis (default: UTM zone of the data's centroid).
-    name_col
-        Column with the feature name.
+        Metric CRS for analysis (default: chosen from the accepted rows' extent).
     indicator
         Indicators: the indicator name when the table does not carry one (a long
         table without an ``indicator`` column, or year columns without a prefix).
+    employees_max
+        Largest plausible employee count of one firm (default
+        :data:`DEFAULT_EMPLOYEES_MAX`); rows above it are rejected.
+    founded_min, founded_max
+        Plausible founding years (default :data:`DEFAULT_FOUNDED_MIN` .. the current
+        year); rows outside are rejected.
     """
 
-    crs: str | None = None
-    lon_col: str | None = None
-    lat_col: str | None = None
-    x_col: str | None = None
-    y_col: str | None = None
-    wkt_col: str | None = None
-    id_col: str | None = None
-    sector_col: str | None = None
-    sector_scheme: str | None = None
-    employees_col: str | None = None
-    level: int | None = None
-    parent_col: str | None = None
-    layer: str | None = None
-    max_bytes: int | None = None
-    working_crs: str | None = None
-    name_col: str | None = None
-    indicator: str | None = None
+    crs: str | None = _opt("CRS of x/y or of a file without one, e.g. EPSG:32614", "crs")
+    lon_col: str | None = _opt("longitude column (degrees)", "coordinates")
+    lat_col: str | None = _opt("latitude column (degrees)", "coordinates")
+    x_col: str | None = _opt("projected x column (needs --crs)", "coordinates")
+    y_col: str | None = _opt("projected y column (needs --crs)", "coordinates")
+    wkt_col: str | None = _opt("column of WKT geometries", "coordinates")
+    id_col: str | None = _opt("column with the firm/asset/region id")
+    sector_col: str | None = _opt("firms: column with the sector code")
+    sector_scheme: str | None = _opt(
+        "firms: classification of the sector codes (default: isic4, nace2 for a nace* column)",
+        choices=("isic4", "nace2"),
+    )
+    employees_col: str | None = _opt("firms: column with the number of employees")
+    level: int | None = _opt("boundaries: administrative level (0 = country)", type=int)
+    parent_col: str | None = _opt("boundaries: column with the parent region id")
+    layer: str | None = _opt("GeoPackage layer, XLSX sheet or zipped shapefile to read", "file")
+    max_bytes: int | None = field(default=None, metadata={"cli": False, "type": int})
+    working_crs: str | None = _opt(
+        "metric CRS for analyses (default: chosen from the data's extent)", "crs"
+    )
+    name_col: str | None = _opt("column with the firm/asset/region name")
+    indicator: str | None = _opt("indicators: the indicator name when the table has none")
+    founded_col: str | None = _opt("firms: column with the founding year (or date)")
+    women_led_col: str | None = _opt("firms: yes/no column, led or owned by women")
+    youth_led_col: str | None = _opt("firms: yes/no column, led by young people")
+    informal_col: str | None = _opt("firms: yes/no column, informal (unregistered) firm")
+    category_col: str | None = _opt("assets: column with the category (cultural, natural ...)")
+    subtype_col: str | None = _opt("assets: column with the subtype (museum, market ...)")
+    designation_col: str | None = _opt("assets: column with the designation (unesco, national ...)")
+    employees_max: int | None = _opt(
+        f"firms: reject rows with more employees (default {DEFAULT_EMPLOYEES_MAX:,})",
+        "bounds",
+        type=int,
+    )
+    founded_min: int | None = _opt(
+        f"firms: reject founding years before this (default {DEFAULT_FOUNDED_MIN})",
+        "bounds",
+        type=int,
+    )
+    founded_max: int | None = _opt(
+        "firms: reject founding years after this (default: the current year)", "bounds", type=int
+    )
 
     def __post_init__(self) -> None:
-        for name in (
-            "crs",
-            "lon_col",
-            "lat_col",
-            "x_col",
-            "y_col",
-            "wkt_col",
-            "id_col",
-            "sector_col",
-            "sector_scheme",
-            "employees_col",
-            "parent_col",
-            "layer",
-            "working_crs",
-            "name_col",
-            "indicator",
-        ):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, str) or not value.strip()):
-                raise InvalidInput(f"option {name}: expected a non-empty string, got {value!r}")
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            if f.name in _INT_OPTIONS:
+                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                    raise InvalidInput(f"option {f.name}: expected an integer >= 0, got {value!r}")
+            elif not isinstance(value, str) or not value.strip():
+                raise InvalidInput(f"option {f.name}: expected a non-empty string, got {value!r}")
         if self.sector_scheme is not None and self.sector_scheme not in ("isic4", "nace2"):
             raise InvalidInput(
                 f"option sector_scheme: expected 'isic4' or 'nace2', got {self.sector_scheme!r}"
             )
-        if self.level is not None and (
-            isinstance(self.level, bool) or not isinstance(self.level, int) or self.level < 0
-        ):
-            raise InvalidInput(f"option level: expected an integer >= 0, got {self.level!r}")
-        if self.max_bytes is not None and (
-            isinstance(self.max_bytes, bool)
-            or not isinstance(self.max_bytes, int)
-            or self.max_bytes <= 0
+        if self.max_bytes is not None and self.max_bytes == 0:
+            raise InvalidInput("option max_bytes: expected a positive integer, got 0")
+        if (
+            self.founded_min is not None
+            and self.founded_max is not None
+            and self.founded_min > self.founded_max
         ):
             raise InvalidInput(
-                f"option max_bytes: expected a positive integer, got {self.max_bytes!r}"
+                f"options founded_min {self.founded_min} and founded_max {self.founded_max}: "
+                "expected min <= max"
             )
+        for name in ("crs", "working_crs"):
+            # An unknown code (EPSG:999999) is refused before any file is read, whatever
+            # the file turns out to need.
+            if getattr(self, name) is not None:
+                from geocluster.ingest._geometry import parse_crs
+
+                parse_crs(getattr(self, name), name)
         pairs = (("lon_col", "lat_col"), ("x_col", "y_col"))
         for a, b in pairs:
             if (getattr(self, a) is None) != (getattr(self, b) is None):
@@ -117,20 +163,31 @@ class IngestOptions:
         if len(given) > 1:
             raise InvalidInput(f"give one way to read coordinates, got {' and '.join(given)}")
 
+    @property
+    def employees_limit(self) -> int:
+        """The largest plausible employee count (option or default)."""
+        return DEFAULT_EMPLOYEES_MAX if self.employees_max is None else self.employees_max
+
+    @property
+    def founded_range(self) -> tuple[int, int]:
+        """Plausible founding years ``(min, max)`` (options or defaults)."""
+        lo = DEFAULT_FOUNDED_MIN if self.founded_min is None else self.founded_min
+        hi = _dt.date.today().year if self.founded_max is None else self.founded_max
+        return lo, hi
+
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> IngestOptions:
         """Build options from a mapping (HTTP ``options`` JSON, CLI flags).
 
         Unknown keys raise :class:`~geocluster.errors.InvalidInput` naming the known
-        ones; ``None`` values are ignored; ``level`` and ``max_bytes`` accept numeric
-        strings.
+        ones; ``None`` values are ignored; integer options accept numeric strings.
         """
         if data is None:
             return cls()
         if not isinstance(data, dict):
             raise InvalidInput(f"expected options as an object, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(str(k) for k in set(data) - known)
         if unknown:
             raise InvalidInput(
                 f"unknown ingest option(s) {unknown}; known options are {sorted(known)}"
@@ -139,14 +196,14 @@ class IngestOptions:
         for key, value in data.items():
             if value is None:
                 continue
-            if key in ("level", "max_bytes") and isinstance(value, str):
+            if key in _INT_OPTIONS and isinstance(value, str):
                 try:
-                    value = int(value)
+                    value = int(value.strip())
                 except ValueError:
                     raise InvalidInput(
                         f"option {key}: expected an integer, got {value!r}"
                     ) from None
-            if key in ("level", "max_bytes") and isinstance(value, float) and value.is_integer():
+            if key in _INT_OPTIONS and isinstance(value, float) and value.is_integer():
                 value = int(value)
             clean[key] = value
         return cls(**clean)
@@ -156,6 +213,10 @@ class IngestOptions:
         return {
             f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None
         }
+
+
+#: Options holding integers (the others hold strings).
+_INT_OPTIONS = frozenset(f.name for f in fields(IngestOptions) if f.metadata.get("type") is int)
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,13 @@ import pandas as pd
 import pyproj
 import shapely
 
-from geocluster.crs import working_crs_for
-from geocluster.errors import CRSError, InvalidInput, MissingColumns
+from geocluster.crs import (
+    area_of_use_text,
+    boxes_meet_area_of_use,
+    in_area_of_use,
+    working_crs_for,
+)
+from geocluster.errors import CRSError, InvalidInput, MissingColumns, UnusableFile
 from geocluster.ingest import _columns as cols
 from geocluster.ingest._geometry import (
     check_swapped,
@@ -34,6 +39,10 @@ KINDS = ("firms", "assets", "boundaries", "indicators", "institutions")
 Progress = Callable[[float, str], None]
 _WGS84 = pyproj.CRS.from_epsg(4326)
 _MAX_LISTED = 20
+#: Largest administrative level and indicator year taken as such (beyond, int64 casts
+#: would wrap silently).
+_MAX_LEVEL = 99
+_MAX_YEAR = 9999
 
 
 def _noop(fraction: float, message: str) -> None:
@@ -116,6 +125,69 @@ def _working_crs(opts: IngestOptions, lon: np.ndarray, lat: np.ndarray) -> str:
 
 
 # --------------------------------------------------------------------------- geometry
+def _span(x: np.ndarray, y: np.ndarray) -> str:
+    ok = np.isfinite(x) & np.isfinite(y)
+    if not ok.any():
+        return ""
+    return (
+        f"x {np.min(x[ok]):,.10g} .. {np.max(x[ok]):,.10g}, "
+        f"y {np.min(y[ok]):,.10g} .. {np.max(y[ok]):,.10g}"
+    )
+
+
+def _check_magnitudes(
+    x: np.ndarray, y: np.ndarray, crs: pyproj.CRS, mode: str, a: str, b: str, opts: IngestOptions
+) -> None:
+    """File-level CRS mistakes: degrees read as metres, or metres in lon/lat columns.
+
+    Both would otherwise be stored at a plausible-looking but wrong place (degrees
+    in EPSG:32614 land a few hundred metres from the zone's origin on the equator),
+    so the whole file is refused with the option that fixes it.
+    """
+    ok = np.isfinite(x) & np.isfinite(y)
+    if not ok.any():
+        return
+    if crs.is_projected and looks_like_degrees(x, y):
+        raise UnusableFile(
+            f"columns {a}/{b} hold values that look like degrees ({_span(x, y)}) but the CRS "
+            f"{crs_text(crs)} is projected (metres); values look like degrees: drop --crs "
+            "or use --crs EPSG:4326 (option crs)"
+        )
+    if crs.is_geographic and mode == "lonlat":
+        big = (np.abs(x[ok]) > 360) | (np.abs(y[ok]) > 180)
+        if big.mean() > 0.5:
+            raise UnusableFile(
+                f"columns {a}/{b} should be longitude/latitude in degrees but {big.mean():.0%} "
+                f"of the values are far beyond ±180/±90 ({_span(x, y)}), like projected "
+                f"metres; pass them as --x-col {a} --y-col {b} with their CRS "
+                "(--crs EPSG:xxxx; options x_col, y_col, crs)"
+            )
+
+
+def _outside_area(
+    crs: pyproj.CRS,
+    x: np.ndarray,
+    y: np.ndarray,
+    lon: np.ndarray,
+    lat: np.ndarray,
+    xname: str,
+    yname: str,
+) -> Callable[[np.ndarray], list[str]]:
+    """Per-row reasons for points outside the CRS's area of use."""
+    where = area_of_use_text(crs)
+    name = crs_text(crs) if crs.to_epsg() else (crs.name or "the CRS")
+
+    def make(pos: np.ndarray) -> list[str]:
+        return [
+            f"({xname} {x[p]:,.12g}, {yname} {y[p]:,.12g}) in {name} lands at lon "
+            f"{lon[p]:.3f}, lat {lat[p]:.3f}, outside the CRS's area of use ({where}): a mistyped "
+            "coordinate or a wrong CRS"
+            for p in pos
+        ]
+
+    return make
+
+
 class _Located:
     """Geometries in EPSG:4326 for every frame row (rejected rows hold anything)."""
 
@@ -210,6 +282,7 @@ def _coordinates_from_columns(
         None,
         "coordinates (0, 0) ('null island'): a missing location coded as zero",
     )
+    _check_magnitudes(x[rej.alive], y[rej.alive], crs, mode, a, b, opts)
     if crs.is_geographic:
         check_swapped(x[rej.alive], y[rej.alive], lon_name=a, lat_name=b, land=land)
         rej.reject(np.abs(y) > 90, b, _numbered("latitude {v:g} outside -90..90", y))
@@ -221,6 +294,9 @@ def _coordinates_from_columns(
     )
     bad = rej.alive & ((np.abs(lat) > 90) | (np.abs(lon) > 180))
     rej.reject(bad, None, f"({xname}, {yname}) fall outside the valid area of {crs_text(crs)}")
+    if not crs.equals(_WGS84):
+        outside = rej.alive & ~in_area_of_use(crs, lon, lat)
+        rej.reject(outside, None, _outside_area(crs, x, y, lon, lat, xname, yname))
     alive = rej.alive
     if not alive.all():
         lon, lat = np.where(alive, lon, 0.0), np.where(alive, lat, 0.0)
@@ -281,6 +357,17 @@ def _geometries(
                 "the file declares no CRS and its coordinates are not longitude/latitude "
                 "degrees; pass the CRS of the coordinates (--crs EPSG:xxxx)"
             )
+    if crs.is_projected and alive.any():
+        raw_bounds = shapely.bounds(safe[alive])
+        if looks_like_degrees(raw_bounds[:, [0, 2]].ravel(), raw_bounds[:, [1, 3]].ravel()):
+            said = f"crs={opts.crs}" if opts.crs is not None else f"the file declares {file_crs}"
+            fix = "drop --crs or use" if opts.crs is not None else "pass"
+            raise UnusableFile(
+                f"{said}, a projected CRS in metres, but every coordinate looks like degrees "
+                f"(x {np.min(raw_bounds[:, 0]):.6g} .. {np.max(raw_bounds[:, 2]):.6g}, "
+                f"y {np.min(raw_bounds[:, 1]):.6g} .. {np.max(raw_bounds[:, 3]):.6g}); values "
+                f"look like degrees: {fix} --crs EPSG:4326 (option crs)"
+            )
     fixed, invalid, reasons = repair(safe[alive], polygonal=kind == "boundaries")
     if invalid.any():
         rows = rej.source_rows[np.flatnonzero(alive)[invalid]]
@@ -303,6 +390,19 @@ def _geometries(
         column,
         "coordinates outside -180..180 / -90..90 (after reprojection to EPSG:4326)",
     )
+    if not crs.equals(_WGS84) and rej.alive.any():
+        inside = boxes_meet_area_of_use(crs, bounds)
+        where = area_of_use_text(crs)
+        rej.reject(
+            rej.alive & ~inside,
+            column,
+            lambda pos: [
+                f"geometry at lon {bounds[p, 0]:.4g}, lat {bounds[p, 1]:.4g} (after "
+                f"reprojection from {crs_text(crs)}) is outside the CRS's area of use "
+                f"({where}): a mistyped coordinate or a wrong CRS"
+                for p in pos
+            ],
+        )
     is_point = shapely.get_type_id(safe) == 0
     px = np.where(is_point, bounds[:, 0], np.nan)
     py = np.where(is_point, bounds[:, 1], np.nan)
@@ -435,13 +535,14 @@ def _reject_duplicates(ids: pd.Series, column: str | None, canonical: str, rej: 
 # ------------------------------------------------------------------------------ firms
 def _normalise_sectors(
     values: pd.Series, scheme: str
-) -> tuple[pd.Series, np.ndarray, np.ndarray, pd.Series, pd.Series]:
+) -> tuple[pd.Series, pd.Series, np.ndarray, np.ndarray, pd.Series, pd.Series]:
     """Normalise a raw sector column, working once per distinct value.
 
     Returns
     -------
-    code, unknown, missing, section, division
-        ISIC code (``str``), rows with an unknown code, rows without a code, and the
+    code, source, unknown, missing, section, division
+        ISIC code (``str``, at the finest level the source gives), the source code as
+        written (``str``), rows with an unknown code, rows without a code, and the
         ISIC section letter and division of each row.
     """
     from geocluster.sectors import division_of, normalize_codes, section_of
@@ -454,13 +555,18 @@ def _normalise_sectors(
     missing = ~present | np.append(raw_u.isna().to_numpy(), True)[idx]
     as_list = norm_u.to_numpy(dtype=object, na_value=None).tolist()
     code = take_text(idx, as_list, values.index)
+    source = take_text(idx, raw_u.to_numpy(dtype=object, na_value=None).tolist(), values.index)
     section = take_text(
         idx, section_of(norm_u).to_numpy(dtype=object, na_value=None).tolist(), values.index
     )
     division = take_text(
         idx, division_of(norm_u).to_numpy(dtype=object, na_value=None).tolist(), values.index
     )
-    return code, unknown, missing, section, division
+    return code, source, unknown, missing, section, division
+
+
+def _empty_bool(n: int) -> pd.arrays.BooleanArray:
+    return pd.arrays.BooleanArray(np.zeros(n, dtype=bool), np.ones(n, dtype=bool))
 
 
 def _firms(
@@ -478,10 +584,19 @@ def _firms(
     name_col = _claim(columns, "name", used, opts.name_col, "name_col")
     sector_col = _claim(columns, "sector", used, opts.sector_col, "sector_col")
     emp_col = _claim(columns, "employees", used, opts.employees_col, "employees_col")
-    founded_col = _claim(columns, "founded", used)
-    women_col = _claim(columns, "women_led", used)
-    informal_col = _claim(columns, "informal", used)
+    founded_col = _claim(columns, "founded", used, opts.founded_col, "founded_col")
+    women_col = _claim(columns, "women_led", used, opts.women_led_col, "women_led_col")
+    youth_col = _claim(columns, "youth_led", used, opts.youth_led_col, "youth_led_col")
+    informal_col = _claim(columns, "informal", used, opts.informal_col, "informal_col")
 
+    if sector_col is None and opts.sector_scheme is not None:
+        # the user said the file has codes in a scheme: storing firms without any
+        # sector would be a useless success
+        raise MissingColumns(
+            f"option sector_scheme={opts.sector_scheme} was given but no sector column was "
+            "found (looked for " + ", ".join(cols.CANDIDATES["sector"][:10]) + " ...); name it "
+            f"with --sector-col (option sector_col); columns found: {cols.found(columns)}"
+        )
     ids = _ids(frame, id_col, "firm_id", rej, warnings)
     out: dict[str, Any] = {"firm_id": ids}
     out["name"] = (
@@ -490,12 +605,12 @@ def _firms(
         else pd.Series(None, index=frame.index, dtype="str")
     )
     if sector_col is not None:
-        scheme = opts.sector_scheme or (
-            "nace2" if cols.normalise_name(sector_col).startswith("nace") else "isic4"
-        )
+        scheme = opts.sector_scheme or cols.scheme_of_column(sector_col)
         label = "osm" if raw.format == "osm" else scheme
         report(0.6, "normalising sector codes")
-        code, unknown, missing, section, division = _normalise_sectors(frame[sector_col], scheme)
+        code, source, unknown, missing, section, division = _normalise_sectors(
+            frame[sector_col], scheme
+        )
         rej.reject(
             unknown, sector_col, _reasons(f"unknown {scheme} sector code {{v}}", frame[sector_col])
         )
@@ -503,6 +618,7 @@ def _firms(
         if n_missing:
             warnings.append(f"{n_missing} firms have no sector code ({sector_col} empty)")
         out["sector_code"] = code
+        out["sector_code_source"] = source
         out["sector_scheme"] = pd.Series(label, index=frame.index, dtype="str")
         out["isic_section"] = section
         out["isic_division"] = division
@@ -512,12 +628,24 @@ def _firms(
             + ", ".join(cols.CANDIDATES["sector"][:8])
             + "); sector_code is empty"
         )
-        for c in ("sector_code", "sector_scheme", "isic_section", "isic_division"):
+        for c in (
+            "sector_code", "sector_code_source", "sector_scheme", "isic_section", "isic_division"
+        ):  # fmt: skip
             out[c] = pd.Series(None, index=frame.index, dtype="str")
     if emp_col is not None:
         emp, _, bad = parse_numbers(frame[emp_col])
+        limit = opts.employees_limit
         rej.reject(bad, emp_col, _reasons("non-numeric employees {v}", frame[emp_col]))
         rej.reject(emp < 0, emp_col, _numbered("negative employees {v:g}", emp))
+        rej.reject(
+            emp > limit,
+            emp_col,
+            _numbered(
+                f"employees {{v:g}} above the plausible maximum {limit:,} for one firm "
+                "(option employees_max)",
+                emp,
+            ),
+        )
         out["employees"] = emp
     else:
         out["employees"] = np.full(len(frame), np.nan)
@@ -525,21 +653,35 @@ def _firms(
         years, unparsed = parse_year(frame[founded_col])
         if unparsed:
             warnings.append(f"{unparsed} values of {founded_col} are not years; set to unknown")
+        lo, hi = opts.founded_range
+        numbers = years.to_numpy(dtype="float64", na_value=np.nan)
+        rej.reject(
+            np.isfinite(numbers) & ((numbers < lo) | (numbers > hi)),
+            founded_col,
+            _numbered(
+                f"founding year {{v:g}} outside the plausible {lo}..{hi} "
+                "(options founded_min, founded_max)",
+                numbers,
+            ),
+        )
         out["founded"] = years
     else:
         out["founded"] = pd.arrays.IntegerArray(
             np.zeros(len(frame), dtype="int64"), np.ones(len(frame), dtype=bool)
         )
-    for canonical, c in (("women_led", women_col), ("informal", informal_col)):
+    for canonical, c in (
+        ("women_led", women_col), ("youth_led", youth_col), ("informal", informal_col)
+    ):  # fmt: skip
         if c is not None:
             flags, unparsed = parse_bool(frame[c])
             if unparsed:
-                warnings.append(f"{unparsed} values of {c} are not yes/no; set to unknown")
+                warnings.append(
+                    f"{unparsed} values of {c} are not yes/no (yes/no, sí/no, oui/non, "
+                    "sim/não, true/false, 1/0, x); set to unknown"
+                )
             out[canonical] = flags
         else:
-            out[canonical] = pd.arrays.BooleanArray(
-                np.zeros(len(frame), dtype=bool), np.ones(len(frame), dtype=bool)
-            )
+            out[canonical] = _empty_bool(len(frame))
     _reject_duplicates(ids, id_col, "firm_id", rej)
 
     geoms = located.geoms
@@ -581,9 +723,9 @@ def _assets(
     used = set(located.used)
     id_col = _claim(columns, "asset_id", used, opts.id_col, "id_col")
     name_col = _claim(columns, "name", used, opts.name_col, "name_col")
-    cat_col = _claim(columns, "category", used)
-    sub_col = _claim(columns, "subtype", used)
-    des_col = _claim(columns, "designation", used)
+    cat_col = _claim(columns, "category", used, opts.category_col, "category_col")
+    sub_col = _claim(columns, "subtype", used, opts.subtype_col, "subtype_col")
+    des_col = _claim(columns, "designation", used, opts.designation_col, "designation_col")
     if cat_col is None and sub_col is None:
         raise MissingColumns(
             "assets need a category column (category: "
@@ -670,7 +812,12 @@ def _boundaries(
     else:
         level_col = cols.detect(columns, "level", exclude=used)
         values = parse_numbers(frame[level_col])[0] if level_col else None
-        if values is not None and np.isfinite(values).all() and (values == np.round(values)).all():
+        if (
+            values is not None
+            and np.isfinite(values).all()
+            and (values == np.round(values)).all()
+            and ((values >= 0) & (values <= _MAX_LEVEL)).all()  # int64-safe, admin-like
+        ):
             level = values.astype("int64")
             used.add(level_col)
         else:
@@ -730,6 +877,15 @@ def _indicators(
         rej.reject(ymiss, year_col, "missing year")
         rej.reject(ybad | (np.isfinite(year) & (year != np.round(year))), year_col,
                    _reasons("year {v} is not an integer", frame[year_col]))  # fmt: skip
+        rej.reject(
+            np.isfinite(year) & ((year < 0) | (year > _MAX_YEAR)),
+            year_col,
+            _reasons(f"year {{v}} outside 0..{_MAX_YEAR}", frame[year_col]),
+        )
+        # rejected years (NaN, 1e30) become 0 before the cast, which cannot then wrap
+        year_int = np.where(np.isfinite(year) & (np.abs(year) <= _MAX_YEAR), year, 0.0).astype(
+            "int64"
+        )
         value, vmiss, vbad = parse_numbers(frame[value_col])
         rej.reject(vmiss, value_col, "missing value")
         rej.reject(vbad, value_col, _reasons("non-numeric value {v}", frame[value_col]))
@@ -743,14 +899,14 @@ def _indicators(
         key = (
             ids.fillna("")
             + "\x1f"
-            + pd.Series(np.nan_to_num(year).astype("int64"), index=frame.index).astype("str")
+            + pd.Series(year_int, index=frame.index).astype("str")
             + "\x1f"
             + indicator.fillna("")
         )
         _reject_duplicates(key, None, "(region_id, year, indicator)", rej)
         canonical = {
             "region_id": ids,
-            "year": np.nan_to_num(year).astype("int64"),
+            "year": year_int,
             "indicator": indicator,
             "value": value,
         }
@@ -792,6 +948,43 @@ def _indicators(
     rejected = rej.rejections() + [Rejection(r, c, m) for r, c, m in cell_rejects]
     rejected.sort(key=lambda r: r.row)
     return out, rejected
+
+
+# ------------------------------------------------------------------------------ XLSX
+def _sheets_with_data(path: Path) -> list[str] | None:
+    """Names of the workbook's sheets that have a data row under a header row.
+
+    ``None`` when the workbook cannot be opened (the reader then says why).
+    """
+    try:
+        import openpyxl
+
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception:  # noqa: BLE001 - corrupt workbooks are reported by the reader
+        return None
+    try:
+        out = []
+        for sheet in book.worksheets:
+            rows = sheet.iter_rows(min_row=1, max_row=50, values_only=True)
+            filled = sum(1 for row in rows if any(v not in (None, "") for v in row))
+            if filled >= 2:  # a header and at least one row
+                out.append(sheet.title)
+        return out
+    except Exception:  # noqa: BLE001 - as above: hostile XML is the reader's to report
+        return None
+    finally:
+        book.close()
+
+
+def _check_one_sheet(path: Path) -> None:
+    """Refuse to guess between several sheets with data: name them and ``--layer``."""
+    sheets = _sheets_with_data(path)
+    if sheets is not None and len(sheets) > 1:
+        listed = ", ".join(repr(s) for s in sheets)
+        raise UnusableFile(
+            f"{path.name} has data on {len(sheets)} sheets ({listed}); choose one with "
+            f"--layer NAME (option layer), e.g. --layer {sheets[0]!r}"
+        )
 
 
 # ------------------------------------------------------------------------------ entry
@@ -854,6 +1047,8 @@ def prepare(
             raise InvalidInput(f"an OSM PBF file gives firms, assets or institutions, not {kind}")
         raw = _osm.read(kind, path, max_bytes=opts.max_bytes, progress=report)
     else:
+        if fmt == "xlsx" and opts.layer is None:
+            _check_one_sheet(path)
         raw = read_table(
             path,
             layer=opts.layer,

@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
-import datetime as _dt
+import unicodedata
 
 import numpy as np
 import pandas as pd
 
-_TRUE = frozenset({"true", "t", "yes", "y", "1", "1.0", "si", "sí", "s", "x", "oui", "ja"})
-_FALSE = frozenset({"false", "f", "no", "n", "0", "0.0", "non", "nein"})
+#: Yes/no words in English, Spanish, French, Portuguese (and German), compared after
+#: lower-casing and folding accents, so ``Sí``, ``SI``, ``não`` and ``nao`` all count.
+_TRUE = frozenset({
+    "true", "t", "yes", "y", "1", "1.0", "x",
+    "si", "s", "verdadero", "cierto",  # es
+    "oui", "vrai",  # fr
+    "sim", "verdadeiro",  # pt
+    "ja", "j", "wahr",  # de
+})  # fmt: skip
+_FALSE = frozenset({
+    "false", "f", "no", "n", "0", "0.0",
+    "falso",  # es, pt
+    "non", "faux",  # fr
+    "nao",  # pt (não)
+    "nein", "falsch",  # de
+})  # fmt: skip
+
+
+def _fold(text: str) -> str:
+    """Lower case without accents: ``"NÃO"`` -> ``"nao"``."""
+    decomposed = unicodedata.normalize("NFKD", text.strip().lower())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
 _MISSING_WORDS = frozenset({"", "na", "n/a", "nan", "null", "none", "#n/a", "<na>", "-nan"})
@@ -55,7 +75,7 @@ def parse_bool(values: pd.Series) -> tuple[pd.Series, int]:
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     mapped: list[object] = []
     for u in uniques:
-        s = str(u).strip().lower()
+        s = _fold(str(u))
         mapped.append(True if s in _TRUE else False if s in _FALSE else pd.NA)
     mapped.append(pd.NA)
     out = pd.Series(np.array(mapped, dtype=object)[codes], index=values.index, dtype="boolean")
@@ -66,7 +86,9 @@ def parse_bool(values: pd.Series) -> tuple[pd.Series, int]:
 def parse_year(values: pd.Series) -> tuple[pd.Series, int]:
     """Founding years as ``Int64``; dates give their year; returns the count not understood.
 
-    Years outside 1000 .. next year are treated as not understood.
+    Any whole number is returned as a year (plausibility bounds are the caller's:
+    an impossible year is a rejected row, not an unknown value); text that is neither
+    a number nor a date, and fractional numbers, are not understood.
     """
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
         years = values.dt.year.astype("Float64")
@@ -76,8 +98,8 @@ def parse_year(values: pd.Series) -> tuple[pd.Series, int]:
         if retry.any():
             dates = pd.to_datetime(values[retry].astype("string"), errors="coerce", format="mixed")
             years[retry] = dates.dt.year.astype("Float64")
-    limit = _dt.date.today().year + 1
-    ok = years.notna() & (years >= 1000) & (years <= limit) & (years.round() == years)
+    # |year| < 1e6 keeps the Int64 cast safe; bigger numbers are "not a year" too
+    ok = years.notna() & (years.abs() < 1e6) & (years.round() == years)
     ok = ok.fillna(False).astype(bool)
     out = years.where(ok).round().astype("Int64")
     present = values.notna()

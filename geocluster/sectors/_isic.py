@@ -7,24 +7,16 @@ No. 4/Rev.4, 2008): 21 sections, 88 divisions, 238 groups and 419 classes, with
 their official English titles.
 
 NACE Rev.2 (Regulation (EC) No 1893/2006) is the European derivation of ISIC
-Rev.4. Its 21 sections and 88 divisions are *identical* to ISIC's, so a NACE
-code is mapped to the ISIC **division** it belongs to. Below the division the two
-classifications diverge and a NACE group/class is *not* the ISIC group/class with
-the same digits, for example:
-
-- NACE 10.8 "Manufacture of other food products" is ISIC 107, and NACE 10.9
-  "prepared animal feeds" is ISIC 108 (there is no ISIC group 109);
-- NACE 23.2-23.7 (refractory, clay building materials, ceramics, cement,
-  concrete, stone) correspond to ISIC classes 2391-2396 of the single ISIC group
-  239, so NACE "23.4" is not ISIC group 234 (which does not exist);
-- NACE 10.11, 10.12 and 10.13 (meat, poultry, meat products) all fall in ISIC
-  1010, while NACE 56.10-56.30 happen to match ISIC 5610-5630 digit for digit;
-- NACE Rev.2 has 272 groups and 615 classes against ISIC's 238 and 419, and its
-  retail classes (47.xx) are finer and numbered differently.
-
-Mapping those classes needs the Eurostat NACE Rev.2 - ISIC Rev.4 correspondence
-table (many-to-many); without it we keep only the exact division, which is what
-regional specialisation works with anyway.
+Rev.4. Its 21 sections and 88 divisions are *identical* to ISIC's; below the
+division a NACE group/class is *not* the ISIC group/class with the same digits
+(NACE 10.13 is ISIC 1010, NACE 16.23 is ISIC 1622 while ISIC 1623 is NACE 16.24).
+A NACE code is therefore mapped through ``nace2_isic4.csv``, the NACE class ->
+ISIC class correspondence of the divisions where every NACE class falls in one
+ISIC class, to the **finest level the two share**: the ISIC class (NACE 15.20 ->
+ISIC 1520, NACE 10.13 -> ISIC 1010), the ISIC group when a NACE group's classes
+all fall in one ISIC group, else the division. ``NACE_ISIC.md`` lists which
+divisions map at which level and why. The original code is always kept next to
+it by ingestion (``sector_code_source``).
 """
 
 from __future__ import annotations
@@ -46,7 +38,9 @@ __all__ = [
     "GROUPS",
     "SCHEMES",
     "SECTIONS",
+    "NACE_TO_ISIC",
     "division_of",
+    "nace_to_isic",
     "normalize_codes",
     "section_of",
     "title_of",
@@ -81,6 +75,60 @@ CLASSES: MappingProxyType[str, str] = MappingProxyType(
 
 _TITLES = {r["code"]: r["title"] for r in _ROWS}
 _NUMERIC_CODES = frozenset(k for k in _TITLES if k.isdigit())
+
+
+def _load_nace() -> dict[str, str]:
+    text = resources.files("geocluster.sectors").joinpath("nace2_isic4.csv").read_text("utf-8")
+    return {r["nace2"]: r["isic4"] for r in csv.DictReader(text.splitlines())}
+
+
+#: NACE Rev.2 class (``"15.20"``) -> ISIC Rev.4 class (``"1520"``), for the divisions
+#: whose classes each fall in one ISIC class (``nace2_isic4.csv``, NACE_ISIC.md).
+NACE_TO_ISIC: MappingProxyType[str, str] = MappingProxyType(_load_nace())
+_NACE_DIVISIONS_MAPPED = frozenset(k[:2] for k in NACE_TO_ISIC)
+
+
+def _common_prefix(codes: set[str]) -> str:
+    first = min(codes)
+    n = 0
+    while n < len(first) and all(len(c) > n and c[n] == first[n] for c in codes):
+        n += 1
+    return first[:n]
+
+
+def _nace_groups() -> dict[str, str]:
+    """NACE group ``"15.1"`` -> the finest ISIC code holding all its classes."""
+    by_group: dict[str, set[str]] = {}
+    for nace, isic in NACE_TO_ISIC.items():
+        by_group.setdefault(nace[:4], set()).add(isic)
+    out = {}
+    for group, targets in by_group.items():
+        prefix = _common_prefix(targets)
+        # ISIC codes are 2 (division), 3 (group) or 4 (class) digits
+        out[group] = prefix if len(prefix) in (3, 4) and prefix in _NUMERIC_CODES else group[:2]
+    return out
+
+
+_NACE_GROUP_TO_ISIC = _nace_groups()
+
+
+def nace_to_isic(division: str, group: str | None = None, klass: str | None = None) -> str:
+    """The finest ISIC Rev.4 code of a NACE Rev.2 code given by its parts.
+
+    ``nace_to_isic("15", "2", "0")`` (NACE 15.20) -> ``"1520"``; a class outside the
+    correspondence table gives its group's or division's ISIC code.
+    """
+    if group is not None and division in _NACE_DIVISIONS_MAPPED:
+        if klass is not None:
+            hit = NACE_TO_ISIC.get(f"{division}.{group}{klass}")
+            if hit is not None:
+                return hit
+        hit = _NACE_GROUP_TO_ISIC.get(f"{division}.{group}")
+        if hit is not None:
+            return hit
+    return division
+
+
 _SECTION_OF_DIVISION = {k: v[0] for k, v in DIVISIONS.items()}
 
 # A code as people write it: optional section letter, then digits with at most one dot.
@@ -153,32 +201,47 @@ def _normalize_isic(value: object) -> str | None:
     return None
 
 
+#: A trailing letter after the digits: French NAF/APE rev.2 subclasses ("15.20Z").
+_NAF_SUFFIX = re.compile(r"^(.*\d)[A-Z]$")
+
+
 def _normalize_nace(value: object) -> str | None:
     text = _to_text(value)
     if text is None:
         return None
+    naf = _NAF_SUFFIX.match(text)
+    if naf is not None and "." in text:
+        text = naf.group(1)  # NAF "15.20Z" is NACE 15.20 subdivided
     parts = _split(text)
     if parts is None:
         return None
     letter, head, tail = parts
     if tail is not None and len(head) >= 3 and set(tail) == {"0"}:
         tail = None  # "1520.0": float artefact
+    group = klass = None
     if tail is not None:
         # dotted NACE: "15.2", "15.20", "1.11" (float with its leading zero lost)
         if len(head) > 2 or len(tail) > 2:
             return None
         division = head.zfill(2)
+        group = tail[0]
+        klass = tail[1] if len(tail) == 2 else None
     elif len(head) == 1:
         division = "0" + head
+    elif len(head) == 2:
+        division = head
+    elif len(head) <= 4:
+        # "152" group 15.2, "1520" class 15.20. An undotted three-digit code is read as
+        # a group: "111" is NACE 11.1, not 01.11 (write "01.11").
+        division, group = head[:2], head[2]
+        klass = head[3] if len(head) == 4 else None
     else:
-        # "15" division, "152" group 15.2, "1520" class 15.20. An undotted three-digit
-        # code is read as a group: "111" is NACE 11.1, not 01.11 (write "01.11").
-        division = head[:2]
+        return None
     if division not in DIVISIONS:
         return None
     if letter is not None and _SECTION_OF_DIVISION[division] != letter:
         return None
-    return division
+    return nace_to_isic(division, group, klass)
 
 
 def normalize_codes(values: pd.Series, scheme: str = "isic4") -> tuple[pd.Series, np.ndarray]:
@@ -202,11 +265,12 @@ def normalize_codes(values: pd.Series, scheme: str = "isic4") -> tuple[pd.Series
           A three-digit value that is both a valid group and a zero-stripped class
           is read as the group (``"161"`` -> group 161, not class 0161). A dotted
           value is read like NACE (``"15.20"`` -> ``"1520"``, ``"1.1"`` -> ``"011"``).
-        - ``"nace2"``: the result is the ISIC Rev.4 **division** of the NACE code
-          (identical at that level; see the module notes for why groups/classes are
-          not carried over). Accepted forms: ``"C15.20"``, ``"15.20"``, ``"1520"``,
-          ``"15.2"``, ``"152"`` (read as group 15.2), ``"15"``, ``15.2``, ``1520.0``;
-          a one-digit head gets its zero back (``"1.11"`` -> ``"01"``).
+        - ``"nace2"``: the result is the ISIC Rev.4 code at the finest level the two
+          share (:func:`nace_to_isic`: NACE 15.20 -> ``"1520"``, NACE 10.13 ->
+          ``"1010"``, a class of an unmapped division -> its division; see the module
+          notes). Accepted forms: ``"C15.20"``, ``"15.20"``, ``"1520"``,
+          ``"15.2"``, ``"152"`` (read as group 15.2), ``"15"``, ``15.2``, ``1520.0``,
+          NAF ``"15.20Z"``; a one-digit head gets its zero back (``"1.11"`` is 01.11).
 
         In both schemes an optional section letter must agree with the code
         (``"A1520"`` is unknown). A bare section letter (``"C"``) is unknown: it

@@ -15,7 +15,9 @@ group means the same thing for both classifications.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 from types import MappingProxyType
@@ -23,7 +25,15 @@ from types import MappingProxyType
 from geocluster.errors import InvalidInput, UnusableFile
 from geocluster.sectors._isic import DIVISIONS
 
-__all__ = ["SECTOR_GROUPS", "SECTOR_GROUP_NOTES", "group_divisions", "load_groups", "parse_groups"]
+__all__ = [
+    "SECTOR_GROUPS",
+    "SECTOR_GROUP_NOTES",
+    "SectorGroup",
+    "group_divisions",
+    "load_groups",
+    "load_groups_file",
+    "parse_groups",
+]
 
 #: Built-in sector groups: name -> frozenset of two-digit ISIC Rev.4 divisions.
 SECTOR_GROUPS: MappingProxyType[str, frozenset[str]] = MappingProxyType(
@@ -169,7 +179,9 @@ def load_groups(path: str | PathLike[str]) -> dict[str, frozenset[str]]:
     try:
         text = p.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        raise UnusableFile(f"expected a readable sector groups file, got {p}: {exc}") from None
+        raise UnusableFile(
+            f"expected a readable sector groups file, got {p.name!r} ({type(exc).__name__})"
+        ) from None
     suffix = p.suffix.lower()
     try:
         if suffix == ".json":
@@ -223,3 +235,197 @@ def group_divisions(
         raise InvalidInput(
             f"expected a sector group, one of {sorted(groups)}, got {name!r}"
         ) from None
+
+
+# ----------------------------------------------------------------- groups from a file
+#: Largest groups file read (a list of codes, not a data set).
+GROUPS_FILE_MAX_BYTES = 1_000_000
+_GROUP_NAME = re.compile(r"^[^\W\d][\w\-]{0,63}$")
+_GROUP_KEYS = frozenset({"title", "codes", "scheme", "description"})
+
+
+@dataclass(frozen=True)
+class SectorGroup:
+    """A user-defined sector group read by :func:`load_groups_file`.
+
+    Attributes
+    ----------
+    name
+        The key in the file (a letter, then letters, digits, ``_`` or ``-``).
+    title
+        Human title for maps and reports.
+    codes
+        ISIC Rev.4 codes (section letters, divisions, groups or classes), as
+        :func:`~geocluster.sectors.normalize_sector_filter` reads them.
+    source_codes
+        The codes as written in the file.
+    scheme
+        Classification the file's codes are in (``"isic4"`` default, or ``"nace2"``).
+    description
+        Optional longer text.
+    """
+
+    name: str
+    title: str
+    codes: tuple[str, ...]
+    source_codes: tuple[str, ...]
+    scheme: str = "isic4"
+    description: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain JSON-able form."""
+        return {
+            "name": self.name,
+            "title": self.title,
+            "codes": list(self.codes),
+            "source_codes": list(self.source_codes),
+            "scheme": self.scheme,
+            "description": self.description,
+        }
+
+
+def _parse_text(text: str, fmt: str, name: str) -> object:
+    try:
+        if fmt == "json":
+            return json.loads(text)
+        import yaml
+
+        return yaml.safe_load(text)
+    except json.JSONDecodeError as exc:
+        raise UnusableFile(
+            f"{name}: expected valid JSON, got an error at line {exc.lineno}: {exc.msg}"
+        ) from None
+    except Exception as exc:  # yaml.YAMLError and its subclasses
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise UnusableFile(f"{name}: expected valid YAML, got an error{where}: {problem}") from None
+
+
+def load_groups_file(path: str | PathLike[str]) -> dict[str, SectorGroup]:
+    """Read user-defined sector groups from a YAML or JSON file (pure: nothing is stored).
+
+    The file maps each group name to its title and codes::
+
+        wine:
+          title: Wine value chain
+          codes: ["0121", "1102", "4630", "5630"]
+        leather:
+          title: Leather and footwear
+          scheme: nace2          # optional: the codes are NACE Rev.2
+          codes: ["15.11", "15.12", "15.20"]
+
+    Parameters
+    ----------
+    path
+        ``.yaml``/``.yml`` or ``.json`` file.
+
+    Returns
+    -------
+    dict[str, SectorGroup]
+        Group name -> group, in file order.
+
+    Raises
+    ------
+    geocluster.errors.UnusableFile
+        The file is missing, unreadable, too large, not named .json/.yaml/.yml or
+        not valid YAML/JSON.
+    geocluster.errors.InvalidInput
+        The content is not ``{name: {title, codes}}``: a bad name, a missing or
+        empty title or code list, an unknown key or scheme, or codes that are not
+        in the scheme (every bad code is named, with its group).
+    """
+    from geocluster.sectors.filters import normalize_sector_filter
+
+    p = Path(path)
+    if p.suffix.lower() not in (".json", ".yaml", ".yml"):
+        raise UnusableFile(
+            f"expected a sector groups file ending in .json, .yaml or .yml, got {p.name!r}"
+        )
+    try:
+        size = p.stat().st_size
+        if size > GROUPS_FILE_MAX_BYTES:
+            raise UnusableFile(
+                f"{p.name}: expected a sector groups file under {GROUPS_FILE_MAX_BYTES:,} "
+                f"bytes, got {size:,}"
+            )
+        text = p.read_text(encoding="utf-8-sig")
+    except UnusableFile:
+        raise
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UnusableFile(
+            f"expected a readable UTF-8 sector groups file, got {p.name!r} ({type(exc).__name__})"
+        ) from None
+    fmt = "json" if p.suffix.lower() == ".json" else "yaml"
+    data = _parse_text(text, fmt, p.name)
+    if isinstance(data, Mapping) and set(data) == {"groups"}:
+        data = data["groups"]
+    if not isinstance(data, Mapping) or not data:
+        raise InvalidInput(
+            f"{p.name}: expected a mapping of group name to {{title, codes}}, e.g. "
+            "{'wine': {'title': 'Wine', 'codes': ['0121', '1102']}}, got "
+            + ("an empty file" if not data else type(data).__name__)
+        )
+    out: dict[str, SectorGroup] = {}
+    bad_codes: list[str] = []
+    for name, spec in data.items():
+        if not isinstance(name, str) or not _GROUP_NAME.match(name):
+            raise InvalidInput(
+                f"{p.name}: expected a group name that starts with a letter and has only "
+                f"letters, digits, '_' or '-' (at most 64), got {name!r}"
+            )
+        if not isinstance(spec, Mapping):
+            raise InvalidInput(
+                f"{p.name}: group {name!r}: expected {{title, codes}}, got {type(spec).__name__}"
+            )
+        extra = sorted(str(k) for k in set(spec) - _GROUP_KEYS)
+        if extra:
+            raise InvalidInput(
+                f"{p.name}: group {name!r}: unknown key(s) {extra}; expected title, codes "
+                "and optionally scheme, description"
+            )
+        title = spec.get("title")
+        if not isinstance(title, str) or not title.strip():
+            raise InvalidInput(
+                f"{p.name}: group {name!r}: expected a non-empty title, got {title!r}"
+            )
+        scheme = spec.get("scheme", "isic4")
+        if scheme not in ("isic4", "nace2"):
+            raise InvalidInput(
+                f"{p.name}: group {name!r}: expected scheme 'isic4' or 'nace2', got {scheme!r}"
+            )
+        description = spec.get("description")
+        if description is not None and not isinstance(description, str):
+            raise InvalidInput(f"{p.name}: group {name!r}: expected a text description")
+        codes = spec.get("codes")
+        if isinstance(codes, str | bytes) or not isinstance(codes, list) or not codes:
+            raise InvalidInput(
+                f"{p.name}: group {name!r}: expected a non-empty list of codes, got {codes!r}"
+            )
+        source = []
+        for c in codes:
+            if isinstance(c, int) and not isinstance(c, bool) and fmt == "yaml":
+                # YAML reads 0121 as the number 81 (octal), so a number cannot be trusted
+                raise InvalidInput(
+                    f"{p.name}: group {name!r}: write codes as quoted text ('0121', '15.20'); "
+                    f"got the number {c}"
+                )
+            if isinstance(c, bool) or not isinstance(c, str | int):
+                bad_codes.append(f"{name}: {c!r}")
+            else:
+                source.append(str(c).strip())
+        isic: list[str] = []
+        for c in source:
+            try:
+                isic.extend(x for x in normalize_sector_filter([c], scheme) if x not in isic)
+            except InvalidInput:
+                bad_codes.append(f"{name}: {c!r}")
+        out[name] = SectorGroup(
+            name, title.strip(), tuple(isic), tuple(source), scheme, description
+        )
+    if bad_codes:
+        raise InvalidInput(
+            f"{p.name}: expected ISIC Rev.4 codes (or NACE Rev.2 with scheme: nace2) in "
+            "sector groups; unknown codes: " + ", ".join(bad_codes)
+        )
+    return out

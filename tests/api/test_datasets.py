@@ -340,3 +340,81 @@ def test_zip_expanding_past_the_server_limit_is_413_whatever_the_client_says(tmp
         r = _upload(c, payload, filename="firms.zip", options='{"max_bytes": 1000000000000}')
         assert r.status_code == 413, r.text
         assert c.get("/datasets").json()["datasets"] == []
+
+
+# ---------------------------------------------------------------- issue 11: ingest fidelity
+def test_options_json_accepts_every_canonical_column_key(client):
+    content = (
+        "ref,lo,la,act,n,desde,w,yg,inf,label\n"
+        "r1,-101.68,21.12,15.20,3,1990,sí,no,no,Zapatería Ñu\n"
+        "r2,-101.69,21.13,15.11,5,2005,no,sim,x,Curtiduría\n"
+    )
+    opts = {
+        "id_col": "ref", "lon_col": "lo", "lat_col": "la", "sector_col": "act",
+        "sector_scheme": "nace2", "employees_col": "n", "founded_col": "desde",
+        "women_led_col": "w", "youth_led_col": "yg", "informal_col": "inf",
+        "name_col": "label", "employees_max": 4,
+    }  # fmt: skip
+    r = _upload(client, content, options=json.dumps(opts))
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["rows"] == 1 and body["rejected"][0]["column"] == "n"
+    items = client.get(f"/collections/{body['id']}/items").json()
+    (props,) = [f["properties"] for f in items["features"]]
+    assert props["name"] == "Zapatería Ñu" and props["founded"] == 1990
+    assert props["sector_code"] == "1520" and props["sector_code_source"] == "15.20"
+
+
+def test_asset_option_keys(client):
+    content = "id,lon,lat,clase,subclase\na,-101.2,21.0,,Zona arqueológica\n"
+    opts = {"category_col": "clase", "subtype_col": "subclase"}
+    r = _upload(client, content, filename="sitios.csv", kind="assets", options=json.dumps(opts))
+    assert r.status_code == 201, r.text
+    items = client.get("/collections/sitios/items").json()
+    props = items["features"][0]["properties"]
+    assert props["subtype"] == "zona_arqueológica" and props["category"] == "cultural"
+
+
+def test_unicode_file_name_gives_the_cli_id(client, tmp_path):
+    from geocluster.workspace import slugify
+
+    r = _upload(client, GOOD, filename="数据.csv")
+    assert r.status_code == 201, r.text
+    assert r.json()["id"] == "数据" == slugify("数据")
+    assert client.get("/datasets/数据").status_code == 200
+    r = _upload(client, GOOD, filename="Fírmás Ünícódé.csv")
+    assert r.json()["id"] == "firmas_unicode" == slugify("Fírmás Ünícódé")  # accents folded
+    r = _upload(client, GOOD, filename="Ørsted Ðata.csv")  # no decomposition: kept
+    assert r.json()["id"] == "ørsted_ðata" == slugify("Ørsted Ðata")
+
+
+@pytest.mark.parametrize(
+    ("content", "options", "status", "fragment"),
+    [
+        (GOOD, {"crs": "EPSG:999999"}, 422, "EPSG:999999"),
+        (GOOD, {"crs": "EPSG:32614"}, 400, "look like degrees"),
+        ("id,lon,lat,employees\na,-101.68,21.12,4\n", {"sector_scheme": "nace2"}, 422,
+         "no sector column"),
+        (GOOD, {"employees_max": "many"}, 422, "employees_max"),
+    ],
+)  # fmt: skip
+def test_crs_and_scheme_mistakes_are_4xx_with_the_fix(client, content, options, status, fragment):
+    r = _upload(client, content, options=json.dumps(options))
+    assert r.status_code == status, r.text
+    assert fragment in r.text
+    assert client.get("/datasets").json()["datasets"] == []
+
+
+def test_multi_sheet_xlsx_is_400_naming_the_sheets(client, tmp_path):
+    import pandas as pd
+
+    path = tmp_path / "book.xlsx"
+    with pd.ExcelWriter(path) as xl:
+        pd.DataFrame({"a": [1, 2]}).to_excel(xl, sheet_name="Notes", index=False)
+        pd.DataFrame(
+            {"firm_id": ["a"], "lon": [-101.68], "lat": [21.12], "isic": ["1520"]}
+        ).to_excel(xl, sheet_name="Firms", index=False)
+    r = _upload(client, path.read_bytes(), filename="book.xlsx")
+    assert r.status_code == 400 and "'Notes', 'Firms'" in r.text and "--layer" in r.text
+    r = _upload(client, path.read_bytes(), filename="book.xlsx", options='{"layer": "Firms"}')
+    assert r.status_code == 201 and r.json()["rows"] == 1

@@ -136,3 +136,80 @@ def test_sigkill_during_cli_ingest_of_a_large_file(tmp_path):
     con = sqlite3.connect(gpkg)
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     con.close()
+
+
+# ---------------------------------------------------------------- ingest options (issue 11)
+def test_ingest_flags_are_derived_from_ingest_options():
+    from dataclasses import fields
+
+    from geocluster.cli import build_parser
+    from geocluster.ingest import IngestOptions
+
+    parser = build_parser()
+    ingest = parser._subparsers._group_actions[0].choices["ingest"]
+    flags = {s for a in ingest._actions for s in a.option_strings}
+    for f in fields(IngestOptions):
+        flag = "--" + f.name.replace("_", "-")
+        assert (flag in flags) == (f.name != "max_bytes"), flag
+    for flag in ("--name-col", "--founded-col", "--women-led-col", "--youth-led-col",
+                 "--informal-col", "--category-col", "--subtype-col"):  # fmt: skip
+        assert flag in flags
+
+
+def test_ingest_with_column_flags_and_bounds(tmp_path, capsys):
+    csv = tmp_path / "empresas.csv"
+    csv.write_text(
+        "ref,lo,la,act,n,desde,mujer_dueña,joven,inf\n"
+        "r1,-101.68,21.12,1520,3,1990,Sí,No,no\n"
+        "r2,-101.69,21.13,1511,1000000000000,2005,No,Sí,sí\n",
+        encoding="utf-8",
+    )
+    code = main([
+        "ingest", "firms", str(csv), "--workspace", str(tmp_path / "ws"), "--json",
+        "--id-col", "ref", "--lon-col", "lo", "--lat-col", "la", "--sector-col", "act",
+        "--employees-col", "n", "--founded-col", "desde", "--women-led-col", "mujer_dueña",
+        "--youth-led-col", "joven", "--informal-col", "inf",
+    ])  # fmt: skip
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["rows"] == 1
+    assert summary["rejected"][0]["row"] == 2 and summary["rejected"][0]["column"] == "n"
+    frame = Workspace(tmp_path / "ws").read("empresas")
+    assert frame["founded"].tolist() == [1990] and bool(frame["women_led"].iloc[0]) is True
+    assert "youth_led" in frame.columns and "sector_code_source" in frame.columns
+
+    code = main([
+        "ingest", "firms", str(csv), "--workspace", str(tmp_path / "ws"), "--json",
+        "--lon-col", "lo", "--lat-col", "la", "--employees-col", "n",
+        "--employees-max", "1000000000000",
+    ])  # fmt: skip
+    assert code == 0 and json.loads(capsys.readouterr().out)["rows"] == 2
+
+
+def test_sector_scheme_without_a_sector_column_exits_2(tmp_path, capsys):
+    csv = tmp_path / "f.csv"
+    csv.write_text("id,lon,lat,employees\na,-101.68,21.12,4\n")
+    ws_dir = tmp_path / "ws"
+    code = main(
+        ["ingest", "firms", str(csv), "--workspace", str(ws_dir), "--sector-scheme", "nace2"]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "sector_scheme=nace2" in err and "--sector-col" in err
+    assert Workspace(ws_dir).datasets() == []
+
+
+def test_unknown_crs_and_degrees_in_utm_exit_2(tmp_path, capsys):
+    csv = _csv(tmp_path / "f.csv", n=5)
+    ws = str(tmp_path / "ws")
+    assert main(["ingest", "firms", str(csv), "--workspace", ws, "--crs", "EPSG:999999"]) == 2
+    assert "EPSG:999999" in capsys.readouterr().err
+    assert main(["ingest", "firms", str(csv), "--workspace", ws, "--crs", "EPSG:32614"]) == 2
+    assert "look like degrees: drop --crs" in capsys.readouterr().err
+
+
+def test_unicode_file_name_gives_a_unicode_dataset_id(tmp_path, capsys):
+    csv = _csv(tmp_path / "数据.csv", n=5)
+    assert main(["ingest", "firms", str(csv), "--workspace", str(tmp_path / "ws"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["id"] == "数据"
+    assert Workspace(tmp_path / "ws").dataset("数据").rows == 5

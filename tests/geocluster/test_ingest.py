@@ -54,9 +54,10 @@ def test_firms_csv_canonical_frame(tmp_path):
     p = prepare("firms", _firms_csv(tmp_path, GOOD), land=LAND)
     f = p.frame
     assert isinstance(f, gpd.GeoDataFrame) and f.crs.to_epsg() == 4326
-    assert list(f.columns[:10]) == [
-        "firm_id", "name", "sector_code", "sector_scheme", "isic_section", "isic_division",
-        "employees", "founded", "women_led", "informal",
+    assert list(f.columns[:12]) == [
+        "firm_id", "name", "sector_code", "sector_code_source", "sector_scheme",
+        "isic_section", "isic_division", "employees", "founded", "women_led", "youth_led",
+        "informal",
     ]  # fmt: skip
     assert f["firm_id"].tolist() == ["f1", "f2", "f3"]
     assert f["sector_code"].tolist() == ["1520", "2610", "1101"]
@@ -420,7 +421,7 @@ def test_working_crs_option(tmp_path):
     assert p.working_crs == "EPSG:6372"
     with pytest.raises(CRSError, match="projected CRS in metres"):
         prepare("firms", _firms_csv(tmp_path, GOOD), IngestOptions(working_crs="EPSG:4326"))
-    with pytest.raises(CRSError, match="expected a CRS"):
+    with pytest.raises(CRSError, match="expected a known CRS"):
         prepare("firms", _firms_csv(tmp_path, GOOD), IngestOptions(crs="EPSG:999999"))
 
 
@@ -789,3 +790,275 @@ def test_multi_layer_geopackage_picks_a_layer_that_fits_the_kind(tmp_path):
     ind = prepare("indicators", path, {"indicator": "gdp"})
     assert ind.frame["value"].tolist() == [1.0, 2.0]
     assert any("choose another with layer" in w for w in ind.warnings)
+
+
+# ------------------------------------------------------------------- CRS sanity (issue 11)
+# Three firms in León, Guanajuato, given in UTM 14N (EPSG:32614); the eastings and
+# northings are pyproj's transform of (-101.68, 21.12), (-101.69, 21.13), (-101.67, 21.11).
+_T14 = pyproj.Transformer.from_crs("EPSG:4326", "EPSG:32614", always_xy=True)
+_LEON = [(-101.68, 21.12), (-101.69, 21.13), (-101.67, 21.11)]
+
+
+def _utm_rows(extra: list[str] = ()) -> list[str]:
+    rows = []
+    for i, (lon, lat) in enumerate(_LEON, 1):
+        x, y = _T14.transform(lon, lat)
+        rows.append(f"u{i},{x:.2f},{y:.2f},1520,5")
+    return rows + list(extra)
+
+
+def test_northing_far_outside_the_utm_zone_is_rejected_per_row(tmp_path):
+    header = "firm_id,x,y,isic,employees"
+    good = prepare(
+        "firms", _firms_csv(tmp_path, _utm_rows(), header), IngestOptions(crs="EPSG:32614")
+    )
+    path = _firms_csv(tmp_path, _utm_rows(["bad,500000,99999999,1520,5"]), header, "b.csv")
+    p = prepare("firms", path, IngestOptions(crs="EPSG:32614"), land=LAND)
+    assert p.frame["firm_id"].tolist() == ["u1", "u2", "u3"]
+    (r,) = p.rejected
+    assert r.row == 4 and r.column is None
+    assert "area of use" in r.reason and "99,999,999" in r.reason
+    # the bogus northing does not move the working CRS: it is chosen from accepted rows
+    assert p.working_crs == good.working_crs == "EPSG:32614"
+    np.testing.assert_allclose(p.frame.geometry.x, [lon for lon, _ in _LEON], atol=1e-6)
+
+
+def test_projected_crs_holding_degrees_is_a_file_error_naming_the_fix(tmp_path):
+    rows = [f"d{i},{lon},{lat},1520,5" for i, (lon, lat) in enumerate(_LEON, 1)]
+    path = _firms_csv(tmp_path, rows, "firm_id,x,y,isic,employees")
+    with pytest.raises(UnusableFile, match="look like degrees.*drop --crs or use --crs EPSG:4326"):
+        prepare("firms", path, IngestOptions(crs="EPSG:32614"), land=LAND)
+    # the same with lon/lat columns and a wrong --crs
+    path = _firms_csv(tmp_path, rows, "firm_id,lon,lat,isic,employees", "ll.csv")
+    with pytest.raises(UnusableFile, match="drop --crs"):
+        prepare("firms", path, IngestOptions(crs="EPSG:32614"), land=LAND)
+
+
+def test_vector_file_declaring_utm_but_holding_degrees_is_a_file_error(tmp_path):
+    frame = gpd.GeoDataFrame(
+        {"firm_id": ["a", "b"], "isic": ["1520", "1520"]},
+        geometry=[shapely.Point(lon, lat) for lon, lat in _LEON[:2]],
+        crs="EPSG:32614",  # a wrong declaration: the numbers are degrees
+    )
+    frame.to_file(tmp_path / "f.gpkg")
+    with pytest.raises(UnusableFile, match="declares EPSG:32614.*look like degrees"):
+        prepare("firms", tmp_path / "f.gpkg", land=LAND)
+
+
+def test_vector_point_outside_the_area_of_use_is_rejected(tmp_path):
+    pts = [shapely.Point(*_T14.transform(lon, lat)) for lon, lat in _LEON]
+    pts.append(shapely.Point(500000, 99_999_999))
+    frame = gpd.GeoDataFrame(
+        {"firm_id": ["a", "b", "c", "d"], "isic": ["1520"] * 4}, geometry=pts, crs="EPSG:32614"
+    )
+    frame.to_file(tmp_path / "f.gpkg")
+    p = prepare("firms", tmp_path / "f.gpkg", land=LAND)
+    assert p.frame["firm_id"].tolist() == ["a", "b", "c"]
+    assert [r.row for r in p.rejected] == [4] and "area of use" in p.rejected[0].reason
+    assert p.working_crs == "EPSG:32614"
+
+
+def test_lonlat_columns_with_projected_magnitudes_are_a_file_error(tmp_path):
+    path = _firms_csv(
+        tmp_path, [r.replace("u", "m") for r in _utm_rows()], "firm_id,lon,lat,isic,employees"
+    )
+    with pytest.raises(UnusableFile, match="--x-col lon --y-col lat"):
+        prepare("firms", path, land=LAND)
+
+
+def test_unknown_crs_code_is_an_invalid_input_error(tmp_path):
+    with pytest.raises(InvalidInput, match="EPSG:999999"):
+        IngestOptions(crs="EPSG:999999")
+    with pytest.raises(InvalidInput, match="working_crs"):
+        prepare("firms", _firms_csv(tmp_path, GOOD), {"working_crs": "EPSG:999999"})
+    # even when the file itself needs no CRS (lon/lat columns)
+    with pytest.raises(CRSError):
+        prepare("firms", _firms_csv(tmp_path, GOOD), {"crs": "EPSG:999999"})
+
+
+def test_area_of_use_margin_against_pyproj_bounds():
+    from geocluster.crs import area_of_use_bounds, in_area_of_use
+
+    crs = pyproj.CRS("EPSG:32614")
+    area = crs.area_of_use  # pyproj/EPSG: -102 .. -96 E, 0 .. 84 N
+    assert (area.west, area.south, area.east, area.north) == (-102.0, 0.0, -96.0, 84.0)
+    # half a zone (3 degrees) either side, a tenth of the height (8.4 degrees) below
+    assert area_of_use_bounds(crs) == pytest.approx((-105.0, -8.4, -93.0, 90.0))
+    inside = in_area_of_use(
+        crs, np.array([-101.0, -104.9, -92.0, 83.5]), np.array([21, 21, 21, -0.18])
+    )
+    assert inside.tolist() == [True, True, False, False]
+    assert area_of_use_bounds(pyproj.CRS("EPSG:3857")) is None  # the world: no check
+
+
+# --------------------------------------------------------------- plausibility (issue 11)
+def test_implausible_employees_and_founding_years_are_rejected_per_row(tmp_path):
+    header = "firm_id,lon,lat,isic,employees,founded"
+    rows = [
+        "p1,-101.68,21.12,1520,12,1995",
+        "p2,-101.69,21.13,1520,1000000000000,1995",
+        "p3,-101.67,21.11,1520,3,1700",
+        "p4,-101.66,21.10,1520,3,2999",
+    ]
+    p = prepare("firms", _firms_csv(tmp_path, rows, header), land=LAND)
+    assert p.frame["firm_id"].tolist() == ["p1"]
+    by = _by_row(p)
+    assert by[2].column == "employees" and "1e+12" in by[2].reason and "1,000,000" in by[2].reason
+    assert by[3].column == "founded" and "1700" in by[3].reason
+    assert by[4].column == "founded" and "2999" in by[4].reason
+    # the bounds are options
+    opts = IngestOptions(employees_max=10**13, founded_min=1600, founded_max=3000)
+    p = prepare("firms", _firms_csv(tmp_path, rows, header), opts, land=LAND)
+    assert p.frame["firm_id"].tolist() == ["p1", "p2", "p3", "p4"]
+    with pytest.raises(InvalidInput, match="founded_min"):
+        IngestOptions(founded_min=2000, founded_max=1990)
+
+
+# ---------------------------------------------------------- codes at full detail (issue 11)
+def test_nace_code_is_kept_as_source_next_to_its_isic_class(tmp_path):
+    header = "firm_id,lon,lat,nace2,employees"
+    rows = [
+        "n1,-101.68,21.12,15.20,12",  # footwear
+        "n2,-101.69,21.13,15.11,3",  # tanning: no longer the same code as footwear
+        "n3,-101.67,21.11,C10.13,3",
+        "n4,-101.66,21.10,47.11,3",
+    ]
+    p = prepare("firms", _firms_csv(tmp_path, rows, header), land=LAND)
+    f = p.frame
+    assert f["sector_code"].tolist() == ["1520", "1511", "1010", "47"]
+    assert f["sector_code_source"].tolist() == ["15.20", "15.11", "C10.13", "47.11"]
+    assert f["sector_scheme"].unique().tolist() == ["nace2"]
+    assert f["isic_division"].tolist() == ["15", "15", "10", "47"]
+
+
+def test_isic_source_code_is_kept_as_written(tmp_path):
+    p = prepare("firms", _firms_csv(tmp_path, GOOD), land=LAND)
+    assert p.frame["sector_code_source"].tolist() == ["1520", "2610", "1101"]
+    assert p.frame["sector_scheme"].unique().tolist() == ["isic4"]
+
+
+def test_sector_filter_in_the_dataset_scheme_selects_nace_firms(tmp_path):
+    from geocluster.clustering.firms import select_firms
+    from geocluster.sectors import normalize_sector_filter
+
+    header = "firm_id,lon,lat,code_naf,employees"  # French NAF: read as NACE
+    rows = ["n1,-101.68,21.12,15.20Z,12", "n2,-101.69,21.13,15.11Z,3"]
+    f = prepare("firms", _firms_csv(tmp_path, rows, header), land=LAND).frame
+    assert f["sector_scheme"].iloc[0] == "nace2"
+    for written in ("15.20", "1520"):
+        codes = normalize_sector_filter([written], f["sector_scheme"].iloc[0])
+        assert select_firms(f, sectors=codes)["firm_id"].tolist() == ["n1"]
+
+
+def test_explicit_sector_scheme_without_a_sector_column_is_a_file_error(tmp_path):
+    path = _firms_csv(tmp_path, ["a,-101.68,21.12,4"], "firm_id,lon,lat,employees")
+    with pytest.raises(MissingColumns, match="sector_scheme=nace2.*--sector-col"):
+        prepare("firms", path, IngestOptions(sector_scheme="nace2"), land=LAND)
+    # without the option, firms without sectors are fine (with a warning)
+    assert len(prepare("firms", path, land=LAND).frame) == 1
+
+
+# ----------------------------------------------------------------- languages (issue 11)
+def test_spanish_headers_and_si_no_booleans(tmp_path):
+    text = (
+        "Razón Social,Longitud,Latitud,CIIU,Personal ocupado,Año inicio,Liderada por mujer,"
+        "Liderada por jóvenes,Informal\n"
+        "Curtidos Peña,-101.68,21.12,1511,12,1998,Sí,No,no\n"
+        "Calzado Ñandú,-101.69,21.13,1520,40,2011,NO,sí,SI\n"
+        "Botas León,-101.67,21.11,1520,7,2020,,verdadero,falso\n"
+    )
+    p = prepare("firms", _csv(tmp_path, text), land=LAND)
+    f = p.frame
+    assert f["name"].tolist() == ["Curtidos Peña", "Calzado Ñandú", "Botas León"]
+    assert f["sector_code"].tolist() == ["1511", "1520", "1520"]
+    assert f["employees"].tolist() == [12, 40, 7]
+    assert f["founded"].tolist() == [1998, 2011, 2020]
+    assert f["women_led"].tolist() == [True, False, pd.NA]
+    assert f["youth_led"].tolist() == [False, True, True]
+    assert f["informal"].tolist() == [False, True, False]
+    assert p.rejected == []
+
+
+@pytest.mark.parametrize(
+    ("header", "yes", "no"),
+    [
+        ("raison_sociale,longitude,latitude,code_naf,effectif,annee_creation,dirigee_par_femme", "oui", "non"),
+        ("nome,longitude,latitude,cnae,funcionarios,ano_fundacao,mulher", "sim", "não"),
+    ],
+)  # fmt: skip
+def test_french_and_portuguese_headers(tmp_path, header, yes, no):
+    rows = [f"Sabots,-101.68,21.12,15.20,12,1999,{yes}", f"Cuir,-101.69,21.13,15.11,4,2001,{no}"]
+    f = prepare("firms", _firms_csv(tmp_path, rows, header), land=LAND).frame
+    assert f["name"].tolist() == ["Sabots", "Cuir"]
+    assert f["sector_scheme"].iloc[0] == "nace2"  # NAF and CNAE-2009 keep NACE's digits
+    assert f["sector_code"].tolist() == ["1520", "1511"]
+    assert f["employees"].tolist() == [12, 4] and f["founded"].tolist() == [1999, 2001]
+    assert f["women_led"].tolist() == [True, False]
+
+
+def test_explicit_options_for_every_firm_column(tmp_path):
+    header = "ref,lo,la,act,n,since,w,yg,inf,label"
+    rows = ["r1,-101.68,21.12,1520,3,1990,1,0,x,Uno", "r2,-101.69,21.13,1511,5,2005,0,1,0,Dos"]
+    opts = IngestOptions(
+        id_col="ref", lon_col="lo", lat_col="la", sector_col="act", employees_col="n",
+        founded_col="since", women_led_col="w", youth_led_col="yg", informal_col="inf",
+        name_col="label",
+    )  # fmt: skip
+    f = prepare("firms", _firms_csv(tmp_path, rows, header), opts, land=LAND).frame
+    assert f["firm_id"].tolist() == ["r1", "r2"] and f["name"].tolist() == ["Uno", "Dos"]
+    assert f["founded"].tolist() == [1990, 2005]
+    assert f["women_led"].tolist() == [True, False]
+    assert f["youth_led"].tolist() == [False, True]
+    assert f["informal"].tolist() == [True, False]
+    with pytest.raises(MissingColumns, match="founded_col names the column 'nope'"):
+        prepare(
+            "firms", _firms_csv(tmp_path, rows, header), {**opts.to_dict(), "founded_col": "nope"}
+        )
+
+
+def test_spanish_asset_subtypes_keep_their_unicode_and_get_a_category(tmp_path):
+    text = (
+        "nombre,longitud,latitud,tipo\n"
+        "Cañada de la Virgen,-100.93,20.86,Zona arqueológica\n"
+        "Templo de San Francisco,-101.25,20.52,templo\n"
+        "Museo Casa Diego Rivera,-101.25,21.02,Museo\n"
+        "Mercado Hidalgo,-101.25,21.01,mercado\n"
+        "Église Saint-Jean,-101.2,21.0,Église\n"
+    )
+    p = prepare("assets", _csv(tmp_path, text), land=LAND)
+    f = p.frame
+    assert f["name"].iloc[0] == "Cañada de la Virgen"
+    assert f["subtype"].tolist() == ["zona_arqueológica", "templo", "museo", "mercado", "église"]
+    assert f["category"].tolist() == ["cultural", "cultural", "cultural", "agro_food", "cultural"]
+    assert p.rejected == []
+
+
+def test_asset_columns_by_option(tmp_path):
+    text = "id,lon,lat,clase_activo,subclase\na,-101.2,21.0,Patrimonio cultural,Zona arqueológica\n"
+    opts = IngestOptions(category_col="clase_activo", subtype_col="subclase")
+    f = prepare("assets", _csv(tmp_path, text), opts, land=LAND).frame
+    assert f["category"].tolist() == ["cultural"] and f["subtype"].tolist() == ["zona_arqueológica"]
+
+
+# ---------------------------------------------------------------- multi-sheet XLSX
+def test_multi_sheet_xlsx_names_the_sheets_and_layer(tmp_path):
+    path = tmp_path / "book.xlsx"
+    firms = pd.DataFrame({"firm_id": ["a"], "lon": [-101.68], "lat": [21.12], "isic": ["1520"]})
+    with pd.ExcelWriter(path) as xl:
+        pd.DataFrame({"note": ["read me", "second line"]}).to_excel(
+            xl, sheet_name="Notas", index=False
+        )
+        firms.to_excel(xl, sheet_name="Empresas", index=False)
+        pd.DataFrame().to_excel(xl, sheet_name="Vacía", index=False)
+    with pytest.raises(UnusableFile, match=r"2 sheets \('Notas', 'Empresas'\).*--layer"):
+        prepare("firms", path, land=LAND)
+    p = prepare("firms", path, IngestOptions(layer="Empresas"), land=LAND)
+    assert p.frame["firm_id"].tolist() == ["a"]
+
+
+def test_indicator_years_beyond_int64_safe_range_are_rejected(tmp_path):
+    text = "region_id,year,indicator,value\nr1,2000,gdp,1\nr2,1e30,gdp,2\nr3,-5,gdp,3\n"
+    p = prepare("indicators", _csv(tmp_path, text))
+    assert p.frame["region_id"].tolist() == ["r1"]
+    assert [(r.row, r.column) for r in p.rejected] == [(2, "year"), (3, "year")]
+    assert "outside 0..9999" in p.rejected[0].reason

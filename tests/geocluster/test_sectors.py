@@ -131,20 +131,30 @@ def test_normalize_isic_cases(raw, expected):
     assert not unknown[0]
 
 
+# Expected ISIC codes from the Eurostat NACE Rev.2 - ISIC Rev.4 correspondence
+# (NACE Rev.2 methodology, Eurostat 2008, Part IV): 15.20 "Manufacture of footwear"
+# = ISIC 1520; 56.10 = ISIC 5610; 10.13 "meat products" falls in ISIC 1010; group 10.8
+# spans ISIC 1072-1079 (group 107); divisions 01 and 47 are not mapped below the
+# division (NACE_ISIC.md).
 NACE_CASES = [
-    ("C15.20", "15"),
-    ("15.20", "15"),
-    ("1520", "15"),
-    ("15.2", "15"),
-    ("152", "15"),
+    ("C15.20", "1520"),
+    ("15.20", "1520"),
+    ("1520", "1520"),
+    ("15.2", "1520"),  # NACE group 15.2 holds only class 15.20
+    ("152", "1520"),
     ("15", "15"),
-    (15.2, "15"),
-    (1520.0, "15"),
+    (15.2, "1520"),
+    (1520.0, "1520"),
+    ("15.11", "1511"),
+    ("15.20Z", "1520"),  # French NAF rev.2 subclass
+    ("10.13", "1010"),
+    ("10.8", "107"),
+    ("16.23", "1622"),  # not ISIC 1623 (wooden containers, NACE 16.24)
     ("A01.11", "01"),
     ("1.11", "01"),  # a float that lost its leading zero
     (1.11, "01"),
-    ("56.10", "56"),
-    ("I56.10", "56"),
+    ("56.10", "5610"),
+    ("I56.10", "5610"),
     ("47.11", "47"),
 ]
 
@@ -200,7 +210,7 @@ def test_normalize_preserves_index_and_name_and_repeats():
 
 def test_normalize_float32_and_nullable_series():
     codes, unknown = normalize_codes(pd.Series([15.2, 1520.0, np.nan], dtype="float32"), "nace2")
-    assert codes.iloc[:2].tolist() == ["15", "15"] and not unknown.any()
+    assert codes.iloc[:2].tolist() == ["1520", "1520"] and not unknown.any()
     codes, unknown = normalize_codes(pd.Series([15.2], dtype="float32"))
     assert codes.iloc[0] == "152"
     codes, unknown = normalize_codes(pd.Series([1520, None, 111], dtype="Int64"))
@@ -427,3 +437,147 @@ def test_osm_mapping_doc_in_sync():
     )
     assert "| `amenity=restaurant` | 56 |" in doc
     assert "| `boundary=protected_area` | natural | protected_area |" in doc
+
+
+# ------------------------------------------------------- NACE at full detail (issue 11)
+def test_nace_table_targets_are_isic_classes_of_the_same_division():
+    from geocluster.sectors import NACE_TO_ISIC
+
+    assert len(NACE_TO_ISIC) > 100
+    for nace, isic in NACE_TO_ISIC.items():
+        assert re.fullmatch(r"\d\d\.\d\d", nace), nace
+        assert isic in CLASSES, (nace, isic)
+        assert nace[:2] == isic[:2], (nace, isic)
+    # every class of a tabulated division is listed: groups are derived from them, so a
+    # missing class would silently change its group's level. Counts from the NACE Rev.2
+    # structure (Eurostat 2008): division 10 has 25 classes, 15 has 3, 30 has 8, 55 has 4.
+    per_division = pd.Series([k[:2] for k in NACE_TO_ISIC]).value_counts()
+    assert per_division[["10", "15", "30", "55"]].tolist() == [25, 3, 8, 4]
+
+
+def test_nace_isic_doc_lists_every_tabulated_division():
+    from geocluster.sectors import NACE_TO_ISIC
+
+    doc = (Path(__file__).resolve().parents[2] / "geocluster/sectors/NACE_ISIC.md").read_text()
+    for division in sorted({k[:2] for k in NACE_TO_ISIC}):
+        assert f"\n| {division} | {DIVISIONS[division][1]} |" in doc, division
+
+
+def test_nace_to_isic_levels():
+    from geocluster.sectors import nace_to_isic
+
+    assert nace_to_isic("15", "2", "0") == "1520"
+    assert nace_to_isic("15", "1") == "151"  # tanning + luggage: ISIC group 151
+    assert nace_to_isic("10", "8") == "107"
+    assert nace_to_isic("28", "1", "3") == "28"  # division 28 not tabulated: the division
+    assert nace_to_isic("47") == "47"
+
+
+# ---------------------------------------------------- sector filters (issue 11)
+@pytest.mark.parametrize(
+    ("codes", "scheme", "expected"),
+    [
+        (["15.20"], "nace2", ["1520"]),
+        (["1520"], "nace2", ["1520"]),  # undotted NACE class 15.20
+        (["C15.20", "15.11", "C"], "nace2", ["1520", "1511", "C"]),
+        (["10.13"], "nace2", ["1010"]),
+        (["15.20", "1520"], "isic4", ["1520"]),
+        ("0111", None, ["0111"]),
+        (["56"], "osm", ["56"]),
+    ],
+)
+def test_normalize_sector_filter(codes, scheme, expected):
+    from geocluster.sectors import normalize_sector_filter
+
+    assert normalize_sector_filter(codes, scheme) == expected
+
+
+def test_sector_filter_errors_name_the_scheme():
+    from geocluster.sectors import normalize_sector_filter
+
+    with pytest.raises(InvalidInput, match=r"NACE Rev\.2 .*'04\.11', 'shoes'"):
+        normalize_sector_filter(["15.20", "04.11", "shoes"], "nace2")
+    with pytest.raises(InvalidInput, match=r"ISIC Rev\.4 .*'1599'"):
+        normalize_sector_filter(["1599"], "isic4")
+    with pytest.raises(InvalidInput, match="scheme"):
+        normalize_sector_filter(["15"], "sic")
+
+
+def test_no_match_reason_says_which_codes_exist():
+    from geocluster.sectors import no_match_reason
+
+    msg = no_match_reason(["15.11"], ["1511"], "nace2", ["1520", "1010"], ["15.20", "10.13"])
+    assert msg == (
+        "no firm matches sectors 15.11 (read as ISIC 1511): the dataset's codes are "
+        "NACE Rev.2: 10.13, 15.20"
+    )
+    msg = no_match_reason(["1511"], ["1511"], "isic4", [f"{i:04d}" for i in range(1010, 1030)])
+    assert "ISIC Rev.4: 1010, 1011" in msg and "and 8 more" in msg
+    assert "without a sector column" in no_match_reason(["15"], ["15"], None, [None])
+
+
+# ------------------------------------------------------- groups from a file (issue 11)
+def test_load_groups_file_yaml_and_json(tmp_path):
+    from geocluster.sectors import load_groups_file
+
+    y = tmp_path / "g.yaml"
+    y.write_text(
+        "wine:\n  title: Cadena del vino\n  codes: ['0121', '1102', '5630']\n"
+        "calzado:\n  title: Cuero y calzado\n  scheme: nace2\n  codes: ['15.11', '15.20', '15.2']\n"
+        "  description: tanning and footwear\n",
+        encoding="utf-8",
+    )
+    groups = load_groups_file(y)
+    assert list(groups) == ["wine", "calzado"]
+    assert groups["wine"].title == "Cadena del vino"
+    assert groups["wine"].codes == ("0121", "1102", "5630")
+    assert groups["calzado"].codes == ("1511", "1520") and groups["calzado"].scheme == "nace2"
+    assert groups["calzado"].source_codes == ("15.11", "15.20", "15.2")
+    assert groups["calzado"].to_dict()["description"] == "tanning and footwear"
+
+    j = tmp_path / "g.json"
+    j.write_text(json.dumps({"groups": {"agro": {"title": "Agro", "codes": ["A", 10, "11"]}}}))
+    assert load_groups_file(j)["agro"].codes == ("A", "10", "11")
+
+
+@pytest.mark.parametrize(
+    ("text", "suffix", "error", "fragment"),
+    [
+        ("{not json", ".json", UnusableFile, "valid JSON"),
+        ("wine: [title\n", ".yaml", UnusableFile, "valid YAML, got an error at line"),
+        ("", ".yaml", InvalidInput, "an empty file"),
+        ("- a\n- b\n", ".yml", InvalidInput, "got list"),
+        ("'1wine': {title: W, codes: ['01']}\n", ".yaml", InvalidInput, "starts with a letter"),
+        ("wine: ['01']\n", ".yaml", InvalidInput, "expected {title, codes}"),
+        ("wine: {codes: ['01']}\n", ".yaml", InvalidInput, "non-empty title"),
+        ("wine: {title: W, codes: []}\n", ".yaml", InvalidInput, "non-empty list of codes"),
+        ("wine: {title: W, codes: '01'}\n", ".yaml", InvalidInput, "non-empty list of codes"),
+        ("wine: {title: W, codes: ['01'], colour: red}\n", ".yaml", InvalidInput, "colour"),
+        ("wine: {title: W, scheme: sic, codes: ['01']}\n", ".yaml", InvalidInput, "scheme"),
+        ("wine: {title: W, codes: [0121]}\n", ".yaml", InvalidInput, "quoted text"),
+        ("a: {title: A, codes: ['1599']}\nb: {title: B, codes: ['15', 'x']}\n", ".yaml",
+         InvalidInput, "unknown codes: a: '1599', b: 'x'"),
+        ("wine: {title: W, codes: ['01']}", ".txt", UnusableFile, ".json, .yaml or .yml"),
+    ],
+)  # fmt: skip
+def test_load_groups_file_errors_are_clear(tmp_path, text, suffix, error, fragment):
+    from geocluster.sectors import load_groups_file
+
+    path = tmp_path / f"groups{suffix}"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(error) as exc:
+        load_groups_file(path)
+    assert fragment in str(exc.value)
+    assert str(tmp_path) not in str(exc.value)  # never a server path
+
+
+def test_load_groups_file_missing_and_too_large(tmp_path):
+    from geocluster.sectors import load_groups_file
+    from geocluster.sectors.groups import GROUPS_FILE_MAX_BYTES
+
+    with pytest.raises(UnusableFile, match="readable"):
+        load_groups_file(tmp_path / "missing.yaml")
+    big = tmp_path / "big.json"
+    big.write_bytes(b" " * (GROUPS_FILE_MAX_BYTES + 1))
+    with pytest.raises(UnusableFile, match="under"):
+        load_groups_file(big)

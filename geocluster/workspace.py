@@ -918,7 +918,12 @@ def _dataset_collection(info: DatasetInfo) -> CollectionInfo:
 #: Nullable dtypes of canonical columns that GeoPackage round trips cannot keep
 #: (an integer column with nulls comes back float; a boolean one with nulls, object).
 CANONICAL_DTYPES: dict[str, dict[str, str]] = {
-    "firms": {"founded": "Int64", "women_led": "boolean", "informal": "boolean"},
+    "firms": {
+        "founded": "Int64",
+        "women_led": "boolean",
+        "youth_led": "boolean",
+        "informal": "boolean",
+    },
     "boundaries": {"level": "Int64"},
     "indicators": {"year": "Int64"},
 }

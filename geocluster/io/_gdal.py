@@ -63,6 +63,9 @@ NETWORK_OFF = {
     "GDAL_VRT_ENABLE_PYTHON": "NO",
     "GDAL_ENABLE_DEPRECATED_DRIVER_GTX": "NO",
     "PROJ_NETWORK": "OFF",
+    # An unclosed ring is a broken polygon: GDAL then gives that feature no geometry
+    # (the ingest rejects the row with a reason) instead of a ring GEOS refuses later.
+    "OGR_GEOMETRY_ACCEPT_UNCLOSED_RING": "NO",
 }
 
 _lock = threading.Lock()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import zipfile
 from pathlib import Path
 
@@ -101,3 +102,22 @@ def test_osm_assets_keep_polygons_in_the_store(workspace):
     frame = workspace.read(info.id)
     assert set(frame.geometry.geom_type) >= {"Point", "Polygon"}
     assert set(frame["category"]) <= {"cultural", "natural", "tourism"}
+
+
+def test_unclosed_ring_is_a_rejected_row_not_a_crash(workspace, tmp_path):
+    # Seen on v1: an unclosed GeoJSON ring raised GEOSException (HTTP 500).
+    ring_open = [[[0, 0], [1, 0], [1, 1], [0, 1]]]
+    ring_closed = [[[2, 0], [3, 0], [3, 1], [2, 1], [2, 0]]]
+    fc = {
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "properties": {"region_id": rid, "name": rid},
+             "geometry": {"type": "Polygon", "coordinates": ring}}
+            for rid, ring in (("A", ring_open), ("B", ring_closed))
+        ],
+    }  # fmt: skip
+    path = tmp_path / "rings.geojson"
+    path.write_text(json.dumps(fc))
+    info = workspace.ingest("boundaries", path)
+    assert info.rows == 1 and [r["row"] for r in info.rejected] == [1]
+    assert workspace.read(info.id).region_id.tolist() == ["B"]

@@ -1,0 +1,134 @@
+"""A national scan: clusters of each sector separately, from one read of the register.
+
+Cluster mapping programmes (US CMP, the European Cluster Observatory, India's MSE-CDP)
+look for concentrations sector by sector: footwear workshops next to a tannery are one
+cluster of footwear, not a mixed blob. :func:`cluster_by_sector` runs the same exact
+DBSCAN (or HDBSCAN) on each sector's firms and concatenates the results with globally
+unique cluster ids and a ``sector`` column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from geocluster.clustering.firms import FirmClusters, cluster_firms
+from geocluster.errors import InvalidInput
+
+#: Sector levels of ISIC Rev.4 and the canonical firm column holding each.
+LEVELS = {"section": "isic_section", "division": "isic_division", "group": None}
+
+
+def sector_key(firms: pd.DataFrame, level: str) -> pd.Series:
+    """The sector of each firm at ``level`` (section letter, 2- or 3-digit code)."""
+    if level not in LEVELS:
+        raise InvalidInput(f"expected --by one of {', '.join(LEVELS)}, got {level!r}")
+    column = LEVELS[level]
+    if column is not None and column in firms.columns:
+        return firms[column].astype("string")
+    if "sector_code" not in firms.columns:
+        raise InvalidInput("the firms have no sector_code column to scan by sector")
+    codes = firms["sector_code"].astype("string")
+    if level == "group":
+        # A 3-digit group needs a code at group or class detail; divisions stay unknown.
+        return codes.where(codes.str.len() >= 3).str.slice(0, 3)
+    if level == "division":
+        return codes.str.slice(0, 2)
+    from geocluster.sectors import section_of
+
+    return section_of(codes).astype("string")
+
+
+def cluster_by_sector(
+    firms: gpd.GeoDataFrame,
+    *,
+    level: str = "division",
+    progress: Callable[[float, str], None] | None = None,
+    **cluster_kwargs,
+) -> tuple[FirmClusters, pd.DataFrame]:
+    """Cluster each sector of ``level`` separately.
+
+    Parameters
+    ----------
+    firms : GeoDataFrame
+        Firms in a projected CRS in metres (all sectors).
+    level : {"section", "division", "group"}
+    progress : callable(fraction, message), optional
+        Called once per sector.
+    **cluster_kwargs
+        Passed to :func:`~geocluster.clustering.firms.cluster_firms` (method, eps_m,
+        min_samples, …); the same parameters for every sector.
+
+    Returns
+    -------
+    FirmClusters
+        Labels of every firm (noise ``-1``, firms without a sector at that level too)
+        and one summary row per cluster, each with its ``sector``; cluster ids are
+        unique across sectors, numbered sector by sector in code order.
+    DataFrame
+        One row per sector: ``sector``, ``n_firms``, ``n_clusters``, ``noise``.
+    """
+    report = progress or (lambda fraction, message: None)
+    keys = sector_key(firms, level)
+    known = keys.notna() & (keys != "")
+    sectors = sorted(keys[known].unique())
+    if not sectors:
+        raise InvalidInput(f"no firm has a sector code at {level} level")
+    n = len(firms)
+    labels = np.full(n, -1, dtype=np.int64)
+    core = np.zeros(n, dtype=bool)
+    summaries, per_sector = [], []
+    offset = 0
+    params = None
+    positions = pd.Series(np.arange(n), index=firms.index)
+    for i, sector in enumerate(sectors):
+        report(i / len(sectors), f"sector {sector} ({i + 1}/{len(sectors)})")
+        mask = (keys == sector).fillna(False).to_numpy()
+        subset = firms[mask]
+        result = cluster_firms(subset, **cluster_kwargs)
+        params = result.params
+        idx = positions[mask].to_numpy()
+        sub_labels = result.labels["cluster_id"].to_numpy()
+        labels[idx] = np.where(sub_labels >= 0, sub_labels + offset, -1)
+        core[idx] = result.labels["is_core"].to_numpy()
+        if result.n_clusters:
+            summary = result.clusters.copy()
+            summary["cluster_id"] = summary["cluster_id"].astype(np.int64) + offset
+            summary.insert(1, "sector", sector)
+            summaries.append(summary)
+        per_sector.append(
+            {
+                "sector": sector,
+                "n_firms": int(mask.sum()),
+                "n_clusters": result.n_clusters,
+                "noise": result.noise,
+            }
+        )
+        offset += result.n_clusters
+    report(1.0, f"{len(sectors)} sectors scanned")
+    crs = firms.crs
+    if summaries:
+        clusters = gpd.GeoDataFrame(pd.concat(summaries, ignore_index=True), crs=crs)
+    else:
+        clusters = gpd.GeoDataFrame({"cluster_id": [], "sector": []}, geometry=[], crs=crs)
+    label_frame = gpd.GeoDataFrame(
+        {
+            "firm_id": firms["firm_id"].astype("str").to_numpy(),
+            "sector": keys.to_numpy(dtype=object),
+            "cluster_id": labels,
+            "is_core": core,
+        },
+        geometry=firms.geometry.to_numpy(),
+        crs=crs,
+    )
+    result = FirmClusters(
+        labels=label_frame,
+        clusters=clusters,
+        n_clusters=offset,
+        noise=int((labels < 0).sum()),
+        params={**(params or {}), "by": level},
+    )
+    return result, pd.DataFrame(per_sector)

@@ -1,0 +1,71 @@
+"""National scan: each sector clustered separately, equal to DBSCAN run per sector."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+from sklearn.cluster import DBSCAN
+
+from geocluster.clustering.scan import cluster_by_sector
+from geocluster.errors import InvalidInput
+
+
+def _register(seed: int = 0) -> gpd.GeoDataFrame:
+    rng = np.random.default_rng(seed)
+    parts, divs = [], []
+    # Two divisions share one town: a mixed blob that a per-sector scan must split.
+    for div, (cx, cy), n in (("15", (0, 0), 60), ("10", (0, 0), 40), ("15", (9000, 0), 30),
+                             ("26", (0, 9000), 50)):  # fmt: skip
+        parts.append(rng.normal((cx, cy), 300, size=(n, 2)))
+        divs += [div] * n
+    noise = rng.uniform(-20_000, 20_000, size=(80, 2))
+    parts.append(noise)
+    divs += list(rng.choice(["10", "15", "26"], 80))
+    xy = np.vstack(parts)
+    return gpd.GeoDataFrame(
+        {
+            "firm_id": [f"f{i}" for i in range(len(xy))],
+            "isic_division": divs,
+            "sector_code": [d + "20" for d in divs],
+            "employees": rng.integers(1, 30, len(xy)).astype(float),
+        },
+        geometry=shapely.points(xy[:, 0] + 500_000, xy[:, 1] + 2_300_000),
+        crs="EPSG:32614",
+    )
+
+
+def test_scan_equals_scikit_learn_dbscan_per_division():
+    firms = _register()
+    result, per_sector = cluster_by_sector(firms, level="division", eps_m=600, min_samples=8)
+    labels = result.labels.set_index("firm_id")
+    total = 0
+    for div in ("10", "15", "26"):
+        sub = firms[firms.isic_division == div]
+        xy = shapely.get_coordinates(sub.geometry.values)
+        # Reference: scikit-learn's DBSCAN on that division's firms alone.
+        ref = DBSCAN(eps=600, min_samples=8).fit(xy).labels_
+        got = labels.loc[sub.firm_id, "cluster_id"].to_numpy()
+        np.testing.assert_array_equal(got == -1, ref == -1)
+        pairs = {(a, b) for a, b in zip(got, ref, strict=True) if b >= 0}
+        assert len(pairs) == len({a for a, _ in pairs}) == len({b for _, b in pairs})
+        row = per_sector.set_index("sector").loc[div]
+        assert row.n_clusters == ref.max() + 1 and row.noise == (ref == -1).sum()
+        total += ref.max() + 1
+    assert result.n_clusters == total == 4  # 15 twice, 10 and 26 once
+    assert sorted(result.clusters.cluster_id) == list(range(total))  # unique across sectors
+    assert result.clusters.groupby("sector").size().to_dict() == {"10": 1, "15": 2, "26": 1}
+    assert result.params["by"] == "division"
+
+
+def test_scan_reports_progress_per_sector_and_rejects_bad_levels():
+    firms = _register()
+    seen = []
+    cluster_by_sector(firms, level="division", eps_m=600, min_samples=8,
+                      progress=lambda f, m: seen.append(m))  # fmt: skip
+    assert [m for m in seen if m.startswith("sector")] == [
+        "sector 10 (1/3)", "sector 15 (2/3)", "sector 26 (3/3)"
+    ]  # fmt: skip
+    with pytest.raises(InvalidInput, match="expected --by"):
+        cluster_by_sector(firms, level="class", eps_m=600)

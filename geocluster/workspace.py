@@ -753,6 +753,64 @@ class Workspace:
         row["path"] = str(self.rasters_dir / row["path"])
         return RasterInfo(**row)
 
+    # -- jobs -----------------------------------------------------------------------------
+    def create_job(
+        self, kind: str, *, params: dict[str, Any] | None = None, owner: str | None = None
+    ) -> dict[str, Any]:
+        """Record a queued background job (in the catalog, so it outlives the process)."""
+        from geocluster.store.catalog import HOST
+
+        row = {
+            "id": uuid.uuid4().hex,
+            "kind": kind,
+            "state": "queued",
+            "progress": 0.0,
+            "message": "",
+            "params": params or {},
+            "created": _now(),
+            "pid": os.getpid(),
+            "host": HOST,
+            "owner": owner,
+        }
+        self.catalog.insert("gc_jobs", row)
+        return row
+
+    def update_job(self, job_id: str, **values: Any) -> None:
+        """Change a job's state, progress, message, result or error."""
+        self.catalog.update("gc_jobs", values, id=job_id)
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        """A job's catalog row (raises :class:`JobNotFound`)."""
+        from geocluster.errors import JobNotFound
+
+        rows = self.catalog.select("gc_jobs", id=str(job_id))
+        if not rows:
+            raise JobNotFound(f"no job {job_id!r}")
+        return rows[0]
+
+    def fail_interrupted_jobs(self) -> int:
+        """Mark queued/running jobs whose process died as failed, with the reason.
+
+        Called when a server starts: a job interrupted by a crash, a kill or a restart
+        then reads ``"state": "failed"``, never a silent 404 or an eternal "running".
+        """
+        from geocluster.store.catalog import HOST, pid_alive
+
+        failed = 0
+        for state in ("queued", "running"):
+            for row in self.catalog.select("gc_jobs", state=state):
+                if row.get("host") == HOST and pid_alive(int(row.get("pid") or 0)):
+                    continue
+                self.update_job(
+                    row["id"],
+                    state="failed",
+                    error="interrupted: the server stopped before the job finished "
+                    "(restart, crash or kill); submit it again",
+                    finished=_now(),
+                )
+                failed += 1
+        return failed
+
     # -- collections (datasets + run layers) ----------------------------------------------
     def collections(self) -> list[CollectionInfo]:
         """Every dataset (latest version) and every run layer, as collections."""

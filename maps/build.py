@@ -994,11 +994,16 @@ CSS = """
 .gc-downloads a { margin-right: 4px; }
 .leaflet-container { background: #cfe0ea; }
 .leaflet-gcLabels-pane { pointer-events: none; }
+/* legends scroll in their corner instead of climbing over the layer list */
+.leaflet-bottom.leaflet-right { max-height: 60%; overflow-y: auto; overflow-x: hidden; }
+.leaflet-control-layers-expanded { max-height: 36vh; overflow-y: auto; }
 .leaflet-gcLabels-pane canvas { pointer-events: none; }
 @media (max-width: 640px) {
   .gc-legend, .gc-downloads { max-width: 170px; padding: 3px 6px; font-size: 11px; }
-  .leaflet-control-layers-expanded { max-height: 55vh; overflow-y: auto; max-width: 75vw; font-size: 12px; }
+  .leaflet-control-layers-expanded { max-height: 55vh; max-width: 75vw; font-size: 12px; }
   .leaflet-control-scale { display: none; }
+  .leaflet-control-attribution { font-size: 9px; line-height: 1.3; max-width: 60vw; }
+  .leaflet-bottom.leaflet-right { max-height: 45%; }
   .leaflet-bottom .leaflet-control { margin-bottom: 4px; }
   .leaflet-right .leaflet-control { margin-right: 4px; }
   .leaflet-left .leaflet-control { margin-left: 4px; }
@@ -1209,8 +1214,13 @@ def build_map(
             position="bottomleft",
             css_class="gc-notes",
         )
+    # the credits (GeoNames' CC BY among them) stay in sight, outside the scrolling legends
+    m.add_child(LocalScripts('MAP.attributionControl.setPosition("bottomleft");'))
     m.add_child(LocalScripts("gc.enablePicking(MAP);"))
-    m.add_child(LocalScripts(f"gc.responsive(MAP, {control.get_name()});"))
+    # folium renders the layer control last: fold it once the whole script has run
+    m.add_child(
+        LocalScripts(f"setTimeout(function () {{ gc.responsive(MAP, {control.get_name()}); }}, 0);")
+    )
     return m.get_root().render()
 
 
@@ -1220,7 +1230,7 @@ def _add_kde(m, ctx: MapContext) -> None:
     from api.tiling import raster_rescale_range
 
     r = ctx.kde_raster
-    options: dict[str, Any] = {"opacity": 0.8, "attribution": "geocluster KDE"}
+    options: dict[str, Any] = {"opacity": 0.8}
     bounds_js = ""
     if r.bbox:
         bounds_js = (

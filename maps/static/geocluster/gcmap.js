@@ -144,6 +144,7 @@
       levelDiff: 0, // our endpoints cut 256-px tiles, with caps per tile
       maxDataZoom: 22,
       maxZoom: 22,
+      attribution: "", // protomaps-leaflet's default credits its own hosted tiles
       paintRules: rules,
       labelRules: [],
     }, options || {}));
@@ -174,6 +175,7 @@
     return P.leafletLayer(Object.assign({
       url: url,
       maxDataZoom: 15,
+      attribution: "",
       paintRules: [],
       labelRules: [
         {
@@ -296,11 +298,17 @@
         if (small.matches) d.removeAttribute("open"); else d.setAttribute("open", "");
       });
       if (!layerControl) return;
+      // Leaflet re-expands a control built with collapsed: false on every layer change
+      layerControl.options.collapsed = small.matches;
       if (small.matches) layerControl.collapse(); else layerControl.expand();
     }
     if (layerControl) {
       // the toggle button expands the list (Leaflet); a click on the map folds it again
-      map.on("click", function () { if (small.matches) layerControl.collapse(); });
+      // (on the map container: a click on a region or hull stops before the map's "click")
+      var box = layerControl.getContainer();
+      L.DomEvent.on(map.getContainer(), "pointerdown", function (ev) {
+        if (small.matches && !box.contains(ev.target)) layerControl.collapse();
+      });
     }
     apply();
     if (small.addEventListener) small.addEventListener("change", apply);

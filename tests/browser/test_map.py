@@ -12,6 +12,7 @@ folded. Screenshots go to ``artifacts/map-desktop.png`` and ``artifacts/map-phon
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import subprocess
@@ -236,6 +237,12 @@ def browser():
             b.close()
 
 
+def _lonlat_3857(x: float, y: float) -> tuple[float, float]:
+    """EPSG:3857 metres -> lon/lat (spherical Mercator inverse, R = 6378137 m)."""
+    r = 6378137.0
+    return math.degrees(x / r), math.degrees(2 * math.atan(math.exp(y / r)) - math.pi / 2)
+
+
 def _first_item(base: str, collection: str, **params) -> dict:
     r = httpx.get(f"{base}/collections/{collection}/items", params={"limit": 1, **params})
     r.raise_for_status()
@@ -398,6 +405,13 @@ def test_map_on_a_desktop(live_server, browser):
 
         # overview with a cluster popup, for the docs
         _overview(s)
+        # the KDE: opaque at its peak, transparent where density is low but not zero
+        # (tests/api/fixtures.write_kde_raster: a Gaussian, sd 10 cells of 1 km, centred
+        # on cell 32 of 64; 27 cells out it is exp(-27**2 / 200) = 2.6 % of the peak)
+        peak = _lonlat_3857(-11_510_000 + 32_500, 2_360_000 - 32_500)
+        flank = _lonlat_3857(-11_510_000 + 5_500, 2_360_000 - 32_500)
+        assert s.pixel_of_layer("kde", peak[1], peak[0])[3] > 200
+        assert s.pixel_of_layer("kde", flank[1], flank[0])[3] == 0
         page.locator("path.gc-cluster").first.click()
         page.locator(".leaflet-popup-content").wait_for(timeout=5000)
         page.wait_for_timeout(600)  # let the popup fade in

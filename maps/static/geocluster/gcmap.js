@@ -213,6 +213,7 @@
     ramp.forEach(function (c, i) { index.set((c[0] << 16) | (c[1] << 8) | c[2], i); });
     var lo = Math.round(cut * 255);
     var Kde = L.GridLayer.extend({
+      gcKind: "kde",
       createTile: function (coords, done) {
         var tile = document.createElement("canvas");
         var size = this.getTileSize();

@@ -628,6 +628,10 @@ def _add_choropleth(
                 lq = ctx.policy.apply(lq, kind="table", count_col="count") if "count" in lq else lq
                 sel = lq[lq["sector"].astype(str) == str(sector)]
                 values = sel.set_index(sel["region_id"].astype(str))["lq"]
+                # a region with firms of other sectors but none of this one has LQ 0
+                # (no row in the table), not "no data"
+                with_firms = set(lq["region_id"].astype(str)) - set(values.index)
+                values = pd.concat([values, pd.Series(0.0, index=sorted(with_firms))])
                 title = f"Location quotient, sector {sector}"
                 label = _sector_label(sector)
                 if label and label != str(sector):

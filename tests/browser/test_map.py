@@ -207,6 +207,15 @@ class Session:
             [layer_name, lat, lon],
         )
 
+    def painted_pixel(self, layer_name: str, lat: float, lon: float, wait_s: float = 8.0):
+        """:meth:`pixel_of_layer` once the tile there is painted (tiles paint one by one)."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            rgba = self.pixel_of_layer(layer_name, lat, lon)
+            if (rgba and rgba[3] > 0) or time.monotonic() > deadline:
+                return rgba
+            self.page.wait_for_timeout(200)
+
     def label_pixels(self) -> int:
         """Painted pixels on the place-name canvases."""
         return self.page.evaluate(
@@ -262,6 +271,9 @@ def _check_basemap(s: Session) -> None:
         if body:
             layers |= set(mapbox_vector_tile.decode(body))
     assert any(s.basemap_bodies) and {"land", "places"} <= layers, layers
+    deadline = time.monotonic() + 8
+    while s.label_pixels() <= 200 and time.monotonic() < deadline:
+        s.page.wait_for_timeout(200)  # labels are laid out, then painted tile by tile
     assert s.label_pixels() > 200
 
 
@@ -269,6 +281,8 @@ def _check_firm_and_asset_popups(s: Session, base: str) -> None:
     firm = _first_item(base, "firms")
     lon, lat = firm["geometry"]["coordinates"]
     s.view(lat, lon, 16)
+    dot = s.painted_pixel("firms", lat, lon)  # its tile is loaded and drawn
+    assert dot is not None and dot[3] > 0, dot
     text = s.click_at(lat, lon)
     props = firm["properties"]
     assert props["name"] in text, text
@@ -278,7 +292,7 @@ def _check_firm_and_asset_popups(s: Session, base: str) -> None:
     asset = _first_item(base, "assets")
     alon, alat = asset["geometry"]["coordinates"]
     s.view(alat, alon, 9)  # below the firms' points zoom: assets are individual anyway
-    rgba = s.pixel_of_layer("assets", alat, alon)
+    rgba = s.painted_pixel("assets", alat, alon)
     want = ASSET_COLORS[asset["properties"]["category"]]
     assert rgba is not None and rgba[3] > 200, rgba
     assert all(abs(a - b) <= 25 for a, b in zip(rgba[:3], want)), (rgba, want)
@@ -410,7 +424,7 @@ def test_map_on_a_desktop(live_server, browser):
         # on cell 32 of 64; 27 cells out it is exp(-27**2 / 200) = 2.6 % of the peak)
         peak = _lonlat_3857(-11_510_000 + 32_500, 2_360_000 - 32_500)
         flank = _lonlat_3857(-11_510_000 + 5_500, 2_360_000 - 32_500)
-        assert s.pixel_of_layer("kde", peak[1], peak[0])[3] > 200
+        assert s.painted_pixel("kde", peak[1], peak[0])[3] > 200
         assert s.pixel_of_layer("kde", flank[1], flank[0])[3] == 0
         page.locator("path.gc-cluster").first.click()
         page.locator(".leaflet-popup-content").wait_for(timeout=5000)

@@ -139,7 +139,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             swagger_favicon_url="/static/swagger-ui/favicon-32x32.png",
         )
 
-    from api.routers import analyses, datasets, features, maps, rasters, regions, runs, tiles
+    from api.routers import (
+        analyses,
+        basemap,
+        datasets,
+        features,
+        maps,
+        rasters,
+        regions,
+        runs,
+        tiles,
+    )
 
     app.include_router(features.landing_router)
     app.include_router(datasets.router)
@@ -150,6 +160,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(regions.router)
     app.include_router(runs.router)
     app.include_router(maps.router)
+    app.include_router(basemap.router)
     return app
 
 

@@ -1,11 +1,15 @@
 """Build the planners' web map (``GET /map``) with folium, offline.
 
 Every script and stylesheet comes from ``/static`` (``maps/static``, vendored from npm):
-folium's CDN defaults are replaced on every element that has them. There is no basemap
-by default; an OpenStreetMap layer can be switched on (it needs the internet).
+folium's CDN defaults are replaced on every element that has them. The basemap is
+geocluster's own offline one (``/basemap/tiles``: Natural Earth land and borders, the
+workspace's admin outlines, GeoNames place names, see :mod:`maps.basemap`); an
+OpenStreetMap layer can be switched on (it needs the internet).
 
-Big layers (firms, assets, the density surface) come from our tile endpoints; the few
-polygons that need rich popups or a legend (cluster hulls, region choropleth, hotspots)
+Big layers (firms, assets, the basemap) are Mapbox Vector Tiles drawn by protomaps-leaflet
+(``maps/static/geocluster/gcmap.js`` styles them and opens their popups); the density
+surface is the KDE's PNG tiles with low densities made transparent; the few polygons that
+need rich popups or a legend (cluster hulls, region choropleth, hotspots, asset gaps)
 are embedded as simplified GeoJSON.
 """
 
@@ -41,14 +45,15 @@ ASSET_COLORS = {
     "tourism": "#984ea3",
     "infrastructure": "#377eb8",
 }
-#: Hotspot labels -> colour (LISA quadrants as in GeoDa; Gi* hot/cold).
+#: Hotspot labels -> colour. ColorBrewer Dark2 (magenta, teal, orange, purple), so that
+#: hotspots never read as the red/blue location-quotient scheme drawn beneath them.
 HOTSPOT_COLORS = {
-    "HH": "#d7191c",
-    "LL": "#2c7bb6",
-    "HL": "#fdae61",
-    "LH": "#abd9e9",
-    "hot": "#d7191c",
-    "cold": "#2c7bb6",
+    "HH": "#e7298a",
+    "LL": "#1b9e77",
+    "HL": "#d95f02",
+    "LH": "#7570b3",
+    "hot": "#e7298a",
+    "cold": "#1b9e77",
 }
 HOTSPOT_LABELS = {
     "HH": "HH: high among high",
@@ -60,6 +65,35 @@ HOTSPOT_LABELS = {
 }
 #: Sequential classes (ColorBrewer YlOrRd, 5 classes).
 CHOROPLETH_COLORS = ["#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026"]
+#: Location quotients: a diverging scheme (ColorBrewer RdBu, 6 classes) broken at 1,
+#: blues for under-representation, reds for specialisation.
+LQ_BREAKS = [0.5, 0.8, 1.0, 1.25, 2.0]
+LQ_COLORS = ["#2166ac", "#67a9cf", "#d1e5f0", "#fddbc7", "#ef8a62", "#b2182b"]
+LQ_LABELS = [
+    "below 0.5 (strongly under-represented)",
+    "0.5 – 0.8",
+    "0.8 – 1 (slightly under)",
+    "1 – 1.25 (slightly over)",
+    "1.25 – 2",
+    "2 and above (strongly specialised)",
+]
+#: KDE cells below this share of the colour ramp's top (98th percentile) are transparent.
+KDE_TRANSPARENT_BELOW = 0.05
+ASSET_LABELS = {
+    "cultural": "cultural heritage",
+    "natural": "natural heritage",
+    "agro_food": "agro-food",
+    "tourism": "tourism",
+    "infrastructure": "infrastructure",
+}
+#: Inclusiveness shares of cluster summaries (column -> label), shown when present.
+SHARES = {
+    "women_led_share": "Women-led firms",
+    "youth_led_share": "Youth-led firms",
+    "micro_share": "Micro firms (< 10 employees)",
+    "informal_share": "Informal firms",
+    "recent_share": "Recent firms",
+}
 
 
 class LocalScripts(MacroElement):
@@ -89,53 +123,40 @@ class LocalScripts(MacroElement):
         super().render(**kwargs)
 
 
-class VectorTileLayer(Layer):
-    """A Leaflet.VectorGrid protobuf layer on one of our MVT endpoints."""
+GC_JS = [
+    ("protomaps_leaflet", f"{STATIC}/protomaps-leaflet/protomaps-leaflet.js"),
+    ("gcmap", f"{STATIC}/geocluster/gcmap.js"),
+]
+
+
+class JsLayer(Layer):
+    """A Leaflet layer made by a JavaScript expression (``gc.*`` of ``gcmap.js``).
+
+    The page loads protomaps-leaflet and ``gcmap.js`` once.
+    """
 
     _template = Template(
         """
         {% macro script(this, kwargs) %}
-        var {{ this.get_name() }} = L.vectorGrid.protobuf({{ this.url|tojson }}, {
-            rendererFactory: L.canvas.tile,
-            interactive: true,
-            maxNativeZoom: 22,
-            attribution: {{ this.attribution|tojson }},
-            vectorTileLayerStyles: { "default": {{ this.style_js }} }
-        });
-        {{ this.get_name() }}.on("click", function (e) {
-            var p = (e.layer && e.layer.properties) || {};
-            L.popup().setLatLng(e.latlng).setContent({{ this.popup_js }}(p)).openOn({{ this._parent.get_name() }});
-        });
+        var {{ this.get_name() }} = {{ this.factory }};
         {% endmacro %}
         """
     )
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        name: str,
-        style_js: str,
-        popup_js: str,
-        attribution: str = "",
-        show: bool = True,
-    ):
-        super().__init__(name=name, overlay=True, control=True, show=show)
-        self._name = "VectorTileLayer"
-        self.url = url
-        self.style_js = style_js
-        self.popup_js = popup_js
-        self.attribution = attribution
+    def __init__(self, factory: str, *, name: str, show: bool = True, control: bool = True):
+        super().__init__(name=name, overlay=True, control=control, show=show)
+        self._name = "JsLayer"
+        self.factory = factory
 
     def render(self, **kwargs):
         figure = self.get_root()
-        figure.header.add_child(
-            folium.elements.JavascriptLink(
-                f"{STATIC}/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js"
-            ),
-            name="vectorgrid",
-        )
+        for key, url in GC_JS:
+            figure.header.add_child(folium.elements.JavascriptLink(url), name=key)
         super().render(**kwargs)
+
+
+def _js(value) -> str:
+    return json.dumps(value, ensure_ascii=False)
 
 
 @dataclass
@@ -158,6 +179,7 @@ class MapContext:
     assets: Any = None
     hotspots_run: Any = None
     specialization_run: Any = None
+    gaps_run: Any = None
     policy: Any = None
     notes: list[str] = field(default_factory=list)
 
@@ -308,6 +330,13 @@ def resolve_context(
         specialization_run=spec_run,
     )
     ctx.ranking_run = ranked.get(clusters.id) if clusters is not None else None
+    if assets_info is not None:
+        gap_runs = [
+            r
+            for r in by_kind.get("assets", [])
+            if r.params.get("analysis") == "gaps" and r.params.get("assets") == assets_info.id
+        ]
+        ctx.gaps_run = gap_runs[-1] if gap_runs else None
     return ctx
 
 
@@ -350,6 +379,45 @@ def _table_html(title: str, rows: list[tuple[str, Any]]) -> str:
     return f'<div class="gc-popup"><b>{html.escape(title)}</b><table>{body}</table></div>'
 
 
+def _sector_label(code: Any) -> str | None:
+    """``"15 – Manufacture of leather and related products"`` (ISIC Rev.4 titles)."""
+    if code is None or (isinstance(code, float) and not math.isfinite(code)):
+        return None
+    from geocluster.sectors import title_of
+
+    text = str(code)
+    try:
+        return f"{text} – {title_of(text)}"
+    except GeoclusterError:
+        return text
+
+
+def _share(value: Any) -> str | None:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return f"{100 * v:.0f} %" if math.isfinite(v) else None
+
+
+def _with_unit(value: Any, unit: str, digits: int = 0) -> str | None:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    if not math.isfinite(v):
+        return None
+    return f"{v:,.{digits}f} {unit}"
+
+
+def _sector_titles() -> dict[str, str]:
+    """Every ISIC Rev.4 code (section, division, group, class) -> title, for popups."""
+    from geocluster.sectors import CLASSES, DIVISIONS, GROUPS, SECTIONS, title_of
+
+    codes = [*SECTIONS, *DIVISIONS, *GROUPS, *CLASSES]
+    return {c: title_of(c) for c in codes}
+
+
 def _simplify(frame: gpd.GeoDataFrame, tolerance_deg: float = 0.005) -> gpd.GeoDataFrame:
     out = frame.to_crs("EPSG:4326").copy()
     out["geometry"] = out.geometry.simplify(tolerance_deg, preserve_topology=True)
@@ -376,38 +444,23 @@ REGIONS_PANE = "gcRegions"
 # headless Chromium's software compositor leaves parts of a large SVG layer unpainted.
 REGIONS_RENDERER = JsCode(f'L.canvas({{pane: "{REGIONS_PANE}", padding: 0.5}})')
 
-POINT_STYLE_JS = """function (p, zoom) {
-    if (p.aggregated) {
-        var r = Math.max(3, Math.min(22, 2 + Math.sqrt(p.count) * 0.9));
-        return {radius: r, fill: true, fillColor: "#08519c", fillOpacity: 0.55, color: "#08306b", weight: 1};
-    }
-    return {radius: 4, fill: true, fillColor: "#3182bd", fillOpacity: 0.9, color: "#ffffff", weight: 1};
-}"""
 
-POINT_POPUP_JS = """function (p) {
-    if (p.aggregated) {
-        return "<b>" + p.count + " firms</b>" + (p.employees !== undefined ? "<br>" + Math.round(p.employees) + " employees" : "") + "<br><small>grid cell; zoom in for individual firms</small>";
-    }
-    var rows = "";
-    for (var k in p) { rows += "<tr><th>" + k + "</th><td>" + String(p[k]).replace(/</g, "&lt;") + "</td></tr>"; }
-    return "<table>" + rows + "</table>";
-}"""
-
-
-def _asset_style_js() -> str:
-    colors = json.dumps(ASSET_COLORS)
-    return f"""function (p, zoom) {{
-    var colors = {colors};
-    var c = colors[p.category] || "#666666";
-    return {{radius: 5, fill: true, fillColor: c, fillOpacity: 0.7, color: c, weight: 1.5}};
-}}"""
-
-
-GENERIC_POPUP_JS = """function (p) {
-    var rows = "";
-    for (var k in p) { rows += "<tr><th>" + k + "</th><td>" + String(p[k]).replace(/</g, "&lt;") + "</td></tr>"; }
-    return "<table>" + rows + "</table>";
-}"""
+def _cluster_rows(row: pd.Series) -> list[tuple[str, Any]]:
+    """Readable rows of a cluster popup: sizes with units, sector titles, shares."""
+    rows: list[tuple[str, Any]] = []
+    if "dominant_sector" in row.index:
+        label = _sector_label(row["dominant_sector"])
+        share = _share(row.get("dominant_share"))
+        rows.append(("Dominant sector", f"{label} ({share} of firms)" if share else label))
+    rows.append(("Firms", _with_unit(row.get("n_firms"), "firms")))
+    rows.append(("Employees", _with_unit(row.get("employees"), "persons")))
+    rows.append(("Area", _with_unit(row.get("area_km2"), "km²", 1)))
+    density = row.get("density_per_km2", row.get("density"))
+    rows.append(("Density", _with_unit(density, "firms per km²", 1)))
+    for col, label in SHARES.items():
+        if col in row.index:
+            rows.append((label, _share(row[col])))
+    return [(k, v) for k, v in rows if v is not None]
 
 
 def _add_clusters(m, ws, ctx: MapContext, downloads: list[_Download]) -> None:
@@ -444,19 +497,22 @@ def _add_clusters(m, ws, ctx: MapContext, downloads: list[_Download]) -> None:
         for comp, w in weights.items():
             col = renamed.get(comp, comp)
             if col in ranking.columns:
-                rank_rows.append((f"{comp} (weight {w:.2f})", col))
+                rank_rows.append((f"{comp.replace('_', ' ')} (weight {w:.2f})", col))
         if not weights:
             rank_rows += [
                 (c, c) for c in ranking.columns if c not in ("cluster_id", "rank", "score")
             ]
     popups = []
     for _, row in frame.iterrows():
-        rows = [(c, row[c]) for c in summary_cols]
-        text = _table_html(f"Cluster {row['cluster_id']}", rows)
+        text = _table_html(f"Cluster {row['cluster_id']}", _cluster_rows(row))
         if rank_rows:
-            text += _table_html("Ranking components", [(label, row[c]) for label, c in rank_rows])
+            text += _table_html(
+                "Ranking components (0–1, higher ranks better)",
+                [(label, row[c]) for label, c in rank_rows],
+            )
         else:
             text += "<div><small>no ranking run for this clustering yet</small></div>"
+        text += f"<div><small>source: clusters run {html.escape(run.id)}</small></div>"
         popups.append(text)
     frame["popup_html"] = popups
     frame = _json_safe(_simplify(frame, 0.0005), [*summary_cols, "popup_html"])
@@ -467,18 +523,39 @@ def _add_clusters(m, ws, ctx: MapContext, downloads: list[_Download]) -> None:
             "color": "#54278f",
             "weight": 2,
             "fillColor": "#9e9ac8",
-            "fillOpacity": 0.35,
+            "fillOpacity": 0.25,
             "className": "gc-cluster",
         },
-        highlight_function=lambda f: {"weight": 4, "fillOpacity": 0.55},
+        highlight_function=lambda f: {"weight": 4, "fillOpacity": 0.45},
         popup=folium.GeoJsonPopup(fields=["popup_html"], labels=False, max_width=420),
         tooltip=folium.GeoJsonTooltip(
             fields=[c for c in ("cluster_id", "n_firms") if c in frame.columns]
         ),
     )
     layer.add_to(m)
+    m.add_child(LocalScripts(f"gc.preferPoints(MAP, {layer.get_name()});"))
     collection = run.id if layer_name == run.primary else f"{run.id}.{layer_name}"
     downloads.append(_Download(layer, "Clusters", collection))
+    p = run.params
+    method = html.escape(str(p.get("method", "")))
+    detail = ", ".join(
+        f"{k.replace('_', ' ')} {html.escape(str(p[k]))}"
+        for k in ("eps_m", "min_samples", "min_cluster_size", "sectors", "sector_group")
+        if p.get(k) is not None
+    )
+    _add_control(
+        m,
+        _legend(
+            "Point clusters",
+            '<div><i style="background:#9e9ac8;border:2px solid #54278f"></i>cluster hull</div>',
+            f"method: {method}{' (' + detail + ')' if detail else ''}<br>"
+            f"source: clusters run {html.escape(run.id)}"
+            + (f", ranked by run {html.escape(ctx.ranking_run.id)}" if ctx.ranking_run else ""),
+        ),
+        position="bottomright",
+        css_class="gc-clusters-legend",
+        layer=layer,
+    )
 
 
 def _classify(values: np.ndarray, k: int = 5):
@@ -498,6 +575,22 @@ def _classify(values: np.ndarray, k: int = 5):
     )
 
 
+def _region_popups(
+    frame: pd.DataFrame, value_label: str | None, units: str, source: str
+) -> list[str]:
+    out = []
+    for _, row in frame.iterrows():
+        rows: list[tuple[str, Any]] = [("Region id", row.get("region_id"))]
+        if value_label is not None:
+            v = row.get("value")
+            rows.append((value_label, f"{_fmt(v)} {units}".strip() if v is not None else None))
+        text = _table_html(str(row.get("name") or row.get("region_id")), rows)
+        if source:
+            text += f"<div><small>source: {html.escape(source)}</small></div>"
+        out.append(text)
+    return out
+
+
 def _add_choropleth(
     m,
     ws,
@@ -513,7 +606,8 @@ def _add_choropleth(
         return
     regions["region_id"] = regions["region_id"].astype(str)
     values = None
-    title = units = source = ""
+    title = units = source = value_unit = ""
+    is_lq = False
     if sector is None and indicator is None:
         if ctx.indicators is not None:
             ind = ws.read(ctx.indicators.id)
@@ -534,9 +628,17 @@ def _add_choropleth(
                 lq = ctx.policy.apply(lq, kind="table", count_col="count") if "count" in lq else lq
                 sel = lq[lq["sector"].astype(str) == str(sector)]
                 values = sel.set_index(sel["region_id"].astype(str))["lq"]
+                # a region with firms of other sectors but none of this one has LQ 0
+                # (no row in the table), not "no data"
+                with_firms = set(lq["region_id"].astype(str)) - set(values.index)
+                values = pd.concat([values, pd.Series(0.0, index=sorted(with_firms))])
                 title = f"Location quotient, sector {sector}"
+                label = _sector_label(sector)
+                if label and label != str(sector):
+                    title += f" ({label.split(' – ', 1)[1]})"
                 units = "LQ (1 = same share as the whole territory)"
                 source = f"specialization run {ctx.specialization_run.id}"
+                is_lq = True
     elif indicator is not None and ctx.indicators is not None:
         ind = ws.read(ctx.indicators.id)
         ind = ind[ind["indicator"].astype(str) == str(indicator)]
@@ -545,7 +647,14 @@ def _add_choropleth(
             sel = ind[ind["year"].astype(int) == yr]
             values = sel.set_index(sel["region_id"].astype(str))["value"]
             title = f"{indicator}, {yr}"
-            units = f"{indicator} (as in the indicators table)"
+            unit_col = next((c for c in ("unit", "units") if c in sel.columns), None)
+            unit = (
+                str(sel[unit_col].dropna().iloc[0])
+                if unit_col and sel[unit_col].notna().any()
+                else ""
+            )
+            units = unit or f"{indicator} (as in the indicators table)"
+            value_unit = unit
             source = f"indicators dataset {ctx.indicators.name!r}" + (
                 f" ({ctx.indicators.source})" if ctx.indicators.source else ""
             )
@@ -553,35 +662,63 @@ def _add_choropleth(
             ctx.notes.append(f"indicator {indicator!r} not in {ctx.indicators.id}")
     frame = _simplify(regions)
     if values is None:
+        frame["popup_html"] = _region_popups(frame, None, "", f"boundaries {ctx.boundaries.name}")
         layer = folium.GeoJson(
-            _json_safe(frame, ["region_id", "name"]).to_json(na="null", default=str),
+            _json_safe(frame, ["region_id", "name", "popup_html"]).to_json(na="null", default=str),
             name=f"Regions ({ctx.boundaries.name})",
             pane=REGIONS_PANE,
             renderer=REGIONS_RENDERER,
             style_function=lambda f: {"color": "#555", "weight": 1, "fillOpacity": 0.0},
-            tooltip=folium.GeoJsonTooltip(
-                fields=[c for c in ("region_id", "name") if c in frame.columns]
-            ),
+            popup=folium.GeoJsonPopup(fields=["popup_html"], labels=False, max_width=360),
         )
         layer.add_to(m)
+        m.add_child(LocalScripts(f"gc.preferPoints(MAP, {layer.get_name()});"))
         downloads.append(_Download(layer, "Regions", ctx.boundaries.id))
         return
     frame["value"] = frame["region_id"].map(
         pd.to_numeric(values, errors="coerce").groupby(level=0).first()
     )
-    classes = _classify(frame["value"].to_numpy(dtype=float))
-    bins = list(classes.bins) if classes is not None else []
-    colors = CHOROPLETH_COLORS[-len(bins) :] if bins else []
+    vals = frame["value"].to_numpy(dtype=float)
+    if is_lq:
+        # fixed breaks around 1 on a diverging scheme: the colour says over/under at once
+        idx = np.searchsorted(LQ_BREAKS, vals, side="right")
+        frame["fill"] = [LQ_COLORS[i] if np.isfinite(v) else "#cccccc" for i, v in zip(idx, vals)]
+        items = "".join(
+            f'<div><i style="background:{c}"></i>{html.escape(t)}</div>'
+            for c, t in zip(LQ_COLORS, LQ_LABELS)
+        )
+        method = "fixed breaks at 0.5, 0.8, 1, 1.25, 2"
+    else:
+        classes = _classify(vals)
+        bins = list(classes.bins) if classes is not None else []
+        colors = CHOROPLETH_COLORS[-len(bins) :] if bins else []
 
-    def color_of(v):
-        if v is None or not np.isfinite(v) or not bins:
-            return "#cccccc"
-        idx = int(np.searchsorted(bins, v, side="left"))
-        return colors[min(idx, len(colors) - 1)]
+        def color_of(v):
+            if v is None or not np.isfinite(v) or not bins:
+                return "#cccccc"
+            i = int(np.searchsorted(bins, v, side="left"))
+            return colors[min(i, len(colors) - 1)]
 
-    frame["fill"] = [color_of(v) for v in frame["value"].to_numpy(dtype=float)]
+        frame["fill"] = [color_of(v) for v in vals]
+        lows = [float(np.nanmin(vals))] + bins[:-1] if bins else []
+        items = "".join(
+            f'<div><i style="background:{c}"></i>'
+            f"{_fmt(lo) + ' – ' + _fmt(hi) if lo < hi else _fmt(hi)}</div>"
+            for c, lo, hi in zip(colors, lows, bins)
+        )
+        method = f"{type(classes).__name__ if classes is not None else ''} (mapclassify)"
+    items += '<div><i style="background:#cccccc"></i>no data</div>'
+    value_label = "Location quotient" if is_lq else title
+    frame["popup_html"] = _region_popups(
+        frame,
+        value_label,
+        value_unit,
+        source,
+    )
     layer = folium.GeoJson(
-        _json_safe(frame, ["region_id", "name", "value", "fill"]).to_json(na="null", default=str),
+        _json_safe(frame, ["region_id", "name", "value", "fill", "popup_html"]).to_json(
+            na="null", default=str
+        ),
         name=f"Choropleth: {title}",
         pane=REGIONS_PANE,
         renderer=REGIONS_RENDERER,
@@ -589,28 +726,25 @@ def _add_choropleth(
             "color": "#444",
             "weight": 1,
             "fillColor": f["properties"].get("fill") or "#cccccc",
-            "fillOpacity": 0.7,
+            "fillOpacity": 0.6,
         },
-        tooltip=folium.GeoJsonTooltip(
-            fields=[c for c in ("name", "region_id", "value") if c in frame.columns]
-        ),
+        popup=folium.GeoJsonPopup(fields=["popup_html"], labels=False, max_width=360),
     )
     layer.add_to(m)
+    m.add_child(LocalScripts(f"gc.preferPoints(MAP, {layer.get_name()});"))
     downloads.append(_Download(layer, "Regions", ctx.boundaries.id))
-    lows = [float(np.nanmin(frame["value"]))] + bins[:-1] if bins else []
-    items = "".join(
-        f'<div><i style="background:{c}"></i>'
-        f"{_fmt(lo) + ' – ' + _fmt(hi) if lo < hi else _fmt(hi)}</div>"
-        for c, lo, hi in zip(colors, lows, bins)
+    _add_control(
+        m,
+        _legend(
+            title,
+            items,
+            f"units: {html.escape(units)}<br>classes: {html.escape(method)}<br>"
+            f"source: {html.escape(source)}",
+        ),
+        position="bottomright",
+        css_class="gc-legend-control",
+        layer=layer,
     )
-    items += '<div><i style="background:#cccccc"></i>no data</div>'
-    method = type(classes).__name__ if classes is not None else ""
-    legend = (
-        f'<div class="gc-legend"><b>{html.escape(title)}</b>{items}'
-        f"<div><small>units: {html.escape(units)}<br>classes: {method} (mapclassify)<br>"
-        f"source: {html.escape(source)}</small></div></div>"
-    )
-    _add_control(m, legend, position="bottomright", css_class="gc-legend-control", layer=layer)
 
 
 def _add_hotspots(m, ws, ctx: MapContext, downloads) -> None:
@@ -634,7 +768,8 @@ def _add_hotspots(m, ws, ctx: MapContext, downloads) -> None:
             else frame
         )
         table["region_id"] = table["region_id"].astype(str)
-        frame = regions[["region_id", regions.geometry.name]].merge(table, on="region_id")
+        keep = ["region_id", regions.geometry.name] + (["name"] if "name" in regions else [])
+        frame = regions[keep].merge(table, on="region_id")
     frame = _simplify(frame)
     sig = (
         frame["significant"].astype(bool)
@@ -645,9 +780,28 @@ def _add_hotspots(m, ws, ctx: MapContext, downloads) -> None:
         HOTSPOT_COLORS.get(str(lab), "#dddddd") if s else "#f0f0f0"
         for lab, s in zip(frame["label"], sig)
     ]
+    what = run.params.get("indicator") or run.params.get("variable") or ""
+    what_year = run.params.get("year")
+    subject = f"{what}{', ' + str(what_year) if what_year else ''}"
+    popups = []
+    for (_, row), s in zip(frame.iterrows(), sig):
+        lab = str(row["label"])
+        rows = [
+            ("Region id", row.get("region_id")),
+            ("Variable", subject or None),
+            ("Pattern", HOTSPOT_LABELS.get(lab, lab) if s else f"{lab} (not significant)"),
+            ("Statistic", row.get("statistic")),
+            ("p-value", row.get("p_value")),
+        ]
+        title = str(row.get("name") or row.get("region_id"))
+        popups.append(
+            _table_html(title, [(k, v) for k, v in rows if v is not None])
+            + f"<div><small>source: hotspots run {html.escape(run.id)}</small></div>"
+        )
+    frame["popup_html"] = popups
     keep = [
         c
-        for c in ("region_id", "label", "statistic", "p_value", "significant", "fill")
+        for c in ("region_id", "label", "statistic", "p_value", "significant", "fill", "popup_html")
         if c in frame.columns
     ]
     layer = folium.GeoJson(
@@ -660,13 +814,10 @@ def _add_hotspots(m, ws, ctx: MapContext, downloads) -> None:
             "fillColor": f["properties"].get("fill"),
             "fillOpacity": 0.75,
         },
-        tooltip=folium.GeoJsonTooltip(
-            fields=[
-                c for c in ("region_id", "label", "p_value", "significant") if c in frame.columns
-            ]
-        ),
+        popup=folium.GeoJsonPopup(fields=["popup_html"], labels=False, max_width=360),
     )
     layer.add_to(m)
+    m.add_child(LocalScripts(f"gc.preferPoints(MAP, {layer.get_name()});"))
     downloads.append(_Download(layer, "Hotspots", run.id))
     present = [lab for lab in HOTSPOT_COLORS if lab in set(frame["label"].astype(str))]
     items = "".join(
@@ -677,13 +828,86 @@ def _add_hotspots(m, ws, ctx: MapContext, downloads) -> None:
     alpha = run.params.get("alpha", 0.05)
     _add_control(
         m,
-        f'<div class="gc-legend"><b>Hotspots ({html.escape(str(run.params.get("method", "")))})'
-        f"</b>{items}<div><small>significance: p &lt; {_fmt(alpha)}"
-        f"{' (FDR)' if run.params.get('fdr') else ''}<br>source: run {html.escape(run.id)}"
-        "</small></div></div>",
+        _legend(
+            f"Hotspots ({run.params.get('method', '')})",
+            items,
+            (f"variable: {html.escape(subject)}<br>" if subject else "")
+            + f"significance: p &lt; {_fmt(alpha)}{' (FDR)' if run.params.get('fdr') else ''}"
+            f"<br>source: hotspots run {html.escape(run.id)}",
+        ),
         position="bottomright",
         css_class="gc-hotspots-legend",
         layer=layer,
+    )
+
+
+def _add_gaps(m, ws, ctx: MapContext, downloads) -> None:
+    """Assets with no linked firm within the run's radius: rings in their category colour."""
+    run = ctx.gaps_run
+    frame = ws.read_run(run.id, "gaps") if "gaps" in run.layers else None
+    if frame is None or not isinstance(frame, gpd.GeoDataFrame) or len(frame) == 0:
+        ctx.notes.append(f"asset-gaps run {run.id} found no gaps")
+        return
+    frame = frame.to_crs("EPSG:4326")
+    radius = run.params.get("radius_m")
+    popups = []
+    for _, row in frame.iterrows():
+        cat = str(row.get("category"))
+        rows = [
+            ("Category", ASSET_LABELS.get(cat, cat)),
+            ("Type", row.get("subtype")),
+            ("Designation", row.get("designation")),
+            ("Linked sectors", row.get("linked_sectors")),
+            ("Linked firms within radius", _with_unit(row.get("n_firms"), "firms")),
+            ("Nearest linked firm", _with_unit(row.get("nearest_linked_firm_m"), "m")),
+        ]
+        popups.append(
+            _table_html(
+                f"Gap: {row.get('name') or row.get('asset_id')}",
+                [(k, v) for k, v in rows if v is not None and v == v],
+            )
+            + f"<div><small>no linked firm within {_fmt(radius)} m; source: assets run "
+            f"{html.escape(run.id)}</small></div>"
+        )
+    frame["popup_html"] = popups
+    frame["ring"] = [ASSET_COLORS.get(str(c), "#666666") for c in frame["category"]]
+    layer = folium.GeoJson(
+        _json_safe(frame, ["asset_id", "name", "category", "ring", "popup_html"]).to_json(
+            na="null", default=str
+        ),
+        name=f"Asset gaps (no linked firm within {_fmt(radius)} m)",
+        marker=folium.CircleMarker(radius=9, weight=3, fill=False),
+        style_function=lambda f: {
+            "color": f["properties"].get("ring"),
+            "weight": 3,
+            "fill": False,
+            "dashArray": "4 3",
+            "className": "gc-gap",
+        },
+        popup=folium.GeoJsonPopup(fields=["popup_html"], labels=False, max_width=360),
+    )
+    layer.add_to(m)
+    downloads.append(_Download(layer, "Asset gaps", run.id))
+    _add_control(
+        m,
+        _legend(
+            "Asset gaps",
+            '<div><i style="border:3px dashed #e41a1c;border-radius:50%;background:none"></i>'
+            "asset without a linked firm nearby (ring in its category colour)</div>",
+            f"radius: {_fmt(radius)} m<br>source: assets run {html.escape(run.id)}",
+        ),
+        position="bottomright",
+        css_class="gc-gaps-legend",
+        layer=layer,
+    )
+
+
+def _legend(title: str, items_html: str, note_html: str = "") -> str:
+    """A foldable legend (folded on small screens by ``gc.responsive``)."""
+    note = f"<div><small>{note_html}</small></div>" if note_html else ""
+    return (
+        f'<details class="gc-legend gc-fold" open><summary>{html.escape(title)}</summary>'
+        f"{items_html}{note}</details>"
     )
 
 
@@ -700,9 +924,10 @@ def _add_control(m, inner_html: str, *, position: str, css_class: str, layer=Non
     (function () {{
         var ctl = L.control({{position: {json.dumps(position)}}});
         ctl.onAdd = function () {{
-            var div = L.DomUtil.create("div", {json.dumps(css_class)});
+            var div = L.DomUtil.create("div", {json.dumps(css_class + " gc-control")});
             div.innerHTML = {json.dumps(inner_html)};
             L.DomEvent.disableClickPropagation(div);
+            L.DomEvent.disableScrollPropagation(div);
             return div;
         }};
         ctl.addTo(MAP);{sync}
@@ -739,13 +964,14 @@ def _add_downloads(m, downloads: list[_Download]) -> None:
         var entries = [{code_entries}];
         var ctl = L.control({{position: "bottomleft"}});
         ctl.onAdd = function () {{
-            var div = L.DomUtil.create("div", "gc-downloads");
+            var div = L.DomUtil.create("details", "gc-downloads gc-fold");
+            div.setAttribute("open", "");
             L.DomEvent.disableClickPropagation(div);
             return div;
         }};
         ctl.addTo(MAP);
         function refresh() {{
-            var parts = ["<b>Download visible layers</b>"];
+            var parts = ["<summary>Download visible layers</summary>"];
             entries.forEach(function (e) {{ if (MAP.hasLayer(e.layer)) parts.push(e.html); }});
             if (parts.length === 1) parts.push("<div><small>no data layer visible</small></div>");
             ctl.getContainer().innerHTML = parts.join("");
@@ -758,19 +984,39 @@ def _add_downloads(m, downloads: list[_Download]) -> None:
 
 
 CSS = """
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
 .gc-popup table { border-collapse: collapse; margin: 2px 0 6px; }
-.gc-popup th { text-align: left; padding-right: 8px; font-weight: 600; }
+.gc-popup th { text-align: left; padding-right: 8px; font-weight: 600; vertical-align: top; }
 .leaflet-popup-content table th { text-align: left; padding-right: 6px; }
+.gc-swatch { display: inline-block; width: 10px; height: 10px; border-radius: 50%; margin-right: 4px; }
 .gc-legend, .gc-downloads { background: rgba(255,255,255,0.92); padding: 6px 8px; border-radius: 4px;
   box-shadow: 0 1px 4px rgba(0,0,0,0.3); font: 12px/1.4 sans-serif; max-width: 260px; }
+.gc-legend summary, .gc-downloads summary { font-weight: 600; cursor: pointer; }
 .gc-legend i { width: 14px; height: 12px; float: left; margin: 2px 6px 0 0; opacity: 0.85; }
+.gc-legend div { clear: left; }
 .gc-downloads a { margin-right: 4px; }
-.gc-title { position: absolute; top: 10px; left: 50%; transform: translateX(-50%); z-index: 1000;
-  background: rgba(255,255,255,0.9); padding: 4px 10px; border-radius: 4px; font: 600 14px sans-serif; }
-.leaflet-container { background: #eef2f5; }
+.leaflet-container { background: #cfe0ea; }
+.leaflet-gcLabels-pane { pointer-events: none; }
+/* legends scroll in their corner instead of climbing over the layer list */
+.leaflet-bottom.leaflet-right { max-height: 60%; overflow-y: auto; overflow-x: hidden; }
+.leaflet-control-layers-expanded { max-height: 36vh; overflow-y: auto; }
+.leaflet-gcLabels-pane canvas { pointer-events: none; }
+@media (max-width: 640px) {
+  .gc-legend, .gc-downloads { max-width: 170px; padding: 3px 6px; font-size: 11px; }
+  .leaflet-control-layers-expanded { max-height: 55vh; max-width: 75vw; font-size: 12px; }
+  .leaflet-control-scale { display: none; }
+  .leaflet-control-attribution { font-size: 9px; line-height: 1.3; max-width: 60vw; }
+  .leaflet-bottom.leaflet-right { max-height: 45%; }
+  .leaflet-bottom .leaflet-control { margin-bottom: 4px; }
+  .leaflet-right .leaflet-control { margin-right: 4px; }
+  .leaflet-left .leaflet-control { margin-left: 4px; }
+}
 </style>
 """
+
+BASEMAP_PANE = "gcBasemap"
+LABELS_PANE = "gcLabels"
 
 
 def build_map(
@@ -787,6 +1033,7 @@ def build_map(
     assets: str | None = None,
     hotspots_run: str | None = None,
     basemap: bool = False,
+    offline_basemap: bool = True,
     policy=None,
 ) -> str:
     """Render the web map of a workspace as one HTML page.
@@ -805,7 +1052,11 @@ def build_map(
     indicator, year : optional
         Choropleth of this indicator (default year: the latest).
     basemap : bool
-        Show the OpenStreetMap basemap (it is always offered in the layer control).
+        Show the OpenStreetMap basemap (it is always offered in the layer control; it
+        needs the internet).
+    offline_basemap : bool
+        Show geocluster's own offline basemap and place names (``/basemap/tiles``; on by
+        default, always offered in the layer control).
     policy : geocluster.disclosure.DisclosurePolicy, optional
         Applied to the embedded cluster hulls and LQ table (default: the permissive
         policy). Firm points come from the tile endpoint, which applies it too.
@@ -815,6 +1066,8 @@ def build_map(
     str
         The HTML page; every script and stylesheet is under ``/static``.
     """
+    from maps.basemap import ATTRIBUTION, COLORS
+
     ctx = resolve_context(
         ws,
         firms=firms,
@@ -834,14 +1087,14 @@ def build_map(
     m.default_css = list(LEAFLET_CSS)
     m.get_root().header.add_child(Element(CSS), name="gc_css")
     m.get_root().title = "geocluster map"
-
-    folium.TileLayer(
-        "OpenStreetMap",
-        name="OpenStreetMap basemap (online)",
-        overlay=True,
-        show=bool(basemap),
-        control=True,
-    ).add_to(m)
+    for key, url in GC_JS:
+        m.get_root().header.add_child(folium.elements.JavascriptLink(url), name=key)
+    # sector titles and category colours for the popups gcmap.js writes
+    data = (
+        f"<script>gc.sectors = {_js(_sector_titles())}; gc.assetColors = {_js(ASSET_COLORS)};"
+        f" gc.assetLabels = {_js(ASSET_LABELS)};</script>"
+    )
+    m.get_root().header.add_child(Element(data), name="gc_data")
 
     # Fit the view before any layer exists: layers added at a provisional zoom would
     # request tiles for it and size their SVG renderers to it.
@@ -850,9 +1103,28 @@ def build_map(
     )
     if bounds:
         m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
-    # Region fills sit under the tile pane (200), so firm points and the density
-    # surface draw on top of them; cluster hulls and hotspots stay in the overlay pane.
-    folium.map.CustomPane(REGIONS_PANE, z_index=150).add_to(m)
+    # Panes, bottom to top: the offline basemap (100), region fills (150), tiles (200:
+    # OSM, KDE, firms, assets), overlays (400: hulls, hotspots, gaps), place names (450,
+    # not clickable), popups.
+    folium.map.CustomPane(BASEMAP_PANE, z_index=100, pointer_events=False).add_to(m)
+    # region polygons take clicks (their popups); gc.preferPoints lets firms on top win
+    folium.map.CustomPane(REGIONS_PANE, z_index=150, pointer_events=True).add_to(m)
+    folium.map.CustomPane(LABELS_PANE, z_index=450, pointer_events=False).add_to(m)
+
+    tiles_url = "/basemap/tiles/{z}/{x}/{y}"
+    JsLayer(
+        f"gc.basemapLayer({_js(tiles_url)}, {_js(COLORS)}, "
+        f"{{pane: {_js(BASEMAP_PANE)}, attribution: {_js(ATTRIBUTION)}}})",
+        name="Offline basemap (Natural Earth)",
+        show=offline_basemap,
+    ).add_to(m)
+    folium.TileLayer(
+        "OpenStreetMap",
+        name="OpenStreetMap basemap (online)",
+        overlay=True,
+        show=bool(basemap),
+        control=True,
+    ).add_to(m)
 
     downloads: list[_Download] = []
     if ctx.boundaries is not None:
@@ -860,81 +1132,70 @@ def build_map(
             m, ws, ctx, sector=sector, indicator=indicator, year=year, downloads=downloads
         )
     if ctx.kde_raster is not None:
-        r = ctx.kde_raster
-        extra = {}
-        if r.bbox:
-            extra["bounds"] = [[r.bbox[1], r.bbox[0]], [r.bbox[3], r.bbox[2]]]
-        kde_layer = folium.TileLayer(
-            tiles=f"/rasters/{r.id}/tiles/{TMS}/{{z}}/{{x}}/{{y}}.png",
-            attr="geocluster KDE",
-            name=f"Firm density (KDE {r.name})",
-            overlay=True,
-            show=True,
-            opacity=0.7,
-            max_zoom=22,
-            **extra,
-        )
-        kde_layer.add_to(m)
-        from api.tiling import raster_rescale_range
-
-        units = str(r.meta.get("units", "")).replace("_", " ")
-        lo, hi = raster_rescale_range(r)
-        ramp = "linear-gradient(to right, #440154, #3b528b, #21918c, #5ec962, #fde725)"
-        _add_control(
-            m,
-            f'<div class="gc-legend"><b>Firm density (KDE)</b>'
-            f'<div style="height:10px;background:{ramp}"></div>'
-            f"<div><small>{_fmt(lo)} &nbsp;→&nbsp; {_fmt(hi)}+ {html.escape(units)}"
-            " (98th percentile and above in the top colour)"
-            + "<br>"
-            + (
-                f"bandwidth {_fmt(r.meta['bandwidth_m'])} m; "
-                if r.meta.get("bandwidth_m") is not None
-                else ""
-            )
-            + "zero density is transparent"
-            "</small></div></div>",
-            position="bottomright",
-            css_class="gc-kde-legend",
-            layer=kde_layer,
-        )
+        _add_kde(m, ctx)
     if ctx.firms is not None:
-        layer = VectorTileLayer(
-            f"/collections/{ctx.firms.id}/tiles/{TMS}/{{z}}/{{x}}/{{y}}",
+        layer = JsLayer(
+            f"gc.pointLayer('firms', "
+            f"{_js(f'/collections/{ctx.firms.id}/tiles/{TMS}/{{z}}/{{x}}/{{y}}')}, "
+            f"{{attribution: {_js('firms: ' + (ctx.firms.source or ctx.firms.name))}}})",
             name=f"Firms ({ctx.firms.name})",
-            style_js=POINT_STYLE_JS,
-            popup_js=POINT_POPUP_JS,
-            attribution="firms: " + html.escape(ctx.firms.source or ctx.firms.name),
         )
         layer.add_to(m)
         downloads.append(_Download(layer, "Firms", ctx.firms.id))
+        _add_control(
+            m,
+            _legend(
+                "Firms",
+                '<div><i style="background:#3182bd;border-radius:50%"></i>one firm (from zoom 12)</div>'
+                '<div><i style="background:#08519c;border-radius:50%;opacity:.55"></i>'
+                "firms per grid cell (area ∝ count)</div>",
+                f"source: {html.escape(ctx.firms.source or ctx.firms.name)}"
+                f" (dataset {html.escape(ctx.firms.id)})",
+            ),
+            position="bottomright",
+            css_class="gc-firms-legend",
+            layer=layer,
+        )
     if ctx.assets is not None:
-        layer = VectorTileLayer(
-            f"/collections/{ctx.assets.id}/tiles/{TMS}/{{z}}/{{x}}/{{y}}",
+        layer = JsLayer(
+            f"gc.pointLayer('assets', "
+            f"{_js(f'/collections/{ctx.assets.id}/tiles/{TMS}/{{z}}/{{x}}/{{y}}')})",
             name=f"Territorial assets ({ctx.assets.name})",
-            style_js=_asset_style_js(),
-            popup_js=GENERIC_POPUP_JS,
-            show=False,
         )
         layer.add_to(m)
         downloads.append(_Download(layer, "Assets", ctx.assets.id))
         items = "".join(
-            f'<div><i style="background:{c}"></i>{k.replace("_", " ")}</div>'
+            f'<div><i style="background:{c};border-radius:50%"></i>{ASSET_LABELS[k]} ({k})</div>'
             for k, c in ASSET_COLORS.items()
         )
         _add_control(
             m,
-            f'<div class="gc-legend"><b>Territorial assets</b>{items}</div>',
+            _legend(
+                "Territorial assets",
+                items,
+                "each asset in its category colour; grey circles only where a tile holds "
+                "more than its cap<br>"
+                f"source: {html.escape(ctx.assets.source or ctx.assets.name)}",
+            ),
             position="bottomright",
             css_class="gc-assets-legend",
             layer=layer,
         )
+    if ctx.gaps_run is not None:
+        _add_gaps(m, ws, ctx, downloads)
     if ctx.clusters_run is not None:
         _add_clusters(m, ws, ctx, downloads)
     if ctx.hotspots_run is not None:
         _add_hotspots(m, ws, ctx, downloads)
+    labels = JsLayer(
+        f"gc.labelLayer({_js(tiles_url)}, {_js(COLORS)}, {{pane: {_js(LABELS_PANE)}}})",
+        name="Place names (GeoNames)",
+        show=offline_basemap,
+    )
+    labels.add_to(m)
 
-    folium.LayerControl(collapsed=False, position="topright").add_to(m)
+    control = folium.LayerControl(collapsed=False, position="topright")
+    control.add_to(m)
     m.add_child(
         LocalScripts(
             'new L.Control.FullScreen({position: "topleft"}).addTo(MAP);',
@@ -957,4 +1218,57 @@ def build_map(
             position="bottomleft",
             css_class="gc-notes",
         )
+    # the credits (GeoNames' CC BY among them) stay in sight, outside the scrolling legends
+    m.add_child(LocalScripts('MAP.attributionControl.setPosition("bottomleft");'))
+    m.add_child(LocalScripts("gc.enablePicking(MAP);"))
+    # folium renders the layer control last: fold it once the whole script has run
+    m.add_child(
+        LocalScripts(f"setTimeout(function () {{ gc.responsive(MAP, {control.get_name()}); }}, 0);")
+    )
     return m.get_root().render()
+
+
+def _add_kde(m, ctx: MapContext) -> None:
+    from rio_tiler.colormap import cmap
+
+    from api.tiling import raster_rescale_range
+
+    r = ctx.kde_raster
+    options: dict[str, Any] = {"opacity": 0.8}
+    bounds_js = ""
+    if r.bbox:
+        bounds_js = (
+            f", bounds: L.latLngBounds({_js([[r.bbox[1], r.bbox[0]], [r.bbox[3], r.bbox[2]]])})"
+        )
+    ramp = cmap.get("viridis")
+    lut = [[int(ramp[i][0]), int(ramp[i][1]), int(ramp[i][2])] for i in range(256)]
+    url = f"/rasters/{r.id}/tiles/{TMS}/{{z}}/{{x}}/{{y}}.png?colormap=viridis"
+    layer = JsLayer(
+        f"gc.kdeLayer({_js(url)}, {_js(lut)}, {KDE_TRANSPARENT_BELOW}, "
+        f"Object.assign({_js(options)}, {{{bounds_js[2:]}}}))",
+        name=f"Firm density (KDE {r.name})",
+    )
+    layer.add_to(m)
+    units = str(r.meta.get("units", "")).replace("_", " ")
+    lo, hi = raster_rescale_range(r)
+    cut = lo + KDE_TRANSPARENT_BELOW * (hi - lo)
+    ramp_css = "linear-gradient(to right, rgba(68,1,84,0.45), #3b528b, #21918c, #5ec962, #fde725)"
+    _add_control(
+        m,
+        _legend(
+            "Firm density (KDE)",
+            f'<div style="height:10px;background:{ramp_css}"></div>'
+            f"<div><small>{_fmt(cut)} → {_fmt(hi)}+ {html.escape(units)}</small></div>",
+            f"below {_fmt(cut)} {html.escape(units)} ({KDE_TRANSPARENT_BELOW:.0%} of the top "
+            "colour, the 98th percentile) is transparent"
+            + (
+                f"<br>bandwidth {_fmt(r.meta['bandwidth_m'])} m"
+                if r.meta.get("bandwidth_m") is not None
+                else ""
+            )
+            + f"<br>source: raster {html.escape(r.id)}",
+        ),
+        position="bottomright",
+        css_class="gc-kde-legend",
+        layer=layer,
+    )

@@ -37,6 +37,13 @@ def web_map(
         bool,
         Query(description="add the OpenStreetMap basemap (needs the internet; off by default)"),
     ] = False,
+    offline_basemap: Annotated[
+        bool,
+        Query(
+            description="show geocluster's offline basemap and place names (/basemap/tiles; "
+            "on by default)"
+        ),
+    ] = True,
     ws=Depends(get_workspace),
 ) -> HTMLResponse:
     from maps import build_map
@@ -54,6 +61,7 @@ def web_map(
         assets=assets,
         hotspots_run=hotspots,
         basemap=basemap,
+        offline_basemap=offline_basemap,
         policy=request.app.state.policy,
     )
     return HTMLResponse(html)

@@ -111,7 +111,9 @@ def _tile_options(settings: Settings, policy, kind: str) -> TileOptions:
         buffer=t.tile_buffer,
         max_features=t.tile_max_features,
         grid_cells=t.tile_grid_cells,
-        points_min_zoom=t.points_min_zoom,
+        # assets are public: each is drawn in its category colour at every zoom, and
+        # aggregated only where a tile holds more than tile_max_features of them
+        points_min_zoom=0 if kind == "assets" else t.points_min_zoom,
         individual_points=individual,
         point_buffer=t.tile_point_buffer,
     )

@@ -122,10 +122,7 @@ def test_static_assets_served(client):
     r = client.get("/static/leaflet/leaflet.js")
     assert r.status_code == 200
     assert "Leaflet" in r.text[:500]
-    assert (
-        client.get("/static/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js").status_code
-        == 200
-    )
+    assert client.get("/static/protomaps-leaflet/protomaps-leaflet.js").status_code == 200
     assert client.get("/static/nope.js").status_code == 404
 
 

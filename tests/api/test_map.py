@@ -13,6 +13,21 @@ from api.settings import Settings
 TAG_URLS = re.compile(r"<(script|link)\b[^>]*?\b(?:src|href)\s*=\s*[\"']([^\"']+)[\"']", re.I)
 
 
+def _unescaped(page: str) -> str:
+    """The page with JSON ``\\uXXXX`` escapes (embedded GeoJSON and legends) decoded."""
+    return re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), page)
+
+
+def _feature_collections(page: str) -> list[dict]:
+    """The GeoJSON feature collections embedded in the page."""
+    import json
+
+    out, decoder = [], json.JSONDecoder()
+    for m in re.finditer(r'\{"features": \[', page):
+        out.append(decoder.raw_decode(page, m.start())[0])
+    return out
+
+
 def _external_assets(page: str) -> list[str]:
     bad = []
     for _tag, url in TAG_URLS.findall(page):
@@ -145,3 +160,106 @@ def test_cluster_hulls_hide_firm_locations_when_points_are_confidential(demo):
     )
     assert "gc-cluster" in strict
     assert not corners(strict) & exact
+
+
+def test_vector_layers_use_protomaps_and_the_offline_basemap_is_on(demo_client):
+    page = demo_client.get("/map").text
+    assert "/static/protomaps-leaflet/protomaps-leaflet.js" in page
+    assert "/static/geocluster/gcmap.js" in page
+    assert "vectorgrid" not in page.lower()
+    assert "gc.pointLayer('firms'" in page and "gc.pointLayer('assets'" in page
+    assert '"/basemap/tiles/{z}/{x}/{y}"' in page
+    assert "GeoNames (CC BY 4.0)" in page  # the attribution CC BY asks for
+    on = re.search(r"var (js_layer_\w+) = gc\.basemapLayer", page).group(1)
+    assert f"{on}.addTo(" in page
+    off = demo_client.get("/map?offline_basemap=false").text
+    name = re.search(r"var (js_layer_\w+) = gc\.basemapLayer", off).group(1)
+    assert f"{name}.addTo(" not in off  # still offered in the layer control
+    # popups name sectors by their ISIC Rev.4 titles (UN ISIC Rev.4, division 15)
+    assert '"15": "Manufacture of leather and related products"' in page
+
+
+def test_cluster_popups_have_units_titles_and_shares(demo_client):
+    page = _unescaped(demo_client.get("/map").text)
+    assert "15 – Manufacture of leather and related products" in page
+    assert " persons" in page and "km²" in page and "firms per km²" in page
+    assert "Women-led firms" in page and "Micro firms (&lt; 10 employees)" in page
+
+
+def test_lq_is_diverging_with_the_break_at_1(demo_client, demo):
+    """Each region's colour follows fixed breaks 0.5, 0.8, 1, 1.25, 2 (reds from 1 up)."""
+    import json
+
+    from maps.build import HOTSPOT_COLORS, LQ_COLORS
+
+    page = _unescaped(demo_client.get("/map?sector=15").text)
+    assert "fixed breaks at 0.5, 0.8, 1, 1.25, 2" in page and "1 – 1.25" in page
+    rows = demo["ws"].read_run(demo["specialization_run"], "rows")
+    lq = rows[rows["sector"].astype(str) == "15"].set_index("region_id")["lq"]
+
+    def expected(v: float) -> str:  # hand-written classification
+        if v < 0.5:
+            return "#2166ac"
+        if v < 0.8:
+            return "#67a9cf"
+        if v < 1.0:
+            return "#d1e5f0"
+        if v < 1.25:
+            return "#fddbc7"
+        if v < 2.0:
+            return "#ef8a62"
+        return "#b2182b"
+
+    fills = {}
+    for coll in _feature_collections(page):
+        for f in coll["features"]:
+            p = f["properties"]
+            if "fill" in p and "value" in p and "region_id" in p:
+                fills[p["region_id"]] = (p["value"], p["fill"])
+    assert len(fills) >= 4, fills
+    used = {fill for _, fill in fills.values()}
+    assert used & set(LQ_COLORS[3:]) and used & set(LQ_COLORS[:3]), used  # both sides of 1
+    for rid, (value, fill) in fills.items():
+        if value is not None:
+            # no row for the sector in a region with firms: none of them, LQ 0
+            assert fill == expected(float(lq.get(rid, 0.0))), (rid, value, fill)
+    # hotspots never reuse the LQ colours
+    assert not set(HOTSPOT_COLORS.values()) & set(LQ_COLORS)
+    assert json.dumps(LQ_COLORS[3])[1:-1] in page
+
+
+def test_kde_fades_out_below_its_threshold(demo_client, demo):
+    page = demo_client.get("/map").text
+    assert "gc.kdeLayer(" in page and "?colormap=viridis" in page
+    assert "is transparent" in page
+    # the page's colour table is the one the PNG tiles are painted with (rio-tiler's)
+    from rio_tiler.colormap import cmap
+
+    first = cmap.get("viridis")[0]
+    assert f"[[{first[0]}, {first[1]}, {first[2]}]" in page
+
+
+def test_assets_are_individual_at_low_zoom(demo_client):
+    """Assets are public: a zoom-3 tile carries each asset with its category, no counts."""
+    import mapbox_vector_tile
+
+    r = demo_client.get("/collections/assets/tiles/WebMercatorQuad/3/1/3")
+    assert r.status_code == 200
+    feats = mapbox_vector_tile.decode(r.content)["default"]["features"]
+    # tile 3/1/3 spans 135-90 W, 0-41 N: all 25 synthetic assets (104-101 W, 20-22 N)
+    assert len(feats) == 25
+    assert all("category" in f["properties"] and "aggregated" not in f["properties"] for f in feats)
+
+
+def test_asset_gaps_layer(tmp_path):
+    from geocluster.analyses.assets import run_assets
+    from maps import build_map
+    from tests.api.fixtures import build_demo_like_workspace
+
+    info = build_demo_like_workspace(tmp_path / "ws")
+    gaps = run_assets(info["ws"], assets="assets", firms="firms", analysis="gaps", radius_m=2000.0)
+    page = build_map(info["ws"])
+    assert gaps["n_gaps"] > 0
+    assert "Asset gaps (no linked firm within 2,000 m)" in page
+    assert f"source: assets run {gaps['run_id']}" in page
+    assert page.count("Gap: ") == gaps["n_gaps"]

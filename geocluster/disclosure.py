@@ -60,6 +60,7 @@ class Principal:
         """Editors and admins see firm points and small cells."""
         return ROLES.index(self.role) >= ROLES.index("editor")
 
+
 #: Output kinds the policy knows.
 KINDS = ("firms", "labels", "clusters", "table", "assets", "boundaries", "indicators", "other")
 
@@ -166,7 +167,8 @@ class DisclosurePolicy:
             value_cols = [
                 c
                 for c in out.columns
-                if c not in ("disclosure", "region_id", "sector", "cluster_id", "cell_id", "geometry")
+                if c
+                not in ("disclosure", "region_id", "sector", "cluster_id", "cell_id", "geometry")
                 and pd.api.types.is_numeric_dtype(out[c])
             ]
             out[value_cols] = out[value_cols].astype(float)
@@ -274,6 +276,4 @@ def _grid_counts(frame: pd.DataFrame) -> gpd.GeoDataFrame:
         (cells["iy"] + 1) * POINT_GRID_DEG,
     )
     cells["cell_id"] = cells["ix"].astype(str) + "_" + cells["iy"].astype(str)
-    return gpd.GeoDataFrame(
-        cells[["cell_id", "n_firms"]], geometry=boxes, crs="EPSG:4326"
-    )
+    return gpd.GeoDataFrame(cells[["cell_id", "n_firms"]], geometry=boxes, crs="EPSG:4326")

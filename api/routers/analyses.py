@@ -87,7 +87,7 @@ def _endpoint(spec: AnalysisSpec) -> Callable[..., Any]:
     model = request_model(spec)
     formats = ("json", *spec.formats)
 
-    def endpoint(request: Request, body: Any, ws: Any, format: str = "json") -> Any:
+    def endpoint(request: Request, body: Any, ws: Any, format: str = "json", **options) -> Any:
         values = body.model_dump(exclude={"async_"})
         params = spec.params.model_validate(values)
         if format == "json":
@@ -96,7 +96,7 @@ def _endpoint(spec: AnalysisSpec) -> Callable[..., Any]:
             raise InvalidInput(
                 f"format={format} cannot be combined with async; fetch the job result as JSON"
             )
-        options = {k: v for k, v in request.query_params.items() if k != "format"}
+        options = {k: v for k, v in options.items() if v is not None}
         content, media_type = spec.formats[format](run_spec(request, ws, spec, params), options)
         return Response(content, media_type=media_type)
 
@@ -124,6 +124,18 @@ def _endpoint(spec: AnalysisSpec) -> Callable[..., Any]:
                 default="json",
             )
         )
+        for option, choices in spec.format_options.items():
+            parameters.append(
+                inspect.Parameter(
+                    option,
+                    inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                    annotation=Annotated[
+                        Literal[choices] | None,  # type: ignore[valid-type]
+                        Query(description=f"{option} for format={'|'.join(spec.formats)}"),
+                    ],
+                    default=None,
+                )
+            )
     endpoint.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     endpoint.__name__ = f"analysis_{spec.name}"
     endpoint.__doc__ = spec.description

@@ -1,4 +1,4 @@
-"""``/runs`` (persisted analysis runs) and ``/jobs`` (background jobs)."""
+"""``/runs`` (persisted analysis runs), ``DELETE /rasters/{id}`` and ``/jobs`` (background jobs)."""
 
 from __future__ import annotations
 
@@ -39,6 +39,13 @@ def get_run(run_id: str, request: Request, ws=Depends(get_workspace)) -> dict[st
 def delete_run(run_id: str, ws=Depends(get_workspace)) -> Response:
     """Delete the run and its layers (its collections disappear); unknown id -> 404."""
     ws.delete_run(run_id)
+    return Response(status_code=204)
+
+
+@router.delete("/rasters/{raster_id}", status_code=204, tags=["rasters"], summary="Delete a raster")
+def delete_raster(raster_id: str, ws=Depends(get_workspace)) -> Response:
+    """Unregister the raster and delete its COG; unknown id -> 404."""
+    ws.delete_raster(raster_id)
     return Response(status_code=204)
 
 

@@ -71,10 +71,11 @@ class AnalysisSpec:
     cli_aliases : tuple of str
         Other subcommand names (``rank`` for ``ranking``).
     formats : mapping of str to callable
-        Extra response formats: ``formats[f](body, options) -> (bytes, media_type)``,
-        offered as ``?format=f`` (options: the other query parameters).
-    http_method : {"POST", "GET"}
-        ``GET`` specs read their parameters from the query string (``/regions/*``).
+        Extra outputs: ``formats[f](body, options) -> (bytes, media_type)``, offered as
+        ``?format=f`` over HTTP and ``--f FILE`` on the CLI.
+    format_options : mapping of str to tuple of str
+        Options of those outputs and their choices (``chart``: lorenz, indices ...), a
+        query parameter over HTTP and a flag on the CLI.
     """
 
     name: str
@@ -88,6 +89,7 @@ class AnalysisSpec:
     formats: Mapping[str, Callable[[Mapping[str, Any], Mapping[str, str]], tuple[bytes, str]]] = (
         field(default_factory=dict)
     )
+    format_options: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def parse(self, values: Mapping[str, Any]) -> Params:
         """Validate ``values`` into :attr:`params` (errors as one-line :class:`InvalidInput`)."""

@@ -90,8 +90,6 @@ def _png(body: Mapping[str, Any], options: Mapping[str, str]) -> tuple[bytes, st
     from geocluster.analyses.inequality import chart_png
 
     chart = options.get("chart")
-    if chart is not None and chart not in CHARTS:
-        raise InvalidInput(f"expected chart in {list(CHARTS)}, got {chart!r}")
     kind = chart or (
         "indices"
         if body.get("mode") == "indicators" and len(body.get("years", {})) > 1
@@ -183,5 +181,6 @@ INEQUALITY = register(
         ),
         text=_text,
         formats={"png": _png},
+        format_options={"chart": CHARTS},
     )
 )

@@ -93,7 +93,7 @@ def add_spec(sub: argparse._SubParsersAction, spec: AnalysisSpec) -> argparse.Ar
             if form == "list":
                 kwargs["nargs"] = "+" if field.is_required() else "*"
             elif not field.is_required():
-                kwargs["nargs"] = "?"
+                kwargs.update(nargs="?", default=None)  # argparse checks a default's choice
             p.add_argument(name, metavar=name.upper(), **kwargs)
             continue
         flags = [flag(name), *cli.aliases]

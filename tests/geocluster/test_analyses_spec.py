@@ -376,3 +376,14 @@ def test_results_record_exact_versions(demo):
     assert result.inputs == ("firms@1", "regions@1")
     assert demo["ws"].run(result.run_id).inputs == ["firms@1", "regions@1"]
     assert np.isfinite([r["lq"] for r in result.to_body()["rows"] if r["lq"] is not None]).all()
+
+
+def test_raster_rescale_range_lives_in_the_library(demo):
+    # the colour ramp of a KDE: 0 to its 98th percentile, as the tiles compute it
+    from api.tiling import raster_rescale_range as api_range
+    from geocluster.clustering.kde import raster_rescale_range
+
+    info = demo["ws"].raster(demo["kde"])
+    lo, hi = raster_rescale_range(info)
+    assert lo == 0.0 and hi > 0
+    assert (lo, hi) == api_range(info)

@@ -72,7 +72,7 @@ class Layer:
             raise InvalidInput(f"a {self.kind} layer must name its count column")
 
     def with_frame(self, frame: Any) -> Layer:
-        """This layer holding ``frame`` instead."""
+        """A copy of the layer holding ``frame`` instead."""
         return replace(self, frame=frame)
 
     def to_json(self) -> Any:
@@ -113,7 +113,7 @@ class Result:
     run_id: str | None = None
 
     def with_layers(self, layers: Mapping[str, Layer]) -> Result:
-        """This result with ``layers`` instead."""
+        """A copy of the result with ``layers`` instead."""
         return replace(self, layers=dict(layers))
 
     def to_body(self) -> dict[str, Any]:

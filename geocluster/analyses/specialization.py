@@ -517,7 +517,6 @@ def pointpattern_result(
     ``sector_group`` required) against draws from all firm sites; at most 3,000 sector firms
     (a seeded sample above).
     """
-
     report = progress or noop_progress
     _check_choice(method, POINTPATTERN_METHODS, "method")
     n_simulations = _check_int(

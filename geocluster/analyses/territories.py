@@ -227,8 +227,10 @@ class _Context:
         return self._ind
 
     def indicator_year(self, rid: str, name: str) -> int | None:
-        """The year used for indicator ``name`` of region ``rid``: the requested year, or
-        the latest year the region has a value."""
+        """The year used for indicator ``name`` of region ``rid``.
+
+        The requested year, or the latest year the region has a value.
+        """
         ind = self.indicator_frame()
         if ind is None:
             return None

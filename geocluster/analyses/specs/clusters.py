@@ -160,9 +160,10 @@ def _run_kde(ctx: Any, p: KDEParams, progress) -> Any:
 
 def _kde_text(r: Mapping[str, Any]) -> str:
     peak = "-" if r.get("max_density") is None else f"{r['max_density']:,.2f}"
+    unit = "employees" if r["params"].get("weight") else "firms"
     return (
         f"raster {r['raster_id']}: {r['width']} x {r['height']} cells of {r['cell_m']:,.1f} m, "
-        f"bandwidth {r['bandwidth_m']:,.1f} m, max {peak} {r['units']}"
+        f"bandwidth {r['bandwidth_m']:,.1f} m, max {peak} {unit} per km2"
     )
 
 

@@ -47,7 +47,7 @@ from geocluster.analyses._inputs import (
     read_indicators,
     version_of,
 )
-from geocluster.analyses.result import Layer, Result
+from geocluster.analyses.result import Layer, Result, stored_kinds
 from geocluster.assets.catalog import LINKED_SECTOR_GROUPS, check_category
 from geocluster.assets.colocation import colocation_quotient
 from geocluster.assets.density import asset_density, asset_zones, assign_regions
@@ -372,7 +372,7 @@ def assets_result(
             params=params,
             inputs=inputs,
             layers={"regions": wide, "density": table},
-            summary=summary,
+            summary={**summary, **stored_kinds(regions="public", density="public")},
             primary="regions",
         )
         report(1.0, "done")
@@ -405,7 +405,7 @@ def assets_result(
             params=params,
             inputs=inputs,
             layers={"zones": zones, "assets": out_assets},
-            summary=summary,
+            summary={**summary, **stored_kinds(zones="public", assets="public")},
             primary="zones",
         )
         report(1.0, "done")
@@ -477,7 +477,10 @@ def assets_result(
             params=params,
             inputs=inputs,
             layers={"gaps": gaps, "assets": out_assets},
-            summary=summary,
+            summary={
+                **summary,
+                **stored_kinds(gaps=("cell_counts", "n_firms"), assets=("cell_counts", "n_firms")),
+            },
             primary="gaps",
         )
         report(1.0, "done")
@@ -512,7 +515,14 @@ def assets_result(
             "colocation": pd.DataFrame(clq_rows),
             "shares": pd.DataFrame(share_rows),
         },
-        summary=summary,
+        summary={
+            **summary,
+            **stored_kinds(
+                assets=("cell_counts", "n_firms"),
+                colocation=("cell_counts", "n_firms"),
+                shares=("cell_counts", "n_within"),
+            ),
+        },
         primary="assets",
     )
     report(1.0, "done")
@@ -758,7 +768,7 @@ def zonal_result(
         params=params,
         inputs=inputs,
         layers={"zones": out},
-        summary=summary,
+        summary={**summary, **stored_kinds(zones="public")},
         primary="zones",
     )
     report(1.0, "done")

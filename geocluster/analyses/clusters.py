@@ -25,7 +25,7 @@ import pandas as pd
 
 from geocluster.analyses._common import jsonable, noop_progress
 from geocluster.analyses._inputs import read_firms, sectors_list, version_of
-from geocluster.analyses.result import Layer, Result
+from geocluster.analyses.result import Layer, Result, stored_kinds
 from geocluster.clustering._validation import check_min_count, check_positive
 from geocluster.clustering.firms import (
     METHODS,
@@ -179,7 +179,10 @@ def clusters_result(
         params=jsonable(params),
         inputs=list(inputs),
         layers={"labels": result.labels, "clusters": result.clusters},
-        summary=jsonable(summary),
+        summary={
+            **jsonable(summary),
+            **stored_kinds(labels="firm_points", clusters=("cluster_summary", "n_firms")),
+        },
         primary="labels",
     )
     report(1.0, "done")
@@ -266,7 +269,7 @@ def kdistance_result(
         params=jsonable(params),
         inputs=list(inputs),
         layers={"curve": pd.DataFrame({"rank": np.arange(n), "distance_m": kd.distances_m})},
-        summary=jsonable(summary),
+        summary={**jsonable(summary), **stored_kinds(curve="public")},
     )
     # a sorted curve of distances carries no location: public
     return Result(

@@ -52,7 +52,7 @@ import pandas as pd
 
 from geocluster.analyses._common import jsonable
 from geocluster.analyses._inputs import read_boundaries, read_indicators, version_of
-from geocluster.analyses.result import Result
+from geocluster.analyses.result import Result, stored_kinds
 from geocluster.errors import InvalidInput
 from geocluster.inequality import (
     beta_convergence,
@@ -529,7 +529,12 @@ def _save(ws, result, panel, pop_panel, shapes, group_labels, seed, permutations
         "seed": seed,
     }
     return ws.save_run(
-        "inequality", params=params, inputs=inputs, layers=layers, summary=summary, primary=primary
+        "inequality",
+        params=params,
+        inputs=inputs,
+        layers=layers,
+        summary={**summary, **stored_kinds(**dict.fromkeys(layers, "public"))},
+        primary=primary,
     )
 
 

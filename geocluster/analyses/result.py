@@ -141,3 +141,22 @@ def _put(target: Any, path: list[str], value: Any) -> None:
         target[int(last)] = value
     else:
         target[last] = value
+
+
+def stored_kinds(**layers: str | tuple[str, str]) -> dict[str, Any]:
+    """The disclosure kind of each stored run layer, for the run's summary.
+
+    ``stored_kinds(labels="firm_points", clusters=("cluster_summary", "n_firms"))``
+    -> ``{"disclosure": {"labels": {"kind": "firm_points", "count_col": None}, ...}}``.
+    Items, tiles and downloads of a run's collections read the kind from here instead
+    of guessing it from the columns.
+    """
+    out = {}
+    for name, spec in layers.items():
+        kind, count_col = (spec, None) if isinstance(spec, str) else spec
+        if kind not in DISCLOSURE_KINDS:
+            from geocluster.errors import InvalidInput
+
+            raise InvalidInput(f"expected a disclosure kind in {DISCLOSURE_KINDS}, got {kind!r}")
+        out[name] = {"kind": kind, "count_col": count_col}
+    return {"disclosure": out}

@@ -29,7 +29,7 @@ from geocluster.analyses._inputs import (
     run_crs,
     version_of,
 )
-from geocluster.analyses.result import Layer, Result
+from geocluster.analyses.result import Layer, Result, stored_kinds
 from geocluster.errors import InvalidInput, MissingColumns
 from geocluster.ranking import rank_clusters, validate_weights
 from geocluster.spatialstats import (
@@ -271,7 +271,14 @@ def specialization_result(
         params=jsonable(params),
         inputs=list(inputs),
         layers={"regions": regions_layer, "rows": published, "sectors": sec},
-        summary=jsonable(summary),
+        summary={
+            **jsonable(summary),
+            **stored_kinds(
+                regions=("region_table", "n_firms"),
+                rows=("region_table", "count"),
+                sectors="public",
+            ),
+        },
         primary="regions",
     )
     out_rows = published.copy()
@@ -462,7 +469,7 @@ def hotspots_result(
         params=jsonable(params),
         inputs=inputs,
         layers={"regions": layer},
-        summary=jsonable(summary),
+        summary={**jsonable(summary), **stored_kinds(regions="public")},
     )
     report(1.0, "done")
     # values per region: indicators or inline values are public; LQs of a specialization
@@ -617,7 +624,7 @@ def pointpattern_result(
         params=jsonable(params),
         inputs=inputs,
         layers={"curve": curve},
-        summary=jsonable(summary),
+        summary={**jsonable(summary), **stored_kinds(curve="public")},
     )
     report(1.0, "done")
     # a curve of a statistic over distances, with no location: public
@@ -731,7 +738,10 @@ def ranking_result(
         params=jsonable(params),
         inputs=inputs,
         layers={"ranking": layer},
-        summary=jsonable(summary),
+        summary={
+            **jsonable(summary),
+            **stored_kinds(ranking=("cluster_summary", "n_firms")),
+        },
     )
     report(1.0, "done")
     return Result(

@@ -387,3 +387,19 @@ def test_raster_rescale_range_lives_in_the_library(demo):
     lo, hi = raster_rescale_range(info)
     assert lo == 0.0 and hi > 0
     assert (lo, hi) == api_range(info)
+
+
+def test_every_stored_run_layer_records_its_disclosure_kind(demo):
+    # items, tiles and downloads of a run read the kind from here: nothing to guess
+    ws = demo["ws"]
+    registry.get("assets")(ws, assets="assets", firms="firms", analysis="linkage")
+    registry.get("inequality")(ws, indicators="indicators", indicator="gdp_pc")
+    runs = [r for r in ws.runs() if r.kind != "toy"]
+    assert {r.kind for r in runs} >= {"clusters", "specialization", "ranking", "assets"}
+    for run in runs:
+        kinds = run.summary["disclosure"]
+        assert set(kinds) == set(run.layers), run.kind
+        assert all(k["kind"] in DISCLOSURE_KINDS for k in kinds.values())
+    clusters = ws.run(demo["clusters_run"]).summary["disclosure"]
+    assert clusters["labels"]["kind"] == "firm_points"
+    assert clusters["clusters"] == {"kind": "cluster_summary", "count_col": "n_firms"}

@@ -72,6 +72,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("geocluster: interrupted", file=sys.stderr)
         code = 130
+    except BrokenPipeError:  # `geocluster runs list | head`: the reader left, not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 0
     if argv is None:
         sys.exit(code)
     return code

@@ -98,12 +98,12 @@ CLUSTERS = register(
 class KDistanceParams(Params):
     """Parameters of ``kdistance``."""
 
+    firms: FirmsId
     k: Annotated[
         int,
         Field(ge=1, le=1000, description="neighbour rank, the firm itself counted"),
         Cli(aliases=("-k",)),
     ] = 10
-    firms: FirmsId
     sectors: Sectors = None
     sector_group: SectorGroup = None
 

@@ -674,7 +674,10 @@ def compare_result(
             for rid, v in vals.items()
         ],
         columns=["metric", "region_id", "value", "n_firms"],
-    ).astype({"n_firms": float})
+    )
+    long = long.assign(
+        value=pd.to_numeric(long["value"], errors="coerce"), n_firms=long["n_firms"].astype(float)
+    )
     layers: dict[str, Layer] = {
         "table": Layer("region_table", long, count_col="n_firms", render=_wide_table)
     }

@@ -403,3 +403,24 @@ def test_every_stored_run_layer_records_its_disclosure_kind(demo):
     clusters = ws.run(demo["clusters_run"]).summary["disclosure"]
     assert clusters["labels"]["kind"] == "firm_points"
     assert clusters["clusters"] == {"kind": "cluster_summary", "count_col": "n_firms"}
+
+
+def test_a_viewer_comparison_hides_firm_figures_of_small_regions(two_runs):
+    from geocluster.analyses.territories import compare_result
+    from geocluster.disclosure import DisclosurePolicy
+
+    ws, _, _ = two_runs
+    result = compare_result(ws, ["R00", "R10"], boundaries="regions", firms="firms")
+    strict = DisclosurePolicy(min_contributors=10_000)  # every region is "small" here
+    body = apply(result, VIEWER, strict).to_body()
+    table = {row["metric"]: row["values"] for row in body["table"]}
+    assert table["firms.count"] == {"R00": None, "R10": None}
+    assert all(v is not None for v in table["area_km2"].values())  # not firm-derived
+    for profile in body["regions"]:
+        assert profile["firms"]["count"] is None and profile["firms"]["disclosure"] != "ok"
+        assert all(s["count"] is None for s in profile["sectors"]["top"])
+    # an editor sees the counts
+    editor = apply(result, EDITOR, strict).to_body()
+    assert all(
+        v > 0 for v in {r["metric"]: r["values"] for r in editor["table"]}["firms.count"].values()
+    )

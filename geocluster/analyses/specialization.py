@@ -440,6 +440,13 @@ def hotspots_result(
     layer["p_value"] = local.p_value
     layer["label"] = local.label.astype(str)
     layer["significant"] = local.significant
+    kind: str | tuple[str, str] = "public"
+    if specialization_run is not None:
+        # LQs and densities derive from firm counts: suppressed with the region's count
+        firms_run = ws.read_run(specialization_run, "regions")
+        counts = dict(zip(firms_run["region_id"].astype(str), firms_run["n_firms"], strict=True))
+        layer["n_firms"] = layer["region_id"].map(counts).astype(float)
+        kind = ("region_table", "n_firms")
     islands = [str(sub["region_id"].iloc[i]) for i in w.islands]
     params = {
         "boundaries": boundaries,
@@ -469,15 +476,18 @@ def hotspots_result(
         params=jsonable(params),
         inputs=inputs,
         layers={"regions": layer},
-        summary={**jsonable(summary), **stored_kinds(regions="public")},
+        summary={**jsonable(summary), **stored_kinds(regions=kind)},
     )
     report(1.0, "done")
-    # values per region: indicators or inline values are public; LQs of a specialization
-    # run are derived from firm counts, but the layer carries none to suppress on
+    # values from indicators or inline are public; from a specialization run, firm-derived
+    if isinstance(kind, tuple):
+        regions_layer = Layer(kind[0], layer, count_col=kind[1])
+    else:
+        regions_layer = Layer(kind, layer)
     return Result(
         run_id=run.id,
         inputs=tuple(inputs),
-        layers={"regions": Layer("public", layer)},
+        layers={"regions": regions_layer},
         body={
             "method": method,
             "weights": weights,

@@ -424,3 +424,14 @@ def test_a_viewer_comparison_hides_firm_figures_of_small_regions(two_runs):
     assert all(
         v > 0 for v in {r["metric"]: r["values"] for r in editor["table"]}["firms.count"].values()
     )
+
+
+def test_hotspots_of_firm_derived_values_are_a_region_table(demo):
+    ws = demo["ws"]
+    run_id = registry.get("specialization")(ws, firms="firms", boundaries="regions").run_id
+    spec = registry.get("hotspots")
+    derived = spec(ws, boundaries="regions", specialization_run=run_id, permutations=9)
+    assert derived.layers["regions"].kind == "region_table"
+    assert derived.layers["regions"].count_col == "n_firms"
+    public = spec(ws, boundaries="regions", indicators="indicators", indicator="gdp_pc")
+    assert public.layers["regions"].kind == "public"

@@ -34,6 +34,7 @@ class Job:
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON shape of ``GET /jobs/{id}`` (``result`` when done, ``error`` when failed)."""
         out: dict[str, Any] = {
             "id": self.id,
             "kind": self.kind,
@@ -102,4 +103,5 @@ class JobManager:
         return job
 
     def shutdown(self) -> None:
+        """Stop taking jobs; queued ones are cancelled."""
         self._pool.shutdown(wait=False, cancel_futures=True)

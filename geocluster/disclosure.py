@@ -14,11 +14,18 @@ through :meth:`DisclosurePolicy.apply`, so the rules live here:
 
 The default policy is *permissive*: it flags cells (``disclosure`` column) but
 suppresses nothing, and allows firm points. ``enforce=True`` suppresses.
+
+:func:`apply` is the seam every analysis result passes: it receives the
+:class:`~geocluster.analyses.result.Result` whose layers declare their kind
+(``firm_points``, ``cell_counts``, ``region_table``, ``cluster_summary``, ``surface``,
+``public``) and the caller's :class:`Principal`; nothing is guessed from columns.
+Anyone below ``editor`` gets the policy enforced with no firm points.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -26,6 +33,33 @@ import pandas as pd
 import shapely
 
 from geocluster.errors import DisclosureError, InvalidInput
+
+if TYPE_CHECKING:
+    from geocluster.analyses.result import Layer, Result
+
+#: Roles, lowest first (ARCHITECTURE.md, "Principals").
+ROLES = ("viewer", "editor", "admin")
+#: Side of the fixed lon/lat grid firm points are counted in for callers without
+#: microdata access (degrees; about 5.5 km of latitude).
+POINT_GRID_DEG = 0.05
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking: a name and a role among :data:`ROLES`."""
+
+    name: str
+    role: str
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise InvalidInput(f"expected a role in {ROLES}, got {self.role!r}")
+
+    @property
+    def sees_microdata(self) -> bool:
+        """Editors and admins see firm points and small cells."""
+        return ROLES.index(self.role) >= ROLES.index("editor")
+
 
 #: Output kinds the policy knows.
 KINDS = ("firms", "labels", "clusters", "table", "assets", "boundaries", "indicators", "other")
@@ -133,7 +167,8 @@ class DisclosurePolicy:
             value_cols = [
                 c
                 for c in out.columns
-                if c not in ("disclosure", "region_id", "sector", "cluster_id", "geometry")
+                if c
+                not in ("disclosure", "region_id", "sector", "cluster_id", "cell_id", "geometry")
                 and pd.api.types.is_numeric_dtype(out[c])
             ]
             out[value_cols] = out[value_cols].astype(float)
@@ -147,6 +182,8 @@ class DisclosurePolicy:
         """Move hull edges off firm locations: buffer out, then simplify."""
         out = frame.copy()
         crs = out.crs
+        if out.geometry.isna().all():
+            return out
         projected = out.to_crs(out.estimate_utm_crs()) if crs and crs.is_geographic else out
         geoms = shapely.buffer(projected.geometry.values, self.hull_smoothing_m)
         geoms = shapely.simplify(geoms, self.hull_smoothing_m / 2)
@@ -156,3 +193,87 @@ class DisclosurePolicy:
 
 #: The permissive default: flags cells, suppresses nothing.
 PERMISSIVE = DisclosurePolicy()
+
+
+def policy_for(principal: Principal | None, policy: DisclosurePolicy) -> DisclosurePolicy:
+    """The rules that apply to ``principal``.
+
+    ``None`` is the open single-user mode (an editor). Below ``editor`` the rules are
+    enforced and firm points are never published, whatever the workspace policy says.
+    """
+    if principal is None or principal.sees_microdata:
+        return policy
+    return replace(policy, enforce=True, firm_points=False)
+
+
+def apply(result: Result, principal: Principal | None, policy: DisclosurePolicy) -> Result:
+    """``result`` as ``principal`` may see it, layer by layer according to its kind.
+
+    Parameters
+    ----------
+    result : Result
+        An analysis result whose layers declare their disclosure kind.
+    principal : Principal or None
+        The caller; None for the open single-user mode (treated as an editor).
+    policy : DisclosurePolicy
+        The workspace's rules.
+
+    Returns
+    -------
+    Result
+        The same body with every layer passed through the rules of its kind.
+    """
+    rules = policy_for(principal, policy)
+    return result.with_layers({key: _layer(layer, rules) for key, layer in result.layers.items()})
+
+
+def _layer(layer: Layer, rules: DisclosurePolicy) -> Layer:
+    frame = layer.frame
+    if layer.kind == "public" or frame is None or len(frame) == 0:
+        return layer
+    if layer.kind == "firm_points":
+        if rules.firm_points:
+            return layer
+        counts = _grid_counts(frame)
+        cells = rules._cells(counts, "n_firms", None, None)
+        return layer.with_frame(cells)
+    if layer.kind == "surface" and layer.count_col is None:
+        return layer  # a raster surface: its bandwidth floor is checked where it is made
+    if layer.count_col not in frame.columns:
+        raise DisclosureError(
+            f"a {layer.kind} layer declares count column {layer.count_col!r} but has "
+            f"{[c for c in frame.columns if c != 'geometry']}"
+        )
+    out = rules._cells(frame, layer.count_col, layer.top_k_col, layer.total_col)
+    if isinstance(out, gpd.GeoDataFrame) and layer.kind in ("cluster_summary", "cell_counts"):
+        if rules.enforce:
+            # the outline of a suppressed cluster or cell is itself a few firm locations
+            flagged = (out["disclosure"] != "ok").to_numpy()
+            if flagged.any():
+                geoms = out.geometry.to_numpy().copy()
+                geoms[flagged] = None
+                out = out.set_geometry(gpd.GeoSeries(geoms, index=out.index, crs=out.crs))
+        if layer.kind == "cluster_summary" and not rules.firm_points:
+            out = rules._smooth_hulls(out)
+    return layer.with_frame(out)
+
+
+def _grid_counts(frame: pd.DataFrame) -> gpd.GeoDataFrame:
+    """Firm points as counts in fixed lon/lat cells of :data:`POINT_GRID_DEG` (no names)."""
+    if not isinstance(frame, gpd.GeoDataFrame):
+        raise DisclosureError("a firm_points layer needs geometries to aggregate")
+    pts = frame.to_crs("EPSG:4326") if frame.crs is not None else frame
+    pts = pts[~pts.geometry.isna() & ~pts.geometry.is_empty]
+    xy = shapely.get_coordinates(pts.geometry.representative_point().to_numpy())
+    ix = np.floor(xy[:, 0] / POINT_GRID_DEG).astype(np.int64)
+    iy = np.floor(xy[:, 1] / POINT_GRID_DEG).astype(np.int64)
+    cells = pd.DataFrame({"ix": ix, "iy": iy}).value_counts().rename("n_firms").reset_index()
+    cells = cells.sort_values(["iy", "ix"], kind="stable").reset_index(drop=True)
+    boxes = shapely.box(
+        cells["ix"] * POINT_GRID_DEG,
+        cells["iy"] * POINT_GRID_DEG,
+        (cells["ix"] + 1) * POINT_GRID_DEG,
+        (cells["iy"] + 1) * POINT_GRID_DEG,
+    )
+    cells["cell_id"] = cells["ix"].astype(str) + "_" + cells["iy"].astype(str)
+    return gpd.GeoDataFrame(cells[["cell_id", "n_firms"]], geometry=boxes, crs="EPSG:4326")

@@ -1,37 +1,49 @@
-"""``/regions``: profile of one region, comparison of several, peer regions."""
+"""``/regions``: profile of one region, comparison of several, peer regions.
+
+The same specs as ``POST /analyses/profile|compare|peers``, with their parameters in the
+query string; every response passes :func:`geocluster.disclosure.apply`.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
 from api.deps import get_workspace
-from api.routers.analyses import analysis_function
+from api.routers.analyses import run_spec
+from geocluster.analyses.spec import get
 from geocluster.errors import InvalidInput
 
 router = APIRouter(prefix="/regions", tags=["regions"])
 
-Boundaries = Annotated[
-    str | None, Query(description="boundaries dataset id (default: the only/latest one)")
-]
-Firms = Annotated[str | None, Query(description="firms dataset id")]
-Indicators = Annotated[str | None, Query(description="indicators dataset id")]
-Assets = Annotated[str | None, Query(description="assets dataset id")]
+_ONLY = " (default: the only candidate; several -> 422 listing them)"
+Boundaries = Annotated[str | None, Query(description="boundaries dataset id" + _ONLY)]
+Firms = Annotated[str | None, Query(description="firms dataset id" + _ONLY)]
+Indicators = Annotated[str | None, Query(description="indicators dataset id" + _ONLY)]
+Assets = Annotated[str | None, Query(description="assets dataset id" + _ONLY)]
+ClustersRun = Annotated[str | None, Query(description="clusters run id" + _ONLY)]
 Year = Annotated[int | None, Query(description="indicator year (default: latest)")]
 
 
-def _optional(**kwargs: Any) -> dict[str, Any]:
+def _given(**kwargs: Any) -> dict[str, Any]:
     return {k: v for k, v in kwargs.items() if v is not None}
+
+
+def _run(request: Request, ws: Any, name: str, values: dict[str, Any]) -> Any:
+    spec = get(name)
+    return run_spec(request, ws, spec, spec.parse(values))
 
 
 @router.get("/compare", summary="Compare regions side by side")
 def compare(
+    request: Request,
     ids: Annotated[str, Query(description="comma-separated region ids", examples=["14,11,19"])],
     boundaries: Boundaries = None,
     firms: Firms = None,
     indicators: Indicators = None,
     assets: Assets = None,
+    clusters_run: ClustersRun = None,
     year: Year = None,
     top: Annotated[int, Query(ge=1, le=50, description="top sectors per region")] = 5,
     ws=Depends(get_workspace),
@@ -39,33 +51,44 @@ def compare(
     region_ids = [i.strip() for i in ids.split(",") if i.strip()]
     if len(region_ids) < 2:
         raise InvalidInput(f"expected at least 2 comma-separated region ids in 'ids', got {ids!r}")
-    fn = analysis_function("territories", "compare_regions")
-    opts = _optional(
-        boundaries=boundaries, firms=firms, indicators=indicators, assets=assets, year=year
+    values = _given(
+        boundaries=boundaries,
+        firms=firms,
+        indicators=indicators,
+        assets=assets,
+        clusters_run=clusters_run,
+        year=year,
     )
-    return fn(ws, region_ids, top=top, **opts)
+    return _run(request, ws, "compare", {"ids": region_ids, "top": top, **values})
 
 
 @router.get("/{region_id}/profile", summary="Profile of one region")
 def profile(
+    request: Request,
     region_id: str,
     boundaries: Boundaries = None,
     firms: Firms = None,
     indicators: Indicators = None,
     assets: Assets = None,
+    clusters_run: ClustersRun = None,
     year: Year = None,
     top: Annotated[int, Query(ge=1, le=50, description="top sectors")] = 5,
     ws=Depends(get_workspace),
 ) -> Any:
-    fn = analysis_function("territories", "region_profile")
-    opts = _optional(
-        boundaries=boundaries, firms=firms, indicators=indicators, assets=assets, year=year
+    values = _given(
+        boundaries=boundaries,
+        firms=firms,
+        indicators=indicators,
+        assets=assets,
+        clusters_run=clusters_run,
+        year=year,
     )
-    return fn(ws, region_id, top=top, **opts)
+    return _run(request, ws, "profile", {"region_id": region_id, "top": top, **values})
 
 
 @router.get("/{region_id}/peers", summary="Most similar regions on standardised indicators")
 def peers(
+    request: Request,
     region_id: str,
     k: Annotated[int, Query(ge=1, le=100)] = 5,
     boundaries: Boundaries = None,
@@ -77,8 +100,7 @@ def peers(
     ] = None,
     ws=Depends(get_workspace),
 ) -> Any:
-    fn = analysis_function("territories", "peer_regions")
-    opts = _optional(boundaries=boundaries, firms=firms, indicators=indicators, year=year)
+    values = _given(boundaries=boundaries, firms=firms, indicators=indicators, year=year)
     if names:
-        opts["names"] = [n.strip() for n in names.split(",") if n.strip()]
-    return fn(ws, region_id, k=k, **opts)
+        values["names"] = [n.strip() for n in names.split(",") if n.strip()]
+    return _run(request, ws, "peers", {"region_id": region_id, "k": k, **values})

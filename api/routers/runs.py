@@ -1,10 +1,10 @@
-"""``/runs`` (persisted analysis runs) and ``/jobs`` (background jobs)."""
+"""``/runs`` (persisted analysis runs), ``DELETE /rasters/{id}`` and ``/jobs`` (background jobs)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from api.deps import get_workspace
 
@@ -33,6 +33,20 @@ def list_runs(
 @router.get("/runs/{run_id}", summary="One analysis run")
 def get_run(run_id: str, request: Request, ws=Depends(get_workspace)) -> dict[str, Any]:
     return _run_dict(ws.run(run_id), request)
+
+
+@router.delete("/runs/{run_id}", status_code=204, summary="Delete an analysis run")
+def delete_run(run_id: str, ws=Depends(get_workspace)) -> Response:
+    """Delete the run and its layers (its collections disappear); unknown id -> 404."""
+    ws.delete_run(run_id)
+    return Response(status_code=204)
+
+
+@router.delete("/rasters/{raster_id}", status_code=204, tags=["rasters"], summary="Delete a raster")
+def delete_raster(raster_id: str, ws=Depends(get_workspace)) -> Response:
+    """Unregister the raster and delete its COG; unknown id -> 404."""
+    ws.delete_raster(raster_id)
+    return Response(status_code=204)
 
 
 @router.get(

@@ -39,7 +39,15 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geocluster.analyses._common import feature_collection, jsonable, noop_progress, records
+from geocluster.analyses._common import jsonable, noop_progress
+from geocluster.analyses._inputs import (
+    read_assets,
+    read_boundaries,
+    read_firms,
+    read_indicators,
+    version_of,
+)
+from geocluster.analyses.result import Layer, Result, stored_kinds
 from geocluster.assets.catalog import LINKED_SECTOR_GROUPS, check_category
 from geocluster.assets.colocation import colocation_quotient
 from geocluster.assets.density import asset_density, asset_zones, assign_regions
@@ -49,10 +57,10 @@ from geocluster.assets.proximity import (
     nearest_distance,
 )
 from geocluster.assets.zonal import STATS, zonal_stats
-from geocluster.errors import InvalidInput, MissingColumns
+from geocluster.errors import InvalidInput
 from geocluster.io.raster import open_raster
 
-__all__ = ["ANALYSES", "run_assets", "run_zonal"]
+__all__ = ["ANALYSES", "assets_result", "run_assets", "run_zonal", "zonal_result"]
 
 #: Analyses :func:`run_assets` runs.
 ANALYSES = ("density", "linkage", "gaps", "clusters")
@@ -67,35 +75,12 @@ _FIRM_COLUMNS = ("firm_id", "name", "sector_code", "isic_section", "isic_divisio
 
 
 def _read_assets(ws: Any, assets: str, category: str | None) -> tuple[Any, gpd.GeoDataFrame]:
-    info = ws.require(assets, "assets")
-    frame = ws.read(assets, crs=info.working_crs)
-    if "category" not in frame.columns:
-        raise MissingColumns(
-            f"expected a 'category' column in assets {assets!r}, got {', '.join(frame.columns)}"
-        )
-    for col in ("asset_id", "name", "subtype", "designation"):
-        if col not in frame.columns:
-            frame[col] = None
-    frame = frame[~frame.geometry.isna() & ~frame.geometry.is_empty]
-    if category is not None:
-        present = sorted(str(c) for c in frame["category"].dropna().unique())
-        frame = frame[frame["category"] == category]
-        if frame.empty:
-            raise InvalidInput(
-                f"expected assets of category {category!r} in {assets!r}, got none "
-                f"(categories present: {', '.join(present) or 'none'})"
-            )
-    if frame.empty:
-        raise InvalidInput(f"expected assets in dataset {assets!r}, got none")
-    return info, frame.reset_index(drop=True)
+    frame, info = read_assets(ws, assets, category=category)
+    return info, frame
 
 
 def _read_firms(ws: Any, firms: str, crs: str) -> gpd.GeoDataFrame:
-    info = ws.require(firms, "firms")
-    cols = [c for c in _FIRM_COLUMNS if c in (info.columns or _FIRM_COLUMNS)]
-    frame = ws.read(firms, crs=crs, columns=cols or None)
-    frame = frame[~frame.geometry.isna() & ~frame.geometry.is_empty]
-    return frame.reset_index(drop=True)
+    return read_firms(ws, firms, columns=_FIRM_COLUMNS, crs=crs, require_selection=False).all
 
 
 def _group_divisions(name: str) -> frozenset[str]:
@@ -218,8 +203,7 @@ def _population(
         return pop, {"raster": population_raster}
     if indicators is None:
         return None, None
-    ws.require(indicators, "indicators")
-    table = ws.read(indicators)
+    table, _ = read_indicators(ws, indicators)
     rows = table[table["indicator"] == population_indicator]
     if rows.empty:
         names = sorted(map(str, table["indicator"].dropna().unique()))[:20]
@@ -238,13 +222,7 @@ def _population(
 
 
 def _read_regions(ws: Any, boundaries: str, crs: str, level: int | None) -> gpd.GeoDataFrame:
-    ws.require(boundaries, "boundaries")
-    regions = ws.read(boundaries, crs=crs)
-    if level is not None and "level" in regions.columns:
-        regions = regions[pd.to_numeric(regions["level"], errors="coerce") == int(level)]
-        if regions.empty:
-            raise InvalidInput(f"expected regions of level {level} in {boundaries!r}, got none")
-    return regions.reset_index(drop=True)
+    return read_boundaries(ws, boundaries, crs=crs, level=level)[0]
 
 
 def _asset_output(frame: gpd.GeoDataFrame, extra: pd.DataFrame | None = None) -> gpd.GeoDataFrame:
@@ -257,7 +235,12 @@ def _asset_output(frame: gpd.GeoDataFrame, extra: pd.DataFrame | None = None) ->
 
 
 # -- run_assets ------------------------------------------------------------------------------
-def run_assets(
+def run_assets(ws: Any, **kwargs: Any) -> dict[str, Any]:
+    """:func:`assets_result` as its JSON body (no disclosure policy applied)."""
+    return assets_result(ws, **kwargs).to_body()
+
+
+def assets_result(
     ws: Any,
     *,
     assets: str,
@@ -278,7 +261,7 @@ def run_assets(
     year: int | None = None,
     population_raster: str | None = None,
     progress: Progress | None = None,
-) -> dict[str, Any]:
+) -> Result:
     """Run one asset analysis and save it as a run.
 
     Parameters
@@ -337,14 +320,14 @@ def run_assets(
         "category": category,
         "working_crs": crs,
     }
-    inputs = [f"{a_info.id}@{a_info.version}"]
+    inputs = [version_of(a_info)]
 
     if analysis == "density":
         if boundaries is None:
             raise InvalidInput("expected 'boundaries' (a boundaries dataset id) for density")
         report(0.2, "reading boundaries")
-        regions = _read_regions(ws, boundaries, crs, level)
-        inputs.append(boundaries)
+        regions, b_info = read_boundaries(ws, boundaries, crs=crs, level=level)
+        inputs.append(version_of(b_info))
         pop, pop_source = _population(
             ws,
             regions,
@@ -389,17 +372,16 @@ def run_assets(
             params=params,
             inputs=inputs,
             layers={"regions": wide, "density": table},
-            summary=summary,
+            summary={**summary, **stored_kinds(regions="public", density="public")},
             primary="regions",
         )
         report(1.0, "done")
-        return jsonable(
-            {
-                "run_id": run.id,
-                **summary,
-                "categories": sorted(set(table["category"]) - {"all"}),
-                "rows": records(table),
-            }
+        # assets are public, and so are their counts per region
+        return Result(
+            run_id=run.id,
+            inputs=tuple(inputs),
+            body=jsonable({**summary, "categories": sorted(set(table["category"]) - {"all"})}),
+            layers={"rows": Layer("public", table)},
         )
 
     if analysis == "clusters":
@@ -423,17 +405,18 @@ def run_assets(
             params=params,
             inputs=inputs,
             layers={"zones": zones, "assets": out_assets},
-            summary=summary,
+            summary={**summary, **stored_kinds(zones="public", assets="public")},
             primary="zones",
         )
         report(1.0, "done")
-        return jsonable(
-            {
-                "run_id": run.id,
-                **summary,
-                "zones": feature_collection(zones),
-                "assets": feature_collection(out_assets),
-            }
+        return Result(
+            run_id=run.id,
+            inputs=tuple(inputs),
+            body=jsonable(summary),
+            layers={
+                "zones": Layer("public", zones, shape="features"),
+                "assets": Layer("public", out_assets, shape="features"),
+            },
         )
 
     # linkage and gaps need firms
@@ -441,8 +424,7 @@ def run_assets(
         raise InvalidInput(f"expected 'firms' (a firms dataset id) for {analysis}")
     report(0.15, "reading firms")
     firm_frame = _read_firms(ws, firms, crs)
-    f_info = ws.dataset(firms)
-    inputs.append(f"{f_info.id}@{f_info.version}")
+    inputs.append(version_of(ws.dataset(firms)))
     cats = sorted(str(c) for c in frame["category"].dropna().unique())
     masks, labels = _linked_masks(firm_frame, cats, sectors=sectors, sector_group=sector_group)
     params.update(
@@ -469,7 +451,6 @@ def run_assets(
     )
     per_asset = per_asset.drop(columns=["nearest_firm_m"])
     out_assets = _asset_output(frame, per_asset)
-    out_assets = _flag_disclosure(out_assets)
 
     if analysis == "gaps":
         gaps = out_assets[out_assets["gap"]].copy()
@@ -496,11 +477,19 @@ def run_assets(
             params=params,
             inputs=inputs,
             layers={"gaps": gaps, "assets": out_assets},
-            summary=summary,
+            summary={
+                **summary,
+                **stored_kinds(gaps=("cell_counts", "n_firms"), assets=("cell_counts", "n_firms")),
+            },
             primary="gaps",
         )
         report(1.0, "done")
-        return jsonable({"run_id": run.id, **summary, "assets": feature_collection(gaps)})
+        return Result(
+            run_id=run.id,
+            inputs=tuple(inputs),
+            body=jsonable(summary),
+            layers={"assets": Layer("cell_counts", gaps, shape="features", count_col="n_firms")},
+        )
 
     # linkage
     report(0.55, "co-location quotients")
@@ -526,26 +515,28 @@ def run_assets(
             "colocation": pd.DataFrame(clq_rows),
             "shares": pd.DataFrame(share_rows),
         },
-        summary=summary,
+        summary={
+            **summary,
+            **stored_kinds(
+                assets=("cell_counts", "n_firms"),
+                colocation=("cell_counts", "n_firms"),
+                shares=("cell_counts", "n_within"),
+            ),
+        },
         primary="assets",
     )
     report(1.0, "done")
-    return jsonable(
-        {
-            "run_id": run.id,
-            **summary,
-            "colocation": clq_rows,
-            "shares": share_rows,
-            "assets": feature_collection(out_assets),
-        }
+    # firms linked to each asset, per category and within the radius: counts of firms
+    return Result(
+        run_id=run.id,
+        inputs=tuple(inputs),
+        body=jsonable(summary),
+        layers={
+            "colocation": Layer("cell_counts", pd.DataFrame(clq_rows), count_col="n_firms"),
+            "shares": Layer("cell_counts", pd.DataFrame(share_rows), count_col="n_within"),
+            "assets": Layer("cell_counts", out_assets, shape="features", count_col="n_firms"),
+        },
     )
-
-
-def _flag_disclosure(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Flag per-asset firm counts under the disclosure seam (permissive: flag only)."""
-    from geocluster.disclosure import PERMISSIVE
-
-    return PERMISSIVE.apply(frame, kind="table", count_col="n_firms")
 
 
 def _clq_rows(
@@ -657,7 +648,12 @@ def _density_wide(regions: gpd.GeoDataFrame, table: pd.DataFrame) -> gpd.GeoData
 
 
 # -- run_zonal -------------------------------------------------------------------------------
-def run_zonal(
+def run_zonal(ws: Any, **kwargs: Any) -> dict[str, Any]:
+    """:func:`zonal_result` as its JSON body (no disclosure policy applied)."""
+    return zonal_result(ws, **kwargs).to_body()
+
+
+def zonal_result(
     ws: Any,
     *,
     raster: str,
@@ -671,7 +667,7 @@ def run_zonal(
     coverage: str = "centre",
     block_size: int = 1024,
     progress: Progress | None = None,
-) -> dict[str, Any]:
+) -> Result:
     """Zonal statistics of a registered raster per region or per asset buffer.
 
     Parameters
@@ -725,12 +721,11 @@ def run_zonal(
     }
     report(0.1, "reading zones")
     if boundaries is not None:
-        b_info = ws.require(boundaries, "boundaries")
-        zones = _read_regions(ws, boundaries, b_info.working_crs, level)
+        zones, b_info = read_boundaries(ws, boundaries, crs="working", level=level)
         target = "boundaries"
         key_cols = [c for c in ("region_id", "name", "level") if c in zones.columns]
         geoms = zones.geometry
-        inputs = [f"{b_info.id}@{b_info.version}"]
+        inputs = [raster, version_of(b_info)]
         params.update(boundaries=boundaries, level=level, working_crs=b_info.working_crs)
         radius = None
     else:
@@ -738,7 +733,7 @@ def run_zonal(
         a_info, zones = _read_assets(ws, assets, category)  # type: ignore[arg-type]
         target = "assets"
         key_cols = ["asset_id", "name", "category", "subtype", "designation"]
-        inputs = [f"{a_info.id}@{a_info.version}"]
+        inputs = [raster, version_of(a_info)]
         if radius_m is None:
             areal = zones.geometry.geom_type.isin(["Polygon", "MultiPolygon"])
             if not areal.all():
@@ -773,8 +768,14 @@ def run_zonal(
         params=params,
         inputs=inputs,
         layers={"zones": out},
-        summary=summary,
+        summary={**summary, **stored_kinds(zones="public")},
         primary="zones",
     )
     report(1.0, "done")
-    return jsonable({"run_id": run.id, **summary, "rows": records(out)})
+    # statistics of a registered raster: public (a KDE is disclosed where it is made)
+    return Result(
+        run_id=run.id,
+        inputs=tuple(inputs),
+        body=jsonable(summary),
+        layers={"rows": Layer("public", out)},
+    )

@@ -23,7 +23,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geocluster.analyses._common import feature_collection, jsonable, noop_progress
+from geocluster.analyses._common import jsonable, noop_progress
+from geocluster.analyses._inputs import read_firms, sectors_list, version_of
+from geocluster.analyses.result import Layer, Result, stored_kinds
 from geocluster.clustering._validation import check_min_count, check_positive
 from geocluster.clustering.firms import (
     METHODS,
@@ -31,13 +33,19 @@ from geocluster.clustering.firms import (
     cluster_firms,
     firm_points,
     firm_weights,
-    select_firms,
 )
 from geocluster.clustering.kde import kde_grid
 from geocluster.clustering.kdistance import k_distance
 from geocluster.errors import InvalidInput
 
-__all__ = ["run_clusters", "run_kde", "run_kdistance"]
+__all__ = [
+    "clusters_result",
+    "kde_result",
+    "kdistance_result",
+    "run_clusters",
+    "run_kde",
+    "run_kdistance",
+]
 
 Progress = Callable[[float, str], None]
 #: Columns the cluster summaries use (others are not read).
@@ -48,36 +56,12 @@ _FIRM_COLUMNS = (
 CURVE_POINTS = 1000
 
 
-def _sectors_list(sectors: Iterable[object] | str | None) -> list[str] | None:
-    if sectors is None:
-        return None
-    if isinstance(sectors, str):
-        return [sectors]
-    return [str(s) for s in sectors]
-
-
 def _selected_firms(
     ws: Any, firms: str, sectors: list[str] | None, sector_group: str | None
 ) -> tuple[Any, gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """(dataset info, all firms, selected firms), in the working CRS."""
-    info = ws.require(firms, "firms")
-    wanted = [c for c in _FIRM_COLUMNS if c in (info.columns or [])]
-    frame = ws.read(firms, crs="working", columns=wanted or None)
-    if "firm_id" not in frame.columns:
-        raise InvalidInput(f"expected a firm_id column in dataset {firms!r}, got {info.columns}")
-    frame = frame[~frame.geometry.isna() & ~frame.geometry.is_empty].reset_index(drop=True)
-    selected = select_firms(frame, sectors=sectors, sector_group=sector_group)
-    if len(selected) == 0:
-        what = []
-        if sectors:
-            what.append(f"sectors {sectors}")
-        if sector_group:
-            what.append(f"sector group {sector_group!r}")
-        raise InvalidInput(
-            f"expected firms to analyse, got none after filtering dataset {firms!r} "
-            f"({len(frame)} firms) by {' or '.join(what) or 'nothing'}"
-        )
-    return info, frame, selected.reset_index(drop=True)
+    read = read_firms(ws, firms, columns=_FIRM_COLUMNS, sectors=sectors, sector_group=sector_group)
+    return read.info, read.all, read.selected
 
 
 def _check_weight(weight: str | None) -> None:
@@ -85,19 +69,24 @@ def _check_weight(weight: str | None) -> None:
         raise InvalidInput(f"expected weight one of {list(WEIGHTS)} or none, got {weight!r}")
 
 
-def run_clusters(
+def run_clusters(ws: Any, **kwargs: Any) -> dict[str, Any]:
+    """:func:`clusters_result` as its JSON body (no disclosure policy applied)."""
+    return clusters_result(ws, **kwargs).to_body()
+
+
+def clusters_result(
     ws: Any,
     *,
     firms: str,
     method: str = "dbscan",
     eps_m: float = 1000.0,
-    min_samples: int = 10,
+    min_samples: int | None = 10,
     min_cluster_size: int = 15,
     sectors: Iterable[str] | None = None,
     sector_group: str | None = None,
     weight: str | None = None,
     progress: Progress | None = None,
-) -> dict[str, Any]:
+) -> Result:
     """Find density clusters of firms and persist them as a run.
 
     Parameters
@@ -126,8 +115,8 @@ def run_clusters(
 
     Returns
     -------
-    dict
-        ``run_id``, ``n_clusters``, ``noise``, ``n_firms``, ``clusters`` (GeoJSON
+    Result
+        Body ``run_id``, ``n_clusters``, ``noise``, ``n_firms``, ``clusters`` (GeoJSON
         FeatureCollection in lon/lat; each feature has ``cluster_id``, ``n_firms``,
         ``employees``, ``dominant_sector``, ``area_km2``, ``density_per_km2``, the shares
         …), ``params``, ``collections`` (``labels``/``clusters`` collection ids),
@@ -138,13 +127,15 @@ def run_clusters(
         raise InvalidInput(f"expected method one of {list(METHODS)}, got {method!r}")
     if method == "dbscan":
         eps_m = check_positive(eps_m, "eps_m")
+        if min_samples is None:
+            raise InvalidInput("expected min_samples for DBSCAN, got none")
         min_samples = check_min_count(min_samples, "min_samples", real=weight is not None)
     else:
         min_cluster_size = check_min_count(min_cluster_size, "min_cluster_size", minimum=2)
         if min_samples is not None:
             min_samples = check_min_count(min_samples, "min_samples")
     _check_weight(weight)
-    sectors = _sectors_list(sectors)
+    sectors = sectors_list(sectors)
     report(0.05, "reading firms")
     info, all_firms, selected = _selected_firms(ws, firms, sectors, sector_group)
     reference_year = None
@@ -182,35 +173,57 @@ def run_clusters(
         "n_firms": len(selected),
         "working_crs": info.working_crs,
     }
+    inputs = (version_of(info),)
     run = ws.save_run(
         "clusters",
         params=jsonable(params),
-        inputs=[firms],
+        inputs=list(inputs),
         layers={"labels": result.labels, "clusters": result.clusters},
-        summary=jsonable(summary),
+        summary={
+            **jsonable(summary),
+            **stored_kinds(labels="firm_points", clusters=("cluster_summary", "n_firms")),
+        },
         primary="labels",
     )
     report(1.0, "done")
-    return {
-        "run_id": run.id,
-        "n_clusters": result.n_clusters,
-        "noise": result.noise,
-        "n_firms": len(selected),
-        "clusters": feature_collection(result.clusters, json_columns=("sector_mix",)),
-        "params": jsonable(params),
-        "collections": {"labels": run.id, "clusters": f"{run.id}.clusters"},
-        "working_crs": info.working_crs,
-    }
+    return Result(
+        body={
+            "n_clusters": result.n_clusters,
+            "noise": result.noise,
+            "n_firms": len(selected),
+            "clusters": None,
+            "params": jsonable(params),
+            "collections": {"labels": run.id, "clusters": f"{run.id}.clusters"},
+            "working_crs": info.working_crs,
+        },
+        layers={
+            "clusters": Layer(
+                "cluster_summary",
+                result.clusters,
+                shape="features",
+                count_col="n_firms",
+                json_columns=("sector_mix",),
+            )
+        },
+        inputs=inputs,
+        run_id=run.id,
+    )
 
 
-def run_kdistance(
+def run_kdistance(ws: Any, **kwargs: Any) -> dict[str, Any]:
+    """:func:`kdistance_result` as its JSON body."""
+    return kdistance_result(ws, **kwargs).to_body()
+
+
+def kdistance_result(
     ws: Any,
     *,
     firms: str,
     k: int = 10,
     sectors: Iterable[str] | None = None,
     sector_group: str | None = None,
-) -> dict[str, Any]:
+    progress: Progress | None = None,
+) -> Result:
     """k-distance curve of firms and its knee (the suggested DBSCAN ``eps_m``).
 
     Parameters
@@ -233,7 +246,7 @@ def run_kdistance(
         the run's layer ``curve``.
     """
     k = check_min_count(k, "k")
-    sectors = _sectors_list(sectors)
+    sectors = sectors_list(sectors)
     info, _, selected = _selected_firms(ws, firms, sectors, sector_group)
     kd = k_distance(firm_points(selected), k)
     n = kd.distances_m.size
@@ -250,24 +263,29 @@ def run_kdistance(
         "working_crs": info.working_crs,
     }
     summary = {"n_firms": n, "knee_index": kd.knee_index, "knee_m": kd.knee_m, "k": k}
+    inputs = (version_of(info),)
     run = ws.save_run(
         "kdistance",
         params=jsonable(params),
-        inputs=[firms],
+        inputs=list(inputs),
         layers={"curve": pd.DataFrame({"rank": np.arange(n), "distance_m": kd.distances_m})},
-        summary=jsonable(summary),
+        summary={**jsonable(summary), **stored_kinds(curve="public")},
     )
-    return jsonable(
-        {
-            "run_id": run.id,
-            "k": k,
-            "n_firms": n,
-            "knee_index": kd.knee_index,
-            "knee_m": kd.knee_m,
-            "suggested_eps_m": kd.knee_m,
-            "curve": {"rank": idx.tolist(), "distance_m": kd.distances_m[idx].tolist()},
-            "params": params,
-        }
+    # a sorted curve of distances carries no location: public
+    return Result(
+        inputs=inputs,
+        run_id=run.id,
+        body=jsonable(
+            {
+                "k": k,
+                "n_firms": n,
+                "knee_index": kd.knee_index,
+                "knee_m": kd.knee_m,
+                "suggested_eps_m": kd.knee_m,
+                "curve": {"rank": idx.tolist(), "distance_m": kd.distances_m[idx].tolist()},
+                "params": params,
+            }
+        ),
     )
 
 
@@ -285,7 +303,12 @@ def _parse_bandwidth(bandwidth: str | float) -> str | float:
     return check_positive(bandwidth, "bandwidth (metres)")
 
 
-def run_kde(
+def run_kde(ws: Any, **kwargs: Any) -> dict[str, Any]:
+    """:func:`kde_result` as its JSON body."""
+    return kde_result(ws, **kwargs).to_body()
+
+
+def kde_result(
     ws: Any,
     *,
     firms: str,
@@ -296,7 +319,7 @@ def run_kde(
     sectors: Iterable[str] | None = None,
     sector_group: str | None = None,
     progress: Progress | None = None,
-) -> dict[str, Any]:
+) -> Result:
     """Kernel density surface of firms, stored as a COG raster of kind ``"kde"``.
 
     Parameters
@@ -332,7 +355,7 @@ def run_kde(
     if grid_size is not None:
         grid_size = check_min_count(grid_size, "grid_size", minimum=2)
     _check_weight(weight)
-    sectors = _sectors_list(sectors)
+    sectors = sectors_list(sectors)
     report(0.05, "reading firms")
     info, _, selected = _selected_firms(ws, firms, sectors, sector_group)
     xy = firm_points(selected)
@@ -383,19 +406,28 @@ def run_kde(
         )
         raster = ws.add_raster(path, name="-".join(name_parts), kind="kde", meta=meta)
     report(1.0, "done")
-    return jsonable(
+    # the figures of the surface itself, merged into the body ("*") after disclosure
+    surface = pd.DataFrame(
         {
-            "raster_id": raster.id,
-            "units": grid.units,
-            "bandwidth_m": grid.bandwidth_m,
-            "cell_m": grid.cell_m,
-            "width": int(grid.density.shape[1]),
-            "height": int(grid.density.shape[0]),
-            "crs": info.working_crs,
-            "bbox": raster.bbox,
-            "max_density": float(grid.density.max()),
-            "n_firms": grid.n_points,
-            "total_weight": grid.total_weight,
-            "params": params,
+            "max_density": [float(grid.density.max())],
+            "n_firms": [grid.n_points],
+            "total_weight": [grid.total_weight],
         }
+    )
+    return Result(
+        inputs=(version_of(info),),
+        layers={"*": Layer("surface", surface, shape="row", count_col="n_firms")},
+        body=jsonable(
+            {
+                "raster_id": raster.id,
+                "units": grid.units,
+                "bandwidth_m": grid.bandwidth_m,
+                "cell_m": grid.cell_m,
+                "width": int(grid.density.shape[1]),
+                "height": int(grid.density.shape[0]),
+                "crs": info.working_crs,
+                "bbox": raster.bbox,
+                "params": params,
+            }
+        ),
     )

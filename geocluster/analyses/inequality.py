@@ -51,6 +51,8 @@ import numpy as np
 import pandas as pd
 
 from geocluster.analyses._common import jsonable
+from geocluster.analyses._inputs import read_boundaries, read_indicators, version_of
+from geocluster.analyses.result import Result, stored_kinds
 from geocluster.errors import InvalidInput
 from geocluster.inequality import (
     beta_convergence,
@@ -63,7 +65,7 @@ from geocluster.inequality import (
     trend,
 )
 
-__all__ = ["chart_png", "load_indicator_panel", "run_inequality"]
+__all__ = ["chart_png", "inequality_result", "load_indicator_panel", "run_inequality"]
 
 Progress = Callable[[float, str], None]
 MAX_PERMUTATIONS = 9999
@@ -96,6 +98,14 @@ def _entry(
             values, pairs, permutations=permutations, seed=seed
         ).to_dict()
     return out
+
+
+def inequality_result(ws=None, **kwargs) -> Result:
+    """:func:`run_inequality` as a :class:`Result` (every layer public: no firm data)."""
+    body = dict(run_inequality(ws, **kwargs))
+    run_id = body.pop("run_id", None)
+    inputs = tuple(body.pop("inputs", ()))
+    return Result(body=body, inputs=inputs, run_id=run_id)
 
 
 def run_inequality(
@@ -190,7 +200,13 @@ def run_inequality(
         entry = _entry(values, population, groups, weights, permutations, seed)
         report(1.0, "done")
         return jsonable(
-            {"mode": "inline", "n": entry["n"], "weighted": entry["weighted"], "result": entry}
+            {
+                "mode": "inline",
+                "n": entry["n"],
+                "weighted": entry["weighted"],
+                "result": entry,
+                "inputs": [],
+            }
         )
 
     if ws is None:
@@ -285,9 +301,9 @@ def _run_from_data(
     seed: int | None,
     report: Progress,
 ) -> dict:
-    ws.require(indicators, "indicators")
     report(0.02, f"reading {indicators}")
-    frame = ws.read(indicators)
+    frame, ind_info = read_indicators(ws, indicators)
+    inputs = [version_of(ind_info)]
     panel = load_indicator_panel(frame, indicator, years)
     chosen = [int(c) for c in panel.columns]
     excluded: list[dict] = []
@@ -305,18 +321,12 @@ def _run_from_data(
 
     shapes = None
     if boundaries is not None:
-        ws.require(boundaries, "boundaries")
-        shapes = ws.read(boundaries)
-        shapes = shapes.assign(region_id=shapes["region_id"].astype(str))
-        if level is not None:
-            shapes = shapes[shapes["level"].astype("Int64") == int(level)]
-            if shapes.empty:
-                raise InvalidInput(f"boundaries {boundaries!r} have no regions of level {level}")
-        dup = shapes["region_id"].duplicated()
-        if dup.any():
-            raise InvalidInput(
-                f"boundaries {boundaries!r} repeat region_id {shapes['region_id'][dup].iloc[0]!r}"
-            )
+        # without a level, every level: the indicator's regions decide (one level, checked
+        # below); the reader rejects duplicate ids either way
+        shapes, b_info = read_boundaries(
+            ws, boundaries, crs=None, level=level, all_levels=level is None
+        )
+        inputs.append(version_of(b_info))
         shapes = shapes.set_index("region_id", drop=False)
         outside = [r for r in panel.index if r not in shapes.index]
         for rid in outside:
@@ -410,8 +420,8 @@ def _run_from_data(
         "convergence": convergence,
     }
     result = jsonable(result)
-    run = _save(ws, result, panel, pop_panel, shapes, group_labels, seed, permutations)
-    result = {"run_id": run.id, **result}
+    run = _save(ws, result, panel, pop_panel, shapes, group_labels, seed, permutations, inputs)
+    result = {"run_id": run.id, **result, "inputs": inputs}
     report(1.0, "done")
     return result
 
@@ -444,7 +454,7 @@ def _convergence(panel: pd.DataFrame, chosen: list[int], per_year: dict, ids: li
     }
 
 
-def _save(ws, result, panel, pop_panel, shapes, group_labels, seed, permutations):
+def _save(ws, result, panel, pop_panel, shapes, group_labels, seed, permutations, inputs):
     rows = []
     for yr, e in result["years"].items():
         row = {
@@ -518,9 +528,13 @@ def _save(ws, result, panel, pop_panel, shapes, group_labels, seed, permutations
         "permutations": permutations,
         "seed": seed,
     }
-    inputs = [result["indicators"]] + ([result["boundaries"]] if result["boundaries"] else [])
     return ws.save_run(
-        "inequality", params=params, inputs=inputs, layers=layers, summary=summary, primary=primary
+        "inequality",
+        params=params,
+        inputs=inputs,
+        layers=layers,
+        summary={**summary, **stored_kinds(**dict.fromkeys(layers, "public"))},
+        primary=primary,
     )
 
 

@@ -18,7 +18,19 @@ import numpy as np
 import pandas as pd
 
 from geocluster.analyses._common import jsonable, noop_progress, records
-from geocluster.errors import InvalidInput, MissingColumns, WrongKind
+from geocluster.analyses._inputs import (
+    indicator_values,
+    read_assets,
+    read_boundaries,
+    read_clusters_run,
+    read_firms,
+    read_indicators,
+    read_run,
+    run_crs,
+    version_of,
+)
+from geocluster.analyses.result import Layer, Result, stored_kinds
+from geocluster.errors import InvalidInput, MissingColumns
 from geocluster.ranking import rank_clusters, validate_weights
 from geocluster.spatialstats import (
     build_weights,
@@ -34,6 +46,10 @@ from geocluster.specialization import assign_regions, long_table, sector_table
 from geocluster.specialization.measures import MEASURES
 
 __all__ = [
+    "hotspots_result",
+    "pointpattern_result",
+    "ranking_result",
+    "specialization_result",
     "SECTOR_LEVELS",
     "HOTSPOT_METHODS",
     "POINTPATTERN_METHODS",
@@ -77,28 +93,7 @@ def _check_float(value, name, lo=0.0, inclusive=True):
 
 # -- shared readers ---------------------------------------------------------------------------
 def _read_boundaries(ws, boundaries: str, crs: str, level: int | None) -> gpd.GeoDataFrame:
-    ws.require(boundaries, "boundaries")
-    regions = ws.read(boundaries, crs=crs)
-    if "region_id" not in regions.columns:
-        raise MissingColumns(
-            f"expected a region_id column in boundaries, got {list(regions.columns)}"
-        )
-    if "level" in regions.columns and regions["level"].notna().any():
-        levels = sorted(int(v) for v in pd.unique(regions["level"].dropna()))
-        if level is None:
-            level = levels[-1]  # the finest level: regions of one level do not overlap
-        elif level not in levels:
-            raise InvalidInput(f"expected level in {levels} for {boundaries!r}, got {level!r}")
-        regions = regions[regions["level"] == level]
-    elif level is not None:
-        raise InvalidInput(f"boundaries {boundaries!r} have no level column; got level={level}")
-    regions = regions.reset_index(drop=True)
-    regions["region_id"] = regions["region_id"].astype(str)
-    if regions["region_id"].duplicated().any():
-        dup = regions.loc[regions["region_id"].duplicated(), "region_id"].unique()[:5]
-        raise InvalidInput(f"expected unique region ids in one level, got duplicates {list(dup)}")
-    regions.attrs["level"] = level
-    return regions
+    return read_boundaries(ws, boundaries, crs=crs, level=level)[0]
 
 
 def _firm_xy(firms: gpd.GeoDataFrame) -> np.ndarray:
@@ -152,7 +147,12 @@ def _tables(
 
 
 # -- specialisation ---------------------------------------------------------------------------
-def run_specialization(
+def run_specialization(ws, **kwargs) -> dict[str, Any]:
+    """:func:`specialization_result` as its JSON body (no disclosure policy applied)."""
+    return specialization_result(ws, **kwargs).to_body()
+
+
+def specialization_result(
     ws,
     *,
     firms: str,
@@ -164,7 +164,7 @@ def run_specialization(
     seed: int = 0,
     sector_groups: Sequence[str] | None = None,
     progress: Progress | None = None,
-) -> dict[str, Any]:
+) -> Result:
     """Region × sector specialisation of firms (LQ, HHI, Krugman, EG, MS, strong, stars).
 
     Parameters
@@ -205,10 +205,11 @@ def run_specialization(
     if sector_groups is not None:
         if isinstance(sector_groups, str) or not all(isinstance(g, str) for g in sector_groups):
             raise InvalidInput(f"expected sector_groups as a list of names, got {sector_groups!r}")
-    info = ws.require(firms, "firms")
     report(0.05, "reading firms and boundaries")
-    frame = ws.read(firms, crs="working")
-    regions = _read_boundaries(ws, boundaries, info.working_crs, level)
+    read = read_firms(ws, firms, require_selection=False)
+    info, frame = read.info, read.all
+    regions, b_info = read_boundaries(ws, boundaries, crs=info.working_crs, level=level)
+    inputs = (read.input, version_of(b_info))
     report(0.3, "joining firms to regions")
     table, rows, reg, sec, used = _tables(
         frame,
@@ -268,57 +269,56 @@ def run_specialization(
     run = ws.save_run(
         "specialization",
         params=jsonable(params),
-        inputs=[firms, boundaries],
+        inputs=list(inputs),
         layers={"regions": regions_layer, "rows": published, "sectors": sec},
-        summary=jsonable(summary),
+        summary={
+            **jsonable(summary),
+            **stored_kinds(
+                regions=("region_table", "n_firms"),
+                rows=("region_table", "count"),
+                sectors="public",
+            ),
+        },
         primary="regions",
     )
     out_rows = published.copy()
     if bootstrap:
         out_rows["lq_ci"] = list(zip(out_rows.pop("lq_low"), out_rows.pop("lq_high")))
     report(1.0, "done")
-    return {
-        "run_id": run.id,
-        "measure_used": used,
-        "sector_level": sector_level,
-        "level": jsonable(regions.attrs.get("level")),
-        "n_firms": table.n_firms,
-        "outside": table.dropped_outside,
-        "rows": records(out_rows),
-        "regions": records(reg),
-        "sectors": records(sec),
-        "collections": {
-            "regions": run.id,
-            "rows": f"{run.id}.rows",
-            "sectors": f"{run.id}.sectors",
+    return Result(
+        run_id=run.id,
+        inputs=inputs,
+        body={
+            "measure_used": used,
+            "sector_level": sector_level,
+            "level": jsonable(regions.attrs.get("level")),
+            "n_firms": table.n_firms,
+            "outside": table.dropped_outside,
+            "rows": None,
+            "regions": None,
+            "sectors": records(sec),
+            "collections": {
+                "regions": run.id,
+                "rows": f"{run.id}.rows",
+                "sectors": f"{run.id}.sectors",
+            },
         },
-    }
+        layers={
+            "rows": Layer("region_table", out_rows, count_col="count"),
+            "regions": Layer("region_table", reg, count_col="n_firms"),
+        },
+    )
 
 
 # -- hot spots --------------------------------------------------------------------------------
 def _values_from_indicators(ws, indicators, indicator, year):
-    ws.require(indicators, "indicators")
-    if not indicator:
-        raise InvalidInput("expected an indicator name with indicators, got none")
-    table = ws.read(indicators)
-    sel = table[table["indicator"].astype(str) == str(indicator)]
-    if sel.empty:
-        known = sorted(table["indicator"].astype(str).unique())[:20]
-        raise InvalidInput(f"expected an indicator among {known}, got {indicator!r}")
-    years = sorted(int(y) for y in sel["year"].dropna().unique())
-    if year is None:
-        year = years[-1]
-    elif int(year) not in years:
-        raise InvalidInput(f"expected year in {years} for {indicator!r}, got {year!r}")
-    sel = sel[sel["year"] == int(year)]
-    values = pd.to_numeric(sel["value"], errors="coerce")
-    return dict(zip(sel["region_id"].astype(str), values)), int(year)
+    table, info = read_indicators(ws, indicators)
+    vals, used_year = indicator_values(table, indicator, year, dataset=indicators)
+    return vals, used_year, version_of(info)
 
 
 def _values_from_specialization(ws, run_id: str, sector: str | None):
-    run = ws.run(run_id)
-    if run.kind != "specialization":
-        raise WrongKind(f"expected a specialization run, got {run_id!r} which is {run.kind}")
+    run = read_run(ws, run_id, "specialization")
     regions = ws.read_run(run_id, "regions", crs=run.params.get("working_crs"))
     active = pd.to_numeric(regions["n_firms"], errors="coerce").fillna(0) > 0
     if sector is None:
@@ -339,7 +339,12 @@ def _values_from_specialization(ws, run_id: str, sector: str | None):
     return vals, f"lq:{sector}"
 
 
-def run_hotspots(
+def run_hotspots(ws, **kwargs) -> dict[str, Any]:
+    """:func:`hotspots_result` as its JSON body (no disclosure policy applied)."""
+    return hotspots_result(ws, **kwargs).to_body()
+
+
+def hotspots_result(
     ws,
     *,
     boundaries: str,
@@ -357,7 +362,7 @@ def run_hotspots(
     specialization_run: str | None = None,
     sector: str | None = None,
     progress: Progress | None = None,
-) -> dict[str, Any]:
+) -> Result:
     """Local hot spots (LISA or Gi*) and global Moran's I of a value per region.
 
     The values come from exactly one source: inline (``values``: ``{region_id: value}``),
@@ -391,12 +396,13 @@ def run_hotspots(
         )
     if sector is not None and specialization_run is None:
         raise InvalidInput("sector applies only with specialization_run")
-    info = ws.require(boundaries, "boundaries")
-    regions = _read_boundaries(ws, boundaries, info.working_crs or "working", level)
+    regions, info = read_boundaries(ws, boundaries, crs="working", level=level)
+    inputs = [version_of(info)]
     value_name = indicator
     if specialization_run is not None:
         vals, value_name = _values_from_specialization(ws, specialization_run, sector)
         used_year = None
+        inputs.append(specialization_run)
     elif values is not None:
         if not isinstance(values, Mapping):
             raise InvalidInput(
@@ -411,7 +417,8 @@ def run_hotspots(
         vals = dict(zip(vals, pd.to_numeric(pd.Series(list(vals.values())), errors="coerce")))
         used_year = None
     else:
-        vals, used_year = _values_from_indicators(ws, indicators, indicator, year)
+        vals, used_year, used = _values_from_indicators(ws, indicators, indicator, year)
+        inputs.append(used)
     y = regions["region_id"].map(vals).astype(float).to_numpy()
     ok = np.isfinite(y)
     missing = regions.loc[~ok, "region_id"].tolist()
@@ -433,6 +440,13 @@ def run_hotspots(
     layer["p_value"] = local.p_value
     layer["label"] = local.label.astype(str)
     layer["significant"] = local.significant
+    kind: str | tuple[str, str] = "public"
+    if specialization_run is not None:
+        # LQs and densities derive from firm counts: suppressed with the region's count
+        firms_run = ws.read_run(specialization_run, "regions")
+        counts = dict(zip(firms_run["region_id"].astype(str), firms_run["n_firms"], strict=True))
+        layer["n_firms"] = layer["region_id"].map(counts).astype(float)
+        kind = ("region_table", "n_firms")
     islands = [str(sub["region_id"].iloc[i]) for i in w.islands]
     params = {
         "boundaries": boundaries,
@@ -460,30 +474,44 @@ def run_hotspots(
     run = ws.save_run(
         "hotspots",
         params=jsonable(params),
-        inputs=[d for d in (boundaries, indicators, specialization_run) if d],
+        inputs=inputs,
         layers={"regions": layer},
-        summary=jsonable(summary),
+        summary={**jsonable(summary), **stored_kinds(regions=kind)},
     )
     report(1.0, "done")
-    return {
-        "run_id": run.id,
-        "method": method,
-        "weights": weights,
-        "indicator": indicator,
-        "value": value_name,
-        "year": used_year,
-        "alpha": alpha,
-        "fdr": fdr,
-        "regions": records(layer),
-        "global": jsonable(glob.to_dict()),
-        "islands": islands,
-        "missing": missing,
-        "collections": {"regions": run.id},
-    }
+    # values from indicators or inline are public; from a specialization run, firm-derived
+    if isinstance(kind, tuple):
+        regions_layer = Layer(kind[0], layer, count_col=kind[1])
+    else:
+        regions_layer = Layer(kind, layer)
+    return Result(
+        run_id=run.id,
+        inputs=tuple(inputs),
+        layers={"regions": regions_layer},
+        body={
+            "method": method,
+            "weights": weights,
+            "indicator": indicator,
+            "value": value_name,
+            "year": used_year,
+            "alpha": alpha,
+            "fdr": fdr,
+            "regions": None,
+            "global": jsonable(glob.to_dict()),
+            "islands": islands,
+            "missing": missing,
+            "collections": {"regions": run.id},
+        },
+    )
 
 
 # -- point patterns ---------------------------------------------------------------------------
-def run_pointpattern(
+def run_pointpattern(ws, **kwargs) -> dict[str, Any]:
+    """:func:`pointpattern_result` as its JSON body (no disclosure policy applied)."""
+    return pointpattern_result(ws, **kwargs).to_body()
+
+
+def pointpattern_result(
     ws,
     *,
     firms: str,
@@ -497,7 +525,7 @@ def run_pointpattern(
     boundaries: str | None = None,
     region: str | None = None,
     progress: Progress | None = None,
-) -> dict[str, Any]:
+) -> Result:
     """Point-pattern test of a sector's firms.
 
     ``method="ripley"``: Ripley's L with a CSR envelope, in the bounding box of the firms or
@@ -506,8 +534,6 @@ def run_pointpattern(
     ``sector_group`` required) against draws from all firm sites; at most 3,000 sector firms
     (a seeded sample above).
     """
-    from geocluster.clustering.firms import select_firms
-
     report = progress or noop_progress
     _check_choice(method, POINTPATTERN_METHODS, "method")
     n_simulations = _check_int(
@@ -516,16 +542,19 @@ def run_pointpattern(
     seed = _check_int(seed, "seed", 0, 2**32 - 1)
     if max_distance_m is not None:
         max_distance_m = _check_float(max_distance_m, "max_distance_m", 0.0, inclusive=False)
-    info = ws.require(firms, "firms")
-    frame = ws.read(firms, crs="working")
-    selected = select_firms(frame, sectors=sectors, sector_group=sector_group)
+    read = read_firms(
+        ws, firms, sectors=sectors, sector_group=sector_group, require_selection=False
+    )
+    info, frame, selected = read.info, read.all, read.selected
+    inputs = [read.input]
     rng = np.random.default_rng(seed)
     xy = _firm_xy(selected)
     window = None
     if region is not None or boundaries is not None:
         if region is None or boundaries is None:
             raise InvalidInput("expected both boundaries and region to restrict to one region")
-        regions = _read_boundaries(ws, boundaries, info.working_crs, None)
+        regions, b_info = read_boundaries(ws, boundaries, crs=info.working_crs)
+        inputs.append(version_of(b_info))
         hit = regions[regions["region_id"] == str(region)]
         if hit.empty:
             from geocluster.errors import RegionNotFound
@@ -603,21 +632,26 @@ def run_pointpattern(
     run = ws.save_run(
         "pointpattern",
         params=jsonable(params),
-        inputs=[d for d in (firms, boundaries) if d],
+        inputs=inputs,
         layers={"curve": curve},
-        summary=jsonable(summary),
+        summary={**jsonable(summary), **stored_kinds(curve="public")},
     )
     report(1.0, "done")
-    return {
-        "run_id": run.id,
-        **jsonable(result.to_dict()),
-        "sampled": sampled,
-        "collections": {"curve": run.id},
-    }
+    # a curve of a statistic over distances, with no location: public
+    return Result(
+        run_id=run.id,
+        inputs=tuple(inputs),
+        body={**jsonable(result.to_dict()), "sampled": sampled, "collections": {"curve": run.id}},
+    )
 
 
 # -- ranking ----------------------------------------------------------------------------------
-def run_ranking(
+def run_ranking(ws, **kwargs) -> dict[str, Any]:
+    """:func:`ranking_result` as its JSON body (no disclosure policy applied)."""
+    return ranking_result(ws, **kwargs).to_body()
+
+
+def ranking_result(
     ws,
     *,
     clusters_run: str,
@@ -628,7 +662,7 @@ def run_ranking(
     measure: str = "employees",
     level: int | None = None,
     progress: Progress | None = None,
-) -> dict[str, Any]:
+) -> Result:
     """Rank the clusters of a clusters run on the UNIDO criteria (``geocluster.ranking``).
 
     With ``boundaries``, the specialisation component is the LQ (division level, on
@@ -641,27 +675,25 @@ def run_ranking(
     w = validate_weights(weights)
     radius_m = _check_float(radius_m, "radius_m", 0.0)
     _check_choice(measure, MEASURES, "measure")
-    run = ws.run(clusters_run)
-    if run.kind != "clusters" or "clusters" not in run.layers:
-        raise WrongKind(f"expected a clusters run, got {clusters_run!r} which is {run.kind}")
-    crs = run.params.get("working_crs") or run.summary.get("working_crs")
-    if not crs:
-        raise InvalidInput(f"run {clusters_run!r} records no working CRS")
-    clusters = ws.read_run(clusters_run, "clusters", crs=crs)
+    clusters, run = read_clusters_run(ws, clusters_run)
+    crs = run_crs(run)
+    inputs = [clusters_run]
     lq = cluster_regions = None
     if boundaries is not None:
         firms_id = run.params.get("firms") or (run.inputs[0] if run.inputs else None)
         if not firms_id:
             raise InvalidInput(f"run {clusters_run!r} records no firms dataset")
         report(0.2, "computing location quotients")
-        regions = _read_boundaries(ws, boundaries, crs, level)
-        firms = ws.read(firms_id, crs=crs)
+        regions, b_info = read_boundaries(ws, boundaries, crs=crs, level=level)
+        read = read_firms(ws, firms_id, crs=crs, require_selection=False)
+        firms = read.all
+        inputs += [version_of(b_info), read.input]
         _, rows, _, _, _ = _tables(
             firms, regions, sector_level="division", measure=measure, bootstrap=0, seed=0
         )
         lq = rows[["region_id", "sector", "lq"]]
         # a cluster may span regions: weight each region by the cluster's firms in it
-        labels = ws.read_run(clusters_run, "labels", crs=crs)
+        labels, _ = read_clusters_run(ws, clusters_run, layer="labels", crs=crs)
         labels = labels[pd.to_numeric(labels["cluster_id"], errors="coerce") >= 0]
         where = assign_regions(_firm_xy(labels), regions, predicate="intersects")
         inside = where >= 0
@@ -681,8 +713,8 @@ def run_ranking(
         cluster_regions = [shares.get(int(c)) for c in clusters["cluster_id"]]
     asset_frame = None
     if assets is not None:
-        ws.require(assets, "assets")
-        asset_frame = ws.read(assets, crs=crs)
+        asset_frame, a_info = read_assets(ws, assets, crs=crs)
+        inputs.append(version_of(a_info))
     report(0.7, "scoring")
     ranked = rank_clusters(
         clusters,
@@ -714,17 +746,24 @@ def run_ranking(
     saved = ws.save_run(
         "ranking",
         params=jsonable(params),
-        inputs=[d for d in (clusters_run, boundaries, assets) if d],
+        inputs=inputs,
         layers={"ranking": layer},
-        summary=jsonable(summary),
+        summary={
+            **jsonable(summary),
+            **stored_kinds(ranking=("cluster_summary", "n_firms")),
+        },
     )
     report(1.0, "done")
-    return {
-        "run_id": saved.id,
-        "clusters_run": clusters_run,
-        "weights": jsonable(ranked.attrs["weights"]),
-        "left_out": ranked.attrs["left_out"],
-        "radius_m": radius_m,
-        "clusters": records(ranked),
-        "collections": {"ranking": saved.id},
-    }
+    return Result(
+        run_id=saved.id,
+        inputs=tuple(inputs),
+        body={
+            "clusters_run": clusters_run,
+            "weights": jsonable(ranked.attrs["weights"]),
+            "left_out": ranked.attrs["left_out"],
+            "radius_m": radius_m,
+            "clusters": None,
+            "collections": {"ranking": saved.id},
+        },
+        layers={"clusters": Layer("cluster_summary", ranked, count_col="n_firms")},
+    )

@@ -1,9 +1,11 @@
 """Region profiles, side-by-side comparison and peer regions (``/regions/...``).
 
-Dataset arguments left as None default to what the workspace holds about the region, so a
-profile shows everything the workspace knows: the newest boundaries dataset containing
-the region id(s), the newest indicators dataset with values for them, and the newest firms
-and assets datasets whose extent overlaps the regions (skipped when there are none).
+Inputs are explicit. A dataset or run left as None is used only when exactly one
+candidate applies: the boundaries datasets holding the region id(s), the indicators
+datasets with values for them, the firms and assets datasets whose extent overlaps the
+regions, the clusters runs of those firms. With none the part is skipped (boundaries are
+required); with several an :class:`~geocluster.errors.InvalidInput` lists them. Every
+result names the exact versions it used in ``inputs``.
 
 Profile shape (``region_profile``)::
 
@@ -35,7 +37,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from geocluster.errors import InvalidInput, RegionNotFound
+from geocluster.analyses._inputs import (
+    choose_dataset,
+    choose_run,
+    read_assets,
+    read_boundaries,
+    read_clusters_run,
+    read_firms,
+    read_indicators,
+    version_of,
+)
+from geocluster.analyses.result import Layer, Result
+from geocluster.errors import InvalidInput, NotFound, RegionNotFound
 from geocluster.inequality import theil_contributions
 from geocluster.specialization import (
     assign_regions,
@@ -46,7 +59,14 @@ from geocluster.specialization import (
 )
 from geocluster.territories.core import area_km2, nearest_peers, rank_descending
 
-__all__ = ["compare_regions", "peer_regions", "region_profile"]
+__all__ = [
+    "compare_regions",
+    "compare_result",
+    "peer_regions",
+    "peers_result",
+    "profile_result",
+    "region_profile",
+]
 
 DEFAULT_POPULATION = "population"
 MAX_COMPARE = 10
@@ -62,44 +82,18 @@ def _num(v: Any) -> Any:
     return v
 
 
-def _newest_first(ws, kind: str) -> list:
-    infos = [d for d in ws.datasets() if d.kind == kind]
-    return sorted(infos, key=lambda d: (d.created, d.id), reverse=True)
-
-
-def _has_regions(ws, dataset_id: str, ids: Sequence[str]) -> bool:
-    frame = ws.read(dataset_id, columns=["region_id"])
-    return set(ids) <= set(frame["region_id"].astype(str))
-
-
-def _default_boundaries(ws, ids: Sequence[str]) -> str:
-    """The newest boundaries dataset holding every id (else the newest one)."""
-    infos = _newest_first(ws, "boundaries")
-    if not infos:
-        raise InvalidInput("no boundaries dataset in the workspace; ingest one first")
-    for info in infos:
-        if _has_regions(ws, info.id, ids):
-            return info.id
-    return infos[0].id  # RegionNotFound follows, naming this dataset
-
-
-def _default_indicators(ws, ids: Sequence[str]) -> str | None:
-    """The newest indicators dataset with values for any of ``ids``."""
-    for info in _newest_first(ws, "indicators"):
-        frame = ws.read(info.id, columns=["region_id"])
-        if set(ids) & set(frame["region_id"].astype(str)):
-            return info.id
-    return None
-
-
-def _default_points(ws, kind: str, bbox: Sequence[float]) -> str | None:
-    """The newest firms/assets dataset whose extent overlaps ``bbox`` (lon/lat)."""
+def _overlaps(info, bbox: Sequence[float] | None) -> bool:
+    b = info.bbox
+    if bbox is None or not b:
+        return False
     minx, miny, maxx, maxy = bbox
-    for info in _newest_first(ws, kind):
-        b = info.bbox
-        if b and b[0] <= maxx and b[2] >= minx and b[1] <= maxy and b[3] >= miny:
-            return info.id
-    return None
+    return b[0] <= maxx and b[2] >= minx and b[1] <= maxy and b[3] >= miny
+
+
+def _has_regions(ws, info, ids: Sequence[str], *, every: bool) -> bool:
+    frame = ws.read(f"{info.id}@{info.version}", columns=["region_id"])
+    have = set(frame["region_id"].astype(str))
+    return set(ids) <= have if every else bool(set(ids) & have)
 
 
 class _Context:
@@ -116,28 +110,55 @@ class _Context:
         indicators: str | None,
         year: int | None,
         population_indicator: str,
+        clusters_run: str | None = None,
+        with_clusters: bool = False,
     ) -> None:
         self.ws = ws
         ids = [str(i) for i in ids]
-        if boundaries is None:
-            boundaries = _default_boundaries(ws, ids)
-        ws.require(boundaries, "boundaries")
-        self.boundaries = boundaries
-        shapes = ws.read(boundaries)
-        shapes = shapes.assign(region_id=shapes["region_id"].astype(str))
-        self.shapes = shapes.drop_duplicates("region_id").set_index("region_id", drop=False)
-        for name, kind in ((firms, "firms"), (assets, "assets"), (indicators, "indicators")):
-            if name is not None:
-                ws.require(name, kind)
+        b_info = choose_dataset(
+            ws,
+            boundaries,
+            "boundaries",
+            param="boundaries",
+            candidate=lambda d: _has_regions(ws, d, ids, every=True),
+        )
+        shapes, b_info = read_boundaries(ws, version_of(b_info), crs=None, all_levels=True)
+        self.boundaries = boundaries or b_info.id
+        self.inputs: list[str] = [version_of(b_info)]
+        self.shapes = shapes.set_index("region_id", drop=False)
         known = self.shapes.loc[self.shapes.index.intersection(ids)]
         extent = [float(v) for v in known.total_bounds] if len(known) else None
-        if firms is None and extent is not None:
-            firms = _default_points(ws, "firms", extent)
-        if assets is None and extent is not None:
-            assets = _default_points(ws, "assets", extent)
-        if indicators is None:
-            indicators = _default_indicators(ws, ids)
-        self.firms, self.assets, self.indicators = firms, assets, indicators
+        f_info = choose_dataset(
+            ws, firms, "firms", param="firms", optional=True,
+            candidate=lambda d: _overlaps(d, extent),
+        )  # fmt: skip
+        a_info = choose_dataset(
+            ws, assets, "assets", param="assets", optional=True,
+            candidate=lambda d: _overlaps(d, extent),
+        )  # fmt: skip
+        i_info = choose_dataset(
+            ws, indicators, "indicators", param="indicators", optional=True,
+            candidate=lambda d: _has_regions(ws, d, ids, every=False),
+        )  # fmt: skip
+        self.firms = None if f_info is None else (firms or f_info.id)
+        self.assets = None if a_info is None else (assets or a_info.id)
+        self.indicators = None if i_info is None else (indicators or i_info.id)
+        self._versions = {
+            "firms": f_info and version_of(f_info),
+            "assets": a_info and version_of(a_info),
+            "indicators": i_info and version_of(i_info),
+        }
+        self.clusters_run = None
+        if with_clusters:
+            run = choose_run(
+                ws,
+                clusters_run,
+                "clusters",
+                param="clusters_run",
+                optional=True,
+                candidate=lambda r: self._clusters_candidate(r, f_info, extent),
+            )
+            self.clusters_run = None if run is None else run.id
         if year is not None:
             try:
                 year = int(year)
@@ -148,6 +169,23 @@ class _Context:
         self._areas: pd.Series | None = None
         self._firm_tables: dict[Any, dict] = {}
         self._ind: pd.DataFrame | None = None
+
+    def _clusters_candidate(self, run, f_info, extent) -> bool:
+        """A clusters run of the chosen firms (of any firms overlapping, without one)."""
+        source = str(run.params.get("firms") or (run.inputs[0] if run.inputs else ""))
+        source_id = source.split("@")[0]
+        if f_info is not None:
+            return source_id == f_info.id
+        try:
+            return _overlaps(self.ws.dataset(source_id), extent)
+        except NotFound:
+            return False
+
+    def used(self, part: str) -> None:
+        """Record that ``part`` (firms, assets, indicators, clusters) went into the result."""
+        name = self.clusters_run if part == "clusters" else self._versions.get(part)
+        if name and name not in self.inputs:
+            self.inputs.append(name)
 
     # -- regions ---------------------------------------------------------------------------
     def region(self, region_id) -> pd.Series:
@@ -183,18 +221,16 @@ class _Context:
         if self.indicators is None:
             return None
         if self._ind is None:
-            ind = self.ws.read(self.indicators)
-            ind = ind.dropna(subset=["value"]).assign(
-                region_id=lambda d: d["region_id"].astype(str),
-                year=lambda d: d["year"].astype(int),
-                indicator=lambda d: d["indicator"].astype(str),
-            )
-            self._ind = ind
+            ind, _ = read_indicators(self.ws, self.indicators)
+            self._ind = ind.dropna(subset=["value"]).assign(year=lambda d: d["year"].astype(int))
+            self.used("indicators")
         return self._ind
 
     def indicator_year(self, rid: str, name: str) -> int | None:
-        """The year used for indicator ``name`` of region ``rid``: the requested year, or
-        the latest year the region has a value."""
+        """The year used for indicator ``name`` of region ``rid``.
+
+        The requested year, or the latest year the region has a value.
+        """
         ind = self.indicator_frame()
         if ind is None:
             return None
@@ -233,9 +269,10 @@ class _Context:
             return self._firm_tables[lv]
         regions = self.peers(rid)
         bbox = tuple(float(v) for v in regions.total_bounds)
-        firms = self.ws.read(self.firms, bbox=bbox)
-        if len(firms) and firms.crs != regions.crs:
-            firms = firms.to_crs(regions.crs)
+        firms = read_firms(
+            self.ws, self.firms, crs=regions.crs.to_string(), bbox=bbox, require_selection=False
+        ).all
+        self.used("firms")
         # points of any geometry type are placed at a representative point
         pts = firms.geometry
         if len(pts) and not (pts.geom_type == "Point").all():
@@ -364,12 +401,13 @@ def _profile(ctx: _Context, region_id, *, top: int) -> dict:
 
 
 def _clusters(ctx: _Context, row: pd.Series) -> dict | None:
-    run = ctx.ws.latest_run("clusters")
-    if run is None:
+    if ctx.clusters_run is None:
         return None
-    layer = "clusters" if "clusters" in run.layers else run.primary
     geom = row.geometry
-    frame = ctx.ws.read_run(run.id, layer, bbox=tuple(float(v) for v in geom.bounds))
+    frame, run = read_clusters_run(
+        ctx.ws, ctx.clusters_run, crs=None, bbox=tuple(float(v) for v in geom.bounds)
+    )
+    ctx.used("clusters")
     import geopandas as gpd
 
     if not isinstance(frame, gpd.GeoDataFrame) or len(frame) == 0:
@@ -396,7 +434,10 @@ def _assets(ctx: _Context, row: pd.Series) -> dict | None:
     if ctx.assets is None:
         return None
     geom = row.geometry
-    frame = ctx.ws.read(ctx.assets, bbox=tuple(float(v) for v in geom.bounds))
+    frame, _ = read_assets(
+        ctx.ws, ctx.assets, crs=None, bbox=tuple(float(v) for v in geom.bounds), require_any=False
+    )
+    ctx.used("assets")
     if len(frame):
         frame = frame.to_crs(ctx.shapes.crs) if frame.crs != ctx.shapes.crs else frame
         frame = frame[frame.intersects(geom)]
@@ -447,7 +488,35 @@ def _indicators(ctx: _Context, rid: str) -> dict | None:
     return {"dataset": ctx.indicators, "values": values}
 
 
-def region_profile(
+def _profile_layers(profile: dict, prefix: str = "") -> dict[str, Layer]:
+    """Move the firm-derived parts of a profile dict into layers with their kind."""
+    layers: dict[str, Layer] = {}
+    if profile.get("firms") is not None:
+        layers[f"{prefix}firms"] = Layer(
+            "region_table", pd.DataFrame([profile.pop("firms")]), shape="row", count_col="count"
+        )
+        profile["firms"] = None
+    if profile.get("sectors") is not None:
+        top = pd.DataFrame(profile["sectors"]["top"], columns=_SECTOR_COLUMNS)
+        layers[f"{prefix}sectors/top"] = Layer("region_table", top, count_col="count")
+    if profile.get("clusters") is not None:
+        items = pd.DataFrame(profile["clusters"]["items"], columns=_CLUSTER_COLUMNS)
+        layers[f"{prefix}clusters/items"] = Layer("cluster_summary", items, count_col="n_firms")
+    return layers
+
+
+_SECTOR_COLUMNS = ["sector", "title", "count", "employees", "lq", "strong"]
+_CLUSTER_COLUMNS = [
+    "cluster_id", "n_firms", "employees", "dominant_sector", "area_km2", "overlap_share",
+]  # fmt: skip
+
+
+def region_profile(ws, region_id: str, **kwargs) -> dict:
+    """:func:`profile_result` as its JSON body (no disclosure policy applied)."""
+    return profile_result(ws, region_id, **kwargs).to_body()
+
+
+def profile_result(
     ws,
     region_id: str,
     *,
@@ -455,10 +524,11 @@ def region_profile(
     firms: str | None = None,
     assets: str | None = None,
     indicators: str | None = None,
+    clusters_run: str | None = None,
     year: int | None = None,
     population_indicator: str = DEFAULT_POPULATION,
     top: int = 5,
-) -> dict:
+) -> Result:
     """Everything the workspace knows about one region.
 
     Parameters
@@ -467,8 +537,11 @@ def region_profile(
     region_id : str
         A ``region_id`` of the boundaries dataset.
     boundaries, firms, assets, indicators : str, optional
-        Dataset ids (default: the newest of each kind; firms/assets/indicators are
-        skipped when the workspace has none).
+        Dataset ids (default: the only candidate, see the module docstring;
+        firms/assets/indicators are skipped when none applies).
+    clusters_run : str, optional
+        A clusters run whose clusters intersecting the region are listed (default: the
+        only clusters run of the firms, if exactly one).
     year : int, optional
         Indicator year (default: the latest year each indicator has for the region).
     population_indicator : str, default "population"
@@ -478,13 +551,16 @@ def region_profile(
 
     Returns
     -------
-    dict
-        See the module docstring.
+    Result
+        The profile (see the module docstring); firm counts, sector rows and clusters
+        are layers of kind ``region_table`` and ``cluster_summary``.
 
     Raises
     ------
     RegionNotFound
         If ``region_id`` is not in the boundaries.
+    InvalidInput
+        A dataset or run left out could be one of several (they are listed).
     """
     if not isinstance(top, int) or top < 1:
         raise InvalidInput(f"expected top >= 1 sectors, got {top!r}")
@@ -497,11 +573,20 @@ def region_profile(
         indicators=indicators,
         year=year,
         population_indicator=population_indicator,
+        clusters_run=clusters_run,
+        with_clusters=True,
     )
-    return _profile(ctx, region_id, top=top)
+    profile = _profile(ctx, region_id, top=top)
+    layers = _profile_layers(profile)
+    return Result(body=profile, layers=layers, inputs=tuple(ctx.inputs))
 
 
-def compare_regions(
+def compare_regions(ws, ids: Sequence[str], **kwargs) -> dict:
+    """:func:`compare_result` as its JSON body (no disclosure policy applied)."""
+    return compare_result(ws, ids, **kwargs).to_body()
+
+
+def compare_result(
     ws,
     ids: Sequence[str],
     *,
@@ -509,10 +594,11 @@ def compare_regions(
     firms: str | None = None,
     assets: str | None = None,
     indicators: str | None = None,
+    clusters_run: str | None = None,
     year: int | None = None,
     population_indicator: str = DEFAULT_POPULATION,
     top: int = 5,
-) -> dict:
+) -> Result:
     """Profiles of 2-10 regions side by side.
 
     Returns
@@ -548,9 +634,12 @@ def compare_regions(
         indicators=indicators,
         year=year,
         population_indicator=population_indicator,
+        clusters_run=clusters_run,
+        with_clusters=clusters_run is not None,
     )
     profiles = [_profile(ctx, rid, top=top) for rid in seen]
     metrics: dict[str, dict[str, Any]] = {}
+    n_firms: dict[str, Any] = {}
 
     def put(metric: str, rid: str, value: Any) -> None:
         metrics.setdefault(metric, {r: None for r in seen})[rid] = value
@@ -561,6 +650,7 @@ def compare_regions(
         if p["population"]:
             put("population", rid, p["population"]["value"])
         if p["firms"]:
+            n_firms[rid] = p["firms"]["count"]
             for key in ("count", "employees", "density_per_km2", "per_1000_inhabitants"):
                 put(f"firms.{key}", rid, p["firms"][key])
         if p["assets"]:
@@ -571,11 +661,46 @@ def compare_regions(
             for v in p["indicators"]["values"]:
                 put(f"{v['indicator']}", rid, v["value"])
                 put(f"{v['indicator']}.rank", rid, v["rank"])
-    table = [{"metric": m, "values": vals} for m, vals in metrics.items()]
-    return {"boundaries": ctx.boundaries, "ids": seen, "regions": profiles, "table": table}
+    # the table long, so each firm-derived value carries its region's firm count
+    long = pd.DataFrame(
+        [
+            {
+                "metric": m,
+                "region_id": rid,
+                "value": v,
+                "n_firms": n_firms.get(rid) if m.startswith("firms.") else None,
+            }
+            for m, vals in metrics.items()
+            for rid, v in vals.items()
+        ],
+        columns=["metric", "region_id", "value", "n_firms"],
+    )
+    long = long.assign(
+        value=pd.to_numeric(long["value"], errors="coerce"), n_firms=long["n_firms"].astype(float)
+    )
+    layers: dict[str, Layer] = {
+        "table": Layer("region_table", long, count_col="n_firms", render=_wide_table)
+    }
+    for i, p in enumerate(profiles):
+        layers.update(_profile_layers(p, prefix=f"regions/{i}/"))
+    body = {"boundaries": ctx.boundaries, "ids": seen, "regions": profiles, "table": None}
+    return Result(body=body, layers=layers, inputs=tuple(ctx.inputs))
 
 
-def peer_regions(
+def _wide_table(long: pd.DataFrame) -> list[dict[str, Any]]:
+    """``[{"metric", "values": {region_id: value}}]`` from the long comparison table."""
+    out: dict[str, dict[str, Any]] = {}
+    for row in long.itertuples(index=False):
+        out.setdefault(row.metric, {})[row.region_id] = _num(row.value)
+    return [{"metric": m, "values": vals} for m, vals in out.items()]
+
+
+def peer_regions(ws, region_id: str, **kwargs) -> dict:
+    """:func:`peers_result` as its JSON body."""
+    return peers_result(ws, region_id, **kwargs).to_body()
+
+
+def peers_result(
     ws,
     region_id: str,
     *,
@@ -585,7 +710,7 @@ def peer_regions(
     k: int = 5,
     year: int | None = None,
     names: Sequence[str] | None = None,
-) -> dict:
+) -> Result:
     """The ``k`` regions most similar to ``region_id`` on standardised indicators.
 
     Candidates are the regions at the same boundaries level. For each indicator the
@@ -597,8 +722,8 @@ def peer_regions(
 
     Returns
     -------
-    dict
-        ``{"region_id", "level", "k", "indicators": [{"indicator", "year"}],
+    Result
+        Body ``{"region_id", "level", "k", "indicators": [{"indicator", "year"}],
         "peers": [{"region_id", "name", "distance", "values": {...}}], "excluded": [...]}``
     """
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
@@ -662,13 +787,17 @@ def peer_regions(
         for p in peers.itertuples()
     ]
     used_names = set(peers.attrs.get("used", []))
-    return {
-        "region_id": rid,
-        "boundaries": ctx.boundaries,
-        "level": ctx.level_of(rid),
-        "k": int(k),
-        "indicators": [u for u in used if u["indicator"] in used_names],
-        "values": {c: _num(float(matrix.at[rid, c])) for c in matrix.columns},
-        "peers": out_peers,
-        "excluded": excluded,
-    }
+    # firm density enters only as a standardised distance: public
+    return Result(
+        inputs=tuple(ctx.inputs),
+        body={
+            "region_id": rid,
+            "boundaries": ctx.boundaries,
+            "level": ctx.level_of(rid),
+            "k": int(k),
+            "indicators": [u for u in used if u["indicator"] in used_names],
+            "values": {c: _num(float(matrix.at[rid, c])) for c in matrix.columns},
+            "peers": out_peers,
+            "excluded": excluded,
+        },
+    )

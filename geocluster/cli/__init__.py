@@ -1,25 +1,44 @@
 """The ``geocluster`` command line (CONTRACT.md, "CLI").
 
 Each module in :data:`SUBCOMMAND_MODULES` adds its subcommands through
-``register(subparsers)``; a handler takes the parsed arguments and returns
-an exit code. Domain errors become ``geocluster: error: <reason>`` and exit 2.
+``register(subparsers)``; a handler takes the parsed arguments and returns an exit
+code. The analysis subcommands are generated from the registry of analysis specs
+(:mod:`geocluster.cli.analyses`). Domain errors become ``geocluster: error: <reason>``
+and exit 2.
+
+Building the parser imports no science stack, so ``geocluster --help`` is quick: the
+commands of :mod:`geocluster.cli.ingest` (whose module imports the ingest stack) are
+registered only when one of them runs, and listed by :data:`DEFERRED` otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
 
 from geocluster import __version__
 from geocluster.errors import GeoclusterError
 
-SUBCOMMAND_MODULES = ("ingest", "clusters", "specialization", "inequality", "assets")
+#: Modules registering subcommands, imported when the parser is built.
+SUBCOMMAND_MODULES = ("ingest", "analyses", "workspace")
+#: Commands of ``geocluster.cli.ingest`` and their one-line help (for the command list).
+DEFERRED = {
+    "ingest": "read, validate and store firms, assets, boundaries or indicators",
+    "datasets": "list the workspace's datasets",
+    "serve": "serve the API and the web map",
+    "demo": "build the demo workspace (Mexico + Helsinki) and serve it",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser with every subcommand registered."""
+def _command(argv: Sequence[str]) -> str | None:
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser; with ``argv``, only what that command line needs is imported."""
+    from geocluster.cli import analyses, workspace
+
     parser = argparse.ArgumentParser(
         prog="geocluster",
         description="Find industrial and territorial clusters and measure regional inequality.",
@@ -27,15 +46,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"geocluster {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in SUBCOMMAND_MODULES:
-        importlib.import_module(f"geocluster.cli.{name}").register(sub)
+    light = argv is not None and _command(argv) not in DEFERRED
+    if light:
+        for name, text in DEFERRED.items():
+            sub.add_parser(name, help=text, add_help=False)
+    else:
+        from geocluster.cli import ingest
+
+        ingest.register(sub)
+    analyses.register(sub)
+    workspace.register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns (and exits with) the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(args_list)
+    args = parser.parse_args(args_list)
     try:
         code = int(args.handler(args) or 0)
     except GeoclusterError as exc:
@@ -44,6 +72,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("geocluster: interrupted", file=sys.stderr)
         code = 130
+    except BrokenPipeError:  # `geocluster runs list | head`: the reader left, not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 0
     if argv is None:
         sys.exit(code)
     return code

@@ -8,9 +8,10 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from geocluster.workspace import Workspace
+if TYPE_CHECKING:  # the workspace imports the science stack: only when a command runs
+    from geocluster.workspace import Workspace
 
 
 def default_workspace() -> str:
@@ -19,6 +20,7 @@ def default_workspace() -> str:
 
 
 def add_workspace_arg(parser: argparse.ArgumentParser) -> None:
+    """Add ``--workspace DIR``."""
     parser.add_argument(
         "--workspace",
         default=None,
@@ -29,6 +31,8 @@ def add_workspace_arg(parser: argparse.ArgumentParser) -> None:
 
 def open_ws(args: argparse.Namespace) -> Workspace:
     """The workspace named by ``--workspace`` (or the default)."""
+    from geocluster.workspace import Workspace
+
     return Workspace(getattr(args, "workspace", None) or default_workspace())
 
 

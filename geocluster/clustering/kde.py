@@ -33,7 +33,7 @@ from scipy.signal import fftconvolve
 from geocluster.clustering._validation import check_points, check_positive, check_weights
 from geocluster.errors import InvalidInput
 
-__all__ = ["KDEGrid", "bandwidth_m", "kde_grid"]
+__all__ = ["KDEGrid", "bandwidth_m", "kde_grid", "raster_rescale_range"]
 
 #: Largest grid (cells) kde_grid will allocate: 25M float64 = 200 MB.
 MAX_CELLS = 25_000_000
@@ -293,3 +293,41 @@ def kde_grid(
         n_points=n,
         total_weight=total,
     )
+
+
+_RESCALE: dict[tuple[str, str], tuple[float, float]] = {}
+
+
+def raster_rescale_range(info) -> tuple[float, float]:
+    """Colour-ramp range of a registered raster's first band (cached per version).
+
+    The 2nd-98th percentiles, so a few extreme cells do not wash out the rest; for
+    KDE surfaces the low end is 0 (no density). The raster tiles and the map legend
+    both use this range (moved here from ``api/tiling.py`` so ``maps/`` need not import
+    from ``api/``).
+
+    Parameters
+    ----------
+    info : RasterInfo
+        A registered raster (``id``, ``created``, ``path``, ``kind``).
+
+    Returns
+    -------
+    (float, float)
+        Low and high end of the ramp, in the raster's units.
+    """
+    key = (info.id, info.created)
+    if key not in _RESCALE:
+        from rio_tiler.io import Reader
+
+        with Reader(info.path) as src:
+            stats = src.statistics(indexes=1, percentiles=[2, 98])
+        band = next(iter(stats.values()))
+        lo, hi = float(band.percentile_2), float(band.percentile_98)
+        if info.kind == "kde":
+            lo, hi = 0.0, (float(band.max) if hi <= 0 else hi)
+        if not np.isfinite(lo) or not np.isfinite(hi) or hi <= lo:
+            lo = float(band.min)
+            hi = float(band.max) if band.max > band.min else float(band.min) + 1.0
+        _RESCALE[key] = (lo, hi)
+    return _RESCALE[key]

@@ -272,3 +272,52 @@ def test_ranking_components(demo_client, demo):
         "/analyses/ranking", json={"clusters_run": demo["clusters_run"], "weights": {"charm": 1}}
     )
     assert r.status_code == 422
+
+
+def test_every_registered_analysis_has_a_documented_route(demo_client):
+    from geocluster.analyses.spec import specs
+
+    openapi = demo_client.get("/openapi.json").json()
+    schemas = openapi["components"]["schemas"]
+    for spec in specs():
+        op = openapi["paths"][f"/analyses/{spec.name}"]["post"]
+        assert op["summary"] == spec.summary and op["description"] == spec.description
+        assert "202" in op["responses"]
+        ref = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        model = schemas[ref.rsplit("/", 1)[1]]
+        assert model["examples"] == [dict(e) for e in spec.examples]
+        assert "async" in model["properties"]
+        documented = {k for k, v in model["properties"].items() if v.get("description")}
+        assert documented == set(model["properties"])
+    # the PNG chart's option is a declared query parameter
+    params = openapi["paths"]["/analyses/inequality"]["post"]["parameters"]
+    assert {p["name"] for p in params} == {"format", "chart"}
+
+
+def test_assets_clusters_exists_over_http_too(demo_client):
+    # it existed on the CLI only; both edges come from one spec now
+    r = demo_client.post(
+        "/analyses/assets", json={"assets": "assets", "analysis": "clusters", "radius_m": 20000}
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["zones"]["type"] == "FeatureCollection"
+    assert r.json()["inputs"] == ["assets@1"]
+
+
+def test_inequality_chart_option_is_validated(demo_client):
+    r = demo_client.post("/analyses/inequality?format=png&chart=pie", json={"values": [1, 2, 3]})
+    assert r.status_code == 422 and "chart" in r.json()["detail"]
+    r = demo_client.post("/analyses/inequality?format=png", json={"values": [1, 2], "async": True})
+    assert r.status_code == 422 and "async" in r.json()["detail"]
+
+
+def test_results_name_the_exact_versions_used(demo_client):
+    body = demo_client.post(
+        "/analyses/clusters", json={"firms": "firms@1", "eps_m": 3000, "min_samples": 10}
+    ).json()
+    assert body["inputs"] == ["firms@1"]
+    body = demo_client.post(
+        "/analyses/hotspots",
+        json={"boundaries": "regions", "indicators": "indicators", "indicator": "gdp_pc"},
+    ).json()
+    assert body["inputs"] == ["regions@1", "indicators@1"]

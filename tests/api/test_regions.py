@@ -11,11 +11,16 @@ def test_profile(demo_client):
 
 
 def test_profile_matches_the_library(demo_client, demo):
-    from geocluster.analyses.territories import region_profile
+    from geocluster.analyses.territories import profile_result
+    from geocluster.disclosure import apply
 
-    direct = region_profile(demo["ws"], "R00", boundaries="regions", firms="firms")
+    result = profile_result(demo["ws"], "R00", boundaries="regions", firms="firms")
+    direct = apply(result, None, demo_client.app.state.policy).to_body()
     via_http = demo_client.get("/regions/R00/profile?boundaries=regions&firms=firms").json()
     assert via_http == direct
+    # the firm counts passed the disclosure seam, and the inputs are named with versions
+    assert via_http["firms"]["disclosure"] in ("ok", "few_contributors")
+    assert {"regions@1", "firms@1"} <= set(via_http["inputs"])
 
 
 def test_unknown_region_is_404(demo_client):

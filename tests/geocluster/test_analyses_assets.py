@@ -248,8 +248,15 @@ def test_gaps_on_a_crafted_layout(ws):
     # the market counts the bakery (agro_food), not the cafe 100 m away
     assert every.loc["a3", "n_firms"] == 1 and every.loc["a3", "employees"] == 4
     assert every.loc["a5", "linked_sectors"] == "none"
-    # per-asset firm counts go through the disclosure seam (flagged below 3 contributors)
-    assert every.loc["a6", "disclosure"] == "few_contributors"
+    # per-asset firm counts are declared cell_counts: the edge's disclosure seam flags
+    # them below 3 contributors (the stored run keeps the exact counts for editors)
+    from geocluster.analyses.assets import assets_result
+    from geocluster.disclosure import PERMISSIVE, apply
+
+    result = assets_result(ws, assets="assets", firms="firms", analysis="linkage", radius_m=2_000)
+    assert result.layers["assets"].kind == "cell_counts"
+    flagged = apply(result, None, PERMISSIVE).layers["assets"].frame.set_index("asset_id")
+    assert flagged.loc["a6", "disclosure"] == "few_contributors"
 
 
 def test_gaps_ordering_and_override(ws):

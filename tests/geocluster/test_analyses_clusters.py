@@ -228,7 +228,7 @@ def test_cli_commands(ws, capsys):
     assert main(["kde", *base, "--bandwidth", "700", "--weight", "employees"]) == 0
     assert "employees per km2" in capsys.readouterr().out
     assert main(["clusters", *base, "--eps-m", "-1"]) == 2
-    assert "eps_m > 0" in capsys.readouterr().err
+    assert "eps_m: Input should be greater than 0" in capsys.readouterr().err  # as over HTTP
     assert main(["clusters", *base, "--sector-group", "steel"]) == 2
 
 

@@ -124,7 +124,7 @@ def test_convergence_vs_independent_fits(mexico_result):
 def test_run_is_stored_with_a_map_layer(mexico_ws, mexico_result):
     run = mexico_ws.run(mexico_result["run_id"])
     assert run.kind == "inequality"
-    assert set(run.inputs) == {"mxind", "mx"}
+    assert set(run.inputs) == {"mxind@1", "mx@1"}  # exact versions used
     regions = mexico_ws.read_run(run.id)
     assert isinstance(regions, gpd.GeoDataFrame) and len(regions) == 32
     np.testing.assert_allclose(

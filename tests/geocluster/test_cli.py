@@ -213,3 +213,32 @@ def test_unicode_file_name_gives_a_unicode_dataset_id(tmp_path, capsys):
     assert main(["ingest", "firms", str(csv), "--workspace", str(tmp_path / "ws"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["id"] == "数据"
     assert Workspace(tmp_path / "ws").dataset("数据").rows == 5
+
+
+def test_help_does_not_import_the_science_stack():
+    # the parser is built from pydantic models only; run() imports the rest
+    code = (
+        "import sys, contextlib, io\n"
+        "from geocluster.cli import main\n"
+        "for argv in (['--help'], ['clusters', '--help'], ['inequality', '--help']):\n"
+        "    with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+        "        main(argv)\n"
+        "heavy = [m for m in ('numpy', 'pandas', 'geopandas', 'shapely') if m in sys.modules]\n"
+        "print(','.join(heavy))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ""
+
+
+def test_analysis_flags_are_field_names(capsys):
+    from geocluster.analyses.spec import get
+    from geocluster.cli.analyses import flag
+
+    with pytest.raises(SystemExit):
+        main(["clusters", "--help"])
+    text = capsys.readouterr().out
+    for name in get("clusters").params.model_fields:
+        assert flag(name) in text
+    assert "DBSCAN radius in metres (default: 1000.0)" in " ".join(text.split())

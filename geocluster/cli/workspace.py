@@ -1,0 +1,86 @@
+"""CLI: ``raster add|list|delete`` and ``runs list|delete`` (the workspace's rasters and runs)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from geocluster.cli._common import add_workspace_arg, open_ws, print_json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``raster`` and ``runs``."""
+    p = sub.add_parser("raster", help="register, list or delete rasters (GeoTIFF layers)")
+    rsub = p.add_subparsers(dest="raster_command", metavar="{add,list,delete}")
+    rsub.required = True
+    a = rsub.add_parser("add", help="validate a raster, store it as a COG and register it")
+    a.add_argument("path", help="a GeoTIFF (or any GDAL raster file)")
+    a.add_argument("--name", required=True, help="name; the id is its slug")
+    add_workspace_arg(a)
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(handler=_raster_add)
+    ls = rsub.add_parser("list", help="list the registered rasters")
+    add_workspace_arg(ls)
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(handler=_raster_list)
+    d = rsub.add_parser("delete", help="delete a registered raster (as DELETE /rasters/{id})")
+    d.add_argument("raster_id", metavar="RASTER_ID")
+    add_workspace_arg(d)
+    d.set_defaults(handler=_raster_delete)
+
+    p = sub.add_parser("runs", help="list or delete analysis runs")
+    rsub = p.add_subparsers(dest="runs_command", metavar="{list,delete}")
+    rsub.required = True
+    ls = rsub.add_parser("list", help="the runs, oldest first (as GET /runs)")
+    ls.add_argument("--kind", help="only runs of this kind, e.g. clusters")
+    add_workspace_arg(ls)
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(handler=_runs_list)
+    d = rsub.add_parser("delete", help="delete a run and its layers (as DELETE /runs/{id})")
+    d.add_argument("run_id", metavar="RUN_ID")
+    add_workspace_arg(d)
+    d.set_defaults(handler=_run_delete)
+
+
+def _raster_add(args: argparse.Namespace) -> int:
+    info = open_ws(args).add_raster(args.path, name=args.name)
+    if args.json:
+        print_json(info.to_dict())
+    else:
+        sys.stdout.write(
+            f"raster {info.id}: {info.width} x {info.height} px, {info.count} band(s), "
+            f"{info.dtype}, {info.crs}\n"
+        )
+    return 0
+
+
+def _raster_list(args: argparse.Namespace) -> int:
+    rasters = open_ws(args).rasters()
+    if args.json:
+        print_json([r.to_dict() for r in rasters])
+        return 0
+    for r in rasters:
+        sys.stdout.write(f"{r.id}\t{r.name}\t{r.kind}\t{r.width}x{r.height}\t{r.crs}\n")
+    return 0
+
+
+def _raster_delete(args: argparse.Namespace) -> int:
+    open_ws(args).delete_raster(args.raster_id)
+    sys.stdout.write(f"deleted raster {args.raster_id}\n")
+    return 0
+
+
+def _runs_list(args: argparse.Namespace) -> int:
+    runs = open_ws(args).runs(args.kind)
+    if args.json:
+        print_json([r.to_dict() for r in runs])
+        return 0
+    for r in runs:
+        sys.stdout.write(f"{r.id}\t{r.kind}\t{r.created}\t{', '.join(r.inputs)}\n")
+    return 0
+
+
+def _run_delete(args: argparse.Namespace) -> int:
+    open_ws(args).delete_run(args.run_id)
+    sys.stdout.write(f"deleted run {args.run_id}\n")
+    return 0

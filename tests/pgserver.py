@@ -5,7 +5,8 @@ and started as the ``postgres`` system user (``runuser``), in a temporary direct
 owned by it; the unix socket lives in that directory too and the server listens on a
 free loopback port only. The cluster is stopped and removed when the session ends.
 
-Import the fixture into a test module: ``from tests.pgserver import postgres_url``.
+Use it from a test module: ``from tests.pgserver import postgres_url``, or wrap
+:func:`running_cluster` in a local session fixture.
 """
 
 from __future__ import annotations
@@ -47,10 +48,11 @@ def _run(args: list[str], **kw) -> subprocess.CompletedProcess:
 class PgCluster:
     """A started cluster: ``url`` of its database, ``admin_url`` of the superuser."""
 
-    def __init__(self) -> None:
+    def __init__(self, bin_dir: Path = PG_BIN) -> None:
         for tool in ("initdb", "pg_ctl", "postgres"):
-            if not (PG_BIN / tool).is_file():
+            if not (Path(bin_dir) / tool).is_file():
                 pytest.fail(INSTALL_HINT, pytrace=False)
+        self.bin = Path(bin_dir)
         if not any(Path("/usr/share/postgresql/15/extension").glob("postgis.control")):
             pytest.fail(INSTALL_HINT, pytrace=False)
         self.dir = Path(tempfile.mkdtemp(prefix="geocluster-pg-"))
@@ -61,7 +63,7 @@ class PgCluster:
         self.port = _free_port()
         _run(
             [
-                str(PG_BIN / "initdb"),
+                str(self.bin / "initdb"),
                 "-D",
                 str(self.data),
                 "-U",
@@ -80,7 +82,7 @@ class PgCluster:
         )
         _run(
             [
-                str(PG_BIN / "pg_ctl"),
+                str(self.bin / "pg_ctl"),
                 "-D",
                 str(self.data),
                 "-o",
@@ -104,20 +106,25 @@ class PgCluster:
 
     def stop(self) -> None:
         try:
-            _run([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"])
+            _run([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"])
         except subprocess.CalledProcessError:
             time.sleep(0.5)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def pg_cluster():
-    """A running PostgreSQL 15 + PostGIS cluster for the whole test session."""
+def running_cluster():
+    """Start a cluster, yield it, stop and remove it (the body of a session fixture)."""
     cluster = PgCluster()
     try:
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """A running PostgreSQL 15 + PostGIS cluster for the whole test session."""
+    yield from running_cluster()
 
 
 @pytest.fixture(scope="session")

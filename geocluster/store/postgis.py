@@ -15,9 +15,9 @@
 Write protocol (a layer becomes visible in one step)
 ----------------------------------------------------
 :meth:`PostGISStore.write_layer` opens a transaction on the calling thread's
-connection, creates the layer table and bulk-loads it with ``COPY`` (CSV written by
-Arrow's C++ writer: the binary protocol row by row from Python was several times
-slower, see docs/POSTGIS.md); the same transaction stays open until
+connection, creates the layer table and bulk-loads it with a binary ``COPY``
+(geometry as EWKB; about 3x faster than CSV with hex WKB, see docs/POSTGIS.md); the
+same transaction stays open until
 :meth:`PostGISStore.commit` inserts the catalog rows and commits, so the layer table
 and the rows naming it become visible together, or not at all: a writer killed
 anywhere leaves nothing behind, because PostgreSQL rolls back a dead client's
@@ -402,7 +402,9 @@ def _pg_type(t: pa.DataType) -> tuple[str, pa.DataType]:
         return "integer", t
     if pa.types.is_integer(t):
         return "bigint", t
-    if pa.types.is_float16(t) or pa.types.is_float32(t):
+    if pa.types.is_float16(t):
+        return "real", pa.float32()
+    if pa.types.is_float32(t):
         return "real", t
     if pa.types.is_float64(t):
         return "double precision", t
@@ -415,6 +417,28 @@ def _pg_type(t: pa.DataType) -> tuple[str, pa.DataType]:
     if pa.types.is_timestamp(t):
         return ("timestamptz" if t.tz else "timestamp"), pa.timestamp("us", tz=t.tz)
     return "text", pa.string()  # anything else is kept as its JSON text
+
+
+#: Binary COPY type of each column type a layer table uses.
+_COPY_TYPES = {
+    "boolean": "bool",
+    "smallint": "int2",
+    "integer": "int4",
+    "bigint": "int8",
+    "real": "float4",
+    "double precision": "float8",
+    "text": "text",
+    "date": "date",
+    "timestamptz": "timestamptz",
+    "timestamp": "timestamp",
+}
+
+
+def _copy_rows(copy, table: pa.Table) -> None:
+    """Stream one chunk of rows into a binary ``COPY`` (psycopg's C row encoder)."""
+    columns = [table[c].to_pylist() for c in table.column_names]
+    for row in zip(*columns, strict=True):
+        copy.write_row(row)
 
 
 def _to_text_column(arr: pa.ChunkedArray) -> pa.Array:
@@ -591,27 +615,32 @@ class PostGISStore:
             pg_type, keep = _pg_type(fld.type)
             if keep != fld.type:
                 col = table[i]
-                col = col.cast(keep) if pa.types.is_timestamp(keep) else _to_text_column(col)
+                text = pa.types.is_string(keep) and not pa.types.is_string(fld.type)
+                col = _to_text_column(col) if text else col.cast(keep)
                 table = table.set_column(i, fld.with_type(keep), col)
             fields.append(pa.field(fld.name, keep))
-            pg_cols.append((fld.name, pg_type))
+            pg_cols.append((fld.name, pg_type, _COPY_TYPES[pg_type]))
         if is_geo:
             geoms = shapely.set_srid(geoms[order], 4326)
-            hexwkb = shapely.to_wkb(geoms, hex=True, include_srid=True, output_dimension=2)
-            table = table.append_column(GEOMETRY, pa.array(hexwkb, type=pa.string()))
+            # EWKB (SRID 4326 inside) is what geometry's binary input reads
+            ewkb = shapely.to_wkb(geoms, include_srid=True, output_dimension=2)
+            table = table.append_column(GEOMETRY, pa.array(ewkb, type=pa.binary()))
             fields.append(pa.field(GEOMETRY, pa.binary()))
-            pg_cols.append((GEOMETRY, "geometry(Geometry, 4326)"))
+            pg_cols.append((GEOMETRY, "geometry(Geometry, 4326)", "bytea"))
             if working_xy is not None:
                 wx, wy = (np.asarray(a, dtype="float64")[order] for a in working_xy)
                 table = table.append_column("x", pa.array(wx)).append_column("y", pa.array(wy))
                 fields += [pa.field("x", pa.float64()), pa.field("y", pa.float64())]
-                pg_cols += [("x", "double precision"), ("y", "double precision")]
+                pg_cols += [
+                    ("x", "double precision", "float8"),
+                    ("y", "double precision", "float8"),
+                ]
             b = bounds[order]
             for j, col in enumerate((XMIN, YMIN, XMAX, YMAX)):
                 table = table.append_column(col, pa.array(b[:, j], from_pandas=True))
-                pg_cols.append((col, "double precision"))
+                pg_cols.append((col, "double precision", "float8"))
         table = table.append_column(ORD, pa.array(np.arange(n, dtype=np.int64)))
-        pg_cols.append((ORD, "bigint NOT NULL"))
+        pg_cols.append((ORD, "bigint NOT NULL", "int8"))
         schema = pa.schema(fields)
 
         con = self._con()
@@ -619,17 +648,15 @@ class PostGISStore:
         if began:
             con.execute("BEGIN")
         try:
-            ddl = ", ".join(f"{_q(c)} {t}" for c, t in pg_cols)
+            ddl = ", ".join(f"{_q(c)} {t}" for c, t, _ in pg_cols)
             con.execute(f"CREATE TABLE {self._table(name)} ({ddl})")
-            cols = ", ".join(_q(c) for c, _ in pg_cols)
-            opts = pacsv.WriteOptions(include_header=False)
+            cols = ", ".join(_q(c) for c, _, _ in pg_cols)
             with con.cursor().copy(
-                f"COPY {self._table(name)} ({cols}) FROM STDIN (FORMAT csv)"
+                f"COPY {self._table(name)} ({cols}) FROM STDIN (FORMAT binary)"
             ) as copy:
+                copy.set_types([t for _, _, t in pg_cols])
                 for start in range(0, n, COPY_ROWS):
-                    buf = io.BytesIO()
-                    pacsv.write_csv(table.slice(start, COPY_ROWS), buf, write_options=opts)
-                    copy.write(buf.getbuffer())
+                    _copy_rows(copy, table.slice(start, COPY_ROWS))
             if is_geo:
                 con.execute(f"CREATE INDEX ON {self._table(name)} USING gist ({_q(GEOMETRY)})")
             if sort_key and sort_key in schema.names:

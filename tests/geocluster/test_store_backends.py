@@ -184,15 +184,14 @@ _KILL_CHILD = textwrap.dedent(
     if point == "load":
         if {backend!r} == "postgis":
             import geocluster.store.postgis as pg
-            import pyarrow.csv as pacsv
             pg.COPY_ROWS = 1000
-            real, calls = pacsv.write_csv, []
-            def write_csv(*a, **k):
+            real, calls = pg._copy_rows, []
+            def copy_rows(*a, **k):
                 calls.append(1)
                 if len(calls) == 3:  # two chunks already streamed into the COPY
                     os.kill(os.getpid(), signal.SIGKILL)
                 return real(*a, **k)
-            pg.pacsv.write_csv = write_csv
+            pg._copy_rows = copy_rows
         else:
             import geocluster.store.geoparquet as gpq
             real = gpq.pq.ParquetWriter.write_table

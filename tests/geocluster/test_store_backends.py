@@ -21,11 +21,12 @@ import mapbox_vector_tile
 import numpy as np
 import pandas as pd
 import psycopg
+import pyarrow as pa
 import pytest
 import shapely
 from pyproj import Transformer
 
-from geocluster.errors import DatasetNotFound, InvalidInput
+from geocluster.errors import DatasetNotFound, InvalidInput, WrongKind
 from geocluster.store import open_store
 from geocluster.store.postgis import PostGISStore, postgis_tile
 from geocluster.workspace import Workspace
@@ -241,6 +242,25 @@ def test_writer_killed_mid_write_leaves_the_previous_version(opener, point):
     assert after.catalog.integrity_check() == "ok"
     assert _physical_layers(after) == _referenced(after)
     assert after.add_dataset("firms", _firms(10), name="shared").version == 2
+
+
+def test_failed_writes_leave_nothing(opener):
+    ws = opener()
+    ws.add_dataset("firms", _firms(30), name="firms")
+    with pytest.raises(WrongKind):  # raised inside the commit: the new layer goes too
+        ws.add_dataset("boundaries", _regions(), name="firms")
+    bad = pd.DataFrame({"mixed": [1, "a", 2.5]})  # Arrow cannot type this column
+    with pytest.raises((TypeError, ValueError, pa.ArrowException)):
+        ws.save_run(
+            "clusters",
+            params={},
+            inputs=[],
+            layers={"labels": _firms(10)[["firm_id", "geometry"]], "bad": bad},
+            summary={},
+        )
+    assert ws.runs() == [] and [v.version for v in ws.versions("firms")] == [1]
+    assert _physical_layers(ws) == _referenced(ws)  # without a garbage collection
+    assert ws.add_dataset("firms", _firms(5), name="firms").version == 2  # still writable
 
 
 # -- concurrency -------------------------------------------------------------------------------

@@ -41,8 +41,9 @@ inequality, and serve them as OGC API Features, vector/raster tiles and a web ma
 class _WorkspaceHolder:
     """Open the workspace once, on first use, from any thread."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, store_url: str | None = None) -> None:
         self.path = Path(path)
+        self.store_url = store_url
         self._ws = None
         self._lock = threading.Lock()
 
@@ -57,7 +58,7 @@ class _WorkspaceHolder:
                 if self._ws is None:
                     from geocluster.workspace import Workspace
 
-                    self._ws = Workspace(self.path)
+                    self._ws = Workspace(self.path, store_url=self.store_url)
         return self._ws
 
 
@@ -110,7 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ],
     )
     app.state.settings = settings
-    app.state.get_workspace = _WorkspaceHolder(settings.workspace)
+    app.state.get_workspace = _WorkspaceHolder(settings.workspace, settings.store)
     app.state.index_cache = IndexCache()
     app.state.collections = CollectionResolver()
     app.state.jobs = jobs

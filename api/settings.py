@@ -95,6 +95,12 @@ class Settings(BaseSettings):
     model_config = _ENV
 
     workspace: Path = Field(Path("workspace"), description="workspace directory")
+    store: str | None = Field(
+        None,
+        description="where datasets and runs live instead of the workspace directory: a "
+        "postgresql://user@host/db[?schema=name] URL (PostGIS store); rasters stay in "
+        "the workspace directory",
+    )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     cors_origins: list[str] = Field(default_factory=list)

@@ -201,14 +201,24 @@ class Workspace:
     Parameters
     ----------
     path : path-like
-        Workspace directory; created with an empty store if missing.
+        Workspace directory; created with an empty store if missing. With
+        ``store_url`` it holds only ``rasters/``.
+    store_url : str, optional
+        Where datasets and runs live instead of ``path``: a ``postgresql://`` URL
+        (optionally ``?schema=name``) opens a :class:`~geocluster.store.postgis.PostGISStore`.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, cache_mb: float = 0) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        cache_mb: float = 0,
+        store_url: str | None = None,
+    ) -> None:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         self.rasters_dir = self.path / "rasters"
-        self.store = open_store(self.path, cache_mb=cache_mb)
+        self.store = open_store(store_url or self.path, cache_mb=cache_mb)
         self.catalog = self.store.catalog
         #: One line saying what opening did (e.g. a v1 migration), or None.
         self.notice: str | None = None

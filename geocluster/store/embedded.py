@@ -36,7 +36,7 @@ from typing import Any
 
 import pandas as pd
 
-from geocluster.errors import GeoclusterError, NotFound
+from geocluster.errors import NotFound
 from geocluster.store import geoparquet as gp
 from geocluster.store.catalog import Catalog, pid_alive
 
@@ -303,5 +303,7 @@ def open_store(location: str | os.PathLike[str], *, cache_mb: float = 0):
     """The store at ``location``: a folder (embedded) or a ``postgresql://`` URL."""
     text = str(location)
     if text.startswith(("postgresql://", "postgres://")):
-        raise GeoclusterError("the PostGIS store is not available in this build")
+        from geocluster.store.postgis import PostGISStore
+
+        return PostGISStore(text, cache_mb=cache_mb)
     return EmbeddedStore(location, cache_mb=cache_mb)

@@ -100,7 +100,7 @@ ERROR_SCHEMA: dict[str, Any] = {
 }
 
 _DESCRIPTIONS = {
-    400: "Unusable input (unreadable file, unsafe archive, ...)",
+    400: "Unparsable body, or unusable file (empty, corrupt, unsafe archive, ...)",
     403: "Refused by the disclosure policy",
     404: "Unknown dataset, run, collection, feature, raster, region or job",
     409: "Conflicts with the workspace's state",
@@ -145,10 +145,18 @@ def _document(schema: dict[str, Any], workspace_ops: set[tuple[str, str]]) -> No
             wanted = [422] if takes_input else []
             if in_path or (takes_input and (path, method) in workspace_ops):
                 wanted.append(404)
+            content = op.get("requestBody", {}).get("content", {})
+            if content:  # a body that does not parse (FastAPI's 400)
+                wanted.append(400)
+            if "multipart/form-data" in content:  # an upload: too large, unknown format
+                wanted += [413, 415]
             if "422" in responses:
                 responses["422"] = error_responses(422)[422]
             for code, doc in error_responses(*wanted).items():
                 responses.setdefault(str(code), doc)
+            for code, doc in responses.items():
+                if code.startswith("4") and "content" not in doc:  # declared without a body
+                    doc["content"] = {"application/json": {"schema": dict(_ERROR_REF)}}
 
 
 def document_errors(app: FastAPI) -> None:
@@ -157,8 +165,9 @@ def document_errors(app: FastAPI) -> None:
     Every error is ``{"detail": str}`` (the ``Error`` schema), 422 included (FastAPI's
     default documents a list of validation errors). Operations that take parameters or a
     body document 422; those with an id in the path, or that look their inputs up in the
-    workspace (they depend on :func:`api.deps.get_workspace`), document 404. Codes a
-    route declares with :func:`error_responses` are kept.
+    workspace (they depend on :func:`api.deps.get_workspace`), document 404; those with a
+    body 400 (it does not parse; an unusable file); uploads (multipart) 413 and 415. Codes a route declares are kept, with
+    the error body added when they have none.
     """
     from fastapi.routing import iter_route_contexts
 
@@ -219,11 +228,14 @@ async def _http_handler(request: Request, exc: StarletteHTTPException):
     if exc.status_code == 405:
         # Starlette names only the first route matching the path; one path has one route
         # per method here, so list the methods of all of them
+        from fastapi.routing import iter_route_contexts
+
         methods: set[str] = set()
-        for route in request.app.routes:
-            match, _ = route.matches({**request.scope, "method": "\0"})
-            if match is not Match.NONE and getattr(route, "methods", None):
-                methods |= set(route.methods)
+        probe = {**request.scope, "method": "\0"}  # no route has it: any path match is PARTIAL
+        for ctx in iter_route_contexts(request.app.routes):
+            route_methods = ctx.methods
+            if route_methods and ctx.matches(probe)[0] is not Match.NONE:
+                methods |= set(route_methods)
         if methods:
             exc = StarletteHTTPException(
                 405, detail=exc.detail, headers={"Allow": ", ".join(sorted(methods))}

@@ -18,7 +18,7 @@ import pandas as pd
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from api.deps import ItemsDep, get_workspace
+from api.deps import MAX_ITEMS_INDEX, ItemsDep, get_workspace
 from geocluster.errors import InvalidInput, NotFound
 
 landing_router = APIRouter(tags=["service"])
@@ -342,6 +342,11 @@ def items(
     )
 
 
+def _index(text: str) -> bool:
+    """Whether ``text`` is a feature position / integer id the readers can take."""
+    return text.isascii() and text.isdigit() and int(text) <= MAX_ITEMS_INDEX
+
+
 @router.get(
     "/{collection_id}/items/{feature_id}",
     summary="One feature by id",
@@ -357,11 +362,11 @@ def item(
     if id_col is not None:
         quoted = feature_id.replace("'", "''")
         frame = ws.store.read_layer(coll.layer, where=f"\"{id_col}\" = '{quoted}'", limit=2)
-        if id_col == "cluster_id" and len(frame) == 0 and feature_id.lstrip("-").isdigit():
+        if id_col == "cluster_id" and len(frame) == 0 and _index(feature_id.lstrip("-")):
             frame = ws.store.read_layer(
                 coll.layer, where=f'"{id_col}" = {int(feature_id)}', limit=2
             )
-    elif feature_id.isdigit():
+    elif _index(feature_id):
         frame = ws.read_collection(collection_id, offset=int(feature_id), limit=1)
     else:
         raise NotFound(f"no feature {feature_id!r} in collection {collection_id!r}")

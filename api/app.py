@@ -17,7 +17,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from api.errors import add_exception_handlers
+from api.errors import add_exception_handlers, document_errors
 from api.jobs import JobManager
 from api.settings import Settings
 from api.tiling import CollectionResolver, IndexCache
@@ -162,6 +162,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(runs.router)
     app.include_router(maps.router)
     app.include_router(basemap.router)
+    document_errors(app)
     return app
 
 

@@ -76,7 +76,12 @@ class ItemsQuery:
     requested_limit: int | None = None
 
 
-OutputFormat = Literal["geojson", "json", "csv", "gpkg", "parquet", "html"]
+# no "html": items are data; the web map (/map) is the HTML view of a collection
+OutputFormat = Literal["geojson", "json", "csv", "gpkg", "parquet"]
+
+#: largest ``offset``/``limit`` accepted: beyond any layer, inside every integer type
+#: the readers use (GDAL and SQLite take 64-bit, some C paths 32-bit)
+MAX_ITEMS_INDEX = 2**31 - 1
 
 
 def items_query(
@@ -89,9 +94,12 @@ def items_query(
         ),
     ] = None,
     limit: Annotated[
-        int | None, Query(ge=1, description="page size (capped by GEOCLUSTER_ITEMS_LIMIT_MAX)")
+        int | None,
+        Query(
+            ge=1, le=MAX_ITEMS_INDEX, description="page size (capped by GEOCLUSTER_ITEMS_LIMIT_MAX)"
+        ),
     ] = None,
-    offset: Annotated[int, Query(ge=0, description="features to skip")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ITEMS_INDEX, description="features to skip")] = 0,
     properties: Annotated[
         str | None,
         Query(

@@ -44,6 +44,8 @@ def _parse_options(text: str | None) -> dict[str, Any] | None:
         raise InvalidInput(
             f"options must be a JSON object, e.g. {OPTIONS_EXAMPLE}; got invalid JSON ({exc.msg})"
         ) from None
+    if value is None:  # JSON null: no options, as an absent field
+        return None
     if not isinstance(value, dict):
         raise InvalidInput(f"options must be a JSON object, got {type(value).__name__}")
     return value

@@ -16,7 +16,7 @@ import pandas as pd
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from api.deps import ItemsDep, get_workspace
+from api.deps import MAX_ITEMS_INDEX, ItemsDep, get_workspace
 from geocluster.errors import InvalidInput, NotFound
 from geocluster.io import csv_safe
 from geocluster.store.export import frame_to_bytes
@@ -324,6 +324,11 @@ def items(
     )
 
 
+def _index(text: str) -> bool:
+    """Whether ``text`` is a feature position / integer id the readers can take."""
+    return text.isascii() and text.isdigit() and int(text) <= MAX_ITEMS_INDEX
+
+
 @router.get(
     "/{collection_id}/items/{feature_id}",
     summary="One feature by id",
@@ -340,7 +345,7 @@ def item(
         frame = ws.read_collection(
             coll.id, filters=[(id_col, "==", _typed_id(feature_id, ws, coll, id_col))], limit=2
         )
-    elif feature_id.isdigit():
+    elif _index(feature_id):
         frame = ws.read_collection(collection_id, offset=int(feature_id), limit=1)
     else:
         raise NotFound(f"no feature {feature_id!r} in collection {collection_id!r}")

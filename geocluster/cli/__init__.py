@@ -14,6 +14,7 @@ registered only when one of them runs, and listed by :data:`DEFERRED` otherwise.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -66,17 +67,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(args_list)
     try:
         code = int(args.handler(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+    except BrokenPipeError:
+        # the reader (`| head`) has gone: stop quietly, as a SIGPIPE-killed tool would;
+        # stdout goes to devnull so that the interpreter's final flush stays silent
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 141
     except GeoclusterError as exc:
         print(f"geocluster: error: {_one_line(exc)}", file=sys.stderr)
         code = 2
     except KeyboardInterrupt:
         print("geocluster: interrupted", file=sys.stderr)
         code = 130
-    except BrokenPipeError:  # `geocluster runs list | head`: the reader left, not an error
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        code = 0
     if argv is None:
         sys.exit(code)
     return code

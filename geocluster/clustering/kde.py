@@ -252,8 +252,15 @@ def kde_grid(
         cell = longer / int(grid_size)
     else:
         cell = max(h / 8.0, longer / DEFAULT_MAX_SIDE)
-    nx = max(1, math.ceil(span[0] / cell - 1e-9))
-    ny = max(1, math.ceil(span[1] / cell - 1e-9))
+    # count in floats first: a tiny cell_m (5e-324) makes the ratio infinite
+    fx, fy = float(span[0]) / cell, float(span[1]) / cell
+    if not (math.isfinite(fx) and math.isfinite(fy)) or max(fx, 1) * max(fy, 1) > 2 * MAX_CELLS:
+        raise InvalidInput(
+            f"expected at most {MAX_CELLS:,} grid cells, got about {fx:.3g} x {fy:.3g} "
+            f"(cell {cell:.6g} m); give a larger cell_m or a smaller grid_size"
+        )
+    nx = max(1, math.ceil(fx - 1e-9))
+    ny = max(1, math.ceil(fy - 1e-9))
     if nx * ny > MAX_CELLS:
         raise InvalidInput(
             f"expected at most {MAX_CELLS:,} grid cells, got {nx} x {ny} = {nx * ny:,} "

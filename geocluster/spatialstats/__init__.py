@@ -1,7 +1,8 @@
-"""Spatial statistics: weights, Moran / LISA / Getis-Ord Gi* (esda), point-pattern tests.
+"""Spatial statistics: weights, Moran / LISA / Getis-Ord Gi*, point-pattern tests.
 
-Region statistics delegate to PySAL (libpysal, esda); see :func:`warm_up` for the numba
-cold start. Point-pattern tests (Ripley's L, Duranton-Overman K-density) are vectorised here
+Region statistics use libpysal weights and esda's formulas and conventions, with the
+conditional-permutation inference in :mod:`~geocluster.spatialstats.permutation` (numba,
+cached on disk; tested against esda); see :func:`warm_up` for the cold start. Point-pattern tests (Ripley's L, Duranton-Overman K-density) are vectorised here
 and tested against pointpats / direct evaluation.
 """
 

@@ -1,20 +1,15 @@
-"""Global and local spatial autocorrelation of region values, through esda.
+"""Global and local spatial autocorrelation of region values, with esda's conventions.
 
-esda computes the statistics; this module fixes the conventions (seeded permutations, no
-global random state, FDR, labels) and keeps esda's numba compile off the request path
-(:func:`warm_up`).
+The statistics are esda's (Moran's I, local Moran / LISA, Getis-Ord Gi*) computed here with
+the same formulas, and tested against esda. The local statistics' conditional-permutation
+inference runs in :mod:`geocluster.spatialstats.permutation`, numba kernels cached on disk.
 
-Cold start: esda's conditional-randomisation engine is numba code compiled on first use and
-esda does not cache it. Measured on the 2-core development machine (Nov 2026, other jobs
-running): importing esda 1.5-4.4 s; the first ``Moran_Local`` 26 s and the first ``G_Local``
-28 s in a fresh process; afterwards LISA + Gi* on 900 regions with 999 permutations take
-~0.2 s together. :func:`warm_up` switches numba's on-disk cache on for esda's kernels and runs
-both statistics once on a tiny lattice: 33-44 s the first time ever, ~21 s in later processes
-(the kernels load from the cache; only esda's ``compute_chunk`` driver, which takes the
-kernel as a function argument and cannot be cached, is compiled again). The API calls it at
-start-up in a background thread, ``threading.Thread(target=warm_up, daemon=True).start()``,
-so requests never wait for a compile unless they arrive in the first ~20 s (they then wait on
-numba's compile lock, not longer than the warm-up itself).
+Cold start: esda's own engine passes the statistic to its numba driver as a function,
+which numba cannot cache, so a fresh process spent ~20 s compiling it (Nov 2026, 2-core
+machine, other jobs running) and importing esda took 1.5-4.4 s more. Now the first LISA or
+Gi* in a fresh process loads the cached kernels (well under a second, see
+``tests/geocluster/test_spatialstats_permutation.py``); compiling them happens once per
+installation (~5 s). :func:`warm_up` does that load at service start-up.
 """
 
 from __future__ import annotations
@@ -121,15 +116,18 @@ def _seed(seed) -> int:
 def fdr_significant(p_values: np.ndarray, alpha: float = 0.05) -> np.ndarray:
     """Benjamini–Hochberg: which p-values stay significant at false discovery rate ``alpha``.
 
-    Uses esda's ``fdr`` cut-off (the largest ``p_(k) ≤ k α / n``); a p-value is significant
+    esda's ``fdr`` cut-off: with the p-values sorted, the largest ``k α / n`` such that
+    ``p_(k) < k α / n`` (``α / n``, Bonferroni, when there is none); a p-value is significant
     when it is at or below it. (Benjamini & Hochberg 1995, JRSS B 57(1).)
     """
-    import esda
-
     p = np.asarray(p_values, dtype=float)
-    if p.size == 0:
+    n = p.size
+    if n == 0:
         return np.zeros(0, bool)
-    cutoff = esda.fdr(p, alpha)
+    p_sorted = np.sort(p)
+    bounds = np.arange(1, n + 1) * alpha / n
+    below = np.nonzero(p_sorted < bounds)[0]
+    cutoff = bounds[below[-1]] if below.size else alpha / n
     return p <= cutoff
 
 
@@ -139,40 +137,61 @@ def _copy_w(w):
     return W(w.neighbors, w.weights, id_order=w.id_order, silence_warnings=True)
 
 
+def _norm_sf(x):
+    from scipy.special import ndtr
+
+    return ndtr(-np.asarray(x, float))
+
+
 def global_moran(y, w, *, permutations: int = 999, seed: int = 0) -> GlobalMoran:
     """Global Moran's I of ``y`` on row-standardised ``w``.
 
-    The statistic and its analytical inference come from ``esda.Moran``. The permutation
-    test is done here with a seeded ``numpy.random.Generator`` because esda's global Moran
-    draws from numpy's global random state: ``p_sim = (1 + #{I_perm ≥ I}) / (1 + P)`` with
-    the count taken on the other tail when that is smaller (esda's folding).
+    ``I = n / S0 · zᵀWz / zᵀz`` with its analytical inference under normality, as
+    ``esda.Moran`` (Cliff & Ord 1981): ``E[I] = -1/(n-1)``,
+    ``V[I] = (n² S1 - n S2 + 3 S0²) / ((n² - 1) S0²) - E[I]²``, two-sided ``p_norm``.
+    The permutation test uses a seeded ``numpy.random.Generator`` (esda's draws from numpy's
+    global state): ``p_sim = (1 + #{I_perm ≥ I}) / (1 + P)`` with the count taken on the
+    other tail when that is smaller (esda's folding).
     """
-    import esda
-
     y = _check(y, w, permutations, 0.05)
     seed = _seed(seed)
     wr = _copy_w(w)
     wr.transform = "r"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        mi = esda.Moran(y, wr, transformation="r", permutations=0)
+    sparse = wr.sparse
+    n = len(y)
+    z = y - y.mean()
+    z2ss = float(np.dot(z, z))
+    s0 = float(sparse.sum())
+    sym = sparse + sparse.T
+    s1 = float(sym.multiply(sym).sum()) / 2.0
+    s2 = float(
+        np.sum(
+            np.square(
+                np.asarray(sparse.sum(axis=1)).ravel() + np.asarray(sparse.sum(axis=0)).ravel()
+            )
+        )
+    )
+    i_stat = n / s0 * float(np.dot(z, sparse @ z)) / z2ss
+    expected = -1.0 / (n - 1)
+    variance = (n * n * s1 - n * s2 + 3 * s0 * s0) / ((n - 1) * (n + 1) * s0 * s0) - expected**2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z_norm = (i_stat - expected) / np.sqrt(variance)
+    p_norm = float(2.0 * _norm_sf(abs(z_norm)))
     p_sim = None
     if permutations:
         rng = np.random.default_rng(seed)
-        z = y - y.mean()
-        sparse = wr.sparse
         perms = rng.permuted(np.broadcast_to(z, (permutations, len(z))), axis=1)
         lag = np.asarray(sparse @ perms.T).T  # (P, n)
-        sims = (len(z) / wr.s0) * np.sum(perms * lag, axis=1) / np.dot(z, z)
-        larger = int(np.sum(sims >= mi.I))
+        sims = (n / s0) * np.sum(perms * lag, axis=1) / z2ss
+        larger = int(np.sum(sims >= i_stat))
         if permutations - larger < larger:
             larger = permutations - larger
         p_sim = (larger + 1.0) / (permutations + 1.0)
     return GlobalMoran(
-        I=float(mi.I),
-        expected_I=float(mi.EI),
-        z_norm=float(mi.z_norm),
-        p_norm=float(mi.p_norm),
+        I=float(i_stat),
+        expected_I=float(expected),
+        z_norm=float(z_norm),
+        p_norm=p_norm,
         p_sim=p_sim,
         permutations=int(permutations),
     )
@@ -181,73 +200,100 @@ def global_moran(y, w, *, permutations: int = 999, seed: int = 0) -> GlobalMoran
 def local_moran(
     y, w, *, permutations: int = 999, seed: int = 0, alpha: float = 0.05, fdr: bool = False
 ) -> LocalResult:
-    """Local Moran's I (LISA) with seeded conditional permutations (``esda.Moran_Local``).
+    """Local Moran's I (LISA) with seeded conditional permutations.
 
-    Labels follow esda's ``q``: 1 HH, 2 LH, 3 LL, 4 HL. ``p_value`` is esda's folded
-    pseudo p-value ``p_sim`` (or, with ``permutations=0``, none: then nothing is significant
-    and ``p_value`` is NaN).
+    As ``esda.Moran_Local`` with row-standardised weights: ``z = (y - ȳ) / σ_y``,
+    ``I_i = (n - 1) z_i (Wz)_i / Σz²``. Labels follow esda's ``q``: 1 HH, 2 LH, 3 LL,
+    4 HL. ``p_value`` is the folded pseudo p-value of
+    :func:`~geocluster.spatialstats.permutation.conditional_permutation` (1 for an island);
+    with ``permutations=0`` it is NaN and nothing is significant. ``z`` is esda's
+    ``z_sim``, ``(I - mean(I_perm)) / sd(I_perm)``.
     """
-    import esda
+    from geocluster.spatialstats.permutation import LISA, conditional_permutation
 
     y = _check(y, w, permutations, alpha)
     seed = _seed(seed)
-    _enable_esda_cache()
     wr = _copy_w(w)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        # esda announces a change of default alternative; we keep and document "directed"
-        warnings.simplefilter("ignore", DeprecationWarning)
-        lm = esda.Moran_Local(
-            y, wr, transformation="r", permutations=permutations, seed=seed, n_jobs=1
+    wr.transform = "r"
+    sparse = wr.sparse
+    n = len(y)
+    z = (y - y.mean()) / y.std()
+    den = float(np.dot(z, z))
+    lag = sparse @ z
+    stat = (n - 1) * z * lag / den
+    zp, lp = z > 0, lag > 0
+    quads = np.select([zp & lp, ~zp & lp, ~zp & ~lp], [1, 2, 3], default=4)
+    labels = np.array([QUADRANTS[int(q)] for q in quads], dtype=object)
+    if permutations:
+        p, mean, sd = conditional_permutation(
+            LISA, z, stat, sparse, permutations=permutations, seed=seed, scaling=(n - 1) / den
         )
-    p = np.asarray(lm.p_sim, float) if permutations else np.full(len(y), np.nan)
-    labels = np.array([QUADRANTS.get(int(q), "") for q in lm.q], dtype=object)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z_sim = (stat - mean) / sd
+    else:
+        p, z_sim = np.full(n, np.nan), None
     return LocalResult(
-        statistic=np.asarray(lm.Is, float),
+        statistic=np.asarray(stat, float),
         p_value=p,
         label=labels,
         significant=_significance(p, alpha, fdr),
         method="lisa",
         alpha=alpha,
         fdr=fdr,
-        z=np.asarray(lm.z_sim, float) if permutations else None,
+        z=z_sim,
     )
 
 
 def getis_ord(
     y, w, *, permutations: int = 999, seed: int = 0, alpha: float = 0.05, fdr: bool = False
 ) -> LocalResult:
-    """Getis–Ord Gi* hot and cold spots (``esda.G_Local`` with ``star=1.0``).
+    """Getis–Ord Gi* hot and cold spots.
 
-    Binary weights with a self-weight of 1, row-standardised (esda's default transform).
-    ``statistic`` is the standardised Gi* (``Zs``); the label is ``hot`` for a positive
-    z-score and ``cold`` otherwise; ``p_value`` is esda's permutation ``p_sim`` (with
-    ``permutations=0``, the analytical ``p_norm``). (Getis & Ord 1992; Ord & Getis 1995.)
+    As ``esda.G_Local`` with ``star=1.0``: binary weights with a self-weight of 1,
+    row-standardised; ``G*_i = (Wy)_i / Σy``, standardised with its analytical moments
+    (Getis & Ord 1992; Ord & Getis 1995). ``statistic`` is that z-score (esda's ``Zs``);
+    the label is ``hot`` for a positive z-score and ``cold`` otherwise; ``p_value`` is the
+    folded conditional-permutation pseudo p-value (1 for an island; with
+    ``permutations=0``, the one-sided normal ``p_norm`` of ``Zs``).
     """
-    import esda
+    from libpysal.weights.util import fill_diagonal
+
+    from geocluster.spatialstats.permutation import GI_STAR, conditional_permutation
 
     y = _check(y, w, permutations, alpha)
     seed = _seed(seed)
-    _enable_esda_cache()
-    wc = _copy_w(w)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        g = esda.G_Local(
-            y, wc, transform="R", permutations=permutations, star=1.0, seed=seed, n_jobs=1
+        # libpysal re-announces islands / components, which the caller reports itself
+        warnings.simplefilter("ignore", UserWarning)
+        ws = fill_diagonal(_copy_w(w), 1.0)
+    ws.transform = "R"
+    sparse = ws.sparse
+    n = ws.n
+    y_sum = float(y.sum())
+    g = (sparse @ y) / y_sum
+    mean = y_sum / n
+    variance = float(np.square(y).sum()) / n - mean**2
+    cardinality = np.asarray(sparse.sum(axis=1)).ravel()
+    expected = cardinality / n
+    expected_var = cardinality * (n - cardinality) / (n - 1) / n**2 * (variance / mean**2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        zs = (g - expected) / np.sqrt(expected_var)
+    if permutations:
+        p, _, _ = conditional_permutation(
+            GI_STAR, y, g, sparse, permutations=permutations, seed=seed, scaling=y_sum
         )
-    zs = np.asarray(g.Zs, float)
-    p = np.asarray(g.p_sim if permutations else g.p_norm, float)
+    else:
+        p = _norm_sf(np.abs(zs))
     labels = np.where(zs > 0, "hot", "cold").astype(object)
     return LocalResult(
-        statistic=zs,
-        p_value=p,
+        statistic=np.asarray(zs, float),
+        p_value=np.asarray(p, float),
         label=labels,
         significant=_significance(p, alpha, fdr),
         method="gi_star",
         alpha=alpha,
         fdr=fdr,
-        z=zs,
+        z=np.asarray(zs, float),
     )
 
 
@@ -259,49 +305,12 @@ def _significance(p: np.ndarray, alpha: float, fdr: bool) -> np.ndarray:
     return p <= alpha
 
 
-_cache_enabled = False
-# compute_chunk takes the statistic's kernel as a first-class function argument; numba's
-# cache index never matches it across processes, so caching it only appends a new entry to
-# the cache directory on every start
-_NOT_CACHEABLE = frozenset({"compute_chunk"})
-
-
-def _enable_esda_cache() -> int:
-    """Switch numba's on-disk cache on for esda's kernels (once); returns how many."""
-    global _cache_enabled
-    if _cache_enabled:
-        return 0
-    _cache_enabled = True
-    try:
-        import esda.crand
-        import esda.getisord
-        import esda.moran
-        import esda.significance
-        from numba.core.registry import CPUDispatcher
-    except Exception:  # noqa: BLE001 - no numba: esda runs pure Python, nothing to cache
-        return 0
-    n = 0
-    for mod in (esda.crand, esda.moran, esda.getisord, esda.significance):
-        for obj in list(vars(mod).values()):
-            if (
-                isinstance(obj, CPUDispatcher)
-                and type(obj._cache).__name__ != "FunctionCache"
-                and obj.__name__ not in _NOT_CACHEABLE
-            ):
-                try:
-                    obj.enable_caching()
-                    n += 1
-                except Exception:  # noqa: BLE001 - read-only install: compile in memory
-                    pass
-    return n
-
-
 def warm_up() -> float:
-    """Compile esda's permutation kernels now (idempotent, thread-safe).
+    """Load (or, the first time ever, compile) the permutation kernels now.
 
-    Enables numba's disk cache for esda's kernels and runs local Moran and Gi* once on a
-    5 × 5 lattice. Call it at service start-up in a background thread. Returns the seconds
-    spent (0 when already warm).
+    Runs local Moran and Gi* once on a 5 × 5 lattice; idempotent and thread-safe. Call it
+    at service start-up in a background thread. Returns the seconds spent (0 when already
+    warm).
     """
     global _warm_done
     import time
@@ -312,7 +321,6 @@ def warm_up() -> float:
         t0 = time.perf_counter()
         from libpysal.weights import lat2W
 
-        _enable_esda_cache()
         w = lat2W(5, 5)
         y = np.arange(25, dtype=float) % 7
         local_moran(y, w, permutations=9, seed=0)

@@ -22,12 +22,31 @@ from geocluster.spatialstats import (
 )
 
 
+def _enable_esda_cache() -> None:
+    """Switch numba's on-disk cache on for the reference's (esda's) kernels.
+
+    esda compiles its permutation kernels on first use (~25 s each here) and does not cache
+    them; with the cache on, later test runs load most of them. ``compute_chunk`` takes the
+    statistic as a function argument, which numba cannot cache across processes.
+    """
+    import esda.crand
+    import esda.getisord
+    import esda.moran
+    import esda.significance
+    from numba.core.registry import CPUDispatcher
+
+    for mod in (esda.crand, esda.moran, esda.getisord, esda.significance):
+        for obj in list(vars(mod).values()):
+            if (
+                isinstance(obj, CPUDispatcher)
+                and type(obj._cache).__name__ != "FunctionCache"
+                and obj.__name__ != "compute_chunk"
+            ):
+                obj.enable_caching()
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _numba_disk_cache():
-    # esda compiles its permutation kernels on first use (~25 s each here); with numba's
-    # disk cache on, later test runs load them instead
-    from geocluster.spatialstats.autocorrelation import _enable_esda_cache
-
     _enable_esda_cache()
 
 

@@ -123,6 +123,8 @@ def get_engine(name: str = "local", *, scheduler: str | None = None, **options) 
             raise InvalidInput("a scheduler address needs --engine dask, got --engine local")
         return LocalEngine(**options)
     if name == "dask":
+        from geocluster.engine.dask import DaskEngine
+
         return DaskEngine(scheduler, **options)
     raise InvalidInput(f"expected engine 'local' or 'dask', got {name!r}")
 

@@ -24,7 +24,7 @@ Analyses, each timed on the local engine and on a ``DaskEngine`` with a LocalClu
   compared between engines; LQ follows from that table in microseconds.
 
 Memory: the local engine runs in a fresh Python process per analysis, so its peak RSS
-(``ru_maxrss``) is its own; on Dask the workers are restarted before each analysis and
+(``VmHWM``) is its own; on Dask the workers are restarted before each analysis and
 their peak RSS read afterwards (``client.run``), the client's own peak is printed too.
 
 50M firms (``--big-firms``): generated the same way, then DBSCAN and specialisation on
@@ -62,6 +62,18 @@ GB = 1 << 30
 
 
 def _peak_rss() -> int:
+    """This process's peak RSS, bytes.
+
+    ``VmHWM``, not ``ru_maxrss``: Linux carries ``ru_maxrss`` over fork and exec, so a
+    worker or subprocess would report its parent's peak (e.g. the data generator's).
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 

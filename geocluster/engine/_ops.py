@@ -35,26 +35,38 @@ def piece_counts(
 
 
 def counts_of(t: pa.Table, *, x, y, sector, region, regions, weight) -> pd.DataFrame:
+    """Region x sector counts of a table's rows (grouped in Arrow: no per-row objects)."""
     if region is not None:
-        reg = t[region].to_pandas()
+        reg = t[region]
     else:
         from geocluster.specialization.regions import assign_regions
 
         gdf, id_col = regions
         pos = assign_regions(xy(t, x, y), gdf)
-        ids = gdf[id_col].to_numpy()
-        reg = pd.Series(pd.array(np.where(pos >= 0, ids[np.maximum(pos, 0)], None), "object"))
-        reg[pos < 0] = None
+        ids = pa.array(gdf[id_col].to_numpy())
+        # A null index takes a null: points in no region keep a missing region.
+        reg = ids.take(pa.array(pos, mask=pos < 0))
     w = weights_of(t, weight)
-    df = pd.DataFrame(
+    n = t.num_rows
+    g = pa.table(
         {
-            "region": reg.reset_index(drop=True),
-            "sector": t[sector].to_pandas().reset_index(drop=True),
-            "n_firms": np.ones(t.num_rows, np.int64),
-            "weight": np.zeros(t.num_rows) if w is None else np.nan_to_num(w, nan=0.0),
-            "n_weight_known": np.zeros(t.num_rows, np.int64)
-            if w is None
-            else np.isfinite(w).astype(np.int64),
+            "region": reg,
+            "sector": t[sector],
+            "n_firms": pa.array(np.ones(n, np.int64)),
+            "weight": pa.array(np.zeros(n) if w is None else np.nan_to_num(w, nan=0.0)),
+            "n_weight_known": pa.array(
+                np.zeros(n, np.int64) if w is None else np.isfinite(w).astype(np.int64)
+            ),
+        }
+    )
+    out = g.group_by(["region", "sector"]).aggregate(
+        [("n_firms", "sum"), ("weight", "sum"), ("n_weight_known", "sum")]
+    )
+    df = out.to_pandas().rename(
+        columns={
+            "n_firms_sum": "n_firms",
+            "weight_sum": "weight",
+            "n_weight_known_sum": "n_weight_known",
         }
     )
     return reduce_counts([df])

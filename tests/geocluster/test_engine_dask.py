@@ -242,6 +242,21 @@ def test_dask_map_sectors_runs_on_workers(engine, data):
     assert all(v[2] != os.getpid() for v in got.values())  # ran in worker processes
 
 
+@pytest.mark.slow  # a real LocalCluster
+def test_dask_engine_by_scheduler_address(engine, data):
+    from geocluster.engine import get_engine
+
+    df, _ = data
+    addr = engine.client.scheduler.address
+    assert addr.startswith("tcp://127.0.0.1:")  # the local cluster listens on loopback only
+    with get_engine("dask", scheduler=addr) as other:
+        assert other.n_workers == 2
+        got = other.region_sector_counts(df, sector="sector_code", region="region")
+    ref = LocalEngine().region_sector_counts(df, sector="sector_code", region="region")
+    pd.testing.assert_frame_equal(got, ref)
+    assert not engine.client.status == "closed"  # closing the second client left ours
+
+
 # -- workers dying ------------------------------------------------------------------------
 
 

@@ -24,8 +24,9 @@ Analyses, each timed on the local engine and on a ``DaskEngine`` with a LocalClu
   compared between engines; LQ follows from that table in microseconds.
 
 Memory: the local engine runs in a fresh Python process per analysis, so its peak RSS
-(``VmHWM``) is its own; on Dask the workers are restarted before each analysis and
-their peak RSS read afterwards (``client.run``), the client's own peak is printed too.
+(``VmHWM``) is its own; on Dask the workers have
+their peak RSS reset before each analysis and read afterwards (``client.run``); the
+client's own peak is printed too.
 
 50M firms (``--big-firms``): generated the same way, then DBSCAN and specialisation on
 Dask only (the local engine needs the whole register's columns in one process); the
@@ -75,6 +76,16 @@ def _peak_rss() -> int:
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _reset_peak() -> bool:
+    """Reset this process's peak RSS (Linux >= 4.0: ``clear_refs`` 5); False if refused."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
 
 
 def firm_chunks(n: int, chunk: int, seed: int):
@@ -163,6 +174,7 @@ def local_worker(spec_path: str) -> None:
     from geocluster.clustering.dbscan import warm_up
 
     warm_up()
+    _reset_peak()  # as on the workers: the peak from here on (imports included in RSS)
     base = _peak_rss()
     t0 = time.perf_counter()
     res = run_analysis(LocalEngine(), spec["name"], spec["paths"], args, spec["sectors"])
@@ -198,8 +210,13 @@ def run_local(name, paths, args, sectors, tmp: Path) -> dict:
 
 
 def run_dask(engine, name, paths, args, sectors) -> tuple[dict, object]:
-    engine.client.restart()  # fresh workers: their peak RSS is this analysis's
     engine.client.run(_warm)
+    # Peak RSS of this analysis only: reset the workers' and the client's high-water marks
+    # (restarting the workers instead was flaky under load here: they did not come back).
+    if not all(engine.client.run(_reset_peak).values()):
+        engine.client.restart()
+        engine.client.run(_warm)
+    _reset_peak()
     t0 = time.perf_counter()
     res = run_analysis(engine, name, paths, args, sectors)
     dt = time.perf_counter() - t0

@@ -205,6 +205,20 @@ def run_tile(gid, X, w, tile, eps: float, min_samples: float):
     }
 
 
+def _gid_order(gid: np.ndarray) -> np.ndarray:
+    """``argsort(gid)`` for distinct gids; linear time when they are dense (no filter)."""
+    if gid.size == 0 or int(gid.max()) >= 4 * gid.size:
+        return np.argsort(gid, kind="stable")
+    slot = np.full(int(gid.max()) + 1, -1, np.int64)
+    slot[gid] = np.arange(gid.size)
+    # A duplicate gid would leave fewer filled slots; the caller checks distinctness.
+    return (
+        slot[slot >= 0]
+        if np.count_nonzero(slot >= 0) == gid.size
+        else np.argsort(gid, kind="stable")
+    )
+
+
 def merge_tiles(parts: list[dict]):
     """Global ``(gid, labels, core)`` (gid ascending) from the tile results."""
     offsets = [0]
@@ -222,7 +236,7 @@ def merge_tiles(parts: list[dict]):
         if parts
         else np.zeros(0, np.int64)
     )
-    order = np.argsort(gid, kind="stable")
+    order = _gid_order(gid)
     gid, core, node = gid[order], core[order], node[order]
     if gid.size and np.any(gid[1:] == gid[:-1]):
         raise RuntimeError("a point is owned by two tiles")  # a bug, never user input

@@ -49,7 +49,8 @@ def _hooked(hook, kind, fn, *args, **kwargs):
 def _sample_task(table, piece: Piece, x, y, filters, step):
     gid, t = read_piece(table, piece, [x, y], filters)
     X = xy(t, x, y)
-    return len(gid), X[::step].copy()
+    # Every point is checked here, not only the sample: a NaN would be owned by no tile.
+    return len(gid), X[::step].copy(), int((~np.isfinite(X)).any(axis=1).sum())
 
 
 def _tile_task(table, pieces, x, y, weight, filters, tile, eps, min_samples):
@@ -228,8 +229,12 @@ class DaskEngine:
         n = sum(r[0] for r in res)
         if n == 0:
             return DBSCANResult(np.zeros(0, np.int64), np.zeros(0, bool))
+        if sum(r[2] for r in res):
+            raise InvalidInput(
+                f"expected finite x, y coordinates, got {sum(r[2] for r in res)} rows with "
+                "NaN or infinite values"
+            )
         sample = np.concatenate([r[1] for r in res])
-        _check_finite(sample)
         plan = tiles.plan_tiles(sample, self._n_tiles(n))
         futs = []
         for tile in plan:

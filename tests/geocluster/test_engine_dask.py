@@ -130,6 +130,15 @@ def test_plan_tiles_covers_the_plane_once_and_balances_skew():
     assert sizes.max() <= 2.5 * len(X) / len(plan)
 
 
+def test_gid_order_is_argsort_dense_sparse_and_with_duplicates():
+    rng = np.random.default_rng(5)
+    dense = rng.permutation(1000)
+    sparse = rng.choice(10**9, 500, replace=False)
+    dup = np.r_[dense[:10], dense[3]]
+    for g in (dense, sparse, dup, np.zeros(0, np.int64)):
+        np.testing.assert_array_equal(g[T._gid_order(g)], np.sort(g))
+
+
 # -- DaskEngine on a LocalCluster ---------------------------------------------------------
 
 
@@ -255,6 +264,20 @@ def test_dask_engine_by_scheduler_address(engine, data):
     ref = LocalEngine().region_sector_counts(df, sector="sector_code", region="region")
     pd.testing.assert_frame_equal(got, ref)
     assert not engine.client.status == "closed"  # closing the second client left ours
+
+
+@pytest.mark.slow  # a real LocalCluster
+def test_dask_dbscan_rejects_non_finite_coordinates_like_local(engine, tmp_path):
+    from geocluster.errors import InvalidInput
+
+    df = firms()[["x", "y"]].reset_index(drop=True)
+    df.loc[1234, "x"] = np.nan  # one bad row, almost surely not in the planning sample
+    paths = write_files(df, tmp_path, n_files=2)
+    for src in (paths, df):
+        with pytest.raises(InvalidInput, match="finite"):
+            LocalEngine().dbscan(src, eps_m=EPS, min_samples=MIN_SAMPLES)
+        with pytest.raises(InvalidInput, match="finite"):
+            engine.dbscan(src, eps_m=EPS, min_samples=MIN_SAMPLES)
 
 
 # -- workers dying ------------------------------------------------------------------------

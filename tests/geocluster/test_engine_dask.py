@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from scipy.spatial import cKDTree
 from sklearn.cluster import DBSCAN
 
 from geocluster.engine import DaskEngine, EngineError, LocalEngine
@@ -130,6 +131,32 @@ def test_plan_tiles_covers_the_plane_once_and_balances_skew():
     assert sizes.max() <= 2.5 * len(X) / len(plan)
 
 
+@pytest.mark.parametrize("b_first", [True, False])
+def test_tiles_border_tie_goes_to_the_smaller_row_as_locally(b_first):
+    # A border point P at (0, 0) exactly eps from a core point of each of two clusters
+    # (A around x < 0, B around x > 0), with the tile cut through P: the tie must go to the
+    # core point with the smaller row, whichever tile owns P (hand-checked: B when B's
+    # rows come first, else A).
+    a = [(-50.0, 0.0), (-60.0, 0.0), (-70.0, 0.0), (-80.0, 0.0)]
+    b = [(50.0, 0.0), (60.0, 0.0), (70.0, 0.0), (80.0, 0.0)]
+    X = np.array((b + a if b_first else a + b) + [(0.0, 0.0)])
+    ref = LocalEngine().dbscan(
+        pd.DataFrame({"x": X[:, 0], "y": X[:, 1]}), eps_m=50.0, min_samples=4
+    )
+    assert not ref.core[-1] and ref.labels[-1] == 0  # the first cluster is the first rows'
+    inf = np.inf
+    for cut in (0.0, 1e-9, -1e-9):
+        plan = [(-inf, -inf, cut, inf), (cut, -inf, inf, inf)]
+        gid = np.arange(len(X))
+        parts = []
+        for tile in plan:
+            k = T.in_box(X, T.halo_boxes(tile, 50.0)[1])
+            parts.append(T.run_tile(gid[k], X[k], None, tile, 50.0, 4))
+        _, labels, core = T.merge_tiles(parts)
+        np.testing.assert_array_equal(labels, ref.labels)
+        np.testing.assert_array_equal(core, ref.core)
+
+
 def test_gid_order_is_argsort_dense_sparse_and_with_duplicates():
     rng = np.random.default_rng(5)
     dense = rng.permutation(1000)
@@ -149,9 +176,17 @@ def test_dask_dbscan_equals_local_on_files(engine, data):
     got = engine.dbscan(paths, eps_m=EPS, min_samples=MIN_SAMPLES)
     assert ref.n_clusters > 10
     assert_same(got, ref)
-    # And against scikit-learn directly (the independent reference): core and noise sets.
-    X = pq.read_table(paths[0]).to_pandas()
+    # Meaningful: some border points are within eps of core points of two clusters.
     X = pd.concat([pq.read_table(p).to_pandas() for p in paths])[["x", "y"]].to_numpy()
+    tree = cKDTree(X)
+    border = np.flatnonzero(~ref.core & (ref.labels >= 0))
+    two = [
+        i
+        for i, nb in zip(border, tree.query_ball_point(X[border], EPS))
+        if len({ref.labels[j] for j in nb if ref.core[j]}) > 1
+    ]
+    assert len(two) >= 5
+    # And against scikit-learn directly (the independent reference): core and noise sets.
     sk = DBSCAN(eps=EPS, min_samples=MIN_SAMPLES).fit(X)
     sk_core = np.zeros(len(X), bool)
     sk_core[sk.core_sample_indices_] = True

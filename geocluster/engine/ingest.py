@@ -69,6 +69,22 @@ def _chunks_of_csv(path: Path, block_bytes: int, read_options, convert_options):
         yield pa.Table.from_batches([batch])
 
 
+_PARQUET = {".parquet", ".geoparquet", ".pq"}
+
+
+def _chunks_of_parquet(path: Path, block_bytes: int):
+    try:
+        pf = pq.ParquetFile(path)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise UnusableFile(f"could not read the Parquet file: {_reason(exc)}") from None
+    # Batches of about block_bytes, from the file's own average row width.
+    md = pf.metadata
+    total = sum(md.row_group(g).total_byte_size for g in range(md.num_row_groups))
+    row_bytes = max(1, total // max(md.num_rows, 1))
+    for batch in pf.iter_batches(batch_size=max(1024, block_bytes // row_bytes)):
+        yield pa.Table.from_batches([batch])
+
+
 def _reason(exc: Exception) -> str:
     # Arrow's messages can quote file contents: keep the first clause, cut long.
     return str(exc).split("\n")[0].split(":")[0][:120]
@@ -112,8 +128,11 @@ def write_partitioned(
 
     Parameters
     ----------
-    source : path of a CSV file, or iterable of DataFrames / pyarrow Tables / RecordBatches
-        A CSV is read in blocks of ``block_bytes`` (pyarrow's streaming reader: column
+    source : path of a CSV or (Geo)Parquet file, or iterable of DataFrames / pyarrow
+        Tables / RecordBatches
+        A Parquet file is read in batches of about ``block_bytes`` (the geometry, if any,
+        stays a WKB column; the file-level GeoParquet metadata is not carried over: the
+        store writes its own). A CSV is read in blocks of ``block_bytes`` (pyarrow's streaming reader: column
         types are inferred from the first block and then enforced). The reader reads
         ahead a few dozen blocks (measured: ~40), which bounds its memory.
     out_dir : path
@@ -146,7 +165,9 @@ def write_partitioned(
     rows_per_file = int(rows_per_file)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    if isinstance(source, str | os.PathLike):
+    if isinstance(source, str | os.PathLike) and Path(source).suffix.lower() in _PARQUET:
+        chunks = _chunks_of_parquet(Path(source), int(block_bytes))
+    elif isinstance(source, str | os.PathLike):
         chunks = _chunks_of_csv(Path(source), int(block_bytes), read_options, convert_options)
     else:
         chunks = iter(source)

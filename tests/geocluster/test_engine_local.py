@@ -210,6 +210,19 @@ def test_write_partitioned_csv_round_trip(tmp_path):
     assert len(res.labels) == 25_000
 
 
+def test_write_partitioned_streams_a_parquet_file(tmp_path):
+    src = tmp_path / "firms.csv"
+    _write_csv(src, 12_000)
+    big = tmp_path / "firms.parquet"
+    pq.write_table(pa.csv.read_csv(src), big, row_group_size=5_000)
+    paths = write_partitioned(big, tmp_path / "out", rows_per_file=5_000, block_bytes=32 << 10)
+    assert [pq.ParquetFile(p).metadata.num_rows for p in paths] == [5000, 5000, 2000]
+    got = pa.concat_tables([pq.read_table(p) for p in paths]).to_pandas().sort_values("id")
+    ref = pd.read_csv(src)  # reference: pandas' own reading of the CSV
+    np.testing.assert_array_equal(got["id"].to_numpy(), ref["id"].to_numpy())
+    np.testing.assert_array_equal(got["x"].to_numpy(), ref["x"].to_numpy())
+
+
 def test_write_partitioned_frames_and_transform(tmp_path):
     def chunks():
         for k in range(5):

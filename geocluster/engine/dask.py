@@ -255,7 +255,9 @@ class DaskEngine:
         return DBSCANResult(labels=labels, core=core)
 
     def _n_tiles(self, n: int) -> int:
-        return max(2 * self.n_workers, math.ceil(n / self.tile_points))
+        # A power of two: the k-d split halves tiles, so every tile gets the same share.
+        want = max(2 * self.n_workers, math.ceil(n / self.tile_points))
+        return 1 << (want - 1).bit_length()
 
     def _dbscan_table(self, src, eps, min_samples, weight, filters, x, y):
         cols = [x, y] + ([weight] if weight else [])

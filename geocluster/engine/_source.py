@@ -1,0 +1,239 @@
+"""What an engine reads: a list of Parquet files, or one in-memory table.
+
+Rows are numbered globally in source order -- the files in the order given, each file's
+rows in storage order -- *before* filters. That number (``gid``) is how the Dask engine
+keeps results aligned to rows and breaks ties exactly as the local engine does: the local
+engine sees the filtered rows in the same order, so "smaller row index" and "smaller gid"
+agree.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from geocluster.errors import InvalidInput, MissingColumns, UnusableFile
+
+__all__ = ["Source", "as_source", "Piece"]
+
+#: Rows per piece when an in-memory table is cut into work units.
+TABLE_PIECE_ROWS = 250_000
+
+
+def _filter_expression(filters) -> pc.Expression | None:
+    """``filters`` as a pyarrow expression: an Expression, or pyarrow's DNF tuple lists."""
+    if filters is None:
+        return None
+    if isinstance(filters, pc.Expression):
+        return filters
+    try:
+        return pq.filters_to_expression(filters)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(
+            "expected filters as a pyarrow expression or a list of (column, op, value) "
+            f"tuples, got {type(filters).__name__}"
+        ) from exc
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One unit of work: a run of row groups of one file, or a slice of the table."""
+
+    path: str | None  # None: a slice of the in-memory table
+    row_groups: tuple[int, ...]  # for files
+    start: int  # gid of the piece's first row (files: of its first row group)
+    stop: int  # gid after the piece's last row (tables), or of its last row group's end
+    bbox: tuple[float, float, float, float] | None  # x/y statistics, when known
+
+
+class Source:
+    """Normalised input of an engine method.
+
+    Parameters
+    ----------
+    data : sequence of paths, pyarrow.Table or pandas.DataFrame
+        Parquet files (one dataset version, possibly several files) or an in-memory table.
+    x, y : str
+        Names of the working-CRS coordinate columns (metres).
+    """
+
+    def __init__(self, data, *, x: str = "x", y: str = "y") -> None:
+        self.x = x
+        self.y = y
+        self.table: pa.Table | None = None
+        self.paths: list[str] = []
+        if isinstance(data, pd.DataFrame):
+            data = pa.Table.from_pandas(data, preserve_index=False)
+        if isinstance(data, pa.Table):
+            self.table = data
+            self.columns = list(data.column_names)
+            self.n_rows = data.num_rows
+            self.pieces = [
+                Piece(None, (), s, min(s + TABLE_PIECE_ROWS, data.num_rows), None)
+                for s in range(0, data.num_rows, TABLE_PIECE_ROWS)
+            ]
+            return
+        if isinstance(data, str | os.PathLike):
+            data = [data]
+        if not isinstance(data, Sequence) or not data:
+            raise InvalidInput(
+                f"expected a non-empty list of Parquet files or a table, got {type(data).__name__}"
+            )
+        self.paths = [str(p) for p in data]
+        self.pieces = []
+        columns: list[str] | None = None
+        offset = 0
+        for k, p in enumerate(self.paths):
+            try:
+                meta = pq.ParquetFile(p).metadata
+            except (OSError, pa.ArrowInvalid) as exc:
+                raise UnusableFile(
+                    f"file {k + 1} of the source is not a readable Parquet file"
+                ) from exc
+            names = meta.schema.to_arrow_schema().names
+            if columns is None:
+                columns = names
+            elif names != columns:
+                raise UnusableFile(f"file {k + 1} of the source has other columns than file 1")
+            ix = names.index(x) if x in names else None
+            iy = names.index(y) if y in names else None
+            for g in range(meta.num_row_groups):
+                rg = meta.row_group(g)
+                bbox = None
+                if ix is not None and iy is not None:
+                    sx = rg.column(ix).statistics
+                    sy = rg.column(iy).statistics
+                    if sx is not None and sy is not None and sx.has_min_max and sy.has_min_max:
+                        bbox = (float(sx.min), float(sy.min), float(sx.max), float(sy.max))
+                self.pieces.append(Piece(p, (g,), offset, offset + rg.num_rows, bbox))
+                offset += rg.num_rows
+        self.columns = columns or []
+        self.n_rows = offset
+
+    def require(self, *names: str | None) -> None:
+        """Raise MissingColumns unless every named column exists."""
+        missing = [n for n in names if n is not None and n not in self.columns]
+        if missing:
+            raise MissingColumns(
+                f"expected columns {missing} in the source, found {sorted(self.columns)}"
+            )
+
+    def read(
+        self, piece: Piece, columns: Sequence[str], filters=None
+    ) -> tuple[np.ndarray, pa.Table]:
+        """``(gid, table)`` of a piece's rows that pass ``filters``, in source order."""
+        return read_piece(self.table, piece, list(columns), filters)
+
+    def read_all(self, columns: Sequence[str], filters=None) -> tuple[np.ndarray, pa.Table]:
+        """``(gid, table)`` of all rows that pass ``filters``, in source order."""
+        parts = [self.read(p, columns, filters) for p in self.pieces]
+        if not parts:
+            return np.zeros(0, np.int64), pa.table({c: pa.array([], pa.float64()) for c in columns})
+        return (
+            np.concatenate([g for g, _ in parts]),
+            pa.concat_tables([t for _, t in parts]),
+        )
+
+    def pieces_within(self, box: tuple[float, float, float, float]) -> list[Piece]:
+        """Pieces whose x/y statistics intersect ``box`` (all pieces without statistics)."""
+        x0, y0, x1, y1 = box
+        out = []
+        for p in self.pieces:
+            b = p.bbox
+            if b is None or not (b[2] < x0 or b[0] > x1 or b[3] < y0 or b[1] > y1):
+                out.append(p)
+        return out
+
+    def coalesced(self, max_rows: int) -> list[Piece]:
+        """Pieces merged per file into runs of about ``max_rows`` rows (fewer, larger tasks)."""
+        if self.table is not None:
+            return list(self.pieces)
+        out: list[Piece] = []
+        run: list[Piece] = []
+        for p in self.pieces:
+            if run and (p.path != run[0].path or p.stop - run[0].start > max_rows):
+                out.append(_merge(run))
+                run = []
+            run.append(p)
+        if run:
+            out.append(_merge(run))
+        return out
+
+
+def _merge(run: list[Piece]) -> Piece:
+    return Piece(
+        run[0].path,
+        tuple(g for p in run for g in p.row_groups),
+        run[0].start,
+        run[-1].stop,
+        None,
+    )
+
+
+def read_piece(
+    table: pa.Table | None, piece: Piece, columns: list[str], filters=None
+) -> tuple[np.ndarray, pa.Table]:
+    """Read one piece (a function of plain data, so it runs on a worker)."""
+    expr = _filter_expression(filters)
+    if piece.path is None:
+        t = table.slice(piece.start, piece.stop - piece.start).select(columns)
+        gid = np.arange(piece.start, piece.stop, dtype=np.int64)
+        if expr is not None:
+            # Filter on the whole slice (filter columns may not be among `columns`).
+            full = table.slice(piece.start, piece.stop - piece.start)
+            keep = _mask(full, expr)
+            t = t.filter(keep)
+            gid = gid[np.asarray(keep)]
+        return gid, t
+    pf = pq.ParquetFile(piece.path)
+    need = list(dict.fromkeys(columns + (_expr_columns(expr, pf) if expr is not None else [])))
+    t = pf.read_row_groups(list(piece.row_groups), columns=need)
+    gid = np.arange(piece.start, piece.start + t.num_rows, dtype=np.int64)
+    if expr is not None:
+        keep = _mask(t, expr)
+        t = t.filter(keep)
+        gid = gid[np.asarray(keep)]
+    return gid, t.select(columns)
+
+
+def _mask(t: pa.Table, expr: pc.Expression) -> pa.Array:
+    # A dataset over the in-memory table evaluates any expression pyarrow supports.
+    import pyarrow.dataset as ds
+
+    t2 = t.append_column("__row", pa.array(np.arange(t.num_rows, dtype=np.int64)))
+    kept = ds.dataset(t2).to_table(columns=["__row"], filter=expr)["__row"].to_numpy()
+    keep = np.zeros(t.num_rows, bool)
+    keep[kept] = True
+    return pa.array(keep)
+
+
+def _expr_columns(expr: pc.Expression, pf: pq.ParquetFile) -> list[str]:
+    # pyarrow has no public API listing an expression's fields: keep the columns whose
+    # name appears as a field reference in its text form.
+    text = str(expr)
+    return [n for n in pf.schema_arrow.names if n in text]
+
+
+def as_source(data, *, x: str = "x", y: str = "y") -> Source:
+    """``data`` as a :class:`Source` (a Source is returned as is)."""
+    if isinstance(data, Source):
+        return data
+    if isinstance(data, Path):
+        data = [data]
+    return Source(data, x=x, y=y)
+
+
+def xy(t: pa.Table, x: str, y: str) -> np.ndarray:
+    """The (n, 2) float64 coordinate array of a table."""
+    X = np.empty((t.num_rows, 2), np.float64)
+    X[:, 0] = t[x].to_numpy(zero_copy_only=False)
+    X[:, 1] = t[y].to_numpy(zero_copy_only=False)
+    return X

@@ -1,0 +1,384 @@
+"""The Dask engine: the same analyses across the workers of a ``distributed`` cluster.
+
+Workers read the Parquet files themselves (they need the package and read access to the
+workspace folder); the client sends only file names, row-group numbers and parameters,
+and receives reduced results. An in-memory table is sent to the workers instead.
+
+Fault tolerance: every task is a pure function of files that never change (dataset
+versions are immutable), so when a worker dies the scheduler simply runs its tasks again
+elsewhere. A task that keeps killing workers ends the computation with
+:class:`geocluster.engine.EngineError` -- there is never a partial result.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from geocluster.engine import DBSCANResult, EngineError
+from geocluster.engine import _dbscan_tiles as tiles
+from geocluster.engine._ops import (
+    finish_counts,
+    finish_kde,
+    kde_bounds,
+    piece_bounds,
+    piece_counts,
+    piece_kde,
+    reduce_bounds,
+    reduce_counts,
+    reduce_kde,
+)
+from geocluster.engine._source import Piece, as_source, read_piece, xy
+from geocluster.engine.local import _check_regions, _grid
+from geocluster.errors import InvalidInput
+
+__all__ = ["DaskEngine"]
+
+#: Points sampled in total to plan the DBSCAN tiles.
+SAMPLE_POINTS = 200_000
+
+
+def _hooked(hook, kind, fn, *args, **kwargs):
+    if hook is not None:
+        hook(kind)
+    return fn(*args, **kwargs)
+
+
+def _sample_task(table, piece: Piece, x, y, filters, step):
+    gid, t = read_piece(table, piece, [x, y], filters)
+    X = xy(t, x, y)
+    # Every point is checked here, not only the sample: a NaN would be owned by no tile.
+    return len(gid), X[::step].copy(), int((~np.isfinite(X)).any(axis=1).sum())
+
+
+def _tile_task(table, pieces, x, y, weight, filters, tile, eps, min_samples):
+    """Read the points within the halo of ``tile`` and run the tile DBSCAN on them."""
+    _, read_box = tiles.halo_boxes(tile, eps)
+    cols = [x, y] + ([weight] if weight else [])
+    gids, Xs, ws = [], [], []
+    for p in pieces:
+        gid, t = read_piece(table, p, cols, filters)
+        X = xy(t, x, y)
+        keep = tiles.in_box(X, read_box)
+        gids.append(gid[keep])
+        Xs.append(X[keep])
+        if weight:
+            ws.append(np.asarray(t[weight].to_numpy(zero_copy_only=False), float)[keep])
+    if not gids:
+        gid = np.zeros(0, np.int64)
+        X = np.zeros((0, 2))
+        w = None
+    else:
+        gid = np.concatenate(gids)
+        X = np.concatenate(Xs)
+        w = np.concatenate(ws) if weight else None
+    # Pieces are in source order and each keeps row order: gid is ascending already,
+    # which is what makes local index ties equal global row ties.
+    return tiles.run_tile(gid, X, w, tile, eps, min_samples)
+
+
+def _tile_task_arrays(gid, X, w, tile, eps, min_samples):
+    return tiles.run_tile(gid, X, w, tile, eps, min_samples)
+
+
+class DaskEngine:
+    """Run the analyses on a Dask cluster.
+
+    Parameters
+    ----------
+    scheduler : str, optional
+        Address of a running scheduler (``tcp://host:8786``). None: start a
+        ``distributed.LocalCluster`` of worker *processes* listening on loopback only.
+    n_workers : int, default 2
+        Workers of the local cluster (ignored with ``scheduler``).
+    threads_per_worker : int, default 1
+    memory_limit : str or int, default "auto"
+        Per-worker memory limit of the local cluster.
+    tile_points : int, default 1_000_000
+        Target points per DBSCAN tile (more tiles than workers are made anyway, so that
+        all workers are busy; the halo adds points on top).
+    piece_rows : int, default 2_000_000
+        Rows per task for counts and densities (row groups of a file are grouped).
+    task_hook : callable, optional
+        Called on the worker as ``task_hook(kind)`` at the start of every task (kind:
+        ``"sample"``, ``"tile"``, ``"counts"``, ``"bounds"``, ``"kde"``); for
+        instrumentation and fault-injection tests. Must be picklable.
+    client : distributed.Client, optional
+        Use this client (and do not close it).
+    """
+
+    def __init__(
+        self,
+        scheduler: str | None = None,
+        *,
+        n_workers: int = 2,
+        threads_per_worker: int = 1,
+        memory_limit: str | int = "auto",
+        tile_points: int = 1_000_000,
+        piece_rows: int = 2_000_000,
+        task_hook: Callable[[str], None] | None = None,
+        client=None,
+    ) -> None:
+        from distributed import Client, LocalCluster
+
+        self.tile_points = int(tile_points)
+        self.piece_rows = int(piece_rows)
+        self.task_hook = task_hook
+        self._cluster = None
+        self._own_client = client is None
+        if client is not None:
+            self.client = client
+        elif scheduler is not None:
+            try:
+                self.client = Client(scheduler, timeout="10s")
+            except (OSError, TimeoutError) as exc:
+                raise EngineError(
+                    f"could not reach the Dask scheduler at {scheduler!r}: {type(exc).__name__}"
+                ) from None
+        else:
+            self._cluster = LocalCluster(
+                n_workers=n_workers,
+                threads_per_worker=threads_per_worker,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address="127.0.0.1:0",
+                memory_limit=memory_limit,
+            )
+            self.client = Client(self._cluster)
+
+    # -- plumbing -------------------------------------------------------------------
+
+    def __enter__(self) -> DaskEngine:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the client and the local cluster this engine started."""
+        if self._own_client:
+            self.client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None
+
+    @property
+    def n_workers(self) -> int:
+        return max(1, len(self.client.scheduler_info(n_workers=-1)["workers"]))
+
+    def _submit(self, kind, fn, *args, **kwargs):
+        return self.client.submit(_hooked, self.task_hook, kind, fn, *args, pure=False, **kwargs)
+
+    def _gather(self, futures):
+        from distributed import KilledWorker
+
+        try:
+            try:
+                return self.client.gather(futures)
+            except BaseException:
+                # Stop the rest of this computation: nothing of it will be used.
+                self.client.cancel(futures if isinstance(futures, list) else [futures])
+                raise
+        except KilledWorker as exc:
+            raise EngineError(
+                "a Dask worker died every time it ran one task of this computation "
+                "(out of memory?); no result was produced"
+            ) from exc
+        except (OSError, TimeoutError) as exc:
+            raise EngineError(
+                f"lost the Dask cluster during the computation ({type(exc).__name__}); "
+                "no result was produced"
+            ) from exc
+
+    def _table_future(self, src):
+        return None if src.table is None else self.client.scatter(src.table, broadcast=False)
+
+    def _tree(self, futures, reduce, kind, fanin: int = 8):
+        """Reduce futures pairwise-in-groups on the workers; return the final future."""
+        while len(futures) > 1:
+            futures = [
+                self._submit(kind, _reduce_list, reduce, *futures[i : i + fanin])
+                for i in range(0, len(futures), fanin)
+            ]
+        return futures[0]
+
+    # -- DBSCAN ---------------------------------------------------------------------
+
+    def dbscan(self, source, *, eps_m, min_samples=5, weight=None, filters=None, x="x", y="y"):
+        """Exact DBSCAN by tiles with ``2 eps`` halos; labels equal the local engine's.
+
+        Returns
+        -------
+        DBSCANResult
+        """
+        from geocluster.clustering._validation import check_min_count, check_positive
+
+        eps = check_positive(eps_m, "eps_m")
+        min_samples = check_min_count(min_samples, "min_samples", real=True)
+        src = as_source(source, x=x, y=y)
+        src.require(x, y, weight)
+        if src.table is not None:
+            return self._dbscan_table(src, eps, min_samples, weight, filters, x, y)
+        pieces = src.coalesced(self.piece_rows)
+        step = max(1, src.n_rows // SAMPLE_POINTS)
+        res = self._gather(
+            [self._submit("sample", _sample_task, None, p, x, y, filters, step) for p in pieces]
+        )
+        n = sum(r[0] for r in res)
+        if n == 0:
+            return DBSCANResult(np.zeros(0, np.int64), np.zeros(0, bool))
+        if sum(r[2] for r in res):
+            raise InvalidInput(
+                f"expected finite x, y coordinates, got {sum(r[2] for r in res)} rows with "
+                "NaN or infinite values"
+            )
+        sample = np.concatenate([r[1] for r in res])
+        plan = tiles.plan_tiles(sample, self._n_tiles(n))
+        futs = []
+        for tile in plan:
+            _, read_box = tiles.halo_boxes(tile, eps)
+            mine = src.pieces_within(read_box)
+            futs.append(
+                self._submit(
+                    "tile", _tile_task, None, mine, x, y, weight, filters, tile, eps, min_samples
+                )
+            )
+        parts = self._gather(futs)
+        gid, labels, core = tiles.merge_tiles(parts)
+        if gid.size != n:
+            raise EngineError(
+                f"the tiles returned {gid.size} points, the source has {n}; "
+                "did the files change during the run?"
+            )
+        return DBSCANResult(labels=labels, core=core)
+
+    def _n_tiles(self, n: int) -> int:
+        # A power of two: the k-d split halves tiles, so every tile gets the same share.
+        want = max(2 * self.n_workers, math.ceil(n / self.tile_points))
+        return 1 << (want - 1).bit_length()
+
+    def _dbscan_table(self, src, eps, min_samples, weight, filters, x, y):
+        cols = [x, y] + ([weight] if weight else [])
+        gid, t = src.read_all(cols, filters)
+        if t.num_rows == 0:
+            return DBSCANResult(np.zeros(0, np.int64), np.zeros(0, bool))
+        X = xy(t, x, y)
+        _check_finite(X)
+        w = None if weight is None else np.asarray(t[weight].to_numpy(zero_copy_only=False), float)
+        step = max(1, len(X) // SAMPLE_POINTS)
+        plan = tiles.plan_tiles(X[::step], self._n_tiles(len(X)))
+        futs = []
+        for tile in plan:
+            _, read_box = tiles.halo_boxes(tile, eps)
+            keep = tiles.in_box(X, read_box)
+            futs.append(
+                self._submit(
+                    "tile",
+                    _tile_task_arrays,
+                    gid[keep],
+                    X[keep],
+                    None if w is None else w[keep],
+                    tile,
+                    eps,
+                    min_samples,
+                )
+            )
+        parts = self._gather(futs)
+        g, labels, core = tiles.merge_tiles(parts)
+        if g.size != len(X):
+            raise EngineError("the tiles did not return every point")  # a bug, never input
+        return DBSCANResult(labels=labels, core=core)
+
+    # -- specialisation ---------------------------------------------------------------
+
+    def region_sector_counts(
+        self, source, *, sector, region=None, regions=None, weight=None, filters=None, x="x", y="y"
+    ):
+        """As :meth:`LocalEngine.region_sector_counts`, by a tree reduction of per-piece
+        counts."""
+        src = as_source(source, x=x, y=y)
+        _check_regions(src, sector, region, regions, weight, x, y)
+        table = self._table_future(src)
+        reg = None if regions is None else self.client.scatter([regions], broadcast=True)[0]
+        futs = [
+            self._submit(
+                "counts",
+                piece_counts,
+                table,
+                p,
+                x=x,
+                y=y,
+                sector=sector,
+                region=region,
+                regions=reg,
+                weight=weight,
+                filters=filters,
+            )
+            for p in src.coalesced(self.piece_rows)
+        ]
+        if not futs:
+            return finish_counts(reduce_counts([]))
+        return finish_counts(self._gather(self._tree(futs, reduce_counts, "counts")))
+
+    # -- density --------------------------------------------------------------------
+
+    def kde_grid(
+        self,
+        source,
+        *,
+        bandwidth_m,
+        cell_m=None,
+        grid_size=None,
+        bounds=None,
+        weight=None,
+        filters=None,
+        normalize=False,
+        truncate=5.0,
+        x="x",
+        y="y",
+    ):
+        """As :meth:`LocalEngine.kde_grid`: the sum of per-piece intensity grids on one grid
+        (the estimator is a sum over points, so this is the same surface)."""
+        src = as_source(source, x=x, y=y)
+        src.require(x, y, weight)
+        table = self._table_future(src)
+        pieces = src.coalesced(self.piece_rows)
+        if bounds is None:
+            futs = [
+                self._submit("bounds", piece_bounds, table, p, x=x, y=y, filters=filters)
+                for p in pieces
+            ]
+            bounds = kde_bounds(reduce_bounds(self._gather(futs)), float(bandwidth_m))
+        grid = _grid(bandwidth_m, cell_m, grid_size, bounds, truncate)
+        futs = [
+            self._submit(
+                "kde", piece_kde, table, p, x=x, y=y, weight=weight, filters=filters, grid=grid
+            )
+            for p in pieces
+        ]
+        if not futs:
+            raise InvalidInput("expected at least one point for a density surface, got none")
+        return finish_kde(self._gather(self._tree(futs, reduce_kde, "kde")), normalize)
+
+    # -- national scan --------------------------------------------------------------
+
+    def map_sectors(self, fn, sectors) -> dict:
+        """``{sector: fn(sector)}`` with the sectors running in parallel on the workers.
+
+        ``fn`` must be picklable and read its inputs itself (e.g. one sector's rows of
+        the workspace files); each call runs as one task.
+        """
+        sectors = list(sectors)
+        futs = [self._submit("sector", fn, s) for s in sectors]
+        return dict(zip(sectors, self._gather(futs)))
+
+
+def _reduce_list(reduce, *parts):
+    return reduce(list(parts))
+
+
+def _check_finite(X: np.ndarray) -> None:
+    if not np.isfinite(X).all():
+        raise InvalidInput("expected finite x, y coordinates, got NaN or infinite values")

@@ -67,8 +67,11 @@ def token_digest(token: str) -> str:
 
 def archive_path(workspace_path: str | os.PathLike[str], layer: str, token: str) -> Path:
     """Where the archive of ``layer`` cut with ``token`` lives (exists or not)."""
-    safe = re.sub(r"[^A-Za-z0-9_.\-]", "_", layer).lstrip(".") or "_"
-    return Path(workspace_path) / TILES_DIR / safe / f"{token_digest(token)}.pmtiles"
+    return Path(workspace_path) / TILES_DIR / _safe_layer(layer) / f"{token_digest(token)}.pmtiles"
+
+
+def _safe_layer(layer: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.\-]", "_", layer).lstrip(".") or "_"
 
 
 @functools.lru_cache(maxsize=4096)
@@ -402,6 +405,26 @@ def build_pyramid(
         lock_file.close()  # releases the flock
 
 
+def sweep_archives(ws) -> int:
+    """Delete the archives of layers no catalog row names any more (deleted versions).
+
+    An archive is never stale, only orphaned; this keeps ``tiles/`` from growing with
+    deleted datasets and runs. Returns the number of layer folders removed.
+    """
+    import shutil
+
+    root = Path(ws.path) / TILES_DIR
+    if not root.is_dir():
+        return 0
+    keep = {_safe_layer(layer) for layer in ws.catalog.referenced_layers()}
+    removed = 0
+    for folder in root.iterdir():
+        if folder.is_dir() and folder.name not in keep:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
+
+
 def schedule_pyramid(app, collection_id: str):
     """Queue :func:`build_pyramid` of a collection as a background job of ``app``.
 
@@ -416,6 +439,7 @@ def schedule_pyramid(app, collection_id: str):
     def run(progress: Progress) -> dict[str, Any]:
         ws = app.state.get_workspace()
         coll = ws.collection(collection_id)
+        sweep_archives(ws)  # cheap, and a build is when tiles/ grows
         index = collection_index(app, ws, coll)
         result = build_pyramid(
             ws,
@@ -448,5 +472,6 @@ __all__ = [
     "archive_path",
     "build_pyramid",
     "schedule_pyramid",
+    "sweep_archives",
     "token_digest",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import time
+from pathlib import Path
 
 import mapbox_vector_tile
 import numpy as np
@@ -178,3 +179,19 @@ def test_bad_zooms_are_invalid_input(ws, tmp_path):
 
     with pytest.raises(InvalidInput, match="zooms"):
         build_pyramid(ws, "firms", tmp_path / "bad.pmtiles", (5, 2))
+
+
+def test_archives_of_deleted_versions_are_swept(tmp_path):
+    from api.pyramid import sweep_archives
+    from geocluster.workspace import Workspace
+
+    ws = Workspace(tmp_path / "ws")
+    ws.add_dataset("firms", synthetic_firms(n_per_centre=20, n_background=10), name="firms")
+    ws.add_dataset("firms", synthetic_firms(n_per_centre=30, n_background=10), name="firms")
+    first = build_pyramid(ws, "firms@1", None, (0, 3))
+    second = build_pyramid(ws, "firms@2", None, (0, 3))
+    assert first["path"] != second["path"]  # one archive per immutable version
+    assert sweep_archives(ws) == 0
+    ws.delete("firms@1")
+    assert sweep_archives(ws) == 1
+    assert not Path(first["path"]).exists() and Path(second["path"]).exists()

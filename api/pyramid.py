@@ -425,12 +425,14 @@ def sweep_archives(ws) -> int:
     return removed
 
 
-def schedule_pyramid(app, collection_id: str):
+def schedule_pyramid(app, collection_id: str, audience: str = "open"):
     """Queue :func:`build_pyramid` of a collection as a background job of ``app``.
 
     The trigger the ingest and run endpoints (or a warmer) call when a layer is
-    complete. The job reuses the app's tile index and, when done, makes this worker see
-    the archive at once. Returns the :class:`api.jobs.Job` (``GET /jobs/{id}``).
+    complete; ``audience`` is whose tiles to pre-build (one archive per audience, as
+    :func:`api.routers.tiles.tile_audience` names them). The job reuses the app's tile
+    index and, when done, makes this worker see the archive at once. Returns the
+    :class:`api.jobs.Job` (``GET /jobs/{id}``).
     """
     from api.routers.tiles import collection_index
 
@@ -449,6 +451,7 @@ def schedule_pyramid(app, collection_id: str):
             progress,
             settings=settings,
             policy=app.state.policy,
+            audience=audience,
             index=index,
         )
         registry = getattr(app.state, "tile_archives", None)

@@ -228,7 +228,6 @@ async def collection_tile(
     z: Annotated[int, Path(ge=0, le=30)],
     x: Annotated[int, Path(ge=0)],
     y: Annotated[int, Path(ge=0)],
-    settings: Settings = Depends(get_settings),
 ) -> Response:
     """Firm points are grid counts (``count``, ``employees``, ``aggregated``) below
     ``GEOCLUSTER_POINTS_MIN_ZOOM`` or above ``GEOCLUSTER_TILE_MAX_FEATURES`` points per
@@ -236,6 +235,8 @@ async def collection_tile(
 
     Cached tiles are answered on the event loop; building a tile (or the collection's
     index, on first use) runs in the thread pool."""
+    # not Depends(get_settings): a sync dependency is a thread-pool round trip per tile
+    settings: Settings = request.app.state.settings
     _check_tile(z, x, y, settings)
     holder = request.app.state.get_workspace
     ws = holder.opened or await run_in_threadpool(holder)

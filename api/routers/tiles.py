@@ -310,7 +310,8 @@ def collection_tilejson(
         "name": coll.id,
         "description": coll.title,
         "scheme": "xyz",
-        "tiles": [f"{base}/collections/{coll.id}/tiles/{TMS}/{{z}}/{{x}}/{{y}}"],
+        # the id as asked: ``name@N`` keeps pointing at that version's immutable tiles
+        "tiles": [f"{base}/collections/{_url_id(collection_id)}/tiles/{TMS}/{{z}}/{{x}}/{{y}}"],
         "minzoom": 0,
         "maxzoom": settings.tiles.tile_max_zoom,
         "bounds": bbox,
@@ -324,6 +325,12 @@ def collection_tilejson(
             }
         ],
     }
+
+
+def _url_id(collection_id: str) -> str:
+    from urllib.parse import quote
+
+    return quote(collection_id, safe="@._-")
 
 
 # -- rasters -------------------------------------------------------------------------------

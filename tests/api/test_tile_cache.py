@@ -128,3 +128,14 @@ def test_lru_cap_comes_from_settings(ws):
         assert lru.max_bytes == int(0.002 * 1024 * 1024)
         assert 0 < lru._size <= lru.max_bytes
         assert len(lru._data) < 8  # some tiles were evicted
+
+
+def test_tilejson_of_a_fixed_version_points_at_its_immutable_tiles(ws):
+    with _client(ws) as c:
+        fixed = c.get("/collections/firms@1/tiles/WebMercatorQuad/tilejson.json").json()
+        named = c.get("/collections/firms/tiles/WebMercatorQuad/tilejson.json").json()
+        tile_url = fixed["tiles"][0].replace("http://testserver", "")
+        r = c.get(tile_url.format(z=0, x=0, y=0))
+    assert "/collections/firms@1/tiles/" in fixed["tiles"][0]
+    assert "/collections/firms/tiles/" in named["tiles"][0]
+    assert r.status_code == 200 and "immutable" in r.headers["cache-control"]

@@ -62,7 +62,28 @@ class TileSettings(BaseSettings):
         description="build the firm tile indexes in the background at start-up "
         "(geocluster serve turns it on)",
     )
-    tile_cache_seconds: int = Field(3600, ge=0, description="Cache-Control max-age of tiles")
+    tile_cache_seconds: int = Field(
+        60,
+        ge=0,
+        description="Cache-Control max-age of tiles of an unversioned name (it may move to a "
+        "new version; clients revalidate with the ETag); fixed versions are immutable",
+    )
+    tile_cache_mb: float = Field(
+        128.0, ge=0, le=65_536, description="in-process LRU of encoded tiles, per worker (MB)"
+    )
+    tile_pyramids: bool = Field(
+        False,
+        description="pre-build a PMTiles archive of each firms dataset (and run layers) at "
+        "zooms tile_pyramid_min_zoom..tile_pyramid_max_zoom in the background "
+        "(geocluster serve turns it on with the warmers)",
+    )
+    tile_pyramid_min_zoom: int = Field(0, ge=0, le=16)
+    tile_pyramid_max_zoom: int = Field(
+        10, ge=0, le=16, description="deepest zoom pre-built; deeper tiles are encoded on demand"
+    )
+    tile_debug_headers: bool = Field(
+        False, description="add X-Tile-Source (archive|memory|encoded) and X-Tile-Worker headers"
+    )
     raster_colormap: str = Field("viridis", description="rio-tiler colormap name for raster tiles")
 
 

@@ -1,13 +1,21 @@
 """Vector tiles per collection (MVT) and raster tiles per registered raster (PNG).
 
 Every tile carries ``Cache-Control`` and a strong ``ETag`` derived from the data
-version (the store's physical layer name, or the raster's creation stamp) and the
-tiling settings, so ``If-None-Match`` answers 304 without touching the data.
+version (the store's immutable layer name, or the raster's creation stamp), the
+audience (:func:`tile_audience`) and the tiling settings, so ``If-None-Match`` answers
+304 without touching the data. A collection id that names a fixed version
+(``name@N``, a run layer) is ``immutable`` for a year; an unversioned name may move to
+a new version, so its tiles get the short ``GEOCLUSTER_TILE_CACHE_SECONDS``.
+
+A vector tile comes, in order, from the in-process LRU of encoded tiles, from the
+layer's pre-built PMTiles archive when it covers the zoom (:mod:`api.pyramid`), or is
+encoded on demand.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from collections import OrderedDict
 from typing import Annotated, Any
@@ -69,8 +77,52 @@ def _state_cache(request: Request) -> _BytesLRU:
     app = request.app
     cache = getattr(app.state, "tile_bytes", None)
     if cache is None:
-        cache = app.state.tile_bytes = _BytesLRU()
+        mb = app.state.settings.tiles.tile_cache_mb
+        cache = app.state.tile_bytes = _BytesLRU(int(mb * 1024 * 1024))
     return cache
+
+
+def _archives(request: Request):
+    from api.pyramid import ArchiveRegistry
+
+    app = request.app
+    registry = getattr(app.state, "tile_archives", None)
+    if registry is None:
+        registry = app.state.tile_archives = ArchiveRegistry()
+    return registry
+
+
+def tile_audience(request: Request) -> str:
+    """Whose tiles a request gets: part of every ETag, LRU key and archive name.
+
+    Tiles differ by audience once disclosure depends on the viewer (a public viewer
+    gets the disclosure-safe tiles); until then every request is ``"open"``. The one
+    place to swap for the security layer's audience.
+    """
+    return "open"
+
+
+def tiling_token(settings: Settings, policy, audience: str) -> str:
+    """What changes the bytes of a vector tile besides the data: options, policy, audience."""
+    t = settings.tiles
+    opts = (
+        t.tile_extent,
+        t.tile_buffer,
+        t.tile_point_buffer,
+        t.tile_max_features,
+        t.tile_grid_cells,
+        t.points_min_zoom,
+    )
+    return f"{opts!r}|{policy!r}|{audience}"
+
+
+def is_fixed_version(collection_id: str, coll) -> bool:
+    """Whether a collection id always names the same immutable layer.
+
+    ``name@N`` and run layers do (runs are never rewritten); a bare dataset name
+    follows its latest version.
+    """
+    return "@" in collection_id or getattr(coll, "run_id", None) is not None
 
 
 def _check_tile(z: int, x: int, y: int, settings: Settings) -> None:
@@ -97,11 +149,19 @@ def _not_modified(request: Request, etag: str) -> bool:
     return etag in [t.strip() for t in header.split(",")] or header.strip() == "*"
 
 
-def _cache_headers(settings: Settings, etag: str) -> dict[str, str]:
+def _cache_headers(settings: Settings, etag: str, immutable: bool = False) -> dict[str, str]:
+    if immutable:
+        from api.pyramid import IMMUTABLE_MAX_AGE_S
+
+        return {
+            "Cache-Control": f"public, max-age={IMMUTABLE_MAX_AGE_S}, immutable",
+            "ETag": etag,
+        }
     return {"Cache-Control": f"public, max-age={settings.tiles.tile_cache_seconds}", "ETag": etag}
 
 
-def _tile_options(settings: Settings, policy, kind: str) -> TileOptions:
+def tile_options(settings: Settings, policy, kind: str) -> TileOptions:
+    """:class:`TileOptions` of a collection of disclosure ``kind`` under ``settings``."""
     t = settings.tiles
     individual = True
     if kind in ("firms", "labels"):
@@ -119,23 +179,40 @@ def _tile_options(settings: Settings, policy, kind: str) -> TileOptions:
     )
 
 
+def load_index(ws, coll, policy):
+    """Read a collection version and build its tile index under ``policy``.
+
+    Reads the resolved immutable layer, not the collection id, so a version landing
+    meanwhile cannot end up indexed under the previous version's key.
+    """
+    frame = ws.store.read_layer(coll.layer)
+    frame = frame.drop(columns=[c for c in ("x", "y") if c in frame.columns])
+    kind = disclosure_kind(coll, frame)
+    # firm points pass the policy whole when it publishes them; otherwise only
+    # their grid cells leave (each tile's cells go through the policy as a table)
+    if kind not in ("firms", "labels") or policy.firm_points:
+        frame = policy.apply(frame, kind=kind)
+    index = build_index(frame, LAYER_NAME)
+    index.disclosure_kind = kind
+    return index
+
+
 def collection_index(app, ws, coll):
     """The tile index of a collection version (built once, then from memory)."""
     cache: IndexCache = app.state.index_cache
-    policy = app.state.policy
+    return cache.get(coll.id, coll.layer, lambda: load_index(ws, coll, app.state.policy))
 
-    def build():
-        frame = ws.read_collection(coll.id)
-        kind = disclosure_kind(coll, frame)
-        # firm points pass the policy whole when it publishes them; otherwise only
-        # their grid cells leave (each tile's cells go through the policy as a table)
-        if kind not in ("firms", "labels") or policy.firm_points:
-            frame = policy.apply(frame, kind=kind)
-        index = build_index(frame, LAYER_NAME)
-        index.disclosure_kind = kind
-        return index
 
-    return cache.get(coll.id, coll.layer, build)
+def render_tile(index, z: int, x: int, y: int, opts: TileOptions, policy) -> bytes:
+    """Encode tile ``z/x/y`` of an index: the dynamic path and the pyramids share it."""
+    if hasattr(index, "cells"):
+
+        def cells_filter(cells: pd.DataFrame) -> pd.DataFrame:
+            out = policy.apply(cells, kind="table", count_col="count")
+            return out[pd.to_numeric(out["count"], errors="coerce").notna()]
+
+        return index.tile(z, x, y, opts, cells_filter=cells_filter)
+    return index.tile(z, x, y, opts)
 
 
 @router.get(
@@ -153,7 +230,6 @@ async def collection_tile(
     z: Annotated[int, Path(ge=0, le=30)],
     x: Annotated[int, Path(ge=0)],
     y: Annotated[int, Path(ge=0)],
-    settings: Settings = Depends(get_settings),
 ) -> Response:
     """Firm points are grid counts (``count``, ``employees``, ``aggregated``) below
     ``GEOCLUSTER_POINTS_MIN_ZOOM`` or above ``GEOCLUSTER_TILE_MAX_FEATURES`` points per
@@ -161,6 +237,8 @@ async def collection_tile(
 
     Cached tiles are answered on the event loop; building a tile (or the collection's
     index, on first use) runs in the thread pool."""
+    # not Depends(get_settings): a sync dependency is a thread-pool round trip per tile
+    settings: Settings = request.app.state.settings
     _check_tile(z, x, y, settings)
     holder = request.app.state.get_workspace
     ws = holder.opened or await run_in_threadpool(holder)
@@ -171,38 +249,48 @@ async def collection_tile(
     if not coll.geometry:
         raise InvalidInput(f"collection {collection_id!r} has no geometry to tile")
     policy = request.app.state.policy
-    etag = _etag("mvt", coll.id, coll.layer, z, x, y, _tiling_token(request, settings))
-    headers = _cache_headers(settings, etag)
+    audience = tile_audience(request)
+    token = _tiling_token(request, settings, audience)
+    etag = _etag("mvt", coll.layer, z, x, y, token)
+    headers = _cache_headers(settings, etag, immutable=is_fixed_version(collection_id, coll))
     if _not_modified(request, etag):
         return Response(status_code=304, headers=headers)
     lru = _state_cache(request)
     body = lru.get(etag)
+    source = "memory"
+    if body is None:
+        body, source = _from_archive(request, ws, coll, token, z, x, y), "archive"
     if body is None:
         body = await run_in_threadpool(_render_tile, request, ws, coll, z, x, y, settings, policy)
+        source = "encoded"
         lru.put(etag, body)
+    if settings.tiles.tile_debug_headers:
+        headers = {**headers, "X-Tile-Source": source, "X-Tile-Worker": str(os.getpid())}
     return Response(body, media_type=MVT, headers=headers)
 
 
-def _tiling_token(request: Request, settings: Settings) -> str:
-    token = getattr(request.app.state, "tiling_token", None)
+def _tiling_token(request: Request, settings: Settings, audience: str) -> str:
+    tokens = getattr(request.app.state, "tiling_tokens", None)
+    if tokens is None:
+        tokens = request.app.state.tiling_tokens = {}
+    token = tokens.get(audience)
     if token is None:
-        token = settings.tiles.model_dump_json() + repr(request.app.state.policy)
-        request.app.state.tiling_token = token
+        token = tokens[audience] = tiling_token(settings, request.app.state.policy, audience)
     return token
+
+
+def _from_archive(request: Request, ws, coll, token: str, z: int, x: int, y: int) -> bytes | None:
+    """The tile from the layer's pre-built archive, or None where it has none."""
+    from api.pyramid import cached_archive_path
+
+    archive = _archives(request).get(cached_archive_path(ws.path, coll.layer, token))
+    return archive.get(z, x, y) if archive is not None else None
 
 
 def _render_tile(request: Request, ws, coll, z: int, x: int, y: int, settings: Settings, policy):
     index = collection_index(request.app, ws, coll)
     kind = getattr(index, "disclosure_kind", "other")
-    opts = _tile_options(settings, policy, kind)
-    if hasattr(index, "cells"):
-
-        def cells_filter(cells: pd.DataFrame) -> pd.DataFrame:
-            out = policy.apply(cells, kind="table", count_col="count")
-            return out[pd.to_numeric(out["count"], errors="coerce").notna()]
-
-        return index.tile(z, x, y, opts, cells_filter=cells_filter)
-    return index.tile(z, x, y, opts)
+    return render_tile(index, z, x, y, tile_options(settings, policy, kind), policy)
 
 
 @router.get(
@@ -224,7 +312,8 @@ def collection_tilejson(
         "name": coll.id,
         "description": coll.title,
         "scheme": "xyz",
-        "tiles": [f"{base}/collections/{coll.id}/tiles/{TMS}/{{z}}/{{x}}/{{y}}"],
+        # the id as asked: ``name@N`` keeps pointing at that version's immutable tiles
+        "tiles": [f"{base}/collections/{_url_id(collection_id)}/tiles/{TMS}/{{z}}/{{x}}/{{y}}"],
         "minzoom": 0,
         "maxzoom": settings.tiles.tile_max_zoom,
         "bounds": bbox,
@@ -238,6 +327,12 @@ def collection_tilejson(
             }
         ],
     }
+
+
+def _url_id(collection_id: str) -> str:
+    from urllib.parse import quote
+
+    return quote(collection_id, safe="@._-")
 
 
 # -- rasters -------------------------------------------------------------------------------
@@ -332,7 +427,8 @@ def raster_tilejson(
 def warm_indexes(app) -> None:
     """Build the tile indexes of every firms dataset (run in a background thread).
 
-    The first map view of a large registry then does not wait for the index.
+    The first map view of a large registry then does not wait for the index. With
+    ``GEOCLUSTER_TILE_PYRAMIDS`` each one's PMTiles archive is then queued as a job.
     Failures are logged and ignored: a tile request builds the index anyway.
     """
     import logging
@@ -344,6 +440,11 @@ def warm_indexes(app) -> None:
             if info.kind == "firms":
                 collection_index(app, ws, ws.collection(info.id))
                 log.info("tile index ready for %s (%d firms)", info.id, info.rows)
+                if app.state.settings.tiles.tile_pyramids:
+                    from api.pyramid import schedule_pyramid
+
+                    # one worker builds it (file lock), every worker then maps it
+                    schedule_pyramid(app, info.id)
     except Exception:  # noqa: BLE001 - best effort
         log.exception("warming the tile indexes failed")
 

@@ -1,0 +1,480 @@
+"""Pre-built tile pyramids: PMTiles archives of immutable layers, served by byte range.
+
+Every dataset version and run layer is an immutable store layer, so its tiles at the
+low and middle zooms (where one tile aggregates many features and is the slowest to
+encode) can be cut once and kept forever. :func:`build_pyramid` encodes them with the
+very functions of the dynamic path (:func:`api.routers.tiles.load_index` and
+:func:`api.routers.tiles.render_tile`) and writes a PMTiles v3 archive
+(``pmtiles.writer``) under ``<workspace>/tiles/<layer>/<token>.pmtiles``. ``token``
+digests what changes the bytes of a tile (tiling options, disclosure policy,
+audience), so an archive is never invalidated, only superseded; ``tiles/`` is a cache,
+not part of the catalog, and may be deleted at any time.
+
+:class:`Archive` memory-maps an archive (``pmtiles.reader.MmapSource``): several
+worker processes share the same pages through the OS page cache, nothing is loaded
+at start-up. One process builds an archive while holding an ``flock`` on
+``<archive>.lock``; the others skip the build and pick the archive up when it appears
+(it is renamed into place whole).
+
+Tiles missing from an archive at a zoom it covers are empty (only non-empty tiles are
+written); zooms outside the archive are encoded on demand.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import hashlib
+import logging
+import os
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
+from pmtiles.reader import MmapSource
+from pmtiles.tile import (
+    Compression,
+    TileType,
+    deserialize_directory,
+    deserialize_header,
+    find_tile,
+    zxy_to_tileid,
+)
+from pmtiles.writer import Writer
+
+log = logging.getLogger("geocluster.api")
+
+#: Folder of the archives inside the workspace (a cache: safe to delete).
+TILES_DIR = "tiles"
+#: Cache-Control max-age of a tile of a fixed version (one year, RFC 9111 practice).
+IMMUTABLE_MAX_AGE_S = 31_536_000
+#: Above this many candidate tiles in one zoom, a polygon pyramid stops at the zoom before.
+MAX_TILES_PER_ZOOM = 250_000
+
+Progress = Callable[[float, str], None]
+
+
+def token_digest(token: str) -> str:
+    """Short digest of a tiling token, used in archive names and ETags."""
+    return hashlib.blake2b(token.encode(), digest_size=8).hexdigest()
+
+
+def archive_path(workspace_path: str | os.PathLike[str], layer: str, token: str) -> Path:
+    """Where the archive of ``layer`` cut with ``token`` lives (exists or not)."""
+    return Path(workspace_path) / TILES_DIR / _safe_layer(layer) / f"{token_digest(token)}.pmtiles"
+
+
+def _safe_layer(layer: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.\-]", "_", layer).lstrip(".") or "_"
+
+
+@functools.lru_cache(maxsize=4096)
+def cached_archive_path(workspace_path: Path, layer: str, token: str) -> Path:
+    """:func:`archive_path`, memoised: it is computed for every tile request."""
+    return archive_path(workspace_path, layer, token)
+
+
+# -- reading -------------------------------------------------------------------------------
+class Archive:
+    """A memory-mapped PMTiles archive of uncompressed MVT tiles.
+
+    ``pmtiles.reader.Reader.get`` parses the header and decompresses the directories on
+    every call; here both are parsed once (leaf directories on first use, kept in a
+    small LRU) so a tile costs one binary search and one slice of the mapping.
+
+    Parameters
+    ----------
+    path : path-like
+        A PMTiles v3 archive written by :func:`build_pyramid`.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._file = open(self.path, "rb")  # noqa: SIM115 - lives as long as the mapping
+        try:
+            # read-only shared mapping: every worker reads the same page-cache pages
+            self._bytes = MmapSource(self._file)
+            self.header = deserialize_header(self._bytes(0, 127))
+        except Exception:
+            self._file.close()
+            raise
+        h = self.header
+        self._root = deserialize_directory(self._bytes(h["root_offset"], h["root_length"]))
+        meta = self.metadata()
+        zooms = meta.get("geocluster_zooms") or [self.header["min_zoom"], self.header["max_zoom"]]
+        #: Zooms fully covered by the archive (absent tiles there are empty).
+        self.min_zoom, self.max_zoom = int(zooms[0]), int(zooms[1])
+        self._leaves: OrderedDict[int, list] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def metadata(self) -> dict[str, Any]:
+        """The archive's JSON metadata."""
+        import gzip
+        import json
+
+        h = self.header
+        raw = self._bytes(h["metadata_offset"], h["metadata_length"])
+        if h["internal_compression"] == Compression.GZIP:
+            raw = gzip.decompress(raw)
+        return json.loads(raw)
+
+    def covers(self, z: int) -> bool:
+        """Whether zoom ``z`` is pre-built."""
+        return self.min_zoom <= z <= self.max_zoom
+
+    def _leaf(self, offset: int, length: int) -> list:
+        with self._lock:
+            entries = self._leaves.get(offset)
+            if entries is not None:
+                self._leaves.move_to_end(offset)
+                return entries
+        entries = deserialize_directory(
+            self._bytes(self.header["leaf_directory_offset"] + offset, length)
+        )
+        with self._lock:
+            self._leaves[offset] = entries
+            while len(self._leaves) > 256:
+                self._leaves.popitem(last=False)
+        return entries
+
+    def get(self, z: int, x: int, y: int) -> bytes | None:
+        """Tile ``z/x/y``: its bytes, ``b""`` if empty, None if the zoom is not pre-built."""
+        if not self.covers(z):
+            return None
+        tile_id = zxy_to_tileid(z, x, y)
+        directory = self._root
+        for _ in range(4):  # PMTiles allows root + 3 levels of leaves
+            entry = find_tile(directory, tile_id)
+            if entry is None:
+                return b""
+            if entry.run_length == 0:
+                directory = self._leaf(entry.offset, entry.length)
+                continue
+            return self._bytes(self.header["tile_data_offset"] + entry.offset, entry.length)
+        return b""
+
+    def close(self) -> None:
+        """Close the file (the mapping goes with the last reference to it)."""
+        self._file.close()
+
+
+class ArchiveRegistry:
+    """The archives one process has opened, by path; absent ones are re-checked.
+
+    A missing archive may be being built by another worker: its absence is remembered
+    for ``recheck_s`` seconds only, so the archive is picked up soon after it lands.
+    """
+
+    def __init__(self, recheck_s: float = 2.0) -> None:
+        self.recheck_s = recheck_s
+        self._open: dict[Path, Archive] = {}
+        self._missing: dict[Path, float] = {}
+        self._lock = threading.Lock()
+
+    def get(self, path: Path) -> Archive | None:
+        """The archive at ``path`` if it exists (opened once, then shared)."""
+        found = self._open.get(path)
+        if found is not None:
+            return found
+        checked = self._missing.get(path)
+        if checked is not None and time.monotonic() - checked < self.recheck_s:
+            return None
+        with self._lock:
+            found = self._open.get(path)
+            if found is not None:
+                return found
+            try:
+                found = Archive(path)
+            except (OSError, ValueError, KeyError) as exc:
+                if not isinstance(exc, FileNotFoundError):
+                    log.warning("tile archive %s unreadable: %s", path.name, exc)
+                self._missing[path] = time.monotonic()
+                return None
+            self._open[path] = found
+            self._missing.pop(path, None)
+            return found
+
+    def forget(self, path: Path) -> None:
+        """Drop the negative entry of ``path`` (an archive was just written there)."""
+        self._missing.pop(path, None)
+
+    def close(self) -> None:
+        with self._lock:
+            for archive in self._open.values():
+                archive.close()
+            self._open.clear()
+
+
+# -- building ------------------------------------------------------------------------------
+def _point_tiles(index, z: int) -> Iterator[tuple[int, int]]:
+    """Tiles of zoom ``z`` holding at least one point (the others encode as empty)."""
+    from api.tiling import MORTON_LEVEL, _compact1by1
+
+    codes = np.unique(index.codes >> np.uint64(2 * (MORTON_LEVEL - z)))
+    xs = _compact1by1(codes)
+    ys = _compact1by1(codes >> np.uint64(1))
+    yield from zip(xs.tolist(), ys.tolist())
+
+
+def _shape_tiles(index, z: int, buffer_frac: float) -> list[tuple[int, int]] | None:
+    """Tiles of zoom ``z`` whose buffered box meets a feature's envelope (None: too many)."""
+    from api.tiling import ORIGIN_SHIFT
+
+    if len(index.geoms) == 0:
+        return []
+    n = 1 << z
+    b = shapely.bounds(index.geoms)
+    b = b[np.isfinite(b).all(axis=1)]
+    u0 = (b[:, 0] + ORIGIN_SHIFT) / (2 * ORIGIN_SHIFT)
+    u1 = (b[:, 2] + ORIGIN_SHIFT) / (2 * ORIGIN_SHIFT)
+    v0 = (ORIGIN_SHIFT - b[:, 3]) / (2 * ORIGIN_SHIFT)
+    v1 = (ORIGIN_SHIFT - b[:, 1]) / (2 * ORIGIN_SHIFT)
+    pad = buffer_frac / n + 1e-12  # a tile's buffer, plus rounding at shared edges
+    x0 = np.clip(np.floor((u0 - pad) * n), 0, n - 1).astype(np.int64)
+    x1 = np.clip(np.floor((u1 + pad) * n), 0, n - 1).astype(np.int64)
+    y0 = np.clip(np.floor((v0 - pad) * n), 0, n - 1).astype(np.int64)
+    y1 = np.clip(np.floor((v1 + pad) * n), 0, n - 1).astype(np.int64)
+    if int(((x1 - x0 + 1) * (y1 - y0 + 1)).sum()) > MAX_TILES_PER_ZOOM * 4:
+        return None
+    seen: set[tuple[int, int]] = set()
+    for a, c, e, f in zip(x0.tolist(), x1.tolist(), y0.tolist(), y1.tolist()):
+        for tx in range(a, c + 1):
+            for ty in range(e, f + 1):
+                seen.add((tx, ty))
+        if len(seen) > MAX_TILES_PER_ZOOM:
+            return None
+    return sorted(seen)
+
+
+def build_pyramid(
+    ws,
+    collection_id: str,
+    out_path: str | os.PathLike[str] | None,
+    zooms: tuple[int, int] = (0, 10),
+    progress: Progress | None = None,
+    *,
+    settings=None,
+    policy=None,
+    audience: str = "open",
+    index=None,
+) -> dict[str, Any]:
+    """Pre-build the tiles of a collection version at ``zooms`` into a PMTiles archive.
+
+    Parameters
+    ----------
+    ws : Workspace
+    collection_id : str
+        A dataset (``name`` or ``name@N``) or run layer; its current layer is built.
+    out_path : path-like or None
+        Archive path; None: :func:`archive_path` in the workspace (what the API serves).
+    zooms : (int, int)
+        First and last zoom, inclusive.
+    progress : callable, optional
+        ``progress(fraction, message)`` (a :class:`api.jobs.JobManager` callback).
+    settings : Settings, optional
+        Tiling settings (default ``Settings()``); the archive holds the tiles these cut.
+    policy : DisclosurePolicy, optional
+        Default: the one ``settings`` describes (as the app builds it).
+    audience : str
+        Whose tiles these are (see :func:`api.routers.tiles.tile_audience`).
+    index : PointIndex or ShapeIndex, optional
+        An index already built for this layer (the app's), instead of reading it again.
+
+    Returns
+    -------
+    dict
+        ``path``, ``layer``, ``tiles`` (written), ``zooms`` (actually covered),
+        ``seconds``; ``skipped: True`` when another process holds the build lock.
+    """
+    from api.routers.tiles import LAYER_NAME, load_index, render_tile, tiling_token
+    from api.settings import Settings
+
+    started = time.perf_counter()
+    progress = progress or (lambda fraction, message="": None)
+    settings = settings or Settings(workspace=ws.path)
+    if policy is None:
+        from api.app import _policy
+
+        policy = _policy(settings)
+    coll = ws.collection(collection_id)
+    token = tiling_token(settings, policy, audience)
+    path = Path(out_path) if out_path is not None else archive_path(ws.path, coll.layer, token)
+    z_first, z_last = int(zooms[0]), int(zooms[1])
+    if not 0 <= z_first <= z_last <= 24:
+        from geocluster.errors import InvalidInput
+
+        raise InvalidInput(f"zooms must be 0 <= first <= last <= 24, got {zooms!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock_file = open(path.with_name(path.name + ".lock"), "a+b")  # noqa: SIM115
+    try:
+        try:
+            fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return {"path": str(path), "layer": coll.layer, "skipped": True}
+        if path.exists():
+            archive = Archive(path)
+            covered = [archive.min_zoom, archive.max_zoom]
+            archive.close()
+            return {"path": str(path), "layer": coll.layer, "tiles": None, "zooms": covered}
+        progress(0.0, f"reading {coll.id}")
+        if index is None:
+            index = load_index(ws, coll, policy)
+        kind = getattr(index, "disclosure_kind", "other")
+        from api.routers.tiles import tile_options
+
+        opts = tile_options(settings, policy, kind)
+
+        # enumerate the candidate tiles of every zoom first, so progress is a fraction
+        plan: list[tuple[int, list[tuple[int, int]]]] = []
+        for z in range(z_first, z_last + 1):
+            if hasattr(index, "codes"):
+                tiles = list(_point_tiles(index, z))
+            else:
+                tiles = _shape_tiles(index, z, opts.buffer / opts.extent)
+                if tiles is None:  # too many tiles to pre-build: deeper zooms stay dynamic
+                    break
+            plan.append((z, tiles))
+        if not plan:
+            return {"path": str(path), "layer": coll.layer, "tiles": 0, "zooms": None}
+        covered = [plan[0][0], plan[-1][0]]
+        ids = sorted((zxy_to_tileid(z, x, y), z, x, y) for z, tiles in plan for x, y in tiles)
+        total = max(1, len(ids))
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        written = 0
+        with open(tmp, "wb") as f:
+            writer = Writer(f)
+            for i, (tile_id, z, x, y) in enumerate(ids):
+                body = render_tile(index, z, x, y, opts, policy)
+                if body:
+                    writer.write_tile(tile_id, body)
+                    written += 1
+                if i % 256 == 0:
+                    progress(i / total, f"z{z}: {i:,} of {total:,} tiles")
+            if written == 0:  # the writer needs one tile; an empty tile is harmless
+                writer.write_tile(zxy_to_tileid(covered[0], 0, 0), b"")
+            bbox = coll.bbox or [-180.0, -85.0511, 180.0, 85.0511]
+            writer.finalize(
+                {
+                    "tile_type": TileType.MVT,
+                    "tile_compression": Compression.NONE,
+                    "min_lon_e7": int(bbox[0] * 1e7),
+                    "min_lat_e7": int(bbox[1] * 1e7),
+                    "max_lon_e7": int(bbox[2] * 1e7),
+                    "max_lat_e7": int(bbox[3] * 1e7),
+                    "center_zoom": covered[0],
+                    "center_lon_e7": int((bbox[0] + bbox[2]) / 2 * 1e7),
+                    "center_lat_e7": int((bbox[1] + bbox[3]) / 2 * 1e7),
+                },
+                {
+                    "name": coll.id,
+                    "geocluster_layer": coll.layer,
+                    "geocluster_zooms": covered,
+                    "geocluster_audience": audience,
+                    "vector_layers": [
+                        {"id": LAYER_NAME, "minzoom": covered[0], "maxzoom": covered[1]}
+                    ],
+                },
+            )
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)  # readers see the whole archive or none
+        seconds = time.perf_counter() - started
+        progress(1.0, f"{written:,} tiles in {seconds:.1f} s")
+        log.info(
+            "tile archive of %s: %d tiles z%d-z%d in %.1f s",
+            coll.id,
+            written,
+            covered[0],
+            covered[1],
+            seconds,
+        )
+        return {
+            "path": str(path),
+            "layer": coll.layer,
+            "tiles": written,
+            "zooms": covered,
+            "seconds": round(seconds, 3),
+        }
+    finally:
+        lock_file.close()  # releases the flock
+
+
+def sweep_archives(ws) -> int:
+    """Delete the archives of layers no catalog row names any more (deleted versions).
+
+    An archive is never stale, only orphaned; this keeps ``tiles/`` from growing with
+    deleted datasets and runs. Returns the number of layer folders removed.
+    """
+    import shutil
+
+    root = Path(ws.path) / TILES_DIR
+    if not root.is_dir():
+        return 0
+    keep = {_safe_layer(layer) for layer in ws.catalog.referenced_layers()}
+    removed = 0
+    for folder in root.iterdir():
+        if folder.is_dir() and folder.name not in keep:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def schedule_pyramid(app, collection_id: str, audience: str = "open"):
+    """Queue :func:`build_pyramid` of a collection as a background job of ``app``.
+
+    The trigger the ingest and run endpoints (or a warmer) call when a layer is
+    complete; ``audience`` is whose tiles to pre-build (one archive per audience, as
+    :func:`api.routers.tiles.tile_audience` names them). The job reuses the app's tile
+    index and, when done, makes this worker see the archive at once. Returns the
+    :class:`api.jobs.Job` (``GET /jobs/{id}``).
+    """
+    from api.routers.tiles import collection_index
+
+    settings = app.state.settings
+
+    def run(progress: Progress) -> dict[str, Any]:
+        ws = app.state.get_workspace()
+        coll = ws.collection(collection_id)
+        sweep_archives(ws)  # cheap, and a build is when tiles/ grows
+        index = collection_index(app, ws, coll)
+        result = build_pyramid(
+            ws,
+            collection_id,
+            None,
+            pyramid_zoom_range(settings),
+            progress,
+            settings=settings,
+            policy=app.state.policy,
+            audience=audience,
+            index=index,
+        )
+        registry = getattr(app.state, "tile_archives", None)
+        if registry is not None:
+            registry.forget(Path(result["path"]))
+        return result
+
+    return app.state.jobs.submit("pyramid", run)
+
+
+def pyramid_zoom_range(settings) -> tuple[int, int]:
+    """The zooms pre-built under ``settings``."""
+    t = settings.tiles
+    return t.tile_pyramid_min_zoom, max(t.tile_pyramid_min_zoom, t.tile_pyramid_max_zoom)
+
+
+__all__ = [
+    "Archive",
+    "ArchiveRegistry",
+    "IMMUTABLE_MAX_AGE_S",
+    "archive_path",
+    "build_pyramid",
+    "schedule_pyramid",
+    "sweep_archives",
+    "token_digest",
+]

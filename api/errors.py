@@ -203,6 +203,7 @@ class InternalErrorMiddleware:
         self.app = app
 
     async def __call__(self, scope, receive, send) -> None:
+        """Answer unexpected errors as 500 without dropping the connection."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

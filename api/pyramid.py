@@ -160,6 +160,7 @@ class Archive:
         return b""
 
     def close(self) -> None:
+        """Close every open archive."""
         """Close the file (the mapping goes with the last reference to it)."""
         self._file.close()
 

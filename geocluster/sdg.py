@@ -74,6 +74,7 @@ class SDGIndicator:
     needs: tuple[str, ...]
 
     def to_dict(self) -> dict:
+        """JSON-ready form."""
         return {
             "key": self.key,
             "sdg_code": self.sdg_code,

@@ -41,10 +41,13 @@ def basemap_tile(
     y: Annotated[int, Path(ge=0)],
     settings: Settings = Depends(get_settings),
 ) -> Response:
-    """Natural Earth countries, the workspace's sub-national outlines and GeoNames places
+    """One basemap tile (MVT).
+
+    Natural Earth countries, the workspace's sub-national outlines and GeoNames places
     (>= 1,000 inhabitants; fewer and larger at low zoom). Built from data shipped with
     geocluster's dependencies: no internet needed. Attribution: Natural Earth, © GeoNames
-    (CC BY 4.0)."""
+    (CC BY 4.0).
+    """
     from maps.basemap import basemap_tile as build
 
     body = build(z, x, y, admin=_admin_outlines(request))

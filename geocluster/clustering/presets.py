@@ -72,6 +72,7 @@ class ClusterPreset:
         return {"method": "dbscan", "eps_m": self.eps_m, "min_samples": self.min_samples}
 
     def to_dict(self) -> dict:
+        """JSON-ready form."""
         d = asdict(self)
         d["chosen_here"] = list(self.chosen_here)
         return d

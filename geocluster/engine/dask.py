@@ -166,6 +166,7 @@ class DaskEngine:
 
     @property
     def n_workers(self) -> int:
+        """Workers currently connected."""
         return max(1, len(self.client.scheduler_info(n_workers=-1)["workers"]))
 
     def _submit(self, kind, fn, *args, **kwargs):
@@ -296,8 +297,7 @@ class DaskEngine:
     def region_sector_counts(
         self, source, *, sector, region=None, regions=None, weight=None, filters=None, x="x", y="y"
     ):
-        """As :meth:`LocalEngine.region_sector_counts`, by a tree reduction of per-piece
-        counts."""
+        """As :meth:`LocalEngine.region_sector_counts`, by a tree reduction of counts."""
         src = as_source(source, x=x, y=y)
         _check_regions(src, sector, region, regions, weight, x, y)
         table = self._table_future(src)
@@ -339,8 +339,10 @@ class DaskEngine:
         x="x",
         y="y",
     ):
-        """As :meth:`LocalEngine.kde_grid`: the sum of per-piece intensity grids on one grid
-        (the estimator is a sum over points, so this is the same surface)."""
+        """As :meth:`LocalEngine.kde_grid`: the sum of per-piece intensity grids.
+
+        The estimator is a sum over points, so this is the same surface.
+        """
         src = as_source(source, x=x, y=y)
         src.require(x, y, weight)
         table = self._table_future(src)

@@ -311,11 +311,13 @@ class ReadStats:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, groups: int, rows: int) -> None:
+        """Count one read."""
         with self._lock:
             self.row_groups_read += groups
             self.rows_read += rows
 
     def reset(self) -> None:
+        """Start counting from zero."""
         with self._lock:
             self.row_groups_read = 0
             self.rows_read = 0
@@ -331,6 +333,7 @@ class ColumnCache:
         self._lock = threading.Lock()
 
     def get(self, key: tuple[str, int, str]) -> pa.ChunkedArray | None:
+        """The cached chunk, or None."""
         with self._lock:
             value = self._data.get(key)
             if value is not None:
@@ -338,6 +341,7 @@ class ColumnCache:
             return value
 
     def put(self, key: tuple[str, int, str], value: pa.ChunkedArray) -> None:
+        """Cache a chunk (evicting the least recently used past the cap)."""
         size = value.nbytes
         if self.max_bytes <= 0 or size > self.max_bytes:
             return
@@ -352,6 +356,7 @@ class ColumnCache:
 
     @property
     def nbytes(self) -> int:
+        """Bytes held."""
         return self._bytes
 
 

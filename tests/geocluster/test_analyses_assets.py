@@ -441,7 +441,9 @@ def test_clusters_match_sklearn(workspace):
     ]
     workspace.add_dataset("assets", _gdf(rows), name="heritage", working_crs=UTM)
     res = run_assets(workspace, assets="heritage", analysis="clusters", eps_m=800, min_samples=3)
-    got = {f["properties"]["asset_id"]: f["properties"]["zone_id"] for f in res["assets"]["features"]}
+    got = {
+        f["properties"]["asset_id"]: f["properties"]["zone_id"] for f in res["assets"]["features"]
+    }
     xy = np.array([[OX + x, OY + y] for x, y in pts])
     ref = DBSCAN(eps=800, min_samples=3).fit(xy).labels_
     # The same partition as scikit-learn's (cluster numbers follow the stored order).

@@ -14,7 +14,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-import pyogrio
 import pyproj
 import pytest
 import shapely
@@ -204,7 +203,9 @@ def test_sigkill_mid_write_leaves_previous_state(tmp_path):
     reopened.add_dataset("firms", _firms(7), name="firms")
     assert reopened.dataset("firms").version == 2
     files = {p.name for p in (ws.path / "data").iterdir()}
-    expected = {p.name for v in reopened.versions("firms") for p in reopened.store.layer_files(v.layer)}
+    expected = {
+        p.name for v in reopened.versions("firms") for p in reopened.store.layer_files(v.layer)
+    }
     assert files == expected  # no temp file, no orphan
     con = sqlite3.connect(ws.path / "catalog.sqlite")
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

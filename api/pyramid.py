@@ -206,6 +206,7 @@ class ArchiveRegistry:
         self._missing.pop(path, None)
 
     def close(self) -> None:
+        """Close every open archive."""
         with self._lock:
             for archive in self._open.values():
                 archive.close()

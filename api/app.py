@@ -75,11 +75,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     FastAPI
     """
     settings = settings or Settings()
-    jobs = JobManager(max_workers=settings.job_workers)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         sweep_upload_temps()  # what a killed earlier process left in the temp dir
+        # jobs a killed or restarted server left queued/running read "failed", with why
+        app.state.get_workspace().fail_interrupted_jobs()
         if settings.tiles.tile_warm_on_start:
             from api.routers.tiles import warm_indexes
 
@@ -89,7 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.warm_on_start:
             threading.Thread(target=_warm_kernels, name="geocluster-jit", daemon=True).start()
         yield
-        jobs.shutdown()
+        app.state.jobs.shutdown()
 
     app = FastAPI(
         title="geocluster",
@@ -114,7 +115,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.get_workspace = _WorkspaceHolder(settings.workspace, settings.store)
     app.state.index_cache = IndexCache()
     app.state.collections = CollectionResolver()
-    app.state.jobs = jobs
+    app.state.jobs = JobManager(
+        app.state.get_workspace,
+        max_workers=settings.job_workers,
+        max_queued=settings.job_queue_max,
+    )
     app.state.policy = _policy(settings)
 
     add_exception_handlers(app)

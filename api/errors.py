@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 from starlette.routing import Match
 
+from api.jobs import TooManyJobs
 from geocluster import errors as ge
 
 logger = logging.getLogger("geocluster.api")
@@ -35,6 +36,7 @@ class UploadTooLarge(ge.FileTooLarge):
 
 # Most specific first: the first matching class wins (MRO order is checked below).
 DEFAULT_STATUS_CODES: dict[type[BaseException], int] = {
+    TooManyJobs: 429,
     ge.FileTooLarge: 413,
     ge.UnsupportedFormat: 415,
     ge.MissingColumns: 422,

@@ -1,107 +1,152 @@
-"""Background jobs for long analyses: a thread pool plus an in-memory job table.
+"""Background jobs for long analyses: a bounded thread pool, jobs recorded in the catalog.
 
-Results persist in the workspace as runs whatever happens to the job table; a job
-only tracks state and progress for ``GET /jobs/{id}``.
+Every job is a row of the workspace catalog (``gc_jobs``), so ``GET /jobs/{id}`` answers
+from any worker process and after a restart: a job whose process died while it was
+queued or running is marked ``failed`` with the reason when the next server starts
+(:meth:`geocluster.workspace.Workspace.fail_interrupted_jobs`), never a silent 404.
+
+The pool runs ``max_workers`` jobs at once; at most ``max_queued`` wait behind them, and
+past that a submission is refused (HTTP 429) instead of piling up work.
 """
 
 from __future__ import annotations
 
 import threading
-import uuid
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from geocluster.errors import GeoclusterError, JobNotFound
-
-#: Finished jobs kept in memory (oldest are forgotten first).
-MAX_JOBS = 1000
+from geocluster.errors import GeoclusterError
 
 
-@dataclass
+class TooManyJobs(GeoclusterError):
+    """The analysis queue is full; the client should retry later (HTTP 429)."""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
 class Job:
-    """State of one background job."""
+    """What a submission returns: the job's id and first state."""
 
     id: str
     kind: str
-    state: str = "queued"  # queued | running | done | failed
-    progress: float = 0.0
-    message: str = ""
-    result: Any = None
-    error: str | None = None
-    created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    state: str
 
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON shape of ``GET /jobs/{id}`` (``result`` when done, ``error`` when failed)."""
-        out: dict[str, Any] = {
-            "id": self.id,
-            "kind": self.kind,
-            "state": self.state,
-            "progress": round(float(self.progress), 4),
-            "message": self.message,
-            "created": self.created,
-        }
-        if self.state == "done":
-            out["result"] = self.result
-        if self.state == "failed":
-            out["error"] = self.error
-        return out
+
+def job_dict(row: dict[str, Any]) -> dict[str, Any]:
+    """The public shape of a catalog job row (``GET /jobs/{id}``)."""
+    out: dict[str, Any] = {
+        "id": row["id"],
+        "kind": row["kind"],
+        "state": row["state"],
+        "progress": round(float(row.get("progress") or 0.0), 4),
+        "message": row.get("message") or "",
+        "created": row["created"],
+        "started": row.get("started"),
+        "finished": row.get("finished"),
+    }
+    if row["state"] == "done":
+        out["result"] = row.get("result")
+    if row["state"] == "failed":
+        out["error"] = row.get("error") or "failed"
+    return out
 
 
 class JobManager:
-    """Run callables ``fn(progress)`` in a thread pool and track them by id."""
+    """Run callables ``fn(progress)`` in a thread pool; their state lives in the catalog.
 
-    def __init__(self, max_workers: int = 2) -> None:
+    Parameters
+    ----------
+    get_workspace : callable
+        Returns the app's workspace (opened lazily).
+    max_workers : int
+        Jobs running at once.
+    max_queued : int
+        Jobs waiting at most; one more is refused with :class:`TooManyJobs`.
+    """
+
+    #: Seconds between two progress writes of one job (the last one always lands).
+    PROGRESS_EVERY_S = 0.5
+
+    def __init__(
+        self, get_workspace: Callable[[], Any], max_workers: int = 2, max_queued: int = 32
+    ) -> None:
+        self._get_workspace = get_workspace
+        self.max_workers = max_workers
+        self.max_queued = max_queued
         self._pool = ThreadPoolExecutor(
             max_workers=max_workers, thread_name_prefix="geocluster-job"
         )
-        self._jobs: dict[str, Job] = {}
+        self._pending = 0
         self._lock = threading.Lock()
 
-    def submit(self, kind: str, fn: Callable[[Callable[[float, str], None]], Any]) -> Job:
+    def submit(
+        self,
+        kind: str,
+        fn: Callable[[Callable[[float, str], None]], Any],
+        *,
+        params: dict[str, Any] | None = None,
+        owner: str | None = None,
+    ) -> Job:
         """Queue ``fn``; it receives a ``progress(fraction, message)`` callback."""
-        job = Job(id=uuid.uuid4().hex, kind=kind)
         with self._lock:
-            self._jobs[job.id] = job
-            while len(self._jobs) > MAX_JOBS:
-                self._jobs.pop(next(iter(self._jobs)))
+            if self._pending >= self.max_workers + self.max_queued:
+                raise TooManyJobs(
+                    f"the analysis queue is full ({self.max_workers} running, "
+                    f"{self.max_queued} waiting); retry later"
+                )
+            self._pending += 1
+        ws = self._get_workspace()
+        try:
+            row = ws.create_job(kind, params=params, owner=owner)
+        except BaseException:
+            with self._lock:
+                self._pending -= 1
+            raise
+        job_id = row["id"]
+        last = [0.0]
 
         def progress(fraction: float, message: str = "") -> None:
-            job.progress = min(1.0, max(0.0, float(fraction)))
-            job.message = str(message)
+            now = time.monotonic()
+            if now - last[0] < self.PROGRESS_EVERY_S:
+                return
+            last[0] = now
+            ws.update_job(
+                job_id, progress=min(1.0, max(0.0, float(fraction))), message=str(message)[:300]
+            )
 
         def run() -> None:
-            job.state = "running"
             try:
-                job.result = fn(progress)
+                ws.update_job(job_id, state="running", started=_now())
+                result = fn(progress)
             except GeoclusterError as exc:
-                job.error = str(exc) or type(exc).__name__
-                job.state = "failed"
-                return
+                ws.update_job(
+                    job_id, state="failed", error=str(exc) or type(exc).__name__, finished=_now()
+                )
             except Exception:  # noqa: BLE001 - a job must never die silently
                 import logging
 
-                logging.getLogger("geocluster.api").exception("job %s failed", job.id)
-                job.error = "internal error"
-                job.state = "failed"
-                return
-            job.progress = 1.0
-            job.state = "done"
+                logging.getLogger("geocluster.api").exception("job %s failed", job_id)
+                ws.update_job(job_id, state="failed", error="internal error", finished=_now())
+            else:
+                ws.update_job(job_id, state="done", progress=1.0, result=result, finished=_now())
+            finally:
+                with self._lock:
+                    self._pending -= 1
 
         self._pool.submit(run)
-        return job
+        return Job(job_id, kind, "queued")
 
-    def get(self, job_id: str) -> Job:
-        """The job ``job_id`` (raises :class:`JobNotFound`)."""
-        job = self._jobs.get(job_id)
-        if job is None:
-            raise JobNotFound(
-                f"no job {job_id!r} (jobs are kept in memory until the server restarts)"
-            )
-        return job
+    def get(self, job_id: str) -> dict[str, Any]:
+        """The job ``job_id`` in its public shape (raises :class:`JobNotFound`)."""
+        return job_dict(self._get_workspace().job(job_id))
 
     def shutdown(self) -> None:
-        """Stop taking jobs; queued ones are cancelled."""
+        """Stop taking jobs; queued ones are cancelled (and read failed at next start)."""
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -125,7 +125,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     cors_origins: list[str] = Field(default_factory=list)
-    job_workers: int = Field(2, ge=1, le=64)
+    job_workers: int = Field(2, ge=1, le=64, description="analysis jobs running at once")
+    job_queue_max: int = Field(
+        32, ge=0, le=10_000, description="jobs waiting at most; past it a submission gets 429"
+    )
     warm_on_start: bool = Field(
         False,
         description="compile the numba kernels of clustering and spatial statistics in the "

@@ -70,4 +70,4 @@ def delete_raster(raster_id: str, ws=Depends(get_workspace)) -> Response:
 )
 def get_job(job_id: str, request: Request) -> dict[str, Any]:
     """``state`` is queued, running, done (with ``result``) or failed (with ``error``)."""
-    return request.app.state.jobs.get(job_id).to_dict()
+    return request.app.state.jobs.get(job_id)

@@ -1,0 +1,137 @@
+"""Jobs live in the catalog: any worker answers, a killed server's jobs read "failed"."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.jobs import JobManager, TooManyJobs
+from api.settings import Settings
+from geocluster.workspace import Workspace
+from tests.api.fixtures import synthetic_firms
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _wait_done(client, url, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = client.get(url).json()
+        if body["state"] in ("done", "failed"):
+            return body
+        time.sleep(0.05)
+    raise AssertionError("job did not finish")
+
+
+def test_async_job_is_readable_from_another_app_on_the_same_workspace(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    ws.add_dataset("firms", synthetic_firms(), name="firms")
+    body = {"firms": "firms", "eps_m": 400, "min_samples": 5, "async": True}
+    with TestClient(create_app(Settings(workspace=ws.path))) as a:
+        accepted = a.post("/analyses/clusters", json=body)
+        assert accepted.status_code == 202
+        job_id = accepted.json()["job_id"]
+        done = _wait_done(a, f"/jobs/{job_id}")
+    assert done["state"] == "done" and done["progress"] == 1.0
+    assert done["result"]["inputs"] == ["firms@1"]
+    # A second app (another worker process, or after a restart) reads the same job.
+    with TestClient(create_app(Settings(workspace=ws.path))) as b:
+        again = b.get(f"/jobs/{job_id}").json()
+    assert again["state"] == "done" and again["result"]["run_id"] == done["result"]["run_id"]
+
+
+def test_queue_cap_refuses_with_429(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    gate = threading.Event()
+    jobs = JobManager(lambda: ws, max_workers=1, max_queued=1)
+    try:
+        jobs.submit("slow", lambda progress: gate.wait(10))
+        jobs.submit("slow", lambda progress: gate.wait(10))
+        try:
+            jobs.submit("slow", lambda progress: None)
+        except TooManyJobs as exc:
+            assert "queue is full" in str(exc)
+        else:  # pragma: no cover - the assertion below explains
+            raise AssertionError("a third job past the cap was accepted")
+    finally:
+        gate.set()
+        jobs.shutdown()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+_SERVER = """
+import sys, uvicorn
+sys.path.insert(0, {repo!r})
+from api.app import create_app
+from api.settings import Settings
+uvicorn.run(create_app(Settings(workspace={ws!r})), host="127.0.0.1", port={port}, log_level="warning")
+"""
+
+
+def _start(ws: Path, port: int) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SERVER.format(repo=str(REPO), ws=str(ws), port=port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1).read()
+            return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("server did not start")
+
+
+def test_kill_9_of_the_server_during_a_job_leaves_it_failed_with_its_reason(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    ws.add_dataset("firms", synthetic_firms(n_per_centre=1500), name="firms")
+    port = _free_port()
+    proc = _start(ws.path, port)
+    try:
+        # Permutation-heavy point pattern analysis: long enough to be killed mid-run.
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/analyses/pointpattern",
+            data=json.dumps({"firms": "firms", "n_simulations": 9999, "async": True}).encode(),
+            headers={"content-type": "application/json"},
+        )
+        job_id = json.loads(urllib.request.urlopen(req, timeout=30).read())["job_id"]
+        deadline = time.monotonic() + 30
+        while ws.job(job_id)["state"] == "queued" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert ws.job(job_id)["state"] == "running"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert Workspace(ws.path).job(job_id)["state"] == "running"  # nobody has looked yet
+    proc = _start(ws.path, port)
+    try:
+        body = json.loads(
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/jobs/{job_id}", timeout=10).read()
+        )
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert body["state"] == "failed"
+    assert "interrupted" in body["error"] and "submit it again" in body["error"]
+    assert Workspace(ws.path).catalog.integrity_check() == "ok"

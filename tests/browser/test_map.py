@@ -44,7 +44,6 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 DESKTOP = {"width": 1280, "height": 860}
 PHONE = {"width": 390, "height": 844}
 #: ISIC Rev.4 title of division 15 (UN Statistics Division, ISIC Rev.4, 2008).
-ISIC_15 = "Manufacture of leather and related products"
 ASSET_COLORS = {  # as in maps.build (ColorBrewer Set1)
     "cultural": (0xE4, 0x1A, 0x1C),
     "natural": (0x4D, 0xAF, 0x4A),
@@ -286,7 +285,10 @@ def _check_firm_and_asset_popups(s: Session, base: str) -> None:
     text = s.click_at(lat, lon)
     props = firm["properties"]
     assert props["name"] in text, text
-    assert ISIC_15 in text and "persons" in text, text  # sector title, units
+    from geocluster.sectors import title_of
+
+    title = title_of(str(props["isic_division"]))  # the firm's own sector, by its ISIC title
+    assert title and title in text and "persons" in text, text  # sector title, units
     assert "Women-led" in text and ("yes" in text or "no" in text), text
 
     asset = _first_item(base, "assets")

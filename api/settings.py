@@ -89,6 +89,33 @@ class DisclosureSettings(BaseSettings):
     enforce: bool = Field(False, description="suppress (not only flag) cells under the threshold")
 
 
+class SecuritySettings(BaseSettings):
+    """Principals, OIDC, trusted hosts, request limits and the audit log."""
+
+    model_config = _ENV
+
+    oidc_jwks_url: str | None = Field(
+        None, description="JWKS URL of the OIDC provider (with issuer and audience: OIDC on)"
+    )
+    oidc_issuer: str | None = Field(None, description="required `iss` of OIDC tokens")
+    oidc_audience: str | None = Field(None, description="required `aud` of OIDC tokens")
+    oidc_role_claim: str = Field("role", description="claim holding viewer|editor|admin")
+    trusted_hosts: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "localhost", "::1", "testserver"],
+        description="Host header values served (400 otherwise); '*' turns the check off",
+    )
+    docs_enabled: bool = Field(True, description="serve /docs and /openapi.json")
+    max_json_mb: float = Field(
+        2.0, gt=0, le=1024, description="largest JSON (or other non-upload) request body"
+    )
+    rate_limit_per_minute: int = Field(
+        600, ge=1, le=1_000_000, description="requests per minute per key (or client IP)"
+    )
+    rate_limit_burst: int = Field(
+        120, ge=1, le=1_000_000, description="requests allowed at once above the steady rate"
+    )
+
+
 class Settings(BaseSettings):
     """Everything the app needs; ``Settings(workspace=...)`` is enough for tests."""
 
@@ -109,3 +136,4 @@ class Settings(BaseSettings):
     tiles: TileSettings = Field(default_factory=TileSettings)
     upload: UploadSettings = Field(default_factory=UploadSettings)
     disclosure: DisclosureSettings = Field(default_factory=DisclosureSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 
+from api.auth import record, require
 from api.deps import get_settings, get_workspace
 from api.settings import Settings
 from api.uploads import check_content_length, saved_upload
@@ -43,11 +44,15 @@ def upload_raster(
     ] = None,
     settings: Settings = Depends(get_settings),
     ws=Depends(get_workspace),
+    principal=Depends(require("editor")),
 ) -> dict[str, Any]:
-    """Validate the file, store it as a COG and register it by id."""
+    """Validate the file, store it as a COG and register it by id (editor key)."""
     check_content_length(request, settings)
     with saved_upload(file, settings) as path:
         info = ws.add_raster(path, name=name or path.stem, kind="raster")
+    if principal.kind != "open":
+        ws.catalog.update("gc_rasters", {"owner": principal.id}, id=info.id)
+    record(request, "raster.upload", info.id, {"kind": info.kind})
     return raster_dict(info, request)
 
 

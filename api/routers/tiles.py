@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from api.auth import check_collection, get_principal
 from api.deps import get_settings, get_workspace
 from api.errors import TileOutsideBounds
 from api.routers.features import disclosure_kind
@@ -101,11 +102,12 @@ def _cache_headers(settings: Settings, etag: str) -> dict[str, str]:
     return {"Cache-Control": f"public, max-age={settings.tiles.tile_cache_seconds}", "ETag": etag}
 
 
-def _tile_options(settings: Settings, policy, kind: str) -> TileOptions:
+def _tile_options(settings: Settings, policy, kind: str, safe: bool = False) -> TileOptions:
     t = settings.tiles
     individual = True
     if kind in ("firms", "labels"):
-        individual = bool(policy.firm_points)
+        # below editor, firms are counts in grid cells at every zoom
+        individual = bool(policy.firm_points) and not safe
     return TileOptions(
         extent=t.tile_extent,
         buffer=t.tile_buffer,
@@ -152,6 +154,7 @@ async def collection_tile(
     x: Annotated[int, Path(ge=0)],
     y: Annotated[int, Path(ge=0)],
     settings: Settings = Depends(get_settings),
+    principal=Depends(get_principal),
 ) -> Response:
     """Firm points are grid counts (``count``, ``employees``, ``aggregated``) below
     ``GEOCLUSTER_POINTS_MIN_ZOOM`` or above ``GEOCLUSTER_TILE_MAX_FEATURES`` points per
@@ -166,17 +169,24 @@ async def collection_tile(
     coll = resolver.peek(ws, collection_id) or await run_in_threadpool(
         resolver.get, ws, collection_id
     )
+    if not principal.at_least("admin"):
+        await run_in_threadpool(check_collection, ws, principal, coll)
     if not coll.geometry:
         raise InvalidInput(f"collection {collection_id!r} has no geometry to tile")
     policy = request.app.state.policy
-    etag = _etag("mvt", coll.id, coll.layer, z, x, y, _tiling_token(request, settings))
+    safe = not principal.sees_microdata
+    etag = _etag("mvt", coll.id, coll.layer, z, x, y, _tiling_token(request, settings), safe)
     headers = _cache_headers(settings, etag)
+    if principal.kind != "open" and not safe:  # microdata: never in a shared cache
+        headers["Cache-Control"] = headers["Cache-Control"].replace("public", "private")
     if _not_modified(request, etag):
         return Response(status_code=304, headers=headers)
     lru = _state_cache(request)
     body = lru.get(etag)
     if body is None:
-        body = await run_in_threadpool(_render_tile, request, ws, coll, z, x, y, settings, policy)
+        body = await run_in_threadpool(
+            _render_tile, request, ws, coll, z, x, y, settings, policy, safe
+        )
         lru.put(etag, body)
     return Response(body, media_type=MVT, headers=headers)
 
@@ -189,10 +199,24 @@ def _tiling_token(request: Request, settings: Settings) -> str:
     return token
 
 
-def _render_tile(request: Request, ws, coll, z: int, x: int, y: int, settings: Settings, policy):
+def _render_tile(
+    request: Request,
+    ws,
+    coll,
+    z: int,
+    x: int,
+    y: int,
+    settings: Settings,
+    policy,
+    safe: bool = False,
+):
     index = collection_index(request.app, ws, coll)
     kind = getattr(index, "disclosure_kind", "other")
-    opts = _tile_options(settings, policy, kind)
+    opts = _tile_options(settings, policy, kind, safe)
+    if safe:  # the policy enforced: cells under the threshold are dropped, not flagged
+        from dataclasses import replace
+
+        policy = replace(policy, enforce=True, firm_points=False)
     if hasattr(index, "cells"):
 
         def cells_filter(cells: pd.DataFrame) -> pd.DataFrame:
@@ -211,8 +235,10 @@ def collection_tilejson(
     request: Request,
     settings: Settings = Depends(get_settings),
     ws=Depends(get_workspace),
+    principal=Depends(get_principal),
 ) -> dict[str, Any]:
     coll = ws.collection(collection_id)
+    check_collection(ws, principal, coll)
     if not coll.geometry:
         raise InvalidInput(f"collection {collection_id!r} has no geometry to tile")
     base = str(request.base_url).rstrip("/")

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from geocluster import __version__
 from geocluster.errors import GeoclusterError
 
-SUBCOMMAND_MODULES = ("ingest", "clusters", "specialization", "inequality", "assets")
+SUBCOMMAND_MODULES = ("ingest", "clusters", "specialization", "inequality", "assets", "keys")
 
 
 def build_parser() -> argparse.ArgumentParser:

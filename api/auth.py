@@ -338,7 +338,16 @@ class EdgeMiddleware:
         is_analysis = method == "POST" and path.startswith("/analyses")
         body = bytearray()
 
+        replaced = False
+
         async def watching_send(message):
+            nonlocal replaced
+            if tripped:  # FastAPI turned the aborted body read into a 400: answer 413
+                if not replaced and message["type"] == "http.response.start":
+                    replaced = True
+                    status.append(413)
+                    await _reply(scope, receive, send, 413, self._too_large())
+                return
             if message["type"] == "http.response.start":
                 status.append(message["status"])
             elif is_analysis and message["type"] == "http.response.body":

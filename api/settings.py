@@ -87,6 +87,13 @@ class DisclosureSettings(BaseSettings):
     min_contributors: int = Field(3, ge=1, le=1000, description="firms behind a published cell")
     round_to: int | None = Field(None, ge=1, description="round published counts to this multiple")
     enforce: bool = Field(False, description="suppress (not only flag) cells under the threshold")
+    public_grid_max_zoom: int = Field(
+        16,
+        ge=0,
+        le=24,
+        description="finest Web-Mercator grid of the firm counts shown below editor "
+        "(16: cells of about 600 m at the equator), so high zooms still show safe cells",
+    )
 
 
 class SecuritySettings(BaseSettings):

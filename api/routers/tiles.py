@@ -102,17 +102,23 @@ def _cache_headers(settings: Settings, etag: str) -> dict[str, str]:
     return {"Cache-Control": f"public, max-age={settings.tiles.tile_cache_seconds}", "ETag": etag}
 
 
-def _tile_options(settings: Settings, policy, kind: str, safe: bool = False) -> TileOptions:
+def _tile_options(
+    settings: Settings, policy, kind: str, safe: bool = False, z: int = 0
+) -> TileOptions:
     t = settings.tiles
     individual = True
     if kind in ("firms", "labels"):
         # below editor, firms are counts in grid cells at every zoom
         individual = bool(policy.firm_points) and not safe
+    grid_cells = t.tile_grid_cells
+    if safe:  # cells no finer than the public grid: z + log2(cells) <= its zoom
+        finest = settings.disclosure.public_grid_max_zoom
+        grid_cells = min(grid_cells, 1 << max(0, finest - z))
     return TileOptions(
         extent=t.tile_extent,
         buffer=t.tile_buffer,
         max_features=t.tile_max_features,
-        grid_cells=t.tile_grid_cells,
+        grid_cells=grid_cells,
         points_min_zoom=t.points_min_zoom,
         individual_points=individual,
         point_buffer=t.tile_point_buffer,
@@ -212,7 +218,7 @@ def _render_tile(
 ):
     index = collection_index(request.app, ws, coll)
     kind = getattr(index, "disclosure_kind", "other")
-    opts = _tile_options(settings, policy, kind, safe)
+    opts = _tile_options(settings, policy, kind, safe, z)
     if safe:  # the policy enforced: cells under the threshold are dropped, not flagged
         from dataclasses import replace
 

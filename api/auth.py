@@ -36,13 +36,21 @@ from geocluster.auth import (
     open_mode,
     read_audit,
 )
-from geocluster.errors import DatasetNotFound, DisclosureError, NotFound, RunNotFound
+from geocluster.errors import (
+    DatasetNotFound,
+    DisclosureError,
+    NotFound,
+    RasterNotFound,
+    RunNotFound,
+)
 
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: Streamed uploads: their own cap (``UploadLimitMiddleware``), not the JSON one.
 UPLOAD_PATHS = ("/datasets", "/rasters")
 #: Paths of routes owned elsewhere that need a role (method, prefix, role).
 ROLE_RULES = (("POST", "/analyses", "editor"),)
+#: Routes owned elsewhere that take datasets or runs by name (query or JSON body).
+INPUT_PREFIXES = ("/analyses", "/regions")
 _EXEMPT = ("/health", "/static/", "/favicon.ico")
 
 
@@ -183,6 +191,70 @@ def visible_run(ws, principal: Principal, run_id: str):
     return run
 
 
+def can_see_raster(ws, principal: Principal, info) -> bool:
+    """Admins and the owner see a raster; others if they may see the data it was made of
+    (a KDE surface records its firms dataset in ``meta``)."""
+    if principal.at_least("admin"):
+        return True
+    if info.owner is not None and info.owner == principal.id:
+        return True
+    meta = info.meta or {}
+    refs = [meta["firms"]] if isinstance(meta.get("firms"), str) else []
+    refs += [r for r in meta.get("inputs") or [] if isinstance(r, str)]
+    for ref in refs:
+        try:
+            if not can_see_dataset(principal, ws.dataset(ref)):
+                return False
+        except NotFound:
+            return False
+    return True
+
+
+def visible_raster(ws, principal: Principal, raster_id: str):
+    """The raster if the caller may see it; else the same 404 as an unknown id."""
+    info = ws.raster(raster_id)
+    if not can_see_raster(ws, principal, info):
+        raise RasterNotFound(f"no raster {raster_id!r} in this workspace")
+    return info
+
+
+def hidden_reference(ws, principal: Principal, values) -> str | None:
+    """The first of ``values`` naming a dataset or run the caller may not see, or None.
+
+    Routes owned elsewhere (analyses, regions) take inputs by name; a name the caller
+    may not see must fail as if it did not exist.
+    """
+    if principal.at_least("admin"):
+        return None
+    for value in values:
+        if not isinstance(value, str) or not value or len(value) > 200:
+            continue
+        try:
+            if not can_see_dataset(principal, ws.dataset(value)):
+                return value
+            continue
+        except NotFound:
+            pass
+        run_id = value.split(".")[0]
+        if ws.catalog.select("gc_runs", id=run_id):
+            if not can_see_run(ws, principal, ws.run(run_id)):
+                return value
+    return None
+
+
+def _strings(obj, depth: int = 0):
+    """String values of a JSON document (keys excluded), a few levels deep."""
+    if isinstance(obj, str):
+        yield obj
+    elif depth < 3 and isinstance(obj, dict):
+        for v in obj.values():
+            yield from _strings(v, depth + 1)
+    elif depth < 3 and isinstance(obj, list):
+        for v in obj[:1000]:
+            if isinstance(v, str | dict | list):
+                yield from _strings(v, depth + 1)
+
+
 def can_see_collection(ws, principal: Principal, coll) -> bool:
     """A dataset collection by the dataset's visibility, a run layer by its run's."""
     if principal.at_least("admin"):
@@ -258,6 +330,8 @@ class EdgeMiddleware:
         s = fastapi_app.state.settings.security
         self.max_body = int(s.max_json_mb * 1024 * 1024)
         self.bucket = TokenBucket(s.rate_limit_per_minute, s.rate_limit_burst)
+        # who started each background job (jobs may live in memory, not the catalog)
+        fastapi_app.state.job_owners = OrderedDict()
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["path"].startswith(_EXEMPT):
@@ -320,6 +394,13 @@ class EdgeMiddleware:
                 )
                 return
 
+        checks_inputs = path.startswith(INPUT_PREFIXES) and not principal.at_least("admin")
+        if checks_inputs or path.startswith("/jobs/"):
+            refusal, receive = await self._check_references(scope, receive, principal, path)
+            if refusal is not None:
+                await _reply(scope, receive, send, 404, refusal)
+                return
+
         status: list[int] = []
         tripped = False
         received = 0
@@ -369,6 +450,47 @@ class EdgeMiddleware:
         if is_analysis and status and status[0] < 400:
             await run_in_threadpool(_after_analysis, app, principal, path, status[0], bytes(body))
 
+    async def _check_references(self, scope, receive, principal: Principal, path: str):
+        """404 reason if the request names a dataset, run or job the caller may not see.
+
+        Returns the reason (or None) and the ``receive`` to go on with (the body,
+        read here to look at it, is replayed).
+        """
+        app = self.fastapi_app
+        if path.startswith("/jobs/"):
+            job_id = path.split("/")[2]
+            owner = app.state.job_owners.get(job_id)
+            if owner is not None and owner != principal.id and not principal.at_least("admin"):
+                return f"no job {job_id!r}", receive
+            return None, receive
+        from urllib.parse import parse_qsl
+
+        values = [v for _, v in parse_qsl(scope.get("query_string", b"").decode("latin-1"))]
+        if scope["method"] in STATE_CHANGING:
+            chunks, more = [], True
+            size = 0
+            while more:
+                message = await receive()
+                if message["type"] != "http.request":
+                    break
+                chunks.append(message.get("body", b""))
+                size += len(chunks[-1])
+                if size > self.max_body:
+                    return None, _replay(b"".join(chunks), receive, more=True)
+                more = message.get("more_body", False)
+            body = b"".join(chunks)
+            receive = _replay(body, receive)
+            try:
+                document = json.loads(body) if body else None
+            except (ValueError, UnicodeDecodeError):
+                document = None  # the route answers 422 for a body that is not JSON
+            values.extend(_strings(document))
+        ws = app.state.get_workspace()
+        hidden = await run_in_threadpool(hidden_reference, ws, principal, values)
+        if hidden is not None:
+            return f"no dataset {hidden!r} in this workspace", receive
+        return None, receive
+
     def _too_large(self) -> str:
         mb = self.max_body / (1024 * 1024)
         return f"request body over the limit of {mb:g} MB (GEOCLUSTER_MAX_JSON_MB)"
@@ -402,6 +524,20 @@ class EdgeMiddleware:
         return None
 
 
+def _replay(body: bytes, receive, *, more: bool = False):
+    """A ``receive`` that hands ``body`` out again, then goes on with the real one."""
+    sent = False
+
+    async def replay():
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": more}
+        return await receive()  # the rest of the body, or http.disconnect
+
+    return replay
+
+
 async def _reply(scope, receive, send, status: int, detail: str, headers=None) -> None:
     await JSONResponse({"detail": detail}, status_code=status, headers=headers)(
         scope, receive, send
@@ -417,6 +553,11 @@ def _after_analysis(app, principal: Principal, path: str, status: int, head: byt
     ws = app.state.get_workspace()
     match = _RUN_ID_RE.search(head)
     target = match[2].decode() if match else None
+    if match and match[1] == b"job_id" and principal.kind != "open":
+        job_owners = app.state.job_owners
+        job_owners[target] = principal.id
+        while len(job_owners) > 10_000:
+            job_owners.popitem(last=False)
     if match and match[1] == b"run_id" and principal.kind != "open":
         rows = ws.catalog.select("gc_runs", id=target)
         if rows and rows[0].get("owner") is None:
@@ -452,7 +593,9 @@ __all__ = [
     "audit_router",
     "can_see_collection",
     "can_see_dataset",
+    "can_see_raster",
     "can_see_run",
+    "hidden_reference",
     "check_collection",
     "check_microdata",
     "check_role",
@@ -461,5 +604,6 @@ __all__ = [
     "record",
     "require",
     "visible_dataset",
+    "visible_raster",
     "visible_run",
 ]

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 
-from api.auth import record, require
+from api.auth import can_see_raster, get_principal, record, require, visible_raster
 from api.deps import get_settings, get_workspace
 from api.settings import Settings
 from api.uploads import check_content_length, saved_upload
@@ -57,10 +57,15 @@ def upload_raster(
 
 
 @router.get("", summary="List rasters")
-def list_rasters(request: Request, ws=Depends(get_workspace)) -> dict[str, Any]:
-    return {"rasters": [raster_dict(r, request) for r in ws.rasters()]}
+def list_rasters(
+    request: Request, ws=Depends(get_workspace), principal=Depends(get_principal)
+) -> dict[str, Any]:
+    rasters = [r for r in ws.rasters() if can_see_raster(ws, principal, r)]
+    return {"rasters": [raster_dict(r, request) for r in rasters]}
 
 
 @router.get("/{raster_id}", summary="One raster")
-def get_raster(raster_id: str, request: Request, ws=Depends(get_workspace)) -> dict[str, Any]:
-    return raster_dict(ws.raster(raster_id), request)
+def get_raster(
+    raster_id: str, request: Request, ws=Depends(get_workspace), principal=Depends(get_principal)
+) -> dict[str, Any]:
+    return raster_dict(visible_raster(ws, principal, raster_id), request)

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import check_collection, get_principal
+from api.auth import check_collection, get_principal, visible_raster
 from api.deps import get_settings, get_workspace
 from api.errors import TileOutsideBounds
 from api.routers.features import disclosure_kind
@@ -303,13 +303,14 @@ def raster_tile(
     ] = None,
     settings: Settings = Depends(get_settings),
     ws=Depends(get_workspace),
+    principal=Depends(get_principal),
 ) -> Response:
     from rio_tiler.colormap import cmap
     from rio_tiler.errors import InvalidColorMapName
     from rio_tiler.io import Reader
 
     _check_tile(z, x, y, settings)
-    info = ws.raster(raster_id)
+    info = visible_raster(ws, principal, raster_id)
     name = colormap or settings.tiles.raster_colormap
     try:
         colors = cmap.get(name)
@@ -339,8 +340,9 @@ def raster_tilejson(
     colormap: str | None = None,
     settings: Settings = Depends(get_settings),
     ws=Depends(get_workspace),
+    principal=Depends(get_principal),
 ) -> dict[str, Any]:
-    info = ws.raster(raster_id)
+    info = visible_raster(ws, principal, raster_id)
     base = str(request.base_url).rstrip("/")
     qs = f"?colormap={colormap}" if colormap else ""
     bbox = list(info.bbox) if info.bbox else [-180.0, -85.0511, 180.0, 85.0511]

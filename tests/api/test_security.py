@@ -456,3 +456,42 @@ def test_oidc_tokens(tmp_path, oidc_key):
             headers={"Authorization": f"Bearer {token(role='editor', sub='bob')}"},
         )
         assert r.status_code == 404
+
+
+def test_bola_on_inputs_rasters_and_jobs(world):
+    """Routes that take inputs by name: a hidden name is a 404, and so is what it made."""
+    c, k = world["client"], world["keys"]
+    body = {"firms": "firms_a", "method": "dbscan", "eps_m": 1500, "min_samples": 10}
+    r = c.post("/analyses/clusters", json=body, headers=_h(k["b"]))
+    assert r.status_code == 404 and "firms_a" in r.json()["detail"]
+    r = c.post("/analyses/kde", json={"firms": "firms_a", "grid_size": 64}, headers=_h(k["b"]))
+    assert r.status_code == 404
+    r = c.get("/regions/R00/profile?boundaries=regions&firms=firms_a", headers=_h(k["viewer"]))
+    assert r.status_code == 404
+    # the owner's KDE surface of her private firms is hers alone
+    r = c.post("/analyses/kde", json={"firms": "firms_a", "grid_size": 64}, headers=_h(k["a"]))
+    assert r.status_code == 200, r.text
+    raster = r.json()["raster_id"]
+    for who in ("b", "viewer", None):
+        headers = _h(k[who]) if who else {}
+        ids = [x["id"] for x in c.get("/rasters", headers=headers).json()["rasters"]]
+        assert raster not in ids
+        for route in (
+            f"/rasters/{raster}",
+            f"/rasters/{raster}/tilejson.json",
+            f"/rasters/{raster}/tiles/WebMercatorQuad/0/0/0.png",
+        ):
+            assert c.get(route, headers=headers).status_code == 404, (who, route)
+    assert c.get(f"/rasters/{raster}", headers=_h(k["a"])).status_code == 200
+    assert c.get(f"/rasters/{raster}", headers=_h(k["admin"])).status_code == 200
+    # a background job is its starter's
+    r = c.post(
+        "/analyses/kde",
+        json={**{"firms": "firms_a", "grid_size": 32}, "async": True},
+        headers=_h(k["a"]),
+    )
+    assert r.status_code == 202, r.text
+    job = r.json()["job_id"]
+    assert c.get(f"/jobs/{job}", headers=_h(k["b"])).status_code == 404
+    assert c.get(f"/jobs/{job}").status_code == 404
+    assert c.get(f"/jobs/{job}", headers=_h(k["a"])).status_code == 200

@@ -125,10 +125,19 @@ def _tile_options(
     )
 
 
-def collection_index(app, ws, coll):
-    """The tile index of a collection version (built once, then from memory)."""
+def collection_index(app, ws, coll, safe: bool = False):
+    """The tile index of a collection version (built once, then from memory).
+
+    ``safe``: the index served below editor, built with the policy enforced and
+    without firm locations (cluster outlines smoothed, small clusters suppressed).
+    Firm points need no separate index: below editor only their grid cells leave.
+    """
     cache: IndexCache = app.state.index_cache
     policy = app.state.policy
+    if safe:
+        from dataclasses import replace
+
+        policy = replace(policy, enforce=True, firm_points=False)
 
     def build():
         frame = ws.read_collection(coll.id)
@@ -137,10 +146,14 @@ def collection_index(app, ws, coll):
         # their grid cells leave (each tile's cells go through the policy as a table)
         if kind not in ("firms", "labels") or policy.firm_points:
             frame = policy.apply(frame, kind=kind)
+        if safe and "disclosure" in frame.columns:  # a suppressed cluster has no outline
+            frame = frame[frame["disclosure"].isin(["ok"])]
         index = build_index(frame, LAYER_NAME)
         index.disclosure_kind = kind
         return index
 
+    if safe and str(coll.kind) != "firms":
+        return cache.get(f"{coll.id}#safe", coll.layer, build)
     return cache.get(coll.id, coll.layer, build)
 
 
@@ -216,7 +229,7 @@ def _render_tile(
     policy,
     safe: bool = False,
 ):
-    index = collection_index(request.app, ws, coll)
+    index = collection_index(request.app, ws, coll, safe)
     kind = getattr(index, "disclosure_kind", "other")
     opts = _tile_options(settings, policy, kind, safe, z)
     if safe:  # the policy enforced: cells under the threshold are dropped, not flagged

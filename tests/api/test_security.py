@@ -261,6 +261,19 @@ def test_no_microdata_for_anonymous_or_viewer_even_when_public(world):
                     x, y = f["geometry"]["coordinates"]
                     px = b.left + (b.right - b.left) * x / 4096
                     assert round(px, 9) not in {p[0] for p in firm_xy}
+            # the run's layers (cluster outlines, per-firm labels) in tiles: no firm
+            run = c.get(f"/runs/{world['run']}", headers=headers).json()
+            for coll in run["collections"]:
+                t = WMQ.tile(CENTRES[0][0], CENTRES[0][1], 10)
+                url = f"/collections/{coll}/tiles/WebMercatorQuad/10/{t.x}/{t.y}"
+                r = c.get(url, headers=headers)
+                assert r.status_code == 200, (coll, r.text)
+                for f in _decode_tile(r.content):
+                    props = f["properties"]
+                    assert "firm_id" not in props and "name" not in props
+                    for col in ("n_firms", "count"):
+                        if col in props:
+                            assert props[col] >= 3
         # the editor who owns it still sees individual firms at z14
         t = WMQ.tile(CENTRES[0][0], CENTRES[0][1], 14)
         r = c.get(f"/collections/firms_a/tiles/WebMercatorQuad/14/{t.x}/{t.y}", headers=_h(k["a"]))

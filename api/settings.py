@@ -73,6 +73,13 @@ class UploadSettings(BaseSettings):
 
     max_upload_mb: float = Field(200.0, gt=0, le=100_000)
     upload_chunk_bytes: int = Field(1 << 20, ge=1024, le=1 << 26)
+    rejected_in_response: int = Field(
+        100,
+        ge=0,
+        le=100_000,
+        description="rejected rows listed in an upload's response; the rest are counted "
+        "and served at /datasets/{id}/rejected",
+    )
 
 
 class DisclosureSettings(BaseSettings):

@@ -10,7 +10,17 @@ import json
 from pathlib import PurePath
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Response, UploadFile
+from fastapi import (
+    APIRouter,
+    Depends,
+    File,
+    Form,
+    HTTPException,
+    Query,
+    Request,
+    Response,
+    UploadFile,
+)
 from pydantic import BaseModel, ConfigDict
 
 from api.auth import can_see_dataset, get_principal, record, require, visible_dataset
@@ -27,10 +37,19 @@ OPTIONS_EXAMPLE = (
 )
 
 
-def _public(info, *, with_rejected: bool = True) -> dict[str, Any]:
+def _public(info, *, with_rejected: bool = True, max_rejected: int | None = None) -> dict[str, Any]:
     out = info.to_dict()
     if not with_rejected:
         out.pop("rejected", None)
+    elif max_rejected is not None:
+        # a hostile file can yield millions of rejections: list the first K, count all,
+        # and link the stored report
+        total = max(int(out.get("rejected_count") or 0), len(out["rejected"]))
+        out["rejected_count"] = total
+        out["rejected"] = out["rejected"][:max_rejected]
+        out["rejected_truncated"] = total > len(out["rejected"])
+        if total:
+            out["rejected_href"] = f"/datasets/{info.ref}/rejected"
     return out
 
 
@@ -122,7 +141,7 @@ def upload_dataset(
     else:
         ws.catalog.update("gc_datasets", {"owner": owner}, id=info.id, version=info.version)
     record(request, "dataset.upload", info.ref, {"kind": kind, "rows": info.rows})
-    return _public(info)
+    return _public(info, max_rejected=settings.upload.rejected_in_response)
 
 
 def _owner_of(ws, dataset_id: str) -> str | None:
@@ -164,11 +183,57 @@ def list_datasets(
 
 @router.get("/{dataset_id}", summary="One dataset (`id` or `id@version`)")
 def get_dataset(
-    dataset_id: str, ws=Depends(get_workspace), principal: Principal = Depends(get_principal)
+    dataset_id: str,
+    request: Request,
+    ws=Depends(get_workspace),
+    principal: Principal = Depends(get_principal),
 ) -> dict[str, Any]:
-    out = _public(visible_dataset(ws, principal, dataset_id))
+    settings: Settings = request.app.state.settings
+    out = _public(
+        visible_dataset(ws, principal, dataset_id),
+        max_rejected=settings.upload.rejected_in_response,
+    )
     out["versions"] = [v.version for v in ws.versions(out["id"])]
     return out
+
+
+@router.get(
+    "/{dataset_id}/rejected",
+    summary="The rejection report of a dataset version (JSON or CSV)",
+    responses={200: {"content": {"application/json": {}, "text/csv": {}}}},
+)
+def rejected_report(
+    dataset_id: str,
+    request: Request,
+    f: Annotated[Literal["json", "csv"], Query(description="output format")] = "json",
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    ws=Depends(get_workspace),
+    principal: Principal = Depends(get_principal),
+) -> Response:
+    """Rows the ingest could not use (``row``, ``column``, ``reason``), as stored: the
+    catalog keeps the first 10 000 of each version; ``rejected_count`` counts all."""
+    info = visible_dataset(ws, principal, dataset_id)
+    rows = info.rejected[offset : offset + limit]
+    if f == "csv":
+        import pandas as pd
+
+        from geocluster.io import csv_safe
+
+        frame = pd.DataFrame(rows, columns=["row", "column", "reason"])
+        return Response(
+            csv_safe(frame).to_csv(index=False),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{info.id}-rejected.csv"'},
+        )
+    body = {
+        "dataset": info.ref,
+        "rejected_count": int(info.rejected_count or len(info.rejected)),
+        "stored": len(info.rejected),
+        "numberReturned": len(rows),
+        "rejected": rows,
+    }
+    return Response(json.dumps(body, default=str), media_type="application/json")
 
 
 class VisibilityPatch(BaseModel):

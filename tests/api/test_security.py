@@ -508,3 +508,30 @@ def test_bola_on_inputs_rasters_and_jobs(world):
     assert c.get(f"/jobs/{job}", headers=_h(k["b"])).status_code == 404
     assert c.get(f"/jobs/{job}").status_code == 404
     assert c.get(f"/jobs/{job}", headers=_h(k["a"])).status_code == 200
+
+
+def test_rejection_report_capped_in_response(tmp_path):
+    from api.settings import UploadSettings
+
+    settings = Settings(workspace=tmp_path / "ws", upload=UploadSettings(rejected_in_response=5))
+    lines = ["firm_id,name,lon,lat,isic,employees", "ok1,Good,-103.35,20.67,15,4"]
+    lines += [f"b{i},Bad,-103.35,{100 + i},15,4" for i in range(250)]  # latitude out of range
+    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
+        r = c.post(
+            "/datasets",
+            data={"kind": "firms", "name": "many_bad"},
+            files={"file": ("bad.csv", "\n".join(lines).encode(), "text/csv")},
+        )
+        assert r.status_code == 201, r.text
+        body = r.json()
+        assert body["rows"] == 1 and body["rejected_count"] == 250
+        assert len(body["rejected"]) == 5 and body["rejected_truncated"] is True
+        assert body["rejected_href"] == "/datasets/many_bad@1/rejected"
+        assert len(c.get("/datasets/many_bad").json()["rejected"]) == 5
+        full = c.get(body["rejected_href"]).json()
+        assert full["rejected_count"] == 250 and len(full["rejected"]) == 250
+        assert {x["row"] for x in full["rejected"]} == set(range(2, 252))  # 1-based data rows
+        csv = c.get(body["rejected_href"] + "?f=csv").text.strip().splitlines()
+        assert csv[0] == "row,column,reason" and len(csv) == 251
+        page = c.get(body["rejected_href"] + "?limit=10&offset=245").json()
+        assert page["numberReturned"] == 5

@@ -102,15 +102,24 @@ def resolve_principal(app, headers) -> Principal | None:
     return verifier.verify(presented) if verifier is not None else None
 
 
-def get_principal(request: Request) -> Principal:
-    """FastAPI dependency: the principal :class:`EdgeMiddleware` resolved (or resolve now)."""
+async def get_principal(request: Request) -> Principal:
+    """FastAPI dependency: the principal :class:`EdgeMiddleware` resolved (or resolve now).
+
+    Async so that cached tiles are still answered on the event loop (a sync dependency
+    would cost every request a trip through the thread pool).
+    """
     principal = getattr(request.state, "principal", None)
     if principal is None:
-        principal = resolve_principal(request.app, request.headers)
+        principal = await run_in_threadpool(resolve_principal, request.app, request.headers)
         if principal is None:
             raise _unauthorized("invalid, expired or revoked API key or token")
         request.state.principal = principal
     return principal
+
+
+def _needs_thread(headers) -> bool:
+    presented = presented_credential(headers)
+    return presented is not None and not looks_like_key(presented)
 
 
 def _unauthorized(detail: str) -> HTTPException:
@@ -131,7 +140,7 @@ def check_role(principal: Principal, role: str) -> None:
 def require(role: str):
     """Dependency factory: ``Depends(require("editor"))`` returns the principal or refuses."""
 
-    def dependency(principal: Principal = Depends(get_principal)) -> Principal:
+    async def dependency(principal: Principal = Depends(get_principal)) -> Principal:
         check_role(principal, role)
         return principal
 
@@ -351,7 +360,10 @@ class EdgeMiddleware:
             return
 
         app = self.fastapi_app
-        principal = await run_in_threadpool(resolve_principal, app, headers)
+        if _needs_thread(headers):  # an OIDC token may fetch the JWKS
+            principal = await run_in_threadpool(resolve_principal, app, headers)
+        else:  # no credential or a key: one indexed SQLite read, cheaper than a thread hop
+            principal = resolve_principal(app, headers)
         if principal is None:
             await _reply(
                 scope,

@@ -365,6 +365,10 @@ class EdgeMiddleware:
         else:  # no credential or a key: one indexed SQLite read, cheaper than a thread hop
             principal = resolve_principal(app, headers)
         if principal is None:
+            client = scope.get("client") or ("unknown", 0)
+            if self.bucket.take(f"ip:{client[0]}") > 0:  # guessing keys is rate limited too
+                await _reply(scope, receive, send, 429, "too many requests; slow down")
+                return
             await _reply(
                 scope,
                 receive,
@@ -430,7 +434,6 @@ class EdgeMiddleware:
 
         is_analysis = method == "POST" and path.startswith("/analyses")
         body = bytearray()
-
         replaced = False
 
         async def watching_send(message):

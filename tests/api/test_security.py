@@ -339,6 +339,10 @@ def test_rate_limit_per_key(tmp_path):
         assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
         assert c.get("/datasets", headers=_h(key2)).status_code == 200  # its own bucket
         assert [c.get("/datasets").status_code for _ in range(4)][-1] == 429  # by client IP
+        # wrong keys spend the client's bucket too (no unlimited guessing)
+        with TestClient(app, raise_server_exceptions=False, client=("10.0.0.9", 5000)) as other:
+            bad = [other.get("/datasets", headers=_h("gk_00000000_" + "x" * 43)) for _ in range(4)]
+            assert [r.status_code for r in bad] == [401, 401, 401, 429]
         time.sleep(1.1)  # one token a second at 60/min
         assert c.get("/datasets", headers=_h(key1)).status_code == 200
 

@@ -13,10 +13,12 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.middleware.trustedhost import TrustedHostMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+from api.auth import EdgeMiddleware, audit_router
 from api.errors import add_exception_handlers, document_errors
 from api.jobs import JobManager
 from api.settings import Settings
@@ -81,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sweep_upload_temps()  # what a killed earlier process left in the temp dir
         # jobs a killed or restarted server left queued/running read "failed", with why
         app.state.get_workspace().fail_interrupted_jobs()
+        _announce_auth(app)
         if settings.tiles.tile_warm_on_start:
             from api.routers.tiles import warm_indexes
 
@@ -99,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # served below from the vendored Swagger UI (no CDN)
         redoc_url=None,
+        openapi_url="/openapi.json" if settings.security.docs_enabled else None,
         openapi_tags=[
             {"name": "service", "description": "Health and OGC landing page"},
             {"name": "datasets", "description": "Upload and manage datasets"},
@@ -123,27 +127,36 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.policy = _policy(settings)
 
     add_exception_handlers(app)
+    # added innermost first: hosts are checked before anything, CORS answers preflights
+    # (and decorates 401s) before the edge, the edge runs before the upload cap
+    app.add_middleware(
+        UploadLimitMiddleware, max_bytes=int(settings.upload.max_upload_mb * 1024 * 1024)
+    )
+    app.add_middleware(EdgeMiddleware, fastapi_app=app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST", "DELETE"],
-            allow_headers=["*"],
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["X-API-Key", "Authorization", "Content-Type", "If-None-Match"],
+            expose_headers=["ETag", "OGC-NumberMatched", "OGC-NumberReturned", "Retry-After"],
         )
-    app.add_middleware(
-        UploadLimitMiddleware, max_bytes=int(settings.upload.max_upload_mb * 1024 * 1024)
-    )
+    hosts = _trusted_hosts(settings)
+    if "*" not in hosts:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
-    @app.get("/docs", include_in_schema=False)
-    def swagger_ui() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url=app.openapi_url,
-            title="geocluster API",
-            swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
-            swagger_css_url="/static/swagger-ui/swagger-ui.css",
-            swagger_favicon_url="/static/swagger-ui/favicon-32x32.png",
-        )
+    if settings.security.docs_enabled:
+
+        @app.get("/docs", include_in_schema=False)
+        def swagger_ui() -> HTMLResponse:
+            return get_swagger_ui_html(
+                openapi_url=app.openapi_url,
+                title="geocluster API",
+                swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
+                swagger_css_url="/static/swagger-ui/swagger-ui.css",
+                swagger_favicon_url="/static/swagger-ui/favicon-32x32.png",
+            )
 
     from api.routers import (
         analyses,
@@ -168,7 +181,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(maps.router)
     app.include_router(basemap.router)
     document_errors(app)
+    app.include_router(audit_router)
     return app
+
+
+def _trusted_hosts(settings: Settings) -> list[str]:
+    """The configured Host values plus the bind address itself (if a specific one)."""
+    hosts = list(settings.security.trusted_hosts)
+    if settings.host not in ("0.0.0.0", "::", "") and settings.host not in hosts:
+        hosts.append(settings.host)
+    return hosts
+
+
+def _announce_auth(app: FastAPI) -> None:
+    """Say at start-up whether the server is open (single user) or needs keys."""
+    import logging
+
+    from api.auth import is_open
+
+    mode = "open single-user mode (loopback, no API keys)" if is_open(app) else "API keys"
+    logging.getLogger("uvicorn.error").info("geocluster auth: %s", mode)
 
 
 def _policy(settings: Settings):
@@ -230,4 +262,9 @@ def serve(
     if port is not None:
         overrides["port"] = port
     settings = Settings(**overrides)
+    from geocluster.auth import check_serve_allowed
+    from geocluster.workspace import Workspace
+
+    # a non-loopback bind of a workspace without keys would publish it to the network
+    check_serve_allowed(settings.host, Workspace(settings.workspace).catalog)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")

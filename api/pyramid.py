@@ -294,7 +294,13 @@ def build_pyramid(
         ``path``, ``layer``, ``tiles`` (written), ``zooms`` (actually covered),
         ``seconds``; ``skipped: True`` when another process holds the build lock.
     """
-    from api.routers.tiles import LAYER_NAME, load_index, render_tile, tiling_token
+    from api.routers.tiles import (
+        LAYER_NAME,
+        audience_policy,
+        load_index,
+        render_tile,
+        tiling_token,
+    )
     from api.settings import Settings
 
     started = time.perf_counter()
@@ -304,6 +310,7 @@ def build_pyramid(
         from api.app import _policy
 
         policy = _policy(settings)
+    policy = audience_policy(policy, audience)
     coll = ws.collection(collection_id)
     token = tiling_token(settings, policy, audience)
     path = Path(out_path) if out_path is not None else archive_path(ws.path, coll.layer, token)
@@ -352,7 +359,7 @@ def build_pyramid(
         with open(tmp, "wb") as f:
             writer = Writer(f)
             for i, (tile_id, z, x, y) in enumerate(ids):
-                body = render_tile(index, z, x, y, opts, policy)
+                body = render_tile(index, z, x, y, tile_options(settings, policy, kind, z), policy)
                 if body:
                     writer.write_tile(tile_id, body)
                     written += 1
@@ -444,7 +451,7 @@ def schedule_pyramid(app, collection_id: str, audience: str = "open"):
         ws = app.state.get_workspace()
         coll = ws.collection(collection_id)
         sweep_archives(ws)  # cheap, and a build is when tiles/ grows
-        index = collection_index(app, ws, coll)
+        index = collection_index(app, ws, coll, audience)
         result = build_pyramid(
             ws,
             collection_id,

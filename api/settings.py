@@ -94,6 +94,13 @@ class UploadSettings(BaseSettings):
 
     max_upload_mb: float = Field(200.0, gt=0, le=100_000)
     upload_chunk_bytes: int = Field(1 << 20, ge=1024, le=1 << 26)
+    rejected_in_response: int = Field(
+        100,
+        ge=0,
+        le=100_000,
+        description="rejected rows listed in an upload's response; the rest are counted "
+        "and served at /datasets/{id}/rejected",
+    )
 
 
 class DisclosureSettings(BaseSettings):
@@ -108,6 +115,40 @@ class DisclosureSettings(BaseSettings):
     min_contributors: int = Field(3, ge=1, le=1000, description="firms behind a published cell")
     round_to: int | None = Field(None, ge=1, description="round published counts to this multiple")
     enforce: bool = Field(False, description="suppress (not only flag) cells under the threshold")
+    public_grid_max_zoom: int = Field(
+        16,
+        ge=0,
+        le=24,
+        description="finest Web-Mercator grid of the firm counts shown below editor "
+        "(16: cells of about 600 m at the equator), so high zooms still show safe cells",
+    )
+
+
+class SecuritySettings(BaseSettings):
+    """Principals, OIDC, trusted hosts, request limits and the audit log."""
+
+    model_config = _ENV
+
+    oidc_jwks_url: str | None = Field(
+        None, description="JWKS URL of the OIDC provider (with issuer and audience: OIDC on)"
+    )
+    oidc_issuer: str | None = Field(None, description="required `iss` of OIDC tokens")
+    oidc_audience: str | None = Field(None, description="required `aud` of OIDC tokens")
+    oidc_role_claim: str = Field("role", description="claim holding viewer|editor|admin")
+    trusted_hosts: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "localhost", "::1", "testserver"],
+        description="Host header values served (400 otherwise); '*' turns the check off",
+    )
+    docs_enabled: bool = Field(True, description="serve /docs and /openapi.json")
+    max_json_mb: float = Field(
+        2.0, gt=0, le=1024, description="largest JSON (or other non-upload) request body"
+    )
+    rate_limit_per_minute: int = Field(
+        600, ge=1, le=1_000_000, description="requests per minute per key (or client IP)"
+    )
+    rate_limit_burst: int = Field(
+        120, ge=1, le=1_000_000, description="requests allowed at once above the steady rate"
+    )
 
 
 class Settings(BaseSettings):
@@ -139,3 +180,4 @@ class Settings(BaseSettings):
     tiles: TileSettings = Field(default_factory=TileSettings)
     upload: UploadSettings = Field(default_factory=UploadSettings)
     disclosure: DisclosureSettings = Field(default_factory=DisclosureSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)

@@ -25,7 +25,7 @@ Anyone below ``editor`` gets the policy enforced with no firm points.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -277,3 +277,492 @@ def _grid_counts(frame: pd.DataFrame) -> gpd.GeoDataFrame:
     )
     cells["cell_id"] = cells["ix"].astype(str) + "_" + cells["iy"].astype(str)
     return gpd.GeoDataFrame(cells[["cell_id", "n_firms"]], geometry=boxes, crs="EPSG:4326")
+
+
+# =========================================================================================
+# Disclosure algorithms for outputs seen by anyone below ``editor`` (pure functions).
+#
+# The rules follow the usual practice of statistical offices (Hundepool et al.,
+# *Statistical Disclosure Control*, Wiley 2012, ch. 4 and 6; Eurostat's SDC handbook):
+# a threshold on contributors, the (n, k) dominance and p% rules on a magnitude
+# (employment), secondary suppression so that no suppressed cell can be recovered by
+# subtraction from a published margin, and derived measures that inherit suppression.
+# Points only ever leave as counts in fixed Web-Mercator grid cells, so every published
+# coordinate is a cell corner that does not depend on the data.
+# =========================================================================================
+
+#: Latitude limit of the Web-Mercator grid (as WebMercatorQuad tiles).
+MERCATOR_MAX_LAT = 85.0511287798066
+
+#: Columns that are derived from a region × sector cell and must go with it.
+DERIVED_COLUMNS = (
+    "lq",
+    "strong",
+    "share",
+    "shares",
+    "share_region",
+    "share_sector",
+    "sector_mix",
+    "dominant_sector",
+    "employees",
+    "count",
+    "n_firms",
+)
+
+
+def grid_cells(
+    lon: np.ndarray | pd.Series, lat: np.ndarray | pd.Series, zoom: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Web-Mercator grid cell of each point at ``zoom`` (the tile grid of that zoom).
+
+    Cells nest: the parent of cell ``(ix, iy)`` at ``zoom + 1`` is ``(ix // 2, iy // 2)``
+    at ``zoom``. Latitudes are clamped to the Web-Mercator range.
+
+    Returns
+    -------
+    ix, iy : ndarray of int64
+    """
+    if not 0 <= int(zoom) <= 30:
+        raise InvalidInput(f"expected a grid zoom in 0..30, got {zoom}")
+    lon = np.asarray(lon, dtype=float)
+    lat = np.clip(np.asarray(lat, dtype=float), -MERCATOR_MAX_LAT, MERCATOR_MAX_LAT)
+    if lon.shape != lat.shape:
+        raise InvalidInput(f"lon and lat differ in length ({lon.size} vs {lat.size})")
+    if not (np.isfinite(lon).all() and np.isfinite(lat).all()):
+        raise InvalidInput("grid cells need finite lon/lat for every point")
+    n = 1 << int(zoom)
+    x = (lon + 180.0) / 360.0
+    rad = np.radians(lat)
+    y = (1.0 - np.log(np.tan(rad) + 1.0 / np.cos(rad)) / np.pi) / 2.0
+    ix = np.clip(np.floor(x * n), 0, n - 1).astype(np.int64)
+    iy = np.clip(np.floor(y * n), 0, n - 1).astype(np.int64)
+    return ix, iy
+
+
+def cell_bounds(zoom: int, ix: np.ndarray, iy: np.ndarray) -> np.ndarray:
+    """Lon/lat bounds ``(minx, miny, maxx, maxy)`` of grid cells, one row per cell."""
+    n = float(1 << int(zoom))
+    ix = np.asarray(ix, dtype=float)
+    iy = np.asarray(iy, dtype=float)
+    west = ix / n * 360.0 - 180.0
+    east = (ix + 1) / n * 360.0 - 180.0
+    north = np.degrees(np.arctan(np.sinh(np.pi * (1 - 2 * iy / n))))
+    south = np.degrees(np.arctan(np.sinh(np.pi * (1 - 2 * (iy + 1) / n))))
+    return np.column_stack([west, south, east, north])
+
+
+def cell_polygons(zoom: int, ix: np.ndarray, iy: np.ndarray) -> np.ndarray:
+    """Grid cells as shapely polygons (lon/lat)."""
+    b = cell_bounds(zoom, ix, iy)
+    return shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3])
+
+
+def sensitive_cells(
+    cell: np.ndarray | pd.Series,
+    employees: np.ndarray | pd.Series | None = None,
+    *,
+    min_count: int = 3,
+    dominance_n: int = 2,
+    dominance_k: float = 0.85,
+    p_percent: float | None = 0.10,
+) -> pd.DataFrame:
+    """Primary suppression of cells from their contributors (one row per firm given).
+
+    Rules (a cell is flagged by the first that applies):
+
+    - ``few_contributors``: fewer than ``min_count`` firms;
+    - ``dominance``: the ``dominance_n`` largest firms hold more than share
+      ``dominance_k`` of the cell's employment ((n, k) rule);
+    - ``p_percent``: the rest of the cell, apart from the two largest firms, is less
+      than ``p_percent`` of the largest, so the second largest could estimate the
+      largest within p% (the p% rule, Hundepool et al. 2012, §4.2.2).
+
+    Parameters
+    ----------
+    cell : array-like
+        Cell key of each contributing firm (any hashable values).
+    employees : array-like, optional
+        Employment of each firm (the magnitude the dominance rules protect).
+
+    Returns
+    -------
+    DataFrame
+        Index: cell key. Columns ``count``, ``employees`` (if given), ``top1``,
+        ``top2``, ``top_n`` and ``reason`` (None for a safe cell).
+    """
+    if min_count < 1:
+        raise InvalidInput(f"expected min_count >= 1, got {min_count}")
+    if dominance_n < 1 or not 0 < dominance_k <= 1:
+        raise InvalidInput(
+            f"expected dominance_n >= 1 and dominance_k in (0, 1], got ({dominance_n}, {dominance_k})"
+        )
+    frame = pd.DataFrame({"cell": np.asarray(cell)})
+    has_emp = employees is not None
+    emp = (
+        pd.to_numeric(pd.Series(np.asarray(employees)), errors="coerce").fillna(0.0).clip(lower=0)
+        if has_emp
+        else pd.Series(np.zeros(len(frame)))
+    )
+    frame["emp"] = emp.to_numpy(dtype=float)
+    frame = frame.sort_values(["cell", "emp"], ascending=[True, False], kind="mergesort")
+    rank = frame.groupby("cell", sort=True).cumcount()
+    grouped = frame.groupby("cell", sort=True)["emp"]
+    out = pd.DataFrame({"count": grouped.size().astype(np.int64)})
+    out["employees"] = grouped.sum()
+    out["top1"] = frame[rank == 0].groupby("cell")["emp"].sum().reindex(out.index, fill_value=0.0)
+    out["top2"] = frame[rank == 1].groupby("cell")["emp"].sum().reindex(out.index, fill_value=0.0)
+    out["top_n"] = (
+        frame[rank < dominance_n].groupby("cell")["emp"].sum().reindex(out.index, fill_value=0.0)
+    )
+    reason = pd.Series([None] * len(out), index=out.index, dtype=object)
+    total = out["employees"]
+    if has_emp:
+        if p_percent is not None:
+            rest = total - out["top1"] - out["top2"]
+            p_flag = (out["top1"] > 0) & (rest < p_percent * out["top1"])
+            reason[p_flag] = "p_percent"
+        dominated = (total > 0) & (out["top_n"] > dominance_k * total)
+        reason[dominated] = "dominance"
+    reason[out["count"] < min_count] = "few_contributors"
+    out["reason"] = reason
+    if not has_emp:
+        out = out.drop(columns=["employees"])
+    return out
+
+
+def round_to_base(values: np.ndarray | pd.Series, base: int | None) -> np.ndarray:
+    """Round to the nearest multiple of ``base`` (NaN stays NaN; None: unchanged)."""
+    arr = np.asarray(values, dtype=float)
+    if base is None:
+        return arr
+    if base < 1:
+        raise InvalidInput(f"expected a rounding base >= 1, got {base}")
+    return np.floor(arr / base + 0.5) * base
+
+
+def grid_counts(
+    lon: np.ndarray | pd.Series,
+    lat: np.ndarray | pd.Series,
+    zoom: int,
+    *,
+    employees: np.ndarray | pd.Series | None = None,
+    min_count: int = 3,
+    dominance_n: int = 2,
+    dominance_k: float = 0.85,
+    p_percent: float | None = 0.10,
+    round_to: int | None = None,
+    drop_suppressed: bool = False,
+) -> gpd.GeoDataFrame:
+    """Points as counts in the fixed Web-Mercator grid of ``zoom`` (disclosure-safe).
+
+    Every output coordinate is a corner of a grid cell, which depends only on ``zoom``;
+    counts and employment of sensitive cells (:func:`sensitive_cells`) are null with
+    ``disclosure`` naming the rule.
+
+    Returns
+    -------
+    GeoDataFrame
+        ``cell`` (``"z/ix/iy"``), ``zoom``, ``ix``, ``iy``, ``count``, ``employees`` (when
+        given), ``disclosure`` (``ok`` or the reason) and the cell polygon (EPSG:4326).
+    """
+    ix, iy = grid_cells(lon, lat, zoom)
+    key = ix * (1 << int(zoom)) + iy  # one int64 per cell (zoom <= 30)
+    cells = sensitive_cells(
+        key,
+        employees,
+        min_count=min_count,
+        dominance_n=dominance_n,
+        dominance_k=dominance_k,
+        p_percent=p_percent,
+    )
+    n = 1 << int(zoom)
+    cix = (cells.index.to_numpy() // n).astype(np.int64)
+    ciy = (cells.index.to_numpy() % n).astype(np.int64)
+    flagged = cells["reason"].notna().to_numpy()
+    out = pd.DataFrame(
+        {
+            "cell": [f"{zoom}/{a}/{b}" for a, b in zip(cix, ciy, strict=True)],
+            "zoom": int(zoom),
+            "ix": cix,
+            "iy": ciy,
+            "count": np.where(flagged, np.nan, round_to_base(cells["count"], round_to)),
+        }
+    )
+    if employees is not None:
+        out["employees"] = np.where(flagged, np.nan, round_to_base(cells["employees"], round_to))
+    out["disclosure"] = cells["reason"].fillna("ok").to_numpy()
+    gdf = gpd.GeoDataFrame(out, geometry=cell_polygons(zoom, cix, ciy), crs="EPSG:4326")
+    if drop_suppressed:
+        gdf = gdf[~flagged].reset_index(drop=True)
+    return gdf
+
+
+def safe_cluster_outlines(
+    lon: np.ndarray | pd.Series,
+    lat: np.ndarray | pd.Series,
+    labels: np.ndarray | pd.Series,
+    zoom: int,
+    *,
+    min_count: int = 3,
+    noise_label: int = -1,
+) -> gpd.GeoDataFrame:
+    """Cluster outlines as unions of the grid cells holding ≥ ``min_count`` of its firms.
+
+    A hull of firm points has firms at its corners; a union of fixed grid cells does
+    not. A cluster with no safe cell (or fewer than ``min_count`` firms) gets a null
+    geometry and ``disclosure: few_contributors``.
+
+    Returns
+    -------
+    GeoDataFrame
+        ``cluster_id``, ``n_firms`` (null when suppressed), ``n_cells``,
+        ``firms_in_outline``, ``disclosure``, geometry (EPSG:4326).
+    """
+    labels = np.asarray(labels)
+    ix, iy = grid_cells(lon, lat, zoom)
+    frame = pd.DataFrame({"cluster_id": labels, "ix": ix, "iy": iy})
+    frame = frame[frame["cluster_id"] != noise_label]
+    rows = []
+    for cid, group in frame.groupby("cluster_id", sort=True):
+        per_cell = group.groupby(["ix", "iy"]).size()
+        safe = per_cell[per_cell >= min_count]
+        n_firms = len(group)
+        if n_firms < min_count or safe.empty:
+            rows.append((cid, np.nan, 0, np.nan, "few_contributors", None))
+            continue
+        cix = safe.index.get_level_values(0).to_numpy()
+        ciy = safe.index.get_level_values(1).to_numpy()
+        # grid-aligned boxes share exact edges, so the union is exact (no slivers)
+        geom = shapely.union_all(cell_polygons(zoom, cix, ciy))
+        rows.append((cid, float(n_firms), len(safe), float(safe.sum()), "ok", geom))
+    out = pd.DataFrame(
+        rows,
+        columns=["cluster_id", "n_firms", "n_cells", "firms_in_outline", "disclosure", "geometry"],
+    )
+    return gpd.GeoDataFrame(out, geometry="geometry", crs="EPSG:4326")
+
+
+def secondary_suppression(
+    table: pd.DataFrame,
+    primary: pd.Series | np.ndarray,
+    *,
+    row: str = "region_id",
+    col: str = "sector",
+    value: str = "count",
+    row_groups: dict | None = None,
+    col_groups: dict | None = None,
+) -> tuple[pd.Series, set[tuple[str, Any]]]:
+    """Complementary suppression so no suppressed cell follows from a published margin.
+
+    Every line, i.e. each row, each column and each hierarchy margin (the cells of one
+    row within one column group, e.g. the divisions of one section, and the cells of
+    one column within one row group, e.g. the municipalities of one state), ends with 0
+    or at least 2 suppressed entries. Greedy: while a line has exactly one, suppress
+    its smallest published cell (non-zero cells first, preferring one that also
+    completes another line). A line with no other cell cannot be protected by a cell:
+    its margin is suppressed instead and reported.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Long table, one row per (row, col) cell.
+    primary : bool array-like
+        Primary suppression (aligned with ``table``).
+    row_groups, col_groups : dict, optional
+        Parent of each row / column key (hierarchy margins).
+
+    Returns
+    -------
+    suppressed : Series of bool
+        Primary and secondary suppression, aligned with ``table``.
+    margins : set of (line kind, key)
+        Margins (line totals) that must be suppressed too.
+    """
+    n = len(table)
+    suppressed = np.asarray(primary, dtype=bool).copy()
+    if suppressed.shape != (n,):
+        raise InvalidInput(f"primary mask has {suppressed.size} entries for a {n}-row table")
+    values = pd.to_numeric(table[value], errors="coerce").fillna(0.0).to_numpy(dtype=float)
+    rows = table[row].to_numpy()
+    cols = table[col].to_numpy()
+    lines: dict[tuple, list[int]] = {}
+    memberships: list[list[tuple]] = [[] for _ in range(n)]
+
+    def add(kind: str, key, i: int) -> None:
+        lines.setdefault((kind, key), []).append(i)
+        memberships[i].append((kind, key))
+
+    for i in range(n):
+        add("row", rows[i], i)
+        add("col", cols[i], i)
+        if col_groups is not None and cols[i] in col_groups:
+            add("row_colgroup", (rows[i], col_groups[cols[i]]), i)
+        if row_groups is not None and rows[i] in row_groups:
+            add("col_rowgroup", (cols[i], row_groups[rows[i]]), i)
+    margins: set[tuple[str, Any]] = set()
+
+    def n_suppressed(line: tuple) -> int:
+        return int(suppressed[lines[line]].sum()) + (1 if line in margins else 0)
+
+    changed = True
+    while changed:
+        changed = False
+        for line in sorted(lines, key=str):
+            if n_suppressed(line) != 1:
+                continue
+            candidates = [i for i in lines[line] if not suppressed[i]]
+            if not candidates:
+                margins.add(line)
+                changed = True
+                continue
+
+            def cost(i: int, line: tuple = line) -> tuple:
+                completes = sum(
+                    1 for other in memberships[i] if other != line and n_suppressed(other) == 1
+                )
+                return (values[i] == 0, -completes, values[i], i)
+
+            suppressed[min(candidates, key=cost)] = True
+            changed = True
+    return pd.Series(suppressed, index=table.index), margins
+
+
+def inherit_suppression(
+    frame: pd.DataFrame,
+    suppressed: pd.Series | np.ndarray,
+    *,
+    columns: tuple[str, ...] = DERIVED_COLUMNS,
+    reason: str | pd.Series = "secondary",
+) -> pd.DataFrame:
+    """Null every derived column of the suppressed rows and say why in ``disclosure``.
+
+    ``reason`` fills ``disclosure`` of suppressed rows that have no reason yet.
+    """
+    out = frame.copy()
+    mask = np.asarray(suppressed, dtype=bool)
+    for c in columns:
+        if c in out.columns:
+            if pd.api.types.is_numeric_dtype(out[c]) and not pd.api.types.is_bool_dtype(out[c]):
+                out[c] = out[c].astype(float)
+            else:
+                out[c] = out[c].astype(object)
+            out.loc[mask, c] = None if out[c].dtype == object else np.nan
+    if "disclosure" not in out.columns:
+        out["disclosure"] = "ok"
+    current = out["disclosure"].astype(object)
+    fill = reason if isinstance(reason, str) else pd.Series(reason, index=out.index)
+    unset = mask & ((current == "ok") | current.isna()).to_numpy()
+    out["disclosure"] = current.where(~unset, fill)
+    return out
+
+
+def suppress_region_sector_table(
+    table: pd.DataFrame,
+    *,
+    row: str = "region_id",
+    col: str = "sector",
+    count: str = "count",
+    top1: str | None = None,
+    top2: str | None = None,
+    top_n: str | None = None,
+    total: str | None = None,
+    min_count: int = 3,
+    dominance_k: float = 0.85,
+    p_percent: float | None = 0.10,
+    row_groups: dict | None = None,
+    col_groups: dict | None = None,
+    round_to: int | None = None,
+) -> tuple[pd.DataFrame, set[tuple[str, Any]]]:
+    """A region × sector table as viewers may see it: primary, secondary, inheritance.
+
+    Primary suppression uses the contributor count and, when the columns are given,
+    the (n, k) dominance (``top_n`` / ``total``) and p% (``top1``, ``top2``, ``total``)
+    rules; secondary suppression follows (:func:`secondary_suppression`), then every
+    derived column (:data:`DERIVED_COLUMNS`: LQ, shares, sector mix, …) of a suppressed
+    cell becomes null, and published counts are rounded.
+
+    Returns
+    -------
+    table : DataFrame
+        With ``disclosure`` = ``ok``, ``few_contributors``, ``dominance``,
+        ``p_percent`` or ``secondary``.
+    margins : set
+        Line totals that must not be published (see :func:`secondary_suppression`).
+    """
+    counts = pd.to_numeric(table[count], errors="coerce").fillna(0)
+    reason = pd.Series([None] * len(table), index=table.index, dtype=object)
+    if top1 and top2 and total and {top1, top2, total} <= set(table.columns):
+        t1 = pd.to_numeric(table[top1], errors="coerce").fillna(0)
+        t2 = pd.to_numeric(table[top2], errors="coerce").fillna(0)
+        tot = pd.to_numeric(table[total], errors="coerce").fillna(0)
+        if p_percent is not None:
+            reason[(t1 > 0) & (tot - t1 - t2 < p_percent * t1)] = "p_percent"
+    if top_n and total and {top_n, total} <= set(table.columns):
+        tn = pd.to_numeric(table[top_n], errors="coerce").fillna(0)
+        tot = pd.to_numeric(table[total], errors="coerce").fillna(0)
+        reason[(tot > 0) & (tn > dominance_k * tot)] = "dominance"
+    # a structural zero (no firm) discloses nothing; 1..min_count-1 firms do
+    reason[(counts > 0) & (counts < min_count)] = "few_contributors"
+    primary = reason.notna()
+    suppressed, margins = secondary_suppression(
+        table,
+        primary,
+        row=row,
+        col=col,
+        value=count,
+        row_groups=row_groups,
+        col_groups=col_groups,
+    )
+    reasons = reason.where(primary, "secondary")
+    out = inherit_suppression(table, suppressed, reason=reasons)
+    out = out.drop(columns=[c for c in (top1, top2, top_n) if c and c in out.columns])
+    if round_to:
+        for c in (count, "employees"):
+            if c in out.columns:
+                out[c] = round_to_base(out[c], round_to)
+    return out, margins
+
+
+def bandwidth_floor(
+    bandwidth_m: float | None, *, floor_m: float, sees_microdata: bool
+) -> tuple[float | None, bool]:
+    """The KDE bandwidth allowed: at least ``floor_m`` for anyone below editor.
+
+    A tiny bandwidth turns a density surface into a map of the firms themselves.
+
+    Returns
+    -------
+    bandwidth_m, raised : float or None, bool
+        ``raised`` is True when the request was below the floor (the caller should say
+        so); None (automatic bandwidth) is kept and the caller floors the chosen value.
+    """
+    if floor_m < 0:
+        raise InvalidInput(f"expected a bandwidth floor >= 0 m, got {floor_m}")
+    if bandwidth_m is None or sees_microdata:
+        return bandwidth_m, False
+    if not np.isfinite(bandwidth_m) or bandwidth_m <= 0:
+        raise InvalidInput(f"expected a positive bandwidth in metres, got {bandwidth_m}")
+    if bandwidth_m < floor_m:
+        return float(floor_m), True
+    return float(bandwidth_m), False
+
+
+def safe_dominant_sector(
+    table: pd.DataFrame,
+    suppressed: pd.Series | np.ndarray,
+    *,
+    row: str = "region_id",
+    col: str = "sector",
+    value: str = "employees",
+) -> pd.Series:
+    """Dominant sector of each row (region), null where the dominant cell is suppressed.
+
+    Naming the largest sector of a region tells that its cell is the largest, so it
+    inherits that cell's suppression.
+    """
+    frame = table[[row, col, value]].copy()
+    frame["_v"] = pd.to_numeric(frame[value], errors="coerce").fillna(-np.inf)
+    frame["_s"] = np.asarray(suppressed, dtype=bool)
+    top = frame.sort_values([row, "_v"], ascending=[True, False], kind="mergesort")
+    top = top.groupby(row, sort=True).head(1).set_index(row)
+    return top[col].astype(object).where(~top["_s"], None)

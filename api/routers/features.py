@@ -16,7 +16,9 @@ import pandas as pd
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from api.auth import can_see_collection, check_collection, check_microdata, get_principal
 from api.deps import MAX_ITEMS_INDEX, ItemsDep, get_workspace
+from geocluster.auth import Principal
 from geocluster.errors import InvalidInput, NotFound
 from geocluster.io import csv_safe
 from geocluster.store.export import frame_to_bytes
@@ -116,9 +118,11 @@ def collection_dict(coll, request: Request) -> dict[str, Any]:
     return out
 
 
-@landing_router.get("/health", summary="Liveness check")
-def health() -> dict[str, str]:
-    return {"status": "ok"}
+@landing_router.get("/health", summary="Liveness check and auth mode (open or keys)")
+def health(request: Request) -> dict[str, str]:
+    from api.auth import is_open
+
+    return {"status": "ok", "auth": "open" if is_open(request.app) else "keys"}
 
 
 @landing_router.get("/favicon.ico", include_in_schema=False)
@@ -154,8 +158,14 @@ def conformance() -> dict[str, Any]:
 
 
 @router.get("", summary="Every dataset and analysis-run layer")
-def list_collections(request: Request, ws=Depends(get_workspace)) -> dict[str, Any]:
-    colls = [collection_dict(c, request) for c in ws.collections()]
+def list_collections(
+    request: Request, ws=Depends(get_workspace), principal: Principal = Depends(get_principal)
+) -> dict[str, Any]:
+    colls = [
+        collection_dict(c, request)
+        for c in ws.collections()
+        if can_see_collection(ws, principal, c)
+    ]
     return {
         "collections": colls,
         "numberMatched": len(colls),
@@ -168,9 +178,14 @@ def list_collections(request: Request, ws=Depends(get_workspace)) -> dict[str, A
 
 @router.get("/{collection_id}", summary="One collection")
 def get_collection(
-    collection_id: str, request: Request, ws=Depends(get_workspace)
+    collection_id: str,
+    request: Request,
+    ws=Depends(get_workspace),
+    principal: Principal = Depends(get_principal),
 ) -> dict[str, Any]:
-    return collection_dict(ws.collection(collection_id), request)
+    coll = ws.collection(collection_id)
+    check_collection(ws, principal, coll)
+    return collection_dict(coll, request)
 
 
 def _output_format(f: str | None, request: Request) -> str:
@@ -273,9 +288,15 @@ def _csv(frame: pd.DataFrame) -> bytes:
     },
 )
 def items(
-    collection_id: str, request: Request, query: ItemsDep, ws=Depends(get_workspace)
+    collection_id: str,
+    request: Request,
+    query: ItemsDep,
+    ws=Depends(get_workspace),
+    principal: Principal = Depends(get_principal),
 ) -> Response:
     coll = request.app.state.collections.get(ws, collection_id)
+    check_collection(ws, principal, coll)
+    check_microdata(principal, coll, _columns(ws, collection_id))
     fmt = _output_format(query.f, request)
     if query.properties is not None:
         available = _columns(ws, collection_id)
@@ -297,7 +318,7 @@ def items(
         offset=query.offset,
         properties=query.properties,
     )
-    policy = request.app.state.policy
+    policy = _policy_for(request, principal)
     frame = policy.apply(frame, kind=disclosure_kind(coll, frame))
     matched = ws.count_collection(coll.id, bbox=bbox)
     returned = len(frame)
@@ -335,11 +356,17 @@ def _index(text: str) -> bool:
     responses={200: {"content": {"application/geo+json": {}}}},
 )
 def item(
-    collection_id: str, feature_id: str, request: Request, ws=Depends(get_workspace)
+    collection_id: str,
+    feature_id: str,
+    request: Request,
+    ws=Depends(get_workspace),
+    principal: Principal = Depends(get_principal),
 ) -> Response:
     """The feature whose id column (firm_id, asset_id, region_id or cluster_id) equals
     ``feature_id``; collections without one use the 0-based position as id."""
     coll = ws.collection(collection_id)
+    check_collection(ws, principal, coll)
+    check_microdata(principal, coll, _columns(ws, collection_id))
     id_col = id_column(coll, _columns(ws, collection_id))
     if id_col is not None:
         frame = ws.read_collection(
@@ -351,7 +378,8 @@ def item(
         raise NotFound(f"no feature {feature_id!r} in collection {collection_id!r}")
     if len(frame) == 0:
         raise NotFound(f"no feature {feature_id!r} in collection {collection_id!r}")
-    frame = request.app.state.policy.apply(frame.iloc[:1], kind=disclosure_kind(coll, frame))
+    policy = _policy_for(request, principal)
+    frame = policy.apply(frame.iloc[:1], kind=disclosure_kind(coll, frame))
     offset = int(feature_id) if id_col is None else 0
     fc = json.loads(_geojson(frame, offset=offset, id_col=id_col))
     feature = fc["features"][0]
@@ -365,6 +393,17 @@ def item(
         },
     ]
     return Response(json.dumps(feature, default=str), media_type=MEDIA_TYPES["geojson"])
+
+
+def _policy_for(request: Request, principal: Principal):
+    """The workspace policy for editors and admins; for anyone else the same policy
+    enforced (suppressing, not only flagging) and without exact firm locations."""
+    policy = request.app.state.policy
+    if principal.sees_microdata:
+        return policy
+    from dataclasses import replace
+
+    return replace(policy, enforce=True, firm_points=False)
 
 
 def _typed_id(feature_id: str, ws, coll, id_col: str):

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from api.auth import can_see_run, get_principal, visible_run
 from api.deps import get_workspace
 
 router = APIRouter(tags=["runs"])
@@ -26,13 +27,17 @@ def list_runs(
     request: Request,
     kind: Annotated[str | None, Query(description="only runs of this kind, e.g. clusters")] = None,
     ws=Depends(get_workspace),
+    principal=Depends(get_principal),
 ) -> dict[str, Any]:
-    return {"runs": [_run_dict(r, request) for r in ws.runs(kind)]}
+    runs = [r for r in ws.runs(kind) if can_see_run(ws, principal, r)]
+    return {"runs": [_run_dict(r, request) for r in runs]}
 
 
 @router.get("/runs/{run_id}", summary="One analysis run")
-def get_run(run_id: str, request: Request, ws=Depends(get_workspace)) -> dict[str, Any]:
-    return _run_dict(ws.run(run_id), request)
+def get_run(
+    run_id: str, request: Request, ws=Depends(get_workspace), principal=Depends(get_principal)
+) -> dict[str, Any]:
+    return _run_dict(visible_run(ws, principal, run_id), request)
 
 
 @router.delete("/runs/{run_id}", status_code=204, summary="Delete an analysis run")

@@ -26,6 +26,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from api.auth import check_collection, get_principal, visible_raster
 from api.deps import get_settings, get_workspace
 from api.errors import TileOutsideBounds
 from api.routers.features import disclosure_kind
@@ -92,14 +93,27 @@ def _archives(request: Request):
     return registry
 
 
-def tile_audience(request: Request) -> str:
+def tile_audience(request: Request, principal=None) -> str:
     """Whose tiles a request gets: part of every ETag, LRU key and archive name.
 
-    Tiles differ by audience once disclosure depends on the viewer (a public viewer
-    gets the disclosure-safe tiles); until then every request is ``"open"``. The one
-    place to swap for the security layer's audience.
+    ``"open"`` for callers who may see microdata (editors, admins, the open
+    single-user mode); ``"safe"`` for viewers and anonymous callers, who get the
+    disclosure-safe tiles: firms only as grid counts, suppressed clusters without an
+    outline, cells under the threshold dropped.
     """
-    return "open"
+    principal = principal or getattr(request.state, "principal", None)
+    if principal is None or principal.sees_microdata:
+        return "open"
+    return "safe"
+
+
+def audience_policy(policy, audience: str):
+    """The disclosure policy tiles of ``audience`` are built under."""
+    if audience == "open":
+        return policy
+    from dataclasses import replace
+
+    return replace(policy, enforce=True, firm_points=False)
 
 
 def tiling_token(settings: Settings, policy, audience: str) -> str:
@@ -160,17 +174,25 @@ def _cache_headers(settings: Settings, etag: str, immutable: bool = False) -> di
     return {"Cache-Control": f"public, max-age={settings.tiles.tile_cache_seconds}", "ETag": etag}
 
 
-def tile_options(settings: Settings, policy, kind: str) -> TileOptions:
-    """:class:`TileOptions` of a collection of disclosure ``kind`` under ``settings``."""
+def tile_options(settings: Settings, policy, kind: str, z: int = 0) -> TileOptions:
+    """:class:`TileOptions` of a collection of disclosure ``kind`` under ``settings``.
+
+    Under a policy that publishes no firm points, firms are counts in grid cells at
+    every zoom, and the cells are never finer than the public grid's zoom.
+    """
     t = settings.tiles
     individual = True
+    grid_cells = t.tile_grid_cells
     if kind in ("firms", "labels"):
         individual = bool(policy.firm_points)
+    if not policy.firm_points:  # cells no finer than the public grid: z + log2(cells)
+        finest = settings.disclosure.public_grid_max_zoom
+        grid_cells = min(grid_cells, 1 << max(0, finest - z))
     return TileOptions(
         extent=t.tile_extent,
         buffer=t.tile_buffer,
         max_features=t.tile_max_features,
-        grid_cells=t.tile_grid_cells,
+        grid_cells=grid_cells,
         # assets are public: each is drawn in its category colour at every zoom, and
         # aggregated only where a tile holds more than tile_max_features of them
         points_min_zoom=0 if kind == "assets" else t.points_min_zoom,
@@ -192,15 +214,19 @@ def load_index(ws, coll, policy):
     # their grid cells leave (each tile's cells go through the policy as a table)
     if kind not in ("firms", "labels") or policy.firm_points:
         frame = policy.apply(frame, kind=kind)
+    if policy.enforce and not policy.firm_points and "disclosure" in frame.columns:
+        frame = frame[frame["disclosure"].isin(["ok"])]  # a suppressed cluster: no outline
     index = build_index(frame, LAYER_NAME)
     index.disclosure_kind = kind
     return index
 
 
-def collection_index(app, ws, coll):
-    """The tile index of a collection version (built once, then from memory)."""
+def collection_index(app, ws, coll, audience: str = "open"):
+    """The tile index of a collection version for ``audience`` (built once, then kept)."""
     cache: IndexCache = app.state.index_cache
-    return cache.get(coll.id, coll.layer, lambda: load_index(ws, coll, app.state.policy))
+    policy = audience_policy(app.state.policy, audience)
+    key = coll.id if audience == "open" else f"{coll.id}#{audience}"
+    return cache.get(key, coll.layer, lambda: load_index(ws, coll, policy))
 
 
 def render_tile(index, z: int, x: int, y: int, opts: TileOptions, policy) -> bytes:
@@ -230,6 +256,7 @@ async def collection_tile(
     z: Annotated[int, Path(ge=0, le=30)],
     x: Annotated[int, Path(ge=0)],
     y: Annotated[int, Path(ge=0)],
+    principal=Depends(get_principal),
 ) -> Response:
     """Firm points are grid counts (``count``, ``employees``, ``aggregated``) below
     ``GEOCLUSTER_POINTS_MIN_ZOOM`` or above ``GEOCLUSTER_TILE_MAX_FEATURES`` points per
@@ -246,13 +273,17 @@ async def collection_tile(
     coll = resolver.peek(ws, collection_id) or await run_in_threadpool(
         resolver.get, ws, collection_id
     )
+    if not principal.at_least("admin"):
+        await run_in_threadpool(check_collection, ws, principal, coll)
     if not coll.geometry:
         raise InvalidInput(f"collection {collection_id!r} has no geometry to tile")
-    policy = request.app.state.policy
-    audience = tile_audience(request)
+    audience = tile_audience(request, principal)
+    policy = audience_policy(request.app.state.policy, audience)
     token = _tiling_token(request, settings, audience)
     etag = _etag("mvt", coll.layer, z, x, y, token)
     headers = _cache_headers(settings, etag, immutable=is_fixed_version(collection_id, coll))
+    if principal.kind != "open" and audience == "open":  # microdata: never in a shared cache
+        headers["Cache-Control"] = headers["Cache-Control"].replace("public", "private")
     if _not_modified(request, etag):
         return Response(status_code=304, headers=headers)
     lru = _state_cache(request)
@@ -261,7 +292,9 @@ async def collection_tile(
     if body is None:
         body, source = _from_archive(request, ws, coll, token, z, x, y), "archive"
     if body is None:
-        body = await run_in_threadpool(_render_tile, request, ws, coll, z, x, y, settings, policy)
+        body = await run_in_threadpool(
+            _render_tile, request, ws, coll, z, x, y, settings, policy, audience
+        )
         source = "encoded"
         lru.put(etag, body)
     if settings.tiles.tile_debug_headers:
@@ -275,7 +308,8 @@ def _tiling_token(request: Request, settings: Settings, audience: str) -> str:
         tokens = request.app.state.tiling_tokens = {}
     token = tokens.get(audience)
     if token is None:
-        token = tokens[audience] = tiling_token(settings, request.app.state.policy, audience)
+        policy = audience_policy(request.app.state.policy, audience)
+        token = tokens[audience] = tiling_token(settings, policy, audience)
     return token
 
 
@@ -287,10 +321,12 @@ def _from_archive(request: Request, ws, coll, token: str, z: int, x: int, y: int
     return archive.get(z, x, y) if archive is not None else None
 
 
-def _render_tile(request: Request, ws, coll, z: int, x: int, y: int, settings: Settings, policy):
-    index = collection_index(request.app, ws, coll)
+def _render_tile(
+    request: Request, ws, coll, z: int, x: int, y: int, settings: Settings, policy, audience: str
+):
+    index = collection_index(request.app, ws, coll, audience)
     kind = getattr(index, "disclosure_kind", "other")
-    return render_tile(index, z, x, y, tile_options(settings, policy, kind), policy)
+    return render_tile(index, z, x, y, tile_options(settings, policy, kind, z), policy)
 
 
 @router.get(
@@ -301,8 +337,10 @@ def collection_tilejson(
     request: Request,
     settings: Settings = Depends(get_settings),
     ws=Depends(get_workspace),
+    principal=Depends(get_principal),
 ) -> dict[str, Any]:
     coll = ws.collection(collection_id)
+    check_collection(ws, principal, coll)
     if not coll.geometry:
         raise InvalidInput(f"collection {collection_id!r} has no geometry to tile")
     base = str(request.base_url).rstrip("/")
@@ -368,13 +406,14 @@ def raster_tile(
     ] = None,
     settings: Settings = Depends(get_settings),
     ws=Depends(get_workspace),
+    principal=Depends(get_principal),
 ) -> Response:
     from rio_tiler.colormap import cmap
     from rio_tiler.errors import InvalidColorMapName
     from rio_tiler.io import Reader
 
     _check_tile(z, x, y, settings)
-    info = ws.raster(raster_id)
+    info = visible_raster(ws, principal, raster_id)
     name = colormap or settings.tiles.raster_colormap
     try:
         colors = cmap.get(name)
@@ -404,8 +443,9 @@ def raster_tilejson(
     colormap: str | None = None,
     settings: Settings = Depends(get_settings),
     ws=Depends(get_workspace),
+    principal=Depends(get_principal),
 ) -> dict[str, Any]:
-    info = ws.raster(raster_id)
+    info = visible_raster(ws, principal, raster_id)
     base = str(request.base_url).rstrip("/")
     qs = f"?colormap={colormap}" if colormap else ""
     bbox = list(info.bbox) if info.bbox else [-180.0, -85.0511, 180.0, 85.0511]

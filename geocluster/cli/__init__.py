@@ -22,7 +22,7 @@ from geocluster import __version__
 from geocluster.errors import GeoclusterError
 
 #: Modules registering subcommands, imported when the parser is built.
-SUBCOMMAND_MODULES = ("ingest", "analyses", "workspace")
+SUBCOMMAND_MODULES = ("ingest", "analyses", "workspace", "keys")
 #: Commands of ``geocluster.cli.ingest`` and their one-line help (for the command list).
 DEFERRED = {
     "ingest": "read, validate and store firms, assets, boundaries or indicators",

@@ -13,7 +13,7 @@ from geocluster import errors as ge
 
 
 def test_health_and_docs(client):
-    assert client.get("/health").json() == {"status": "ok"}
+    assert client.get("/health").json() == {"status": "ok", "auth": "open"}
     assert client.get("/docs").status_code == 200
     spec = client.get("/openapi.json").json()
     assert "/collections/{collection_id}/items" in spec["paths"]

@@ -1,6 +1,6 @@
 """The ``geocluster`` command line (CONTRACT.md, "CLI").
 
-Each module in :data:`SUBCOMMAND_MODULES` adds its subcommands through
+Each command module adds its subcommands through
 ``register(subparsers)``; a handler takes the parsed arguments and returns an exit
 code. The analysis subcommands are generated from the registry of analysis specs
 (:mod:`geocluster.cli.analyses`). Domain errors become ``geocluster: error: <reason>``
@@ -21,8 +21,6 @@ from collections.abc import Sequence
 from geocluster import __version__
 from geocluster.errors import GeoclusterError
 
-#: Modules registering subcommands, imported when the parser is built.
-SUBCOMMAND_MODULES = ("ingest", "analyses", "workspace", "keys")
 #: Commands of ``geocluster.cli.ingest`` and their one-line help (for the command list).
 DEFERRED = {
     "ingest": "read, validate and store firms, assets, boundaries or indicators",
@@ -38,7 +36,7 @@ def _command(argv: Sequence[str]) -> str | None:
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The argument parser; with ``argv``, only what that command line needs is imported."""
-    from geocluster.cli import analyses, workspace
+    from geocluster.cli import analyses, keys, workspace
 
     parser = argparse.ArgumentParser(
         prog="geocluster",
@@ -57,6 +55,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         ingest.register(sub)
     analyses.register(sub)
     workspace.register(sub)
+    keys.register(sub)
     return parser
 
 

@@ -152,7 +152,7 @@ def test_405_lists_every_method_of_the_path(client):
     r = client.request("OPTIONS", "/datasets")
     assert r.status_code == 405
     assert r.headers["allow"] == "GET, POST"
-    assert client.request("PUT", "/datasets/firms").headers["allow"] == "DELETE, GET"
+    assert client.request("PUT", "/datasets/firms").headers["allow"] == "DELETE, GET, PATCH"
 
 
 def test_errors_are_documented_with_their_body(client):
@@ -202,7 +202,7 @@ def test_keep_alive_survives_a_server_error(app):
         sock = conn.sock
         conn.request("GET", "/health")
         r2 = conn.getresponse()
-        assert r2.status == 200 and json.loads(r2.read()) == {"status": "ok"}
+        assert r2.status == 200 and json.loads(r2.read()) == {"status": "ok", "auth": "open"}
         assert conn.sock is sock  # the same connection, not a silent reconnect
         conn.close()
     finally:

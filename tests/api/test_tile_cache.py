@@ -77,7 +77,7 @@ def test_etag_depends_on_audience_and_tiling(ws, monkeypatch):
         open_tag = c.get(_url("firms@1")).headers["etag"]
     with _client(ws, points_min_zoom=5) as c:
         assert c.get(_url("firms@1")).headers["etag"] != open_tag
-    monkeypatch.setattr(tiles_router, "tile_audience", lambda request: "analyst")
+    monkeypatch.setattr(tiles_router, "tile_audience", lambda request, principal=None: "analyst")
     with _client(ws) as c:
         analyst = c.get(_url("firms@1"))
     assert analyst.headers["etag"] != open_tag

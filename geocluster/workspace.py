@@ -506,6 +506,21 @@ class Workspace:
             self.dataset(dataset_id).layer, columns=columns, filters=filters, bbox=bbox
         )
 
+    def column_range(self, dataset_id: str, column: str) -> tuple[Any, Any] | None:
+        """(min, max) of a dataset column, from storage statistics when the store has them."""
+        info = self.dataset(dataset_id)
+        if column not in (info.columns or []):
+            return None
+        fast = getattr(self.store, "column_range", None)
+        found = fast(info.layer, column) if fast is not None else None
+        if found is not None:
+            return found
+        import pyarrow.compute as pc
+
+        values = self.store.read_table(info.layer, columns=[column])[column]
+        got = pc.min_max(values).as_py()
+        return None if got["min"] is None else (got["min"], got["max"])
+
     def _read_layer(
         self,
         layer: str,

@@ -150,6 +150,31 @@ def sectors_list(sectors: Iterable[object] | str | None) -> list[str] | None:
     return [str(s) for s in sectors]
 
 
+def division_filter(
+    sectors: Iterable[object] | None, sector_group: str | None
+) -> list[tuple[str, str, Any]] | None:
+    """A storage filter on ``isic_division`` covering a sector selection, or None (all).
+
+    A superset of :func:`geocluster.clustering.firms.select_firms`: every division that
+    a code (its first two digits), a section letter or a sector group can match.
+    """
+    if sectors is None and sector_group is None:
+        return None
+    from geocluster.clustering.firms import _normalise_user_codes
+    from geocluster.sectors import group_divisions, section_of
+
+    divisions: set[str] = set()
+    if sectors is not None:
+        letters, prefixes = _normalise_user_codes(sectors_list(sectors))
+        divisions |= {p[:2] for p in prefixes}
+        if letters:
+            every = pd.Series([f"{d:02d}" for d in range(1, 100)])
+            divisions |= set(every[section_of(every).isin(letters).fillna(False)].tolist())
+    if sector_group is not None:
+        divisions |= set(group_divisions(sector_group))
+    return [("isic_division", "in", sorted(divisions))]
+
+
 def read_firms(
     ws: Any,
     firms: str,
@@ -190,7 +215,13 @@ def read_firms(
     wanted = None
     if columns is not None:
         wanted = [c for c in columns if c in (info.columns or columns)] or None
-    frame = ws.read(firms, crs=crs, columns=wanted, bbox=bbox)
+    # Push the selection down to storage: only the row groups of the divisions the
+    # sectors or group can match are read (rows are stored division by division);
+    # select_firms below then applies the exact rule (classes, groups, sections).
+    pushdown = division_filter(sectors, sector_group) if "isic_division" in info.columns else None
+    if pushdown is not None and wanted is not None and "isic_division" not in wanted:
+        wanted = [*wanted, "isic_division"]
+    frame = ws.read(firms, crs=crs, columns=wanted, bbox=bbox, filters=pushdown)
     if "firm_id" not in frame.columns:
         raise InvalidInput(f"expected a firm_id column in dataset {firms!r}, got {info.columns}")
     frame = frame[~frame.geometry.isna() & ~frame.geometry.is_empty].reset_index(drop=True)

@@ -74,6 +74,12 @@ def run_clusters(ws: Any, **kwargs: Any) -> dict[str, Any]:
     return clusters_result(ws, **kwargs).to_body()
 
 
+def _latest_founding_year(ws: Any, firms: str) -> int | None:
+    """The register's own "now": its latest founding year (from storage statistics)."""
+    found = ws.column_range(firms, "founded")
+    return None if found is None else int(found[1])
+
+
 def clusters_result(
     ws: Any,
     *,
@@ -85,6 +91,7 @@ def clusters_result(
     sectors: Iterable[str] | None = None,
     sector_group: str | None = None,
     weight: str | None = None,
+    by: str | None = None,
     progress: Progress | None = None,
 ) -> Result:
     """Find density clusters of firms and persist them as a run.
@@ -110,6 +117,10 @@ def clusters_result(
         Sector group name (e.g. ``"agro_food"``).
     weight : {"employees"} or None
         Weight firms by employees (unknown counts as 1).
+    by : {"section", "division", "group"}, optional
+        A national scan: cluster each sector of that level separately, from one read
+        (:func:`geocluster.clustering.scan.cluster_by_sector`); every cluster carries
+        its ``sector`` and the body a ``sectors`` table (firms, clusters, noise).
     progress : callable, optional
         ``progress(fraction, message)``.
 
@@ -138,14 +149,9 @@ def clusters_result(
     sectors = sectors_list(sectors)
     report(0.05, "reading firms")
     info, all_firms, selected = _selected_firms(ws, firms, sectors, sector_group)
-    reference_year = None
-    if "founded" in all_firms.columns:
-        founded = pd.to_numeric(all_firms["founded"], errors="coerce")
-        if founded.notna().any():
-            reference_year = int(founded.max())
-    report(0.2, f"clustering {len(selected)} firms ({method})")
-    result = cluster_firms(
-        selected,
+    reference_year = _latest_founding_year(ws, firms)
+    per_sector = None
+    kwargs = dict(
         method=method,
         eps_m=eps_m,
         min_samples=min_samples,
@@ -153,6 +159,19 @@ def clusters_result(
         weight=weight,
         reference_year=reference_year,
     )
+    if by is not None:
+        from geocluster.clustering.scan import cluster_by_sector
+
+        report(0.2, f"clustering {len(selected):,} firms sector by sector ({by}, {method})")
+        result, per_sector = cluster_by_sector(
+            selected,
+            level=by,
+            progress=lambda f, m: report(0.2 + 0.6 * f, m),
+            **kwargs,
+        )
+    else:
+        report(0.2, f"clustering {len(selected)} firms ({method})")
+        result = cluster_firms(selected, **kwargs)
     report(0.8, "saving the run")
     params = {
         "firms": firms,
@@ -163,8 +182,9 @@ def clusters_result(
         "sectors": sectors,
         "sector_group": sector_group,
         "weight": weight,
-        "hull_ratio": result.params["hull_ratio"],
-        "reference_year": result.params["reference_year"],
+        "by": by,
+        "hull_ratio": result.params.get("hull_ratio"),
+        "reference_year": result.params.get("reference_year", reference_year),
         "working_crs": info.working_crs,
     }
     summary = {
@@ -174,15 +194,17 @@ def clusters_result(
         "working_crs": info.working_crs,
     }
     inputs = (version_of(info),)
+    layers = {"labels": result.labels, "clusters": result.clusters}
+    kinds = {"labels": "firm_points", "clusters": ("cluster_summary", "n_firms")}
+    if per_sector is not None:
+        layers["sectors"] = per_sector
+        kinds["sectors"] = ("region_table", "n_firms")
     run = ws.save_run(
         "clusters",
         params=jsonable(params),
         inputs=list(inputs),
-        layers={"labels": result.labels, "clusters": result.clusters},
-        summary={
-            **jsonable(summary),
-            **stored_kinds(labels="firm_points", clusters=("cluster_summary", "n_firms")),
-        },
+        layers=layers,
+        summary={**jsonable(summary), **stored_kinds(**kinds)},
         primary="labels",
     )
     report(1.0, "done")
@@ -197,13 +219,18 @@ def clusters_result(
             "working_crs": info.working_crs,
         },
         layers={
+            **(
+                {"sectors": Layer("region_table", per_sector, count_col="n_firms")}
+                if per_sector is not None
+                else {}
+            ),
             "clusters": Layer(
                 "cluster_summary",
                 result.clusters,
                 shape="features",
                 count_col="n_firms",
                 json_columns=("sector_mix",),
-            )
+            ),
         },
         inputs=inputs,
         run_id=run.id,

@@ -240,6 +240,10 @@ class EmbeddedStore:
             return int(self.layer(layer)["rows"])
         return gp.count_rows(self.layer_files(layer), filters=filters, bbox=bbox)
 
+    def column_range(self, layer: str, column: str):
+        """(min, max) of a column from file statistics, or None when they cannot tell."""
+        return gp.column_range(self.layer_files(layer), column)
+
     def has_geometry(self, layer: str) -> bool:
         """Whether the layer has a geometry column."""
         return bool(self.layer(layer)["geometry"])

@@ -554,6 +554,21 @@ def read_layer(
     return pa.concat_tables(pieces)
 
 
+def column_range(paths: Sequence[Path], column: str) -> tuple[Any, Any] | None:
+    """(min, max) of a column from the files' row-group statistics (no data read)."""
+    lo = hi = None
+    for path in paths:
+        for stats in _part_meta(str(path)).stats:
+            st = stats.get(column)
+            if st is None:
+                return None  # a group without statistics: the footer cannot tell
+            if st[0] is None:
+                continue
+            lo = st[0] if lo is None else min(lo, st[0])
+            hi = st[1] if hi is None else max(hi, st[1])
+    return None if lo is None else (lo, hi)
+
+
 def count_rows(
     paths: Sequence[Path], *, filters: Iterable[Filter] | None = None, bbox: BBox | None = None
 ) -> int:

@@ -69,3 +69,35 @@ def test_scan_reports_progress_per_sector_and_rejects_bad_levels():
     ]  # fmt: skip
     with pytest.raises(InvalidInput, match="expected --by"):
         cluster_by_sector(firms, level="class", eps_m=600)
+
+
+def test_clusters_by_division_through_cli_and_http(tmp_path):
+    import json
+
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.settings import Settings
+    from geocluster.cli import main
+    from geocluster.workspace import Workspace
+
+    ws = Workspace(tmp_path / "ws")
+    ws.add_dataset("firms", _register().to_crs(4326), name="firms")
+    args = ["clusters", "--firms", "firms", "--by", "division", "--eps-m", "600",
+            "--min-samples", "8", "--workspace", str(ws.path), "--json"]  # fmt: skip
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(args) == 0
+    body = json.loads(out.getvalue())
+    assert body["n_clusters"] == 4 and body["params"]["by"] == "division"
+    assert {f["properties"]["sector"] for f in body["clusters"]["features"]} == {"10", "15", "26"}
+    assert {r["sector"]: r["n_clusters"] for r in body["sectors"]} == {"10": 1, "15": 2, "26": 1}
+    assert body["inputs"] == ["firms@1"]
+    with TestClient(create_app(Settings(workspace=ws.path))) as c:
+        r = c.post("/analyses/clusters", json={"firms": "firms", "by": "division",
+                                               "eps_m": 600, "min_samples": 8})  # fmt: skip
+        assert r.status_code == 200, r.text
+        assert r.json()["n_clusters"] == 4

@@ -270,3 +270,24 @@ def test_deleted_dataset_files_are_removed(tmp_path):
     ws.delete("a@1")
     assert sorted((ws.path / "data").iterdir()) == sorted(kept)
     assert isinstance(ws.read("a"), pd.DataFrame)
+
+
+def test_one_sector_clusters_read_only_that_sector_and_match_a_full_read(tmp_path):
+    from geocluster.analyses.clusters import clusters_result
+    from geocluster.clustering.dbscan import GridDBSCAN
+
+    ws = Workspace(tmp_path / "ws")
+    frame = _firms(20_000)
+    frame["founded"] = pd.array(np.arange(20_000) % 40 + 1980, dtype="Int64")
+    ws.add_dataset("firms", frame, name="firms")
+    ws.store.stats.reset()
+    result = clusters_result(ws, firms="firms", sectors=["15"], eps_m=300, min_samples=10)
+    expected = int((frame.isic_division == "15").sum())
+    # The analysis read that division's row groups only (no full-register read).
+    assert ws.store.stats.rows_read == expected
+    # Same partition as clustering that division out of a full read (v1's path).
+    full = ws.read("firms", crs="working")
+    sub = full[full.isic_division == "15"]
+    ref = GridDBSCAN(300, min_samples=10).fit(shapely.get_coordinates(sub.geometry.values))
+    assert result.body["n_clusters"] == ref.n_clusters_
+    assert result.body["noise"] == int((ref.labels_ == -1).sum())

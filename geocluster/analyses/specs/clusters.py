@@ -37,6 +37,11 @@ class ClustersParams(Params):
     sectors: Sectors = None
     sector_group: SectorGroup = None
     weight: Weight = None
+    by: Literal["section", "division", "group"] | None = Field(
+        None,
+        description="national scan: cluster each ISIC section, division or group separately "
+        "in one run (every cluster carries its sector); progress per sector",
+    )
 
 
 def _count(value: float | None) -> float | int | None:

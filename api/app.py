@@ -43,9 +43,19 @@ inequality, and serve them as OGC API Features, vector/raster tiles and a web ma
 class _WorkspaceHolder:
     """Open the workspace once, on first use, from any thread."""
 
-    def __init__(self, path: Path, store_url: str | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        store_url: str | None = None,
+        *,
+        cache_mb: float = 0,
+        engine: str = "local",
+        scheduler: str | None = None,
+    ) -> None:
         self.path = Path(path)
         self.store_url = store_url
+        self.cache_mb = cache_mb
+        self.engine = (engine, scheduler)
         self._ws = None
         self._lock = threading.Lock()
 
@@ -60,7 +70,9 @@ class _WorkspaceHolder:
                 if self._ws is None:
                     from geocluster.workspace import Workspace
 
-                    self._ws = Workspace(self.path, store_url=self.store_url)
+                    ws = Workspace(self.path, store_url=self.store_url, cache_mb=self.cache_mb)
+                    ws.use_engine(*self.engine)
+                    self._ws = ws
         return self._ws
 
 
@@ -116,7 +128,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ],
     )
     app.state.settings = settings
-    app.state.get_workspace = _WorkspaceHolder(settings.workspace, settings.store)
+    app.state.get_workspace = _WorkspaceHolder(
+        settings.workspace,
+        settings.store,
+        cache_mb=settings.store_cache_mb,
+        engine=settings.engine,
+        scheduler=settings.dask_scheduler,
+    )
     app.state.index_cache = IndexCache()
     app.state.collections = CollectionResolver()
     app.state.jobs = JobManager(

@@ -163,6 +163,21 @@ class Settings(BaseSettings):
         "postgresql://user@host/db[?schema=name] URL (PostGIS store); rasters stay in "
         "the workspace directory",
     )
+    store_cache_mb: float = Field(
+        512,
+        ge=0,
+        le=1_000_000,
+        description="in-memory cache of hot columns of immutable layer versions (MB, per "
+        "worker); a warm server answers one sector's clusters without touching disk",
+    )
+    engine: str = Field(
+        "local",
+        pattern="^(local|dask)$",
+        description="analysis engine: local (in process) or dask (a Dask cluster)",
+    )
+    dask_scheduler: str | None = Field(
+        None, description="Dask scheduler address (tcp://host:8786); none starts a LocalCluster"
+    )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     cors_origins: list[str] = Field(default_factory=list)

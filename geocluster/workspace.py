@@ -196,7 +196,7 @@ class CollectionInfo:
 
 
 class Workspace:
-    """A directory holding one GeoPackage store, its catalog, and rasters.
+    """A workspace: its store (catalog + immutable layers), rasters and analysis engine.
 
     Parameters
     ----------
@@ -207,6 +207,27 @@ class Workspace:
         Where datasets and runs live instead of ``path``: a ``postgresql://`` URL
         (optionally ``?schema=name``) opens a :class:`~geocluster.store.postgis.PostGISStore`.
     """
+
+    #: The analysis engine (``--engine``): ``local`` (in process) or ``dask``.
+    engine_name: str = "local"
+    scheduler: str | None = None
+    _engine = None
+
+    def engine(self):
+        """The analysis engine, started on first use (a Dask cluster for ``dask``)."""
+        if self._engine is None:
+            from geocluster.engine import get_engine
+
+            self._engine = get_engine(self.engine_name, scheduler=self.scheduler)
+        return self._engine
+
+    def use_engine(self, name: str = "local", scheduler: str | None = None) -> None:
+        """Choose the engine analyses run on (``local`` or ``dask``)."""
+        if name not in ("local", "dask"):
+            raise InvalidInput(f"expected engine 'local' or 'dask', got {name!r}")
+        if name == "local" and scheduler:
+            raise InvalidInput("a scheduler address needs --engine dask, got --engine local")
+        self.engine_name, self.scheduler, self._engine = name, scheduler, None
 
     def __init__(
         self,

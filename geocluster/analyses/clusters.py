@@ -158,6 +158,7 @@ def clusters_result(
         min_cluster_size=min_cluster_size,
         weight=weight,
         reference_year=reference_year,
+        engine=ws.engine() if ws.engine_name != "local" else None,
     )
     if by is not None:
         from geocluster.clustering.scan import cluster_by_sector
@@ -183,6 +184,7 @@ def clusters_result(
         "sector_group": sector_group,
         "weight": weight,
         "by": by,
+        "engine": ws.engine_name,
         "hull_ratio": result.params.get("hull_ratio"),
         "reference_year": result.params.get("reference_year", reference_year),
         "working_crs": info.working_crs,

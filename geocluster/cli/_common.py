@@ -20,20 +20,62 @@ def default_workspace() -> str:
 
 
 def add_workspace_arg(parser: argparse.ArgumentParser) -> None:
-    """Add ``--workspace DIR``."""
+    """Add ``--workspace DIR`` and ``--store URL``."""
     parser.add_argument(
         "--workspace",
         default=None,
         metavar="DIR",
         help="workspace directory (default: $GEOCLUSTER_WORKSPACE or ./workspace)",
     )
+    parser.add_argument(
+        "--store",
+        default=None,
+        metavar="URL",
+        help="keep datasets and runs in PostGIS instead: postgresql://user@host/db "
+        "(default: $GEOCLUSTER_STORE, else the workspace folder)",
+    )
+
+
+def add_engine_args(parser: argparse.ArgumentParser) -> None:
+    """Add ``--engine local|dask`` and ``--scheduler ADDRESS``."""
+    parser.add_argument(
+        "--engine",
+        choices=("local", "dask"),
+        default=None,
+        help="analysis engine (default: $GEOCLUSTER_ENGINE, else local); dask with no "
+        "--scheduler starts a LocalCluster on this machine",
+    )
+    parser.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 ($GEOCLUSTER_DASK_SCHEDULER)",
+    )
+
+
+def store_url(args: argparse.Namespace) -> str | None:
+    """``--store``, else ``$GEOCLUSTER_STORE``, else None (the workspace folder)."""
+    return getattr(args, "store", None) or os.environ.get("GEOCLUSTER_STORE") or None
+
+
+def engine_choice(args: argparse.Namespace) -> tuple[str, str | None]:
+    """(engine, scheduler) from the flags, else ``$GEOCLUSTER_ENGINE`` / ``_DASK_SCHEDULER``."""
+    engine = getattr(args, "engine", None) or os.environ.get("GEOCLUSTER_ENGINE") or "local"
+    scheduler = getattr(args, "scheduler", None) or os.environ.get("GEOCLUSTER_DASK_SCHEDULER")
+    return engine, scheduler or None
 
 
 def open_ws(args: argparse.Namespace) -> Workspace:
-    """The workspace named by ``--workspace`` (or the default)."""
+    """The workspace named by ``--workspace``/``--store`` (or the defaults), its engine set."""
     from geocluster.workspace import Workspace
 
-    return Workspace(getattr(args, "workspace", None) or default_workspace())
+    ws = Workspace(
+        getattr(args, "workspace", None) or default_workspace(), store_url=store_url(args)
+    )
+    if ws.notice:
+        print(f"geocluster: {ws.notice}", file=sys.stderr)
+    ws.use_engine(*engine_choice(args))
+    return ws
 
 
 def print_json(obj: Any) -> None:

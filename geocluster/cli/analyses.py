@@ -19,7 +19,13 @@ from typing import Any, Literal, get_args, get_origin
 
 from geocluster.analyses import spec as registry
 from geocluster.analyses.spec import AnalysisSpec, Cli
-from geocluster.cli._common import add_workspace_arg, open_ws, print_json, progress_bar
+from geocluster.cli._common import (
+    add_engine_args,
+    add_workspace_arg,
+    open_ws,
+    print_json,
+    progress_bar,
+)
 from geocluster.errors import InvalidInput
 
 #: Flags every analysis subcommand has besides its parameters.
@@ -108,6 +114,7 @@ def add_spec(sub: argparse._SubParsersAction, spec: AnalysisSpec) -> argparse.Ar
             kwargs["required"] = True
         p.add_argument(*flags, dest=name, **{k: v for k, v in kwargs.items() if v is not None})
     add_workspace_arg(p)
+    add_engine_args(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     for fmt in spec.formats:
         p.add_argument(f"--{fmt}", metavar="FILE", help=f"also write the {fmt} output to FILE")

@@ -6,7 +6,15 @@ import argparse
 import sys
 from dataclasses import fields
 
-from geocluster.cli._common import add_workspace_arg, open_ws, print_json, progress_bar
+from geocluster.cli._common import (
+    add_engine_args,
+    add_workspace_arg,
+    engine_choice,
+    open_ws,
+    print_json,
+    progress_bar,
+    store_url,
+)
 from geocluster.ingest import IngestOptions
 
 #: IngestOptions keys that are CLI flags (CONTRACT.md: the flag's name in snake case);
@@ -66,8 +74,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("serve", help="serve the API and the web map")
     add_workspace_arg(p)
+    add_engine_args(p)
     p.add_argument("--host", default=None, help="default 127.0.0.1 ($GEOCLUSTER_HOST)")
     p.add_argument("--port", type=int, default=None, help="default 8000 ($GEOCLUSTER_PORT)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="server processes (default: the number of cores; the workspace is safe "
+        "across processes)",
+    )
     p.set_defaults(handler=_serve)
 
     p = sub.add_parser("demo", help="build the demo workspace (Mexico + Helsinki) and serve it")
@@ -127,11 +143,25 @@ def _datasets(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from api.app import serve
-
-    ws = open_ws(args)
-    serve(str(ws.path), host=args.host, port=args.port)
+    serve_workspace(open_ws(args), args)
     return 0
+
+
+def serve_workspace(ws, args: argparse.Namespace) -> None:
+    """Serve ``ws`` with the flags of ``serve`` (workers, engine, store, host, port)."""
+    from api.server import serve, settings_for_serve
+    from geocluster.auth import check_serve_allowed
+
+    settings = settings_for_serve(ws.path, getattr(args, "host", None), getattr(args, "port", None))
+    engine, scheduler = engine_choice(args)
+    settings = settings.model_copy(
+        update={"store": store_url(args), "engine": engine, "dask_scheduler": scheduler}
+    )
+    # a non-loopback bind of a workspace without keys would publish it to the network
+    check_serve_allowed(settings.host, ws.catalog)
+    if ws.notice:
+        print(f"geocluster: {ws.notice}", file=sys.stderr)
+    serve(settings, workers=getattr(args, "workers", None))
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -158,9 +188,7 @@ def _demo(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     if args.no_serve:
         return 0
-    from api.app import serve
-
-    serve(str(ws.path), host=args.host, port=args.port)
+    serve_workspace(ws, args)
     return 0
 
 

@@ -1,11 +1,11 @@
-"""CLI: ``raster add|list|delete`` and ``runs list|delete`` (the workspace's rasters and runs)."""
+"""CLI: ``raster``, ``runs``, ``export`` and ``store migrate`` (the workspace as a whole)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from geocluster.cli._common import add_workspace_arg, open_ws, print_json
+from geocluster.cli._common import add_workspace_arg, open_ws, print_json, progress_bar
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,6 +40,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("run_id", metavar="RUN_ID")
     add_workspace_arg(d)
     d.set_defaults(handler=_run_delete)
+
+    p = sub.add_parser(
+        "export",
+        help="write datasets and runs to one GeoPackage (QGIS) or a folder of GeoParquet files",
+    )
+    p.add_argument("out", metavar="OUT", help="a .gpkg file, or a folder for --format parquet")
+    p.add_argument("--format", choices=("gpkg", "parquet"), default="gpkg")
+    p.add_argument("--datasets", nargs="+", metavar="ID", help="id or id@version (default: all)")
+    p.add_argument("--runs", nargs="+", metavar="RUN_ID", help="runs to export, every layer")
+    add_workspace_arg(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_export)
+
+    p = sub.add_parser("store", help="move the workspace between stores")
+    ssub = p.add_subparsers(dest="store_command", metavar="{migrate}")
+    ssub.required = True
+    m = ssub.add_parser(
+        "migrate",
+        help="copy every dataset version, run, raster and key into another store "
+        "(a postgresql:// URL or a workspace folder); already copied ones are skipped",
+    )
+    m.add_argument("--to", required=True, metavar="URL|DIR", help="the target store")
+    add_workspace_arg(m)
+    m.add_argument("--json", action="store_true")
+    m.set_defaults(handler=_store_migrate)
 
 
 def _raster_add(args: argparse.Namespace) -> int:
@@ -83,4 +108,43 @@ def _runs_list(args: argparse.Namespace) -> int:
 def _run_delete(args: argparse.Namespace) -> int:
     open_ws(args).delete_run(args.run_id)
     sys.stdout.write(f"deleted run {args.run_id}\n")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from geocluster.store.export import export
+
+    ws = open_ws(args)
+    layers = export(ws, args.out, fmt=args.format, datasets=args.datasets, runs=args.runs)
+    if args.json:
+        print_json(
+            [{"layer": x.name, "rows": x.rows, "description": x.description} for x in layers]
+        )
+        return 0
+    print(f"exported {len(layers)} layer(s) to {args.out} ({args.format}):")
+    for x in layers:
+        print(f"  {x.name:40} {x.rows:>10,} rows  {x.description}")
+    return 0
+
+
+def _store_migrate(args: argparse.Namespace) -> int:
+    from geocluster.store.migrate_pg import copy_workspace
+    from geocluster.workspace import Workspace
+
+    src = open_ws(args)
+    target = str(args.to)
+    if target.startswith(("postgresql://", "postgres://")):
+        dst = Workspace(src.path, store_url=target)
+    else:
+        dst = Workspace(target)
+    with progress_bar(not args.json) as update:
+        counts = copy_workspace(src, dst, progress=update)
+    if args.json:
+        print_json(counts)
+    else:
+        print(
+            "copied "
+            + ", ".join(f"{v} {k}" for k, v in counts.items())
+            + f" into {dst.store.url if hasattr(dst.store, 'url') else 'the target store'}"
+        )
     return 0

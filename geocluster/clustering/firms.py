@@ -451,6 +451,7 @@ def cluster_firms(
     hull_ratio: float = 0.3,
     buffer_m: float | None = None,
     reference_year: int | None = None,
+    engine=None,
 ) -> FirmClusters:
     """Density clusters of firm locations with per-firm labels and per-cluster summaries.
 
@@ -477,6 +478,9 @@ def cluster_firms(
         Buffer for degenerate hulls; default ``eps_m / 2`` for DBSCAN, 100 m for HDBSCAN.
     reference_year : int, optional
         See :func:`summarize_clusters`.
+    engine : Engine, optional
+        Computes DBSCAN labels instead of the in-process kernel (``--engine dask``: on
+        the workers of a Dask cluster); the labels are equal (tested).
 
     Returns
     -------
@@ -492,10 +496,25 @@ def cluster_firms(
     if "firm_id" not in firms.columns:
         raise InvalidInput(f"expected a firm_id column, got columns {list(firms.columns)}")
     if method == "dbscan":
-        model = GridDBSCAN(eps_m, min_samples=min_samples).fit(xy, sample_weight=w)
-        labels = model.labels_
-        core = np.zeros(len(labels), bool)
-        core[model.core_sample_indices_] = True
+        if engine is not None:  # e.g. the Dask engine: the same labels, computed elsewhere
+            import pyarrow as pa
+
+            cols = {"x": xy[:, 0], "y": xy[:, 1]}
+            if w is not None:
+                cols["w"] = np.asarray(w, dtype="float64")
+            found = engine.dbscan(
+                pa.table(cols),
+                eps_m=eps_m,
+                min_samples=min_samples,
+                weight="w" if w is not None else None,
+            )
+            labels = np.asarray(found.labels, dtype=np.int64)
+            core = np.asarray(found.core, dtype=bool)
+        else:
+            model = GridDBSCAN(eps_m, min_samples=min_samples).fit(xy, sample_weight=w)
+            labels = model.labels_
+            core = np.zeros(len(labels), bool)
+            core[model.core_sample_indices_] = True
         params = {"method": method, "eps_m": float(eps_m), "min_samples": min_samples}
         default_buffer = float(eps_m) / 2
     else:

@@ -38,13 +38,17 @@ POINT_PROPERTIES_PREFERRED = (
     "sector_code",
     "isic_section",
     "employees",
+    "women_led",
+    "youth_led",
+    "informal",
+    "founded",
     "cluster_id",
     "asset_id",
     "category",
     "subtype",
     "designation",
 )
-MAX_PROPERTIES = 12
+MAX_PROPERTIES = 14
 
 
 def _part1by1(v: np.ndarray) -> np.ndarray:

@@ -1,5 +1,7 @@
-"""The UNIDO cluster-development cycle: SDG view, dynamics, change, shift-share, relatedness,
-support institutions (JSON-ready orchestration for the specs, the CLI and the demo).
+"""The UNIDO cluster-development cycle: JSON-ready orchestration of its analyses.
+
+SDG view, dynamics, change, shift-share, relatedness and support institutions, for the
+specs, the CLI and the demo.
 
 Each ``*_result`` reads its inputs through :mod:`geocluster.analyses._inputs`, calls the
 pure computation (:mod:`geocluster.sdg`, :mod:`geocluster.dynamics`,

@@ -1,5 +1,7 @@
-"""Specs of the UNIDO cycle: ``shiftshare``, ``relatedness``, ``change``, ``dynamics``,
-``sdg`` and ``institutions`` (CONTRACT.md, "New analyses")."""
+"""Specs of the UNIDO cycle (CONTRACT.md, "New analyses").
+
+``shiftshare``, ``relatedness``, ``change``, ``dynamics``, ``sdg`` and ``institutions``.
+"""
 
 from __future__ import annotations
 

@@ -98,9 +98,9 @@ def _region_sector(
 
 
 def _wide(long: pd.DataFrame, value: str) -> pd.DataFrame:
-    return long.pivot_table(
+    return long.astype({value: float}).pivot_table(
         index="region_id", columns="sector", values=value, aggfunc="sum", fill_value=0.0
-    ).astype(float)
+    )
 
 
 def _check_measure(measure: str) -> None:

@@ -186,14 +186,14 @@ DEMO_RUNS: tuple[DemoRun, ...] = (
     ),
     # -- the UNIDO cycle: baseline (mexico_firms@1) -> follow-up (mexico_firms@2)
     DemoRun(
-        "mexico_manufacturing_clusters_baseline",
+        "mexico_manuf_clusters_v1",
         "geocluster.analyses.clusters",
         "run_clusters",
         {"firms": "mexico_firms@1", "method": "dbscan", "eps_m": 1500.0, "min_samples": 15,
          "sectors": ["C"]},
     ),
     DemoRun(
-        "mexico_manufacturing_clusters_followup",
+        "mexico_manuf_clusters_v2",
         "geocluster.analyses.clusters",
         "run_clusters",
         {"firms": "mexico_firms@2", "method": "dbscan", "eps_m": 1500.0, "min_samples": 15,
@@ -204,8 +204,8 @@ DEMO_RUNS: tuple[DemoRun, ...] = (
         "geocluster.analyses.unido",
         "run_change",
         {},
-        needs={"before": "mexico_manufacturing_clusters_baseline",
-               "after": "mexico_manufacturing_clusters_followup"},
+        needs={"before": "mexico_manuf_clusters_v1",
+               "after": "mexico_manuf_clusters_v2"},
     ),
     DemoRun(
         "mexico_shiftshare",
@@ -225,7 +225,7 @@ DEMO_RUNS: tuple[DemoRun, ...] = (
         "geocluster.analyses.unido",
         "run_dynamics",
         {"firms": "mexico_firms@2", "boundaries": "mexico_states", "first_year": 1990},
-        needs={"clusters": "mexico_manufacturing_clusters_followup"},
+        needs={"clusters": "mexico_manuf_clusters_v2"},
     ),
     DemoRun(
         "mexico_sdg",
@@ -238,10 +238,10 @@ DEMO_RUNS: tuple[DemoRun, ...] = (
         "geocluster.analyses.unido",
         "run_institutions",
         {"institutions": "mexico_institutions", "radius_m": 10000.0},
-        needs={"clusters_run": "mexico_manufacturing_clusters_followup"},
+        needs={"clusters_run": "mexico_manuf_clusters_v2"},
     ),
     DemoRun(
-        "mexico_informal_tourism_clusters",
+        "mexico_tourism_preset",
         "geocluster.analyses.specs.clusters",
         "CLUSTERS",
         {"firms": "mexico_firms@2", "preset": "unido_diagnostic", "sector_group": "tourism"},
@@ -252,7 +252,7 @@ DEMO_RUNS: tuple[DemoRun, ...] = (
         "RANKING",
         {"preset": "unido_diagnostic", "institutions": "mexico_institutions",
          "radius_m": 10000.0},
-        needs={"clusters_run": "mexico_informal_tourism_clusters"},
+        needs={"clusters_run": "mexico_tourism_preset"},
     ),
     DemoRun(
         "helsinki_institutions",

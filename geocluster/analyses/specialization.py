@@ -663,6 +663,7 @@ def ranking_result(
     level: int | None = None,
     institutions: str | None = None,
     preset: str | None = None,
+    growth_run: str | None = None,
     progress: Progress | None = None,
 ) -> Result:
     """Rank the clusters of a clusters run on the UNIDO criteria (``geocluster.ranking``).
@@ -670,7 +671,8 @@ def ranking_result(
     With ``institutions`` (an institutions dataset), the support institutions within
     ``radius_m`` of each hull feed the institutions component; with ``preset`` (a name of
     ``geocluster.clustering.presets.PRESETS``), clusters below its ``min_firms`` are not
-    ranked (``below_min_firms`` lists them).
+    ranked (``below_min_firms`` lists them); with ``growth_run`` (a dynamics run on
+    ``clusters_run``, or a change run whose follow-up it is), the growth component.
 
     With ``boundaries``, the specialisation component is the LQ (division level, on
     ``measure``, computed from the run's firms dataset) of each cluster's dominant sector
@@ -742,6 +744,12 @@ def ranking_result(
 
         n_institutions, i_input = institution_counts(ws, clusters, institutions, radius_m=radius_m)
         inputs.append(i_input)
+    growth = None
+    if growth_run is not None:
+        from geocluster.analyses.unido import cluster_growth
+
+        growth, g_input = cluster_growth(ws, growth_run, clusters_run, clusters["cluster_id"])
+        inputs.append(g_input)
     report(0.7, "scoring")
     ranked = rank_clusters(
         clusters,
@@ -751,6 +759,7 @@ def ranking_result(
         radius_m=radius_m,
         weights=w,
         institutions=n_institutions,
+        growth=growth,
     )
     layer = gpd.GeoDataFrame(
         ranked.merge(clusters[["cluster_id", "geometry"]], on="cluster_id", how="left"),
@@ -766,6 +775,7 @@ def ranking_result(
         "measure": measure,
         "institutions": institutions,
         "preset": preset,
+        "growth_run": growth_run,
         "working_crs": crs,
     }
     summary = {

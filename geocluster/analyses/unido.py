@@ -810,3 +810,55 @@ def institution_counts(
     inst, info = read_institutions(ws, institutions, crs=_crs_of(clusters))
     reach = institutions_within_reach(clusters, inst, radius_m=float(radius_m))
     return reach["n_institutions"].to_numpy(float), version_of(info)
+
+
+def cluster_growth(
+    ws: Any, growth_run: str, clusters_run: str, cluster_ids: Any
+) -> tuple[np.ndarray, str]:
+    """Growth rate of each cluster of ``clusters_run`` from a dynamics or a change run.
+
+    A ``dynamics`` run on ``clusters_run`` gives the CAGR of each cluster's firms over its
+    growth span; a ``change`` run whose follow-up is ``clusters_run`` gives the relative
+    change in firms between the two versions, over the cluster's group (a cluster that
+    merged others is compared with all of them; the parts of a split share their group's
+    rate). An appeared cluster, or one the run does not cover, has no rate (NaN).
+
+    Raises
+    ------
+    InvalidInput
+        A run of another kind, or one about another clusters run.
+    """
+    from geocluster.errors import WrongKind
+
+    run = ws.run(growth_run)
+    ids = pd.Series(np.asarray(cluster_ids)).astype(np.int64)
+    if run.kind == "dynamics":
+        if run.params.get("clusters") != clusters_run:
+            raise InvalidInput(
+                f"expected a dynamics run on {clusters_run!r}, got {growth_run!r} on "
+                f"{run.params.get('clusters')!r}"
+            )
+        frame = ws.read_run(growth_run, "clusters")
+        rate = pd.Series(
+            pd.to_numeric(frame["cagr_firms"], errors="coerce").to_numpy(float),
+            index=pd.to_numeric(frame["cluster_id"]).astype(np.int64),
+        )
+    elif run.kind == "change":
+        if run.params.get("after") != clusters_run:
+            raise InvalidInput(
+                f"expected a change run whose follow-up is {clusters_run!r}, got {growth_run!r} "
+                f"(follow-up {run.params.get('after')!r})"
+            )
+        rows = pd.DataFrame(ws.read_run(growth_run, "change"))
+        rows = rows[rows["status"] != "appeared"]
+        before = rows.drop_duplicates(["group", "before_id"]).groupby("group")["n_firms_before"]
+        after = rows.drop_duplicates(["group", "after_id"]).groupby("group")["n_firms_after"]
+        group_rate = after.sum(min_count=1) / before.sum(min_count=1) - 1.0
+        linked = rows.dropna(subset=["after_id"]).drop_duplicates("after_id")
+        rate = pd.Series(
+            linked["group"].map(group_rate).to_numpy(float),
+            index=pd.to_numeric(linked["after_id"]).astype(np.int64),
+        )
+    else:
+        raise WrongKind(f"expected a dynamics or change run, got {growth_run!r} ({run.kind})")
+    return ids.map(rate).to_numpy(float), growth_run

@@ -241,6 +241,14 @@ DEMO_RUNS: tuple[DemoRun, ...] = (
         needs={"clusters_run": "mexico_manuf_clusters_v2"},
     ),
     DemoRun(
+        "mexico_manuf_ranking",
+        "geocluster.analyses.specialization",
+        "run_ranking",
+        {"boundaries": "mexico_states", "assets": "mexico_assets", "radius_m": 10000.0,
+         "institutions": "mexico_institutions"},
+        needs={"clusters_run": "mexico_manuf_clusters_v2", "growth_run": "mexico_cluster_change"},
+    ),
+    DemoRun(
         "mexico_tourism_preset",
         "geocluster.analyses.specs.clusters",
         "CLUSTERS",

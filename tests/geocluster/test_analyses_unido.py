@@ -513,3 +513,21 @@ def test_presets_fill_clusters_params(supported):
     assert len(body["below_min_firms"]) == 1 and body["n_clusters"] == 1
     explicit = spec.get("clusters")(ws, firms="reg", preset="india_mse_cdp", eps_m=300.0)
     assert explicit.to_body()["params"]["eps_m"] == 300.0  # an explicit value wins
+
+
+def test_ranking_growth_from_a_change_or_a_dynamics_run(two_runs, simulated, capsys):
+    ws, before, after = two_runs
+    change = spec.get("change")(ws, before=before, after=after).run_id
+    body = _cli_json(capsys, "ranking", ws, clusters_run=after, growth_run=change)
+    rate = {c["n_firms"]: c["growth_rate"] for c in body["clusters"]}
+    # by construction: A grew from 40 to 50 firms (+25 %), C appeared (no rate)
+    assert rate[50] == pytest.approx(0.25) and rate[25] is None
+    assert "growth" not in body["left_out"] and change in body["inputs"]
+    with pytest.raises(InvalidInput, match="follow-up"):
+        spec.get("ranking")(ws, clusters_run=before, growth_run=change)
+    ws, clusters = simulated
+    dyn = spec.get("dynamics")(ws, firms="reg", clusters=clusters, emergence=False).run_id
+    body = spec.get("ranking")(ws, clusters_run=clusters, growth_run=dyn).to_body()
+    rate = {c["n_firms"]: c["growth_rate"] for c in body["clusters"]}
+    # CAGR 2004 -> 2009 by hand: A 20 -> 40 firms, B 0 -> 60 (undefined from 0)
+    assert rate[40] == pytest.approx(2 ** (1 / 5) - 1) and rate[60] is None

@@ -306,6 +306,9 @@ def test_build_demo_end_to_end(tmp_path):
     shift = ws.read_run(ok["mexico_shiftshare"]["id"], "regions")
     parts = shift["national_share"] + shift["industry_mix"] + shift["regional_shift"]
     assert np.allclose(parts, shift["final"] - shift["base"], atol=1e-6)
+    ranked = ws.run(ok["mexico_manuf_ranking"]["id"])
+    assert "growth" not in ranked.summary["left_out"]  # growth from the change run
+    assert "institutions" not in ranked.summary["left_out"]
     reach = ws.read_run(ok["mexico_institutions"]["id"], "reach")
     assert reach["gap"].any() and (reach["n_institutions"] > 0).any()
 

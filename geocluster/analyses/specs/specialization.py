@@ -252,6 +252,12 @@ class RankingParams(Params):
         "hull feed the institutions component",
     )
     preset: Preset = None
+    growth_run: str | None = Field(
+        None,
+        description="growth component: a dynamics run on clusters_run (CAGR of each "
+        "cluster's firms) or a change run whose follow-up is clusters_run (relative change "
+        "in firms between the versions)",
+    )
 
 
 def _run_ranking(ctx: Any, p: RankingParams, progress) -> Any:

@@ -636,7 +636,10 @@ def dynamics_result(
         summary=stored_kinds(**stored),
     )
     body["params"] = jsonable(params)
-    body["collections"] = {name: f"{saved.id}.{name}" for name in saved_layers}
+    # the first layer is the run's own collection, the others <run_id>.<layer>
+    body["collections"] = {
+        name: saved.id if i == 0 else f"{saved.id}.{name}" for i, name in enumerate(saved_layers)
+    }
     report(1.0, "done")
     return Result(run_id=saved.id, inputs=tuple(inputs), body=body, layers=layers)
 

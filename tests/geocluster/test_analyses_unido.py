@@ -531,3 +531,23 @@ def test_ranking_growth_from_a_change_or_a_dynamics_run(two_runs, simulated, cap
     rate = {c["n_firms"]: c["growth_rate"] for c in body["clusters"]}
     # CAGR 2004 -> 2009 by hand: A 20 -> 40 firms, B 0 -> 60 (undefined from 0)
     assert rate[40] == pytest.approx(2 ** (1 / 5) - 1) and rate[60] is None
+
+
+def test_saved_runs_are_collections_with_their_disclosure_kind(simulated, client, toy):
+    ws, clusters = simulated
+    body = spec.get("dynamics")(ws, firms="reg", clusters=clusters, boundaries="regions").to_body()
+    assert body["collections"] == {
+        "regions": body["run_id"],
+        "region_series": f"{body['run_id']}.region_series",
+        "clusters": f"{body['run_id']}.clusters",
+    }
+    kinds = ws.run(body["run_id"]).summary["disclosure"]
+    assert kinds["regions"] == {"kind": "region_table", "count_col": "firms_end"}
+    assert kinds["clusters"] == {"kind": "cluster_summary", "count_col": "n_firms"}
+    run = client.post(
+        "/analyses/shiftshare",
+        json={"firms": "reg@1", "firms_to": "reg@2", "boundaries": "regions"},
+    ).json()
+    for collection in run["collections"].values():
+        r = client.get(f"/collections/{collection}/items")
+        assert r.status_code == 200 and r.json()["features"]

@@ -203,7 +203,9 @@ DEMO_RUNS: tuple[DemoRun, ...] = (
         "mexico_cluster_change",
         "geocluster.analyses.unido",
         "run_change",
-        {},
+        # the overlap coefficient: a cluster that broke into fragments is "split", not
+        # "disappeared" with its fragments "appeared" (Jaccard of a small part is low)
+        {"score": "overlap"},
         needs={"before": "mexico_manuf_clusters_v1",
                "after": "mexico_manuf_clusters_v2"},
     ),

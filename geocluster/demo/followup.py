@@ -14,7 +14,10 @@ deterministically (a fixed seed), as if the register were compiled again two yea
 - **births:** ``BIRTH_RATE`` new firms per surviving firm, placed near a random existing
   firm of the same division (its location plus a 1 km Gaussian jitter), founded in the
   baseline's last year and the next; plus a **new cluster** of aerospace firms (ISIC 3030) in Querétaro,
-  absent from the baseline, so that a cluster "appears".
+  absent from the baseline, so that a cluster "appears";
+- **a new question:** the follow-up records whether a firm is youth-led (``youth_led``,
+  the baseline did not ask): true with probability 0.45 for firms founded in the last
+  five years and new firms, 0.15 for older ones (young founders run young firms).
 
 Firm ids are kept for survivors (so clusters can be matched by shared firms) and new
 firms get ids after the baseline's. Every row stays ``synthetic = True``.
@@ -55,7 +58,8 @@ def follow_up(baseline: pd.DataFrame, *, seed: int = SEED) -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        Survivors (with changed employment) then new firms, columns as the baseline.
+        Survivors (with changed employment) then new firms, the baseline's columns plus
+        ``youth_led`` (before ``synthetic``).
     """
     rng = np.random.default_rng(seed)
     base = baseline.reset_index(drop=True)
@@ -113,7 +117,11 @@ def follow_up(baseline: pd.DataFrame, *, seed: int = SEED) -> pd.DataFrame:
     new["lon"] = new["lon"].round(5)
     new["lat"] = new["lat"].round(5)
     out = pd.concat([kept, new[base.columns]], ignore_index=True)
-    return out[base.columns]
+    founded = pd.to_numeric(out["founded"], errors="coerce").to_numpy(float)
+    p_young = np.where(founded >= last_year - 4, 0.45, 0.15)
+    out["youth_led"] = rng.random(len(out)) < p_young
+    columns = [c for c in base.columns if c != "synthetic"] + ["youth_led", "synthetic"]
+    return out[columns]
 
 
 def write_follow_up(baseline_csv: str | Path, out_csv: str | Path) -> Path:

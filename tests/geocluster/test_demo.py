@@ -239,7 +239,8 @@ def test_follow_up_is_deterministic_and_changes_the_register(tmp_path):
     assert a == b  # the demo's checksum test relies on a reproducible file
     base = pd.read_csv(src, dtype={"isic": str})
     new = follow_up(base)
-    assert list(new.columns) == list(base.columns) and new["synthetic"].all()
+    assert set(new.columns) == set(base.columns) | {"youth_led"} and new["synthetic"].all()
+    assert 0.15 < new["youth_led"].mean() < 0.45
     assert new["firm_id"].is_unique
     survivors = new[new["firm_id"].isin(base["firm_id"])]
     closed = 1 - len(survivors) / len(base)

@@ -526,7 +526,7 @@ def test_ranking_growth_from_a_change_or_a_dynamics_run(two_runs, simulated, cap
     with pytest.raises(InvalidInput, match="follow-up"):
         spec.get("ranking")(ws, clusters_run=before, growth_run=change)
     ws, clusters = simulated
-    dyn = spec.get("dynamics")(ws, firms="reg", clusters=clusters, emergence=False).run_id
+    dyn = spec.get("dynamics")(ws, firms="reg", clusters=clusters, skip_emergence=True).run_id
     body = spec.get("ranking")(ws, clusters_run=clusters, growth_run=dyn).to_body()
     rate = {c["n_firms"]: c["growth_rate"] for c in body["clusters"]}
     # CAGR 2004 -> 2009 by hand: A 20 -> 40 firms, B 0 -> 60 (undefined from 0)

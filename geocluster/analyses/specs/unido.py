@@ -207,7 +207,10 @@ class DynamicsParams(Params):
         None, ge=1000, le=3000, description="last year (default: the latest founding year)"
     )
     growth_years: int = Field(5, ge=1, le=100, description="growth over the last N years")
-    emergence: bool = Field(True, description="emergence year of each cluster (re-detection)")
+    # a flag that is off by default: the CLI's boolean flags can only switch on
+    skip_emergence: bool = Field(
+        False, description="skip the clusters' emergence years (one DBSCAN run per year)"
+    )
     min_overlap: float = Field(
         0.5, gt=0, le=1, description="share of a yearly cluster in today's for it to count"
     )
@@ -217,7 +220,9 @@ class DynamicsParams(Params):
 def _run_dynamics(ctx: Any, p: DynamicsParams, progress) -> Any:
     from geocluster.analyses.unido import dynamics_result
 
-    return dynamics_result(ctx, **p.model_dump(), progress=progress)
+    values = p.model_dump()
+    values["emergence"] = not values.pop("skip_emergence")
+    return dynamics_result(ctx, **values, progress=progress)
 
 
 def _dynamics_text(r: Mapping[str, Any]) -> str:

@@ -752,7 +752,22 @@ def institutions_result(
     report = progress or noop_progress
     hulls, run = read_clusters_run(ws, clusters_run)
     crs = _crs_of(hulls)
-    info = choose_dataset(ws, institutions, "institutions", param="institutions")
+    # without a name, the only institutions dataset that reaches the clusters
+    extent = hulls.to_crs("EPSG:4326").total_bounds if len(hulls) else None  # as the catalog
+    pad = float(radius_m) / 111_320.0  # the reach, in degrees (generous at any latitude)
+
+    def reaches(d: Any) -> bool:
+        b = d.bbox
+        if extent is None or not b:
+            return False
+        return (
+            b[0] <= extent[2] + pad * 2
+            and b[2] >= extent[0] - pad * 2
+            and b[1] <= extent[3] + pad
+            and b[3] >= extent[1] - pad
+        )
+
+    info = choose_dataset(ws, institutions, "institutions", param="institutions", candidate=reaches)
     inst, info = read_institutions(ws, version_of(info), crs=crs)
     report(0.4, "institutions within reach")
     reach = institutions_within_reach(hulls, inst, radius_m=float(radius_m))

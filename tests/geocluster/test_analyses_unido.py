@@ -445,6 +445,9 @@ def supported(tmp_path_factory):
         crs="EPSG:4326",
     )
     ws.add_dataset("institutions", inst, name="inst")
+    # another country's institutions: never the default for these clusters
+    far = inst.assign(geometry=inst.geometry.translate(60, 40))
+    ws.add_dataset("institutions", far, name="elsewhere")
     run = spec.get("clusters")(ws, firms="reg", eps_m=500, min_samples=5).run_id
     return ws, run
 
@@ -460,6 +463,7 @@ def test_institutions_reach_and_gaps(supported, capsys):
     assert rows[18]["n_institutions"] == 0
     assert [g["missing"] for g in body["gaps"]] == ["training, association"]
     assert body["inputs"][-1] == "inst@1"
+    # no institutions named: the only dataset within reach of the clusters
     assert "lacks training" in _cli_text(capsys, "institutions", ws, clusters_run=run)
     with TestClient(create_app(Settings(workspace=ws.path)), raise_server_exceptions=False) as c:
         r = c.post("/analyses/institutions", json={"clusters_run": run, "radius_m": 5000})

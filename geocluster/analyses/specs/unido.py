@@ -225,12 +225,16 @@ def _run_dynamics(ctx: Any, p: DynamicsParams, progress) -> Any:
     return dynamics_result(ctx, **values, progress=progress)
 
 
+def _span(span: Mapping[str, Any]) -> str:
+    return f"{span['start_year']}-{span['end_year']}" if span else "-"
+
+
 def _dynamics_text(r: Mapping[str, Any]) -> str:
     lines = [f"run {r['run_id']}: founding years {r['years'][0]}-{r['years'][1]}"]
     c = r.get("clusters")
     if c:
         em = {x["cluster_id"]: x for x in c.get("emergence") or []}
-        lines.append(f"  clusters of {c['run']} (growth {c['growth_span']}):")
+        lines.append(f"  clusters of {c['run']} (growth {_span(c['growth_span'])}):")
         for g in (c["growth"] or [])[:20]:
             e = em.get(g["cluster_id"], {})
             lines.append(
@@ -239,7 +243,7 @@ def _dynamics_text(r: Mapping[str, Any]) -> str:
             )
     reg = r.get("regions")
     if reg:
-        lines.append(f"  regions (growth {reg['growth_span']}):")
+        lines.append(f"  regions (growth {_span(reg['growth_span'])}):")
         for g in sorted(reg["growth"] or [], key=lambda x: -(x.get("cagr_firms") or -9))[:10]:
             lines.append(
                 f"  {g['region_id']:>10} firms {_fmt(g['firms_end'], ',.0f'):>7} "
@@ -284,7 +288,7 @@ def _sdg_text(r: Mapping[str, Any]) -> str:
     lines = [f"run {r['run_id']}: SDG proxies of {len(r['regions'])} regions"]
     for i in r["indicators"]:
         nat = r["national"].get(i["key"])
-        lines.append(f"  {i['sdg_code']:>6} {i['key']:<36} national {_fmt(nat, '.1%')}")
+        lines.append(f"  {i['sdg_code']:>12} {i['key']:<34} national {_fmt(nat, '.1%')}")
     return "\n".join(lines)
 
 
@@ -312,7 +316,8 @@ class InstitutionsParams(Params):
 
     clusters_run: str = Field(..., description="run id of a clusters run")
     institutions: str | None = Field(
-        None, description="institutions dataset id (default: the only one in the workspace)"
+        None,
+        description="institutions dataset id (default: the only one within reach of the clusters)",
     )
     radius_m: float = Field(
         10_000.0, gt=0, le=1_000_000, description="reach in metres from the cluster hull"

@@ -187,7 +187,12 @@ class ThrowawayPostgres:
         self._as_pg(str(self.bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres")
         opts = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir} -c fsync=off"
         opts += " -c shared_buffers=1GB -c work_mem=512MB -c max_parallel_workers_per_gather=2"
-        self._as_pg(str(self.bindir / "pg_ctl"), "-D", str(data), "-o", opts, "-w", "start")
+        # -l: the server's output goes to a file, not to our pipe (which would never close)
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", str(self.bindir / "pg_ctl"), "-D", str(data),
+             "-l", str(self.dir / "server.log"), "-o", opts, "-w", "start"],
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
         return self
 
     def psql(self, sql: str) -> str:
@@ -410,4 +415,5 @@ def _report(fig: dict, peaks: dict, pg: dict | None, n: int, division: str) -> N
 
 
 if __name__ == "__main__":
+    sys.stdout.reconfigure(line_buffering=True)  # progress shows as it happens
     main()

@@ -661,9 +661,18 @@ def ranking_result(
     weights: Mapping[str, float] | None = None,
     measure: str = "employees",
     level: int | None = None,
+    institutions: str | None = None,
+    preset: str | None = None,
+    growth_run: str | None = None,
     progress: Progress | None = None,
 ) -> Result:
     """Rank the clusters of a clusters run on the UNIDO criteria (``geocluster.ranking``).
+
+    With ``institutions`` (an institutions dataset), the support institutions within
+    ``radius_m`` of each hull feed the institutions component; with ``preset`` (a name of
+    ``geocluster.clustering.presets.PRESETS``), clusters below its ``min_firms`` are not
+    ranked (``below_min_firms`` lists them); with ``growth_run`` (a dynamics run on
+    ``clusters_run``, or a change run whose follow-up it is), the growth component.
 
     With ``boundaries``, the specialisation component is the LQ (division level, on
     ``measure``, computed from the run's firms dataset) of each cluster's dominant sector
@@ -678,6 +687,20 @@ def ranking_result(
     clusters, run = read_clusters_run(ws, clusters_run)
     crs = run_crs(run)
     inputs = [clusters_run]
+    below: list[int] = []
+    min_firms = None
+    if preset is not None:
+        from geocluster.clustering.presets import get_preset, keep_clusters
+
+        min_firms = get_preset(preset).min_firms
+        kept = keep_clusters(clusters, preset)
+        below = sorted(int(c) for c in set(clusters["cluster_id"]) - set(kept["cluster_id"]))
+        if kept.empty:
+            raise InvalidInput(
+                f"expected clusters of at least {min_firms} firms (preset {preset!r}) in "
+                f"{clusters_run!r}, got none of {len(clusters)}"
+            )
+        clusters = kept.reset_index(drop=True)
     lq = cluster_regions = None
     if boundaries is not None:
         firms_id = run.params.get("firms") or (run.inputs[0] if run.inputs else None)
@@ -715,6 +738,18 @@ def ranking_result(
     if assets is not None:
         asset_frame, a_info = read_assets(ws, assets, crs=crs)
         inputs.append(version_of(a_info))
+    n_institutions = None
+    if institutions is not None:
+        from geocluster.analyses.unido import institution_counts
+
+        n_institutions, i_input = institution_counts(ws, clusters, institutions, radius_m=radius_m)
+        inputs.append(i_input)
+    growth = None
+    if growth_run is not None:
+        from geocluster.analyses.unido import cluster_growth
+
+        growth, g_input = cluster_growth(ws, growth_run, clusters_run, clusters["cluster_id"])
+        inputs.append(g_input)
     report(0.7, "scoring")
     ranked = rank_clusters(
         clusters,
@@ -723,6 +758,8 @@ def ranking_result(
         assets=asset_frame,
         radius_m=radius_m,
         weights=w,
+        institutions=n_institutions,
+        growth=growth,
     )
     layer = gpd.GeoDataFrame(
         ranked.merge(clusters[["cluster_id", "geometry"]], on="cluster_id", how="left"),
@@ -736,6 +773,9 @@ def ranking_result(
         "radius_m": radius_m,
         "weights": w,
         "measure": measure,
+        "institutions": institutions,
+        "preset": preset,
+        "growth_run": growth_run,
         "working_crs": crs,
     }
     summary = {
@@ -762,6 +802,9 @@ def ranking_result(
             "weights": jsonable(ranked.attrs["weights"]),
             "left_out": ranked.attrs["left_out"],
             "radius_m": radius_m,
+            "preset": preset,
+            "min_firms": min_firms,
+            "below_min_firms": below,
             "clusters": None,
             "collections": {"ranking": saved.id},
         },

@@ -1,5 +1,10 @@
-"""Build the demo workspace: Mexico (real boundaries and indicators, SYNTHETIC firms,
-real heritage sites) plus Helsinki (real OpenStreetMap firms and assets).
+"""Build the demo workspace: Mexico (real boundaries and indicators, SYNTHETIC firms in two
+versions, SYNTHETIC support institutions, real heritage sites) plus Helsinki (real
+OpenStreetMap firms, assets and institutions).
+
+The follow-up register ``mexico_firms@2`` is not a bundled file: it is derived at build
+time from the bundled CSV by :func:`geocluster.demo.followup.write_follow_up` (seeded,
+byte-for-byte reproducible) and ingested as the second version of ``mexico_firms``.
 
 ``geocluster demo`` calls :func:`build_demo`. It ingests the files bundled in the
 repository's ``data/`` folder (see ``data/README.md``) through
@@ -36,6 +41,9 @@ class DemoDataset:
     path: str  # relative to the data folder
     name: str
     options: dict[str, Any] | None = None
+    #: ``module:function`` writing this dataset's file from ``path`` (``func(src, out)``);
+    #: the file is written under the workspace (``derived/``) and ingested from there.
+    derive: str | None = None
 
 
 DEMO_DATASETS: tuple[DemoDataset, ...] = (
@@ -60,6 +68,28 @@ DEMO_DATASETS: tuple[DemoDataset, ...] = (
     ),
     DemoDataset("firms", "osm/Helsinki.osm.pbf", "helsinki_firms"),
     DemoDataset("assets", "osm/Helsinki.osm.pbf", "helsinki_assets"),
+    # the SYNTHETIC follow-up register: version 2 of mexico_firms (data/firms/README.md)
+    DemoDataset(
+        "firms",
+        "firms/mexico_demo_firms_SYNTHETIC.csv",
+        "mexico_firms",
+        {
+            "lon_col": "lon",
+            "lat_col": "lat",
+            "id_col": "firm_id",
+            "sector_col": "isic",
+            "sector_scheme": "isic4",
+            "employees_col": "employees",
+        },
+        derive="geocluster.demo.followup:write_follow_up",
+    ),
+    DemoDataset(
+        "institutions",
+        "institutions/mexico_institutions_SYNTHETIC.csv",
+        "mexico_institutions",
+        {"lon_col": "lon", "lat_col": "lat"},
+    ),
+    DemoDataset("institutions", "osm/Helsinki.osm.pbf", "helsinki_institutions"),
 )
 
 
@@ -77,6 +107,8 @@ class DemoRun:
     kwargs: dict[str, Any]
     after: str | None = None
     run_arg: str | None = None
+    #: Other earlier runs whose ids are passed: ``{parameter: label}``.
+    needs: dict[str, str] | None = None
 
 
 # Parameters chosen for the demo data: the synthetic clusters have a 3-12 km
@@ -141,7 +173,8 @@ DEMO_RUNS: tuple[DemoRun, ...] = (
         "mexico_cluster_ranking",
         "geocluster.analyses.specialization",
         "run_ranking",
-        {"boundaries": "mexico_states", "assets": "mexico_assets", "radius_m": 10000.0},
+        {"boundaries": "mexico_states", "assets": "mexico_assets", "radius_m": 10000.0,
+         "institutions": "mexico_institutions"},
         after="mexico_tourism_clusters",
         run_arg="clusters_run",
     ),
@@ -150,6 +183,93 @@ DEMO_RUNS: tuple[DemoRun, ...] = (
         "geocluster.analyses.clusters",
         "run_clusters",
         {"firms": "helsinki_firms", "method": "dbscan", "eps_m": 60.0, "min_samples": 8},
+    ),
+    # -- the UNIDO cycle: baseline (mexico_firms@1) -> follow-up (mexico_firms@2)
+    DemoRun(
+        "mexico_manuf_clusters_v1",
+        "geocluster.analyses.clusters",
+        "run_clusters",
+        {"firms": "mexico_firms@1", "method": "dbscan", "eps_m": 1500.0, "min_samples": 15,
+         "sectors": ["C"]},
+    ),
+    DemoRun(
+        "mexico_manuf_clusters_v2",
+        "geocluster.analyses.clusters",
+        "run_clusters",
+        {"firms": "mexico_firms@2", "method": "dbscan", "eps_m": 1500.0, "min_samples": 15,
+         "sectors": ["C"]},
+    ),
+    DemoRun(
+        "mexico_cluster_change",
+        "geocluster.analyses.unido",
+        "run_change",
+        # the overlap coefficient: a cluster that broke into fragments is "split", not
+        # "disappeared" with its fragments "appeared" (Jaccard of a small part is low)
+        {"score": "overlap"},
+        needs={"before": "mexico_manuf_clusters_v1",
+               "after": "mexico_manuf_clusters_v2"},
+    ),
+    DemoRun(
+        "mexico_shiftshare",
+        "geocluster.analyses.unido",
+        "run_shiftshare",
+        {"firms": "mexico_firms@1", "firms_to": "mexico_firms@2", "boundaries": "mexico_states",
+         "measure": "employees", "sector_level": "division"},
+    ),
+    DemoRun(
+        "mexico_relatedness",
+        "geocluster.analyses.unido",
+        "run_relatedness",
+        {"firms": "mexico_firms@2", "boundaries": "mexico_states", "measure": "employees"},
+    ),
+    DemoRun(
+        "mexico_dynamics",
+        "geocluster.analyses.unido",
+        "run_dynamics",
+        {"firms": "mexico_firms@2", "boundaries": "mexico_states", "first_year": 1990},
+        needs={"clusters": "mexico_manuf_clusters_v2"},
+    ),
+    DemoRun(
+        "mexico_sdg",
+        "geocluster.analyses.unido",
+        "run_sdg",
+        {"firms": "mexico_firms@2", "boundaries": "mexico_states"},
+    ),
+    DemoRun(
+        "mexico_institutions",
+        "geocluster.analyses.unido",
+        "run_institutions",
+        {"institutions": "mexico_institutions", "radius_m": 10000.0},
+        needs={"clusters_run": "mexico_manuf_clusters_v2"},
+    ),
+    DemoRun(
+        "mexico_manuf_ranking",
+        "geocluster.analyses.specialization",
+        "run_ranking",
+        {"boundaries": "mexico_states", "assets": "mexico_assets", "radius_m": 10000.0,
+         "institutions": "mexico_institutions"},
+        needs={"clusters_run": "mexico_manuf_clusters_v2", "growth_run": "mexico_cluster_change"},
+    ),
+    DemoRun(
+        "mexico_tourism_preset",
+        "geocluster.analyses.specs.clusters",
+        "CLUSTERS",
+        {"firms": "mexico_firms@2", "preset": "unido_diagnostic", "sector_group": "tourism"},
+    ),
+    DemoRun(
+        "mexico_informal_ranking",
+        "geocluster.analyses.specs.specialization",
+        "RANKING",
+        {"preset": "unido_diagnostic", "institutions": "mexico_institutions",
+         "radius_m": 10000.0},
+        needs={"clusters_run": "mexico_tourism_preset"},
+    ),
+    DemoRun(
+        "helsinki_institutions",
+        "geocluster.analyses.unido",
+        "run_institutions",
+        {"institutions": "helsinki_institutions", "radius_m": 500.0},
+        needs={"clusters_run": "helsinki_clusters"},
     ),
 )  # fmt: skip
 
@@ -231,12 +351,19 @@ def build_demo(
         step = _scaled(progress, share * i / n, share * (i + 1) / n)
         if step:
             step(0.0, f"ingesting {spec.name}")
+        if spec.derive is not None:
+            module, func = spec.derive.split(":")
+            out = ws.path / "derived" / f"{spec.name}_{func}.csv"
+            path = getattr(importlib.import_module(module), func)(path, out)
         try:
-            current = ws.dataset(spec.name)
+            versions = ws.versions(spec.name)
         except DatasetNotFound:
-            current = None
-        if current is not None and current.kind == spec.kind and current.checksum == _sha256(path):
-            infos.append(current)
+            versions = []
+        digest = _sha256(path)
+        # a version ingested from this very file (versions of a name come from several files)
+        same = [v for v in versions if v.kind == spec.kind and v.checksum == digest]
+        if same:
+            infos.append(same[-1])
             continue
         infos.append(
             ws.ingest(spec.kind, path, name=spec.name, options=spec.options, progress=step)
@@ -294,13 +421,18 @@ def build_demo_runs(ws: Any, *, progress: Progress | None = None) -> list[dict[s
             entry["detail"] = f"{spec.module}.{spec.function} is not available"
             continue
         kwargs = dict(spec.kwargs)
+        needs = dict(spec.needs or {})
         if spec.after is not None:
-            if spec.after not in run_ids:
-                entry["detail"] = f"needs the {spec.after} run, which did not succeed"
-                continue
-            kwargs[spec.run_arg or "run"] = run_ids[spec.after]
+            needs[spec.run_arg or "run"] = spec.after
+        missing = [label for label in needs.values() if label not in run_ids]
+        if missing:
+            entry["detail"] = f"needs the {', '.join(missing)} run, which did not succeed"
+            continue
+        kwargs.update({arg: run_ids[label] for arg, label in needs.items()})
         try:
             result = func(ws, **kwargs)
+            if hasattr(result, "to_body"):  # an AnalysisSpec returns a Result
+                result = result.to_body()
         except Exception as exc:  # noqa: BLE001 - the demo reports and goes on
             entry["status"] = "failed"
             entry["detail"] = f"{type(exc).__name__}: {exc}"

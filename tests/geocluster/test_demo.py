@@ -219,11 +219,39 @@ def test_assets_file():
 def test_data_small_and_documented():
     total = sum(p.stat().st_size for p in DATA.rglob("*") if p.is_file() and p.suffix != ".pbf")
     assert total < 5_000_000
-    for folder in ["boundaries", "indicators", "osm", "firms", "assets"]:
+    for folder in ["boundaries", "indicators", "osm", "firms", "assets", "institutions"]:
         text = (DATA / folder / "README.md").read_text(encoding="utf-8")
         for word in ["Source", "Licence", "Date", "CRS"]:
             assert word in text, (folder, word)
     assert "SYNTHETIC" in (DATA / "firms" / "README.md").read_text(encoding="utf-8")
+    assert "SYNTHETIC" in (DATA / "institutions" / "README.md").read_text(encoding="utf-8")
+    inst = pd.read_csv(DATA / "institutions" / "mexico_institutions_SYNTHETIC.csv")
+    assert inst["synthetic"].all() and inst["name"].str.startswith("Synthetic").all()
+
+
+# ---------------------------------------------------------------- follow-up register
+def test_follow_up_is_deterministic_and_changes_the_register(tmp_path):
+    from geocluster.demo.followup import follow_up, write_follow_up
+
+    src = DATA / "firms" / "mexico_demo_firms_SYNTHETIC.csv"
+    a = write_follow_up(src, tmp_path / "a.csv").read_bytes()
+    b = write_follow_up(src, tmp_path / "b.csv").read_bytes()
+    assert a == b  # the demo's checksum test relies on a reproducible file
+    base = pd.read_csv(src, dtype={"isic": str})
+    new = follow_up(base)
+    assert set(new.columns) == set(base.columns) | {"youth_led"} and new["synthetic"].all()
+    assert 0.15 < new["youth_led"].mean() < 0.45
+    assert new["firm_id"].is_unique
+    survivors = new[new["firm_id"].isin(base["firm_id"])]
+    closed = 1 - len(survivors) / len(base)
+    assert 0.05 < closed < 0.15
+    births = new[~new["firm_id"].isin(base["firm_id"])]
+    assert set(births["founded"]) <= {2025, 2026}
+    # the tequila cluster (ISIC 1101) loses more firms than the register as a whole
+    tequila = base["isic"] == "1101"
+    lost = 1 - base.loc[tequila, "firm_id"].isin(survivors["firm_id"]).mean()
+    assert lost > closed + 0.15
+    assert (births["isic"] == "3030").sum() >= 160  # the new Querétaro cluster
 
 
 # ---------------------------------------------------------------- build_demo
@@ -242,6 +270,12 @@ def test_build_demo_end_to_end(tmp_path):
     runs = result[len(DEMO_DATASETS) :]
     assert [d.id for d in datasets] == [s.name for s in DEMO_DATASETS]
     rows = {d.id: d.rows for d in datasets}
+    refs = {d.ref: d for d in datasets}
+    # the SYNTHETIC follow-up register is version 2 of mexico_firms
+    assert 18_000 < refs["mexico_firms@2"].rows < 20_000
+    assert refs["mexico_firms@2"].rejected_count == 0
+    assert rows["mexico_institutions"] == 30 and rows["helsinki_institutions"] > 5
+    rows["mexico_firms"] = refs["mexico_firms@1"].rows
     assert rows["mexico_states"] == 32
     assert rows["countries"] == 250
     assert rows["mexico_pcgdp"] == 224
@@ -263,9 +297,24 @@ def test_build_demo_end_to_end(tmp_path):
     ranking = ws.run(ok["mexico_cluster_ranking"]["id"])
     assert ok["mexico_tourism_clusters"]["id"] in ranking.inputs
     assert {r.kind for r in ws.runs()} >= {"clusters", "specialization", "hotspots", "inequality"}
+    # every analysis of the UNIDO cycle ran
+    assert {r.kind for r in ws.runs()} >= {
+        "change", "shiftshare", "relatedness", "dynamics", "sdg", "institutions", "ranking"
+    }  # fmt: skip
+    change = ws.run(ok["mexico_cluster_change"]["id"])
+    assert change.summary["counts"]["appeared"] >= 1  # the Querétaro aerospace cluster
+    assert set(change.inputs) >= {"mexico_firms@1", "mexico_firms@2"}
+    shift = ws.read_run(ok["mexico_shiftshare"]["id"], "regions")
+    parts = shift["national_share"] + shift["industry_mix"] + shift["regional_shift"]
+    assert np.allclose(parts, shift["final"] - shift["base"], atol=1e-6)
+    ranked = ws.run(ok["mexico_manuf_ranking"]["id"])
+    assert "growth" not in ranked.summary["left_out"]  # growth from the change run
+    assert "institutions" not in ranked.summary["left_out"]
+    reach = ws.read_run(ok["mexico_institutions"]["id"], "reach")
+    assert reach["gap"].any() and (reach["n_institutions"] > 0).any()
 
     # building again is a no-op: same versions, no new runs
     n_runs = len(ws.runs())
     again = build_demo(tmp_path / "ws")
-    assert [d.version for d in again[: len(DEMO_DATASETS)]] == [1] * len(DEMO_DATASETS)
+    assert [d.ref for d in again[: len(DEMO_DATASETS)]] == [d.ref for d in datasets]
     assert len(ws.runs()) == n_runs

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -27,3 +27,17 @@ Level = Annotated[
 ]
 Seed = Annotated[int, Field(ge=0, le=2**32 - 1, description="random seed")]
 RadiusM = Annotated[float, Field(gt=0, le=1_000_000, description="radius in metres")]
+#: Informal-economy cluster presets (``geocluster/clustering/PRESETS.md``); the names are
+#: checked against ``geocluster.clustering.presets.PRESETS`` by the tests.
+Preset = Annotated[
+    Literal["india_industrial", "india_micro_enterprise", "india_mse_cdp", "unido_diagnostic"]
+    | None,
+    Field(
+        description="informal-economy cluster preset: fills eps_m, min_samples and the firm-count "
+        "measure not given explicitly, and keeps clusters of at least its min_firms. "
+        "india_industrial (100 enterprises) and india_micro_enterprise (50 units): Foundation for "
+        "MSME Clusters, Cluster Observatory of India; india_mse_cdp (20 enterprises): Ministry of "
+        "MSME, MSE-CDP guideline; unido_diagnostic (15, a screening floor): UNIDO (2010), Cluster "
+        "development for pro-poor growth. Sources and caveats in geocluster/clustering/PRESETS.md"
+    ),
+]

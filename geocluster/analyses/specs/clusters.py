@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from geocluster.analyses.spec import AnalysisSpec, Cli, Params, register
-from geocluster.analyses.specs._fields import FirmsId, SectorGroup, Sectors
+from geocluster.analyses.specs._fields import FirmsId, Preset, SectorGroup, Sectors
 
 Weight = Annotated[
     Literal["employees"] | None,
@@ -42,6 +42,7 @@ class ClustersParams(Params):
         description="national scan: cluster each ISIC section, division or group separately "
         "in one run (every cluster carries its sector); progress per sector",
     )
+    preset: Preset = None
 
 
 def _count(value: float | None) -> float | int | None:
@@ -51,12 +52,51 @@ def _count(value: float | None) -> float | int | None:
 def _run_clusters(ctx: Any, p: ClustersParams, progress) -> Any:
     from geocluster.analyses.clusters import clusters_result
 
-    min_samples = _count(p.min_samples)
+    values = p.model_dump()
+    preset = values.pop("preset")
+    if preset is not None:
+        from geocluster.clustering.presets import get_preset
+
+        chosen = get_preset(preset)
+        if p.method != "dbscan":
+            from geocluster.errors import InvalidInput
+
+            raise InvalidInput(f"expected method dbscan with preset {preset!r}, got {p.method!r}")
+        # explicit values win over the preset's
+        if "eps_m" not in p.model_fields_set:
+            values["eps_m"] = chosen.eps_m
+        if "min_samples" not in p.model_fields_set:
+            values["min_samples"] = chosen.min_samples
+        if "weight" not in p.model_fields_set:
+            values["weight"] = None  # the preset's measure: firm counts
+    min_samples = _count(values["min_samples"])
     if min_samples is None and p.method == "dbscan":
         min_samples = 10
-    values = p.model_dump()
     values["min_samples"] = min_samples
-    return clusters_result(ctx, **values, progress=progress)
+    result = clusters_result(ctx, **values, progress=progress)
+    return result if preset is None else _keep_preset_clusters(result, chosen)
+
+
+def _keep_preset_clusters(result: Any, preset: Any) -> Any:
+    """The result with only the clusters of at least ``preset.min_firms`` firms.
+
+    The stored run keeps every detected concentration (its layers are the DBSCAN output);
+    the response lists the clusters the preset's definition accepts and names the others.
+    """
+    from dataclasses import replace
+
+    from geocluster.clustering.presets import keep_clusters
+
+    layer = result.layers["clusters"]
+    kept = keep_clusters(layer.frame, preset)
+    dropped = sorted(set(layer.frame["cluster_id"]) - set(kept["cluster_id"]))
+    body = {
+        **dict(result.body),
+        "n_clusters": len(kept),
+        "preset": preset.to_dict(),
+        "below_min_firms": [int(c) for c in dropped],
+    }
+    return replace(result, body=body, layers={**result.layers, "clusters": layer.with_frame(kept)})
 
 
 def _clusters_text(r: Mapping[str, Any]) -> str:

@@ -12,6 +12,7 @@ from geocluster.analyses.specs._fields import (
     BoundariesId,
     FirmsId,
     Level,
+    Preset,
     RadiusM,
     SectorGroup,
     Sectors,
@@ -245,16 +246,38 @@ class RankingParams(Params):
     )
     measure: Measure = "employees"
     level: Level = None
+    institutions: str | None = Field(
+        None,
+        description="institutions dataset: support institutions within radius_m of each "
+        "hull feed the institutions component",
+    )
+    preset: Preset = None
+    growth_run: str | None = Field(
+        None,
+        description="growth component: a dynamics run on clusters_run (CAGR of each "
+        "cluster's firms) or a change run whose follow-up is clusters_run (relative change "
+        "in firms between the versions)",
+    )
 
 
 def _run_ranking(ctx: Any, p: RankingParams, progress) -> Any:
     from geocluster.analyses.specialization import ranking_result
 
-    return ranking_result(ctx, **p.model_dump(), progress=progress)
+    values = p.model_dump()
+    if p.preset is not None and "measure" not in p.model_fields_set:
+        values["measure"] = "firms"  # every preset sizes clusters by their enterprises
+    return ranking_result(ctx, **values, progress=progress)
 
 
 def _ranking_text(r: Mapping[str, Any]) -> str:
     lines = [f"run {r['run_id']}: weights {r['weights']}"]
+    for name, why in (r.get("left_out") or {}).items():
+        lines.append(f"  left out: {name} ({why})")
+    if r.get("preset"):
+        lines.append(
+            f"  preset {r['preset']}: {len(r.get('below_min_firms') or [])} clusters below "
+            f"{r['min_firms']} firms not ranked"
+        )
     for c in r["clusters"][:20]:
         n = "-" if c.get("n_firms") is None else f"{c['n_firms']:,.0f}"
         lines.append(

@@ -50,7 +50,7 @@ __all__ = [
 Progress = Callable[[float, str], None]
 #: Columns the cluster summaries use (others are not read).
 _FIRM_COLUMNS = (
-    "firm_id", "sector_code", "isic_division", "employees", "founded", "women_led", "informal",
+    "firm_id", "sector_code", "isic_division", "employees", "founded", "women_led", "youth_led", "informal",
 )  # fmt: skip
 #: Most points of the k-distance curve returned (the full curve can have millions).
 CURVE_POINTS = 1000

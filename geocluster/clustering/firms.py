@@ -298,7 +298,7 @@ def summarize_clusters(
         (JSON object of the top 5 divisions' shares), ``centroid_lon``/``centroid_lat``
         (EPSG:4326 of the mean position in the working CRS),
         ``area_km2`` (hull area), ``density_per_km2`` (firms per km^2 of hull),
-        ``women_led_share``, ``micro_share`` (< 10 employees, among firms with a
+        ``women_led_share``, ``youth_led_share``, ``micro_share`` (< 10 employees, among firms with a
         count), ``informal_share``, ``recent_share`` (among firms with a known
         ``founded``), ``hull_type`` (``"concave"`` or ``"buffer"``); hull polygons in the
         firms' CRS. Shares are NaN where the column is missing or all values unknown.
@@ -318,7 +318,7 @@ def summarize_clusters(
         cols = [
             "cluster_id", "n_firms", "n_core", "employees", "employees_known", "top2_employees",
             "dominant_sector", "dominant_share", "sector_mix", "centroid_lon", "centroid_lat", "area_km2", "density_per_km2",
-            "women_led_share", "micro_share", "informal_share", "recent_share", "hull_type",
+            "women_led_share", "youth_led_share", "micro_share", "informal_share", "recent_share", "hull_type",
         ]  # fmt: skip
         return gpd.GeoDataFrame({c: [] for c in cols}, geometry=[], crs=firms.crs)
     m = labels >= 0
@@ -426,6 +426,7 @@ def summarize_clusters(
             "area_km2": area_km2,
             "density_per_km2": n_firms / area_km2,
             "women_led_share": _bool_share(frame, "women_led", labels, k),
+            "youth_led_share": _bool_share(frame, "youth_led", labels, k),
             "micro_share": micro,
             "informal_share": _bool_share(frame, "informal", labels, k),
             "recent_share": recent,

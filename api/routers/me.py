@@ -28,7 +28,10 @@ async def caller_role(request: Request) -> tuple[str, str]:
 
 @router.get("/me", summary="The caller's role and the server's auth mode")
 async def me(request: Request) -> dict[str, Any]:
-    """``{"role": "admin"|"editor"|"viewer"|"anonymous", "auth": "open"|"keys",
-    "can_run": bool}``."""
+    """The caller's role.
+
+    Returns ``{"role": "admin"|"editor"|"viewer"|"anonymous", "auth": "open"|"keys",
+    "can_run": bool}``.
+    """
     role, mode = await caller_role(request)
     return {"role": role, "auth": mode, "can_run": RUNS_ANALYSES.get(role, False)}

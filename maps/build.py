@@ -168,7 +168,7 @@ class _Download:
 
 @dataclass
 class MapContext:
-    """What the map shows, resolved from the workspace (ids chosen or latest)."""
+    """What the map shows, resolved from the workspace (ids named, or the only candidate)."""
 
     firms: Any = None
     clusters_run: Any = None
@@ -182,32 +182,55 @@ class MapContext:
     gaps_run: Any = None
     policy: Any = None
     notes: list[str] = field(default_factory=list)
+    #: layer -> candidate ids when several could apply and none was named
+    choices: dict[str, list[str]] = field(default_factory=dict)
 
 
 # -- resolving what to show -------------------------------------------------------------
-def _latest_dataset(ws, kind: str, chosen: str | None):
-    if chosen:
-        return ws.require(chosen, kind)
-    found = [d for d in ws.datasets() if d.kind == kind]
-    return max(found, key=lambda d: d.created) if found else None
+#: The /map query parameter that names each layer's input (the chooser sets it).
+LAYER_PARAMS = {
+    "firms": "firms",
+    "clusters": "clusters",
+    "ranking": "ranking",
+    "kde": "kde",
+    "boundaries": "boundaries",
+    "specialization": "specialization",
+    "indicators": "indicators",
+    "assets": "assets",
+    "hotspots": "hotspots",
+    "gaps": "gaps",
+}
 
 
-def _latest_run(ws, kind: str, chosen: str | None):
-    if chosen:
-        run = ws.run(chosen)
-        if run.kind != kind:
-            from geocluster.errors import WrongKind
+def _dataset(ws, kind: str, chosen: str | None):
+    return ws.require(chosen, kind) if chosen else None
 
-            raise WrongKind(f"expected a {kind} run, got {chosen!r} which is a {run.kind} run")
-        return run
-    runs = ws.runs(kind)
-    return runs[-1] if runs else None
+
+def _run(ws, kind: str, chosen: str | None):
+    if not chosen:
+        return None
+    run = ws.run(chosen)
+    if run.kind != kind:
+        from geocluster.errors import WrongKind
+
+        raise WrongKind(f"expected a {kind} run, got {chosen!r} which is a {run.kind} run")
+    return run
 
 
 def _overlaps(a, b) -> bool:
     if not a or not b:
         return False
     return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
+
+
+def _only(ctx: MapContext, layer: str, candidates: list):
+    """The one candidate, else None; several are recorded as a choice to make."""
+    unique = list({c.id: c for c in candidates}.values())
+    if len(unique) == 1:
+        return unique[0]
+    if len(unique) > 1:
+        ctx.choices[layer] = [c.id for c in unique]
+    return None
 
 
 def resolve_context(
@@ -220,123 +243,136 @@ def resolve_context(
     indicators: str | None = None,
     assets: str | None = None,
     hotspots_run: str | None = None,
+    ranking_run: str | None = None,
+    specialization_run: str | None = None,
+    gaps_run: str | None = None,
 ) -> MapContext:
-    """Choose what the map shows: the ids given, else defaults that belong together.
+    """Choose what the map shows: the ids given, else the only candidate of each layer.
 
-    A workspace can hold several territories (the demo has Mexico and Helsinki), so the
-    defaults follow the analyses: the firms of the latest ranked clustering (else of
-    the latest clustering, else the latest firms), clusterings of those firms (a ranked
-    one first), their KDE surface, the boundaries their specialisation used (else ones
-    overlapping the firms), hotspots on those boundaries, and overlapping assets.
+    The explicit-input rule of the analyses holds for the map: a layer's input named in
+    the URL is shown; otherwise the candidates are narrowed by what is named or already
+    chosen (the clusterings of the chosen firms, the hotspots on the chosen boundaries,
+    the assets overlapping the firms ...), and a layer is drawn only when exactly one
+    candidate is left. With several, nothing is drawn for it and ``ctx.choices[layer]``
+    lists them, for the map's layer chooser; the newest is never picked silently.
     """
-    runs = ws.runs()
+    ctx = MapContext()
     by_kind: dict[str, list] = {}
-    for run in runs:
+    for run in ws.runs():
         by_kind.setdefault(run.kind, []).append(run)
-    ranked = {r.params.get("clusters_run"): r for r in by_kind.get("ranking", [])}
+    datasets: dict[str, list] = {}
+    for d in ws.datasets():
+        datasets.setdefault(d.kind, []).append(d)
 
-    if clusters_run:
-        clusters = _latest_run(ws, "clusters", clusters_run)
-        firms_info = _latest_dataset(ws, "firms", firms or clusters.params.get("firms"))
-    else:
-        firms_info = None
-        if firms:
-            firms_info = ws.require(firms, "firms")
-        else:
-            ranked_clusters = [r for r in by_kind.get("clusters", []) if r.id in ranked]
-            candidates = ranked_clusters or by_kind.get("clusters", [])
-            for run in reversed(candidates):
-                fid = run.params.get("firms")
-                if fid:
-                    try:
-                        firms_info = ws.require(fid, "firms")
-                        break
-                    except GeoclusterError:
-                        continue
-            firms_info = firms_info or _latest_dataset(ws, "firms", None)
-        mine = [
-            r
-            for r in by_kind.get("clusters", [])
-            if firms_info and r.params.get("firms") == firms_info.id
-        ]
-        mine_ranked = [r for r in mine if r.id in ranked]
-        clusters = (mine_ranked or mine or [None])[-1]
+    clusters = _run(ws, "clusters", clusters_run)
+    firms_info = _dataset(
+        ws, "firms", firms or (clusters.params.get("firms") if clusters else None)
+    )
+    if firms_info is None:
+        firms_info = _only(ctx, "firms", datasets.get("firms", []))
+    if clusters is None:
+        runs = by_kind.get("clusters", [])
+        if firms_info is not None:
+            runs = [r for r in runs if r.params.get("firms") == firms_info.id]
+        clusters = _only(ctx, "clusters", runs)
+        if clusters is not None and firms_info is None:
+            firms_info = _dataset(ws, "firms", clusters.params.get("firms"))
+            ctx.choices.pop("firms", None)
+
+    ranking = _run(ws, "ranking", ranking_run)
+    if ranking is None and clusters is not None:
+        ranking = _only(
+            ctx,
+            "ranking",
+            [r for r in by_kind.get("ranking", []) if r.params.get("clusters_run") == clusters.id],
+        )
 
     if kde_raster:
         kde = ws.raster(kde_raster)
     else:
         kdes = [r for r in ws.rasters() if r.kind == "kde"]
-        same = [r for r in kdes if firms_info and r.meta.get("firms") == firms_info.id]
-        kde = (same or kdes or [None])[-1]
+        if firms_info is not None:
+            same = [r for r in kdes if r.meta.get("firms") == firms_info.id]
+            # a surface that does not record its firms counts where it covers them
+            kdes = same or [
+                r for r in kdes if not r.meta.get("firms") and _overlaps(r.bbox, firms_info.bbox)
+            ]
+        kde = _only(ctx, "kde", kdes)
 
-    spec = [
-        r
-        for r in by_kind.get("specialization", [])
-        if firms_info and r.params.get("firms") == firms_info.id
-    ]
-    if boundaries:
-        bounds_info = ws.require(boundaries, "boundaries")
-    else:
-        bounds_info = None
-        for run in reversed(spec):
-            try:
-                bounds_info = ws.require(run.params.get("boundaries"), "boundaries")
-                break
-            except GeoclusterError:
-                continue
-        if bounds_info is None:
-            all_b = [d for d in ws.datasets() if d.kind == "boundaries"]
-            near = [d for d in all_b if firms_info is None or _overlaps(d.bbox, firms_info.bbox)]
-            bounds_info = (near or ([] if firms_info else all_b) or [None])[-1]
-    spec_run = next(
-        (r for r in reversed(spec) if bounds_info and r.params.get("boundaries") == bounds_info.id),
-        None,
+    spec_run = _run(ws, "specialization", specialization_run)
+    bounds_info = _dataset(
+        ws, "boundaries", boundaries or (spec_run.params.get("boundaries") if spec_run else None)
     )
+    if bounds_info is None:
+        all_b = datasets.get("boundaries", [])
+        if firms_info is not None:
+            all_b = [d for d in all_b if _overlaps(d.bbox, firms_info.bbox)]
+        bounds_info = _only(ctx, "boundaries", all_b)
+    if spec_run is None and bounds_info is not None:
+        spec_run = _only(
+            ctx,
+            "specialization",
+            [
+                r
+                for r in by_kind.get("specialization", [])
+                if r.params.get("boundaries") == bounds_info.id
+                and (firms_info is None or r.params.get("firms") == firms_info.id)
+            ],
+        )
 
-    if hotspots_run:
-        hot = _latest_run(ws, "hotspots", hotspots_run)
-    else:
-        hots = by_kind.get("hotspots", [])
-        same = [r for r in hots if bounds_info and r.params.get("boundaries") == bounds_info.id]
-        hot = (same or [None])[-1]
+    hot = _run(ws, "hotspots", hotspots_run)
+    if hot is None and bounds_info is not None:
+        hot = _only(
+            ctx,
+            "hotspots",
+            [
+                r
+                for r in by_kind.get("hotspots", [])
+                if r.params.get("boundaries") == bounds_info.id
+            ],
+        )
 
-    if indicators:
-        ind = ws.require(indicators, "indicators")
-    else:
-        ind = None
-        if hot is not None and hot.params.get("indicators"):
-            try:
-                ind = ws.require(hot.params["indicators"], "indicators")
-            except GeoclusterError:
-                ind = None
-        ind = ind or _latest_dataset(ws, "indicators", None)
+    ind = _dataset(ws, "indicators", indicators or (hot.params.get("indicators") if hot else None))
+    if ind is None:
+        ind = _only(ctx, "indicators", datasets.get("indicators", []))
 
-    if assets:
-        assets_info = ws.require(assets, "assets")
-    else:
-        all_a = [d for d in ws.datasets() if d.kind == "assets"]
+    assets_info = _dataset(ws, "assets", assets)
+    if assets_info is None:
         ref = firms_info.bbox if firms_info else (bounds_info.bbox if bounds_info else None)
-        near = [d for d in all_a if ref is None or _overlaps(d.bbox, ref)]
-        assets_info = (near or [None])[-1]
+        all_a = datasets.get("assets", [])
+        if ref is not None:
+            all_a = [d for d in all_a if _overlaps(d.bbox, ref)]
+        elif firms_info is None and "firms" in ctx.choices:
+            all_a = []  # no territory chosen yet: nothing to overlap
+        assets_info = _only(ctx, "assets", all_a)
 
-    ctx = MapContext(
-        firms=firms_info,
-        clusters_run=clusters,
-        kde_raster=kde,
-        boundaries=bounds_info,
-        indicators=ind,
-        assets=assets_info,
-        hotspots_run=hot,
-        specialization_run=spec_run,
-    )
-    ctx.ranking_run = ranked.get(clusters.id) if clusters is not None else None
-    if assets_info is not None:
-        gap_runs = [
-            r
-            for r in by_kind.get("assets", [])
-            if r.params.get("analysis") == "gaps" and r.params.get("assets") == assets_info.id
-        ]
-        ctx.gaps_run = gap_runs[-1] if gap_runs else None
+    gaps = _run(ws, "assets", gaps_run)
+    if gaps is None and assets_info is not None:
+        gaps = _only(
+            ctx,
+            "gaps",
+            [
+                r
+                for r in by_kind.get("assets", [])
+                if r.params.get("analysis") == "gaps" and r.params.get("assets") == assets_info.id
+            ],
+        )
+
+    ctx.firms = firms_info
+    ctx.clusters_run = clusters
+    ctx.ranking_run = ranking
+    ctx.kde_raster = kde
+    ctx.boundaries = bounds_info
+    ctx.specialization_run = spec_run
+    ctx.indicators = ind
+    ctx.assets = assets_info
+    ctx.hotspots_run = hot
+    ctx.gaps_run = gaps
+    for layer, ids in ctx.choices.items():
+        ctx.notes.append(
+            f"{len(ids)} candidates for the {layer} layer ({', '.join(ids[:4])}"
+            f"{', …' if len(ids) > 4 else ''}): choose one in the Layers panel"
+        )
     return ctx
 
 
@@ -1032,6 +1068,9 @@ def build_map(
     indicators: str | None = None,
     assets: str | None = None,
     hotspots_run: str | None = None,
+    ranking_run: str | None = None,
+    specialization_run: str | None = None,
+    gaps_run: str | None = None,
     basemap: bool = False,
     offline_basemap: bool = True,
     policy=None,
@@ -1042,11 +1081,13 @@ def build_map(
     ----------
     ws : Workspace
     firms, boundaries, indicators, assets : str, optional
-        Dataset ids (default: the latest dataset of each kind).
-    clusters_run, hotspots_run : str, optional
-        Run ids (default: the latest run of each kind).
+        Dataset ids (``id`` or ``id@version``). Unnamed, a layer is drawn only when the
+        workspace holds exactly one candidate for it (see :func:`resolve_context`);
+        with several, the page's layer chooser lists them and nothing is drawn.
+    clusters_run, hotspots_run, ranking_run, specialization_run, gaps_run : str, optional
+        Run ids (same rule).
     kde_raster : str, optional
-        Raster id of a density surface (default: the latest KDE raster).
+        Raster id of a density surface (same rule).
     sector : str, optional
         Choropleth of the location quotient of this ISIC code (latest specialization run).
     indicator, year : optional
@@ -1077,6 +1118,9 @@ def build_map(
         indicators=indicators,
         assets=assets,
         hotspots_run=hotspots_run,
+        ranking_run=ranking_run,
+        specialization_run=specialization_run,
+        gaps_run=gaps_run,
     )
     if policy is None:
         from geocluster.disclosure import PERMISSIVE as policy

@@ -92,17 +92,27 @@ def test_map_of_an_empty_workspace(tmp_path):
     assert _external_assets(r.text) == []
 
 
-def test_defaults_follow_the_ranked_clustering_across_territories(tmp_path):
-    """A second territory added later (as the demo's Helsinki) does not take over the map."""
+def test_defaults_follow_the_explicit_input_rule_across_territories(tmp_path):
+    """A second territory (as the demo's Helsinki) makes the firms layer a choice.
+
+    With two firms datasets and none named, the map draws no firms or clusters and
+    lists the candidates (issue 9 item 5: never the newest silently); naming the firms
+    narrows every other layer to its only candidate.
+    """
     import geopandas as gpd
     import numpy as np
 
     from geocluster.analyses.clusters import run_clusters
+    from maps import build_map
     from maps.build import resolve_context
     from tests.api.fixtures import build_demo_like_workspace
 
     info = build_demo_like_workspace(tmp_path / "ws")
     ws = info["ws"]
+    alone = resolve_context(ws)  # one candidate of each: all drawn
+    assert alone.firms.id == "firms" and alone.clusters_run.id == info["clusters_run"]
+    assert alone.choices == {}
+
     rng = np.random.default_rng(3)
     far = gpd.GeoDataFrame(
         {"firm_id": [f"H{i}" for i in range(200)], "sector_code": "56", "employees": 3.0},
@@ -113,17 +123,31 @@ def test_defaults_follow_the_ranked_clustering_across_territories(tmp_path):
     helsinki_run = run_clusters(ws, firms="helsinki", eps_m=500, min_samples=5)["run_id"]
 
     ctx = resolve_context(ws)
-    assert ctx.firms.id == "firms"
-    assert ctx.clusters_run.id == info["clusters_run"]  # the ranked one
-    assert ctx.ranking_run.id == info["ranking_run"]
-    assert ctx.kde_raster.id == info["kde"]
-    assert ctx.boundaries.id == "regions"
-    assert ctx.hotspots_run.id == info["hotspots_run"]
-    assert ctx.assets.id == "assets"
+    assert ctx.firms is None and ctx.clusters_run is None
+    assert sorted(ctx.choices["firms"]) == ["firms", "helsinki"]
+    assert sorted(ctx.choices["clusters"]) == sorted([info["clusters_run"], helsinki_run])
+    page = build_map(ws)
+    assert "/collections/firms/tiles/" not in page and "gc-cluster" not in page
+    assert "choose one in the Layers panel" in page
+
+    named = resolve_context(ws, firms="firms")
+    assert named.clusters_run.id == info["clusters_run"]  # the only one of these firms
+    assert named.ranking_run.id == info["ranking_run"]
+    assert named.kde_raster.id == info["kde"]
+    assert named.boundaries.id == "regions"
+    assert named.hotspots_run.id == info["hotspots_run"]
+    assert named.assets.id == "assets"
+    assert named.choices == {}
 
     chosen = resolve_context(ws, clusters_run=helsinki_run)
     assert chosen.firms.id == "helsinki" and chosen.ranking_run is None
     assert chosen.assets is None and chosen.boundaries is None  # both are in Mexico
+
+    second = run_clusters(ws, firms="firms", eps_m=2000, min_samples=10)["run_id"]
+    two = resolve_context(ws, firms="firms")
+    assert two.clusters_run is None
+    assert sorted(two.choices["clusters"]) == sorted([info["clusters_run"], second])
+    assert resolve_context(ws, firms="firms", clusters_run=second).clusters_run.id == second
 
 
 def test_lq_choropleth_for_a_sector(demo_client, demo):

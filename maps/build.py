@@ -376,6 +376,28 @@ def resolve_context(
     return ctx
 
 
+def _when(created: Any) -> str:
+    """``2026-12-01 11:26 UTC`` from a catalogue timestamp (ISO 8601, UTC)."""
+    text = str(created or "")
+    return f"{text[:10]} {text[11:16]} UTC" if len(text) >= 16 else text
+
+
+def _src(obj: Any, label: str = "") -> str:
+    """Where a layer comes from, as its legend names it (plain text, escape on use).
+
+    A run: ``clusters run clusters-8f3b (2026-12-01 11:26 UTC)``; a dataset:
+    ``firms@1 "firms" (2026-12-01 11:26 UTC)``; a raster: ``raster kde_firms (...)``.
+    """
+    if obj is None:
+        return "–"
+    when = _when(getattr(obj, "created", ""))
+    if hasattr(obj, "ref"):  # a dataset version
+        return f"{obj.ref} ({when})"
+    if hasattr(obj, "params"):  # a run
+        return f"{label or obj.kind} run {obj.id} ({when})"
+    return f"raster {obj.id} ({when})"
+
+
 def _polygon_layer(ws, run, *, prefer: tuple[str, ...]) -> tuple[str, gpd.GeoDataFrame] | None:
     """The first polygon layer of a run (name, frame), trying ``prefer`` names first."""
     names = [n for n in prefer if n in run.layers] + [n for n in run.layers if n not in prefer]
@@ -585,7 +607,8 @@ def _add_clusters(m, ws, ctx: MapContext, downloads: list[_Download]) -> None:
             "Point clusters",
             '<div><i style="background:#9e9ac8;border:2px solid #54278f"></i>cluster hull</div>',
             f"method: {method}{' (' + detail + ')' if detail else ''}<br>"
-            f"source: clusters run {html.escape(run.id)}"
+            f"source: {html.escape(_src(run, 'clusters'))}"
+            + (f"<br>firms: {html.escape(_src(ctx.firms))}" if ctx.firms is not None else "")
             + (f", ranked by run {html.escape(ctx.ranking_run.id)}" if ctx.ranking_run else ""),
         ),
         position="bottomright",
@@ -673,7 +696,7 @@ def _add_choropleth(
                 if label and label != str(sector):
                     title += f" ({label.split(' – ', 1)[1]})"
                 units = "LQ (1 = same share as the whole territory)"
-                source = f"specialization run {ctx.specialization_run.id}"
+                source = _src(ctx.specialization_run, "specialization")
                 is_lq = True
     elif indicator is not None and ctx.indicators is not None:
         ind = ws.read(ctx.indicators.id)
@@ -691,7 +714,7 @@ def _add_choropleth(
             )
             units = unit or f"{indicator} (as in the indicators table)"
             value_unit = unit
-            source = f"indicators dataset {ctx.indicators.name!r}" + (
+            source = f"indicators dataset {_src(ctx.indicators)}" + (
                 f" ({ctx.indicators.source})" if ctx.indicators.source else ""
             )
         else:
@@ -775,7 +798,8 @@ def _add_choropleth(
             title,
             items,
             f"units: {html.escape(units)}<br>classes: {html.escape(method)}<br>"
-            f"source: {html.escape(source)}",
+            f"source: {html.escape(source)}<br>"
+            f"regions: boundaries {html.escape(_src(ctx.boundaries))}",
         ),
         position="bottomright",
         css_class="gc-legend-control",
@@ -869,7 +893,7 @@ def _add_hotspots(m, ws, ctx: MapContext, downloads) -> None:
             items,
             (f"variable: {html.escape(subject)}<br>" if subject else "")
             + f"significance: p &lt; {_fmt(alpha)}{' (FDR)' if run.params.get('fdr') else ''}"
-            f"<br>source: hotspots run {html.escape(run.id)}",
+            f"<br>source: {html.escape(_src(run, 'hotspots'))}",
         ),
         position="bottomright",
         css_class="gc-hotspots-legend",
@@ -930,7 +954,7 @@ def _add_gaps(m, ws, ctx: MapContext, downloads) -> None:
             "Asset gaps",
             '<div><i style="border:3px dashed #e41a1c;border-radius:50%;background:none"></i>'
             "asset without a linked firm nearby (ring in its category colour)</div>",
-            f"radius: {_fmt(radius)} m<br>source: assets run {html.escape(run.id)}",
+            f"radius: {_fmt(radius)} m<br>source: {html.escape(_src(run, 'assets'))}",
         ),
         position="bottomright",
         css_class="gc-gaps-legend",
@@ -1194,7 +1218,7 @@ def build_map(
                 '<div><i style="background:#08519c;border-radius:50%;opacity:.55"></i>'
                 "firms per grid cell (area ∝ count)</div>",
                 f"source: {html.escape(ctx.firms.source or ctx.firms.name)}"
-                f" (dataset {html.escape(ctx.firms.id)})",
+                f" (dataset {html.escape(_src(ctx.firms))})",
             ),
             position="bottomright",
             css_class="gc-firms-legend",
@@ -1219,7 +1243,8 @@ def build_map(
                 items,
                 "each asset in its category colour; grey circles only where a tile holds "
                 "more than its cap<br>"
-                f"source: {html.escape(ctx.assets.source or ctx.assets.name)}",
+                f"source: {html.escape(ctx.assets.source or ctx.assets.name)}"
+                f" (dataset {html.escape(_src(ctx.assets))})",
             ),
             position="bottomright",
             css_class="gc-assets-legend",
@@ -1310,7 +1335,7 @@ def _add_kde(m, ctx: MapContext) -> None:
                 if r.meta.get("bandwidth_m") is not None
                 else ""
             )
-            + f"<br>source: raster {html.escape(r.id)}",
+            + f"<br>source: {html.escape(_src(r))}",
         ),
         position="bottomright",
         css_class="gc-kde-legend",

@@ -126,6 +126,7 @@ class LocalScripts(MacroElement):
 GC_JS = [
     ("protomaps_leaflet", f"{STATIC}/protomaps-leaflet/protomaps-leaflet.js"),
     ("gcmap", f"{STATIC}/geocluster/gcmap.js"),
+    ("gcpanel", f"{STATIC}/geocluster/gcpanel.js"),
 ]
 
 
@@ -1062,7 +1063,22 @@ CSS = """
 .leaflet-bottom.leaflet-right { max-height: 60%; overflow-y: auto; overflow-x: hidden; }
 .leaflet-control-layers-expanded { max-height: 36vh; overflow-y: auto; }
 .leaflet-gcLabels-pane canvas { pointer-events: none; }
+.gc-panel { background: rgba(255,255,255,0.96); border-radius: 4px; box-shadow: 0 1px 4px rgba(0,0,0,0.3);
+  font: 12px/1.4 sans-serif; max-width: 320px; max-height: 70vh; overflow-y: auto; }
+.gc-panel > summary { font-weight: 600; cursor: pointer; padding: 6px 8px; }
+.gc-panel-body { padding: 0 8px 8px; }
+.gc-panel h3 { font-size: 12px; margin: 6px 0 4px; border-top: 1px solid #ddd; padding-top: 4px; }
+.gc-panel label { display: block; margin: 3px 0; }
+.gc-panel select, .gc-panel input { display: block; width: 100%; box-sizing: border-box; font-size: 12px; }
+.gc-panel button { margin: 4px 0; font-size: 12px; }
+.gc-panel progress { width: 70%; vertical-align: middle; }
+.gc-panel .gc-error { color: #b2182b; }
+.gc-panel .gc-done { color: #1a7837; }
+.gc-layer-row.gc-pending select { outline: 2px solid #e08214; }
+.gc-choose { color: #b35806; font-weight: 600; }
 @media (max-width: 640px) {
+  .gc-panel { max-width: calc(100vw - 70px); max-height: 62vh; font-size: 13px; }
+  .gc-panel select, .gc-panel input, .gc-panel button { font-size: 14px; }
   .gc-legend, .gc-downloads { max-width: 170px; padding: 3px 6px; font-size: 11px; }
   .leaflet-control-layers-expanded { max-height: 55vh; max-width: 75vw; font-size: 12px; }
   .leaflet-control-scale { display: none; }
@@ -1077,6 +1093,27 @@ CSS = """
 
 BASEMAP_PANE = "gcBasemap"
 LABELS_PANE = "gcLabels"
+
+
+def _map_state(ctx: MapContext) -> dict[str, Any]:
+    """What the page's layer chooser needs: each layer's input shown, and the choices."""
+    shown = {
+        "firms": ctx.firms,
+        "clusters": ctx.clusters_run,
+        "ranking": ctx.ranking_run,
+        "kde": ctx.kde_raster,
+        "boundaries": ctx.boundaries,
+        "specialization": ctx.specialization_run,
+        "indicators": ctx.indicators,
+        "hotspots": ctx.hotspots_run,
+        "assets": ctx.assets,
+        "gaps": ctx.gaps_run,
+    }
+    return {
+        "shown": {k: v.id for k, v in shown.items() if v is not None},
+        "sources": {k: _src(v) for k, v in shown.items() if v is not None},
+        "choices": ctx.choices,
+    }
 
 
 def build_map(
@@ -1160,7 +1197,7 @@ def build_map(
     # sector titles and category colours for the popups gcmap.js writes
     data = (
         f"<script>gc.sectors = {_js(_sector_titles())}; gc.assetColors = {_js(ASSET_COLORS)};"
-        f" gc.assetLabels = {_js(ASSET_LABELS)};</script>"
+        f" gc.assetLabels = {_js(ASSET_LABELS)}; gc.mapState = {_js(_map_state(ctx))};</script>"
     )
     m.get_root().header.add_child(Element(data), name="gc_data")
 
@@ -1290,9 +1327,13 @@ def build_map(
     # the credits (GeoNames' CC BY among them) stay in sight, outside the scrolling legends
     m.add_child(LocalScripts('MAP.attributionControl.setPosition("bottomleft");'))
     m.add_child(LocalScripts("gc.enablePicking(MAP);"))
-    # folium renders the layer control last: fold it once the whole script has run
+    # folium renders the layer control last: fold it once the whole script has run; the
+    # analysis panel adds the layers of the runs it starts to that control
     m.add_child(
-        LocalScripts(f"setTimeout(function () {{ gc.responsive(MAP, {control.get_name()}); }}, 0);")
+        LocalScripts(
+            f"setTimeout(function () {{ gc.responsive(MAP, {control.get_name()}); "
+            f"gc.panel(MAP, {control.get_name()}); }}, 0);"
+        )
     )
     return m.get_root().render()
 

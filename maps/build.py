@@ -1064,7 +1064,9 @@ CSS = """
 .leaflet-control-layers-expanded { max-height: 36vh; overflow-y: auto; }
 .leaflet-gcLabels-pane canvas { pointer-events: none; }
 .gc-panel { background: rgba(255,255,255,0.96); border-radius: 4px; box-shadow: 0 1px 4px rgba(0,0,0,0.3);
-  font: 12px/1.4 sans-serif; max-width: 320px; max-height: 70vh; overflow-y: auto; }
+  font: 12px/1.4 sans-serif; max-width: 320px; max-height: calc(100vh - 230px); overflow-y: auto; }
+/* the open panel stays above the legends and download links of the other corners */
+.leaflet-top.leaflet-left { z-index: 1001; }
 .gc-panel > summary { font-weight: 600; cursor: pointer; padding: 6px 8px; }
 .gc-panel-body { padding: 0 8px 8px; }
 .gc-panel h3 { font-size: 12px; margin: 6px 0 4px; border-top: 1px solid #ddd; padding-top: 4px; }

@@ -109,7 +109,7 @@ def _run_from_panel(s: Session, base: str, division: str, shot: str) -> dict:
 
     page.wait_for_selector(".gc-run-legend", timeout=15000)
     s.settle(600)
-    legend = page.locator(".gc-run-legend").inner_text()
+    legend = page.locator(".gc-run-legend").text_content()  # folded on a phone
     assert f"clusters run {run['id']}" in legend, legend
     assert run["created"][:10] in legend and "firms@1" in legend, legend
     title = next(

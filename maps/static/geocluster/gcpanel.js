@@ -354,7 +354,7 @@
       if (job.state === "done") {
         button.disabled = false;
         var res = job.result || {};
-        self.status("done: " + gc.num(res.n_clusters) + " clusters, " + gc.num(res.noise) + " firms in no cluster (run " + esc(res.run_id) + ")", "gc-done");
+        self.status("done: " + gc.num(res.n_clusters) + (res.n_clusters === 1 ? " cluster, " : " clusters, ") + gc.num(res.noise) + " firms in no cluster (run " + esc(res.run_id) + ")", "gc-done");
         self.box.setAttribute("data-job", "done");
         self.showRun(res.run_id, body, sector);
       } else if (job.state === "failed") {
@@ -412,7 +412,9 @@
       var legend = L.control({ position: "bottomright" });
       legend.onAdd = function () {
         var div = L.DomUtil.create("div", "gc-run-legend gc-control");
-        div.innerHTML = '<details class="gc-legend gc-fold" open><summary>Point clusters (new run)</summary>' +
+        // folded on a phone, as gc.responsive folds the other legends
+        var open = window.matchMedia("(max-width: 640px)").matches ? "" : " open";
+        div.innerHTML = '<details class="gc-legend gc-fold"' + open + "><summary>Point clusters (new run)</summary>" +
           '<div><i style="background:#fd8d3c;border:2px solid #d94801"></i>cluster outline (' + gc.num(fc.features.length) + ")</div>" +
           "<div><small>method: " + esc(p.method) + " (" + esc(detail) + ")<br>sector: " + esc(sector) +
           "<br>source: clusters run " + esc(run.id) + " (" + esc(when(run.created)) + ")" +

@@ -577,7 +577,7 @@ def _add_clusters(m, ws, ctx: MapContext, downloads: list[_Download]) -> None:
     frame = _json_safe(_simplify(frame, 0.0005), [*summary_cols, "popup_html"])
     layer = folium.GeoJson(
         frame.to_json(na="null", default=str),
-        name="Point clusters (hulls)",
+        name=f"Point clusters (run {run.id}, {_when(run.created)})",
         style_function=lambda f: {
             "color": "#54278f",
             "weight": 2,
@@ -867,7 +867,7 @@ def _add_hotspots(m, ws, ctx: MapContext, downloads) -> None:
     ]
     layer = folium.GeoJson(
         _json_safe(frame, keep).to_json(na="null", default=str),
-        name=f"Hotspots ({run.params.get('method', 'lisa')})",
+        name=f"Hotspots ({run.params.get('method', 'lisa')}, run {run.id})",
         show=False,
         style_function=lambda f: {
             "color": "#333",
@@ -1245,7 +1245,7 @@ def build_map(
             f"gc.pointLayer('firms', "
             f"{_js(f'/collections/{ctx.firms.id}/tiles/{TMS}/{{z}}/{{x}}/{{y}}')}, "
             f"{{attribution: {_js('firms: ' + (ctx.firms.source or ctx.firms.name))}}})",
-            name=f"Firms ({ctx.firms.name})",
+            name=f"Firms ({ctx.firms.ref})",
         )
         layer.add_to(m)
         downloads.append(_Download(layer, "Firms", ctx.firms.id))
@@ -1267,7 +1267,7 @@ def build_map(
         layer = JsLayer(
             f"gc.pointLayer('assets', "
             f"{_js(f'/collections/{ctx.assets.id}/tiles/{TMS}/{{z}}/{{x}}/{{y}}')})",
-            name=f"Territorial assets ({ctx.assets.name})",
+            name=f"Territorial assets ({ctx.assets.ref})",
         )
         layer.add_to(m)
         downloads.append(_Download(layer, "Assets", ctx.assets.id))

@@ -287,3 +287,30 @@ def test_asset_gaps_layer(tmp_path):
     assert "Asset gaps (no linked firm within 2,000 m)" in page
     assert f"source: assets run {gaps['run_id']}" in page
     assert page.count("Gap: ") == gaps["n_gaps"]
+
+
+def test_page_tells_the_layer_chooser_what_it_shows(demo_client, demo):
+    """``gc.mapState``: each layer's input (one candidate each in the demo) and no choice."""
+    import json
+
+    page = demo_client.get("/map").text
+    start = page.index("gc.mapState = ") + len("gc.mapState = ")
+    state = json.JSONDecoder().raw_decode(page, start)[0]
+    assert state["choices"] == {}
+    assert state["shown"]["firms"] == "firms"
+    assert state["shown"]["clusters"] == demo["clusters_run"]
+    assert state["shown"]["kde"] == demo["kde"]
+    assert state["sources"]["firms"].startswith("firms@1 (20")
+    assert state["sources"]["clusters"].startswith(f"clusters run {demo['clusters_run']} (20")
+    assert "/static/geocluster/gcpanel.js" in page
+    # the layer list names the run and the dataset version
+    assert f"Point clusters (run {demo['clusters_run']}, 20" in _unescaped(page)
+    assert "Firms (firms@1)" in page
+
+
+def test_every_layer_input_can_be_named(demo_client, demo):
+    assert demo_client.get("/map?ranking=nope").status_code == 404
+    assert demo_client.get(f"/map?gaps={demo['clusters_run']}").status_code == 422
+    assert demo_client.get(f"/map?specialization={demo['clusters_run']}").status_code == 422
+    page = demo_client.get(f"/map?ranking={demo['ranking_run']}").text
+    assert f"ranked by run {demo['ranking_run']}" in _unescaped(page)

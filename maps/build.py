@@ -1257,7 +1257,7 @@ def build_map(
                 '<div><i style="background:#08519c;border-radius:50%;opacity:.55"></i>'
                 "firms per grid cell (area ∝ count)</div>",
                 f"source: {html.escape(ctx.firms.source or ctx.firms.name)}"
-                f" (dataset {html.escape(_src(ctx.firms))})",
+                f"<br>dataset: {html.escape(_src(ctx.firms))}",
             ),
             position="bottomright",
             css_class="gc-firms-legend",
@@ -1283,7 +1283,7 @@ def build_map(
                 "each asset in its category colour; grey circles only where a tile holds "
                 "more than its cap<br>"
                 f"source: {html.escape(ctx.assets.source or ctx.assets.name)}"
-                f" (dataset {html.escape(_src(ctx.assets))})",
+                f"<br>dataset: {html.escape(_src(ctx.assets))}",
             ),
             position="bottomright",
             css_class="gc-assets-legend",

@@ -66,7 +66,11 @@ def _run_from_panel(s: Session, base: str, division: str, shot: str) -> dict:
     assert f"15 – {ISIC_15}" in sector_labels  # divisions listed with their ISIC titles
     assert any(t.startswith("C – Manufacturing") for t in sector_labels)
     page.select_option("#gc-sector", f"division:{division}")
+    # HDBSCAN has no eps: its minimum cluster size replaces the eps field
+    page.select_option("#gc-method", "hdbscan")
+    assert page.locator("#gc-eps").is_hidden() and page.locator("#gc-min-cluster-size").is_visible()
     page.select_option("#gc-method", "dbscan")
+    assert page.locator("#gc-eps").is_visible() and page.locator("#gc-min-cluster-size").is_hidden()
 
     # the suggestion shown is the knee the API computes for the same selection
     want = httpx.post(

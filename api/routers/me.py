@@ -18,10 +18,14 @@ async def caller_role(request: Request) -> tuple[str, str]:
     Uses the security layer's principal (``api.auth.get_principal``) when the app has
     one; without it the service is in open single-user mode, where the caller is admin.
     """
-    try:
-        from api import auth
-    except ImportError:  # no security layer: open mode, everyone is the admin
+    import importlib
+    import importlib.util
+
+    # no security layer: open mode, everyone is the admin. Only a missing module counts:
+    # a security layer that fails to import must fail here too, never grant admin.
+    if importlib.util.find_spec("api.auth") is None:
         return "admin", "open"
+    auth = importlib.import_module("api.auth")
     principal = await auth.get_principal(request)
     return principal.role, "open" if auth.is_open(request.app) else "keys"
 

@@ -182,9 +182,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         datasets,
         features,
         maps,
+        me,
         rasters,
         regions,
         runs,
+        sectors,
         tiles,
     )
 
@@ -198,6 +200,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(runs.router)
     app.include_router(maps.router)
     app.include_router(basemap.router)
+    app.include_router(sectors.router)
+    app.include_router(me.router)
     document_errors(app)
     app.include_router(audit_router)
     return app

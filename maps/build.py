@@ -126,6 +126,7 @@ class LocalScripts(MacroElement):
 GC_JS = [
     ("protomaps_leaflet", f"{STATIC}/protomaps-leaflet/protomaps-leaflet.js"),
     ("gcmap", f"{STATIC}/geocluster/gcmap.js"),
+    ("gcpanel", f"{STATIC}/geocluster/gcpanel.js"),
 ]
 
 
@@ -168,7 +169,7 @@ class _Download:
 
 @dataclass
 class MapContext:
-    """What the map shows, resolved from the workspace (ids chosen or latest)."""
+    """What the map shows, resolved from the workspace (ids named, or the only candidate)."""
 
     firms: Any = None
     clusters_run: Any = None
@@ -182,32 +183,55 @@ class MapContext:
     gaps_run: Any = None
     policy: Any = None
     notes: list[str] = field(default_factory=list)
+    #: layer -> candidate ids when several could apply and none was named
+    choices: dict[str, list[str]] = field(default_factory=dict)
 
 
 # -- resolving what to show -------------------------------------------------------------
-def _latest_dataset(ws, kind: str, chosen: str | None):
-    if chosen:
-        return ws.require(chosen, kind)
-    found = [d for d in ws.datasets() if d.kind == kind]
-    return max(found, key=lambda d: d.created) if found else None
+#: The /map query parameter that names each layer's input (the chooser sets it).
+LAYER_PARAMS = {
+    "firms": "firms",
+    "clusters": "clusters",
+    "ranking": "ranking",
+    "kde": "kde",
+    "boundaries": "boundaries",
+    "specialization": "specialization",
+    "indicators": "indicators",
+    "assets": "assets",
+    "hotspots": "hotspots",
+    "gaps": "gaps",
+}
 
 
-def _latest_run(ws, kind: str, chosen: str | None):
-    if chosen:
-        run = ws.run(chosen)
-        if run.kind != kind:
-            from geocluster.errors import WrongKind
+def _dataset(ws, kind: str, chosen: str | None):
+    return ws.require(chosen, kind) if chosen else None
 
-            raise WrongKind(f"expected a {kind} run, got {chosen!r} which is a {run.kind} run")
-        return run
-    runs = ws.runs(kind)
-    return runs[-1] if runs else None
+
+def _run(ws, kind: str, chosen: str | None):
+    if not chosen:
+        return None
+    run = ws.run(chosen)
+    if run.kind != kind:
+        from geocluster.errors import WrongKind
+
+        raise WrongKind(f"expected a {kind} run, got {chosen!r} which is a {run.kind} run")
+    return run
 
 
 def _overlaps(a, b) -> bool:
     if not a or not b:
         return False
     return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
+
+
+def _only(ctx: MapContext, layer: str, candidates: list):
+    """The one candidate, else None; several are recorded as a choice to make."""
+    unique = list({c.id: c for c in candidates}.values())
+    if len(unique) == 1:
+        return unique[0]
+    if len(unique) > 1:
+        ctx.choices[layer] = [c.id for c in unique]
+    return None
 
 
 def resolve_context(
@@ -220,124 +244,159 @@ def resolve_context(
     indicators: str | None = None,
     assets: str | None = None,
     hotspots_run: str | None = None,
+    ranking_run: str | None = None,
+    specialization_run: str | None = None,
+    gaps_run: str | None = None,
 ) -> MapContext:
-    """Choose what the map shows: the ids given, else defaults that belong together.
+    """Choose what the map shows: the ids given, else the only candidate of each layer.
 
-    A workspace can hold several territories (the demo has Mexico and Helsinki), so the
-    defaults follow the analyses: the firms of the latest ranked clustering (else of
-    the latest clustering, else the latest firms), clusterings of those firms (a ranked
-    one first), their KDE surface, the boundaries their specialisation used (else ones
-    overlapping the firms), hotspots on those boundaries, and overlapping assets.
+    The explicit-input rule of the analyses holds for the map: a layer's input named in
+    the URL is shown; otherwise the candidates are narrowed by what is named or already
+    chosen (the clusterings of the chosen firms, the hotspots on the chosen boundaries,
+    the assets overlapping the firms ...), and a layer is drawn only when exactly one
+    candidate is left. With several, nothing is drawn for it and ``ctx.choices[layer]``
+    lists them, for the map's layer chooser; the newest is never picked silently.
     """
-    runs = ws.runs()
+    ctx = MapContext()
     by_kind: dict[str, list] = {}
-    for run in runs:
+    for run in ws.runs():
         by_kind.setdefault(run.kind, []).append(run)
-    ranked = {r.params.get("clusters_run"): r for r in by_kind.get("ranking", [])}
+    datasets: dict[str, list] = {}
+    for d in ws.datasets():
+        datasets.setdefault(d.kind, []).append(d)
 
-    if clusters_run:
-        clusters = _latest_run(ws, "clusters", clusters_run)
-        firms_info = _latest_dataset(ws, "firms", firms or clusters.params.get("firms"))
-    else:
-        firms_info = None
-        if firms:
-            firms_info = ws.require(firms, "firms")
-        else:
-            ranked_clusters = [r for r in by_kind.get("clusters", []) if r.id in ranked]
-            candidates = ranked_clusters or by_kind.get("clusters", [])
-            for run in reversed(candidates):
-                fid = run.params.get("firms")
-                if fid:
-                    try:
-                        firms_info = ws.require(fid, "firms")
-                        break
-                    except GeoclusterError:
-                        continue
-            firms_info = firms_info or _latest_dataset(ws, "firms", None)
-        mine = [
-            r
-            for r in by_kind.get("clusters", [])
-            if firms_info and r.params.get("firms") == firms_info.id
-        ]
-        mine_ranked = [r for r in mine if r.id in ranked]
-        clusters = (mine_ranked or mine or [None])[-1]
+    clusters = _run(ws, "clusters", clusters_run)
+    firms_info = _dataset(
+        ws, "firms", firms or (clusters.params.get("firms") if clusters else None)
+    )
+    if firms_info is None:
+        firms_info = _only(ctx, "firms", datasets.get("firms", []))
+    if clusters is None:
+        runs = by_kind.get("clusters", [])
+        if firms_info is not None:
+            runs = [r for r in runs if r.params.get("firms") == firms_info.id]
+        clusters = _only(ctx, "clusters", runs)
+        if clusters is not None and firms_info is None:
+            firms_info = _dataset(ws, "firms", clusters.params.get("firms"))
+            ctx.choices.pop("firms", None)
+
+    ranking = _run(ws, "ranking", ranking_run)
+    if ranking is None and clusters is not None:
+        ranking = _only(
+            ctx,
+            "ranking",
+            [r for r in by_kind.get("ranking", []) if r.params.get("clusters_run") == clusters.id],
+        )
 
     if kde_raster:
         kde = ws.raster(kde_raster)
     else:
         kdes = [r for r in ws.rasters() if r.kind == "kde"]
-        same = [r for r in kdes if firms_info and r.meta.get("firms") == firms_info.id]
-        kde = (same or kdes or [None])[-1]
+        if firms_info is not None:
+            same = [r for r in kdes if r.meta.get("firms") == firms_info.id]
+            # a surface that does not record its firms counts where it covers them
+            kdes = same or [
+                r for r in kdes if not r.meta.get("firms") and _overlaps(r.bbox, firms_info.bbox)
+            ]
+        kde = _only(ctx, "kde", kdes)
 
-    spec = [
-        r
-        for r in by_kind.get("specialization", [])
-        if firms_info and r.params.get("firms") == firms_info.id
-    ]
-    if boundaries:
-        bounds_info = ws.require(boundaries, "boundaries")
-    else:
-        bounds_info = None
-        for run in reversed(spec):
-            try:
-                bounds_info = ws.require(run.params.get("boundaries"), "boundaries")
-                break
-            except GeoclusterError:
-                continue
-        if bounds_info is None:
-            all_b = [d for d in ws.datasets() if d.kind == "boundaries"]
-            near = [d for d in all_b if firms_info is None or _overlaps(d.bbox, firms_info.bbox)]
-            bounds_info = (near or ([] if firms_info else all_b) or [None])[-1]
-    spec_run = next(
-        (r for r in reversed(spec) if bounds_info and r.params.get("boundaries") == bounds_info.id),
-        None,
+    spec_run = _run(ws, "specialization", specialization_run)
+    bounds_info = _dataset(
+        ws, "boundaries", boundaries or (spec_run.params.get("boundaries") if spec_run else None)
     )
+    if bounds_info is None:
+        all_b = datasets.get("boundaries", [])
+        if firms_info is not None:
+            all_b = [d for d in all_b if _overlaps(d.bbox, firms_info.bbox)]
+        bounds_info = _only(ctx, "boundaries", all_b)
+    if spec_run is None and bounds_info is not None:
+        spec_run = _only(
+            ctx,
+            "specialization",
+            [
+                r
+                for r in by_kind.get("specialization", [])
+                if r.params.get("boundaries") == bounds_info.id
+                and (firms_info is None or r.params.get("firms") == firms_info.id)
+            ],
+        )
 
-    if hotspots_run:
-        hot = _latest_run(ws, "hotspots", hotspots_run)
-    else:
-        hots = by_kind.get("hotspots", [])
-        same = [r for r in hots if bounds_info and r.params.get("boundaries") == bounds_info.id]
-        hot = (same or [None])[-1]
+    hot = _run(ws, "hotspots", hotspots_run)
+    if hot is None and bounds_info is not None:
+        hot = _only(
+            ctx,
+            "hotspots",
+            [
+                r
+                for r in by_kind.get("hotspots", [])
+                if r.params.get("boundaries") == bounds_info.id
+            ],
+        )
 
-    if indicators:
-        ind = ws.require(indicators, "indicators")
-    else:
-        ind = None
-        if hot is not None and hot.params.get("indicators"):
-            try:
-                ind = ws.require(hot.params["indicators"], "indicators")
-            except GeoclusterError:
-                ind = None
-        ind = ind or _latest_dataset(ws, "indicators", None)
+    ind = _dataset(ws, "indicators", indicators or (hot.params.get("indicators") if hot else None))
+    if ind is None:
+        ind = _only(ctx, "indicators", datasets.get("indicators", []))
 
-    if assets:
-        assets_info = ws.require(assets, "assets")
-    else:
-        all_a = [d for d in ws.datasets() if d.kind == "assets"]
+    assets_info = _dataset(ws, "assets", assets)
+    if assets_info is None:
         ref = firms_info.bbox if firms_info else (bounds_info.bbox if bounds_info else None)
-        near = [d for d in all_a if ref is None or _overlaps(d.bbox, ref)]
-        assets_info = (near or [None])[-1]
+        all_a = datasets.get("assets", [])
+        if ref is not None:
+            all_a = [d for d in all_a if _overlaps(d.bbox, ref)]
+        elif firms_info is None and "firms" in ctx.choices:
+            all_a = []  # no territory chosen yet: nothing to overlap
+        assets_info = _only(ctx, "assets", all_a)
 
-    ctx = MapContext(
-        firms=firms_info,
-        clusters_run=clusters,
-        kde_raster=kde,
-        boundaries=bounds_info,
-        indicators=ind,
-        assets=assets_info,
-        hotspots_run=hot,
-        specialization_run=spec_run,
-    )
-    ctx.ranking_run = ranked.get(clusters.id) if clusters is not None else None
-    if assets_info is not None:
-        gap_runs = [
-            r
-            for r in by_kind.get("assets", [])
-            if r.params.get("analysis") == "gaps" and r.params.get("assets") == assets_info.id
-        ]
-        ctx.gaps_run = gap_runs[-1] if gap_runs else None
+    gaps = _run(ws, "assets", gaps_run)
+    if gaps is None and assets_info is not None:
+        gaps = _only(
+            ctx,
+            "gaps",
+            [
+                r
+                for r in by_kind.get("assets", [])
+                if r.params.get("analysis") == "gaps" and r.params.get("assets") == assets_info.id
+            ],
+        )
+
+    ctx.firms = firms_info
+    ctx.clusters_run = clusters
+    ctx.ranking_run = ranking
+    ctx.kde_raster = kde
+    ctx.boundaries = bounds_info
+    ctx.specialization_run = spec_run
+    ctx.indicators = ind
+    ctx.assets = assets_info
+    ctx.hotspots_run = hot
+    ctx.gaps_run = gaps
+    for layer, ids in ctx.choices.items():
+        ctx.notes.append(
+            f"{len(ids)} candidates for the {layer} layer ({', '.join(ids[:4])}"
+            f"{', …' if len(ids) > 4 else ''}): choose one in the Layers panel"
+        )
     return ctx
+
+
+def _when(created: Any) -> str:
+    """``2026-12-01 11:26 UTC`` from a catalogue timestamp (ISO 8601, UTC)."""
+    text = str(created or "")
+    return f"{text[:10]} {text[11:16]} UTC" if len(text) >= 16 else text
+
+
+def _src(obj: Any, label: str = "") -> str:
+    """Where a layer comes from, as its legend names it (plain text, escape on use).
+
+    A run: ``clusters run clusters-8f3b (2026-12-01 11:26 UTC)``; a dataset:
+    ``firms@1 "firms" (2026-12-01 11:26 UTC)``; a raster: ``raster kde_firms (...)``.
+    """
+    if obj is None:
+        return "–"
+    when = _when(getattr(obj, "created", ""))
+    if hasattr(obj, "ref"):  # a dataset version
+        return f"{obj.ref} ({when})"
+    if hasattr(obj, "params"):  # a run
+        return f"{label or obj.kind} run {obj.id} ({when})"
+    return f"raster {obj.id} ({when})"
 
 
 def _polygon_layer(ws, run, *, prefer: tuple[str, ...]) -> tuple[str, gpd.GeoDataFrame] | None:
@@ -518,7 +577,7 @@ def _add_clusters(m, ws, ctx: MapContext, downloads: list[_Download]) -> None:
     frame = _json_safe(_simplify(frame, 0.0005), [*summary_cols, "popup_html"])
     layer = folium.GeoJson(
         frame.to_json(na="null", default=str),
-        name="Point clusters (hulls)",
+        name=f"Point clusters (run {run.id}, {_when(run.created)})",
         style_function=lambda f: {
             "color": "#54278f",
             "weight": 2,
@@ -549,7 +608,8 @@ def _add_clusters(m, ws, ctx: MapContext, downloads: list[_Download]) -> None:
             "Point clusters",
             '<div><i style="background:#9e9ac8;border:2px solid #54278f"></i>cluster hull</div>',
             f"method: {method}{' (' + detail + ')' if detail else ''}<br>"
-            f"source: clusters run {html.escape(run.id)}"
+            f"source: {html.escape(_src(run, 'clusters'))}"
+            + (f"<br>firms: {html.escape(_src(ctx.firms))}" if ctx.firms is not None else "")
             + (f", ranked by run {html.escape(ctx.ranking_run.id)}" if ctx.ranking_run else ""),
         ),
         position="bottomright",
@@ -637,7 +697,7 @@ def _add_choropleth(
                 if label and label != str(sector):
                     title += f" ({label.split(' – ', 1)[1]})"
                 units = "LQ (1 = same share as the whole territory)"
-                source = f"specialization run {ctx.specialization_run.id}"
+                source = _src(ctx.specialization_run, "specialization")
                 is_lq = True
     elif indicator is not None and ctx.indicators is not None:
         ind = ws.read(ctx.indicators.id)
@@ -655,7 +715,7 @@ def _add_choropleth(
             )
             units = unit or f"{indicator} (as in the indicators table)"
             value_unit = unit
-            source = f"indicators dataset {ctx.indicators.name!r}" + (
+            source = f"indicators dataset {_src(ctx.indicators)}" + (
                 f" ({ctx.indicators.source})" if ctx.indicators.source else ""
             )
         else:
@@ -739,7 +799,8 @@ def _add_choropleth(
             title,
             items,
             f"units: {html.escape(units)}<br>classes: {html.escape(method)}<br>"
-            f"source: {html.escape(source)}",
+            f"source: {html.escape(source)}<br>"
+            f"regions: boundaries {html.escape(_src(ctx.boundaries))}",
         ),
         position="bottomright",
         css_class="gc-legend-control",
@@ -806,7 +867,7 @@ def _add_hotspots(m, ws, ctx: MapContext, downloads) -> None:
     ]
     layer = folium.GeoJson(
         _json_safe(frame, keep).to_json(na="null", default=str),
-        name=f"Hotspots ({run.params.get('method', 'lisa')})",
+        name=f"Hotspots ({run.params.get('method', 'lisa')}, run {run.id})",
         show=False,
         style_function=lambda f: {
             "color": "#333",
@@ -833,7 +894,7 @@ def _add_hotspots(m, ws, ctx: MapContext, downloads) -> None:
             items,
             (f"variable: {html.escape(subject)}<br>" if subject else "")
             + f"significance: p &lt; {_fmt(alpha)}{' (FDR)' if run.params.get('fdr') else ''}"
-            f"<br>source: hotspots run {html.escape(run.id)}",
+            f"<br>source: {html.escape(_src(run, 'hotspots'))}",
         ),
         position="bottomright",
         css_class="gc-hotspots-legend",
@@ -894,7 +955,7 @@ def _add_gaps(m, ws, ctx: MapContext, downloads) -> None:
             "Asset gaps",
             '<div><i style="border:3px dashed #e41a1c;border-radius:50%;background:none"></i>'
             "asset without a linked firm nearby (ring in its category colour)</div>",
-            f"radius: {_fmt(radius)} m<br>source: assets run {html.escape(run.id)}",
+            f"radius: {_fmt(radius)} m<br>source: {html.escape(_src(run, 'assets'))}",
         ),
         position="bottomright",
         css_class="gc-gaps-legend",
@@ -1002,7 +1063,24 @@ CSS = """
 .leaflet-bottom.leaflet-right { max-height: 60%; overflow-y: auto; overflow-x: hidden; }
 .leaflet-control-layers-expanded { max-height: 36vh; overflow-y: auto; }
 .leaflet-gcLabels-pane canvas { pointer-events: none; }
+.gc-panel { background: rgba(255,255,255,0.96); border-radius: 4px; box-shadow: 0 1px 4px rgba(0,0,0,0.3);
+  font: 12px/1.4 sans-serif; max-width: 320px; max-height: calc(100vh - 230px); overflow-y: auto; }
+/* the open panel stays above the legends and download links of the other corners */
+.leaflet-top.leaflet-left { z-index: 1001; }
+.gc-panel > summary { font-weight: 600; cursor: pointer; padding: 6px 8px; }
+.gc-panel-body { padding: 0 8px 8px; }
+.gc-panel h3 { font-size: 12px; margin: 6px 0 4px; border-top: 1px solid #ddd; padding-top: 4px; }
+.gc-panel label { display: block; margin: 3px 0; }
+.gc-panel select, .gc-panel input { display: block; width: 100%; box-sizing: border-box; font-size: 12px; }
+.gc-panel button { margin: 4px 0; font-size: 12px; }
+.gc-panel progress { width: 70%; vertical-align: middle; }
+.gc-panel .gc-error { color: #b2182b; }
+.gc-panel .gc-done { color: #1a7837; }
+.gc-layer-row.gc-pending select { outline: 2px solid #e08214; }
+.gc-choose { color: #b35806; font-weight: 600; }
 @media (max-width: 640px) {
+  .gc-panel { max-width: calc(100vw - 70px); max-height: 62vh; font-size: 13px; }
+  .gc-panel select, .gc-panel input, .gc-panel button { font-size: 14px; }
   .gc-legend, .gc-downloads { max-width: 170px; padding: 3px 6px; font-size: 11px; }
   .leaflet-control-layers-expanded { max-height: 55vh; max-width: 75vw; font-size: 12px; }
   .leaflet-control-scale { display: none; }
@@ -1019,6 +1097,27 @@ BASEMAP_PANE = "gcBasemap"
 LABELS_PANE = "gcLabels"
 
 
+def _map_state(ctx: MapContext) -> dict[str, Any]:
+    """What the page's layer chooser needs: each layer's input shown, and the choices."""
+    shown = {
+        "firms": ctx.firms,
+        "clusters": ctx.clusters_run,
+        "ranking": ctx.ranking_run,
+        "kde": ctx.kde_raster,
+        "boundaries": ctx.boundaries,
+        "specialization": ctx.specialization_run,
+        "indicators": ctx.indicators,
+        "hotspots": ctx.hotspots_run,
+        "assets": ctx.assets,
+        "gaps": ctx.gaps_run,
+    }
+    return {
+        "shown": {k: v.id for k, v in shown.items() if v is not None},
+        "sources": {k: _src(v) for k, v in shown.items() if v is not None},
+        "choices": ctx.choices,
+    }
+
+
 def build_map(
     ws,
     *,
@@ -1032,6 +1131,9 @@ def build_map(
     indicators: str | None = None,
     assets: str | None = None,
     hotspots_run: str | None = None,
+    ranking_run: str | None = None,
+    specialization_run: str | None = None,
+    gaps_run: str | None = None,
     basemap: bool = False,
     offline_basemap: bool = True,
     policy=None,
@@ -1042,11 +1144,13 @@ def build_map(
     ----------
     ws : Workspace
     firms, boundaries, indicators, assets : str, optional
-        Dataset ids (default: the latest dataset of each kind).
-    clusters_run, hotspots_run : str, optional
-        Run ids (default: the latest run of each kind).
+        Dataset ids (``id`` or ``id@version``). Unnamed, a layer is drawn only when the
+        workspace holds exactly one candidate for it (see :func:`resolve_context`);
+        with several, the page's layer chooser lists them and nothing is drawn.
+    clusters_run, hotspots_run, ranking_run, specialization_run, gaps_run : str, optional
+        Run ids (same rule).
     kde_raster : str, optional
-        Raster id of a density surface (default: the latest KDE raster).
+        Raster id of a density surface (same rule).
     sector : str, optional
         Choropleth of the location quotient of this ISIC code (latest specialization run).
     indicator, year : optional
@@ -1077,6 +1181,9 @@ def build_map(
         indicators=indicators,
         assets=assets,
         hotspots_run=hotspots_run,
+        ranking_run=ranking_run,
+        specialization_run=specialization_run,
+        gaps_run=gaps_run,
     )
     if policy is None:
         from geocluster.disclosure import PERMISSIVE as policy
@@ -1092,7 +1199,7 @@ def build_map(
     # sector titles and category colours for the popups gcmap.js writes
     data = (
         f"<script>gc.sectors = {_js(_sector_titles())}; gc.assetColors = {_js(ASSET_COLORS)};"
-        f" gc.assetLabels = {_js(ASSET_LABELS)};</script>"
+        f" gc.assetLabels = {_js(ASSET_LABELS)}; gc.mapState = {_js(_map_state(ctx))};</script>"
     )
     m.get_root().header.add_child(Element(data), name="gc_data")
 
@@ -1138,7 +1245,7 @@ def build_map(
             f"gc.pointLayer('firms', "
             f"{_js(f'/collections/{ctx.firms.id}/tiles/{TMS}/{{z}}/{{x}}/{{y}}')}, "
             f"{{attribution: {_js('firms: ' + (ctx.firms.source or ctx.firms.name))}}})",
-            name=f"Firms ({ctx.firms.name})",
+            name=f"Firms ({ctx.firms.ref})",
         )
         layer.add_to(m)
         downloads.append(_Download(layer, "Firms", ctx.firms.id))
@@ -1150,7 +1257,7 @@ def build_map(
                 '<div><i style="background:#08519c;border-radius:50%;opacity:.55"></i>'
                 "firms per grid cell (area ∝ count)</div>",
                 f"source: {html.escape(ctx.firms.source or ctx.firms.name)}"
-                f" (dataset {html.escape(ctx.firms.id)})",
+                f"<br>dataset: {html.escape(_src(ctx.firms))}",
             ),
             position="bottomright",
             css_class="gc-firms-legend",
@@ -1160,7 +1267,7 @@ def build_map(
         layer = JsLayer(
             f"gc.pointLayer('assets', "
             f"{_js(f'/collections/{ctx.assets.id}/tiles/{TMS}/{{z}}/{{x}}/{{y}}')})",
-            name=f"Territorial assets ({ctx.assets.name})",
+            name=f"Territorial assets ({ctx.assets.ref})",
         )
         layer.add_to(m)
         downloads.append(_Download(layer, "Assets", ctx.assets.id))
@@ -1175,7 +1282,8 @@ def build_map(
                 items,
                 "each asset in its category colour; grey circles only where a tile holds "
                 "more than its cap<br>"
-                f"source: {html.escape(ctx.assets.source or ctx.assets.name)}",
+                f"source: {html.escape(ctx.assets.source or ctx.assets.name)}"
+                f"<br>dataset: {html.escape(_src(ctx.assets))}",
             ),
             position="bottomright",
             css_class="gc-assets-legend",
@@ -1221,9 +1329,13 @@ def build_map(
     # the credits (GeoNames' CC BY among them) stay in sight, outside the scrolling legends
     m.add_child(LocalScripts('MAP.attributionControl.setPosition("bottomleft");'))
     m.add_child(LocalScripts("gc.enablePicking(MAP);"))
-    # folium renders the layer control last: fold it once the whole script has run
+    # folium renders the layer control last: fold it once the whole script has run; the
+    # analysis panel adds the layers of the runs it starts to that control
     m.add_child(
-        LocalScripts(f"setTimeout(function () {{ gc.responsive(MAP, {control.get_name()}); }}, 0);")
+        LocalScripts(
+            f"setTimeout(function () {{ gc.responsive(MAP, {control.get_name()}); "
+            f"gc.panel(MAP, {control.get_name()}); }}, 0);"
+        )
     )
     return m.get_root().render()
 
@@ -1266,7 +1378,7 @@ def _add_kde(m, ctx: MapContext) -> None:
                 if r.meta.get("bandwidth_m") is not None
                 else ""
             )
-            + f"<br>source: raster {html.escape(r.id)}",
+            + f"<br>source: {html.escape(_src(r))}",
         ),
         position="bottomright",
         css_class="gc-kde-legend",

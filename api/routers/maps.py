@@ -1,4 +1,8 @@
-"""``GET /map``: the planners' web map (folium + vendored Leaflet, no CDN)."""
+"""``GET /map``: the planners' web map (folium + vendored Leaflet, no CDN).
+
+Each layer's input is named by a query parameter; unnamed, a layer is drawn only when the
+workspace holds exactly one candidate (the page's layer chooser offers the others).
+"""
 
 from __future__ import annotations
 
@@ -15,11 +19,17 @@ router = APIRouter(tags=["map"])
 @router.get("/map", response_class=HTMLResponse, summary="Web map (HTML)")
 def web_map(
     request: Request,
-    firms: Annotated[str | None, Query(description="firms dataset id (default: latest)")] = None,
-    clusters: Annotated[str | None, Query(description="clusters run id (default: latest)")] = None,
-    kde: Annotated[str | None, Query(description="KDE raster id (default: latest KDE)")] = None,
+    firms: Annotated[
+        str | None, Query(description="firms dataset id (default: the only candidate)")
+    ] = None,
+    clusters: Annotated[
+        str | None, Query(description="clusters run id (default: the only candidate)")
+    ] = None,
+    kde: Annotated[
+        str | None, Query(description="KDE raster id (default: the only candidate)")
+    ] = None,
     boundaries: Annotated[
-        str | None, Query(description="boundaries dataset id (default: latest)")
+        str | None, Query(description="boundaries dataset id (default: the only candidate)")
     ] = None,
     sector: Annotated[
         str | None, Query(description="choropleth of the LQ of this sector (ISIC code)")
@@ -27,12 +37,28 @@ def web_map(
     indicator: Annotated[
         str | None, Query(description="choropleth of this indicator instead")
     ] = None,
-    year: Annotated[int | None, Query(description="indicator year (default: latest)")] = None,
-    indicators: Annotated[
-        str | None, Query(description="indicators dataset id (default: latest)")
+    year: Annotated[
+        int | None, Query(description="indicator year (default: the only candidate)")
     ] = None,
-    assets: Annotated[str | None, Query(description="assets dataset id (default: latest)")] = None,
-    hotspots: Annotated[str | None, Query(description="hotspots run id (default: latest)")] = None,
+    indicators: Annotated[
+        str | None, Query(description="indicators dataset id (default: the only candidate)")
+    ] = None,
+    assets: Annotated[
+        str | None, Query(description="assets dataset id (default: the only candidate)")
+    ] = None,
+    hotspots: Annotated[
+        str | None, Query(description="hotspots run id (default: the only candidate)")
+    ] = None,
+    ranking: Annotated[
+        str | None, Query(description="ranking run of the clusters (default: the only candidate)")
+    ] = None,
+    specialization: Annotated[
+        str | None,
+        Query(description="specialization run for the LQ choropleth (default: the only candidate)"),
+    ] = None,
+    gaps: Annotated[
+        str | None, Query(description="asset-gaps run id (default: the only candidate)")
+    ] = None,
     basemap: Annotated[
         bool,
         Query(description="add the OpenStreetMap basemap (needs the internet; off by default)"),
@@ -60,6 +86,9 @@ def web_map(
         indicators=indicators,
         assets=assets,
         hotspots_run=hotspots,
+        ranking_run=ranking,
+        specialization_run=specialization,
+        gaps_run=gaps,
         basemap=basemap,
         offline_basemap=offline_basemap,
         policy=request.app.state.policy,

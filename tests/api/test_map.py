@@ -92,17 +92,27 @@ def test_map_of_an_empty_workspace(tmp_path):
     assert _external_assets(r.text) == []
 
 
-def test_defaults_follow_the_ranked_clustering_across_territories(tmp_path):
-    """A second territory added later (as the demo's Helsinki) does not take over the map."""
+def test_defaults_follow_the_explicit_input_rule_across_territories(tmp_path):
+    """A second territory (as the demo's Helsinki) makes the firms layer a choice.
+
+    With two firms datasets and none named, the map draws no firms or clusters and
+    lists the candidates (issue 9 item 5: never the newest silently); naming the firms
+    narrows every other layer to its only candidate.
+    """
     import geopandas as gpd
     import numpy as np
 
     from geocluster.analyses.clusters import run_clusters
+    from maps import build_map
     from maps.build import resolve_context
     from tests.api.fixtures import build_demo_like_workspace
 
     info = build_demo_like_workspace(tmp_path / "ws")
     ws = info["ws"]
+    alone = resolve_context(ws)  # one candidate of each: all drawn
+    assert alone.firms.id == "firms" and alone.clusters_run.id == info["clusters_run"]
+    assert alone.choices == {}
+
     rng = np.random.default_rng(3)
     far = gpd.GeoDataFrame(
         {"firm_id": [f"H{i}" for i in range(200)], "sector_code": "56", "employees": 3.0},
@@ -113,17 +123,31 @@ def test_defaults_follow_the_ranked_clustering_across_territories(tmp_path):
     helsinki_run = run_clusters(ws, firms="helsinki", eps_m=500, min_samples=5)["run_id"]
 
     ctx = resolve_context(ws)
-    assert ctx.firms.id == "firms"
-    assert ctx.clusters_run.id == info["clusters_run"]  # the ranked one
-    assert ctx.ranking_run.id == info["ranking_run"]
-    assert ctx.kde_raster.id == info["kde"]
-    assert ctx.boundaries.id == "regions"
-    assert ctx.hotspots_run.id == info["hotspots_run"]
-    assert ctx.assets.id == "assets"
+    assert ctx.firms is None and ctx.clusters_run is None
+    assert sorted(ctx.choices["firms"]) == ["firms", "helsinki"]
+    assert sorted(ctx.choices["clusters"]) == sorted([info["clusters_run"], helsinki_run])
+    page = build_map(ws)
+    assert "/collections/firms/tiles/" not in page and "gc-cluster" not in page
+    assert "choose one in the Layers panel" in page
+
+    named = resolve_context(ws, firms="firms")
+    assert named.clusters_run.id == info["clusters_run"]  # the only one of these firms
+    assert named.ranking_run.id == info["ranking_run"]
+    assert named.kde_raster.id == info["kde"]
+    assert named.boundaries.id == "regions"
+    assert named.hotspots_run.id == info["hotspots_run"]
+    assert named.assets.id == "assets"
+    assert named.choices == {}
 
     chosen = resolve_context(ws, clusters_run=helsinki_run)
     assert chosen.firms.id == "helsinki" and chosen.ranking_run is None
     assert chosen.assets is None and chosen.boundaries is None  # both are in Mexico
+
+    second = run_clusters(ws, firms="firms", eps_m=2000, min_samples=10)["run_id"]
+    two = resolve_context(ws, firms="firms")
+    assert two.clusters_run is None
+    assert sorted(two.choices["clusters"]) == sorted([info["clusters_run"], second])
+    assert resolve_context(ws, firms="firms", clusters_run=second).clusters_run.id == second
 
 
 def test_lq_choropleth_for_a_sector(demo_client, demo):
@@ -263,3 +287,30 @@ def test_asset_gaps_layer(tmp_path):
     assert "Asset gaps (no linked firm within 2,000 m)" in page
     assert f"source: assets run {gaps['run_id']}" in page
     assert page.count("Gap: ") == gaps["n_gaps"]
+
+
+def test_page_tells_the_layer_chooser_what_it_shows(demo_client, demo):
+    """``gc.mapState``: each layer's input (one candidate each in the demo) and no choice."""
+    import json
+
+    page = demo_client.get("/map").text
+    start = page.index("gc.mapState = ") + len("gc.mapState = ")
+    state = json.JSONDecoder().raw_decode(page, start)[0]
+    assert state["choices"] == {}
+    assert state["shown"]["firms"] == "firms"
+    assert state["shown"]["clusters"] == demo["clusters_run"]
+    assert state["shown"]["kde"] == demo["kde"]
+    assert state["sources"]["firms"].startswith("firms@1 (20")
+    assert state["sources"]["clusters"].startswith(f"clusters run {demo['clusters_run']} (20")
+    assert "/static/geocluster/gcpanel.js" in page
+    # the layer list names the run and the dataset version
+    assert f"Point clusters (run {demo['clusters_run']}, 20" in _unescaped(page)
+    assert "Firms (firms@1)" in page
+
+
+def test_every_layer_input_can_be_named(demo_client, demo):
+    assert demo_client.get("/map?ranking=nope").status_code == 404
+    assert demo_client.get(f"/map?gaps={demo['clusters_run']}").status_code == 422
+    assert demo_client.get(f"/map?specialization={demo['clusters_run']}").status_code == 422
+    page = demo_client.get(f"/map?ranking={demo['ranking_run']}").text
+    assert f"ranked by run {demo['ranking_run']}" in _unescaped(page)

@@ -175,6 +175,12 @@ class Session:
             [lat, lon],
         )
         self.page.evaluate(f"{MAP_JS}.closePopup()")
+        # the closed popup fades out for 200 ms: wait until it is gone, or the wait
+        # below would read its stale text
+        self.page.wait_for_function(
+            "() => document.querySelectorAll('.leaflet-popup-content').length === 0",
+            timeout=5000,
+        )
         self.page.mouse.click(pt[0], pt[1])
         # a popup replaced by another fades out for 200 ms: wait until one is left
         self.page.wait_for_function(
@@ -285,10 +291,12 @@ def _check_firm_and_asset_popups(s: Session, base: str) -> None:
     text = s.click_at(lat, lon)
     props = firm["properties"]
     assert props["name"] in text, text
+    # the firm's own sector with its ISIC Rev.4 title (the fixture's first firm is not
+    # always of division 15), and units
     from geocluster.sectors import title_of
 
-    title = title_of(str(props["isic_division"]))  # the firm's own sector, by its ISIC title
-    assert title and title in text and "persons" in text, text  # sector title, units
+    code = str(props.get("sector_code") or props.get("isic_division"))
+    assert f"{code} – {title_of(code)}" in text and "persons" in text, text
     assert "Women-led" in text and ("yes" in text or "no" in text), text
 
     asset = _first_item(base, "assets")

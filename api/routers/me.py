@@ -15,17 +15,11 @@ RUNS_ANALYSES = {"admin": True, "editor": True, "viewer": False, "anonymous": Fa
 async def caller_role(request: Request) -> tuple[str, str]:
     """``(role, auth)`` of the caller: ``auth`` is ``"open"`` or ``"keys"``.
 
-    Uses the security layer's principal (``api.auth.get_principal``) when the app has
-    one; without it the service is in open single-user mode, where the caller is admin.
+    The security layer's principal (:func:`api.auth.get_principal`); in open single-user
+    mode (loopback, no keys) the caller is the admin.
     """
-    import importlib
-    import importlib.util
+    from api import auth
 
-    # no security layer: open mode, everyone is the admin. Only a missing module counts:
-    # a security layer that fails to import must fail here too, never grant admin.
-    if importlib.util.find_spec("api.auth") is None:
-        return "admin", "open"
-    auth = importlib.import_module("api.auth")
     principal = await auth.get_principal(request)
     return principal.role, "open" if auth.is_open(request.app) else "keys"
 

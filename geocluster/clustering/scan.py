@@ -83,17 +83,26 @@ def cluster_by_sector(
     summaries, per_sector = [], []
     offset = 0
     params = None
-    positions = pd.Series(np.arange(n), index=firms.index)
-    for i, sector in enumerate(sectors):
+    # One stable sort by sector (a no-op for a register read from the store, whose rows
+    # are stored division by division), then every sector is a contiguous slice: no
+    # per-sector gather of every column.
+    key_values = keys.fillna("").to_numpy(dtype=object)
+    order = np.argsort(key_values, kind="stable")
+    if not np.array_equal(order, np.arange(n)):
+        firms = firms.iloc[order]
+        key_values = key_values[order]
+    else:
+        order = None
+    starts = np.searchsorted(key_values, sectors, side="left")
+    stops = np.searchsorted(key_values, sectors, side="right")
+    for i, (sector, start, stop) in enumerate(zip(sectors, starts, stops, strict=True)):
         report(i / len(sectors), f"sector {sector} ({i + 1}/{len(sectors)})")
-        mask = (keys == sector).fillna(False).to_numpy()
-        subset = firms[mask]
+        subset = firms.iloc[start:stop]
         result = cluster_firms(subset, **cluster_kwargs)
         params = result.params
-        idx = positions[mask].to_numpy()
         sub_labels = result.labels["cluster_id"].to_numpy()
-        labels[idx] = np.where(sub_labels >= 0, sub_labels + offset, -1)
-        core[idx] = result.labels["is_core"].to_numpy()
+        labels[start:stop] = np.where(sub_labels >= 0, sub_labels + offset, -1)
+        core[start:stop] = result.labels["is_core"].to_numpy()
         if result.n_clusters:
             summary = result.clusters.copy()
             summary["cluster_id"] = summary["cluster_id"].astype(np.int64) + offset
@@ -102,12 +111,17 @@ def cluster_by_sector(
         per_sector.append(
             {
                 "sector": sector,
-                "n_firms": int(mask.sum()),
+                "n_firms": int(stop - start),
                 "n_clusters": result.n_clusters,
                 "noise": result.noise,
             }
         )
         offset += result.n_clusters
+    if order is not None:  # back to the caller's row order
+        inverse = np.empty(n, dtype=np.int64)
+        inverse[order] = np.arange(n)
+        labels, core = labels[inverse], core[inverse]
+        firms = firms.iloc[inverse]
     report(1.0, f"{len(sectors)} sectors scanned")
     crs = firms.crs
     if summaries:

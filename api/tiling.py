@@ -530,30 +530,3 @@ class CollectionResolver:
             if len(self._entries) > 1024:
                 self._entries.clear()
         return coll
-
-
-_RESCALE: dict[tuple[str, str], tuple[float, float]] = {}
-
-
-def raster_rescale_range(info) -> tuple[float, float]:
-    """Colour-ramp range of a registered raster's first band (cached per version).
-
-    The 2nd-98th percentiles, so a few extreme cells do not wash out the rest; for
-    KDE surfaces the low end is 0 (no density). The raster tiles and the map legend
-    both use this range.
-    """
-    key = (info.id, info.created)
-    if key not in _RESCALE:
-        from rio_tiler.io import Reader
-
-        with Reader(info.path) as src:
-            stats = src.statistics(indexes=1, percentiles=[2, 98])
-        band = next(iter(stats.values()))
-        lo, hi = float(band.percentile_2), float(band.percentile_98)
-        if info.kind == "kde":
-            lo, hi = 0.0, (float(band.max) if hi <= 0 else hi)
-        if not np.isfinite(lo) or not np.isfinite(hi) or hi <= lo:
-            lo = float(band.min)
-            hi = float(band.max) if band.max > band.min else float(band.min) + 1.0
-        _RESCALE[key] = (lo, hi)
-    return _RESCALE[key]

@@ -1343,7 +1343,7 @@ def build_map(
 def _add_kde(m, ctx: MapContext) -> None:
     from rio_tiler.colormap import cmap
 
-    from api.tiling import raster_rescale_range
+    from geocluster.clustering.kde import raster_rescale_range
 
     r = ctx.kde_raster
     options: dict[str, Any] = {"opacity": 0.8}

@@ -29,7 +29,7 @@ from api.deps import get_settings, get_workspace
 from api.settings import Settings
 from api.uploads import check_content_length, saved_upload
 from geocluster.auth import Principal
-from geocluster.errors import InvalidInput
+from geocluster.errors import Conflict, InvalidInput
 from geocluster.ingest import IngestOptions
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
@@ -178,7 +178,7 @@ def _check_new_version_allowed(ws, principal: Principal, name: str) -> None:
         raise HTTPException(403, detail=f"dataset {dataset_id!r} belongs to another user")
     # a private dataset of someone else: as if the name were free is not possible
     # without overwriting it, so refuse without saying whose it is
-    raise HTTPException(409, detail=f"the name {name!r} is taken; choose another name")
+    raise Conflict(f"the name {name!r} is taken; choose another name")
 
 
 @router.get("", summary="List datasets (latest versions) the caller may see")

@@ -57,14 +57,35 @@ def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-def disclosure_kind(coll, frame: pd.DataFrame | None = None) -> str:
-    """The disclosure-policy kind of a collection (see :mod:`geocluster.disclosure`)."""
+#: Policy kinds of the result kinds a run records for each stored layer.
+_POLICY_KIND = {
+    "firm_points": "labels",
+    "cluster_summary": "clusters",
+    "region_table": "table",
+    "cell_counts": "table",
+}
+
+
+def disclosure_kind(coll, frame: pd.DataFrame | None = None, ws=None) -> str:
+    """The disclosure-policy kind of a collection (see :mod:`geocluster.disclosure`).
+
+    Datasets by their kind; run layers by the kind their run recorded when it was saved
+    (``summary["disclosure"]``). Only runs saved before kinds were recorded (a migrated
+    v1 workspace) fall back to recognising the layer by its columns.
+    """
     kind = str(coll.kind)
     if kind == "firms":
         return "firms"
-    if kind in ("assets", "boundaries", "indicators"):
+    if kind in ("assets", "boundaries", "indicators", "institutions"):
         return kind
     if kind.startswith("run:"):
+        recorded = None
+        if ws is not None and getattr(coll, "run_id", None):
+            run = ws.run(coll.run_id)
+            layer = run.primary if coll.id == run.id else coll.id.split(".", 1)[1]
+            recorded = ((run.summary or {}).get("disclosure") or {}).get(layer)
+        if recorded is not None:
+            return _POLICY_KIND.get(recorded.get("kind"), "other")
         cols = set(frame.columns) if frame is not None else set()
         if "firm_id" in cols and isinstance(frame, gpd.GeoDataFrame):
             return "labels"
@@ -319,7 +340,7 @@ def items(
         properties=query.properties,
     )
     policy = _policy_for(request, principal)
-    frame = policy.apply(frame, kind=disclosure_kind(coll, frame))
+    frame = policy.apply(frame, kind=disclosure_kind(coll, frame, ws))
     matched = ws.count_collection(coll.id, bbox=bbox)
     returned = len(frame)
     if fmt == "geojson":
@@ -379,7 +400,7 @@ def item(
     if len(frame) == 0:
         raise NotFound(f"no feature {feature_id!r} in collection {collection_id!r}")
     policy = _policy_for(request, principal)
-    frame = policy.apply(frame.iloc[:1], kind=disclosure_kind(coll, frame))
+    frame = policy.apply(frame.iloc[:1], kind=disclosure_kind(coll, frame, ws))
     offset = int(feature_id) if id_col is None else 0
     fc = json.loads(_geojson(frame, offset=offset, id_col=id_col))
     feature = fc["features"][0]

@@ -35,8 +35,8 @@ from api.tiling import (
     IndexCache,
     TileOptions,
     build_index,
-    raster_rescale_range,
 )
+from geocluster.clustering.kde import raster_rescale_range
 from geocluster.errors import InvalidInput
 
 router = APIRouter(tags=["tiles"])
@@ -209,7 +209,7 @@ def load_index(ws, coll, policy):
     """
     frame = ws.store.read_layer(coll.layer)
     frame = frame.drop(columns=[c for c in ("x", "y") if c in frame.columns])
-    kind = disclosure_kind(coll, frame)
+    kind = disclosure_kind(coll, frame, ws)
     # firm points pass the policy whole when it publishes them; otherwise only
     # their grid cells leave (each tile's cells go through the policy as a table)
     if kind not in ("firms", "labels") or policy.firm_points:

@@ -71,7 +71,8 @@ def saved_upload(upload: UploadFile, settings: Settings) -> Iterator[Path]:
     """
     limit = int(settings.upload.max_upload_mb * 1024 * 1024)
     chunk = settings.upload.upload_chunk_bytes
-    tmpdir = Path(tempfile.mkdtemp(prefix=UPLOAD_TEMP_PREFIXES[0]))
+    # the pid in the name lets the next start remove it at once if this process dies
+    tmpdir = Path(tempfile.mkdtemp(prefix=f"{UPLOAD_TEMP_PREFIXES[0]}{os.getpid()}-"))
     server_paths = (tmpdir, Path(tempfile.gettempdir()), Path(settings.workspace).resolve())
     try:
         target = tmpdir / safe_filename(upload.filename)
@@ -156,11 +157,26 @@ def sweep_upload_temps(
                 continue
             if uid is not None and st.st_uid != uid:
                 continue
-            if now - st.st_mtime < older_than_s:
+            if _writer_alive(entry.name) and now - st.st_mtime < older_than_s:
                 continue
             shutil.rmtree(entry.path)
             removed += 1
     return removed
+
+
+def _writer_alive(name: str) -> bool:
+    """Whether the process named in an upload directory (``…-<pid>-…``) still runs.
+
+    Unmarked names (zip extraction, older versions) count as alive: only their age
+    lets them go.
+    """
+    rest = name.split("-", 2)[-1]
+    pid_text = rest.split("-", 1)[0]
+    if not pid_text.isdigit():
+        return True
+    from geocluster.store.catalog import pid_alive
+
+    return pid_alive(int(pid_text))
 
 
 class UploadLimitMiddleware:

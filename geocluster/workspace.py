@@ -741,25 +741,16 @@ class Workspace:
         info = validate_raster(path)
         self.rasters_dir.mkdir(parents=True, exist_ok=True)
         base = slugify(name)
-        with self.store.write_lock():
-            taken = {r["id"] for r in self.catalog.select("gc_rasters")}
-            raster_id, n = base, 1
-            while raster_id in taken:
-                n += 1
-                raster_id = f"{base}-{n}"
-            final = self.rasters_dir / f"{raster_id}.tif"
-            fd, tmp = tempfile.mkstemp(suffix=".tif", dir=self.rasters_dir, prefix=".new-")
-            os.close(fd)
-            try:
-                to_cog(path, tmp)
-                os.replace(tmp, final)
-            finally:
-                Path(tmp).unlink(missing_ok=True)
+        # The COG is written under a temp name first (no lock held); the id is chosen
+        # and the file renamed into place inside the catalog transaction, so concurrent
+        # writers in other processes never take the same id.
+        fd, tmp = tempfile.mkstemp(suffix=".tif", dir=self.rasters_dir, prefix=".new-")
+        os.close(fd)
+        try:
+            to_cog(path, tmp)
             row = {
-                "id": raster_id,
                 "name": name,
                 "kind": kind,
-                "path": final.name,
                 "crs": info.get("crs"),
                 "bbox": info.get("bbox_lonlat") or info.get("bbox"),
                 "width": int(info.get("width", 0)),
@@ -770,11 +761,22 @@ class Workspace:
                 "meta": meta or {},
                 "created": _now(),
             }
-            try:
-                self.catalog.insert("gc_rasters", row)
-            except BaseException:
-                final.unlink(missing_ok=True)
-                raise
+            with self.catalog.transaction() as con:
+                taken = {r["id"] for r in self.catalog.select("gc_rasters", con=con)}
+                raster_id, n = base, 1
+                while raster_id in taken or (self.rasters_dir / f"{raster_id}.tif").exists():
+                    n += 1
+                    raster_id = f"{base}-{n}"
+                final = self.rasters_dir / f"{raster_id}.tif"
+                row = {"id": raster_id, "path": final.name, **row}
+                os.replace(tmp, final)
+                try:
+                    self.catalog.insert("gc_rasters", row, con=con)
+                except BaseException:
+                    final.unlink(missing_ok=True)
+                    raise
+        finally:
+            Path(tmp).unlink(missing_ok=True)
         if move:
             path.unlink(missing_ok=True)
         return self._raster_info(row)

@@ -22,7 +22,7 @@ from geocluster import __version__
 from geocluster.errors import GeoclusterError
 
 #: Modules registering subcommands, imported when the parser is built.
-SUBCOMMAND_MODULES = ("ingest", "analyses", "workspace")
+SUBCOMMAND_MODULES = ("ingest", "analyses", "workspace", "report")
 #: Commands of ``geocluster.cli.ingest`` and their one-line help (for the command list).
 DEFERRED = {
     "ingest": "read, validate and store firms, assets, boundaries or indicators",
@@ -38,7 +38,7 @@ def _command(argv: Sequence[str]) -> str | None:
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The argument parser; with ``argv``, only what that command line needs is imported."""
-    from geocluster.cli import analyses, workspace
+    from geocluster.cli import analyses, report, workspace
 
     parser = argparse.ArgumentParser(
         prog="geocluster",
@@ -57,6 +57,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         ingest.register(sub)
     analyses.register(sub)
     workspace.register(sub)
+    report.register(sub)
     return parser
 
 

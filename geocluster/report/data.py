@@ -254,7 +254,11 @@ def _sectors(profile) -> list[dict]:
     sectors = profile.get("sectors") or {}
     rows = []
     for s in sectors.get("top") or []:
-        rows.append({**s, "title": s.get("title") or _sector_title(s["sector"]) or "-"})
+        rows.append({
+            **s,
+            "title": s.get("title") or _sector_title(s["sector"]) or "-",
+            "suppressed": s.get("disclosure") not in (None, "ok") and s.get("count") is None,
+        })  # fmt: skip
     return rows
 
 
@@ -267,6 +271,8 @@ def _clusters(ws, profile, principal, policy, inputs: list[str]) -> dict | None:
     items = [dict(i) for i in c["items"]]
     for item in items:
         item["sector_title"] = _sector_title(item.get("dominant_sector"))
+        # flagged and blanked by an enforcing policy (a permissive one only flags)
+        item["suppressed"] = item.get("disclosure") not in (None, "ok") and item["n_firms"] is None
     ranking_run = next(
         (r for r in reversed(ws.runs("ranking")) if r.params.get("clusters_run") == run_id), None
     )

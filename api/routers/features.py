@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import Annotated, Any
 
 import geopandas as gpd
 import pandas as pd
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
 from api.deps import MAX_ITEMS_INDEX, ItemsDep, get_workspace
@@ -88,6 +88,11 @@ def collection_dict(coll, request: Request) -> dict[str, Any]:
         "version": coll.version,
         "run_id": coll.run_id,
         "created": coll.created,
+        # the page size of /items (as the OpenAPI document advertises it)
+        "limit": {
+            "default": request.app.state.settings.features.items_limit_default,
+            "maximum": request.app.state.settings.features.items_limit_max,
+        },
         "links": [
             {"rel": "self", "href": href, "type": "application/json"},
             {"rel": "items", "href": f"{href}/items", "type": "application/geo+json"},
@@ -153,16 +158,39 @@ def conformance() -> dict[str, Any]:
     return {"conformsTo": CONFORMANCE}
 
 
-@router.get("", summary="Every dataset and analysis-run layer")
-def list_collections(request: Request, ws=Depends(get_workspace)) -> dict[str, Any]:
-    colls = [collection_dict(c, request) for c in ws.collections()]
+@router.get("", summary="The datasets (and, on request, every analysis-run layer)")
+def list_collections(
+    request: Request,
+    include_runs: Annotated[
+        bool,
+        Query(
+            description="also list the layers of analysis runs (each run adds 1-3); "
+            "they stay reachable by id, and GET /runs lists the runs"
+        ),
+    ] = False,
+    ws=Depends(get_workspace),
+) -> dict[str, Any]:
+    """Datasets only by default, so a client (QGIS, ``ogrinfo``) gets a short list."""
+    every = ws.collections()
+    shown = every if include_runs else [c for c in every if c.run_id is None]
+    colls = [collection_dict(c, request) for c in shown]
+    base = _base(request)
+    links = [{"rel": "self", "href": str(request.url), "type": "application/json"}]
+    hidden = len(every) - len(shown)
+    if hidden:
+        links.append(
+            {
+                "rel": "alternate",
+                "href": f"{base}/collections?include_runs=true",
+                "type": "application/json",
+                "title": f"also the {hidden} analysis-run layers",
+            }
+        )
     return {
         "collections": colls,
         "numberMatched": len(colls),
         "numberReturned": len(colls),
-        "links": [
-            {"rel": "self", "href": f"{_base(request)}/collections", "type": "application/json"}
-        ],
+        "links": links,
     }
 
 
@@ -258,7 +286,9 @@ def _csv(frame: pd.DataFrame) -> bytes:
 
 
 @router.get(
-    "/{collection_id}/items",
+    # named as in the OGC API Features OpenAPI fragments: GDAL's OAPIF driver looks the
+    # items path up by this literal template to read the ``limit`` default and maximum
+    "/{collectionId}/items",
     summary="Features of a collection (paged; GeoJSON, CSV, GeoPackage or GeoParquet)",
     responses={
         200: {
@@ -273,7 +303,10 @@ def _csv(frame: pd.DataFrame) -> bytes:
     },
 )
 def items(
-    collection_id: str, request: Request, query: ItemsDep, ws=Depends(get_workspace)
+    collection_id: Annotated[str, Path(alias="collectionId", description="collection id")],
+    request: Request,
+    query: ItemsDep,
+    ws=Depends(get_workspace),
 ) -> Response:
     coll = request.app.state.collections.get(ws, collection_id)
     fmt = _output_format(query.f, request)

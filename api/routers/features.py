@@ -299,7 +299,8 @@ def _csv(frame: pd.DataFrame) -> bytes:
                 "application/vnd.apache.parquet": {},
             },
             "description": "A FeatureCollection with numberMatched, numberReturned and links",
-        }
+        },
+        400: {"description": "A query parameter the endpoint does not define"},
     },
 )
 def items(

@@ -153,6 +153,8 @@ def test_viewer_report_is_built_from_disclosed_results(mexico, app, tmp_path):
                   boundaries="mexico_states", clusters_run=mexico["clusters_run"])  # fmt: skip
     assert viewer.status_code == 200
     assert "disclosed for a reader without access to firm microdata" in viewer.text
+    # no firm is named (the register's names are "Synthetic firm N")
+    assert "Synthetic firm" not in viewer.text and "MXF0" not in viewer.text
     rows = re.findall(r"<tr><td>Cluster 0</td>.*?</tr>", viewer.text, flags=re.S)
     assert rows and "276" not in rows[0] and "suppressed" in rows[0]
     editor = build_report(mexico["ws"], "MX-OAX", boundaries="mexico_states",

@@ -71,6 +71,7 @@ def series_chart(
     if points:
         xs, ys = zip(*points, strict=True)
         ax.plot(xs, ys, color=_REGION, lw=2.6, marker="o", label=label, zorder=5)
+    _label_line_ends(ax, {name: pts for name, pts in peers.items() if pts}, _PEER)
     ax.set_title(title, fontsize=11)
     ax.set_xlabel("Year")
     ax.set_ylabel(y_label, fontsize=8)
@@ -83,6 +84,26 @@ def series_chart(
     ax.legend(*zip(*keep, strict=True), fontsize=7, loc="best")
     ax.ticklabel_format(axis="y", style="plain", useOffset=False)
     return _png(plt, fig, source)
+
+
+def _label_line_ends(ax, lines: Mapping[str, Sequence[tuple[int, float]]], color: str) -> None:
+    """Name each line at its last point, nudged apart so that no two labels overlap."""
+    if not lines:
+        return
+    x_max = max(pts[-1][0] for pts in lines.values())
+    x_min = min(pts[0][0] for pts in lines.values())
+    span = max(x_max - x_min, 1)
+    ax.set_xlim(right=x_max + 0.16 * span)  # room for the labels
+    lo, hi = ax.get_ylim()
+    gap = 0.045 * (hi - lo)
+    ends = sorted((pts[-1][1], name, pts[-1]) for name, pts in lines.items())
+    placed: list[float] = []
+    for y, name, (x, _) in ends:
+        y_text = max(y, placed[-1] + gap) if placed else y
+        placed.append(y_text)
+        ax.annotate(name, xy=(x, y), xytext=(x + 0.02 * span, y_text), fontsize=6.5,
+                    color=color, va="center", textcoords="data",
+                    arrowprops={"arrowstyle": "-", "color": color, "lw": 0.4})  # fmt: skip
 
 
 def inequality_chart(

@@ -147,9 +147,8 @@ def collect(
         ],
         "restricted": principal is not None and not principal.sees_microdata,
     }
-    b_source = _source_of(ws, b_ref)["detail"]
     out["locator"] = charts.locator_map(
-        shapes, profile["region_id"], title=f"Location of {name}", source=f"{b_ref} ({b_source})"
+        shapes, profile["region_id"], title=f"Location of {name}", source=f"boundaries {b_ref}"
     )
     out["series"], out["inequality"] = _series(ws, profile, out["peers"], names, ind_dataset)
     out["sectors"] = _sectors(profile)

@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -52,14 +53,7 @@ def app(mexico):
     return create_app(Settings(workspace=mexico["ws"].path))
 
 
-def _get(app, path, principal=None, **params):
-    if principal is not None:
-
-        @app.middleware("http")
-        async def as_principal(request, call_next):  # what the auth layer leaves
-            request.state.principal = principal
-            return await call_next(request)
-
+def _get(app, path, **params):
     with TestClient(app, raise_server_exceptions=False) as c:
         return c.get(path, params=params)
 
@@ -144,18 +138,58 @@ def test_html_report_passes_a_basic_accessibility_check(mexico, app):
     assert "Oaxaca highlighted" in r.text
 
 
-def test_viewer_report_is_built_from_disclosed_results(mexico, app, tmp_path):
+def _viewer_client(mexico, tmp_path, policy):
+    """A client whose requests are a viewer's, through the authentication layer if any.
+
+    With the security layer (``geocluster.auth``) a viewer key on a copy of the
+    workspace (a key turns the open single-user mode off); before it, the principal is
+    set on the request as that layer leaves it.
+    """
+    import shutil
+
+    import geocluster.disclosure
+
+    # next to this tree's geocluster (an editable install elsewhere may also provide it)
+    if not Path(geocluster.disclosure.__file__).with_name("auth.py").is_file():
+        app = create_app(Settings(workspace=mexico["ws"].path))
+
+        @app.middleware("http")
+        async def as_viewer(request, call_next):
+            request.state.principal = Principal("reader", "viewer")
+            return await call_next(request)
+
+        headers = {}
+    else:
+        from geocluster.auth import create_key
+
+        from geocluster.workspace import Workspace
+
+        copy = tmp_path / "ws"
+        shutil.copytree(mexico["ws"].path, copy)
+        _, key = create_key(Workspace(copy).catalog, "viewer", "reader")
+        app = create_app(Settings(workspace=copy))
+        headers = {"X-API-Key": key}
+    app.state.policy = policy
+    return TestClient(app, raise_server_exceptions=False, headers=headers)
+
+
+def test_viewer_report_is_built_from_disclosed_results(mexico, tmp_path):
     # a threshold above the 276 firms of Oaxaca's agro-food cluster: for a viewer its
     # counts are suppressed; an editor (open mode) sees them
-    viewer_app = create_app(Settings(workspace=mexico["ws"].path))
-    viewer_app.state.policy = DisclosurePolicy(min_contributors=300)
-    viewer = _get(viewer_app, "/regions/MX-OAX/report", Principal("reader", "viewer"),
-                  boundaries="mexico_states", clusters_run=mexico["clusters_run"])  # fmt: skip
-    assert viewer.status_code == 200
+    with _viewer_client(mexico, tmp_path, DisclosurePolicy(min_contributors=300)) as c:
+        viewer = c.get("/regions/MX-OAX/report", params={
+            "boundaries": "mexico_states", "clusters_run": mexico["clusters_run"]})  # fmt: skip
+    assert viewer.status_code == 200, viewer.text[:300]
     assert "disclosed for a reader without access to firm microdata" in viewer.text
     # no firm is named (the register's names are "Synthetic firm N")
     assert "Synthetic firm" not in viewer.text and "MXF0" not in viewer.text
     rows = re.findall(r"<tr><td>Cluster 0</td>.*?</tr>", viewer.text, flags=re.S)
+    assert all("276" not in row and "suppressed" in row for row in rows)
+    # the same through the library, for a viewer principal
+    lib = build_report(mexico["ws"], "MX-OAX", boundaries="mexico_states",
+                       clusters_run=mexico["clusters_run"], principal=Principal("r", "viewer"),
+                       policy=DisclosurePolicy(min_contributors=300)).decode()  # fmt: skip
+    rows = re.findall(r"<tr><td>Cluster 0</td>.*?</tr>", lib, flags=re.S)
     assert rows and "276" not in rows[0] and "suppressed" in rows[0]
     editor = build_report(mexico["ws"], "MX-OAX", boundaries="mexico_states",
                           clusters_run=mexico["clusters_run"]).decode()  # fmt: skip

@@ -85,8 +85,8 @@ def test_pdf_report_names_region_clusters_and_sources(mexico, app, tmp_path):
     assert "Theil T index" in flat and "theil_t" not in flat
     # sources and the exact inputs
     assert "Sources and exact inputs" in flat
-    for ref in ("mexico_states@1", "mexico_pcgdp@1", "mexico_firms@1", "mexico_assets@1"):
-        assert ref in flat
+    for name in MEXICO:  # the exact versions used
+        assert mexico["ws"].dataset(name).ref in flat
     assert "mexico_pcgdp.csv" in flat  # the source file by name, never its server path
     assert str(mexico["ws"].path) not in flat
     # peers (Chiapas and Guerrero are Oaxaca's nearest on per-capita GDP 1940-2000)
@@ -166,9 +166,15 @@ def _viewer_client(mexico, tmp_path, policy):
 
         copy = tmp_path / "ws"
         shutil.copytree(mexico["ws"].path, copy)
-        _, key = create_key(Workspace(copy).catalog, "viewer", "reader")
+        catalog = Workspace(copy).catalog
+        _, key = create_key(catalog, "viewer", "reader")
+        _, admin = create_key(catalog, "admin", "admin")
         app = create_app(Settings(workspace=copy))
         headers = {"X-API-Key": key}
+        with TestClient(app) as c:  # firm registers are private by default: publish it
+            r = c.patch("/datasets/mexico_firms", json={"visibility": "public"},
+                        headers={"X-API-Key": admin})  # fmt: skip
+            assert r.status_code == 200, r.text
     app.state.policy = policy
     return TestClient(app, raise_server_exceptions=False, headers=headers)
 

@@ -31,6 +31,8 @@ demo-build: install
 # chromium drives the browser test, poppler-utils' pdftotext reads PDF output,
 # postgresql-15 + postgresql-15-postgis-3 host the PostGIS store tests and baseline.
 SYSDEPS := chromium:/usr/bin/chromium \
+           fonts-dejavu-core:/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf \
+           gdal-bin:/usr/bin/ogr2ogr \
            poppler-utils:/usr/bin/pdftotext \
            postgresql-15:/usr/lib/postgresql/15/bin/postgres \
            postgresql-15-postgis-3:/usr/share/postgresql/15/extension/postgis.control

@@ -12,12 +12,16 @@ from typing import Annotated, Literal
 
 from fastapi import Depends, Query, Request
 
-from api.settings import Settings
-from geocluster.errors import InvalidInput
+from api.settings import FeaturesSettings, Settings
+from geocluster.errors import GeoclusterError, InvalidInput
 
 
 class InvalidBBox(InvalidInput):
     """A ``bbox`` query parameter that is not ``minlon,minlat,maxlon,maxlat``."""
+
+
+class UnknownParameter(GeoclusterError):
+    """A query parameter the endpoint does not define (OGC API Features: 400)."""
 
 
 def get_settings(request: Request) -> Settings:
@@ -82,6 +86,25 @@ OutputFormat = Literal["geojson", "json", "csv", "gpkg", "parquet"]
 #: largest ``offset``/``limit`` accepted: beyond any layer, inside every integer type
 #: the readers use (GDAL and SQLite take 64-bit, some C paths 32-bit)
 MAX_ITEMS_INDEX = 2**31 - 1
+#: ``limit`` default and maximum advertised in the OpenAPI document (the settings'
+#: defaults; the collection metadata gives the values this server runs with). GDAL's
+#: OAPIF driver (QGIS's) reads them to choose its page size: without them it pages 10
+#: features at a time.
+ITEMS_LIMIT_DEFAULT = FeaturesSettings.model_fields["items_limit_default"].default
+ITEMS_LIMIT_MAX = FeaturesSettings.model_fields["items_limit_max"].default
+#: Query parameters of ``/collections/{id}/items``; any other is a 400 (OGC API
+#: Features /req/core/query-param-unknown).
+ITEMS_PARAMETERS = frozenset({"bbox", "limit", "offset", "properties", "f"})
+
+
+def reject_unknown_parameters(request: Request, known: frozenset[str]) -> None:
+    """Raise :class:`UnknownParameter` for a query parameter not in ``known``."""
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        shown = ", ".join(repr(u[:40]) for u in unknown[:5])
+        raise UnknownParameter(
+            f"unknown query parameter(s) {shown}; expected any of {', '.join(sorted(known))}"
+        )
 
 
 def items_query(
@@ -94,11 +117,18 @@ def items_query(
         ),
     ] = None,
     limit: Annotated[
-        int | None,
+        int,
         Query(
-            ge=1, le=MAX_ITEMS_INDEX, description="page size (capped by GEOCLUSTER_ITEMS_LIMIT_MAX)"
+            ge=1,
+            description=(
+                "page size (larger values are capped at the maximum, "
+                "GEOCLUSTER_ITEMS_LIMIT_MAX); downloads (f=csv|gpkg|parquet) without a "
+                "limit return the whole layer, up to GEOCLUSTER_DOWNLOAD_LIMIT_MAX"
+            ),
+            # advertised, not enforced: OGC asks a larger limit to be served as the maximum
+            json_schema_extra={"maximum": ITEMS_LIMIT_MAX},
         ),
-    ] = None,
+    ] = ITEMS_LIMIT_DEFAULT,
     offset: Annotated[int, Query(ge=0, le=MAX_ITEMS_INDEX, description="features to skip")] = 0,
     properties: Annotated[
         str | None,
@@ -111,8 +141,14 @@ def items_query(
     ] = None,
 ) -> ItemsQuery:
     """Collect and validate the items query (limit capped by the settings)."""
+    reject_unknown_parameters(request, ITEMS_PARAMETERS)
+    # "given or not" from the query string: the OpenAPI default is a number, but
+    # downloads without a limit are the whole layer and pages the configured default
+    requested = limit if "limit" in request.query_params else None
+    if requested is not None and requested > MAX_ITEMS_INDEX:
+        raise InvalidInput(f"expected limit <= {MAX_ITEMS_INDEX}, got {requested}")
     settings: Settings = request.app.state.settings
-    lim = settings.features.items_limit_default if limit is None else limit
+    lim = settings.features.items_limit_default if requested is None else requested
     lim = min(lim, settings.features.items_limit_max)
     props = None
     if properties is not None:
@@ -123,7 +159,7 @@ def items_query(
         offset=offset,
         properties=props,
         f=f,
-        requested_limit=limit,
+        requested_limit=requested,
     )
 
 

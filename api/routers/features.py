@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import Annotated, Any
 
 import geopandas as gpd
 import pandas as pd
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
 from api.auth import can_see_collection, check_collection, check_microdata, get_principal
@@ -111,6 +111,11 @@ def collection_dict(coll, request: Request) -> dict[str, Any]:
         "version": coll.version,
         "run_id": coll.run_id,
         "created": coll.created,
+        # the page size of /items (as the OpenAPI document advertises it)
+        "limit": {
+            "default": request.app.state.settings.features.items_limit_default,
+            "maximum": request.app.state.settings.features.items_limit_max,
+        },
         "links": [
             {"rel": "self", "href": href, "type": "application/json"},
             {"rel": "items", "href": f"{href}/items", "type": "application/geo+json"},
@@ -178,22 +183,40 @@ def conformance() -> dict[str, Any]:
     return {"conformsTo": CONFORMANCE}
 
 
-@router.get("", summary="Every dataset and analysis-run layer")
+@router.get("", summary="The datasets (and, on request, every analysis-run layer)")
 def list_collections(
-    request: Request, ws=Depends(get_workspace), principal: Principal = Depends(get_principal)
+    request: Request,
+    include_runs: Annotated[
+        bool,
+        Query(
+            description="also list the layers of analysis runs (each run adds 1-3); "
+            "they stay reachable by id, and GET /runs lists the runs"
+        ),
+    ] = False,
+    ws=Depends(get_workspace),
+    principal: Principal = Depends(get_principal),
 ) -> dict[str, Any]:
-    colls = [
-        collection_dict(c, request)
-        for c in ws.collections()
-        if can_see_collection(ws, principal, c)
-    ]
+    """Datasets only by default, so a client (QGIS, ``ogrinfo``) gets a short list."""
+    every = [c for c in ws.collections() if can_see_collection(ws, principal, c)]
+    shown = every if include_runs else [c for c in every if c.run_id is None]
+    colls = [collection_dict(c, request) for c in shown]
+    base = _base(request)
+    links = [{"rel": "self", "href": str(request.url), "type": "application/json"}]
+    hidden = len(every) - len(shown)
+    if hidden:
+        links.append(
+            {
+                "rel": "alternate",
+                "href": f"{base}/collections?include_runs=true",
+                "type": "application/json",
+                "title": f"also the {hidden} analysis-run layers",
+            }
+        )
     return {
         "collections": colls,
         "numberMatched": len(colls),
         "numberReturned": len(colls),
-        "links": [
-            {"rel": "self", "href": f"{_base(request)}/collections", "type": "application/json"}
-        ],
+        "links": links,
     }
 
 
@@ -294,7 +317,9 @@ def _csv(frame: pd.DataFrame) -> bytes:
 
 
 @router.get(
-    "/{collection_id}/items",
+    # named as in the OGC API Features OpenAPI fragments: GDAL's OAPIF driver looks the
+    # items path up by this literal template to read the ``limit`` default and maximum
+    "/{collectionId}/items",
     summary="Features of a collection (paged; GeoJSON, CSV, GeoPackage or GeoParquet)",
     responses={
         200: {
@@ -305,11 +330,12 @@ def _csv(frame: pd.DataFrame) -> bytes:
                 "application/vnd.apache.parquet": {},
             },
             "description": "A FeatureCollection with numberMatched, numberReturned and links",
-        }
+        },
+        400: {"description": "A query parameter the endpoint does not define"},
     },
 )
 def items(
-    collection_id: str,
+    collection_id: Annotated[str, Path(alias="collectionId", description="collection id")],
     request: Request,
     query: ItemsDep,
     ws=Depends(get_workspace),

@@ -1,4 +1,4 @@
-"""``/regions``: profile of one region, comparison of several, peer regions.
+"""``/regions``: profile of one region, comparison of several, peer regions, the report.
 
 The same specs as ``POST /analyses/profile|compare|peers``, with their parameters in the
 query string; every response passes :func:`geocluster.disclosure.apply`.
@@ -6,12 +6,13 @@ query string; every response passes :func:`geocluster.disclosure.apply`.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
 
 from api.deps import get_workspace
-from api.routers.analyses import run_spec
+from api.routers.analyses import principal_of, run_spec
 from geocluster.analyses.spec import get
 from geocluster.errors import InvalidInput
 
@@ -104,3 +105,52 @@ def peers(
     if names:
         values["names"] = [n.strip() for n in names.split(",") if n.strip()]
     return _run(request, ws, "peers", {"region_id": region_id, "k": k, **values})
+
+
+@router.get(
+    "/{region_id}/report",
+    summary="A region report (HTML or PDF) to hand out",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"text/html": {}, "application/pdf": {}},
+            "description": "The report: profile, indicators against peers over time, "
+            "clusters of the named run with their ranking components, specialisation, "
+            "inequality, assets and gaps, SDG proxies, a locator map and the exact inputs.",
+        }
+    },
+)
+def report(
+    request: Request,
+    region_id: str,
+    boundaries: Boundaries = None,
+    clusters_run: ClustersRun = None,
+    indicators: Indicators = None,
+    firms: Firms = None,
+    assets: Assets = None,
+    f: Annotated[Literal["html", "pdf"], Query(description="html or pdf")] = "html",
+    ws=Depends(get_workspace),
+) -> Response:
+    """Build the report from the same disclosed results the API serves to this caller."""
+    from geocluster.report import build_report
+
+    content = build_report(
+        ws,
+        region_id,
+        f=f,
+        boundaries=boundaries,
+        clusters_run=clusters_run,
+        indicators=indicators,
+        firms=firms,
+        assets=assets,
+        principal=principal_of(request),
+        policy=request.app.state.policy,
+    )
+    media = "application/pdf" if f == "pdf" else "text/html; charset=utf-8"
+    filename = f"report-{region_id}.{f}".replace('"', "")
+    disposition = "attachment" if f == "pdf" else "inline"
+    return Response(
+        content,
+        media_type=media,
+        headers={"Content-Disposition": f'{disposition}; filename="{filename}"'},
+    )

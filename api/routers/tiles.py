@@ -32,6 +32,8 @@ from api.errors import TileOutsideBounds
 from api.routers.features import disclosure_kind
 from api.settings import Settings
 from api.tiling import (
+    MAX_PROPERTIES,
+    POINT_PROPERTIES_PREFERRED,
     IndexCache,
     TileOptions,
     build_index,
@@ -362,9 +364,50 @@ def collection_tilejson(
                 "description": "points aggregate to grid cells (count, employees) at low zoom",
                 "minzoom": 0,
                 "maxzoom": settings.tiles.tile_max_zoom,
+                "fields": tile_fields(ws, coll),
             }
         ],
     }
+
+
+def _field_type(arrow_type) -> str:
+    import pyarrow as pa
+
+    if pa.types.is_boolean(arrow_type):
+        return "Boolean"
+    if pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type):
+        return "Number"
+    return "String"
+
+
+def tile_fields(ws, coll) -> dict[str, str]:
+    """The properties the collection's tiles carry, as TileJSON ``fields`` (name -> type).
+
+    Mirrors :mod:`api.tiling`: individual points keep the preferred properties first, at
+    most ``MAX_PROPERTIES``; aggregated cells carry ``count``, ``employees`` and
+    ``aggregated``; polygons and lines keep every scalar column.
+    """
+    import pyarrow as pa
+
+    schema = ws.store.schema(coll.layer)
+    scalar = {
+        f.name: _field_type(f.type)
+        for f in schema
+        if f.name not in ("geometry", "x", "y")
+        and not (pa.types.is_nested(f.type) or pa.types.is_binary(f.type))
+    }
+    sample = ws.read_collection(coll.id, limit=1)
+    types = set(sample.geometry.dropna().geom_type) if hasattr(sample, "geometry") else set()
+    if not (types and types <= {"Point", "MultiPoint"}):
+        return scalar
+    preferred = [c for c in POINT_PROPERTIES_PREFERRED if c in scalar]
+    keep = (preferred + [c for c in scalar if c not in preferred])[:MAX_PROPERTIES]
+    fields = {c: scalar[c] for c in keep}
+    fields["count"] = "Number"
+    if "employees" in scalar:  # cells sum employees only when the points have them
+        fields["employees"] = "Number"
+    fields["aggregated"] = "Boolean"
+    return fields
 
 
 def _url_id(collection_id: str) -> str:

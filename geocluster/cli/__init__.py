@@ -36,7 +36,7 @@ def _command(argv: Sequence[str]) -> str | None:
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The argument parser; with ``argv``, only what that command line needs is imported."""
-    from geocluster.cli import analyses, keys, workspace
+    from geocluster.cli import analyses, keys, report, workspace
 
     parser = argparse.ArgumentParser(
         prog="geocluster",
@@ -56,6 +56,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     analyses.register(sub)
     workspace.register(sub)
     keys.register(sub)
+    report.register(sub)
     return parser
 
 

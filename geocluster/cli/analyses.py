@@ -29,7 +29,8 @@ from geocluster.cli._common import (
 from geocluster.errors import InvalidInput
 
 #: Flags every analysis subcommand has besides its parameters.
-COMMON_FLAGS = ("workspace", "json")
+#: Flags of every analysis subcommand that are not analysis parameters.
+COMMON_FLAGS = ("workspace", "store", "engine", "scheduler", "json")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -16,7 +16,7 @@ def test_health_and_docs(client):
     assert client.get("/health").json() == {"status": "ok", "auth": "open"}
     assert client.get("/docs").status_code == 200
     spec = client.get("/openapi.json").json()
-    assert "/collections/{collection_id}/items" in spec["paths"]
+    assert "/collections/{collectionId}/items" in spec["paths"]
     assert "/analyses/clusters" in spec["paths"]
     # request models carry examples
     schemas = spec["components"]["schemas"]

@@ -43,10 +43,11 @@ def _free_port() -> int:
 
 def _serve(ws_dir: Path, port: int, workers: int) -> subprocess.Popen:
     code = (
-        "import sys; sys.path.insert(0, %r)\n"
+        f"import sys; sys.path.insert(0, {str(REPO)!r})\n"
         "from api.server import serve, settings_for_serve\n"
-        "serve(settings_for_serve(%r, '127.0.0.1', %d), workers=%d, log_level='warning')\n"
-    ) % (str(REPO), str(ws_dir), port, workers)
+        f"serve(settings_for_serve({str(ws_dir)!r}, '127.0.0.1', {port}), workers={workers}, "
+        "log_level='warning')\n"
+    )
     env = {**os.environ, "GEOCLUSTER_TILE_PYRAMIDS": "false", "GEOCLUSTER_WARM_ON_START": "false"}
     proc = subprocess.Popen([sys.executable, "-c", code], env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
@@ -169,8 +170,8 @@ def test_kill_9_of_the_server_during_an_upload(tmp_path):
     # A slow multipart upload: headers and half of a big body, then the server dies.
     boundary = "gcboundary"
     head = (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"kind\"\r\n\r\nfirms\r\n"
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.csv\"\r\n"
+        f'--{boundary}\r\nContent-Disposition: form-data; name="kind"\r\n\r\nfirms\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.csv"\r\n'
         "Content-Type: text/csv\r\n\r\nfirm_id,lon,lat,isic,employees\n"
     ).encode()
     row = b"f,-103.35,20.67,15,3\n"
@@ -179,7 +180,8 @@ def test_kill_9_of_the_server_during_an_upload(tmp_path):
     sock.sendall(
         f"POST /datasets HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
         f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
-        f"Content-Length: {total}\r\n\r\n".encode() + head
+        f"Content-Length: {total}\r\n\r\n".encode()
+        + head
     )
     for _ in range(50):
         sock.sendall(row * 10_000)

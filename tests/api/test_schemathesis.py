@@ -132,7 +132,7 @@ def client(app):
     ],
 )
 def test_bounded_queries(client, _template, url, status):
-    ids = {c["id"] for c in client.get("/collections").json()["collections"]}
+    ids = {c["id"] for c in client.get("/collections?include_runs=true").json()["collections"]}
     hotspots = next(i for i in sorted(ids) if i.startswith("hotspots-"))
     clusters = next(i for i in sorted(ids) if i.startswith("clusters-") and "." not in i)
     url = url.replace("hotspots-run", hotspots).replace("clusters-run", clusters)

@@ -22,7 +22,6 @@ import pytest
 
 from tests.browser.test_map import (  # noqa: F401 - fixtures used by name
     DESKTOP,
-    ISIC_15,
     PHONE,
     REPO,
     Session,
@@ -63,7 +62,9 @@ def _run_from_panel(s: Session, base: str, division: str, shot: str) -> dict:
     assert any(t.startswith("firms@1") for t in labels), labels
     page.select_option("#gc-firms", "firms")
     sector_labels = page.locator("#gc-sector option").all_inner_texts()
-    assert f"15 – {ISIC_15}" in sector_labels  # divisions listed with their ISIC titles
+    assert (
+        "15 – Manufacture of leather and related products" in sector_labels
+    )  # divisions listed with their ISIC titles
     assert any(t.startswith("C – Manufacturing") for t in sector_labels)
     page.select_option("#gc-sector", f"division:{division}")
     # HDBSCAN has no eps: its minimum cluster size replaces the eps field

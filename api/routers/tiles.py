@@ -414,6 +414,8 @@ def raster_tile(
 
     _check_tile(z, x, y, settings)
     info = visible_raster(ws, principal, raster_id)
+    if info.kind == "kde" and not principal.sees_microdata:
+        _check_surface(info, request.app.state.policy)
     name = colormap or settings.tiles.raster_colormap
     try:
         colors = cmap.get(name)
@@ -434,6 +436,22 @@ def raster_tile(
     img.rescale(in_range=((lo, hi),))
     body = img.render(img_format="PNG", colormap=colors)
     return Response(body, media_type="image/png", headers=headers)
+
+
+def _check_surface(info, policy) -> None:
+    """Below editor, a KDE surface's tiles pass the rule its analysis result passes
+    (:func:`geocluster.disclosure.surface_withheld`): 403 with the reason otherwise."""
+    from geocluster.disclosure import surface_withheld
+    from geocluster.errors import DisclosureError
+
+    meta = info.meta or {}
+    reason = surface_withheld(meta.get("bandwidth_m"), meta.get("n_firms"), policy)
+    if reason is not None:
+        raise DisclosureError(
+            f"raster {info.id!r} is withheld below editor ({reason}): a density surface "
+            f"needs a bandwidth of at least {policy.bandwidth_floor_m:g} m and "
+            f"{policy.min_contributors} firms"
+        )
 
 
 @router.get("/rasters/{raster_id}/tilejson.json", summary="TileJSON of a raster")

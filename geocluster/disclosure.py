@@ -284,10 +284,16 @@ def apply(
 
 
 def _layer(layer: Layer, rules: DisclosurePolicy) -> Layer:
-    """Editors: the workspace policy as it is (flags; suppresses if it enforces)."""
+    """Editors: the workspace policy as it is (flags; suppresses if it enforces).
+
+    A workspace whose policy forbids firm points (``firm_points=False``) gets them as
+    grid cells and smoothed hulls even for editors, as before.
+    """
     frame = layer.frame
-    if layer.kind in ("public", "firm_points") or frame is None or len(frame) == 0:
+    if layer.kind == "public" or frame is None or len(frame) == 0:
         return layer
+    if layer.kind == "firm_points":
+        return layer if rules.firm_points else layer.with_frame(_firm_cells(frame, rules))
     if layer.kind == "surface" and layer.count_col is None:
         return layer
     _check_count_col(layer)
@@ -300,6 +306,9 @@ def _layer(layer: Layer, rules: DisclosurePolicy) -> Layer:
                 geoms = out.geometry.to_numpy().copy()
                 geoms[flagged] = None
                 out = out.set_geometry(gpd.GeoSeries(geoms, index=out.index, crs=out.crs))
+    if layer.kind == "cluster_summary" and not rules.firm_points:
+        if isinstance(out, gpd.GeoDataFrame):
+            out = rules._smooth_hulls(out)
     return layer.with_frame(out)
 
 
@@ -441,23 +450,16 @@ def _region_table(
             round_to=rules.round_to,
         )
         suppressed = (safe["disclosure"] != "ok").to_numpy()
-        if margins:
-            # a line total another table could not protect: this table's row of it
-            hit = np.array(
-                [
-                    ("row", r) in margins if row == "region_id" and col != "sector" else False
-                    for r in sub[row]
-                ]
-                if row == "region_id"
-                else [("col", s) in margins for s in sub[col]]
-                if col == "sector"
-                else [False] * len(sub),
-                dtype=bool,
-            )
-            extra = hit & ~suppressed
-            if extra.any():
-                safe = inherit_suppression(safe, extra, columns=values, reason="secondary")
-                suppressed = suppressed | extra
+        hit = np.zeros(len(sub), dtype=bool)
+        if margins and row == "region_id" and col != "sector":  # a table of region totals
+            hit = np.array([("row", r) in margins for r in sub[row]], dtype=bool)
+        elif margins and row == "_row" and col == "sector":  # a table of sector totals
+            hit = np.array([("col", c) in margins for c in sub[col]], dtype=bool)
+        if (hit & ~suppressed).any():
+            # a line total a two-way table could not protect by a cell is suppressed
+            # here; the lines of this table are then completed again
+            again, _ = secondary_suppression(sub, suppressed | hit, row=row, col=col, value=count)
+            suppressed = again.to_numpy()
         safe = inherit_suppression(safe, suppressed, columns=values, reason="secondary")
         for c in safe.columns:
             if c not in work.columns:

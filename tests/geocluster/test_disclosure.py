@@ -358,3 +358,40 @@ def test_surface_withheld_rule():
     assert surface_withheld(500.0, 100, policy) is None
     assert surface_withheld(None, 100, policy) == "bandwidth_unknown"
     assert surface_withheld(900.0, 2, policy) == "few_contributors"
+
+
+def test_region_total_that_is_a_single_suppressed_cell_is_suppressed_too():
+    # r0 has one sector only, dominated by one firm: its region total *is* that cell,
+    # so the regions table must not publish it (and then one more region, for the
+    # national total); hand-checked against Hundepool et al. 2012, §6.2
+    rows = pd.DataFrame(
+        {
+            "region_id": ["r0", "r1", "r1", "r2", "r2"],
+            "sector": ["s0", "s0", "s1", "s0", "s1"],
+            "count": [10, 10, 12, 14, 16],
+            "employees": [1000.0, 50.0, 60.0, 70.0, 80.0],
+            "top2": [990.0, 20.0, 20.0, 20.0, 20.0],
+            "lq": [1.5, 0.9, 1.1, 0.9, 1.1],
+        }
+    )
+    regions = pd.DataFrame({"region_id": ["r0", "r1", "r2"], "n_firms": [10, 22, 30]})
+    result = Result(
+        body={},
+        layers={
+            "rows": Layer(
+                "region_table", rows, count_col="count", top_k_col="top2", total_col="employees"
+            ),
+            "regions": Layer("region_table", regions, count_col="n_firms"),
+        },
+    )
+    out = apply(result, VIEWER, DisclosurePolicy())
+    cells = out.layers["rows"].frame.set_index(["region_id", "sector"])
+    assert cells.loc[("r0", "s0"), "disclosure"] == "dominance"
+    assert pd.isna(cells.loc[("r0", "s0"), "lq"])
+    assert "top2" not in cells.columns  # top-k employment never leaves
+    reg = out.layers["regions"].frame.set_index("region_id")
+    assert reg.loc["r0", "disclosure"] == "secondary" and pd.isna(reg.loc["r0", "n_firms"])
+    assert (reg["disclosure"] != "ok").sum() == 2
+    # an editor sees every figure
+    editor = apply(result, EDITOR, DisclosurePolicy()).layers["regions"].frame
+    assert editor["n_firms"].tolist() == [10, 22, 30]

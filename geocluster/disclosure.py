@@ -377,10 +377,10 @@ def _viewer(result: Result, rules: DisclosurePolicy, firms: gpd.GeoDataFrame | N
         frame = layer.frame
         if layer.kind == "public" or frame is None:
             out[key] = layer
+        elif len(frame) == 0:  # column names only: nothing to disclose
+            out[key] = layer
         elif layer.kind == "firm_points":
             out[key] = layer.with_frame(_firm_cells(frame, rules))
-        elif len(frame) == 0:
-            out[key] = layer
         elif layer.kind == "region_table":
             table, _ = _region_table(layer, rules, margins=margins)
             out[key] = layer.with_frame(_inherit_sectors(table, cells))

@@ -39,9 +39,14 @@ if TYPE_CHECKING:
 
 #: Roles, lowest first (ARCHITECTURE.md, "Principals").
 ROLES = ("viewer", "editor", "admin")
-#: Side of the fixed lon/lat grid firm points are counted in for callers without
-#: microdata access (degrees; about 5.5 km of latitude).
-POINT_GRID_DEG = 0.05
+#: Web-Mercator zoom of the fixed grid firm points and cluster outlines are published in
+#: below editor: zoom 13 cells are 4.9 km wide at the equator (cos(lat) times that
+#: elsewhere: 4.6 km at 20 deg N), the scale of the 0.05 deg cells used before and of a
+#: municipality's urban area, so a cell of 3 firms does not point at a building.
+PUBLIC_ZOOM = 13
+#: Smallest KDE bandwidth a viewer may see a surface of (metres): a quarter of a
+#: public grid cell, so a surface shows no more than the cell counts do.
+BANDWIDTH_FLOOR_M = 1000.0
 
 
 @dataclass(frozen=True)
@@ -83,7 +88,15 @@ class DisclosurePolicy:
     enforce : bool
         False: flag only (permissive). True: suppress flagged values.
     hull_smoothing_m : float
-        Buffer (metres, roughly) applied to cluster hulls when ``firm_points`` is off.
+        Buffer (metres, roughly) applied to cluster hulls when ``firm_points`` is off
+        (the old :meth:`apply` on frames; :func:`apply` publishes grid outlines instead).
+    p_percent : float or None
+        p% rule on employment below editor (None: off).
+    public_zoom : int
+        Web-Mercator zoom of the grid firm points and cluster outlines are published
+        in below editor (:data:`PUBLIC_ZOOM`).
+    bandwidth_floor_m : float
+        Smallest KDE bandwidth whose surface a viewer may see (:data:`BANDWIDTH_FLOOR_M`).
     """
 
     min_contributors: int = 3
@@ -93,6 +106,9 @@ class DisclosurePolicy:
     firm_points: bool = True
     enforce: bool = False
     hull_smoothing_m: float = 250.0
+    p_percent: float | None = 0.10
+    public_zoom: int = PUBLIC_ZOOM
+    bandwidth_floor_m: float = BANDWIDTH_FLOOR_M
 
     def __post_init__(self) -> None:
         if self.min_contributors < 1:
@@ -206,77 +222,543 @@ def policy_for(principal: Principal | None, policy: DisclosurePolicy) -> Disclos
     return replace(policy, enforce=True, firm_points=False)
 
 
-def apply(result: Result, principal: Principal | None, policy: DisclosurePolicy) -> Result:
+def apply(
+    result: Result,
+    principal: Principal | None,
+    policy: DisclosurePolicy,
+    *,
+    firms: gpd.GeoDataFrame | None = None,
+) -> Result:
     """``result`` as ``principal`` may see it, layer by layer according to its kind.
+
+    Editors, admins and the open single-user mode (``principal`` None) get the
+    workspace policy as it is (permissive by default: cells flagged, not suppressed).
+    Anyone below ``editor`` gets the disclosure algorithms below, whatever the policy's
+    ``enforce`` and ``firm_points`` say:
+
+    - ``firm_points``: counts in the fixed Web-Mercator grid of ``policy.public_zoom``
+      (:func:`grid_counts`: threshold, (n, k) dominance and p% on employment, one more
+      cell suppressed when a single one is, so the total does not give it away); no
+      firm id, name or coordinate, only cell polygons;
+    - ``region_table``: :func:`suppress_region_sector_table` (primary and secondary
+      suppression, derived values inherit it); a one-way table (regions or sectors
+      only) is one line; rows with no count (not firm-derived) are left alone; line
+      totals that :func:`secondary_suppression` reports are suppressed in the one-way
+      tables of the same result; ``dominant_sector`` and ``sector_mix`` inherit the
+      suppression of their (region, sector) cell;
+    - ``cluster_summary``: clusters under the threshold or dominated are nulled; the
+      outline is :func:`safe_cluster_outlines` of the cluster's firms (a
+      ``firm_points`` layer with ``cluster_id`` in the result, or ``firms``), never a
+      hull; without firms the geometry is null; centroid, area and density follow the
+      outline; ``sector_mix`` / ``dominant_sector`` inherit the suppression of the
+      (cluster, sector) cells;
+    - ``surface``: withheld (figures null, ``raster_id`` null, ``disclosure`` saying
+      why) when made with a bandwidth below ``policy.bandwidth_floor_m`` or from fewer
+      than ``min_contributors`` firms. Withholding, not recomputing: the stored raster
+      an editor made stays as it is and raster tiles refuse it to viewers by the same
+      rule (:func:`surface_withheld`);
+    - ``cell_counts``: threshold and dominance, flagged rows nulled with their geometry.
 
     Parameters
     ----------
     result : Result
         An analysis result whose layers declare their disclosure kind.
     principal : Principal or None
-        The caller; None for the open single-user mode (treated as an editor).
+        The caller (anything with ``sees_microdata``); None for the open mode.
     policy : DisclosurePolicy
         The workspace's rules.
+    firms : GeoDataFrame, optional
+        Firm points with ``cluster_id`` (a clusters run's ``labels``), for the outlines
+        of ``cluster_summary`` layers when the result carries no ``firm_points`` layer.
 
     Returns
     -------
     Result
         The same body with every layer passed through the rules of its kind.
     """
-    rules = policy_for(principal, policy)
-    return result.with_layers({key: _layer(layer, rules) for key, layer in result.layers.items()})
+    if principal is None or principal.sees_microdata:
+        return result.with_layers(
+            {key: _layer(layer, policy) for key, layer in result.layers.items()}
+        )
+    return _viewer(result, policy_for(principal, policy), firms)
 
 
 def _layer(layer: Layer, rules: DisclosurePolicy) -> Layer:
+    """Editors: the workspace policy as it is (flags; suppresses if it enforces).
+
+    A workspace whose policy forbids firm points (``firm_points=False``) gets them as
+    grid cells and smoothed hulls even for editors, as before.
+    """
     frame = layer.frame
     if layer.kind == "public" or frame is None or len(frame) == 0:
         return layer
     if layer.kind == "firm_points":
-        if rules.firm_points:
-            return layer
-        counts = _grid_counts(frame)
-        cells = rules._cells(counts, "n_firms", None, None)
-        return layer.with_frame(cells)
+        return layer if rules.firm_points else layer.with_frame(_firm_cells(frame, rules))
     if layer.kind == "surface" and layer.count_col is None:
-        return layer  # a raster surface: its bandwidth floor is checked where it is made
-    if layer.count_col not in frame.columns:
-        raise DisclosureError(
-            f"a {layer.kind} layer declares count column {layer.count_col!r} but has "
-            f"{[c for c in frame.columns if c != 'geometry']}"
-        )
+        return layer
+    _check_count_col(layer)
     out = rules._cells(frame, layer.count_col, layer.top_k_col, layer.total_col)
-    if isinstance(out, gpd.GeoDataFrame) and layer.kind in ("cluster_summary", "cell_counts"):
-        if rules.enforce:
+    if rules.enforce and isinstance(out, gpd.GeoDataFrame):
+        if layer.kind in ("cluster_summary", "cell_counts"):
             # the outline of a suppressed cluster or cell is itself a few firm locations
             flagged = (out["disclosure"] != "ok").to_numpy()
             if flagged.any():
                 geoms = out.geometry.to_numpy().copy()
                 geoms[flagged] = None
                 out = out.set_geometry(gpd.GeoSeries(geoms, index=out.index, crs=out.crs))
-        if layer.kind == "cluster_summary" and not rules.firm_points:
+    if layer.kind == "cluster_summary" and not rules.firm_points:
+        if isinstance(out, gpd.GeoDataFrame):
             out = rules._smooth_hulls(out)
     return layer.with_frame(out)
 
 
-def _grid_counts(frame: pd.DataFrame) -> gpd.GeoDataFrame:
-    """Firm points as counts in fixed lon/lat cells of :data:`POINT_GRID_DEG` (no names)."""
+def _check_count_col(layer: Layer) -> None:
+    if layer.count_col not in layer.frame.columns:
+        raise DisclosureError(
+            f"a {layer.kind} layer declares count column {layer.count_col!r} but has "
+            f"{[c for c in layer.frame.columns if c != 'geometry']}"
+        )
+
+
+# -- below editor -------------------------------------------------------------------------
+#: Key and label columns a suppression never nulls.
+_KEYS = frozenset(
+    {
+        "region_id", "sector", "metric", "cluster_id", "cell", "cell_id", "asset_id", "name",
+        "title", "region_name", "sector_title", "level", "year", "zoom", "ix", "iy",
+        "disclosure", "geometry", "category", "label", "hull_type",
+    }
+)  # fmt: skip
+
+
+def _value_columns(frame: pd.DataFrame) -> tuple[str, ...]:
+    """Columns a suppressed row loses: numbers, flags, and the named derived columns."""
+    cols = []
+    for c in frame.columns:
+        if c in _KEYS or c == getattr(frame, "_geometry_column_name", None):
+            continue
+        dtype = frame[c].dtype
+        numeric = pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
+        if numeric or c in DERIVED_COLUMNS or c.endswith("_share") or c.startswith("lq"):
+            cols.append(c)
+    return tuple(cols)
+
+
+def _viewer(result: Result, rules: DisclosurePolicy, firms: gpd.GeoDataFrame | None) -> Result:
+    layers = dict(result.layers)
+    body = result.body
+    if firms is None:
+        for layer in layers.values():
+            f = layer.frame
+            if layer.kind == "firm_points" and isinstance(f, gpd.GeoDataFrame):
+                if "cluster_id" in f.columns:
+                    firms = f
+                    break
+    # two-way region x sector tables first: their suppression and margins reach the rest
+    cells: dict[tuple[str, str], bool] = {}  # (region, sector) -> suppressed
+    margins: set[tuple[str, Any]] = set()
+    out: dict[str, Layer] = {}
+    for key, layer in layers.items():
+        if layer.kind == "region_table" and _is_two_way(layer.frame):
+            frame, lines = _region_table(layer, rules)
+            margins |= lines
+            rows = frame[frame[layer.count_col].notna() | (frame["disclosure"] != "ok")]
+            for r, s, d in zip(
+                rows["region_id"].astype(str),
+                rows["sector"].astype(str),
+                rows["disclosure"],
+                strict=True,
+            ):
+                cells[(r, s)] = d != "ok"
+            out[key] = layer.with_frame(frame)
+    for key, layer in layers.items():
+        if key in out:
+            continue
+        frame = layer.frame
+        if layer.kind == "public" or frame is None:
+            out[key] = layer
+        elif len(frame) == 0:  # column names only: nothing to disclose
+            out[key] = layer
+        elif layer.kind == "firm_points":
+            out[key] = layer.with_frame(_firm_cells(frame, rules))
+        elif layer.kind == "region_table":
+            table, _ = _region_table(layer, rules, margins=margins)
+            out[key] = layer.with_frame(_inherit_sectors(table, cells))
+        elif layer.kind == "cluster_summary":
+            _check_count_col(layer)
+            out[key] = layer.with_frame(_clusters(layer, rules, firms))
+        elif layer.kind == "surface":
+            frame, reason = _surface(layer, result.body, rules)
+            if reason is not None:
+                body = {
+                    **body,
+                    "raster_id": None,
+                    "disclosure": reason,
+                    "disclosure_detail": (
+                        f"the surface is withheld below editor: bandwidth floor "
+                        f"{rules.bandwidth_floor_m:g} m, at least {rules.min_contributors} firms"
+                    ),
+                }
+                if "max_density" in body:
+                    body["max_density"] = None
+            out[key] = layer.with_frame(frame)
+        else:  # cell_counts
+            _check_count_col(layer)
+            out[key] = layer.with_frame(_cell_counts(layer, rules))
+    ordered = {key: out[key] for key in layers}
+    from dataclasses import replace as _replace
+
+    return _replace(result.with_layers(ordered), body=body)
+
+
+def _is_two_way(frame: Any) -> bool:
+    return frame is not None and len(frame) > 0 and {"region_id", "sector"} <= set(frame.columns)
+
+
+def _region_table(
+    layer: Layer, rules: DisclosurePolicy, *, margins: set | None = None
+) -> tuple[pd.DataFrame, set]:
+    """Primary and secondary suppression of a region table; inherited derived values."""
+    _check_count_col(layer)
+    frame = layer.frame
+    count = layer.count_col
+    is_geo = isinstance(frame, gpd.GeoDataFrame)
+    work = pd.DataFrame(frame).reset_index(drop=True).copy()
+    if "disclosure" not in work.columns:
+        work["disclosure"] = "ok"
+    firm_rows = pd.to_numeric(work[count], errors="coerce").notna().to_numpy()
+    row = "region_id" if "region_id" in work.columns else "_row"
+    col = (
+        "sector" if "sector" in work.columns else ("metric" if "metric" in work.columns else "_col")
+    )
+    work["_row"] = "all"
+    work["_col"] = "all"
+    sub = work[firm_rows]
+    lines: set = set()
+    if len(sub):
+        values = _value_columns(sub)
+        safe, lines = suppress_region_sector_table(
+            sub[[c for c in sub.columns if c not in ("disclosure",)]],
+            row=row,
+            col=col,
+            count=count,
+            top_n=layer.top_k_col,
+            total=layer.total_col,
+            min_count=rules.min_contributors,
+            dominance_k=rules.dominance_p,
+            p_percent=rules.p_percent,
+            round_to=rules.round_to,
+        )
+        suppressed = (safe["disclosure"] != "ok").to_numpy()
+        hit = np.zeros(len(sub), dtype=bool)
+        if margins and row == "region_id" and col != "sector":  # a table of region totals
+            hit = np.array([("row", r) in margins for r in sub[row]], dtype=bool)
+        elif margins and row == "_row" and col == "sector":  # a table of sector totals
+            hit = np.array([("col", c) in margins for c in sub[col]], dtype=bool)
+        if (hit & ~suppressed).any():
+            # a line total a two-way table could not protect by a cell is suppressed
+            # here; the lines of this table are then completed again
+            again, _ = secondary_suppression(sub, suppressed | hit, row=row, col=col, value=count)
+            suppressed = again.to_numpy()
+        safe = inherit_suppression(safe, suppressed, columns=values, reason="secondary")
+        for c in safe.columns:
+            if c not in work.columns:
+                continue
+            if safe[c].dtype != work[c].dtype:
+                work[c] = work[c].astype(object if safe[c].dtype == object else safe[c].dtype)
+            work.loc[firm_rows, c] = safe[c].to_numpy()
+        # columns the algorithm dropped (top-k employment) go for everyone below editor
+        work = work.drop(
+            columns=[
+                c
+                for c in work.columns
+                if c in sub.columns and c not in safe.columns and c not in ("_row", "_col")
+            ]
+        )
+        work.loc[firm_rows, "disclosure"] = safe["disclosure"].to_numpy()
+        if is_geo:
+            pass  # region polygons are public boundaries: kept
+    work = work.drop(columns=["_row", "_col"])
+    if is_geo:
+        work = gpd.GeoDataFrame(work, geometry=frame.geometry.name, crs=frame.crs)
+    return work, lines
+
+
+def _inherit_sectors(table: pd.DataFrame, cells: dict[tuple[str, str], bool]) -> pd.DataFrame:
+    """``dominant_sector`` / ``sector_mix`` of a region go with their (region, sector) cell.
+
+    With no two-way table in the result to check the cell against, they are withheld.
+    """
+    if "dominant_sector" not in table.columns and "sector_mix" not in table.columns:
+        return table
+    out = table.copy()
+    regions = out["region_id"].astype(str) if "region_id" in out.columns else None
+    for c in ("dominant_sector", "sector_mix"):
+        if c not in out.columns:
+            continue
+        values = out[c].astype(object).to_list()
+        for i, v in enumerate(values):
+            if v is None or (isinstance(v, float) and np.isnan(v)):
+                continue
+            rid = regions.iloc[i] if regions is not None else None
+            if c == "dominant_sector":
+                ok = rid is not None and cells.get((rid, str(v))) is False
+                values[i] = v if ok else None
+            else:
+                values[i] = _filter_mix(
+                    v, lambda s, rid=rid: rid is not None and cells.get((rid, s)) is False
+                )
+        out[c] = pd.Series(values, index=out.index, dtype=object)
+    if "dominant_share" in out.columns and "dominant_sector" in out.columns:
+        out["dominant_share"] = out["dominant_share"].where(out["dominant_sector"].notna())
+    return out
+
+
+def _filter_mix(value: Any, keep: Any) -> Any:
+    """A sector mix (JSON text or dict of sector -> share) with only the safe sectors."""
+    import json
+
+    text = isinstance(value, str)
+    try:
+        mix = json.loads(value) if text else dict(value)
+    except (TypeError, ValueError):
+        return None
+    kept = {k: v for k, v in mix.items() if keep(str(k))}
+    return json.dumps(kept) if text else kept
+
+
+def _lonlat(frame: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lon/lat of the points of ``frame`` and the mask of rows with a geometry."""
+    pts = frame.to_crs("EPSG:4326") if frame.crs is not None else frame
+    geom = pts.geometry
+    has = (~geom.isna() & ~geom.is_empty).to_numpy()
+    xy = np.full((len(pts), 2), np.nan)
+    if has.any():
+        xy[has] = shapely.get_coordinates(geom[has].representative_point().to_numpy())
+    return xy[:, 0], xy[:, 1], has
+
+
+def _employees(frame: pd.DataFrame) -> np.ndarray | None:
+    if "employees" not in frame.columns:
+        return None
+    return pd.to_numeric(frame["employees"], errors="coerce").to_numpy(dtype=float)
+
+
+def _firm_cells(frame: Any, rules: DisclosurePolicy) -> gpd.GeoDataFrame:
+    """Firm points as safe counts in the fixed grid of ``rules.public_zoom``."""
     if not isinstance(frame, gpd.GeoDataFrame):
         raise DisclosureError("a firm_points layer needs geometries to aggregate")
-    pts = frame.to_crs("EPSG:4326") if frame.crs is not None else frame
-    pts = pts[~pts.geometry.isna() & ~pts.geometry.is_empty]
-    xy = shapely.get_coordinates(pts.geometry.representative_point().to_numpy())
-    ix = np.floor(xy[:, 0] / POINT_GRID_DEG).astype(np.int64)
-    iy = np.floor(xy[:, 1] / POINT_GRID_DEG).astype(np.int64)
-    cells = pd.DataFrame({"ix": ix, "iy": iy}).value_counts().rename("n_firms").reset_index()
-    cells = cells.sort_values(["iy", "ix"], kind="stable").reset_index(drop=True)
-    boxes = shapely.box(
-        cells["ix"] * POINT_GRID_DEG,
-        cells["iy"] * POINT_GRID_DEG,
-        (cells["ix"] + 1) * POINT_GRID_DEG,
-        (cells["iy"] + 1) * POINT_GRID_DEG,
+    lon, lat, has = _lonlat(frame)
+    emp = _employees(frame)
+    cells = grid_counts(
+        lon[has],
+        lat[has],
+        rules.public_zoom,
+        employees=None if emp is None else emp[has],
+        min_count=rules.min_contributors,
+        dominance_n=rules.dominance_k,
+        dominance_k=rules.dominance_p,
+        p_percent=rules.p_percent,
+        round_to=rules.round_to,
     )
-    cells["cell_id"] = cells["ix"].astype(str) + "_" + cells["iy"].astype(str)
-    return gpd.GeoDataFrame(cells[["cell_id", "n_firms"]], geometry=boxes, crs="EPSG:4326")
+    flagged = (cells["disclosure"] != "ok").to_numpy()
+    if flagged.sum() == 1 and (~flagged).any():
+        # the layer's total minus the published cells would give the one suppressed cell:
+        # suppress the smallest published one too
+        published = pd.to_numeric(cells["count"], errors="coerce").to_numpy(dtype=float)
+        j = int(np.where(flagged, np.inf, published).argmin())
+        for c in ("count", "employees"):
+            if c in cells.columns:
+                cells.loc[j, c] = np.nan
+        cells.loc[j, "disclosure"] = "secondary"
+    return cells.rename(columns={"count": "n_firms"})
+
+
+def _primary(
+    frame: pd.DataFrame, count: str, rules: DisclosurePolicy, top: str | None, total: str | None
+) -> np.ndarray:
+    """Reason of primary suppression of each row (None: publishable)."""
+    counts = pd.to_numeric(frame[count], errors="coerce")
+    reason = np.full(len(frame), None, dtype=object)
+    if top and total and {top, total} <= set(frame.columns):
+        t = pd.to_numeric(frame[top], errors="coerce").to_numpy(dtype=float)
+        tot = pd.to_numeric(frame[total], errors="coerce").to_numpy(dtype=float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            dominated = (tot > 0) & (t > rules.dominance_p * tot)
+        reason[dominated] = "dominance"
+    reason[(counts < rules.min_contributors).to_numpy() | counts.isna().to_numpy()] = (
+        "few_contributors"
+    )
+    return reason
+
+
+def _cell_counts(layer: Layer, rules: DisclosurePolicy) -> pd.DataFrame:
+    frame = layer.frame
+    reason = _primary(frame, layer.count_col, rules, layer.top_k_col, layer.total_col)
+    flagged = np.array([r is not None for r in reason])
+    out = inherit_suppression(
+        frame.reset_index(drop=True),
+        flagged,
+        columns=_value_columns(frame),
+        reason=pd.Series(reason).fillna("ok"),
+    )
+    if rules.round_to:
+        out[layer.count_col] = round_to_base(out[layer.count_col], rules.round_to)
+    if isinstance(frame, gpd.GeoDataFrame):
+        # the outline of a suppressed cell is itself a few firm locations
+        geoms = frame.geometry.to_numpy().copy()
+        geoms[flagged] = None
+        out = gpd.GeoDataFrame(out.drop(columns=frame.geometry.name), geometry=geoms, crs=frame.crs)
+    return out
+
+
+def _clusters(
+    layer: Layer, rules: DisclosurePolicy, firms: gpd.GeoDataFrame | None
+) -> pd.DataFrame:
+    """Cluster summaries below editor: suppression, safe outlines, safe sector mix."""
+    frame = layer.frame.reset_index(drop=True)
+    top = layer.top_k_col or ("top2_employees" if "top2_employees" in frame.columns else None)
+    total = layer.total_col or ("employees" if top == "top2_employees" else None)
+    reason = _primary(frame, layer.count_col, rules, top, total)
+    flagged = np.array([r is not None for r in reason])
+    out = inherit_suppression(
+        frame, flagged, columns=_value_columns(frame), reason=pd.Series(reason).fillna("ok")
+    )
+    out = out.drop(columns=[c for c in ("top2_employees", "top_employees") if c in out.columns])
+    if rules.round_to:
+        out[layer.count_col] = round_to_base(out[layer.count_col], rules.round_to)
+    # outlines: unions of safe grid cells of the cluster's firms, never hulls
+    geoms = np.full(len(out), None, dtype=object)
+    if firms is not None and len(firms) and "cluster_id" in out.columns:
+        lon, lat, has = _lonlat(firms)
+        labels = pd.to_numeric(firms["cluster_id"], errors="coerce").fillna(-1).to_numpy()
+        outlines = safe_cluster_outlines(
+            lon[has], lat[has], labels[has], rules.public_zoom, min_count=rules.min_contributors
+        ).set_index("cluster_id")
+        for i, cid in enumerate(out["cluster_id"]):
+            if not flagged[i] and cid in outlines.index:
+                geoms[i] = outlines.geometry.loc[cid]
+    for c in ("centroid_lon", "centroid_lat", "area_km2", "density_per_km2"):
+        if c in out.columns:
+            out[c] = np.nan
+    has_geom = np.array([g is not None for g in geoms])
+    if has_geom.any():
+        shapes = gpd.GeoSeries(list(geoms[has_geom]), crs="EPSG:4326")
+        if "centroid_lon" in out.columns:
+            # the centre of the published cells, not the mean of firm positions
+            cen = shapes.to_crs("EPSG:3857").centroid.to_crs("EPSG:4326")
+            out.loc[has_geom, "centroid_lon"] = cen.x.to_numpy()
+            out.loc[has_geom, "centroid_lat"] = cen.y.to_numpy()
+        if "area_km2" in out.columns:
+            area = shapes.to_crs("EPSG:6933").area.to_numpy() / 1e6  # equal-area CRS
+            out.loc[has_geom, "area_km2"] = area
+            if "density_per_km2" in out.columns:
+                n = pd.to_numeric(out.loc[has_geom, layer.count_col], errors="coerce")
+                out.loc[has_geom, "density_per_km2"] = n.to_numpy() / area
+    out = _safe_cluster_sectors(out, flagged, layer.count_col, rules)
+    if isinstance(layer.frame, gpd.GeoDataFrame):
+        name = layer.frame.geometry.name
+        out = gpd.GeoDataFrame(out.drop(columns=[name]), geometry=list(geoms), crs="EPSG:4326")
+    return out
+
+
+def _safe_cluster_sectors(
+    out: pd.DataFrame, flagged: np.ndarray, count: str, rules: DisclosurePolicy
+) -> pd.DataFrame:
+    """``sector_mix`` and ``dominant_sector`` of clusters through the (cluster, sector) table.
+
+    The (cluster, sector) counts are the published shares times the cluster's firms;
+    the table gets primary and secondary suppression, and only safe sectors remain.
+    """
+    import json
+
+    if "sector_mix" not in out.columns and "dominant_sector" not in out.columns:
+        return out
+    rows = []
+    n_firms = pd.to_numeric(out[count], errors="coerce")
+    if "sector_mix" in out.columns:
+        for i, (cid, mix) in enumerate(zip(out["cluster_id"], out["sector_mix"], strict=True)):
+            if flagged[i] or mix is None or not isinstance(mix, str | dict):
+                continue
+            try:
+                parts = json.loads(mix) if isinstance(mix, str) else mix
+            except ValueError:
+                continue
+            for sector, share in parts.items():
+                rows.append((cid, str(sector), round(float(share) * float(n_firms.iloc[i]))))
+    cells: dict[tuple, bool] = {}
+    if rows:
+        table = pd.DataFrame(rows, columns=["cluster_id", "sector", "count"])
+        safe, _ = suppress_region_sector_table(
+            table, row="cluster_id", col="sector", min_count=rules.min_contributors, p_percent=None
+        )
+        for cid, s, d in zip(table["cluster_id"], table["sector"], safe["disclosure"], strict=True):
+            cells[(cid, s)] = d != "ok"
+    out = out.copy()
+    if "sector_mix" in out.columns:
+        out["sector_mix"] = [
+            None
+            if flagged[i] or m is None
+            else _filter_mix(m, lambda s, c=c: cells.get((c, s)) is False)
+            for i, (c, m) in enumerate(zip(out["cluster_id"], out["sector_mix"], strict=True))
+        ]
+    if "dominant_sector" in out.columns:
+        out["dominant_sector"] = [
+            d if not flagged[i] and d is not None and cells.get((c, str(d))) is False else None
+            for i, (c, d) in enumerate(zip(out["cluster_id"], out["dominant_sector"], strict=True))
+        ]
+        if "dominant_share" in out.columns:
+            out["dominant_share"] = out["dominant_share"].where(out["dominant_sector"].notna())
+    return out
+
+
+def surface_withheld(
+    bandwidth_m: float | None, n_firms: float | None, rules: DisclosurePolicy
+) -> str | None:
+    """Why a KDE surface may not be shown below editor (None: it may).
+
+    ``few_contributors`` (fewer firms than the threshold), ``bandwidth_unknown`` or
+    ``bandwidth_below_floor`` (a narrow kernel maps the firms themselves).
+
+    The same rule for a result's figures and for the raster tiles of the surface.
+    """
+    if n_firms is not None and np.isfinite(float(n_firms)) and n_firms < rules.min_contributors:
+        return "few_contributors"
+    if bandwidth_m is None or not np.isfinite(float(bandwidth_m)) or float(bandwidth_m) <= 0:
+        return "bandwidth_unknown"
+    _, raised = bandwidth_floor(
+        float(bandwidth_m), floor_m=rules.bandwidth_floor_m, sees_microdata=False
+    )
+    if raised:
+        return "bandwidth_below_floor"
+    return None
+
+
+def _surface(layer: Layer, body: Any, rules: DisclosurePolicy) -> tuple[pd.DataFrame, str | None]:
+    """A surface's figures below editor; the reason when the whole surface is withheld.
+
+    The bandwidth rule applies when the result records ``bandwidth_m`` (a KDE); the
+    threshold applies to each row's firm count.
+    """
+    frame = layer.frame.reset_index(drop=True)
+    body = body or {}
+    reason = None
+    if "bandwidth_m" in body:
+        reason = surface_withheld(body.get("bandwidth_m"), None, rules)
+    rows = np.full(len(frame), reason, dtype=object)
+    if layer.count_col and layer.count_col in frame.columns:
+        counts = pd.to_numeric(frame[layer.count_col], errors="coerce").to_numpy(dtype=float)
+        few = ~(counts >= rules.min_contributors)
+        rows[few & (rows == None)] = "few_contributors"  # noqa: E711 - elementwise
+    flagged = np.array([r is not None for r in rows], dtype=bool)
+    out = inherit_suppression(
+        frame, flagged, columns=_value_columns(frame), reason=pd.Series(rows).fillna("ok")
+    )
+    if reason is None and flagged.all() and len(frame):
+        reason = "few_contributors"
+    if layer.count_col in out.columns and rules.round_to:
+        out[layer.count_col] = round_to_base(out[layer.count_col], rules.round_to)
+    return out, reason
 
 
 # =========================================================================================

@@ -39,25 +39,81 @@ _ASYNC = {
 }
 
 
-def principal_of(request: Request) -> disclosure.Principal | None:
+def principal_of(request: Request) -> Any | None:
     """The caller, as the authentication layer left it (None: open single-user mode)."""
     return getattr(request.state, "principal", None)
 
 
-def disclosed_body(request: Request, result: Any) -> dict[str, Any]:
-    """``result`` through the disclosure seam for this caller, as the JSON body."""
+def disclosed_body(request: Request, result: Any, ws: Any = None) -> dict[str, Any]:
+    """``result`` through the disclosure seam for this caller, as the JSON body.
+
+    Below editor, a result with cluster outlines gets its run's per-firm labels, from
+    which :func:`geocluster.disclosure.apply` draws outlines as unions of safe grid
+    cells (without them the outlines are dropped).
+    """
     policy = request.app.state.policy
-    return disclosure.apply(result, principal_of(request), policy).to_body()
+    principal = principal_of(request)
+    firms = None
+    if ws is not None and principal is not None and not principal.sees_microdata:
+        firms = _cluster_firms(ws, result)
+    return disclosure.apply(result, principal, policy, firms=firms).to_body()
+
+
+def _cluster_firms(ws: Any, result: Any) -> Any | None:
+    """The ``labels`` (firm points with ``cluster_id``) behind a result's cluster outlines."""
+    import geopandas as gpd
+
+    from geocluster.errors import NotFound
+
+    wants = any(
+        layer.kind == "cluster_summary" and isinstance(layer.frame, gpd.GeoDataFrame)
+        for layer in result.layers.values()
+    )
+    if not wants or result.run_id is None:
+        return None
+    try:
+        run = ws.run(result.run_id)
+        if run.kind != "clusters":  # a ranking of a clusters run
+            source = (run.params or {}).get("clusters_run")
+            if not source:
+                return None
+            run = ws.run(str(source))
+        if run.kind != "clusters" or "labels" not in run.layers:
+            return None
+        return ws.read_run(run.id, "labels", crs=None)
+    except NotFound:
+        return None
+
+
+def _visibility(request: Request, ws: Any) -> tuple[Any, Any]:
+    """The caller's rules for default inputs (None, None: sees everything)."""
+    from api.auth import can_see_dataset, can_see_run
+
+    principal = principal_of(request)
+    if principal is None or principal.at_least("admin"):
+        return None, None
+    return (
+        lambda info: can_see_dataset(principal, info),
+        lambda run: can_see_run(ws, principal, run),
+    )
 
 
 def run_spec(
     request: Request, ws: Any, spec: AnalysisSpec, params: Any, *, run_async: bool = False
 ) -> Any:
-    """Run ``spec`` now (the disclosed JSON body), or as a job (a 202 response)."""
+    """Run ``spec`` now (the disclosed JSON body), or as a job (a 202 response).
+
+    Default inputs are chosen among those the caller may see
+    (:func:`geocluster.analyses._inputs.visible_to`).
+    """
+    from geocluster.analyses._inputs import visible_to
+
+    datasets, runs = _visibility(request, ws)
 
     def call(progress: Callable[[float, str], None] | None = None) -> dict[str, Any]:
-        result = spec.run(ws, params, progress or (lambda fraction, message: None))
-        return disclosed_body(request, result)
+        with visible_to(datasets, runs):  # set here: a job runs in another thread
+            result = spec.run(ws, params, progress or (lambda fraction, message: None))
+        return disclosed_body(request, result, ws)
 
     if run_async:
         job = request.app.state.jobs.submit(spec.name, call)
@@ -78,7 +134,10 @@ def request_model(spec: AnalysisSpec) -> type:
         "__doc__": spec.summary,
         "__annotations__": {"async_": bool},
         "async_": Field(False, alias="async", description="run as a background job: 202 + id"),
-        "model_config": ConfigDict(json_schema_extra={"examples": list(spec.examples)}),
+        # strict: no coercion of the body ("async": 0 is not a boolean)
+        "model_config": ConfigDict(
+            strict=True, json_schema_extra={"examples": list(spec.examples)}
+        ),
     }
     return type(f"{camel}Request", (spec.params,), namespace)
 

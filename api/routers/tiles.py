@@ -457,6 +457,9 @@ def raster_tile(
 
     _check_tile(z, x, y, settings)
     info = visible_raster(ws, principal, raster_id)
+    withheld = info.kind == "kde" and _check_surface(
+        info, request.app.state.policy, refuse=not principal.sees_microdata
+    )
     name = colormap or settings.tiles.raster_colormap
     try:
         colors = cmap.get(name)
@@ -467,6 +470,8 @@ def raster_tile(
     lo, hi = _parse_rescale(rescale, info)
     etag = _etag("png", info.id, info.created, z, x, y, name, lo, hi)
     headers = _cache_headers(settings, etag)
+    if withheld and principal.kind != "open":  # an editor's view: never in a shared cache
+        headers["Cache-Control"] = headers["Cache-Control"].replace("public", "private")
     if _not_modified(request, etag):
         return Response(status_code=304, headers=headers)
     with Reader(info.path) as src:
@@ -477,6 +482,24 @@ def raster_tile(
     img.rescale(in_range=((lo, hi),))
     body = img.render(img_format="PNG", colormap=colors)
     return Response(body, media_type="image/png", headers=headers)
+
+
+def _check_surface(info, policy, *, refuse: bool) -> bool:
+    """Whether a KDE surface is withheld below editor, by the rule its analysis result
+    passes (:func:`geocluster.disclosure.surface_withheld`); with ``refuse`` (a viewer)
+    a withheld surface is a 403 with the reason."""
+    from geocluster.disclosure import surface_withheld
+    from geocluster.errors import DisclosureError
+
+    meta = info.meta or {}
+    reason = surface_withheld(meta.get("bandwidth_m"), meta.get("n_firms"), policy)
+    if reason is not None and refuse:
+        raise DisclosureError(
+            f"raster {info.id!r} is withheld below editor ({reason}): a density surface "
+            f"needs a bandwidth of at least {policy.bandwidth_floor_m:g} m and "
+            f"{policy.min_contributors} firms"
+        )
+    return reason is not None
 
 
 @router.get("/rasters/{raster_id}/tilejson.json", summary="TileJSON of a raster")

@@ -7,11 +7,17 @@ version it read, so a result can name its inputs (``mexico_firms@2``).
 Explicit inputs: an analysis that needs a dataset or a run takes it as a parameter;
 :func:`choose_dataset` and :func:`choose_run` pick a default only when the workspace
 has exactly one candidate, otherwise they raise :class:`InvalidInput` listing them.
+Candidates are only the inputs the caller may see: the edge wraps each analysis call in
+:func:`visible_to` with the caller's visibility rules (``api.auth.can_see_dataset``,
+``can_see_run``), so a viewer's default is never a private firms register and the
+listing in a message never names one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +37,33 @@ def _listing(names: Sequence[str]) -> str:
 
 
 # -- choosing inputs ------------------------------------------------------------------------
+#: ``(dataset rule, run rule)`` of the caller of the analysis running in this context;
+#: None: no rule (library use, CLI, open mode: everything is a candidate).
+_VISIBLE: ContextVar[tuple[Callable[[Any], bool] | None, Callable[[Any], bool] | None]] = (
+    ContextVar("geocluster_visible_inputs", default=(None, None))
+)
+
+
+@contextmanager
+def visible_to(
+    dataset: Callable[[Any], bool] | None = None, run: Callable[[Any], bool] | None = None
+) -> Iterator[None]:
+    """Within the block, default inputs are chosen among those the rules accept.
+
+    Parameters
+    ----------
+    dataset : callable, optional
+        ``dataset(info) -> bool``: whether the caller may see a dataset.
+    run : callable, optional
+        ``run(run_info) -> bool``: whether the caller may see a run.
+    """
+    token = _VISIBLE.set((dataset, run))
+    try:
+        yield
+    finally:
+        _VISIBLE.reset(token)
+
+
 def choose_dataset(
     ws: Any,
     given: str | None,
@@ -55,7 +88,8 @@ def choose_dataset(
         With no candidate at all return None instead of raising.
     candidate : callable, optional
         ``candidate(info) -> bool`` narrows the workspace's datasets of ``kind`` to
-        those that could apply (e.g. holding the region asked for).
+        those that could apply (e.g. holding the region asked for). Only datasets the
+        caller may see (:func:`visible_to`) are candidates.
 
     Raises
     ------
@@ -64,7 +98,11 @@ def choose_dataset(
     """
     if given is not None:
         return ws.require(given, kind)
-    infos = sorted((d for d in ws.datasets() if d.kind == kind), key=lambda d: d.id)
+    visible = _VISIBLE.get()[0]
+    infos = sorted(
+        (d for d in ws.datasets() if d.kind == kind and (visible is None or visible(d))),
+        key=lambda d: d.id,
+    )
     if candidate is not None:
         infos = [d for d in infos if candidate(d)]
     if len(infos) == 1:
@@ -97,7 +135,12 @@ def choose_run(
     """
     if given is not None:
         return read_run(ws, given, kind)
-    runs = [r for r in ws.runs(kind) if candidate is None or candidate(r)]
+    visible = _VISIBLE.get()[1]
+    runs = [
+        r
+        for r in ws.runs(kind)
+        if (visible is None or visible(r)) and (candidate is None or candidate(r))
+    ]
     if len(runs) == 1:
         return runs[0]
     if not runs:

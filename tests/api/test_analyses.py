@@ -321,3 +321,149 @@ def test_results_name_the_exact_versions_used(demo_client):
         json={"boundaries": "regions", "indicators": "indicators", "indicator": "gdp_pc"},
     ).json()
     assert body["inputs"] == ["regions@1", "indicators@1"]
+
+
+# -- a keyed server: what a viewer (and an anonymous caller) gets -------------------------
+@pytest.fixture(scope="module")
+def keyed(tmp_path_factory):
+    """A demo-like workspace served with keys (not open mode): admin and viewer keys."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.settings import DisclosureSettings, SecuritySettings, Settings
+    from geocluster.auth import create_key
+    from geocluster.workspace import Workspace
+    from tests.api.fixtures import build_demo_like_workspace
+
+    ws_dir = tmp_path_factory.mktemp("keyed") / "ws"
+    built = build_demo_like_workspace(ws_dir)
+    ws = Workspace(ws_dir)
+    keys = {"viewer": create_key(ws.catalog, "viewer", "v")[1]}
+    keys["admin"] = create_key(ws.catalog, "admin", "a")[1]
+    settings = Settings(
+        workspace=ws_dir,
+        security=SecuritySettings(rate_limit_per_minute=100_000, rate_limit_burst=100_000),
+        # a threshold of 10 firms, so that the synthetic regions have cells to suppress
+        disclosure=DisclosureSettings(min_contributors=10),
+    )
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        firms = Workspace(ws_dir).read("firms", crs=None)
+        yield {"client": client, "keys": keys, "firms": firms, "built": built, "ws": ws}
+
+
+def _firm_values(firms) -> tuple[set, set]:
+    xy = {(round(p.x, 7), round(p.y, 7)) for p in firms.geometry}
+    return xy, set(firms["firm_id"].astype(str)) | set(firms.get("name", []))
+
+
+def _leaks(text: str, firms) -> list[str]:
+    """Firm ids, names or coordinates (7 decimals) that appear in a response text."""
+    import re
+
+    xy, names = _firm_values(firms)
+    found = [n for n in names if isinstance(n, str) and len(n) > 3 and f'"{n}"' in text]
+    nums = {round(float(v), 7) for v in re.findall(r"-?\d+\.\d{5,}", text)}
+    found += [f"{x},{y}" for x, y in xy if x in nums and y in nums]
+    return found
+
+
+def test_anonymous_and_viewer_get_no_microdata_from_analyses(keyed):
+    c, k = keyed["client"], keyed["keys"]
+    body = {"firms": "firms", "eps_m": 3000, "min_samples": 10}
+    r = c.post("/analyses/clusters", json=body)
+    assert r.status_code == 401 and not _leaks(r.text, keyed["firms"])
+    r = c.post("/analyses/clusters", json=body, headers={"X-API-Key": k["viewer"]})
+    assert r.status_code == 403 and not _leaks(r.text, keyed["firms"])
+    # the admin runs it; the labels exist, with firm coordinates (the check has teeth)
+    r = c.post("/analyses/clusters", json=body, headers={"X-API-Key": k["admin"]})
+    assert r.status_code == 200, r.text
+    items = c.get(
+        f"/collections/{r.json()['run_id']}/items?limit=5", headers={"X-API-Key": k["admin"]}
+    )
+    assert _leaks(items.text, keyed["firms"])
+
+
+def test_viewer_region_profiles_default_to_visible_firms_only(keyed):
+    c, k = keyed["client"], keyed["keys"]
+    h = {"X-API-Key": k["viewer"]}
+    assert keyed["ws"].dataset("firms").visibility != "public"  # firms are private
+    r = c.get("/regions/R00/profile?boundaries=regions", headers=h)
+    assert r.status_code == 200, r.text
+    prof = r.json()
+    # the private firms register is not the default for a viewer: no firm profile at all
+    assert prof["firms"] is None and "firms@1" not in prof["inputs"]
+    assert not _leaks(r.text, keyed["firms"])
+    # the admin's default is the register
+    run = keyed["built"]["clusters_run"]
+    admin = c.get(
+        f"/regions/R00/profile?boundaries=regions&clusters_run={run}",
+        headers={"X-API-Key": k["admin"]},
+    )
+    assert "firms@1" in admin.json()["inputs"], admin.text
+    # naming it is the same 404 as an unknown dataset
+    r = c.get("/regions/R00/profile?boundaries=regions&firms=firms", headers=h)
+    assert r.status_code == 404
+    r = c.get("/regions/compare?ids=R00,R10&boundaries=regions", headers=h)
+    assert r.status_code == 200 and "firms@1" not in r.json()["inputs"]
+
+
+def test_viewer_region_profiles_of_public_firms_are_disclosure_safe(keyed):
+    c, k = keyed["client"], keyed["keys"]
+    admin = {"X-API-Key": k["admin"]}
+    run = keyed["built"]["clusters_run"]
+    r = c.patch("/datasets/firms", json={"visibility": "public"}, headers=admin)
+    assert r.status_code == 200, r.text
+    suppressed = 0
+    try:
+        for rid in ("R00", "R10", "R21"):
+            r = c.get(
+                f"/regions/{rid}/profile?boundaries=regions&clusters_run={run}",
+                headers={"X-API-Key": k["viewer"]},
+            )
+            assert r.status_code == 200, r.text
+            prof = r.json()
+            assert "firms@1" in prof["inputs"]
+            assert prof["firms"]["count"] is None or prof["firms"]["count"] >= 10
+            top = prof["sectors"]["top"] if prof.get("sectors") else []
+            suppressed += sum(s["count"] is None for s in top)
+            for s in top:
+                assert s["count"] is None or s["count"] >= 10
+                if s["count"] is None:
+                    assert s["lq"] is None and s["disclosure"] != "ok"
+            assert sum(s["disclosure"] != "ok" for s in top) != 1
+            assert not _leaks(r.text, keyed["firms"])
+        assert suppressed >= 2  # the rules did act (regions R10 and R21 have small sectors)
+    finally:
+        c.patch("/datasets/firms", json={"visibility": "private"}, headers=admin)
+
+
+def test_viewer_kde_tiles_pass_the_bandwidth_floor(keyed):
+    c, k = keyed["client"], keyed["keys"]
+    admin = {"X-API-Key": k["admin"]}
+    viewer = {"X-API-Key": k["viewer"]}
+    assert (
+        c.patch("/datasets/firms", json={"visibility": "public"}, headers=admin).status_code == 200
+    )
+    try:
+        narrow = c.post("/analyses/kde", json={"firms": "firms", "bandwidth": 50}, headers=admin)
+        wide = c.post("/analyses/kde", json={"firms": "firms", "bandwidth": 5000}, headers=admin)
+        assert narrow.status_code == wide.status_code == 200, narrow.text
+        tile = "/rasters/{}/tiles/WebMercatorQuad/8/54/112.png"  # a centre of the firms
+        r = c.get(tile.format(narrow.json()["raster_id"]), headers=viewer)
+        assert r.status_code == 403 and "bandwidth_below_floor" in r.json()["detail"]
+        r = c.get(tile.format(narrow.json()["raster_id"]), headers=admin)
+        assert r.status_code == 200  # an editor sees it
+        # what a viewer may not see stays out of shared caches
+        assert r.headers["Cache-Control"].startswith("private")
+        assert c.get(tile.format(wide.json()["raster_id"]), headers=viewer).status_code == 200
+        # the fixture's KDE raster records no bandwidth: withheld from viewers
+        r = c.get(tile.format(keyed["built"]["kde"]), headers=viewer)
+        assert r.status_code == 403 and "bandwidth_unknown" in r.json()["detail"]
+    finally:
+        c.patch("/datasets/firms", json={"visibility": "private"}, headers=admin)
+
+
+def test_async_must_be_a_boolean(demo_client):
+    # strict request models: schemathesis found "async": 0 accepted
+    r = demo_client.post("/analyses/kdistance", json={"firms": "firms", "async": 0})
+    assert r.status_code == 422

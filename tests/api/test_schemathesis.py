@@ -45,16 +45,6 @@ CONFIG = schemathesis.config.SchemathesisConfig.from_dict(
                 "expected-statuses": ["2XX", "3XX", "400", "401", "403", "404", "409", "422"]
             },
         },
-        "operations": [
-            {
-                # OPEN: the analysis request models validate JSON bodies in pydantic's lax
-                # mode, which accepts 0/1 for booleans and false for numbers ("async": 0);
-                # the fix is ``strict=True`` in ``AnalysisRequest.model_config``
-                # (api/routers/analyses.py, not this branch's). Remove this entry then.
-                "include-tag": "analyses",
-                "checks": {"negative_data_rejection": {"enabled": False}},
-            }
-        ],
     }
 )
 schema = schemathesis.openapi.from_asgi("/openapi.json", _SCHEMA_APP, config=CONFIG)

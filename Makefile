@@ -66,10 +66,12 @@ format: install
 	$(BIN)/ruff format .
 
 ## bench: the speed/memory benchmarks (minutes; prints ratios against baselines)
-bench: install
+bench: sysdeps install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/clusters.py
 	$(BIN)/python bench/tiles.py
+	$(BIN)/python bench/e2e.py
+	$(BIN)/python bench/dask.py
 
 clean:
 	rm -rf $(VENV) $(WORKSPACE) .pytest_cache .ruff_cache artifacts

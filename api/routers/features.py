@@ -76,8 +76,10 @@ def disclosure_kind(coll, frame: pd.DataFrame | None = None, ws=None) -> str:
     kind = str(coll.kind)
     if kind == "firms":
         return "firms"
-    if kind in ("assets", "boundaries", "indicators", "institutions"):
+    if kind in ("assets", "boundaries", "indicators"):
         return kind
+    if kind == "institutions":  # public, like assets: nothing to aggregate
+        return "other"
     if kind.startswith("run:"):
         recorded = None
         if ws is not None and getattr(coll, "run_id", None):

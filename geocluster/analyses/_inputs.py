@@ -228,6 +228,7 @@ def read_firms(
     crs: str | None = "working",
     bbox: tuple[float, float, float, float] | None = None,
     require_selection: bool = True,
+    pushdown: bool = False,
 ) -> Firms:
     """Firms of a sector set, without empty geometries, in ``crs``.
 
@@ -246,6 +247,10 @@ def read_firms(
         lon/lat bounds to read.
     require_selection : bool
         Raise when the selection is empty.
+    pushdown : bool
+        Read only the divisions the selection can match (``all`` is then those
+        divisions' firms, not the whole register): for analyses that use the selection
+        only.
 
     Raises
     ------
@@ -261,7 +266,11 @@ def read_firms(
     # Push the selection down to storage: only the row groups of the divisions the
     # sectors or group can match are read (rows are stored division by division);
     # select_firms below then applies the exact rule (classes, groups, sections).
-    pushdown = division_filter(sectors, sector_group) if "isic_division" in info.columns else None
+    pushdown = (
+        division_filter(sectors, sector_group)
+        if pushdown and "isic_division" in info.columns
+        else None
+    )
     if pushdown is not None and wanted is not None and "isic_division" not in wanted:
         wanted = [*wanted, "isic_division"]
     frame = ws.read(firms, crs=crs, columns=wanted, bbox=bbox, filters=pushdown)

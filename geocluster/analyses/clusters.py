@@ -60,7 +60,14 @@ def _selected_firms(
     ws: Any, firms: str, sectors: list[str] | None, sector_group: str | None
 ) -> tuple[Any, gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """(dataset info, all firms, selected firms), in the working CRS."""
-    read = read_firms(ws, firms, columns=_FIRM_COLUMNS, sectors=sectors, sector_group=sector_group)
+    read = read_firms(
+        ws,
+        firms,
+        columns=_FIRM_COLUMNS,
+        sectors=sectors,
+        sector_group=sector_group,
+        pushdown=True,  # clusters, k-distance and KDE use the selection only
+    )
     return read.info, read.all, read.selected
 
 

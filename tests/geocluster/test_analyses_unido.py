@@ -116,7 +116,8 @@ def _cli_text(capsys, name: str, ws: Workspace, **flags) -> str:
 
 def _suppressed_for_viewer(result, key: str, count_col: str) -> pd.DataFrame:
     frame = apply(result, VIEWER, PERMISSIVE).layers[key].frame
-    small = pd.to_numeric(result.layers[key].frame[count_col], errors="coerce") < 3
+    counts = pd.to_numeric(result.layers[key].frame[count_col], errors="coerce")
+    small = (counts > 0) & (counts < 3)  # an empty cell (0 firms) discloses nobody
     assert small.any(), "the toy must have a small cell to suppress"
     assert (frame.loc[small.to_numpy(), "disclosure"] == "few_contributors").all()
     assert frame.loc[small.to_numpy(), count_col].isna().all()
@@ -380,8 +381,12 @@ def test_dynamics_http_and_viewer(simulated, tmp_path):
         bad = c.post("/analyses/dynamics", json={"firms": "reg"})
         assert bad.status_code == 422 and "neither" in bad.json()["detail"]
     result = spec.get("dynamics")(ws, firms="reg", boundaries="regions")
-    # B founds no firm before 2005: those years are 0-firm cells, withheld from a viewer
-    _suppressed_for_viewer(result, "regions/series", "new_firms")
+    # B founds no firm before 2005: those years are 0-firm cells, which disclose nobody
+    # and stay published; no published cell of a viewer has 1-2 firms
+    shown = apply(result, VIEWER, PERMISSIVE).layers["regions/series"].frame
+    counts = pd.to_numeric(shown["new_firms"], errors="coerce")
+    assert not ((counts > 0) & (counts < 3)).any()
+    assert (counts == 0).any() and (shown.loc[counts == 0, "disclosure"] == "ok").all()
 
 
 # -- SDG view ------------------------------------------------------------------------------

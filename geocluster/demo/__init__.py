@@ -19,14 +19,15 @@ again when some dataset changed or the workspace has no runs yet.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from geocluster.errors import DatasetNotFound, UnusableFile
+from geocluster.analyses.spec import get as get_spec
+from geocluster.demo.followup import write_follow_up
+from geocluster.errors import DatasetNotFound, NotFound, UnusableFile
 
 __all__ = ["DEMO_DATASETS", "DEMO_RUNS", "DemoDataset", "DemoRun", "build_demo", "build_demo_runs"]
 
@@ -41,9 +42,9 @@ class DemoDataset:
     path: str  # relative to the data folder
     name: str
     options: dict[str, Any] | None = None
-    #: ``module:function`` writing this dataset's file from ``path`` (``func(src, out)``);
-    #: the file is written under the workspace (``derived/``) and ingested from there.
-    derive: str | None = None
+    #: ``func(src, out)`` writing this dataset's file from ``path``; the file is written
+    #: under the workspace (``derived/``) and ingested from there.
+    derive: Callable[[Path, Path], Path] | None = None
 
 
 DEMO_DATASETS: tuple[DemoDataset, ...] = (
@@ -81,7 +82,7 @@ DEMO_DATASETS: tuple[DemoDataset, ...] = (
             "sector_scheme": "isic4",
             "employees_col": "employees",
         },
-        derive="geocluster.demo.followup:write_follow_up",
+        derive=write_follow_up,
     ),
     DemoDataset(
         "institutions",
@@ -95,15 +96,14 @@ DEMO_DATASETS: tuple[DemoDataset, ...] = (
 
 @dataclass(frozen=True)
 class DemoRun:
-    """One default analysis: ``module.function(ws, **kwargs)``.
+    """One default analysis: the registered spec ``analysis`` run with ``kwargs``.
 
     ``after`` names an earlier run whose ``run_id`` is passed as ``run_arg``
     (e.g. the ranking of a clusters run).
     """
 
     label: str
-    module: str
-    function: str
+    analysis: str
     kwargs: dict[str, Any]
     after: str | None = None
     run_arg: str | None = None
@@ -116,63 +116,54 @@ class DemoRun:
 DEMO_RUNS: tuple[DemoRun, ...] = (
     DemoRun(
         "mexico_footwear_clusters",
-        "geocluster.analyses.clusters",
-        "run_clusters",
+        "clusters",
         {"firms": "mexico_firms", "method": "dbscan", "eps_m": 1500.0, "min_samples": 15,
          "sectors": ["15"]},
     ),
     DemoRun(
         "mexico_agro_food_clusters",
-        "geocluster.analyses.clusters",
-        "run_clusters",
+        "clusters",
         {"firms": "mexico_firms", "method": "dbscan", "eps_m": 2000.0, "min_samples": 10,
          "sector_group": "agro_food"},
     ),
     DemoRun(
         "mexico_tourism_clusters",
-        "geocluster.analyses.clusters",
-        "run_clusters",
+        "clusters",
         {"firms": "mexico_firms", "method": "dbscan", "eps_m": 1500.0, "min_samples": 15,
          "sector_group": "tourism"},
     ),
     DemoRun(
         "mexico_footwear_kde",
-        "geocluster.analyses.clusters",
-        "run_kde",
+        "kde",
         {"firms": "mexico_firms", "sectors": ["15"], "bandwidth": 2000.0, "cell_m": 500.0},
     ),
     DemoRun(
         "mexico_specialization",
-        "geocluster.analyses.specialization",
-        "run_specialization",
+        "specialization",
         {"firms": "mexico_firms", "boundaries": "mexico_states", "measure": "employees",
          "sector_level": "division"},
     ),
     DemoRun(
         "mexico_pcgdp_hotspots",
-        "geocluster.analyses.specialization",
-        "run_hotspots",
+        "hotspots",
         {"boundaries": "mexico_states", "indicators": "mexico_pcgdp", "indicator": "pcgdp",
          "year": 2000, "method": "lisa", "weights": "queen", "permutations": 999, "seed": 0},
     ),
     DemoRun(
         "mexico_pcgdp_inequality",
-        "geocluster.analyses.inequality",
-        "run_inequality",
+        "inequality",
         {"indicators": "mexico_pcgdp", "indicator": "pcgdp", "boundaries": "mexico_states",
          "group_by": "hanson03"},
     ),
     DemoRun(
         "mexico_agro_food_assets",
-        "geocluster.analyses.assets",
-        "run_assets",
+        "assets",
         {"assets": "mexico_assets", "firms": "mexico_firms", "analysis": "linkage",
          "radius_m": 10000.0, "sector_group": "agro_food"},
     ),
     DemoRun(
         "mexico_cluster_ranking",
-        "geocluster.analyses.specialization",
-        "run_ranking",
+        "ranking",
         {"boundaries": "mexico_states", "assets": "mexico_assets", "radius_m": 10000.0,
          "institutions": "mexico_institutions"},
         after="mexico_tourism_clusters",
@@ -180,29 +171,25 @@ DEMO_RUNS: tuple[DemoRun, ...] = (
     ),
     DemoRun(
         "helsinki_clusters",
-        "geocluster.analyses.clusters",
-        "run_clusters",
+        "clusters",
         {"firms": "helsinki_firms", "method": "dbscan", "eps_m": 60.0, "min_samples": 8},
     ),
     # -- the UNIDO cycle: baseline (mexico_firms@1) -> follow-up (mexico_firms@2)
     DemoRun(
         "mexico_manuf_clusters_v1",
-        "geocluster.analyses.clusters",
-        "run_clusters",
+        "clusters",
         {"firms": "mexico_firms@1", "method": "dbscan", "eps_m": 1500.0, "min_samples": 15,
          "sectors": ["C"]},
     ),
     DemoRun(
         "mexico_manuf_clusters_v2",
-        "geocluster.analyses.clusters",
-        "run_clusters",
+        "clusters",
         {"firms": "mexico_firms@2", "method": "dbscan", "eps_m": 1500.0, "min_samples": 15,
          "sectors": ["C"]},
     ),
     DemoRun(
         "mexico_cluster_change",
-        "geocluster.analyses.unido",
-        "run_change",
+        "change",
         # the overlap coefficient: a cluster that broke into fragments is "split", not
         # "disappeared" with its fragments "appeared" (Jaccard of a small part is low)
         {"score": "overlap"},
@@ -211,63 +198,54 @@ DEMO_RUNS: tuple[DemoRun, ...] = (
     ),
     DemoRun(
         "mexico_shiftshare",
-        "geocluster.analyses.unido",
-        "run_shiftshare",
+        "shiftshare",
         {"firms": "mexico_firms@1", "firms_to": "mexico_firms@2", "boundaries": "mexico_states",
          "measure": "employees", "sector_level": "division"},
     ),
     DemoRun(
         "mexico_relatedness",
-        "geocluster.analyses.unido",
-        "run_relatedness",
+        "relatedness",
         {"firms": "mexico_firms@2", "boundaries": "mexico_states", "measure": "employees"},
     ),
     DemoRun(
         "mexico_dynamics",
-        "geocluster.analyses.unido",
-        "run_dynamics",
+        "dynamics",
         {"firms": "mexico_firms@2", "boundaries": "mexico_states", "first_year": 1990},
         needs={"clusters": "mexico_manuf_clusters_v2"},
     ),
     DemoRun(
         "mexico_sdg",
-        "geocluster.analyses.unido",
-        "run_sdg",
+        "sdg",
         {"firms": "mexico_firms@2", "boundaries": "mexico_states"},
     ),
     DemoRun(
         "mexico_institutions",
-        "geocluster.analyses.unido",
-        "run_institutions",
+        "institutions",
         {"institutions": "mexico_institutions", "radius_m": 10000.0},
         needs={"clusters_run": "mexico_manuf_clusters_v2"},
     ),
     DemoRun(
         "mexico_manuf_ranking",
-        "geocluster.analyses.specialization",
-        "run_ranking",
+        "ranking",
         {"boundaries": "mexico_states", "assets": "mexico_assets", "radius_m": 10000.0,
          "institutions": "mexico_institutions"},
         needs={"clusters_run": "mexico_manuf_clusters_v2", "growth_run": "mexico_cluster_change"},
     ),
     DemoRun(
         "mexico_tourism_preset",
-        "geocluster.analyses.specs.clusters",
-        "CLUSTERS",
+        "clusters",
         {"firms": "mexico_firms@2", "preset": "unido_diagnostic", "sector_group": "tourism"},
     ),
     DemoRun(
         "mexico_informal_ranking",
-        "geocluster.analyses.specs.specialization",
-        "RANKING",
+        "ranking",
         {"preset": "unido_diagnostic", "institutions": "mexico_institutions",
          "radius_m": 10000.0},
         needs={"clusters_run": "mexico_tourism_preset"},
     ),
     DemoRun(
         "helsinki_institutions",
-        "geocluster.analyses.unido",
-        "run_institutions",
+        "institutions",
         {"institutions": "helsinki_institutions", "radius_m": 500.0},
         needs={"clusters_run": "helsinki_clusters"},
     ),
@@ -352,9 +330,8 @@ def build_demo(
         if step:
             step(0.0, f"ingesting {spec.name}")
         if spec.derive is not None:
-            module, func = spec.derive.split(":")
-            out = ws.path / "derived" / f"{spec.name}_{func}.csv"
-            path = getattr(importlib.import_module(module), func)(path, out)
+            out = ws.path / "derived" / f"{spec.name}_{spec.derive.__name__}.csv"
+            path = spec.derive(path, out)
         try:
             versions = ws.versions(spec.name)
         except DatasetNotFound:
@@ -410,15 +387,15 @@ def build_demo_runs(ws: Any, *, progress: Progress | None = None) -> list[dict[s
         entry: dict[str, Any] = {
             "kind": "run",
             "label": spec.label,
-            "analysis": spec.function,
+            "analysis": spec.analysis,
             "status": "skipped",
             "detail": "",
         }
         out.append(entry)
         try:
-            func = getattr(importlib.import_module(spec.module), spec.function)
-        except (ImportError, AttributeError):
-            entry["detail"] = f"{spec.module}.{spec.function} is not available"
+            func = get_spec(spec.analysis)
+        except NotFound:
+            entry["detail"] = f"analysis {spec.analysis!r} is not registered"
             continue
         kwargs = dict(spec.kwargs)
         needs = dict(spec.needs or {})

@@ -181,6 +181,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         basemap,
         datasets,
         features,
+        groups,
         maps,
         me,
         rasters,
@@ -201,6 +202,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(maps.router)
     app.include_router(basemap.router)
     app.include_router(sectors.router)
+    app.include_router(groups.router)
     app.include_router(me.router)
     document_errors(app)
     app.include_router(audit_router)

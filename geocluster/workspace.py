@@ -801,6 +801,34 @@ class Workspace:
         row["path"] = str(self.rasters_dir / row["path"])
         return RasterInfo(**row)
 
+    # -- sector groups --------------------------------------------------------------------
+    def add_sector_groups(self, groups: Mapping[str, Any]) -> list[str]:
+        """Store user-defined sector groups (from :func:`~geocluster.sectors.load_groups_file`).
+
+        A stored name replaces the earlier group of that name; analyses then accept it
+        as ``sector_group`` on both edges.
+        """
+        names = []
+        with self.catalog.transaction() as con:
+            for name, group in groups.items():
+                codes = [str(c) for c in getattr(group, "codes", group)]
+                title = getattr(group, "title", None) or name
+                self.catalog.delete("gc_groups", name=name, con=con)
+                self.catalog.insert(
+                    "gc_groups",
+                    {"name": name, "title": title, "codes": codes, "created": _now()},
+                    con=con,
+                )
+                names.append(name)
+        return names
+
+    def sector_groups(self) -> dict[str, dict[str, Any]]:
+        """The workspace's own sector groups: ``{name: {"title", "codes"}}``."""
+        return {
+            r["name"]: {"title": r["title"], "codes": list(r["codes"] or [])}
+            for r in self.catalog.select("gc_groups")
+        }
+
     # -- jobs -----------------------------------------------------------------------------
     def create_job(
         self, kind: str, *, params: dict[str, Any] | None = None, owner: str | None = None

@@ -193,8 +193,18 @@ def sectors_list(sectors: Iterable[object] | str | None) -> list[str] | None:
     return [str(s) for s in sectors]
 
 
+def custom_groups(ws: Any, sector_group: str | None) -> dict[str, list[str]] | None:
+    """The workspace's own sector groups (``geocluster groups add``), when one is asked for."""
+    if sector_group is None or not hasattr(ws, "sector_groups"):
+        return None
+    groups = ws.sector_groups()
+    return {name: g["codes"] for name, g in groups.items()} or None
+
+
 def division_filter(
-    sectors: Iterable[object] | None, sector_group: str | None
+    sectors: Iterable[object] | None,
+    sector_group: str | None,
+    custom: dict[str, list[str]] | None = None,
 ) -> list[tuple[str, str, Any]] | None:
     """A storage filter on ``isic_division`` covering a sector selection, or None (all).
 
@@ -214,7 +224,7 @@ def division_filter(
             every = pd.Series([f"{d:02d}" for d in range(1, 100)])
             divisions |= set(every[section_of(every).isin(letters).fillna(False)].tolist())
     if sector_group is not None:
-        divisions |= set(group_divisions(sector_group))
+        divisions |= set(group_divisions(sector_group, custom))
     return [("isic_division", "in", sorted(divisions))]
 
 
@@ -266,8 +276,9 @@ def read_firms(
     # Push the selection down to storage: only the row groups of the divisions the
     # sectors or group can match are read (rows are stored division by division);
     # select_firms below then applies the exact rule (classes, groups, sections).
+    custom = custom_groups(ws, sector_group)
     pushdown = (
-        division_filter(sectors, sector_group)
+        division_filter(sectors, sector_group, custom)
         if pushdown and "isic_division" in info.columns
         else None
     )
@@ -278,7 +289,7 @@ def read_firms(
         raise InvalidInput(f"expected a firm_id column in dataset {firms!r}, got {info.columns}")
     frame = frame[~frame.geometry.isna() & ~frame.geometry.is_empty].reset_index(drop=True)
     sectors = sectors_list(sectors)
-    selected = select_firms(frame, sectors=sectors, sector_group=sector_group)
+    selected = select_firms(frame, sectors=sectors, sector_group=sector_group, custom_groups=custom)
     if require_selection and len(selected) == 0:
         what = []
         if sectors:

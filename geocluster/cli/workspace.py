@@ -53,6 +53,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_export)
 
+    p = sub.add_parser("groups", help="your own sector groups, usable as --sector-group")
+    gsub = p.add_subparsers(dest="groups_command", metavar="{add,list}")
+    gsub.required = True
+    a = gsub.add_parser("add", help="store the groups of a YAML or JSON file in the workspace")
+    a.add_argument("file", metavar="FILE", help="{name: {title, codes[, scheme]}} (.yaml/.json)")
+    add_workspace_arg(a)
+    a.set_defaults(handler=_groups_add)
+    ls = gsub.add_parser("list", help="the workspace's sector groups")
+    add_workspace_arg(ls)
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(handler=_groups_list)
+
     p = sub.add_parser("store", help="move the workspace between stores")
     ssub = p.add_subparsers(dest="store_command", metavar="{migrate}")
     ssub.required = True
@@ -147,4 +159,25 @@ def _store_migrate(args: argparse.Namespace) -> int:
             + ", ".join(f"{v} {k}" for k, v in counts.items())
             + f" into {dst.store.url if hasattr(dst.store, 'url') else 'the target store'}"
         )
+    return 0
+
+
+def _groups_add(args: argparse.Namespace) -> int:
+    from geocluster.sectors.groups import load_groups_file
+
+    ws = open_ws(args)
+    names = ws.add_sector_groups(load_groups_file(args.file))
+    print(f"stored {len(names)} sector group(s): {', '.join(names)} (use --sector-group NAME)")
+    return 0
+
+
+def _groups_list(args: argparse.Namespace) -> int:
+    groups = open_ws(args).sector_groups()
+    if args.json:
+        print_json(groups)
+        return 0
+    for name, g in groups.items():
+        print(f"{name:24} {g['title']}: {', '.join(g['codes'])}")
+    if not groups:
+        print("no sector groups of this workspace (the built-in ones: agro_food, tourism, …)")
     return 0

@@ -335,8 +335,6 @@ def load_groups_file(path: str | PathLike[str]) -> dict[str, SectorGroup]:
         empty title or code list, an unknown key or scheme, or codes that are not
         in the scheme (every bad code is named, with its group).
     """
-    from geocluster.sectors.filters import normalize_sector_filter
-
     p = Path(path)
     if p.suffix.lower() not in (".json", ".yaml", ".yml"):
         raise UnusableFile(
@@ -357,7 +355,19 @@ def load_groups_file(path: str | PathLike[str]) -> dict[str, SectorGroup]:
             f"expected a readable UTF-8 sector groups file, got {p.name!r} ({type(exc).__name__})"
         ) from None
     fmt = "json" if p.suffix.lower() == ".json" else "yaml"
-    data = _parse_text(text, fmt, p.name)
+    return groups_from_mapping(_parse_text(text, fmt, p.name), label=p.name, fmt=fmt)
+
+
+def groups_from_mapping(
+    data: object, *, label: str = "groups", fmt: str = "json"
+) -> dict[str, SectorGroup]:
+    """Validate sector groups given as data (``{name: {title, codes[, scheme]}}``).
+
+    The checks of :func:`load_groups_file`, for groups that arrive as JSON over HTTP.
+    """
+    from geocluster.sectors.filters import normalize_sector_filter
+
+    p = Path(label)
     if isinstance(data, Mapping) and set(data) == {"groups"}:
         data = data["groups"]
     if not isinstance(data, Mapping) or not data:

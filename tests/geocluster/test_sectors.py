@@ -581,3 +581,41 @@ def test_load_groups_file_missing_and_too_large(tmp_path):
     big.write_bytes(b" " * (GROUPS_FILE_MAX_BYTES + 1))
     with pytest.raises(UnusableFile, match="under"):
         load_groups_file(big)
+
+
+def test_groups_stored_in_the_workspace_select_firms_on_both_edges(tmp_path):
+    """Issue 11: user-defined sector groups from a file, usable from the CLI and HTTP."""
+    import contextlib
+    import io
+    import json
+
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.settings import Settings
+    from geocluster.cli import main
+    from geocluster.workspace import Workspace
+    from tests.api.fixtures import synthetic_firms
+
+    ws = Workspace(tmp_path / "ws")
+    firms = synthetic_firms()
+    ws.add_dataset("firms", firms, name="firms")
+    path = tmp_path / "groups.yaml"
+    path.write_text('leather:\n  title: Leather and footwear\n  codes: ["15"]\n')
+    assert main(["groups", "add", str(path), "--workspace", str(ws.path)]) == 0
+    assert ws.sector_groups()["leather"]["codes"] == ["15"]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["kdistance", "--firms", "firms", "--sector-group", "leather",
+                     "--workspace", str(ws.path), "--json"])  # fmt: skip
+    assert code == 0
+    n_leather = int((firms.sector_code.astype(str).str[:2] == "15").sum())
+    assert json.loads(out.getvalue())["n_firms"] == n_leather
+    with TestClient(create_app(Settings(workspace=ws.path))) as c:
+        r = c.post("/groups", json={"groups": {"it": {"title": "IT", "codes": ["26"]}}})
+        assert r.status_code == 201 and set(r.json()["groups"]) == {"leather", "it"}
+        bad = c.post("/groups", json={"groups": {"x": {"title": "X", "codes": ["999"]}}})
+        assert bad.status_code == 422
+        r = c.post("/analyses/kdistance", json={"firms": "firms", "sector_group": "it"})
+        assert r.status_code == 200, r.text
+        assert r.json()["n_firms"] == int((firms.sector_code.astype(str).str[:2] == "26").sum())

@@ -251,9 +251,9 @@ class Catalog:
             "gc_pending", {"layer": layer, "pid": os.getpid(), "host": HOST, "created": created}
         )
 
-    def referenced_layers(self) -> set[str]:
-        """Every layer a catalog row or a live writer names."""
-        con = self._connection()
+    def referenced_layers(self, *, con: sqlite3.Connection | None = None) -> set[str]:
+        """Every layer a catalog row or a live writer names (one snapshot inside ``con``)."""
+        con = con or self._connection()
         out = {r[0] for r in con.execute("SELECT layer FROM gc_datasets")}
         for (layers,) in con.execute("SELECT layers FROM gc_runs"):
             out.update((json.loads(layers) or {}).values())

@@ -26,7 +26,6 @@ from __future__ import annotations
 import os
 import re
 import threading
-import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -253,7 +252,7 @@ class EmbeddedStore:
         """Delete ``gc_layers`` rows and files that no dataset, run or writer refers to."""
         removed = 0
         with self.catalog.transaction() as con:
-            referenced = self.catalog.referenced_layers()
+            referenced = self.catalog.referenced_layers(con=con)
             stale = [
                 r["layer"]
                 for r in self.catalog.select("gc_layers", con=con)
@@ -282,13 +281,17 @@ class EmbeddedStore:
                 Path(entry.path).unlink(missing_ok=True)
                 removed += 1
         removed += self.drop_unreferenced()
-        known = {r["layer"] for r in self.catalog.select("gc_layers")}
-        known |= self.catalog.referenced_layers()
-        for entry in entries:
+        # One snapshot (one transaction) for what is known: read statement by statement,
+        # a writer committing between the reads of its pending mark and of its run row
+        # would make its fresh layer look unreferenced.
+        with self.catalog.transaction() as con:
+            known = {r["layer"] for r in self.catalog.select("gc_layers", con=con)}
+            known |= self.catalog.referenced_layers(con=con)
+        for entry in entries:  # listed before the snapshot: each was pending or committed
             if entry.name.startswith(".") or not entry.name.endswith(".parquet"):
                 continue
             layer = entry.name.rsplit(".", 2)[0]
-            if layer not in known and time.time() - entry.stat().st_mtime > 0:
+            if layer not in known:
                 Path(entry.path).unlink(missing_ok=True)
                 removed += 1
         return removed

@@ -355,9 +355,9 @@ class PgCatalog:
             "gc_pending", {"layer": layer, "pid": os.getpid(), "host": HOST, "created": created}
         )
 
-    def referenced_layers(self) -> set[str]:
+    def referenced_layers(self, *, con=None) -> set[str]:
         """Every layer a catalog row or a live writer names."""
-        con = self._connection()
+        con = con or self._connection()
         out = {r[0] for r in con.execute("SELECT layer FROM gc_datasets")}
         for (layers,) in con.execute("SELECT layers FROM gc_runs"):
             out.update((layers or {}).values())
@@ -1042,7 +1042,7 @@ class PostGISStore:
     def drop_unreferenced(self) -> int:
         """Drop layer tables and ``gc_layers`` rows no dataset, run or writer refers to."""
         with self.catalog.transaction() as con:
-            referenced = self.catalog.referenced_layers()
+            referenced = self.catalog.referenced_layers(con=con)
             stale = [
                 r["layer"]
                 for r in self.catalog.select("gc_layers", con=con)
@@ -1074,7 +1074,7 @@ class PostGISStore:
         removed += self.drop_unreferenced()
         with self.catalog.transaction() as con:
             known = {r["layer"] for r in self.catalog.select("gc_layers", con=con)}
-            known |= self.catalog.referenced_layers()
+            known |= self.catalog.referenced_layers(con=con)
             stray = sorted(self._layer_tables() - known)
             for layer in stray:
                 con.execute(f"DROP TABLE IF EXISTS {self._table(layer)} CASCADE")

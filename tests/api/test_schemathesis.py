@@ -85,7 +85,9 @@ def app(_template, tmp_path):
     derandomize=True,
 )
 def test_api(case, app):
-    response = case.call_and_validate(app=app)
+    # a first HDBSCAN or LISA call in a worker compiles its numba kernels: a generous
+    # read timeout, so a slow CI machine is not mistaken for a hung server
+    response = case.call_and_validate(app=app, timeout=180)
     if response.status_code == 202:
         _wait_for_job(app, response.json()["job_id"])
 

@@ -312,6 +312,7 @@ def read_boundaries(
     level: int | None = None,
     all_levels: bool = False,
     columns: Sequence[str] | None = None,
+    bbox: Sequence[float] | None = None,
 ) -> tuple[gpd.GeoDataFrame, Any]:
     """Regions of one boundaries level, ``region_id`` as text and unique.
 
@@ -327,6 +328,9 @@ def read_boundaries(
     all_levels : bool
         Keep every level (a profile looks a region up at any level); ids must still be
         unique across the dataset.
+    bbox : (minlon, minlat, maxlon, maxlat), optional
+        Only regions meeting it (e.g. the firms' extent): world boundaries projected
+        into one country's working CRS would otherwise come back distorted.
 
     Returns
     -------
@@ -342,7 +346,12 @@ def read_boundaries(
         An unknown level, a level on a dataset without levels, or duplicate ids.
     """
     info = ws.require(boundaries, "boundaries")
-    regions = ws.read(boundaries, crs=crs, columns=list(columns) if columns else None)
+    regions = ws.read(
+        boundaries,
+        crs=crs,
+        columns=list(columns) if columns else None,
+        bbox=tuple(bbox) if bbox else None,
+    )
     if "region_id" not in regions.columns:
         raise MissingColumns(
             f"expected a region_id column in boundaries, got {list(regions.columns)}"

@@ -208,7 +208,11 @@ def specialization_result(
     report(0.05, "reading firms and boundaries")
     read = read_firms(ws, firms, require_selection=False)
     info, frame = read.info, read.all
-    regions, b_info = read_boundaries(ws, boundaries, crs=info.working_crs, level=level)
+    # only regions meeting the firms' extent: the rest cannot hold a firm, and world
+    # boundaries projected into one country's working CRS come back distorted
+    regions, b_info = read_boundaries(
+        ws, boundaries, crs=info.working_crs, level=level, bbox=info.bbox
+    )
     inputs = (read.input, version_of(b_info))
     report(0.3, "joining firms to regions")
     table, rows, reg, sec, used = _tables(

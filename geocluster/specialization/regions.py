@@ -79,6 +79,11 @@ def assign_regions(
     finite = np.isfinite(pts).all(axis=1)
 
     valid_geoms = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    # A region the working CRS cannot hold (world countries projected for Mexico's
+    # firms) comes back with infinite coordinates: no firm can be assigned to it, and
+    # its bounds must not turn the grid's cell size into NaN.
+    with np.errstate(invalid="ignore"):
+        valid_geoms &= np.isfinite(shapely.bounds(geoms)).all(axis=1)
     if not valid_geoms.any():
         return out
     minx, miny, maxx, maxy = shapely.total_bounds(geoms[valid_geoms])

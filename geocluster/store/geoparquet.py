@@ -55,8 +55,10 @@ def hilbert_order(cx: np.ndarray, cy: np.ndarray, *, level: int = 16) -> np.ndar
     from geopandas.tools.hilbert_curve import _encode
 
     n = (1 << level) - 1
-    ix = np.clip(((np.nan_to_num(cx) + 180.0) / 360.0 * n), 0, n).astype(np.uint32)
-    iy = np.clip(((np.nan_to_num(cy) + 90.0) / 180.0 * n), 0, n).astype(np.uint32)
+    cx = np.clip(np.nan_to_num(cx, nan=0.0, posinf=180.0, neginf=-180.0), -180.0, 180.0)
+    cy = np.clip(np.nan_to_num(cy, nan=0.0, posinf=90.0, neginf=-90.0), -90.0, 90.0)
+    ix = np.clip(((cx + 180.0) / 360.0 * n), 0, n).astype(np.uint32)
+    iy = np.clip(((cy + 90.0) / 180.0 * n), 0, n).astype(np.uint32)
     return _encode(level, ix, iy)
 
 

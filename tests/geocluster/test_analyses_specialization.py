@@ -354,3 +354,23 @@ def test_run_specialization_groups(ws):
         run_specialization(ws, firms="firms", boundaries="regions", sector_groups=["nope"])
     with pytest.raises(InvalidInput, match="list of names"):
         run_specialization(ws, firms="firms", boundaries="regions", sector_groups="agro_food")
+
+
+def test_country_boundaries_over_mexican_firms(tmp_path):
+    """Issue 11: world countries projected into Mexico's working CRS raised a NaN error."""
+    from pathlib import Path
+
+    from geocluster.analyses.spec import get
+    from geocluster.workspace import Workspace
+
+    data = Path(__file__).resolve().parents[2] / "data"
+    ws = Workspace(tmp_path / "ws")
+    ws.ingest("firms", data / "firms" / "mexico_demo_firms_SYNTHETIC.csv", name="mx")
+    ws.ingest(
+        "boundaries", data / "boundaries" / "natural_earth_countries.gpkg", name="countries",
+        options={"level": 0},
+    )  # fmt: skip
+    body = get("specialization")(ws, firms="mx", boundaries="countries").to_body()
+    regions = {r["region_id"] for r in body["rows"]}
+    assert "MEX" in regions and "ATA" not in regions  # no distorted far-away polygon
+    assert sum(r["count"] for r in body["rows"] if r["region_id"] == "MEX") > 0.9 * 20_000

@@ -181,6 +181,9 @@ class MapContext:
     hotspots_run: Any = None
     specialization_run: Any = None
     gaps_run: Any = None
+    sdg_run: Any = None
+    change_run: Any = None
+    institutions_run: Any = None
     policy: Any = None
     notes: list[str] = field(default_factory=list)
     #: layer -> candidate ids when several could apply and none was named
@@ -200,6 +203,9 @@ LAYER_PARAMS = {
     "assets": "assets",
     "hotspots": "hotspots",
     "gaps": "gaps",
+    "sdg": "sdg",
+    "change": "change",
+    "institutions": "institutions",
 }
 
 
@@ -247,6 +253,9 @@ def resolve_context(
     ranking_run: str | None = None,
     specialization_run: str | None = None,
     gaps_run: str | None = None,
+    sdg_run: str | None = None,
+    change_run: str | None = None,
+    institutions_run: str | None = None,
 ) -> MapContext:
     """Choose what the map shows: the ids given, else the only candidate of each layer.
 
@@ -369,12 +378,80 @@ def resolve_context(
     ctx.assets = assets_info
     ctx.hotspots_run = hot
     ctx.gaps_run = gaps
+    _resolve_unido(
+        ws, ctx, by_kind, firms_info, clusters, bounds_info,
+        sdg_run=sdg_run, change_run=change_run, institutions_run=institutions_run,
+    )  # fmt: skip
     for layer, ids in ctx.choices.items():
         ctx.notes.append(
             f"{len(ids)} candidates for the {layer} layer ({', '.join(ids[:4])}"
             f"{', …' if len(ids) > 4 else ''}): choose one in the Layers panel"
         )
     return ctx
+
+
+def _refers(ref: Any, info: Any) -> bool:
+    """Whether a run's input ``ref`` (``name`` or ``name@version``) is dataset ``info``."""
+    if not ref or info is None:
+        return False
+    name, _, version = str(ref).partition("@")
+    return name == info.id and (not version or version == str(info.version))
+
+
+def _resolve_unido(
+    ws,
+    ctx: MapContext,
+    by_kind: dict[str, list],
+    firms_info,
+    clusters,
+    bounds_info,
+    *,
+    sdg_run: str | None,
+    change_run: str | None,
+    institutions_run: str | None,
+) -> None:
+    """The SDG, change and institutions runs, by the rule of :func:`resolve_context`.
+
+    ``sdg``: the runs on the chosen boundaries (and firms, when chosen); ``change``: the
+    runs whose baseline or follow-up is the chosen clusters run, else those reading the
+    chosen firms; ``institutions``: the runs on the chosen clusters run, else on the
+    chosen firms. With nothing chosen every run of the kind is a candidate.
+    """
+
+    def on_firms(run) -> bool:
+        return firms_info is None or any(_refers(i, firms_info) for i in run.inputs)
+
+    sdg = _run(ws, "sdg", sdg_run)
+    if sdg is None and bounds_info is not None:
+        sdg = _only(
+            ctx,
+            "sdg",
+            [
+                r
+                for r in by_kind.get("sdg", [])
+                if _refers(r.params.get("boundaries"), bounds_info)
+                and (firms_info is None or _refers(r.params.get("firms"), firms_info))
+            ],
+        )
+    change = _run(ws, "change", change_run)
+    if change is None:
+        runs = by_kind.get("change", [])
+        if clusters is not None:
+            runs = [
+                r for r in runs if clusters.id in (r.params.get("after"), r.params.get("before"))
+            ]
+        else:
+            runs = [r for r in runs if on_firms(r)]
+        change = _only(ctx, "change", runs)
+    inst = _run(ws, "institutions", institutions_run)
+    if inst is None:
+        runs = by_kind.get("institutions", [])
+        if clusters is not None:
+            runs = [r for r in runs if r.params.get("clusters_run") == clusters.id]
+        else:
+            runs = [r for r in runs if on_firms(r)]
+        inst = _only(ctx, "institutions", runs)
+    ctx.sdg_run, ctx.change_run, ctx.institutions_run = sdg, change, inst
 
 
 def _when(created: Any) -> str:
@@ -1110,6 +1187,9 @@ def _map_state(ctx: MapContext) -> dict[str, Any]:
         "hotspots": ctx.hotspots_run,
         "assets": ctx.assets,
         "gaps": ctx.gaps_run,
+        "sdg": ctx.sdg_run,
+        "change": ctx.change_run,
+        "institutions": ctx.institutions_run,
     }
     return {
         "shown": {k: v.id for k, v in shown.items() if v is not None},
@@ -1134,6 +1214,9 @@ def build_map(
     ranking_run: str | None = None,
     specialization_run: str | None = None,
     gaps_run: str | None = None,
+    sdg_run: str | None = None,
+    change_run: str | None = None,
+    institutions_run: str | None = None,
     basemap: bool = False,
     offline_basemap: bool = True,
     policy=None,
@@ -1149,6 +1232,9 @@ def build_map(
         with several, the page's layer chooser lists them and nothing is drawn.
     clusters_run, hotspots_run, ranking_run, specialization_run, gaps_run : str, optional
         Run ids (same rule).
+    sdg_run, change_run, institutions_run : str, optional
+        Runs of the UNIDO cycle (same rule): the SDG proxies choropleth, the baseline ->
+        follow-up change of the clusters, the support institutions and support gaps.
     kde_raster : str, optional
         Raster id of a density surface (same rule).
     sector : str, optional
@@ -1184,6 +1270,9 @@ def build_map(
         ranking_run=ranking_run,
         specialization_run=specialization_run,
         gaps_run=gaps_run,
+        sdg_run=sdg_run,
+        change_run=change_run,
+        institutions_run=institutions_run,
     )
     if policy is None:
         from geocluster.disclosure import PERMISSIVE as policy
@@ -1295,6 +1384,15 @@ def build_map(
         _add_clusters(m, ws, ctx, downloads)
     if ctx.hotspots_run is not None:
         _add_hotspots(m, ws, ctx, downloads)
+    # the UNIDO cycle's layers live in maps/unido.py (they use the helpers above)
+    from maps.unido import add_change, add_institutions, add_sdg
+
+    if ctx.sdg_run is not None:
+        add_sdg(m, ws, ctx, downloads)
+    if ctx.change_run is not None:
+        add_change(m, ws, ctx, downloads)
+    if ctx.institutions_run is not None:
+        add_institutions(m, ws, ctx, downloads)
     labels = JsLayer(
         f"gc.labelLayer({_js(tiles_url)}, {_js(COLORS)}, {{pane: {_js(LABELS_PANE)}}})",
         name="Place names (GeoNames)",

@@ -59,6 +59,22 @@ def web_map(
     gaps: Annotated[
         str | None, Query(description="asset-gaps run id (default: the only candidate)")
     ] = None,
+    sdg: Annotated[
+        str | None,
+        Query(description="sdg run id: SDG proxies choropleth (default: the only candidate)"),
+    ] = None,
+    change: Annotated[
+        str | None,
+        Query(
+            description="change run id: baseline -> follow-up clusters (default: the only candidate)"
+        ),
+    ] = None,
+    institutions: Annotated[
+        str | None,
+        Query(
+            description="institutions run id: support institutions and gaps (default: the only candidate)"
+        ),
+    ] = None,
     basemap: Annotated[
         bool,
         Query(description="add the OpenStreetMap basemap (needs the internet; off by default)"),
@@ -89,6 +105,9 @@ def web_map(
         ranking_run=ranking,
         specialization_run=specialization,
         gaps_run=gaps,
+        sdg_run=sdg,
+        change_run=change,
+        institutions_run=institutions,
         basemap=basemap,
         offline_basemap=offline_basemap,
         policy=request.app.state.policy,

@@ -32,12 +32,15 @@
     { key: "hotspots", title: "Hotspots", from: "runs", kind: "hotspots" },
     { key: "assets", title: "Territorial assets", from: "datasets", kind: "assets" },
     { key: "gaps", title: "Asset gaps", from: "runs", kind: "assets", analysis: "gaps" },
+    { key: "sdg", title: "SDG proxies", from: "runs", kind: "sdg" },
+    { key: "change", title: "Cluster change", from: "runs", kind: "change" },
+    { key: "institutions", title: "Support institutions", from: "runs", kind: "institutions" },
   ];
   // choosing a layer's input drops the choices that depended on the previous one
   var DEPENDENTS = {
-    firms: ["clusters", "ranking", "kde", "specialization"],
-    clusters: ["ranking"],
-    boundaries: ["specialization", "hotspots"],
+    firms: ["clusters", "ranking", "kde", "specialization", "sdg", "change", "institutions"],
+    clusters: ["ranking", "change", "institutions"],
+    boundaries: ["specialization", "hotspots", "sdg"],
     assets: ["gaps"],
   };
 
@@ -92,6 +95,8 @@
     if (p.firms) bits.push(p.firms);
     if (p.boundaries && !p.firms) bits.push(p.boundaries);
     if (p.indicator) bits.push(p.indicator + (p.year ? " " + p.year : ""));
+    if (p.before && p.after) bits.push(p.before + " → " + p.after);
+    if (p.clusters_run) bits.push("clusters " + p.clusters_run);
     return r.id + " — " + when(r.created) + (bits.length ? " (" + bits.join(", ") + ")" : "");
   }
 

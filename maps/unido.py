@@ -413,6 +413,7 @@ def add_change(m, ws, ctx: MapContext, downloads: list[_Download]) -> None:
         f'<div><i style="background:{c};{"border:2px dashed " + c + ";background:none" if s == "disappeared" else ""}"></i>'
         f"{html.escape(text)}{' – ' + str(counts[s]) if s in counts else ''}</div>"
         for s, (c, text) in CHANGE_STYLES.items()
+        if counts.get(s, 1)  # a status no cluster has is left out
     )
     _add_control(
         m,

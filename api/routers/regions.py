@@ -25,6 +25,16 @@ Indicators = Annotated[str | None, Query(description="indicators dataset id" + _
 Assets = Annotated[str | None, Query(description="assets dataset id" + _ONLY)]
 ClustersRun = Annotated[str | None, Query(description="clusters run id" + _ONLY)]
 Year = Annotated[int | None, Query(description="indicator year (default: latest)")]
+ChangeRun = Annotated[
+    str | None,
+    Query(description="change run (baseline -> follow-up) for the report (default: the only "
+          "one on the clusters run, else on the firms)"),
+]  # fmt: skip
+InstitutionsRun = Annotated[
+    str | None,
+    Query(description="institutions run for the report (default: the only one on the "
+          "clusters run, else on the firms)"),
+]  # fmt: skip
 
 
 def _given(**kwargs: Any) -> dict[str, Any]:
@@ -116,7 +126,8 @@ def peers(
             "content": {"text/html": {}, "application/pdf": {}},
             "description": "The report: profile, indicators against peers over time, "
             "clusters of the named run with their ranking components, specialisation, "
-            "inequality, assets and gaps, SDG proxies, a locator map and the exact inputs.",
+            "inequality, assets and gaps, SDG proxies, baseline -> follow-up cluster change, "
+            "support institutions and support gaps, a locator map and the exact inputs.",
         }
     },
 )
@@ -128,6 +139,8 @@ def report(
     indicators: Indicators = None,
     firms: Firms = None,
     assets: Assets = None,
+    change_run: ChangeRun = None,
+    institutions_run: InstitutionsRun = None,
     f: Annotated[Literal["html", "pdf"], Query(description="html or pdf")] = "html",
     ws=Depends(get_workspace),
 ) -> Response:
@@ -143,6 +156,8 @@ def report(
         indicators=indicators,
         firms=firms,
         assets=assets,
+        change_run=change_run,
+        institutions_run=institutions_run,
         principal=principal_of(request),
         policy=request.app.state.policy,
     )

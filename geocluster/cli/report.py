@@ -16,8 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="write a region report (PDF or HTML) to hand out",
         description="A region's profile, its indicators against its peers over time, its "
         "clusters (of the named clusters run) with their ranking components, "
-        "specialisation, inequality, assets and gaps, SDG proxies, a locator map and the "
-        "exact inputs. An input left out is used only when it is the only candidate.",
+        "specialisation, inequality, assets and gaps, SDG proxies, baseline -> follow-up "
+        "cluster change, support institutions and gaps, a locator map and the exact inputs. An input left out is used only when it is the only candidate.",
     )
     p.add_argument("region_id", metavar="REGION", help="region id, e.g. MX-OAX")
     p.add_argument("--boundaries", help="boundaries dataset id")
@@ -25,6 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--indicators", help="indicators dataset id")
     p.add_argument("--firms", help="firms dataset id")
     p.add_argument("--assets", help="assets dataset id")
+    p.add_argument("--change-run", dest="change_run", help="change run (baseline -> follow-up)")
+    p.add_argument("--institutions-run", dest="institutions_run", help="institutions run")
     p.add_argument(
         "--out", required=True, help="output file; .pdf writes a PDF, .html an HTML page"
     )
@@ -50,6 +52,8 @@ def _report(args: argparse.Namespace) -> int:
         indicators=args.indicators,
         firms=args.firms,
         assets=args.assets,
+        change_run=args.change_run,
+        institutions_run=args.institutions_run,
     )
     try:
         out.write_bytes(content)

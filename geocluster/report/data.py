@@ -74,6 +74,8 @@ def collect(
     indicators: str | None = None,
     firms: str | None = None,
     assets: str | None = None,
+    change_run: str | None = None,
+    institutions_run: str | None = None,
     principal: disclosure.Principal | None = None,
     policy: disclosure.DisclosurePolicy = disclosure.PERMISSIVE,
     k: int = 5,
@@ -89,6 +91,10 @@ def collect(
     boundaries, clusters_run, indicators, firms, assets : str, optional
         Inputs; each left out is used only when exactly one candidate applies (the
         ``profile`` rule; several -> :class:`~geocluster.errors.InvalidInput` listing them).
+    change_run, institutions_run : str, optional
+        The ``change`` run (baseline -> follow-up) and the ``institutions`` run shown;
+        left out, the only run on the clusters run (else on the firms) is used, and with
+        several the section lists them instead of choosing.
     principal : Principal, optional
         The reader (None: the open single-user mode).
     policy : DisclosurePolicy
@@ -155,6 +161,10 @@ def collect(
     out["clusters"] = _clusters(ws, profile, principal, policy, inputs)
     out["assets"] = _assets(ws, profile)
     out["sdg"] = _sdg(ws, profile, shapes, principal, policy)
+    out["change"] = _change(ws, profile, shapes, principal, policy, inputs, change_run)
+    out["institutions"] = _institutions(
+        ws, profile, shapes, principal, policy, inputs, institutions_run
+    )
     out["inputs"] = inputs
     out["sources"] = [_source_of(ws, ref) for ref in inputs]
     return out
@@ -375,3 +385,213 @@ def _sdg(ws, profile, shapes, principal, policy) -> list[dict] | None:
             "source": ind.source,
         })  # fmt: skip
     return out or None
+
+
+# -- the UNIDO cycle: baseline -> follow-up change, support institutions ----------------------
+def _refers(ref: Any, name: str | None) -> bool:
+    return bool(ref) and name is not None and str(ref).split("@")[0] == name.split("@")[0]
+
+
+def _pick_run(ws, kind: str, given: str | None, profile, on_clusters) -> tuple[Any, list[str]]:
+    """The run of ``kind`` a section shows, and the candidates when several apply.
+
+    Named: that run (of that kind). Else the only run on the profile's clusters run
+    (``on_clusters(run, clusters_run_id)``), else the only one reading its firms.
+    """
+    from geocluster.errors import WrongKind
+
+    if given:
+        run = ws.run(given)
+        if run.kind != kind:
+            raise WrongKind(f"expected a {kind} run, got {given!r} which is a {run.kind} run")
+        return run, []
+    runs = ws.runs(kind)
+    c = profile.get("clusters") or {}
+    firms = (profile.get("firms") or {}).get("dataset")
+    cands = [r for r in runs if c.get("run_id") and on_clusters(r, c["run_id"])]
+    if not cands and firms is not None:
+        cands = [r for r in runs if any(_refers(i, firms) for i in r.inputs)]
+    if len(cands) == 1:
+        return cands[0], []
+    return None, [r.id for r in cands]
+
+
+def _region_geometry(shapes: pd.DataFrame, rid: str, crs: Any):
+    shape = shapes[shapes["region_id"] == rid]
+    return shape.to_crs(crs).geometry.union_all() if len(shape) else None
+
+
+def _id_text(v: Any) -> str | None:
+    f = pd.to_numeric(pd.Series([v]), errors="coerce").iloc[0]
+    return None if pd.isna(f) else str(int(f))
+
+
+#: Gap groups (geocluster.assets.institutions.DEFAULT_GAP_GROUPS) as words.
+GAP_TITLES = {"training": "training centre", "association": "business association or chamber"}
+
+#: Indicators of the change table: (column stem, title, is a share).
+CHANGE_INDICATORS = (
+    ("n_firms", "Firms", False),
+    ("employees", "Employees", False),
+    ("women_led_share", "Women-led share", True),
+    ("youth_led_share", "Youth-led share", True),
+    ("micro_share", "Micro-firm share", True),
+    ("informal_share", "Informal share", True),
+)
+
+
+def _change(ws, profile, shapes, principal, policy, inputs, given) -> dict | None:
+    """The region's clusters in a baseline -> follow-up ``change`` run, disclosed.
+
+    A cluster is the region's when its outline (the follow-up hull; the baseline one for
+    a disappeared cluster, as the change layer stores it) intersects the region.
+    """
+    from geocluster.clustering.change import STATUSES
+
+    run, choices = _pick_run(
+        ws, "change", given, profile,
+        lambda r, c: c in (r.params.get("after"), r.params.get("before")),
+    )  # fmt: skip
+    if run is None:
+        return {"choices": choices} if choices else None
+    layer = ws.read_run(run.id, "change")
+    zone = _region_geometry(shapes, profile["region_id"], layer.crs)
+    if zone is None:
+        return None
+    mine = layer[layer.geometry.intersects(zone)]
+    table = pd.DataFrame(mine.drop(columns=layer.geometry.name)).reset_index(drop=True)
+    # ids as text: below editor every number of a suppressed row is nulled
+    table["baseline"] = [_id_text(v) for v in table["before_id"]]
+    table["follow_up"] = [_id_text(v) for v in table["after_id"]]
+    body = _disclosed(
+        Result(body={}, layers={"rows": Layer("cluster_summary", table, count_col="n_firms")}),
+        principal, policy,
+    )  # fmt: skip
+    rows = []
+    for r in body["rows"] or []:
+        suppressed = r.get("disclosure") not in (None, "ok") and r.get("n_firms") is None
+        cells = []
+        for stem, title, share in CHANGE_INDICATORS:
+            cells.append({
+                "title": title, "share": share, "before": r.get(f"{stem}_before"),
+                "after": r.get(f"{stem}_after"), "change": r.get(f"{stem}_change"),
+            })  # fmt: skip
+        rows.append({"status": r["status"], "baseline": r.get("baseline"),
+                     "follow_up": r.get("follow_up"), "suppressed": suppressed,
+                     "cells": cells})  # fmt: skip
+    order = {s: i for i, s in enumerate(STATUSES)}
+    rows.sort(key=lambda x: (order.get(x["status"], 99), int(x["follow_up"] or x["baseline"] or 0)))
+    counts: dict[str, int] = {}
+    for s in STATUSES:
+        sub = table[table["status"] == s]
+        col = "follow_up" if s == "appeared" else "baseline"  # as ClusterChange.counts
+        if len(sub):
+            counts[s] = int(sub[col].nunique())
+    before_id, after_id = run.params.get("before"), run.params.get("after")
+
+    for ref in (run.id, before_id, after_id):
+        if ref and ref not in inputs:
+            inputs.append(ref)
+    return {
+        "run_id": run.id,
+        "before": before_id,
+        "after": after_id,
+        "before_firms": next((i for i in ws.run(before_id).inputs if "@" in i), None)
+        if before_id else None,
+        "after_firms": next((i for i in ws.run(after_id).inputs if "@" in i), None)
+        if after_id else None,
+        "match": run.params.get("match"),
+        "score": run.params.get("score"),
+        "min_score": run.params.get("min_score"),
+        "counts": counts,
+        "rows": rows,
+    }  # fmt: skip
+
+
+def _institutions(ws, profile, shapes, principal, policy, inputs, given) -> dict | None:
+    """Support institutions in the region by type, and the region's clusters lacking one.
+
+    Institutions are public (not firms); the clusters' gap rows are ``cluster_summary``
+    and disclosed. The institutions dataset is the run's; with no run, the only
+    institutions dataset whose extent meets the region (gaps need a run).
+    """
+    from geocluster.analyses.unido import read_institutions
+    from geocluster.sectors.osm import INSTITUTION_TYPES
+
+    run, choices = _pick_run(
+        ws, "institutions", given, profile, lambda r, c: r.params.get("clusters_run") == c
+    )
+    rid = profile["region_id"]
+    region = shapes[shapes["region_id"] == rid]
+    if run is not None:
+        ref = run.params.get("institutions")
+    else:
+        lo = region.to_crs("EPSG:4326").total_bounds if len(region) else None
+        near = [
+            d for d in ws.datasets() if d.kind == "institutions" and d.bbox and lo is not None
+            and d.bbox[0] <= lo[2] and lo[0] <= d.bbox[2] and d.bbox[1] <= lo[3] and lo[1] <= d.bbox[3]
+        ]  # fmt: skip
+        if len(near) != 1:
+            return {"choices": choices} if choices else None
+        ref = near[0].ref
+    inst, info = read_institutions(ws, ref, crs=None)
+    zone = _region_geometry(shapes, rid, inst.crs)
+    inside = inst[inst.geometry.intersects(zone)] if zone is not None else inst.iloc[0:0]
+    by_type = inside["type"].astype(str).value_counts()
+    types = [
+        {"type": t, "title": t.replace("_", " "), "description": d, "count": int(by_type.get(t, 0))}
+        for t, d in INSTITUTION_TYPES.items()
+    ]
+    names = sorted(
+        (str(n) for n in inside.get("name", pd.Series(dtype=str)).dropna()), key=str.lower
+    )
+    if info.ref not in inputs:
+        inputs.append(info.ref)
+    out: dict[str, Any] = {
+        "dataset": info.ref,
+        "total": int(len(inside)),
+        "types": types,
+        "missing_types": [t["title"] for t in types if t["count"] == 0],
+        "names": names,
+        "run_id": None,
+        "choices": choices,
+    }
+    if run is None:
+        return out
+    if run.id not in inputs:
+        inputs.append(run.id)
+    reach = ws.read_run(run.id, "reach")
+    zone = _region_geometry(shapes, rid, reach.crs)
+    mine = reach[reach.geometry.intersects(zone)] if zone is not None else reach.iloc[0:0]
+    table = pd.DataFrame(mine.drop(columns=reach.geometry.name)).reset_index(drop=True)
+    groups = [c[: -len("_gap")] for c in table.columns if c.endswith("_gap")]
+    table["missing"] = [
+        ", ".join(g for g in groups if bool(r[f"{g}_gap"])) for _, r in table.iterrows()
+    ]
+    table["cluster"] = table["cluster_id"].astype(str)
+    body = _disclosed(
+        Result(body={}, layers={"rows": Layer("cluster_summary", table, count_col="n_firms")}),
+        principal, policy,
+    )  # fmt: skip
+    clusters = []
+    for r in body["rows"] or []:
+        suppressed = r.get("disclosure") not in (None, "ok") and r.get("n_firms") is None
+        clusters.append({
+            "cluster": r["cluster"],
+            "suppressed": suppressed,
+            "n_firms": r.get("n_firms"),
+            "n_institutions": r.get("n_institutions"),
+            "missing": r.get("missing") or "",
+            "nearest": {g: r.get(f"nearest_{g}_m") for g in groups},
+        })  # fmt: skip
+    clusters.sort(key=lambda x: int(x["cluster"]))
+    out.update({
+        "run_id": run.id,
+        "clusters_run": run.params.get("clusters_run"),
+        "radius_m": run.params.get("radius_m"),
+        "groups": groups,
+        "group_titles": [GAP_TITLES.get(g, g.replace("_", " ")) for g in groups],
+        "clusters": clusters,
+        "gaps": [c for c in clusters if c["missing"] and not c["suppressed"]],
+    })  # fmt: skip
+    return out

@@ -17,7 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="A region's profile, its indicators against its peers over time, its "
         "clusters (of the named clusters run) with their ranking components, "
         "specialisation, inequality, assets and gaps, SDG proxies, baseline -> follow-up "
-        "cluster change, support institutions and gaps, a locator map and the exact inputs. An input left out is used only when it is the only candidate.",
+        "cluster change, support institutions and gaps, a locator map and the exact inputs. "
+        "An input left out is used only when it is the only candidate.",
     )
     p.add_argument("region_id", metavar="REGION", help="region id, e.g. MX-OAX")
     p.add_argument("--boundaries", help="boundaries dataset id")

@@ -453,7 +453,7 @@ def _change(ws, profile, shapes, principal, policy, inputs, given) -> dict | Non
         lambda r, c: c in (r.params.get("after"), r.params.get("before")),
     )  # fmt: skip
     if run is None:
-        return {"choices": choices} if choices else None
+        return {"run_id": None, "choices": choices} if choices else None
     layer = ws.read_run(run.id, "change")
     zone = _region_geometry(shapes, profile["region_id"], layer.crs)
     if zone is None:
@@ -532,7 +532,7 @@ def _institutions(ws, profile, shapes, principal, policy, inputs, given) -> dict
             and d.bbox[0] <= lo[2] and lo[0] <= d.bbox[2] and d.bbox[1] <= lo[3] and lo[1] <= d.bbox[3]
         ]  # fmt: skip
         if len(near) != 1:
-            return {"choices": choices} if choices else None
+            return {"dataset": None, "choices": choices} if choices else None
         ref = near[0].ref
     inst, info = read_institutions(ws, ref, crs=None)
     zone = _region_geometry(shapes, rid, inst.crs)

@@ -185,6 +185,12 @@ def _demo(args: argparse.Namespace) -> int:
                 )
             else:
                 print(f"  {d['kind']:12} {d['id']:28} {d['rows']:>8,} rows")
+        from geocluster.demo import demo_links
+
+        links = demo_links(ws)
+        if links:  # the UNIDO cycle: every layer of the map and the Oaxaca report
+            print(f"  map of the UNIDO cycle: {links['map']}")
+            print(f"  Oaxaca report: {links['report']}")
     sys.stdout.flush()
     if args.no_serve:
         return 0

@@ -29,7 +29,15 @@ from geocluster.analyses.spec import get as get_spec
 from geocluster.demo.followup import write_follow_up
 from geocluster.errors import DatasetNotFound, NotFound, UnusableFile
 
-__all__ = ["DEMO_DATASETS", "DEMO_RUNS", "DemoDataset", "DemoRun", "build_demo", "build_demo_runs"]
+__all__ = [
+    "DEMO_DATASETS",
+    "DEMO_RUNS",
+    "DemoDataset",
+    "DemoRun",
+    "build_demo",
+    "build_demo_runs",
+    "demo_links",
+]
 
 Progress = Callable[[float, str], None]
 
@@ -424,3 +432,23 @@ def build_demo_runs(ws: Any, *, progress: Progress | None = None) -> list[dict[s
     if progress:
         progress(1.0, "demo analyses done")
     return out
+
+
+def demo_links(ws: Any) -> dict[str, str]:
+    """The demo's UNIDO-cycle map and its Oaxaca report, as paths on the served API.
+
+    The map names the follow-up register, its manufacturing clustering (the follow-up of
+    the newest ``change`` run on ``mexico_firms``) and the states, so that every layer
+    has one candidate: clusters with their ranking, the SDG proxies, the cluster change
+    and the support institutions. Empty when the workspace has no such run.
+    """
+    for run in reversed(ws.runs("change")):
+        after = run.params.get("after")
+        if not any(str(i).split("@")[0] == "mexico_firms" for i in run.inputs) or not after:
+            continue
+        return {
+            "map": f"/map?firms=mexico_firms&clusters={after}&boundaries=mexico_states",
+            "report": f"/regions/MX-OAX/report?boundaries=mexico_states&clusters_run={after}",
+            "clusters_run": after,
+        }
+    return {}

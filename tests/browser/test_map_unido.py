@@ -250,3 +250,19 @@ def test_disclosure_reaches_the_unido_layers(unido):
     assert "has no indicator with a value" in page
     # institutions are public: drawn either way
     assert page.count("gc-institution") == open_page.count("gc-institution") > 0
+
+
+def test_demo_links_draw_every_unido_layer(unido):
+    from geocluster.demo import demo_links
+    from maps import build_map
+
+    links = demo_links(unido["ws"])
+    assert links["clusters_run"] == unido["v2"]
+    assert links["map"] == (
+        f"/map?firms=mexico_firms&clusters={unido['v2']}&boundaries=mexico_states"
+    )
+    page = build_map(unido["ws"], firms="mexico_firms", clusters_run=unido["v2"],
+                     boundaries="mexico_states")  # fmt: skip
+    for layer in ("SDG proxies", "Cluster change", "Support institutions"):
+        assert layer in page
+    assert "candidates for the" not in page  # nothing left to choose

@@ -640,7 +640,11 @@ class Workspace:
                 if isinstance(frame, gpd.GeoDataFrame) and frame.crs is not None:
                     if working and frame.crs == working:
                         xy = _points_xy(frame)
-                    frame = frame.to_crs(STORAGE_CRS)
+                    frame = (
+                        _points_to_storage(frame, xy)
+                        if xy is not None
+                        else frame.to_crs(STORAGE_CRS)
+                    )
                     if xy is None and working:
                         xy = _working_xy(frame, working)
                 written.append(
@@ -1096,6 +1100,24 @@ def _points_xy(frame: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray] | None:
     if len(xy) != len(geoms):
         return None
     return xy[:, 0], xy[:, 1]
+
+
+def _points_to_storage(
+    frame: gpd.GeoDataFrame, xy: tuple[np.ndarray, np.ndarray]
+) -> gpd.GeoDataFrame:
+    """An all-point frame in EPSG:4326 from its coordinates ``xy`` (in ``frame.crs``).
+
+    The same points as ``frame.to_crs(STORAGE_CRS)``, at a fraction of the cost on a
+    national register: one array transform, one vectorised point construction, and no
+    copy of the geometries that are about to be replaced.
+    """
+    from pyproj import Transformer
+
+    transformer = Transformer.from_crs(frame.crs, STORAGE_CRS, always_xy=True)
+    lon, lat = transformer.transform(xy[0], xy[1])
+    attrs = pd.DataFrame(frame.drop(columns=frame.geometry.name))
+    geometry = gpd.points_from_xy(np.asarray(lon), np.asarray(lat), crs=STORAGE_CRS)
+    return gpd.GeoDataFrame(attrs, geometry=geometry, crs=STORAGE_CRS)
 
 
 def _working_xy(

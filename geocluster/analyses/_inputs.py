@@ -303,6 +303,41 @@ def read_firms(
     return Firms(info=info, all=frame, selected=selected.reset_index(drop=True))
 
 
+def read_firm_points(ws: Any, firms: str, *, columns: Sequence[str]) -> Firms:
+    """Firms as a plain table of working-CRS ``x``, ``y`` plus ``columns``, no geometry.
+
+    For analyses that only need where each firm is and a few attributes (region
+    counts): the stored working coordinates are read as two float columns, no point
+    object is built and no other column is decoded. Falls back to :func:`read_firms`
+    for a dataset stored without working coordinates.
+    """
+    info = ws.require(firms, "firms")
+    have = set(ws.store.schema(info.layer).names)
+    if not {"x", "y"} <= have:
+        read = read_firms(ws, firms, require_selection=False)
+        xy = read.all.geometry
+        frame = pd.DataFrame({c: read.all[c] for c in columns if c in read.all.columns})
+        frame.insert(0, "x", xy.x.to_numpy())
+        frame.insert(1, "y", xy.y.to_numpy())
+        return Firms(info=info, all=frame, selected=frame)
+    wanted = ["x", "y", *[c for c in columns if c in have and c not in ("x", "y")]]
+    table = ws.read_arrow(firms, columns=wanted)
+    frame = table.to_pandas(types_mapper=_arrow_types)
+    ok = frame["x"].notna().to_numpy() & frame["y"].notna().to_numpy()
+    if not ok.all():
+        frame = frame[ok].reset_index(drop=True)
+    return Firms(info=info, all=frame, selected=frame)
+
+
+def _arrow_types(t: Any) -> Any:
+    import pyarrow as pa
+
+    # text as pandas' Arrow-backed strings (no 5M Python str objects), numbers as numpy
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return pd.ArrowDtype(t)
+    return None
+
+
 # -- boundaries -----------------------------------------------------------------------------
 def read_boundaries(
     ws: Any,

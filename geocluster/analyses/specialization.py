@@ -23,6 +23,7 @@ from geocluster.analyses._inputs import (
     read_assets,
     read_boundaries,
     read_clusters_run,
+    read_firm_points,
     read_firms,
     read_indicators,
     read_run,
@@ -96,7 +97,10 @@ def _read_boundaries(ws, boundaries: str, crs: str, level: int | None) -> gpd.Ge
     return read_boundaries(ws, boundaries, crs=crs, level=level)[0]
 
 
-def _firm_xy(firms: gpd.GeoDataFrame) -> np.ndarray:
+def _firm_xy(firms: gpd.GeoDataFrame | pd.DataFrame) -> np.ndarray:
+    if not isinstance(firms, gpd.GeoDataFrame) and {"x", "y"} <= set(firms.columns):
+        # a geometry-free read (read_firm_points): the stored working coordinates
+        return np.column_stack([firms["x"].to_numpy(float), firms["y"].to_numpy(float)])
     geom = firms.geometry
     if len(geom) and not (geom.geom_type == "Point").all():
         geom = geom.representative_point()
@@ -110,6 +114,8 @@ def _firm_sectors(firms: pd.DataFrame, sector_level: str) -> pd.Series:
 
     col = "isic_section" if sector_level == "section" else "isic_division"
     if col in firms.columns:
+        if isinstance(firms[col].dtype, pd.ArrowDtype | pd.StringDtype):
+            return firms[col]  # text already, nulls as NA: no copy into Python objects
         return firms[col].astype("object").where(firms[col].notna(), None)
     if "sector_code" not in firms.columns:
         raise MissingColumns(
@@ -206,7 +212,9 @@ def specialization_result(
         if isinstance(sector_groups, str) or not all(isinstance(g, str) for g in sector_groups):
             raise InvalidInput(f"expected sector_groups as a list of names, got {sector_groups!r}")
     report(0.05, "reading firms and boundaries")
-    read = read_firms(ws, firms, require_selection=False)
+    read = read_firm_points(
+        ws, firms, columns=["employees", "isic_section", "isic_division", "sector_code"]
+    )
     info, frame = read.info, read.all
     # only regions meeting the firms' extent: the rest cannot hold a firm, and world
     # boundaries projected into one country's working CRS come back distorted

@@ -34,7 +34,7 @@ def hilbert_sort(t: pa.Table, x: str = "x", y: str = "y", *, level: int = 16) ->
 
     Rows with a missing coordinate go last, in their original order.
     """
-    from geopandas.tools.hilbert_curve import _encode
+    from geocluster.store._hilbert import encode as _encode
 
     if t.num_rows < 2 or x not in t.column_names or y not in t.column_names:
         return t

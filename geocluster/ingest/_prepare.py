@@ -493,7 +493,8 @@ def _ids(
 
 def _all_distinct(values: pd.Series) -> bool:
     import pyarrow as pa
-    import pyarrow.compute as pc
+
+    from geocluster.ingest._distinct import all_distinct
 
     try:
         arr = (
@@ -503,7 +504,7 @@ def _all_distinct(values: pd.Series) -> bool:
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
         return False
-    return len(pc.unique(arr)) == len(values)
+    return all_distinct(arr)
 
 
 def _reject_duplicates(ids: pd.Series, column: str | None, canonical: str, rej: Rejector) -> None:

@@ -145,7 +145,7 @@ def sector_table(
     """
     region_index = np.asarray(region_index, dtype=np.int64)
     n = len(region_index)
-    sectors = pd.Series(sectors, dtype="object").reset_index(drop=True)
+    sectors = pd.Series(sectors).reset_index(drop=True)
     if len(sectors) != n:
         raise InvalidInput(f"expected {n} sector labels (one per firm), got {len(sectors)}")
     emp = (
@@ -165,13 +165,18 @@ def sector_table(
     sec = sectors[keep].reset_index(drop=True)
     emp = emp[keep]
     if groups is None:
-        known = sec.notna().to_numpy() & (sec.astype(str) != "")
-        labels, pair_sector = np.unique(
-            sec[known].astype(str).to_numpy(dtype=object).astype(str), return_inverse=True
-        )
+        # hash once per firm, sort only the distinct labels (a national register has
+        # millions of firms and under a hundred sectors)
+        codes, uniq = pd.factorize(sec, use_na_sentinel=True)
+        text = np.array([str(u) for u in uniq], dtype=object)
+        usable = text != ""
+        labels, inverse = np.unique(text[usable].astype(str), return_inverse=True)
         labels = labels.astype(object)
-        pair_firm = np.flatnonzero(known)
-        pair_sector = pair_sector.astype(np.int64)
+        remap = np.full(len(uniq) + 1, -1, dtype=np.int64)  # last slot: NA (code -1)
+        remap[np.flatnonzero(usable)] = inverse
+        firm_sector = remap[codes]
+        pair_firm = np.flatnonzero(firm_sector >= 0)
+        pair_sector = firm_sector[pair_firm]
     else:
         if not groups:
             raise InvalidInput("expected at least one sector group, got none")

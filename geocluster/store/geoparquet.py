@@ -52,7 +52,7 @@ _OPS = {"==", "!=", "in", "not in", "<", "<=", ">", ">=", "is null", "not null"}
 # -- writing ---------------------------------------------------------------------------------
 def hilbert_order(cx: np.ndarray, cy: np.ndarray, *, level: int = 16) -> np.ndarray:
     """Hilbert distance of lon/lat centres on a fixed world grid (uint32, ``2**level``)."""
-    from geopandas.tools.hilbert_curve import _encode
+    from geocluster.store._hilbert import encode as _encode
 
     n = (1 << level) - 1
     cx = np.clip(np.nan_to_num(cx, nan=0.0, posinf=180.0, neginf=-180.0), -180.0, 180.0)
@@ -76,14 +76,20 @@ def _wkb_points(xy: np.ndarray) -> pa.Array:
 
 def _attributes_table(frame: pd.DataFrame) -> pa.Table:
     """Arrow table of the non-geometry columns (dicts/lists as JSON text, no null type)."""
-    frame = frame.reset_index(drop=True).copy()
+    frame = frame.reset_index(drop=True)
+    as_json = {}
     for col in frame.columns:
         series = frame[col]
         if series.dtype == object:
             sample = series.dropna()
             if len(sample) and isinstance(sample.iloc[0], dict | list | tuple):
-                frame[col] = series.map(lambda v: None if v is None else json.dumps(v, default=str))
-    frame.columns = [str(c) for c in frame.columns]
+                as_json[col] = series.map(
+                    lambda v: None if v is None else json.dumps(v, default=str)
+                )
+    if as_json:  # copy only when a column changes (a register's frame is gigabytes)
+        frame = frame.assign(**{str(k): v for k, v in as_json.items()})
+    if any(not isinstance(c, str) for c in frame.columns):
+        frame = frame.set_axis([str(c) for c in frame.columns], axis=1)
     table = pa.Table.from_pandas(frame, preserve_index=False)
     for i, fld in enumerate(table.schema):
         if pa.types.is_null(fld.type):
@@ -164,7 +170,10 @@ def write_layer(
 
     attrs = frame.drop(columns=[frame.geometry.name]) if is_geo else frame
     attrs = attrs.drop(columns=[c for c in (BBOX, "x", "y") if c in attrs.columns and is_geo])
-    table = _attributes_table(attrs.iloc[order] if n else attrs)
+    # sorted in Arrow: one take per column, no pandas block copies
+    table = _attributes_table(attrs)
+    if n:
+        table = table.take(pa.array(order))
     geo_meta = None
     if is_geo:
         geoms = geoms[order]
@@ -218,13 +227,18 @@ def write_layer(
     if not parts[-1]:
         parts[-1].append((0, 0))
 
+    dictionary = _dictionary_columns(table)
     files = []
     for i, groups in enumerate(parts):
         final = directory / f"{name}.{i}.parquet"
         tmp = directory / f"{tmp_prefix}{os.getpid()}-{name}.{i}.parquet"
         try:
             with pq.ParquetWriter(
-                tmp, table.schema, compression="zstd", write_statistics=True
+                tmp,
+                table.schema,
+                compression="zstd",
+                write_statistics=True,
+                use_dictionary=dictionary,
             ) as writer:
                 for start, stop in groups:
                     writer.write_table(table.slice(start, stop - start), row_group_size=1 << 30)
@@ -240,6 +254,32 @@ def write_layer(
     _fsync_dir(directory)
     columns = [c for c in table.column_names if c not in (GEOMETRY, BBOX)]
     return WrittenLayer(name, files, n, is_geo, geometry_types, total_bbox, columns)
+
+
+def _dictionary_columns(table: pa.Table, sample_rows: int = 65_536) -> list[str]:
+    """Columns worth dictionary-encoding: those with few distinct values in a sample.
+
+    Parquet's default dictionary-encodes every column and falls back page by page
+    when the dictionary grows; on unique columns (ids, names, coordinates, WKB) that is
+    wasted work and a larger file (5M firms: 3.1 s and 165 MB against 1.5 s and 133 MB).
+    """
+    import pyarrow.compute as pc
+
+    head = table.slice(0, sample_rows)
+    out: list[str] = []
+    for fld in table.schema:
+        if pa.types.is_struct(fld.type) or pa.types.is_boolean(fld.type):
+            continue  # bbox: unique doubles; booleans are bit-packed already
+        values = head[fld.name]
+        if len(values) == 0:
+            continue
+        try:
+            distinct = pc.count_distinct(values, mode="all").as_py()
+        except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
+            continue
+        if distinct <= max(16, len(values) // 8):
+            out.append(fld.name)
+    return out
 
 
 _TYPE_NAMES = {

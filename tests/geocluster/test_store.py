@@ -291,3 +291,23 @@ def test_one_sector_clusters_read_only_that_sector_and_match_a_full_read(tmp_pat
     ref = GridDBSCAN(300, min_samples=10).fit(shapely.get_coordinates(sub.geometry.values))
     assert result.body["n_clusters"] == ref.n_clusters_
     assert result.body["noise"] == int((ref.labels_ == -1).sum())
+
+
+@pytest.mark.parametrize("level", [1, 5, 12, 16])
+def test_compiled_hilbert_equals_geopandas(level):
+    # reference: geopandas' NumPy implementation of the same public-domain algorithm
+    from geopandas.tools.hilbert_curve import _encode
+
+    from geocluster.store._hilbert import encode
+
+    rng = np.random.default_rng(level)
+    n = (1 << level) - 1
+    x = rng.integers(0, n + 1, 50_000).astype(np.uint32)
+    y = rng.integers(0, n + 1, 50_000).astype(np.uint32)
+    x[:4], y[:4] = [0, n, n, 0], [0, n, 0, n]  # the grid's corners
+    got = encode(level, x, y)
+    assert got.dtype == np.uint32
+    np.testing.assert_array_equal(got, _encode(level, x, y))
+    assert len(np.unique(got)) == len(np.unique(np.column_stack([x, y]), axis=0))
+    with pytest.raises(ValueError):
+        encode(17, x, y)

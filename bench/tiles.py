@@ -307,9 +307,12 @@ class PostGISTarget:
             self.cluster.psql("CREATE EXTENSION IF NOT EXISTS postgis")
             base = f"postgresql://postgres@127.0.0.1:{self.cluster.port}/postgres"
         else:
-            base = spec.split("?", 1)[0]
+            base = spec
         self.schema = f"bench_tiles_{uuid.uuid4().hex[:8]}"
-        self.url = f"{base}?schema={self.schema}"
+        # other libpq parameters (sslmode, ...) stay; the schema is the bench's own
+        url, _, query = base.partition("?")
+        kept = [q for q in query.split("&") if q and not q.startswith("schema=")]
+        self.url = f"{url}?{'&'.join([*kept, f'schema={self.schema}'])}"
 
     def close(self, ws=None) -> None:
         try:

@@ -230,13 +230,7 @@ def _prop(sql, found: PgPlan, column: str):
 
 
 def _execute(store, query, params=None):
-    from geocluster.errors import NotFound
-
-    psycopg = __import__("psycopg")
-    try:
-        return store._con().execute(query, params).fetchone()
-    except psycopg.errors.UndefinedTable:
-        raise NotFound("that layer was deleted while its tile was being cut") from None
+    return store._con().execute(query, params).fetchone()
 
 
 def point_count(store, found: PgPlan, z: int, x: int, y: int, limit: int | None = None) -> int:
@@ -362,10 +356,34 @@ def _cells_tile(store, found: PgPlan, z: int, x: int, y: int, opts: TileOptions,
 
 
 def render(ws, found: PgPlan, z: int, x: int, y: int, opts: TileOptions, policy, name: str):
-    """Encode tile ``z/x/y`` of a planned layer in the database (bytes; ``b""`` if empty)."""
+    """Encode tile ``z/x/y`` of a planned layer in the database (bytes; ``b""`` if empty).
+
+    Raises
+    ------
+    NotFound
+        The layer was deleted (garbage-collected) while the tile was being cut.
+    psycopg.Error
+        Any other database error (the connection is left usable).
+    """
+    import psycopg
+
+    from geocluster.errors import NotFound
+
+    try:
+        return _render(ws.store, found, z, x, y, opts, policy, name)
+    except psycopg.errors.UndefinedTable:
+        ws.store._rollback_failed()
+        raise NotFound("that layer was deleted while its tile was being cut") from None
+    except psycopg.Error:
+        # a failed statement must not poison this thread's connection; the error itself
+        # is a server fault (500, "internal error", logged by the app's handler)
+        ws.store._rollback_failed()
+        raise
+
+
+def _render(store, found: PgPlan, z: int, x: int, y: int, opts: TileOptions, policy, name: str):
     from geocluster.store.postgis import postgis_tile
 
-    store = ws.store
     if not found.points:
         return postgis_tile(
             store,

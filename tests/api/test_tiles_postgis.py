@@ -239,3 +239,27 @@ def test_auto_mode_serves_points_from_memory_and_polygons_from_the_database(pair
     assert firms.status_code == regions.status_code == 200
     assert firms.headers["X-Tile-Source"] == "encoded"
     assert regions.headers["X-Tile-Source"] in ("postgis", "memory")
+
+
+def test_a_layer_dropped_under_a_tile_is_not_found_and_the_connection_survives(pair):
+    from api import pgtiles
+    from api.routers.tiles import LAYER_NAME
+    from api.tiling import TileOptions
+    from geocluster.disclosure import DisclosurePolicy
+    from geocluster.errors import NotFound
+    from tests.api.fixtures import synthetic_regions
+
+    ws = pair["pg_ws"]
+    ws.add_dataset("boundaries", synthetic_regions(), name="scratch")
+    coll = ws.collection("scratch")
+    policy = DisclosurePolicy()
+    found = pgtiles.PlanCache().get(ws, coll, policy, "open")
+    assert found is not None and not found.points and found.kind == "boundaries"
+    z, (x, y) = 7, _tile_of(-103.0, 21.0, 7)
+    assert pgtiles.render(ws, found, z, x, y, TileOptions(), policy, LAYER_NAME)
+    ws.store._con().execute(f"DROP TABLE {ws.store._table(coll.layer)}")  # as GC would
+    with pytest.raises(NotFound, match="deleted"):
+        pgtiles.render(ws, found, z, x, y, TileOptions(), policy, LAYER_NAME)
+    regions = pgtiles.PlanCache().get(ws, ws.collection("regions"), policy, "open")
+    assert pgtiles.render(ws, regions, z, x, y, TileOptions(), policy, LAYER_NAME)
+    ws.delete("scratch")

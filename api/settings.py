@@ -89,7 +89,8 @@ class TileSettings(BaseSettings):
         "index; always = every layer whose disclosure rule allows it; never = none",
     )
     tile_debug_headers: bool = Field(
-        False, description="add X-Tile-Source (archive|memory|encoded) and X-Tile-Worker headers"
+        False,
+        description="add X-Tile-Source (archive|memory|encoded|postgis) and X-Tile-Worker headers",
     )
     raster_colormap: str = Field("viridis", description="rio-tiler colormap name for raster tiles")
 

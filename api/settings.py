@@ -7,6 +7,7 @@ time: :func:`api.app.create_app` takes a :class:`Settings` or builds one when ca
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -81,8 +82,15 @@ class TileSettings(BaseSettings):
     tile_pyramid_max_zoom: int = Field(
         10, ge=0, le=16, description="deepest zoom pre-built; deeper tiles are encoded on demand"
     )
+    tile_postgis: Literal["auto", "always", "never"] = Field(
+        "auto",
+        description="on a PostGIS store, which vector tiles the database cuts (ST_AsMVT): "
+        "auto = polygon and line layers (measured faster), point layers from the in-memory "
+        "index; always = every layer whose disclosure rule allows it; never = none",
+    )
     tile_debug_headers: bool = Field(
-        False, description="add X-Tile-Source (archive|memory|encoded) and X-Tile-Worker headers"
+        False,
+        description="add X-Tile-Source (archive|memory|encoded|postgis) and X-Tile-Worker headers",
     )
     raster_colormap: str = Field("viridis", description="rio-tiler colormap name for raster tiles")
 

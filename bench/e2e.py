@@ -2,8 +2,8 @@
 
 Usage::
 
-    python bench/e2e.py [--firms 5000000] [--seed 0] [--postgis-firms N] [--no-postgis]
-                        [--store postgresql://…]
+    python bench/e2e.py [--firms 5000000] [--seed 0] [--no-postgis]
+                        [--store postgresql://…|throwaway]
 
 1. A seeded register is written as CSV: lon/lat over Mexico's extent, 60 % of firms in
    ~600 Gaussian clusters each with a dominant ISIC division, 40 % background,
@@ -19,6 +19,12 @@ Usage::
    ``ST_ClusterDBSCAN`` on the same firms (a throw-away PostgreSQL started here,
    geometry in the working CRS with a GiST index): one division, all divisions
    (``OVER (PARTITION BY division)``) and all firms.
+
+With ``--store postgresql://…`` (or ``--store throwaway``: a PostgreSQL started here) the
+chain of step 2 runs a second time on a PostGIS store (a fresh schema, dropped at the
+end) after the embedded one, and both tables are printed with their ratios
+(``--store-only`` skips the embedded chain). Tile p50/p95 of both paths under
+concurrent clients: ``bench/tiles.py --store``.
 
 Targets (issue 17, this 2-core machine): every path ≤ 0.5× PostGIS's time; ingest ≤ 1.0×
 the naive baseline and ≤ 2.5 GB peak; one division on a warm server ≤ 1 s; all 88
@@ -252,23 +258,98 @@ def postgis_peer(csv: Path, working_epsg: int, division: str) -> dict:
 
 
 # -- main ------------------------------------------------------------------------------------
+def run_chain(csv: Path, states: Path, ws: Path, store: str | None, division: str | None):
+    """The geocluster chain (CLI steps, then a warm server) on one store; timed.
+
+    Returns ``(fig, peaks, working_crs, division)``.
+    """
+    env = {"GEOCLUSTER_WORKSPACE": str(ws), "PYTHONPATH": str(REPO)}
+    if store:
+        env["GEOCLUSTER_STORE"] = store
+    else:
+        os.environ.pop("GEOCLUSTER_STORE", None)
+    os.environ.update(env)
+    fig: dict[str, float] = {}
+    peaks: dict[str, float] = {}
+    chain0 = time.perf_counter()
+    wall, peak, out = timed(geocluster("ingest", "firms", str(csv), "--name", "register",
+                                       "--json"))  # fmt: skip
+    info = json.loads(out)
+    fig["ingest"], peaks["ingest"] = wall, peak
+    timed(geocluster("ingest", "boundaries", str(states), "--name", "states", "--level", "1"))
+    working = info["working_crs"]
+    division = division or _largest_division(ws)
+    wall, peak, out = timed(geocluster("clusters", "--firms", "register", "--by", "division",
+                                       "--eps-m", str(EPS_M), "--min-samples",
+                                       str(MIN_SAMPLES), "--json"))  # fmt: skip
+    fig["all_divisions"], peaks["all_divisions"] = wall, peak
+    wall, peak, out = timed(geocluster("clusters", "--firms", "register", "--eps-m",
+                                       str(EPS_M), "--min-samples", str(MIN_SAMPLES),
+                                       "--json"))  # fmt: skip
+    fig["all_firms"], peaks["all_firms"] = wall, peak
+    run_id = json.loads(out)["run_id"]
+    wall, peak, _ = timed(geocluster("specialization", "--firms", "register",
+                                     "--boundaries", "states", "--json"))  # fmt: skip
+    fig["specialization"], peaks["specialization"] = wall, peak
+    wall, peak, _ = timed(geocluster("ranking", "--clusters-run", run_id, "--boundaries",
+                                     "states", "--json"))  # fmt: skip
+    fig["ranking"], peaks["ranking"] = wall, peak
+    fig["chain_cli"] = time.perf_counter() - chain0
+
+    # -- a warm server: one division, and the tile index --
+    port = free_port()
+    server = subprocess.Popen(
+        geocluster("serve", "--port", str(port), "--workers", "1"),
+        env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait(base + "/health")
+        body = {"firms": "register", "eps_m": EPS_M, "min_samples": MIN_SAMPLES,
+                "sectors": [division]}  # fmt: skip
+        post(base + "/analyses/clusters", body)  # warms the column cache and kernels
+        times = [post(base + "/analyses/clusters", body)[0] for _ in range(3)]
+        fig["one_division_warm"] = min(times)
+        t0 = time.perf_counter()
+        urllib.request.urlopen(
+            f"{base}/collections/register/tiles/WebMercatorQuad/6/14/28", timeout=600
+        ).read()
+        fig["tile_index"] = time.perf_counter() - t0
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+    fig["chain"] = fig["chain_cli"] + fig["one_division_warm"] + fig["tile_index"]
+    return fig, peaks, working, division
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--firms", type=int, default=5_000_000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-postgis", action="store_true", help="skip the PostGIS peer")
-    ap.add_argument("--store", default=None, help="GEOCLUSTER_STORE for the geocluster steps")
+    ap.add_argument(
+        "--store",
+        default=None,
+        help="also run the geocluster chain on a PostGIS store, after the embedded one: a "
+        "postgresql:// URL (a fresh schema, dropped after) or 'throwaway' (started here)",
+    )
+    ap.add_argument(
+        "--store-only", action="store_true", help="with --store: skip the embedded chain"
+    )
     ap.add_argument("--division", default=None, help="division for the one-sector path")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="gc-bench-e2e-"))
-    ws = tmp / "ws"
-    env = {"GEOCLUSTER_WORKSPACE": str(ws), "PYTHONPATH": str(REPO)}
+    os.environ["PYTHONPATH"] = str(REPO)
+    store_pg = None
+    store_url = None
+    if args.store == "throwaway":  # the store's own server, apart from the peer's below
+        store_pg = ThrowawayPostgres().start()
+        store_pg.psql("CREATE EXTENSION IF NOT EXISTS postgis")
+        args.store = f"postgresql://postgres@127.0.0.1:{store_pg.port}/postgres"
     if args.store:
-        env["GEOCLUSTER_STORE"] = args.store
-    os.environ.update(env)
-    fig: dict[str, float] = {}
-    peaks: dict[str, float] = {}
+        # a fresh schema: the chain starts from an empty workspace, as the embedded one does
+        store_url = _with_schema(args.store, f"bench_e2e_{os.getpid()}")
     try:
         csv = tmp / "register.csv"
         t0 = time.perf_counter()
@@ -281,69 +362,61 @@ def main() -> None:
         # -- baselines --
         wall, peak, out = timed([sys.executable, "-c", BASELINE_INGEST, str(csv),
                                  str(tmp / "naive.parquet")])  # fmt: skip
-        fig["baseline_ingest"], peaks["baseline_ingest"] = float(out.strip() or wall), peak
+        base_fig = {"baseline_ingest": float(out.strip() or wall)}
 
-        # -- the chain through the CLI --
-        chain0 = time.perf_counter()
-        wall, peak, out = timed(geocluster("ingest", "firms", str(csv), "--name", "register",
-                                           "--json"))  # fmt: skip
-        info = json.loads(out)
-        fig["ingest"], peaks["ingest"] = wall, peak
-        timed(geocluster("ingest", "boundaries", str(states), "--name", "states", "--level", "1"))
-        working = info["working_crs"]
-        division = args.division or _largest_division(ws)
-        wall, peak, out = timed(geocluster("clusters", "--firms", "register", "--by", "division",
-                                           "--eps-m", str(EPS_M), "--min-samples",
-                                           str(MIN_SAMPLES), "--json"))  # fmt: skip
-        fig["all_divisions"], peaks["all_divisions"] = wall, peak
-        wall, peak, out = timed(geocluster("clusters", "--firms", "register", "--eps-m",
-                                           str(EPS_M), "--min-samples", str(MIN_SAMPLES),
-                                           "--json"))  # fmt: skip
-        fig["all_firms"], peaks["all_firms"] = wall, peak
-        run_id = json.loads(out)["run_id"]
-        wall, peak, _ = timed(geocluster("specialization", "--firms", "register",
-                                         "--boundaries", "states", "--json"))  # fmt: skip
-        fig["specialization"], peaks["specialization"] = wall, peak
-        wall, peak, _ = timed(geocluster("ranking", "--clusters-run", run_id, "--boundaries",
-                                         "states", "--json"))  # fmt: skip
-        fig["ranking"], peaks["ranking"] = wall, peak
-        fig["chain_cli"] = time.perf_counter() - chain0
-
-        # -- a warm server: one division, and the tile index --
-        port = free_port()
-        server = subprocess.Popen(
-            geocluster("serve", "--port", str(port), "--workers", "1"),
-            env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        try:
-            base = f"http://127.0.0.1:{port}"
-            _wait(base + "/health")
-            body = {"firms": "register", "eps_m": EPS_M, "min_samples": MIN_SAMPLES,
-                    "sectors": [division]}  # fmt: skip
-            post(base + "/analyses/clusters", body)  # warms the column cache and kernels
-            times = [post(base + "/analyses/clusters", body)[0] for _ in range(3)]
-            fig["one_division_warm"] = min(times)
-            t0 = time.perf_counter()
-            urllib.request.urlopen(
-                f"{base}/collections/register/tiles/WebMercatorQuad/6/14/28", timeout=600
-            ).read()
-            fig["tile_index"] = time.perf_counter() - t0
-        finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=60)
-        fig["chain"] = fig["chain_cli"] + fig["one_division_warm"] + fig["tile_index"]
+        # -- the chain through the CLI, on each store --
+        chains: list[tuple[str, dict, dict]] = []
+        division, working = args.division, None
+        if not (store_url and args.store_only):
+            print("chain on the embedded store ...")
+            fig, peaks, working, division = run_chain(csv, states, tmp / "ws", None, division)
+            chains.append(("embedded store", fig, peaks))
+        if store_url:
+            print(f"chain on the PostGIS store (schema bench_e2e_{os.getpid()}) ...")
+            fig, peaks, working, division = run_chain(
+                csv, states, tmp / "ws_pg", store_url, division
+            )
+            chains.append(("PostGIS store", fig, peaks))
 
         wall, peak, out = timed([sys.executable, "-c", BASELINE_SECTOR, str(tmp / "naive.parquet"),
                                  division, str(REPO), working])  # fmt: skip
-        fig["baseline_one_division"] = float(out.strip() or wall)
+        base_fig["baseline_one_division"] = float(out.strip() or wall)
 
         pg = None
         if not args.no_postgis:
             epsg = int(working.split(":")[1]) if working.upper().startswith("EPSG:") else 6372
             pg = postgis_peer(csv, epsg, division)
-        _report(fig, peaks, pg, args.firms, division)
+        for label, fig, peaks in chains:
+            _report({**fig, **base_fig}, peaks, pg, args.firms, division, label)
+        if len(chains) == 2:
+            emb, pgs = chains[0][1], chains[1][1]
+            print("\nPostGIS store ÷ embedded store: " + ", ".join(
+                f"{k} {pgs[k] / emb[k]:.2f}x" for k in emb if k in pgs and emb[k] > 0
+            ))  # fmt: skip
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        if store_url:
+            _drop_store(store_url)
+        if store_pg is not None:
+            store_pg.stop()
+
+
+def _with_schema(url: str, schema: str) -> str:
+    """``url`` with ``schema=`` set to ``schema`` (its other libpq parameters kept)."""
+    base, _, query = url.partition("?")
+    kept = [q for q in query.split("&") if q and not q.startswith("schema=")]
+    return f"{base}?{'&'.join([*kept, f'schema={schema}'])}"
+
+
+def _drop_store(url: str) -> None:
+    """Remove the bench's PostGIS workspace (its schema)."""
+    sys.path.insert(0, str(REPO))
+    from geocluster.store.postgis import PostGISStore
+
+    try:
+        PostGISStore(url).drop_schema()
+    except Exception as exc:  # noqa: BLE001 - best effort, after the figures are out
+        print(f"could not drop the bench schema: {type(exc).__name__}")
 
 
 def _largest_division(ws: Path) -> str:
@@ -352,7 +425,7 @@ def _largest_division(ws: Path) -> str:
 
     from geocluster.workspace import Workspace
 
-    w = Workspace(ws)
+    w = Workspace(ws, store_url=os.environ.get("GEOCLUSTER_STORE") or None)
     table = w.read_arrow("register", columns=["isic_division"])
     return str(pd.Series(table["isic_division"].to_pandas()).value_counts().index[0])
 
@@ -368,8 +441,10 @@ def _wait(url: str, timeout: float = 300) -> None:
     raise SystemExit("the server did not start")
 
 
-def _report(fig: dict, peaks: dict, pg: dict | None, n: int, division: str) -> None:
-    print(f"\n== bench/e2e.py: {n:,} firms, eps {EPS_M:.0f} m, minPts {MIN_SAMPLES} ==")
+def _report(
+    fig: dict, peaks: dict, pg: dict | None, n: int, division: str, store: str = "embedded store"
+) -> None:
+    print(f"\n== bench/e2e.py: {n:,} firms, eps {EPS_M:.0f} m, minPts {MIN_SAMPLES}, {store} ==")
     rows = [
         ("ingest (CLI)", "ingest", None, "baseline_ingest", 1.0, None, 2.5),
         (f"one division {division}, warm server", "one_division_warm", "one_division",

@@ -3,6 +3,7 @@
 Usage::
 
     python bench/tiles.py [--firms 1000000] [--clients 8,32] [--workers N] [--seconds 8]
+                          [--store postgresql://…|throwaway] [--tile-cache-mb MB]
 
 Steps:
 
@@ -25,6 +26,21 @@ Steps:
    would. Every response must be 200.
 6. Print p50 / p95 / p99 latency (ms), tiles (requests) per second and payload sizes,
    with the targets of issue 16 beside them.
+
+With ``--store`` (a PostgreSQL + PostGIS URL, or ``throwaway`` to start a throw-away
+cluster as bench/e2e.py does), the same firms (and Mexico's 32 states) are also stored
+in a PostGIS workspace and, in the same run:
+
+7. the cost of cutting one tile is timed in this process on both paths, with no cache
+   in front: the embedded in-memory index (``api.routers.tiles.render_tile``, after its
+   build, which is timed) and the database (``api.pgtiles.render``, ``ST_AsMVT``), per
+   zoom and audience (``open``: an editor; ``viewer``: the disclosure-safe cells), for
+   firm points and for state polygons: p50 / p95 ms and which path is faster;
+8. a second API server on the PostGIS workspace with ``GEOCLUSTER_TILE_POSTGIS=always``
+   gets the same tile scenarios (``postgis tiles zN``) beside the embedded server's.
+   The embedded server answers z <= ``--pyramid-max-zoom`` from its PMTiles archive; the
+   database path never reads archives. Both servers keep their in-process LRU of
+   encoded tiles unless ``--tile-cache-mb 0``, which measures the cutting paths.
 
 Targets (issue 16, 32 clients, 1M firms, 2 cores): tiles z6/z10/z14 p95 <= 25 ms,
 >= 1,500 tiles/s, 0 errors, within 2x of the PMTiles baseline; items bbox p95 <= 100 ms.
@@ -92,6 +108,7 @@ def build_workspace(path: Path, n: int, seed: int) -> dict:
     Workspace(path).add_dataset("firms", frame, name="firms")
     t2 = time.perf_counter()
     return {
+        "frame": frame,
         "lon": raw["lon"].to_numpy(),
         "lat": raw["lat"].to_numpy(),
         "generate_s": t1 - t0,
@@ -261,7 +278,7 @@ def _verdict(name: str, res: dict, baseline: dict | None) -> str:
     if name.startswith("items"):
         if not res["p95"] <= TARGET_ITEMS_P95_MS:
             notes.append(f"p95 > {TARGET_ITEMS_P95_MS:g}")
-    elif name.startswith("tiles"):
+    elif name.startswith(("tiles", "postgis tiles")):
         if not res["p95"] <= TARGET_P95_MS:
             notes.append(f"p95 > {TARGET_P95_MS:g}")
         if res["rps"] < TARGET_TILES_PER_S:
@@ -274,6 +291,140 @@ def _verdict(name: str, res: dict, baseline: dict | None) -> str:
     return ", ".join(notes) if notes else "on target"
 
 
+# -- the PostGIS path (--store) ---------------------------------------------------------------
+class PostGISTarget:
+    """Where the PostGIS workspace lives: a given URL (own schema) or a throw-away cluster."""
+
+    def __init__(self, spec: str) -> None:
+        import uuid
+
+        self.cluster = None
+        if spec == "throwaway":
+            sys.path.insert(0, str(REPO / "bench"))
+            from e2e import ThrowawayPostgres
+
+            self.cluster = ThrowawayPostgres().start()
+            self.cluster.psql("CREATE EXTENSION IF NOT EXISTS postgis")
+            base = f"postgresql://postgres@127.0.0.1:{self.cluster.port}/postgres"
+        else:
+            base = spec
+        self.schema = f"bench_tiles_{uuid.uuid4().hex[:8]}"
+        # other libpq parameters (sslmode, ...) stay; the schema is the bench's own
+        url, _, query = base.partition("?")
+        kept = [q for q in query.split("&") if q and not q.startswith("schema=")]
+        self.url = f"{url}?{'&'.join([*kept, f'schema={self.schema}'])}"
+
+    def close(self, ws=None) -> None:
+        try:
+            if ws is not None:
+                ws.store.drop_schema()
+        finally:
+            if self.cluster is not None:
+                self.cluster.stop()
+
+
+def build_postgis_workspace(path: Path, url: str, frame) -> dict:
+    """The same firms (and the states) in a PostGIS workspace; timed."""
+    from geocluster.workspace import Workspace
+
+    t0 = time.perf_counter()
+    ws = Workspace(path, store_url=url)
+    ws.add_dataset("firms", frame, name="firms")
+    return {"ws": ws, "store_s": time.perf_counter() - t0}
+
+
+def add_states(ws) -> None:
+    """Mexico's 32 states (libpysal's example boundaries): the polygon layer of step 7."""
+    import geopandas as gpd
+
+    states = gpd.read_file(REPO / "data" / "boundaries" / "mexico_states.gpkg")
+    ws.add_dataset("boundaries", states.to_crs("EPSG:4326"), name="states")
+
+
+def cut_costs(ws_emb, ws_pg, tiles: dict[str, dict[int, list]], reps: int) -> list[dict]:
+    """Time cutting tiles on both paths in this process (no LRU, no archive, no HTTP).
+
+    ``tiles``: collection -> zoom -> [(x, y)]. Returns one row per collection, zoom and
+    audience with p50 / p95 ms of each path.
+    """
+    from api import pgtiles
+    from api.app import _policy
+    from api.routers.tiles import (
+        LAYER_NAME,
+        audience_policy,
+        load_index,
+        render_tile,
+        tile_options,
+    )
+    from api.settings import Settings
+
+    settings = Settings(workspace=ws_emb.path)
+    base = _policy(settings)
+    rows = []
+    plans = pgtiles.PlanCache()
+    for coll_id, by_zoom in tiles.items():
+        for audience in ("open", "viewer"):
+            policy = audience_policy(base, "open" if audience == "open" else "safe")
+            ce, cp = ws_emb.collection(coll_id), ws_pg.collection(coll_id)
+            t0 = time.perf_counter()
+            index = load_index(ws_emb, ce, policy)
+            build_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            pg_index = load_index(ws_pg, cp, policy)  # what a worker of a PostGIS store builds
+            build_pg_s = time.perf_counter() - t0
+            del pg_index
+            plan = plans.get(ws_pg, cp, policy, audience)
+            kind = getattr(index, "disclosure_kind", "other")
+            for z, xy in by_zoom.items():
+                opts = tile_options(settings, policy, kind, z)
+                emb_ms, pg_ms = [], []
+                for x, y in xy[:reps]:
+                    t0 = time.perf_counter()
+                    render_tile(index, z, x, y, opts, policy)
+                    emb_ms.append((time.perf_counter() - t0) * 1000)
+                    t0 = time.perf_counter()
+                    pgtiles.render(ws_pg, plan, z, x, y, opts, policy, LAYER_NAME)
+                    pg_ms.append((time.perf_counter() - t0) * 1000)
+                rows.append(
+                    {
+                        "collection": coll_id,
+                        "audience": audience,
+                        "z": z,
+                        "index_s": build_s,
+                        "index_pg_s": build_pg_s,
+                        "emb_p50": float(np.percentile(emb_ms, 50)),
+                        "emb_p95": float(np.percentile(emb_ms, 95)),
+                        "pg_p50": float(np.percentile(pg_ms, 50)),
+                        "pg_p95": float(np.percentile(pg_ms, 95)),
+                    }
+                )
+    return rows
+
+
+def print_cut_costs(rows: list[dict]) -> None:
+    print(
+        "\ncutting one tile, single thread, no cache (embedded index vs PostGIS ST_AsMVT)\n"
+        f"{'collection':10} {'audience':8} {'z':>3} {'mem p50':>8} {'mem p95':>8} "
+        f"{'pg p50':>8} {'pg p95':>8}  faster"
+    )
+    for r in rows:
+        faster = "postgis" if r["pg_p95"] < r["emb_p95"] else "embedded"
+        print(
+            f"{r['collection']:10} {r['audience']:8} {r['z']:>3} {r['emb_p50']:>8.2f} "
+            f"{r['emb_p95']:>8.2f} {r['pg_p50']:>8.2f} {r['pg_p95']:>8.2f}  {faster}"
+        )
+    seen = set()
+    for r in rows:
+        key = (r["collection"], r["audience"])
+        if key not in seen:
+            seen.add(key)
+            print(
+                f"  index build {r['collection']} ({r['audience']}): embedded store "
+                f"{r['index_s']:.2f} s, from the PostGIS store {r['index_pg_s']:.2f} s "
+                "(per worker, once per version; the database path needs none)"
+            )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--firms", type=int, default=1_000_000)
@@ -284,6 +435,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--paths", type=int, default=2000, help="distinct requests per scenario")
     ap.add_argument("--pyramid-max-zoom", type=int, default=10)
+    ap.add_argument(
+        "--store",
+        default=None,
+        help="also measure the PostGIS path: a postgresql:// URL (a throw-away schema is "
+        "created and dropped in it), or 'throwaway' to start a PostgreSQL here",
+    )
+    ap.add_argument(
+        "--tile-cache-mb",
+        type=float,
+        default=None,
+        help="the servers' in-process tile LRU (default: the server's; 0 measures the paths)",
+    )
+    ap.add_argument("--cut-tiles", type=int, default=100, help="tiles per zoom in step 7")
     ap.add_argument("--serve-pmtiles", nargs=2, metavar=("ARCHIVE", "PORT"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.serve_pmtiles:  # the baseline's subprocess
@@ -319,128 +483,201 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
 
-        port, base_port = _free_port(), _free_port()
-        # measure the index build on the first request, not in the background; the
-        # pyramid is already built (the server would otherwise queue it at start-up)
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(REPO),
-            "GEOCLUSTER_TILE_WARM_ON_START": "0",
-            "GEOCLUSTER_WARM_ON_START": "0",
-            "GEOCLUSTER_TILE_PYRAMIDS": "0",
-            "GEOCLUSTER_TILE_PYRAMID_MAX_ZOOM": str(args.pyramid_max_zoom),
-        }
-        launch = (
-            "import sys; from api.server import serve, settings_for_serve; "
-            "serve(settings_for_serve(sys.argv[1], '127.0.0.1', int(sys.argv[2])), "
-            "workers=int(sys.argv[3]), log_level='warning')"
-        )
-        proc = subprocess.Popen(
-            [sys.executable, "-c", launch, str(ws_dir), str(port), str(workers)],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        baseline_proc = subprocess.Popen(
-            [
-                sys.executable,
-                str(Path(__file__).resolve()),
-                "--serve-pmtiles",
-                archive,
-                str(base_port),
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        pg_target = None
+        if args.store:
+            pg_target = PostGISTarget(args.store)
         try:
-            _wait_http(port, "/health", proc)
-            _wait_http(base_port, "/0/0/0", baseline_proc)
+            return _measure(args, tmp, ws_dir, ws, data, archive, workers, clients_list,
+                            pg_target)  # fmt: skip
+        finally:
+            if pg_target is not None:
+                pg_target.close(getattr(pg_target, "ws", None))
 
-            rng = np.random.default_rng(args.seed)
-            pick = rng.integers(0, len(data["lon"]), args.paths)
-            lon, lat = data["lon"][pick], data["lat"][pick]
-            zxy: dict[int, list[tuple[int, int]]] = {}
-            for z in (6, 10, 14):
-                x, y = _tile(lon, lat, z)
-                zxy[z] = list(zip(x.tolist(), y.tolist()))
-            t0 = time.perf_counter()
-            x14, y14 = zxy[14][0]
-            status, _ = _get(port, f"/collections/firms/tiles/WebMercatorQuad/14/{x14}/{y14}")
-            assert status == 200
-            print(
-                f"cold start (first z14 tile: reads the firms and builds the tile index "
-                f"unless z14 is pre-built; one worker): "
-                f"{time.perf_counter() - t0:.2f} s"
+
+def _measure(args, tmp, ws_dir, ws, data, archive, workers, clients_list, pg_target) -> int:
+    pg_ws = None
+    if pg_target is not None:
+        print("storing the same firms in a PostGIS workspace ...", flush=True)
+        built_pg = build_postgis_workspace(Path(tmp) / "ws_pg", pg_target.url, data["frame"])
+        pg_ws = pg_target.ws = built_pg["ws"]
+        print(f"  stored in {built_pg['store_s']:.1f} s ({pg_target.schema})", flush=True)
+        add_states(ws)
+        add_states(pg_ws)
+        rng = np.random.default_rng(args.seed + 1)
+        pick = rng.integers(0, len(data["lon"]), args.cut_tiles)
+        firm_tiles = {
+            z: list(dict.fromkeys(zip(*(a.tolist() for a in _tile(data["lon"][pick],
+                                                                   data["lat"][pick], z)))))
+            for z in (6, 10, 14)
+        }  # fmt: skip
+        states = ws.read_collection("states")
+        sx, sy = (
+            states.geometry.representative_point().x,
+            states.geometry.representative_point().y,
+        )
+        state_tiles = {
+            z: list(dict.fromkeys(zip(*(a.tolist() for a in _tile(sx.to_numpy(),
+                                                                   sy.to_numpy(), z)))))
+            for z in (4, 6, 8, 10)
+        }  # fmt: skip
+        rows = cut_costs(ws, pg_ws, {"firms": firm_tiles, "states": state_tiles},
+                         args.cut_tiles)  # fmt: skip
+        print_cut_costs(rows)
+
+    port, base_port = _free_port(), _free_port()
+    pg_port = _free_port()
+    # measure the index build on the first request, not in the background; the
+    # pyramid is already built (the server would otherwise queue it at start-up)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "GEOCLUSTER_TILE_WARM_ON_START": "0",
+        "GEOCLUSTER_WARM_ON_START": "0",
+        "GEOCLUSTER_TILE_PYRAMIDS": "0",
+        "GEOCLUSTER_TILE_PYRAMID_MAX_ZOOM": str(args.pyramid_max_zoom),
+    }
+    if args.tile_cache_mb is not None:
+        env["GEOCLUSTER_TILE_CACHE_MB"] = str(args.tile_cache_mb)
+    env.pop("GEOCLUSTER_STORE", None)
+    launch = (
+        "import sys; from api.server import serve, settings_for_serve; "
+        "serve(settings_for_serve(sys.argv[1], '127.0.0.1', int(sys.argv[2])), "
+        "workers=int(sys.argv[3]), log_level='warning')"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", launch, str(ws_dir), str(port), str(workers)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    baseline_proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--serve-pmtiles",
+            archive,
+            str(base_port),
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    pg_proc = None
+    if pg_ws is not None:  # the same server on the PostGIS store, tiles by the database
+        pg_env = {**env, "GEOCLUSTER_STORE": pg_target.url, "GEOCLUSTER_TILE_POSTGIS": "always"}
+        pg_proc = subprocess.Popen(
+            [sys.executable, "-c", launch, str(Path(tmp) / "ws_pg"), str(pg_port),
+             str(workers)],
+            cwd=REPO, env=pg_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+    try:
+        _wait_http(port, "/health", proc)
+        _wait_http(base_port, "/0/0/0", baseline_proc)
+        if pg_proc is not None:
+            _wait_http(pg_port, "/health", pg_proc)
+
+        rng = np.random.default_rng(args.seed)
+        pick = rng.integers(0, len(data["lon"]), args.paths)
+        lon, lat = data["lon"][pick], data["lat"][pick]
+        zxy: dict[int, list[tuple[int, int]]] = {}
+        for z in (6, 10, 14):
+            x, y = _tile(lon, lat, z)
+            zxy[z] = list(zip(x.tolist(), y.tolist()))
+        t0 = time.perf_counter()
+        x14, y14 = zxy[14][0]
+        status, _ = _get(port, f"/collections/firms/tiles/WebMercatorQuad/14/{x14}/{y14}")
+        assert status == 200
+        print(
+            f"cold start (first z14 tile: reads the firms and builds the tile index "
+            f"unless z14 is pre-built; one worker): "
+            f"{time.perf_counter() - t0:.2f} s"
+        )
+        # every worker builds its own index on its first deep tile: warm them all
+        t0 = time.perf_counter()
+        warm = [f"/collections/firms/tiles/WebMercatorQuad/14/{a}/{b}" for a, b in zxy[14]]
+        run_scenario(port, warm, 4 * workers, 1.0, procs=1)
+        print(f"warm-up of {workers} worker(s): {time.perf_counter() - t0:.1f} s")
+
+        scenarios: dict[str, tuple[int, list[str]]] = {}
+        for z in (6, 10, 14):
+            scenarios[f"tiles z{z}"] = (
+                port,
+                [f"/collections/firms/tiles/WebMercatorQuad/{z}/{a}/{b}" for a, b in zxy[z]],
             )
-            # every worker builds its own index on its first deep tile: warm them all
+        if pg_proc is not None:
             t0 = time.perf_counter()
-            warm = [f"/collections/firms/tiles/WebMercatorQuad/14/{a}/{b}" for a, b in zxy[14]]
-            run_scenario(port, warm, 4 * workers, 1.0, procs=1)
-            print(f"warm-up of {workers} worker(s): {time.perf_counter() - t0:.1f} s")
-
-            scenarios: dict[str, tuple[int, list[str]]] = {}
+            status, _ = _get(pg_port, f"/collections/firms/tiles/WebMercatorQuad/14/{x14}/{y14}")
+            assert status == 200
+            print(f"PostGIS server, first z14 tile: {time.perf_counter() - t0:.2f} s")
             for z in (6, 10, 14):
-                scenarios[f"tiles z{z}"] = (
-                    port,
+                scenarios[f"postgis tiles z{z}"] = (
+                    pg_port,
                     [f"/collections/firms/tiles/WebMercatorQuad/{z}/{a}/{b}" for a, b in zxy[z]],
                 )
-            half = 0.02  # about 2 km boxes around a firm: a city-block view
-            scenarios["items bbox (limit 100)"] = (
-                port,
-                [
-                    f"/collections/firms/items?bbox={a - half:.5f},{b - half:.5f},"
-                    f"{a + half:.5f},{b + half:.5f}&limit=100"
-                    for a, b in zip(lon[:500], lat[:500])
-                ],
-            )
-            for z in (6, 10, 14):
-                if z <= args.pyramid_max_zoom:
-                    scenarios[f"pmtiles baseline z{z}"] = (
-                        base_port,
-                        [f"/{z}/{a}/{b}" for a, b in zxy[z]],
-                    )
-            print(
-                f"\nAPI: {workers} uvicorn worker(s); baseline: stdlib server + pmtiles reader; "
-                f"{args.seconds:g} s per scenario, {os.cpu_count()} CPU(s) on this machine"
-            )
-            ok = True
-            for clients in clients_list:
-                print(f"\n{clients} concurrent clients")
-                print(
-                    f"{'scenario':24} {'requests':>9} {'tiles/s':>8} {'p50 ms':>8} "
-                    f"{'p95 ms':>8} {'p99 ms':>8} {'KB':>6}  vs targets"
+        half = 0.02  # about 2 km boxes around a firm: a city-block view
+        scenarios["items bbox (limit 100)"] = (
+            port,
+            [
+                f"/collections/firms/items?bbox={a - half:.5f},{b - half:.5f},"
+                f"{a + half:.5f},{b + half:.5f}&limit=100"
+                for a, b in zip(lon[:500], lat[:500])
+            ],
+        )
+        for z in (6, 10, 14):
+            if z <= args.pyramid_max_zoom:
+                scenarios[f"pmtiles baseline z{z}"] = (
+                    base_port,
+                    [f"/{z}/{a}/{b}" for a, b in zxy[z]],
                 )
-                results: dict[str, dict] = {}
-                for name, (p, paths) in scenarios.items():
-                    results[name] = run_scenario(
-                        p, paths, clients, args.seconds, procs=args.client_procs
-                    )
-                for name, res in results.items():
-                    z = name.split()[-1]
-                    base = (
-                        results.get(f"pmtiles baseline {z}") if name.startswith("tiles") else None
-                    )
-                    verdict = _verdict(name, res, base) if not name.startswith("pmtiles") else ""
-                    print(
-                        f"{name:24} {res['requests']:>9,} {res['rps']:>8.0f} {res['p50']:>8.1f} "
-                        f"{res['p95']:>8.1f} {res['p99']:>8.1f} {res['mean_kb']:>6.1f}  {verdict}"
-                    )
-                    if res["failures"]:
-                        ok = False
-                        print(f"  e.g. {res['failures'][:3]}")
+        print(
+            f"\nAPI: {workers} uvicorn worker(s); baseline: stdlib server + pmtiles reader; "
+            f"{args.seconds:g} s per scenario, {os.cpu_count()} CPU(s) on this machine"
+        )
+        ok = True
+        for clients in clients_list:
+            print(f"\n{clients} concurrent clients")
             print(
-                f"\ntargets (issue 16, 32 clients, 1M firms): tiles p95 <= {TARGET_P95_MS:g} ms, "
-                f">= {TARGET_TILES_PER_S:,.0f} tiles/s, 0 errors, p95 within "
-                f"{TARGET_VS_BASELINE:g}x of the PMTiles baseline; items bbox p95 <= "
-                f"{TARGET_ITEMS_P95_MS:g} ms"
+                f"{'scenario':24} {'requests':>9} {'tiles/s':>8} {'p50 ms':>8} "
+                f"{'p95 ms':>8} {'p99 ms':>8} {'KB':>6}  vs targets"
             )
-            return 0 if ok else 1
-        finally:
-            _stop(proc)
-            _stop(baseline_proc)
+            results: dict[str, dict] = {}
+            for name, (p, paths) in scenarios.items():
+                results[name] = run_scenario(
+                    p, paths, clients, args.seconds, procs=args.client_procs
+                )
+            for name, res in results.items():
+                z = name.split()[-1]
+                base = results.get(f"pmtiles baseline {z}") if name.startswith("tiles") else None
+                verdict = _verdict(name, res, base) if not name.startswith("pmtiles") else ""
+                if name.startswith("postgis"):
+                    emb = results.get(f"tiles {z}")
+                    verdict = _verdict(name, res, None) + (
+                        f"; p95 {res['p95'] / emb['p95']:.1f}x, tiles/s "
+                        f"{res['rps'] / emb['rps']:.2f}x the embedded server"
+                        if emb and emb["p95"] > 0 and emb["rps"] > 0
+                        else ""
+                    )
+                print(
+                    f"{name:24} {res['requests']:>9,} {res['rps']:>8.0f} {res['p50']:>8.1f} "
+                    f"{res['p95']:>8.1f} {res['p99']:>8.1f} {res['mean_kb']:>6.1f}  {verdict}"
+                )
+                if res["failures"]:
+                    ok = False
+                    print(f"  e.g. {res['failures'][:3]}")
+        print(
+            f"\ntargets (issue 16, 32 clients, 1M firms): tiles p95 <= {TARGET_P95_MS:g} ms, "
+            f">= {TARGET_TILES_PER_S:,.0f} tiles/s, 0 errors, p95 within "
+            f"{TARGET_VS_BASELINE:g}x of the PMTiles baseline; items bbox p95 <= "
+            f"{TARGET_ITEMS_P95_MS:g} ms"
+        )
+        return 0 if ok else 1
+    finally:
+        _stop(proc)
+        _stop(baseline_proc)
+        if pg_proc is not None:
+            _stop(pg_proc)
 
 
 if __name__ == "__main__":

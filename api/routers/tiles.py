@@ -9,7 +9,9 @@ a new version, so its tiles get the short ``GEOCLUSTER_TILE_CACHE_SECONDS``.
 
 A vector tile comes, in order, from the in-process LRU of encoded tiles, from the
 layer's pre-built PMTiles archive when it covers the zoom (:mod:`api.pyramid`), or is
-encoded on demand.
+encoded on demand. On a PostGIS store the database cuts the tiles of the layers and
+zooms ``GEOCLUSTER_TILE_POSTGIS`` sends there (:mod:`api.pgtiles`, same layer, fields
+and disclosure rules); those have their own ETags and skip the archives.
 """
 
 from __future__ import annotations
@@ -282,7 +284,9 @@ async def collection_tile(
     audience = tile_audience(request, principal)
     policy = audience_policy(request.app.state.policy, audience)
     token = _tiling_token(request, settings, audience)
-    etag = _etag("mvt", coll.layer, z, x, y, token)
+    pg = await _database_plan(request, ws, coll, policy, audience, z, settings)
+    # the database's bytes differ from the embedded encoder's: never the same ETag
+    etag = _etag("mvt", coll.layer, z, x, y, token, *(("postgis",) if pg is not None else ()))
     headers = _cache_headers(settings, etag, immutable=is_fixed_version(collection_id, coll))
     if principal.kind != "open" and audience == "open":  # microdata: never in a shared cache
         headers["Cache-Control"] = headers["Cache-Control"].replace("public", "private")
@@ -291,8 +295,12 @@ async def collection_tile(
     lru = _state_cache(request)
     body = lru.get(etag)
     source = "memory"
-    if body is None:
+    if body is None and pg is None:  # archives hold the embedded encoder's tiles
         body, source = _from_archive(request, ws, coll, token, z, x, y), "archive"
+    if body is None and pg is not None:
+        body = await run_in_threadpool(_render_database, ws, pg, z, x, y, settings, policy)
+        source = "postgis"
+        lru.put(etag, body)
     if body is None:
         body = await run_in_threadpool(
             _render_tile, request, ws, coll, z, x, y, settings, policy, audience
@@ -313,6 +321,33 @@ def _tiling_token(request: Request, settings: Settings, audience: str) -> str:
         policy = audience_policy(request.app.state.policy, audience)
         token = tokens[audience] = tiling_token(settings, policy, audience)
     return token
+
+
+async def _database_plan(request: Request, ws, coll, policy, audience: str, z: int, settings):
+    """The :class:`api.pgtiles.PgPlan` when the database cuts this tile, else None.
+
+    Only on a PostGIS store, for layers whose disclosure rule the database can apply,
+    and at the zooms ``GEOCLUSTER_TILE_POSTGIS`` routes there (:mod:`api.pgtiles`).
+    """
+    from api import pgtiles
+
+    mode = settings.tiles.tile_postgis
+    if mode == "never" or not pgtiles.is_postgis(ws):
+        return None
+    plans = getattr(request.app.state, "pg_tile_plans", None)
+    if plans is None:
+        plans = request.app.state.pg_tile_plans = pgtiles.PlanCache()
+    known, found = plans.peek(coll.layer, audience)
+    if not known:  # first tile of this layer: a catalog look-up, off the event loop
+        found = await run_in_threadpool(plans.get, ws, coll, policy, audience)
+    return found if pgtiles.use_database(mode, found, z) else None
+
+
+def _render_database(ws, pg, z: int, x: int, y: int, settings: Settings, policy) -> bytes:
+    from api import pgtiles
+
+    opts = tile_options(settings, policy, pg.kind, z)
+    return pgtiles.render(ws, pg, z, x, y, opts, policy, LAYER_NAME)
 
 
 def _from_archive(request: Request, ws, coll, token: str, z: int, x: int, y: int) -> bytes | None:

@@ -1101,6 +1101,7 @@ def postgis_tile(
     buffer: int = 64,
     layer_name: str = "default",
     columns: Sequence[str] | None = None,
+    where_ok: bool = False,
 ) -> bytes:
     """Mapbox Vector Tile ``z/x/y`` of a polygon/line layer cut by PostGIS (``ST_AsMVT``).
 
@@ -1109,32 +1110,50 @@ def postgis_tile(
     geometries clipped to the tile plus ``buffer`` and snapped to the tile grid by
     ``ST_AsMVTGeom``. Only for layers whose disclosure rule passes them whole
     (boundaries, polygon assets); firm points keep the aggregating embedded path.
-    Returns ``b""`` for an empty tile, as the embedded path does.
+    Returns ``b""`` for an empty tile, as the embedded path does. With ``where_ok``
+    only rows whose ``disclosure`` column is ``'ok'`` (a viewer's tiles of a layer
+    carrying flags, as :func:`api.routers.tiles.load_index` filters them). Float NaN is
+    left out of a feature like a null (the embedded path drops both); geometries are
+    clipped to the Web Mercator latitudes first, as projecting a pole fails.
     """
     from psycopg import sql
 
     info = store.layer(layer)
     if not info["geometry"]:
         raise InvalidInput("that layer has no geometry to tile")
-    names = [c for c in info["schema"].names if c not in (GEOMETRY, "x", "y")]
+    schema = info["schema"]
+    names = [c for c in schema.names if c not in (GEOMETRY, "x", "y")]
     if columns is not None:
         names = [c for c in names if c in set(columns)]
+    cols = []
+    for c in names:
+        ident = sql.SQL("t.{}").format(sql.Identifier(c))
+        if pa.types.is_floating(schema.field(c).type):
+            ident = sql.SQL("NULLIF({}, 'NaN')").format(ident)
+        cols.append(sql.SQL("{} AS {}, ").format(ident, sql.Identifier(c)))
+    where = sql.SQL("t.{g} && env.e4326").format(g=sql.Identifier(GEOMETRY))
+    if where_ok and "disclosure" in schema.names:
+        where += sql.SQL(" AND t.{} = 'ok'").format(sql.Identifier("disclosure"))
     query = sql.SQL(
         "WITH env AS (SELECT ST_TileEnvelope({z}, {x}, {y}) AS e, "
         "ST_Transform(ST_TileEnvelope({z}, {x}, {y}, margin => {m}), 4326) AS e4326), "
-        "q AS (SELECT {cols}ST_AsMVTGeom(ST_Transform(t.{g}, 3857), env.e, {ext}, {buf}, true) "
-        "AS mvt_geom FROM {table} t, env WHERE t.{g} && env.e4326 ORDER BY t.{ord}) "
+        "q AS (SELECT {cols}ST_AsMVTGeom(ST_Transform(CASE WHEN ST_YMax(t.{g}) > 85.06 "
+        "OR ST_YMin(t.{g}) < -85.06 THEN ST_ClipByBox2D(t.{g}, "
+        "ST_MakeEnvelope(-180, -85.06, 180, 85.06, 4326)) ELSE t.{g} END, 3857), "
+        "env.e, {ext}, {buf}, true) "
+        "AS mvt_geom FROM {table} t, env WHERE {where} ORDER BY t.{ord}) "
         "SELECT ST_AsMVT(q, {name}, {ext}, 'mvt_geom') FROM q WHERE mvt_geom IS NOT NULL"
     ).format(
         z=sql.Literal(int(z)),
         x=sql.Literal(int(x)),
         y=sql.Literal(int(y)),
         m=sql.Literal(buffer / extent),
-        cols=sql.SQL("".join(f"t.{_q(c)}, " for c in names)),
+        cols=sql.SQL("").join(cols),
         g=sql.Identifier(GEOMETRY),
         ext=sql.Literal(int(extent)),
         buf=sql.Literal(int(buffer)),
         table=sql.SQL(store._table(layer)),
+        where=where,
         ord=sql.Identifier(ORD),
         name=sql.Literal(layer_name),
     )

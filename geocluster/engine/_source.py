@@ -22,14 +22,95 @@ import pyarrow.parquet as pq
 
 from geocluster.errors import InvalidInput, MissingColumns, UnusableFile
 
-__all__ = ["Source", "as_source", "Piece"]
+__all__ = ["Source", "as_source", "Piece", "FirmRows", "DERIVED_WEIGHT"]
+
+#: Column a :class:`FirmRows` selection adds: the firm weight of
+#: :func:`geocluster.clustering.firms.firm_weights` (unknown employees count as 1).
+DERIVED_WEIGHT = "__weight"
 
 #: Rows per piece when an in-memory table is cut into work units.
 TABLE_PIECE_ROWS = 250_000
 
 
+@dataclass(frozen=True)
+class FirmRows:
+    """The firms an analysis selects, applied by whoever reads the rows (a worker).
+
+    ``filters`` is pushed down to the Parquet reader (row groups skipped by statistics);
+    then the exact rule of :func:`geocluster.clustering.firms.select_firms` (codes,
+    sections, groups) runs on the rows read, so a worker keeps exactly the rows the
+    local analysis keeps. Picklable: it travels to the workers with the task.
+
+    Parameters
+    ----------
+    filters : pyarrow expression or DNF list, optional
+        Storage filter (e.g. the divisions the selection can match).
+    sectors, sector_group, custom_groups : optional
+        As :func:`~geocluster.clustering.firms.select_firms`.
+    key : (column, value), optional
+        Keep only rows whose ``column`` equals ``value`` (one sector of a national scan).
+    weight : str, optional
+        Add :data:`DERIVED_WEIGHT`, ``firm_weights(rows, weight)``.
+    """
+
+    filters: object = None
+    sectors: tuple[str, ...] | None = None
+    sector_group: str | None = None
+    custom_groups: tuple[tuple[str, tuple[str, ...]], ...] | None = None
+    key: tuple[str, str] | None = None
+    weight: str | None = None
+
+    def columns(self, available: Sequence[str]) -> list[str]:
+        """File columns the rule needs (of those present)."""
+        need = []
+        if self.sectors is not None or self.sector_group is not None:
+            need.append("sector_code")
+        if self.key is not None:
+            need.append(self.key[0])
+        if self.weight is not None:
+            need.append(self.weight)
+        return [c for c in need if c in available]
+
+    def apply(self, t: pa.Table) -> tuple[np.ndarray | None, pa.Table]:
+        """``(mask or None, table with the derived column)`` of rows already filtered."""
+        keep = None
+        if self.sectors is not None or self.sector_group is not None:
+            from geocluster.clustering.firms import select_firms
+
+            frame = pd.DataFrame({"sector_code": t["sector_code"].to_pandas()})
+            frame.index = np.arange(t.num_rows)
+            chosen = select_firms(
+                frame,
+                sectors=list(self.sectors) if self.sectors is not None else None,
+                sector_group=self.sector_group,
+                custom_groups=dict(self.custom_groups) if self.custom_groups else None,
+            )
+            keep = np.zeros(t.num_rows, bool)
+            keep[chosen.index.to_numpy()] = True
+        if self.key is not None:
+            col, value = self.key
+            same = pc.fill_null(pc.equal(pc.cast(t[col], pa.string()), value), False)
+            same = np.asarray(same.to_numpy(zero_copy_only=False), bool)
+            keep = same if keep is None else keep & same
+        if keep is not None:
+            t = t.filter(pa.array(keep))
+        if self.weight is not None:
+            from geocluster.clustering.firms import firm_weights
+
+            w = firm_weights(pd.DataFrame({self.weight: t[self.weight].to_pandas()}), self.weight)
+            t = t.append_column(DERIVED_WEIGHT, pa.array(np.asarray(w, np.float64)))
+        return keep, t
+
+
+def _split(filters) -> tuple[object, FirmRows | None]:
+    if isinstance(filters, FirmRows):
+        return filters.filters, filters
+    return filters, None
+
+
 def _filter_expression(filters) -> pc.Expression | None:
     """``filters`` as a pyarrow expression: an Expression, or pyarrow's DNF tuple lists."""
+    filters, _ = _split(filters)
     if filters is None:
         return None
     if isinstance(filters, pc.Expression):
@@ -103,8 +184,11 @@ class Source:
                 columns = names
             elif names != columns:
                 raise UnusableFile(f"file {k + 1} of the source has other columns than file 1")
-            ix = names.index(x) if x in names else None
-            iy = names.index(y) if y in names else None
+            # Statistics are per Parquet *leaf* column: a struct (the GeoParquet bbox
+            # covering) has several leaves, so the Arrow field position is not the index.
+            leaves = [meta.schema.column(i).path for i in range(meta.num_columns)]
+            ix = leaves.index(x) if x in leaves else None
+            iy = leaves.index(y) if y in leaves else None
             for g in range(meta.num_row_groups):
                 rg = meta.row_group(g)
                 bbox = None
@@ -120,7 +204,9 @@ class Source:
 
     def require(self, *names: str | None) -> None:
         """Raise MissingColumns unless every named column exists."""
-        missing = [n for n in names if n is not None and n not in self.columns]
+        missing = [
+            n for n in names if n is not None and n != DERIVED_WEIGHT and n not in self.columns
+        ]
         if missing:
             raise MissingColumns(
                 f"expected columns {missing} in the source, found {sorted(self.columns)}"
@@ -183,24 +269,33 @@ def read_piece(
 ) -> tuple[np.ndarray, pa.Table]:
     """Read one piece (a function of plain data, so it runs on a worker)."""
     expr = _filter_expression(filters)
+    _, rows = _split(filters)
+    file_columns = [c for c in columns if c != DERIVED_WEIGHT]
     if piece.path is None:
-        t = table.slice(piece.start, piece.stop - piece.start).select(columns)
+        full = table.slice(piece.start, piece.stop - piece.start)
         gid = np.arange(piece.start, piece.stop, dtype=np.int64)
+        extra = rows.columns(full.column_names) if rows is not None else []
+        t = full.select(list(dict.fromkeys(file_columns + extra)))
         if expr is not None:
             # Filter on the whole slice (filter columns may not be among `columns`).
-            full = table.slice(piece.start, piece.stop - piece.start)
             keep = _mask(full, expr)
             t = t.filter(keep)
             gid = gid[np.asarray(keep)]
-        return gid, t
-    pf = pq.ParquetFile(piece.path)
-    need = list(dict.fromkeys(columns + (_expr_columns(expr, pf) if expr is not None else [])))
-    t = pf.read_row_groups(list(piece.row_groups), columns=need)
-    gid = np.arange(piece.start, piece.start + t.num_rows, dtype=np.int64)
-    if expr is not None:
-        keep = _mask(t, expr)
-        t = t.filter(keep)
-        gid = gid[np.asarray(keep)]
+    else:
+        pf = pq.ParquetFile(piece.path)
+        names = pf.schema_arrow.names
+        need = file_columns + (_expr_columns(expr, pf) if expr is not None else [])
+        need += rows.columns(names) if rows is not None else []
+        t = pf.read_row_groups(list(piece.row_groups), columns=list(dict.fromkeys(need)))
+        gid = np.arange(piece.start, piece.start + t.num_rows, dtype=np.int64)
+        if expr is not None:
+            keep = _mask(t, expr)
+            t = t.filter(keep)
+            gid = gid[np.asarray(keep)]
+    if rows is not None:
+        keep, t = rows.apply(t)
+        if keep is not None:
+            gid = gid[keep]
     return gid, t.select(columns)
 
 

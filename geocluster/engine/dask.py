@@ -322,6 +322,126 @@ class DaskEngine:
             return finish_counts(reduce_counts([]))
         return finish_counts(self._gather(self._tree(futs, reduce_counts, "counts")))
 
+    def specialization_cells(
+        self,
+        source,
+        *,
+        regions,
+        crs: str,
+        sector_level: str = "division",
+        filters=None,
+        x="x",
+        y="y",
+    ):
+        """Region x sector cell sums (:mod:`geocluster.specialization.cells`) of the firms.
+
+        The workers read the files with ``dask_geopandas.read_parquet`` (one partition per
+        file, columns and ``filters`` pushed down), make working-CRS points of the stored
+        ``x``, ``y`` with ``spatial_partitions`` taken from the row groups' x/y statistics,
+        and join them to the regions with ``dask_geopandas.sjoin`` (partitions whose
+        extent meets no region are never joined). A point on a shared edge takes the
+        region of lowest position, as :func:`assign_regions` does; the cells of every
+        partition are then summed by a tree reduction on the workers.
+
+        Parameters
+        ----------
+        source : list of paths
+            The firm register's part files (GeoParquet with working ``x``, ``y``).
+        regions : GeoDataFrame
+            Regions in the working CRS, in the order of the table's rows.
+        crs : str
+            The working CRS.
+        sector_level : {"section", "division", "group"}
+            Cell key: ISIC section or division (for groups: the division).
+
+        Returns
+        -------
+        (cells DataFrame, n_rows)
+            Cells keyed by region *position* (-1: firms in no region) and sector label.
+        """
+        import dask_geopandas as dgpd
+        import geopandas as gpd
+        import shapely
+
+        from geocluster.specialization.cells import reduce_cells
+
+        src = as_source(source, x=x, y=y)
+        if src.table is not None:
+            raise InvalidInput("expected the register's files for distributed specialisation")
+        src.require(x, y)
+        wanted = [
+            c
+            for c in ("isic_section", "isic_division", "sector_code", "employees")
+            if c in src.columns
+        ]
+        ddf = dgpd.read_parquet(
+            src.paths, columns=[x, y, *wanted], filters=_dnf(filters), index=False
+        )
+        if ddf.npartitions == len(src.paths):
+            # one partition per file: its extent from the row groups' x/y statistics
+            boxes = []
+            for path in src.paths:
+                bb = [p.bbox for p in src.pieces if p.path == path]
+                if any(b is None for b in bb) or not bb:
+                    boxes = None
+                    break
+                boxes.append(
+                    shapely.box(
+                        min(b[0] for b in bb),
+                        min(b[1] for b in bb),
+                        max(b[2] for b in bb),
+                        max(b[3] for b in bb),
+                    )
+                )
+        else:
+            boxes = None
+        points = dgpd.from_dask_dataframe(
+            ddf, geometry=dgpd.points_from_xy(ddf, x, y, crs=crs)
+        ).set_crs(crs, allow_override=True)
+        if boxes is not None:
+            points.spatial_partitions = gpd.GeoSeries(boxes, crs=crs)
+        # Regions the working CRS cannot hold (infinite coordinates) hold no firm, as in
+        # assign_regions; positions stay those of the full table.
+        geoms = np.asarray(regions.geometry.values)
+        with np.errstate(invalid="ignore"):
+            ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+            ok &= np.isfinite(shapely.bounds(geoms)).all(axis=1)
+        reg = gpd.GeoDataFrame({"__pos": np.flatnonzero(ok)}, geometry=geoms[ok], crs=crs)
+        rparts = dgpd.from_geopandas(reg, npartitions=1)
+        rparts.calculate_spatial_partitions()
+        joined = dgpd.sjoin(points, rparts, predicate="intersects")
+        inside = joined.map_partitions(
+            _joined_cells, self.task_hook, sector_level, meta=_cells_meta()
+        )
+        totals = ddf.map_partitions(len, meta=(None, "int64"))
+        # one graph: the sjoin and the row count share the file reads
+        inside_d, totals_d = inside.to_delayed(), totals.to_delayed()
+        futs = self.client.compute(inside_d + totals_d)
+        parts, counts = futs[: len(inside_d)], futs[len(inside_d) :]
+        if not parts:
+            cells = reduce_cells([])
+        else:
+            cells = self._gather(self._tree(list(parts), reduce_cells, "counts"))
+        n_rows = int(sum(int(np.sum(c)) for c in self._gather(list(counts))))
+        outside = n_rows - int(cells["n"].sum())
+        if outside:
+            import pandas as pd
+
+            extra = pd.DataFrame(
+                {
+                    "region": [-1],
+                    "key": [None],
+                    "n": [outside],
+                    "emp": [0.0],
+                    "n_emp": [0],
+                    "emp2": [0.0],
+                    "top1": [0.0],
+                    "top2": [0.0],
+                }
+            )
+            cells = reduce_cells([cells, extra])
+        return cells, n_rows
+
     # -- density --------------------------------------------------------------------
 
     def kde_grid(
@@ -375,6 +495,43 @@ class DaskEngine:
         sectors = list(sectors)
         futs = [self._submit("sector", fn, s) for s in sectors]
         return dict(zip(sectors, self._gather(futs)))
+
+
+def _dnf(filters):
+    """Filters as pyarrow's DNF list (what dask's read_parquet takes), or None."""
+    if filters is None:
+        return None
+    if isinstance(filters, list):
+        return filters
+    raise InvalidInput("expected filters as a list of (column, op, value) tuples")
+
+
+def _cells_meta():
+    from geocluster.specialization.cells import _empty
+
+    return _empty()
+
+
+def _joined_cells(joined, hook, sector_level):
+    """Cells of one joined partition: each point once, in its lowest-position region."""
+    if hook is not None:
+        hook("counts")
+    from geocluster.analyses.specialization import _firm_sectors
+    from geocluster.specialization.cells import cells_of
+
+    if len(joined) == 0:
+        return _cells_meta()
+    # a point on a shared edge matched several regions: keep the lowest position
+    pos = joined["__pos"].to_numpy()
+    row = np.asarray(joined.index)
+    order = np.lexsort((pos, row))
+    first = np.r_[True, row[order][1:] != row[order][:-1]]
+    sel = joined.iloc[order[first]]
+    emp = (
+        sel["employees"].to_numpy(dtype=float) if "employees" in sel else np.full(len(sel), np.nan)
+    )
+    level = "division" if sector_level == "group" else sector_level
+    return cells_of(sel["__pos"].to_numpy(), _firm_sectors(sel, level), emp)
 
 
 def _reduce_list(reduce, *parts):

@@ -79,6 +79,40 @@ class LocalEngine:
             counts_of(t, x=x, y=y, sector=sector, region=region, regions=regions, weight=weight)
         )
 
+    def specialization_cells(
+        self, source, *, regions, crs, sector_level="division", filters=None, x="x", y="y"
+    ):
+        """Region x sector cell sums of the firms, in this process.
+
+        As :meth:`DaskEngine.specialization_cells` (the region of each firm by
+        :func:`geocluster.specialization.assign_regions`, ``intersects``).
+
+        Returns
+        -------
+        (cells DataFrame, n_rows)
+        """
+        from geocluster.analyses.specialization import _firm_sectors
+        from geocluster.specialization import assign_regions
+        from geocluster.specialization.cells import cells_of
+
+        src = as_source(source, x=x, y=y)
+        src.require(x, y)
+        wanted = [
+            c
+            for c in ("isic_section", "isic_division", "sector_code", "employees")
+            if c in src.columns
+        ]
+        _, t = src.read_all([x, y, *wanted], filters)
+        frame = t.select(wanted).to_pandas()
+        pos = assign_regions(xy(t, x, y), regions, predicate="intersects")
+        emp = (
+            frame["employees"].to_numpy(dtype=float)
+            if "employees" in frame
+            else np.full(len(frame), np.nan)
+        )
+        level = "division" if sector_level == "group" else sector_level
+        return cells_of(pos, _firm_sectors(frame, level), emp), t.num_rows
+
     def kde_grid(
         self,
         source,

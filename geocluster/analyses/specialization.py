@@ -31,6 +31,7 @@ from geocluster.analyses._inputs import (
     version_of,
 )
 from geocluster.analyses.result import Layer, Result, stored_kinds
+from geocluster.engine._source import dataset_files
 from geocluster.errors import InvalidInput, MissingColumns
 from geocluster.ranking import rank_clusters, validate_weights
 from geocluster.spatialstats import (
@@ -147,24 +148,6 @@ def _tables(
     return table, rows, reg, sec, used
 
 
-def engine_files(ws, info) -> list | None:
-    """The part files an engine's workers read for a firms version, or None.
-
-    None when the store keeps no files (PostGIS) or the layer has no working ``x``, ``y``
-    (geometries that are not all points): the analysis then runs in this process.
-    """
-    import pyarrow.parquet as pq
-
-    try:
-        files = ws.store.layer_files(info.layer)
-    except (AttributeError, NotImplementedError):
-        return None
-    if not files:
-        return None
-    names = pq.ParquetFile(files[0]).schema_arrow.names
-    return [str(f) for f in files] if {"x", "y"} <= set(names) else None
-
-
 def _engine_tables(engine, files, regions, *, crs, sector_level, measure, sector_groups=None):
     """:func:`_tables` from the cell sums the engine reduces (no firm comes here)."""
     from geocluster.specialization.cells import long_table_from_cells
@@ -244,7 +227,7 @@ def specialization_result(
             raise InvalidInput(f"expected sector_groups as a list of names, got {sector_groups!r}")
     report(0.05, "reading firms and boundaries")
     f_info = ws.require(firms, "firms")
-    files = engine_files(ws, f_info) if engine is not None and not bootstrap else None
+    files = dataset_files(ws, f_info) if engine is not None and not bootstrap else None
     if files is None:
         read = read_firms(ws, firms, require_selection=False)
         info, frame = read.info, read.all

@@ -47,8 +47,9 @@ class FirmRows:
         Storage filter (e.g. the divisions the selection can match).
     sectors, sector_group, custom_groups : optional
         As :func:`~geocluster.clustering.firms.select_firms`.
-    key : (column, value), optional
-        Keep only rows whose ``column`` equals ``value`` (one sector of a national scan).
+    key : (level, value), optional
+        Keep only the firms of one sector of a national scan:
+        ``geocluster.clustering.scan.sector_key(rows, level) == value``.
     weight : str, optional
         Add :data:`DERIVED_WEIGHT`, ``firm_weights(rows, weight)``.
     """
@@ -66,7 +67,7 @@ class FirmRows:
         if self.sectors is not None or self.sector_group is not None:
             need.append("sector_code")
         if self.key is not None:
-            need.append(self.key[0])
+            need += _key_columns(available)
         if self.weight is not None:
             need.append(self.weight)
         return [c for c in need if c in available]
@@ -88,9 +89,11 @@ class FirmRows:
             keep = np.zeros(t.num_rows, bool)
             keep[chosen.index.to_numpy()] = True
         if self.key is not None:
-            col, value = self.key
-            same = pc.fill_null(pc.equal(pc.cast(t[col], pa.string()), value), False)
-            same = np.asarray(same.to_numpy(zero_copy_only=False), bool)
+            from geocluster.clustering.scan import sector_key
+
+            level, value = self.key
+            frame = pd.DataFrame({c: t[c].to_pandas() for c in _key_columns(t.column_names)})
+            same = (sector_key(frame, level) == value).fillna(False).to_numpy(bool)
             keep = same if keep is None else keep & same
         if keep is not None:
             t = t.filter(pa.array(keep))
@@ -100,6 +103,10 @@ class FirmRows:
             w = firm_weights(pd.DataFrame({self.weight: t[self.weight].to_pandas()}), self.weight)
             t = t.append_column(DERIVED_WEIGHT, pa.array(np.asarray(w, np.float64)))
         return keep, t
+
+
+def _key_columns(available) -> list[str]:
+    return [c for c in ("isic_section", "isic_division", "sector_code") if c in available]
 
 
 def _split(filters) -> tuple[object, FirmRows | None]:
@@ -332,3 +339,92 @@ def xy(t: pa.Table, x: str, y: str) -> np.ndarray:
     X[:, 0] = t[x].to_numpy(zero_copy_only=False)
     X[:, 1] = t[y].to_numpy(zero_copy_only=False)
     return X
+
+
+# -- a workspace's files, for engines -------------------------------------------------
+
+
+def dataset_files(ws, info) -> list[str] | None:
+    """The part files an engine's workers read for a dataset version, or None.
+
+    None when the store keeps no files (PostGIS) or the layer has no working ``x``, ``y``
+    (geometries that are not all non-empty points): the analysis then runs in process.
+    """
+    try:
+        files = ws.store.layer_files(info.layer)
+    except (AttributeError, NotImplementedError):
+        return None
+    if not files:
+        return None
+    names = pq.ParquetFile(files[0]).schema_arrow.names
+    return [str(f) for f in files] if {"x", "y"} <= set(names) else None
+
+
+def firm_rows(
+    ws,
+    info,
+    *,
+    sectors=None,
+    sector_group: str | None = None,
+    weight: str | None = None,
+    key: tuple[str, str] | None = None,
+) -> FirmRows:
+    """The :class:`FirmRows` of an analysis' selection (as ``read_firms(pushdown=True)``)."""
+    from geocluster.analyses._inputs import custom_groups, division_filter, sectors_list
+
+    custom = custom_groups(ws, sector_group)
+    pushdown = (
+        division_filter(sectors, sector_group, custom)
+        if "isic_division" in (info.columns or [])
+        else None
+    )
+    chosen = sectors_list(sectors)
+    return FirmRows(
+        filters=pushdown,
+        sectors=tuple(chosen) if chosen is not None else None,
+        sector_group=sector_group,
+        custom_groups=tuple((k, tuple(v)) for k, v in custom.items()) if custom else None,
+        key=key,
+        weight=weight,
+    )
+
+
+def sector_dbscan(files: list[str], rows: FirmRows, value: str, *, eps_m, min_samples, weight=None):
+    """DBSCAN of one sector's firms of a national scan, read from the files (a task).
+
+    Only the row groups whose statistics of the sector's column can hold ``value`` are
+    read (the register is stored division by division), then ``rows`` keeps the exact
+    selection. Returns ``(firm_id, labels, core)`` in storage order, so the caller can
+    check that it got the very rows it clusters.
+    """
+    import dataclasses
+
+    from geocluster.clustering.dbscan import GridDBSCAN
+
+    level = rows.key[0] if rows.key else "division"
+    rows = dataclasses.replace(rows, key=(level, value))
+    column = {"section": "isic_section"}.get(level, "isic_division")
+    stat = value if level != "group" else value[:2]
+    src = Source(files)
+    keep = []
+    for p in src.pieces:
+        meta = pq.ParquetFile(p.path).metadata.row_group(p.row_groups[0])
+        leaves = [meta.column(i).path_in_schema for i in range(meta.num_columns)]
+        st = meta.column(leaves.index(column)).statistics if column in leaves else None
+        if st is None or not st.has_min_max or st.min <= stat <= st.max:
+            keep.append(p)
+    cols = ["firm_id", "x", "y"] + ([DERIVED_WEIGHT] if weight else [])
+    parts = [read_piece(None, p, cols, rows) for p in keep]
+    if parts:
+        t = pa.concat_tables([t for _, t in parts])
+    else:
+        t = pa.table({c: pa.array([], pa.float64()) for c in cols})
+    X = xy(t, "x", "y")
+    ids = np.asarray(t["firm_id"].to_pandas().astype(str).to_numpy(), dtype=object)
+    if len(X) == 0:
+        return ids, np.zeros(0, np.int64), np.zeros(0, bool)
+    w = np.asarray(t[DERIVED_WEIGHT].to_numpy(), float) if weight else None
+    model = GridDBSCAN(eps_m, min_samples=min_samples).fit(X, sample_weight=w)
+    core = np.zeros(len(X), bool)
+    core[model.core_sample_indices_] = True
+    return ids, np.asarray(model.labels_, np.int64), core

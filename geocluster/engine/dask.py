@@ -20,15 +20,18 @@ import numpy as np
 from geocluster.engine import DBSCANResult, EngineError
 from geocluster.engine import _dbscan_tiles as tiles
 from geocluster.engine._ops import (
+    bandwidth_from_moments,
     finish_counts,
     finish_kde,
     kde_bounds,
     piece_bounds,
     piece_counts,
     piece_kde,
+    piece_moments,
     reduce_bounds,
     reduce_counts,
     reduce_kde,
+    weights_of,
 )
 from geocluster.engine._source import Piece, as_source, read_piece, xy
 from geocluster.engine.local import _check_regions, _grid
@@ -467,6 +470,10 @@ class DaskEngine:
         src.require(x, y, weight)
         table = self._table_future(src)
         pieces = src.coalesced(self.piece_rows)
+        if isinstance(bandwidth_m, str):
+            bandwidth_m, box = self._bandwidth(table, pieces, bandwidth_m, x, y, weight, filters)
+            if bounds is None:
+                bounds = kde_bounds(box, bandwidth_m)
         if bounds is None:
             futs = [
                 self._submit("bounds", piece_bounds, table, p, x=x, y=y, filters=filters)
@@ -483,6 +490,40 @@ class DaskEngine:
         if not futs:
             raise InvalidInput("expected at least one point for a density surface, got none")
         return finish_kde(self._gather(self._tree(futs, reduce_kde, "kde")), normalize)
+
+    def _bandwidth(self, table, pieces, rule, x, y, weight, filters):
+        """``(h, (n, minx, miny, maxx, maxy))`` of a bandwidth rule, from the workers.
+
+        Scott's rule needs means and variances: two passes of sums over the pieces
+        (mean first, then squared deviations, as numpy computes a variance). Silverman's
+        needs the exact quartiles of every coordinate, which no sum gives: the selected
+        points' x, y (and weights) are gathered here for that one number.
+        """
+        from geocluster.clustering.kde import bandwidth_m
+
+        kw = dict(x=x, y=y, weight=weight, filters=filters)
+        first = self._gather([self._submit("kde", piece_moments, table, p, **kw) for p in pieces])
+        box = reduce_bounds([f[:5] for f in first])
+        if rule == "scott":
+            mean, _ = bandwidth_from_moments(first, None, rule)
+            second = self._gather(
+                [self._submit("kde", piece_moments, table, p, **kw, mean=mean) for p in pieces]
+            )
+            return bandwidth_from_moments(first, second, rule)[1], box
+        if rule != "silverman":
+            raise InvalidInput(
+                f"expected bandwidth 'scott', 'silverman' or a number of metres, got {rule!r}"
+            )
+        cols = [x, y] + ([weight] if weight else [])
+        got = self._gather(
+            [self._submit("kde", read_piece, table, p, cols, filters) for p in pieces]
+        )
+        ts = [t for _, t in got if t.num_rows]
+        if not ts:
+            raise InvalidInput("expected at least one point for a density surface, got none")
+        X = np.concatenate([xy(t, x, y) for t in ts])
+        w = np.concatenate([weights_of(t, weight) for t in ts]) if weight else None
+        return bandwidth_m(X, rule, weights=w), box
 
     # -- national scan --------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from geocluster.engine._ops import (
     kde_of,
 )
 from geocluster.engine._source import as_source, xy
+from geocluster.errors import InvalidInput
 
 __all__ = ["LocalEngine"]
 
@@ -137,6 +138,13 @@ class LocalEngine:
         src = as_source(source, x=x, y=y)
         src.require(x, y, weight)
         _, t = src.read_all([x, y] + ([weight] if weight else []), filters)
+        if isinstance(bandwidth_m, str):  # a rule: "scott" or "silverman"
+            from geocluster.clustering.kde import bandwidth_m as rule_of_thumb
+            from geocluster.engine._ops import weights_of
+
+            if t.num_rows == 0:
+                raise InvalidInput("expected at least one point for a density surface, got none")
+            bandwidth_m = rule_of_thumb(xy(t, x, y), bandwidth_m, weights=weights_of(t, weight))
         if bounds is None:
             X = xy(t, x, y)
             b = (t.num_rows, *X.min(axis=0), *X.max(axis=0)) if t.num_rows else (0, 0, 0, 0, 0)

@@ -362,11 +362,12 @@ class DaskEngine:
         (cells DataFrame, n_rows)
             Cells keyed by region *position* (-1: firms in no region) and sector label.
         """
+        import dask.dataframe
         import dask_geopandas as dgpd
         import geopandas as gpd
         import shapely
 
-        from geocluster.specialization.cells import reduce_cells
+        from geocluster.specialization.cells import reduce_cells, with_outside
 
         src = as_source(source, x=x, y=y)
         if src.table is not None:
@@ -377,27 +378,24 @@ class DaskEngine:
             for c in ("isic_section", "isic_division", "sector_code", "employees")
             if c in src.columns
         ]
-        ddf = dgpd.read_parquet(
-            src.paths, columns=[x, y, *wanted], filters=_dnf(filters), index=False
+        # Row groups per partition: about piece_rows rows (several partitions per file,
+        # so that a few large files still keep every worker busy).
+        per_group = max(1, max((p.stop - p.start for p in src.pieces), default=1))
+        groups = max(1, self.piece_rows // per_group)
+        import pyarrow.parquet as pq
+
+        geo = b"geo" in (pq.read_schema(src.paths[0]).metadata or {})
+        # a workspace register is GeoParquet; plain Parquet with x, y works too
+        read = dgpd.read_parquet if geo else dask.dataframe.read_parquet
+        ddf = read(
+            src.paths,
+            columns=[x, y, *wanted],
+            filters=_dnf(filters),
+            index=False,
+            split_row_groups=groups,
         )
-        if ddf.npartitions == len(src.paths):
-            # one partition per file: its extent from the row groups' x/y statistics
-            boxes = []
-            for path in src.paths:
-                bb = [p.bbox for p in src.pieces if p.path == path]
-                if any(b is None for b in bb) or not bb:
-                    boxes = None
-                    break
-                boxes.append(
-                    shapely.box(
-                        min(b[0] for b in bb),
-                        min(b[1] for b in bb),
-                        max(b[2] for b in bb),
-                        max(b[3] for b in bb),
-                    )
-                )
-        else:
-            boxes = None
+        # (with filters, row groups may be pruned: the layout is then unknown)
+        boxes = None if filters else _partition_boxes(src, groups, ddf.npartitions)
         points = dgpd.from_dask_dataframe(
             ddf, geometry=dgpd.points_from_xy(ddf, x, y, crs=crs)
         ).set_crs(crs, allow_override=True)
@@ -426,23 +424,7 @@ class DaskEngine:
         else:
             cells = self._gather(self._tree(list(parts), reduce_cells, "counts"))
         n_rows = int(sum(int(np.sum(c)) for c in self._gather(list(counts))))
-        outside = n_rows - int(cells["n"].sum())
-        if outside:
-            import pandas as pd
-
-            extra = pd.DataFrame(
-                {
-                    "region": [-1],
-                    "key": [None],
-                    "n": [outside],
-                    "emp": [0.0],
-                    "n_emp": [0],
-                    "emp2": [0.0],
-                    "top1": [0.0],
-                    "top2": [0.0],
-                }
-            )
-            cells = reduce_cells([cells, extra])
+        cells = with_outside(cells, n_rows - int(cells["n"].sum()))
         return cells, n_rows
 
     # -- density --------------------------------------------------------------------
@@ -545,6 +527,32 @@ def _dnf(filters):
     if isinstance(filters, list):
         return filters
     raise InvalidInput("expected filters as a list of (column, op, value) tuples")
+
+
+def _partition_boxes(src, groups: int, n_partitions: int):
+    """Extent of each partition of ``read_parquet(split_row_groups=groups)``.
+
+    From the row groups' x/y statistics; None when the layout is not the expected one
+    (the join then pairs every partition with the regions: slower, the same answer).
+    """
+    import shapely
+
+    boxes = []
+    for path in src.paths:
+        bb = [p.bbox for p in src.pieces if p.path == path]
+        for i in range(0, len(bb), groups):
+            chunk = bb[i : i + groups]
+            if any(b is None for b in chunk):
+                return None
+            boxes.append(
+                shapely.box(
+                    min(b[0] for b in chunk),
+                    min(b[1] for b in chunk),
+                    max(b[2] for b in chunk),
+                    max(b[3] for b in chunk),
+                )
+            )
+    return boxes if len(boxes) == n_partitions else None
 
 
 def _cells_meta():

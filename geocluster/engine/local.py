@@ -94,7 +94,7 @@ class LocalEngine:
         """
         from geocluster.analyses.specialization import _firm_sectors
         from geocluster.specialization import assign_regions
-        from geocluster.specialization.cells import cells_of
+        from geocluster.specialization.cells import cells_of, with_outside
 
         src = as_source(source, x=x, y=y)
         src.require(x, y)
@@ -112,7 +112,8 @@ class LocalEngine:
             else np.full(len(frame), np.nan)
         )
         level = "division" if sector_level == "group" else sector_level
-        return cells_of(pos, _firm_sectors(frame, level), emp), t.num_rows
+        cells = cells_of(pos, _firm_sectors(frame, level), emp)
+        return with_outside(cells, int((pos < 0).sum())), t.num_rows
 
     def kde_grid(
         self,

@@ -33,7 +33,14 @@ from geocluster.specialization.measures import (
     strong_clusters,
 )
 
-__all__ = ["CELL_COLUMNS", "CellTable", "cells_of", "reduce_cells", "long_table_from_cells"]
+__all__ = [
+    "CELL_COLUMNS",
+    "CellTable",
+    "cells_of",
+    "long_table_from_cells",
+    "reduce_cells",
+    "with_outside",
+]
 
 #: Columns of a cell frame (``region``: position in the regions, -1 outside; ``key``:
 #: sector label, None for a firm without one).
@@ -54,35 +61,60 @@ def cells_of(region_pos: np.ndarray, keys: pd.Series, employees: np.ndarray) -> 
     """
     emp = np.asarray(employees, dtype=np.float64)
     e0 = np.nan_to_num(emp, nan=0.0)
-    k = pd.Series(keys, dtype="object").reset_index(drop=True)
-    k = k.where(k.notna() & (k.astype(str) != ""), None)
     df = pd.DataFrame(
         {
             "region": np.asarray(region_pos, dtype=np.int64),
-            "key": k,
+            "key": _labels(keys),
             "n": np.ones(len(emp), np.int64),
             "emp": e0,
             "n_emp": np.isfinite(emp).astype(np.int64),
             "emp2": e0**2,
             "top1": e0,
+            "top2": np.zeros(len(emp)),
         }
     )
+    return _group(df, [df["top1"].to_numpy()])
+
+
+def _labels(keys) -> np.ndarray:
+    """Sector labels as an object array of str, None where unknown (NA, NaN or "")."""
+    k = pd.Series(keys).reset_index(drop=True)
+    known = (k.notna() & (k.astype("object").astype(str) != "")).to_numpy(bool)
+    out = np.full(len(k), None, dtype=object)
+    out[known] = k[known].astype("object").astype(str).to_numpy(dtype=object)
+    return out
+
+
+def _group(df: pd.DataFrame, tops: list[np.ndarray]) -> pd.DataFrame:
+    """Sum ``df`` per (region, key); ``top1``/``top2``: the two largest of ``tops``."""
     if df.empty:
         return _empty()
-    df["key"] = df["key"].fillna("\0")  # groupby keys: a sentinel for "no sector"
-    out = df.groupby(["region", "key"], sort=False)[["n", "emp", "n_emp", "emp2"]].sum()
-    out = out.join(_top2(df[["region", "key", "top1"]]))
-    return _finish(out.reset_index())
-
-
-def _top2(values: pd.DataFrame) -> pd.DataFrame:
-    """``top1``, ``top2``: the two largest ``top1`` values per (region, key) (0 if fewer)."""
-    v = values.sort_values(["region", "key", "top1"], ascending=[True, True, False])
-    rank = v.groupby(["region", "key"], sort=False).cumcount().to_numpy()
-    idx = ["region", "key"]
-    first = v[rank == 0].set_index(idx)["top1"]
-    second = v[rank == 1].set_index(idx)["top1"].rename("top2")
-    return pd.concat([first, second], axis=1).fillna({"top2": 0.0})
+    # integer group codes: an unknown sector (None) is a group of its own
+    codes, uniques = pd.factorize(pd.Series(df["key"].to_numpy(dtype=object)), sort=False)
+    labels = np.append(np.asarray(uniques, dtype=object), None)  # code -1 -> None
+    region = df["region"].to_numpy(np.int64)
+    cell = pd.MultiIndex.from_arrays([region, codes], names=["region", "code"])
+    sums = df[["n", "emp", "n_emp", "emp2"]].set_axis(cell).groupby(level=[0, 1]).sum()
+    # the two largest values per cell among all candidates
+    vals = np.concatenate(tops)
+    rr = np.tile(region, len(tops))
+    cc = np.tile(codes, len(tops))
+    order = np.lexsort((-vals, cc, rr))
+    rr, cc, vals = rr[order], cc[order], vals[order]
+    new = np.r_[True, (rr[1:] != rr[:-1]) | (cc[1:] != cc[:-1])]
+    start = np.flatnonzero(new)
+    rank = np.arange(len(vals)) - np.repeat(start, np.diff(np.r_[start, len(vals)]))
+    first = pd.Series(
+        vals[rank == 0], index=pd.MultiIndex.from_arrays([rr[rank == 0], cc[rank == 0]])
+    )
+    second = pd.Series(
+        vals[rank == 1], index=pd.MultiIndex.from_arrays([rr[rank == 1], cc[rank == 1]])
+    )
+    sums["top1"] = first.reindex(sums.index).to_numpy()
+    sums["top2"] = second.reindex(sums.index).fillna(0.0).to_numpy()
+    out = sums.reset_index()
+    out["key"] = labels[out["code"].to_numpy()]
+    return out[CELL_COLUMNS].reset_index(drop=True)
 
 
 def _empty() -> pd.DataFrame:
@@ -96,29 +128,31 @@ def _empty() -> pd.DataFrame:
     )[CELL_COLUMNS]
 
 
-def _finish(df: pd.DataFrame) -> pd.DataFrame:
-    df["key"] = df["key"].astype("object").where(df["key"] != "\0", None)
-    return df[CELL_COLUMNS]
-
-
 def reduce_cells(parts: list[pd.DataFrame]) -> pd.DataFrame:
     """Sum partial cell frames (associative and commutative: it runs as a tree)."""
     parts = [p for p in parts if len(p)]
     if not parts:
         return _empty()
     df = pd.concat(parts, ignore_index=True)
-    df["key"] = df["key"].astype("object").fillna("\0")
-    out = df.groupby(["region", "key"], sort=False)[["n", "emp", "n_emp", "emp2"]].sum()
+    df["key"] = _labels(df["key"])
     # the two largest of a cell are among the parts' two largest
-    tops = pd.concat(
-        [
-            df[["region", "key", "top1"]],
-            df[["region", "key", "top2"]].rename(columns={"top2": "top1"}),
-        ],
-        ignore_index=True,
-    )
-    out = out.join(_top2(tops))
-    return _finish(out.reset_index())
+    return _group(df, [df["top1"].to_numpy(np.float64), df["top2"].to_numpy(np.float64)])
+
+
+def with_outside(cells: pd.DataFrame, outside: int) -> pd.DataFrame:
+    """``cells`` of the firms in regions plus one row counting the ``outside`` firms.
+
+    Firms in no region enter only the count of dropped firms, so one row (region -1, no
+    sector, zero sums) is all an engine keeps of them.
+    """
+    inside = cells[cells["region"] >= 0]
+    if not outside:
+        return inside.reset_index(drop=True)
+    extra = _empty().reindex([0])
+    extra[["region", "n"]] = [-1, int(outside)]
+    extra = extra.fillna({c: 0 for c in ("n_emp", "emp", "emp2", "top1", "top2")})
+    extra = extra.astype({c: np.int64 for c in ("region", "n", "n_emp")})
+    return pd.concat([inside, extra], ignore_index=True)[CELL_COLUMNS]
 
 
 @dataclass(frozen=True)

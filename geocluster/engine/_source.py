@@ -405,14 +405,18 @@ def sector_dbscan(files: list[str], rows: FirmRows, value: str, *, eps_m, min_sa
     rows = dataclasses.replace(rows, key=(level, value))
     column = {"section": "isic_section"}.get(level, "isic_division")
     stat = value if level != "group" else value[:2]
-    src = Source(files)
     keep = []
-    for p in src.pieces:
-        meta = pq.ParquetFile(p.path).metadata.row_group(p.row_groups[0])
-        leaves = [meta.column(i).path_in_schema for i in range(meta.num_columns)]
-        st = meta.column(leaves.index(column)).statistics if column in leaves else None
-        if st is None or not st.has_min_max or st.min <= stat <= st.max:
-            keep.append(p)
+    for path in files:
+        meta = pq.ParquetFile(path).metadata
+        leaves = [meta.schema.column(i).path for i in range(meta.num_columns)]
+        groups = []
+        for g in range(meta.num_row_groups):
+            rg = meta.row_group(g)
+            st = rg.column(leaves.index(column)).statistics if column in leaves else None
+            if st is None or not st.has_min_max or st.min <= stat <= st.max:
+                groups.append(g)
+        if groups:  # one read per file (row numbers are not needed here)
+            keep.append(Piece(path, tuple(groups), 0, 0, None))
     cols = ["firm_id", "x", "y"] + ([DERIVED_WEIGHT] if weight else [])
     parts = [read_piece(None, p, cols, rows) for p in keep]
     if parts:

@@ -106,7 +106,7 @@ class DaskEngine:
         Rows per task for counts and densities (row groups of a file are grouped).
     task_hook : callable, optional
         Called on the worker as ``task_hook(kind)`` at the start of every task (kind:
-        ``"sample"``, ``"tile"``, ``"counts"``, ``"bounds"``, ``"kde"``); for
+        ``"sample"``, ``"tile"``, ``"counts"``, ``"bounds"``, ``"kde"``, ``"sector"``); for
         instrumentation and fault-injection tests. Must be picklable.
     client : distributed.Client, optional
         Use this client (and do not close it).
@@ -446,7 +446,9 @@ class DaskEngine:
     ):
         """As :meth:`LocalEngine.kde_grid`: the sum of per-piece intensity grids.
 
-        The estimator is a sum over points, so this is the same surface.
+        The estimator is a sum over points, so this is the same surface. ``bandwidth_m``
+        is metres or a rule (``"scott"``: from two reduced passes of sums; ``"silverman"``:
+        needs exact quartiles, see :meth:`_bandwidth`).
         """
         src = as_source(source, x=x, y=y)
         src.require(x, y, weight)

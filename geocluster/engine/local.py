@@ -132,6 +132,8 @@ class LocalEngine:
     ):
         """Gaussian KDE on a grid (:func:`geocluster.clustering.kde_grid`), same parameters.
 
+        ``bandwidth_m`` is metres or a rule, ``"scott"`` or ``"silverman"``.
+
         Returns
         -------
         geocluster.clustering.kde.KDEGrid

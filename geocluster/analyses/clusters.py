@@ -192,6 +192,22 @@ def clusters_result(
         )
     else:
         report(0.2, f"clustering {len(selected)} firms ({method})")
+        files = dataset_files(ws, info) if kwargs["engine"] is not None else None
+        if files is not None and method == "dbscan":
+            # the workers read the selected firms from the files themselves (tiles with
+            # eps halos); the labels are of the same rows in the same order
+            from geocluster.clustering.scan import _Computed
+
+            found = kwargs["engine"].dbscan(
+                files,
+                eps_m=eps_m,
+                min_samples=min_samples,
+                weight=DERIVED_WEIGHT if weight else None,
+                filters=firm_rows(
+                    ws, info, sectors=sectors, sector_group=sector_group, weight=weight
+                ),
+            )
+            kwargs["engine"] = _Computed(found.labels, found.core)
         result = cluster_firms(selected, **kwargs)
     report(0.8, "saving the run")
     params = {

@@ -265,6 +265,23 @@ def test_national_scan_spec_on_dask_equals_local(spaces, tmp_path, values):
     np.testing.assert_array_equal(ca["sector"], cb["sector"])
 
 
+@pytest.mark.parametrize(
+    "values", [{}, {"sectors": ["13", "G"], "weight": "employees", "min_samples": 40}]
+)
+def test_clusters_spec_on_dask_reads_the_files_and_equals_local(spaces, tmp_path, values):
+    local, remote = spaces
+    params = {"firms": "firms", "eps_m": 250.0, "min_samples": 8, **values}
+    a = get("clusters")(local, **params)
+    with hooked(remote, functools.partial(_touch, str(tmp_path))):
+        b = get("clusters")(remote, **params)
+    assert {"sample", "tile"} <= set(ran(tmp_path))  # tiles read from the files
+    assert a.body["n_clusters"] >= 3 and b.body["n_clusters"] == a.body["n_clusters"]
+    la = local.read_run(a.run_id, "labels")
+    lb = remote.read_run(b.run_id, "labels")
+    np.testing.assert_array_equal(la["cluster_id"], lb["cluster_id"])
+    np.testing.assert_array_equal(la["is_core"], lb["is_core"])
+
+
 def test_national_scan_with_a_selection(spaces):
     local, remote = spaces
     params = {"firms": "firms", "eps_m": 300.0, "min_samples": 8, "by": "division"}

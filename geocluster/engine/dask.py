@@ -381,7 +381,8 @@ class DaskEngine:
         # Row groups per partition: about piece_rows rows (several partitions per file,
         # so that a few large files still keep every worker busy).
         per_group = max(1, max((p.stop - p.start for p in src.pieces), default=1))
-        groups = max(1, self.piece_rows // per_group)
+        # ... and at least two partitions per worker when there are row groups enough
+        groups = max(1, min(self.piece_rows // per_group, len(src.pieces) // (2 * self.n_workers)))
         import pyarrow.parquet as pq
 
         geo = b"geo" in (pq.read_schema(src.paths[0]).metadata or {})

@@ -408,16 +408,19 @@ class DaskEngine:
         with np.errstate(invalid="ignore"):
             ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
             ok &= np.isfinite(shapely.bounds(geoms)).all(axis=1)
-        reg = gpd.GeoDataFrame({"__pos": np.flatnonzero(ok)}, geometry=geoms[ok], crs=crs)
-        rparts = dgpd.from_geopandas(reg, npartitions=1)
-        rparts.calculate_spatial_partitions()
-        joined = dgpd.sjoin(points, rparts, predicate="intersects")
-        inside = joined.map_partitions(
-            _joined_cells, self.task_hook, sector_level, meta=_cells_meta()
-        )
         totals = ddf.map_partitions(len, meta=(None, "int64"))
+        inside_d = []
+        if ok.any():
+            reg = gpd.GeoDataFrame({"__pos": np.flatnonzero(ok)}, geometry=geoms[ok], crs=crs)
+            rparts = dgpd.from_geopandas(reg, npartitions=1)
+            rparts.calculate_spatial_partitions()
+            joined = dgpd.sjoin(points, rparts, predicate="intersects")
+            inside = joined.map_partitions(
+                _joined_cells, self.task_hook, sector_level, meta=_cells_meta()
+            )
+            inside_d = inside.to_delayed()
         # one graph: the sjoin and the row count share the file reads
-        inside_d, totals_d = inside.to_delayed(), totals.to_delayed()
+        totals_d = totals.to_delayed()
         futs = self.client.compute(inside_d + totals_d)
         parts, counts = futs[: len(inside_d)], futs[len(inside_d) :]
         if not parts:

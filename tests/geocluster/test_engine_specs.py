@@ -340,9 +340,23 @@ def test_http_analyses_on_serve_engine_dask(spaces, cluster):
                 json={"firms": "firms", "boundaries": "regions", "measure": "firms"},
             )
             kde = c.post("/analyses/kde", json={"firms": "firms", "cell_m": 500})
+            scan = c.post(
+                "/analyses/clusters",
+                json={"firms": "firms", "by": "division", "eps_m": 300, "min_samples": 8},
+            )
             assert spec.status_code == 200 and kde.status_code == 200
-            bodies[engine] = spec.json(), kde.json()
-    (sa, ka), (sb, kb) = bodies["local"], bodies["dask"]
+            assert scan.status_code == 200
+            bodies[engine] = spec.json(), kde.json(), scan.json()
+    (sa, ka, ca), (sb, kb, cb) = bodies["local"], bodies["dask"]
+    assert cb["params"]["engine"] == "dask"
+    assert (ca["n_clusters"], ca["noise"]) == (cb["n_clusters"], cb["noise"])
+    fa = sorted(
+        (f["properties"]["sector"], f["properties"]["n_firms"]) for f in ca["clusters"]["features"]
+    )
+    fb = sorted(
+        (f["properties"]["sector"], f["properties"]["n_firms"]) for f in cb["clusters"]["features"]
+    )
+    assert fa == fb
     assert (sa["n_firms"], sa["outside"]) == (sb["n_firms"], sb["outside"])
     ra = pd.DataFrame(sa["rows"]).drop(columns=["lq"])
     rb = pd.DataFrame(sb["rows"]).drop(columns=["lq"])

@@ -113,6 +113,9 @@ def spaces(tmp_path_factory, cluster):
     remote = Workspace(path)
     remote.use_engine("dask", scheduler=cluster.client.scheduler.address)
     assert remote.engine().n_workers == 2
+    # small work units: ~30 DBSCAN tiles (the blobs cross tile borders), several pieces
+    # per file for KDE, one partition per row group for the region join
+    remote.engine().tile_points, remote.engine().piece_rows = 500, 3000
     yield local, remote
     remote.engine().close()
 
@@ -410,6 +413,22 @@ def test_worker_dying_every_time_fails_the_spec_clearly(spaces):
     with hooked(remote, _kill_always), pytest.raises(EngineError, match="died"):
         get("specialization")(remote, firms="firms", boundaries="regions")
     assert len(remote.runs("specialization")) == runs  # no run saved, no partial result
+
+
+def test_engine_reads_xy_statistics_of_workspace_files(spaces):
+    """Row-group x/y extents (for tile reads and partition extents) are the true ones,
+    also with the GeoParquet bbox struct column before x, y in the schema."""
+    import pyarrow.parquet as pq
+
+    from geocluster.engine._source import Source, dataset_files
+
+    local, _ = spaces
+    src = Source(dataset_files(local, local.require("firms", "firms")))
+    assert len(src.pieces) > 3
+    for p in src.pieces:
+        t = pq.ParquetFile(p.path).read_row_group(p.row_groups[0], columns=["x", "y"])
+        x, y = t["x"].to_numpy(), t["y"].to_numpy()
+        assert p.bbox == (x.min(), y.min(), x.max(), y.max())
 
 
 def test_dask_cells_break_edge_ties_like_assign_regions(cluster, tmp_path):

@@ -34,6 +34,15 @@ target is a per-worker peak under 8 GB.
 
 Targets (issue 14) on this 2-core machine: Dask time <= 1.5x local, per-worker peak <=
 1/2 of the local process's.
+
+Through the specs (``--spec-firms N``, 0 to skip): the same generator's first N firms
+stored in a workspace (GeoParquet, EPSG:4326 + working x, y) with a 20 x 20 grid of
+50 km regions as boundaries, then ``specialization`` and ``clusters --by division`` run
+through their registered specs on a local workspace and on one whose engine is the Dask
+cluster (``Workspace.use_engine("dask", scheduler=...)``: the path of ``--engine dask``
+and ``serve --engine dask``); results compared (counts equal, LQ within 1e-12, labels
+equal). Times are of the whole analysis (reads, summaries and the saved run included),
+with the workers' imports done beforehand (a one-time cost per worker process).
 """
 
 from __future__ import annotations
@@ -224,6 +233,16 @@ def run_dask(engine, name, paths, args, sectors) -> tuple[dict, object]:
     return {"seconds": dt, "worker_peaks": sorted(peaks.values()), "client_peak": _peak_rss()}, res
 
 
+def _warm_specs():
+    """Import what the spec tasks use (once per worker process; a server's stay warm)."""
+    import dask_geopandas  # noqa: F401
+    import geopandas  # noqa: F401
+
+    import geocluster.analyses.specialization  # noqa: F401
+    import geocluster.clustering.firms  # noqa: F401
+    import geocluster.clustering.kde  # noqa: F401
+
+
 def _warm():
     from geocluster.clustering.dbscan import warm_up
 
@@ -252,6 +271,101 @@ def compare(name, local_out, dask_res) -> str:
     return "cluster counts equal" if ref == dask_res else "DIFFERENT COUNTS"
 
 
+SPEC_CRS = "EPSG:32614"
+SPEC_X0, SPEC_Y0 = 0.0, 1_800_000.0  # the 1000 km square inside UTM 14N's plane
+
+
+def spec_workspace(n: int, folder: Path, seed: int):
+    """A workspace with ``n`` firms of :func:`firm_chunks` and 50 km grid regions."""
+    import geopandas as gpd
+    import shapely
+
+    from geocluster.workspace import Workspace
+
+    t0 = time.perf_counter()
+    df = next(firm_chunks(n, n, seed))
+    ws = Workspace(folder)
+    firms = gpd.GeoDataFrame(
+        {
+            "firm_id": [f"F{i}" for i in range(n)],
+            "sector_code": np.char.add(df["division"].to_numpy(dtype=str), "11"),
+            "isic_division": df["division"].to_numpy(dtype=str),
+            "employees": df["employees"].to_numpy(),
+        },
+        geometry=gpd.points_from_xy(df["x"] + SPEC_X0, df["y"] + SPEC_Y0),
+        crs=SPEC_CRS,
+    )
+    ws.add_dataset("firms", firms, name="firms", working_crs=SPEC_CRS)
+    boxes = [
+        shapely.box(SPEC_X0 + i * 50_000, SPEC_Y0 + j * 50_000,
+                    SPEC_X0 + (i + 1) * 50_000, SPEC_Y0 + (j + 1) * 50_000)
+        for i in range(20) for j in range(20)
+    ]  # fmt: skip
+    regions = gpd.GeoDataFrame(
+        {"region_id": [f"R{k}" for k in range(len(boxes))], "level": 1},
+        geometry=boxes,
+        crs=SPEC_CRS,
+    )
+    ws.add_dataset("boundaries", regions, name="regions", working_crs=SPEC_CRS)
+    print(f"  workspace of {n:,} firms written in {time.perf_counter() - t0:.1f} s")
+    return ws
+
+
+def run_specs(args, eng, tmp: Path) -> dict:
+    """Specialisation and the national scan through the specs, local vs Dask."""
+    from geocluster.analyses.spec import get
+    from geocluster.workspace import Workspace
+
+    local = spec_workspace(args.spec_firms, tmp / "ws", args.seed)
+    remote = Workspace(local.path)
+    remote.use_engine("dask", scheduler=eng.client.scheduler.address)
+    remote.engine()  # connected before the clock starts, as a running server is
+    eng.client.run(_warm_specs)
+    jobs = {
+        "specialization": {"firms": "firms", "boundaries": "regions"},
+        "clusters --by division": {
+            "firms": "firms",
+            "by": "division",
+            "eps_m": args.eps_m,
+            "min_samples": args.min_samples,
+        },
+        "kde": {"firms": "firms", "cell_m": 2000.0},
+    }
+    out = {}
+    for label, params in jobs.items():
+        spec = get(label.split()[0])
+        t0 = time.perf_counter()
+        a = spec(local, **params)
+        t_local = time.perf_counter() - t0
+        eng.client.run(_warm)
+        eng.client.run(_reset_peak)
+        t0 = time.perf_counter()
+        b = spec(remote, **params)
+        t_dask = time.perf_counter() - t0
+        wmax = max(eng.client.run(_peak_rss).values())
+        if spec.name == "specialization":
+            ra, rb = a.layers["rows"].frame, b.layers["rows"].frame
+            same = ra["count"].equals(rb["count"]) and np.allclose(
+                ra["lq"], rb["lq"], rtol=1e-12, atol=0, equal_nan=True
+            )
+            check = "tables equal" if same else "DIFFERENT TABLES"
+        elif spec.name == "clusters":
+            la = local.read_run(a.run_id, "labels")["cluster_id"].to_numpy()
+            lb = remote.read_run(b.run_id, "labels")["cluster_id"].to_numpy()
+            check = "labels equal" if np.array_equal(la, lb) else "DIFFERENT LABELS"
+        else:
+            fa, fb = a.layers["*"].frame, b.layers["*"].frame
+            same = np.isclose(fa["max_density"].item(), fb["max_density"].item(), rtol=1e-9)
+            check = "surfaces equal" if same else "DIFFERENT SURFACES"
+        print(
+            f"  {label:24s} local {t_local:7.1f} s | dask {t_dask:7.1f} s, worker peak "
+            f"{wmax / GB:5.2f} GB | time x{t_dask / t_local:.2f} | {check}"
+        )
+        out[label] = {"local_s": t_local, "dask_s": t_dask, "worker_peak": wmax, "check": check}
+    remote.engine().close()
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--firms", type=int, default=5_000_000)
@@ -263,6 +377,7 @@ def main(argv=None) -> int:
     ap.add_argument("--chunk", type=int, default=1_000_000)
     ap.add_argument("--rows-per-file", type=int, default=2_000_000)
     ap.add_argument("--seed", type=int, default=14)
+    ap.add_argument("--spec-firms", type=int, default=200_000, help="0: no spec runs")
     ap.add_argument("--dir", type=Path, default=None, help="where to write the Parquet parts")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--local-worker", default=None, help=argparse.SUPPRESS)
@@ -302,6 +417,9 @@ def main(argv=None) -> int:
                     f"worker/local memory x{wmax / loc['peak']:.2f} | {check}"
                 )
                 report[name] = {"local": loc, "dask": dk, "check": check}
+            if args.spec_firms:
+                print(f"== {args.spec_firms:,} firms through the analysis specs")
+                report["specs"] = run_specs(args, eng, tmp)
 
         if args.big_firms:
             print(f"== {args.big_firms:,} firms on Dask only")

@@ -36,6 +36,7 @@ from geocluster.clustering.firms import (
 )
 from geocluster.clustering.kde import kde_grid
 from geocluster.clustering.kdistance import k_distance
+from geocluster.engine._source import DERIVED_WEIGHT, dataset_files, firm_rows
 from geocluster.errors import InvalidInput
 
 __all__ = [
@@ -171,14 +172,42 @@ def clusters_result(
         from geocluster.clustering.scan import cluster_by_sector
 
         report(0.2, f"clustering {len(selected):,} firms sector by sector ({by}, {method})")
+        engine_input = {}
+        if kwargs["engine"] is not None:
+            files = dataset_files(ws, info)
+            if files is not None:
+                # sectors in parallel on the workers, each reading its own row groups
+                engine_input = {
+                    "files": files,
+                    "rows": firm_rows(
+                        ws, info, sectors=sectors, sector_group=sector_group, weight=weight
+                    ),
+                }
         result, per_sector = cluster_by_sector(
             selected,
             level=by,
             progress=lambda f, m: report(0.2 + 0.6 * f, m),
+            **engine_input,
             **kwargs,
         )
     else:
         report(0.2, f"clustering {len(selected)} firms ({method})")
+        files = dataset_files(ws, info) if kwargs["engine"] is not None else None
+        if files is not None and method == "dbscan":
+            # the workers read the selected firms from the files themselves (tiles with
+            # eps halos); the labels are of the same rows in the same order
+            from geocluster.clustering.scan import _Computed
+
+            found = kwargs["engine"].dbscan(
+                files,
+                eps_m=eps_m,
+                min_samples=min_samples,
+                weight=DERIVED_WEIGHT if weight else None,
+                filters=firm_rows(
+                    ws, info, sectors=sectors, sector_group=sector_group, weight=weight
+                ),
+            )
+            kwargs["engine"] = _Computed(found.labels, found.core)
         result = cluster_firms(selected, **kwargs)
     report(0.8, "saving the run")
     params = {
@@ -355,6 +384,7 @@ def kde_result(
     sectors: Iterable[str] | None = None,
     sector_group: str | None = None,
     progress: Progress | None = None,
+    engine=None,
 ) -> Result:
     """Kernel density surface of firms, stored as a COG raster of kind ``"kde"``.
 
@@ -376,6 +406,10 @@ def kde_result(
         Sector selection as in :func:`run_clusters`.
     progress : callable, optional
         ``progress(fraction, message)``.
+    engine : Engine, optional
+        ``--engine dask``: the workers read the register's files, keep the selected
+        firms and sum their per-piece grids; the surface equals the in-process one to
+        float rounding (the bandwidth rule's sums are reduced too).
 
     Returns
     -------
@@ -393,11 +427,28 @@ def kde_result(
     _check_weight(weight)
     sectors = sectors_list(sectors)
     report(0.05, "reading firms")
-    info, _, selected = _selected_firms(ws, firms, sectors, sector_group)
-    xy = firm_points(selected)
-    w = firm_weights(selected, weight)
-    report(0.3, f"density of {len(selected)} firms")
-    grid = kde_grid(xy, bandwidth=bw, weights=w, cell_m=cell_m, grid_size=grid_size)
+    f_info = ws.require(firms, "firms")
+    files = dataset_files(ws, f_info) if engine is not None else None
+    if files is None:
+        info, _, selected = _selected_firms(ws, firms, sectors, sector_group)
+        xy = firm_points(selected)
+        w = firm_weights(selected, weight)
+        report(0.3, f"density of {len(selected)} firms")
+        grid = kde_grid(xy, bandwidth=bw, weights=w, cell_m=cell_m, grid_size=grid_size)
+    else:
+        # --engine dask: the workers read the register's files, select the firms and
+        # sum their per-piece grids (the estimator is a sum over points)
+        info = f_info
+        rows = firm_rows(ws, info, sectors=sectors, sector_group=sector_group, weight=weight)
+        report(0.3, "density on the engine's workers")
+        grid = engine.kde_grid(
+            files,
+            bandwidth_m=bw,
+            cell_m=cell_m,
+            grid_size=grid_size,
+            weight=DERIVED_WEIGHT if weight else None,
+            filters=rows,
+        )
     params = {
         "firms": firms,
         "bandwidth": bandwidth if isinstance(bw, str) else bw,

@@ -9,6 +9,7 @@ JSON-serialisable dict (CONTRACT.md shapes plus extras). Bad parameters raise
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -31,6 +32,7 @@ from geocluster.analyses._inputs import (
     version_of,
 )
 from geocluster.analyses.result import Layer, Result, stored_kinds
+from geocluster.engine._source import dataset_files
 from geocluster.errors import InvalidInput, MissingColumns
 from geocluster.ranking import rank_clusters, validate_weights
 from geocluster.spatialstats import (
@@ -152,6 +154,17 @@ def _tables(
     return table, rows, reg, sec, used
 
 
+def _engine_tables(engine, files, regions, *, crs, sector_level, measure, sector_groups=None):
+    """:func:`_tables` from the cell sums the engine reduces (no firm comes here)."""
+    from geocluster.specialization.cells import long_table_from_cells
+
+    groups = _groups(sector_groups) if sector_level == "group" else None
+    cells, _ = engine.specialization_cells(
+        files, regions=regions, crs=crs, sector_level=sector_level
+    )
+    return long_table_from_cells(cells, regions["region_id"], measure, groups=groups)
+
+
 # -- specialisation ---------------------------------------------------------------------------
 def run_specialization(ws, **kwargs) -> dict[str, Any]:
     """:func:`specialization_result` as its JSON body (no disclosure policy applied)."""
@@ -170,6 +183,7 @@ def specialization_result(
     seed: int = 0,
     sector_groups: Sequence[str] | None = None,
     progress: Progress | None = None,
+    engine=None,
 ) -> Result:
     """Region × sector specialisation of firms (LQ, HHI, Krugman, EG, MS, strong, stars).
 
@@ -192,6 +206,12 @@ def specialization_result(
         Bootstrap replicates for the LQ interval (0: none; at most 999).
     seed : int
         Seed of the bootstrap.
+    engine : Engine, optional
+        ``--engine dask``: the region join and the region x sector sums run on the
+        engine's workers, which read the register's files themselves; the measures
+        follow from the reduced cells (:mod:`geocluster.specialization.cells`), equal to
+        the in-process ones. A bootstrap resamples firms, so it needs the firm-level
+        table: with ``bootstrap > 0`` the analysis runs in this process.
 
     Returns
     -------
@@ -212,39 +232,38 @@ def specialization_result(
         if isinstance(sector_groups, str) or not all(isinstance(g, str) for g in sector_groups):
             raise InvalidInput(f"expected sector_groups as a list of names, got {sector_groups!r}")
     report(0.05, "reading firms and boundaries")
-    read = read_firm_points(
-        ws, firms, columns=["employees", "isic_section", "isic_division", "sector_code"]
-    )
-    info, frame = read.info, read.all
+    f_info = ws.require(firms, "firms")
+    files = dataset_files(ws, f_info) if engine is not None and not bootstrap else None
+    if files is None:
+        read = read_firm_points(
+            ws, firms, columns=["employees", "isic_section", "isic_division", "sector_code"]
+        )
+        info, frame = read.info, read.all
+        f_input = read.input
+    else:
+        info, frame, f_input = f_info, None, version_of(f_info)
     # only regions meeting the firms' extent: the rest cannot hold a firm, and world
     # boundaries projected into one country's working CRS come back distorted
     regions, b_info = read_boundaries(
         ws, boundaries, crs=info.working_crs, level=level, bbox=info.bbox
     )
-    inputs = (read.input, version_of(b_info))
-    report(0.3, "joining firms to regions")
-    table, rows, reg, sec, used = _tables(
-        frame,
-        regions,
-        sector_level=sector_level,
-        measure=measure,
-        bootstrap=bootstrap,
-        seed=seed,
-        sector_groups=sector_groups,
+    inputs = (f_input, version_of(b_info))
+    if files is None:
+        report(0.3, "joining firms to regions")
+        tables = functools.partial(_tables, frame, regions, bootstrap=bootstrap, seed=seed)
+    else:
+        report(0.3, "joining firms to regions on the engine's workers")
+        tables = functools.partial(_engine_tables, engine, files, regions, crs=info.working_crs)
+    table, rows, reg, sec, used = tables(
+        sector_level=sector_level, measure=measure, sector_groups=sector_groups
     )
     rows.insert(2, "sector_level", sector_level)
     sec.insert(1, "sector_level", sector_level)
     if sector_groups and sector_level != "group":
         # the groups too, as extra rows: their LQs use the same region and national totals
         report(0.6, "aggregating sector groups")
-        _, g_rows, _, g_sec, _ = _tables(
-            frame,
-            regions,
-            sector_level="group",
-            measure=used,
-            bootstrap=bootstrap,
-            seed=seed,
-            sector_groups=sector_groups,
+        _, g_rows, _, g_sec, _ = tables(
+            sector_level="group", measure=used, sector_groups=sector_groups
         )
         g_rows.insert(2, "sector_level", "group")
         g_sec.insert(1, "sector_level", "group")
@@ -269,6 +288,8 @@ def specialization_result(
         "sector_groups": list(sector_groups) if sector_groups else None,
         "working_crs": info.working_crs,
     }
+    if files is not None:
+        params["engine"] = "dask"  # the join and sums ran on the engine's workers
     summary = {
         "measure_used": used,
         "n_firms": table.n_firms,

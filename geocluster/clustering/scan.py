@@ -42,11 +42,30 @@ def sector_key(firms: pd.DataFrame, level: str) -> pd.Series:
     return section_of(codes).astype("string")
 
 
+class _Computed:
+    """An engine stand-in: ``dbscan`` returns labels computed beforehand.
+
+    The workers of a national scan computed them; :func:`cluster_firms` summarises them.
+    """
+
+    def __init__(self, labels: np.ndarray, core: np.ndarray) -> None:
+        self.labels, self.core = labels, core
+
+    def dbscan(self, table, **_):
+        from geocluster.engine import DBSCANResult, EngineError
+
+        if table.num_rows != len(self.labels):  # a bug, never input
+            raise EngineError("the workers clustered other firms than this sector's")
+        return DBSCANResult(labels=self.labels, core=self.core)
+
+
 def cluster_by_sector(
     firms: gpd.GeoDataFrame,
     *,
     level: str = "division",
     progress: Callable[[float, str], None] | None = None,
+    files: list[str] | None = None,
+    rows=None,
     **cluster_kwargs,
 ) -> tuple[FirmClusters, pd.DataFrame]:
     """Cluster each sector of ``level`` separately.
@@ -58,6 +77,13 @@ def cluster_by_sector(
     level : {"section", "division", "group"}
     progress : callable(fraction, message), optional
         Called once per sector.
+    files, rows : optional
+        With an ``engine`` among ``cluster_kwargs`` and DBSCAN: the register's part files
+        and the selection (:class:`geocluster.engine._source.FirmRows`) that gave
+        ``firms``. Every sector is then one task of ``engine.map_sectors`` (in parallel
+        on a Dask cluster) that reads that sector's row groups from the files itself and
+        returns its labels; they are checked to belong to the very firms of ``firms``
+        (same ids, same order) before the summaries are made here.
     **cluster_kwargs
         Passed to :func:`~geocluster.clustering.firms.cluster_firms` (method, eps_m,
         min_samples, …); the same parameters for every sector.
@@ -95,10 +121,19 @@ def cluster_by_sector(
         order = None
     starts = np.searchsorted(key_values, sectors, side="left")
     stops = np.searchsorted(key_values, sectors, side="right")
+    computed = None
+    engine = cluster_kwargs.get("engine")
+    if engine is not None and files and cluster_kwargs.get("method", "dbscan") == "dbscan":
+        computed = _labels_on_workers(
+            engine, files, rows, level, sectors, firms, starts, stops, cluster_kwargs, report
+        )
     for i, (sector, start, stop) in enumerate(zip(sectors, starts, stops, strict=True)):
         report(i / len(sectors), f"sector {sector} ({i + 1}/{len(sectors)})")
         subset = firms.iloc[start:stop]
-        result = cluster_firms(subset, **cluster_kwargs)
+        kwargs = cluster_kwargs
+        if computed is not None:
+            kwargs = {**cluster_kwargs, "engine": _Computed(*computed[sector])}
+        result = cluster_firms(subset, **kwargs)
         params = result.params
         sub_labels = result.labels["cluster_id"].to_numpy()
         labels[start:stop] = np.where(sub_labels >= 0, sub_labels + offset, -1)
@@ -146,3 +181,34 @@ def cluster_by_sector(
         params={**(params or {}), "by": level},
     )
     return result, pd.DataFrame(per_sector)
+
+
+def _labels_on_workers(engine, files, rows, level, sectors, firms, starts, stops, kw, report):
+    """``{sector: (labels, core)}`` from ``engine.map_sectors``, checked against ``firms``."""
+    import dataclasses
+    import functools
+
+    from geocluster.engine import EngineError
+    from geocluster.engine._source import sector_dbscan
+
+    report(0.0, f"clustering {len(sectors)} sectors on the engine's workers")
+    task = functools.partial(
+        sector_dbscan,
+        list(files),
+        dataclasses.replace(rows, key=(level, "")),
+        eps_m=kw.get("eps_m", 1000.0),
+        min_samples=kw.get("min_samples", 10),
+        weight=kw.get("weight"),
+    )
+    got = engine.map_sectors(task, sectors)
+    ids = firms["firm_id"].astype("str").to_numpy(dtype=object)
+    out = {}
+    for sector, start, stop in zip(sectors, starts, stops, strict=True):
+        sector_ids, labels, core = got[sector]
+        if len(sector_ids) != stop - start or not np.array_equal(sector_ids, ids[start:stop]):
+            raise EngineError(
+                f"the workers read other firms for sector {sector} than this analysis "
+                "selected (did the dataset change during the run?); no result was produced"
+            )
+        out[sector] = (labels, core)
+    return out

@@ -8,7 +8,14 @@ same cluster numbering), counts are equal, density grids equal within float roun
 A *source* is a list of Parquet files (one dataset version, possibly several files) with
 working-CRS float64 ``x``, ``y`` columns, or an in-memory ``pyarrow.Table`` /
 ``pandas.DataFrame`` for small inputs. Results are aligned to the source's rows, in order,
-after ``filters`` (a pyarrow expression or pyarrow's list-of-tuples form).
+after ``filters`` (a pyarrow expression or pyarrow's list-of-tuples form, or a
+:class:`geocluster.engine._source.FirmRows`: an analysis' exact firm selection, applied
+by whoever reads the rows).
+
+The analysis specs use the engine when the workspace's is not local
+(``Workspace.use_engine("dask")``, ``--engine dask``): ``specialization`` asks for
+:meth:`specialization_cells`, ``kde`` for :meth:`kde_grid`, ``clusters --by`` for
+:meth:`map_sectors`, always on the workspace's files (the workers read them).
 """
 
 from __future__ import annotations
@@ -86,11 +93,23 @@ class Engine(Protocol):
         y: str = "y",
     ): ...
 
+    def specialization_cells(
+        self,
+        source,
+        *,
+        regions,
+        crs: str,
+        sector_level: str = "division",
+        filters=None,
+        x: str = "x",
+        y: str = "y",
+    ): ...
+
     def kde_grid(
         self,
         source,
         *,
-        bandwidth_m: float,
+        bandwidth_m: float | str,
         cell_m: float | None = None,
         grid_size: int | None = None,
         bounds: tuple[float, float, float, float] | None = None,

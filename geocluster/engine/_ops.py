@@ -118,6 +118,57 @@ def piece_bounds(table, piece: Piece, *, x, y, filters):
     return (t.num_rows, *X.min(axis=0), *X.max(axis=0))
 
 
+def piece_moments(table, piece: Piece, *, x, y, weight, filters, mean=None):
+    """Sums for a rule-of-thumb bandwidth (:func:`geocluster.clustering.kde.bandwidth_m`).
+
+    First pass (``mean`` None): ``(n, minx, miny, maxx, maxy, sw, sw2, swx, swy)``;
+    second pass: ``(swdx2, swdy2)``, the weighted squared deviations from ``mean`` (two
+    passes, as numpy's variance: no cancellation on coordinates of millions of metres).
+    """
+    cols = [x, y] + ([weight] if weight else [])
+    _, t = read_piece(table, piece, cols, filters)
+    X = xy(t, x, y)
+    w = weights_of(t, weight)
+    if mean is not None:
+        d2 = (X - np.asarray(mean)) ** 2
+        if w is not None:
+            d2 = d2 * w[:, None]
+        return tuple(float(v) for v in d2.sum(axis=0)) if len(X) else (0.0, 0.0)
+    if t.num_rows == 0:
+        return (0, np.inf, np.inf, -np.inf, -np.inf, 0.0, 0.0, 0.0, 0.0)
+    if w is None:
+        sw, sw2, s = float(len(X)), float(len(X)), X.sum(axis=0)
+    else:
+        if (w < 0).any():
+            raise InvalidInput("expected non-negative weights with a positive sum")
+        sw, sw2, s = float(w.sum()), float((w**2).sum()), (X * w[:, None]).sum(axis=0)
+    return (t.num_rows, *X.min(axis=0), *X.max(axis=0), sw, sw2, float(s[0]), float(s[1]))
+
+
+def bandwidth_from_moments(first: list, second: list | None, rule: str):
+    """``(mean, h)``: the mean (after the first pass) and, with ``second``, the bandwidth."""
+    n = sum(p[0] for p in first)
+    if n < 2:
+        raise InvalidInput(
+            f"expected at least 2 points for a {rule!r} bandwidth, got {n}; "
+            "give the bandwidth in metres"
+        )
+    sw = sum(p[5] for p in first)
+    if not sw > 0:
+        raise InvalidInput("expected non-negative weights with a positive sum")
+    mean = (sum(p[7] for p in first) / sw, sum(p[8] for p in first) / sw)
+    if second is None:
+        return mean, None
+    var = np.array([sum(p[0] for p in second), sum(p[1] for p in second)]) / sw
+    n_eff = sw**2 / sum(p[6] for p in first)
+    h = float(np.sqrt(float(var.mean()))) * n_eff ** (-1.0 / 6.0)
+    if not h > 0:
+        raise InvalidInput(
+            f"the {rule!r} bandwidth is 0 (all points at one location); give it in metres"
+        )
+    return mean, h
+
+
 def reduce_bounds(parts):
     n = sum(p[0] for p in parts)
     return (

@@ -22,14 +22,102 @@ import pyarrow.parquet as pq
 
 from geocluster.errors import InvalidInput, MissingColumns, UnusableFile
 
-__all__ = ["Source", "as_source", "Piece"]
+__all__ = ["Source", "as_source", "Piece", "FirmRows", "DERIVED_WEIGHT"]
+
+#: Column a :class:`FirmRows` selection adds: the firm weight of
+#: :func:`geocluster.clustering.firms.firm_weights` (unknown employees count as 1).
+DERIVED_WEIGHT = "__weight"
 
 #: Rows per piece when an in-memory table is cut into work units.
 TABLE_PIECE_ROWS = 250_000
 
 
+@dataclass(frozen=True)
+class FirmRows:
+    """The firms an analysis selects, applied by whoever reads the rows (a worker).
+
+    ``filters`` is pushed down to the Parquet reader (row groups skipped by statistics);
+    then the exact rule of :func:`geocluster.clustering.firms.select_firms` (codes,
+    sections, groups) runs on the rows read, so a worker keeps exactly the rows the
+    local analysis keeps. Picklable: it travels to the workers with the task.
+
+    Parameters
+    ----------
+    filters : pyarrow expression or DNF list, optional
+        Storage filter (e.g. the divisions the selection can match).
+    sectors, sector_group, custom_groups : optional
+        As :func:`~geocluster.clustering.firms.select_firms`.
+    key : (level, value), optional
+        Keep only the firms of one sector of a national scan:
+        ``geocluster.clustering.scan.sector_key(rows, level) == value``.
+    weight : str, optional
+        Add :data:`DERIVED_WEIGHT`, ``firm_weights(rows, weight)``.
+    """
+
+    filters: object = None
+    sectors: tuple[str, ...] | None = None
+    sector_group: str | None = None
+    custom_groups: tuple[tuple[str, tuple[str, ...]], ...] | None = None
+    key: tuple[str, str] | None = None
+    weight: str | None = None
+
+    def columns(self, available: Sequence[str]) -> list[str]:
+        """File columns the rule needs (of those present)."""
+        need = []
+        if self.sectors is not None or self.sector_group is not None:
+            need.append("sector_code")
+        if self.key is not None:
+            need += _key_columns(available)
+        if self.weight is not None:
+            need.append(self.weight)
+        return [c for c in need if c in available]
+
+    def apply(self, t: pa.Table) -> tuple[np.ndarray | None, pa.Table]:
+        """``(mask or None, table with the derived column)`` of rows already filtered."""
+        keep = None
+        if self.sectors is not None or self.sector_group is not None:
+            from geocluster.clustering.firms import select_firms
+
+            frame = pd.DataFrame({"sector_code": t["sector_code"].to_pandas()})
+            frame.index = np.arange(t.num_rows)
+            chosen = select_firms(
+                frame,
+                sectors=list(self.sectors) if self.sectors is not None else None,
+                sector_group=self.sector_group,
+                custom_groups=dict(self.custom_groups) if self.custom_groups else None,
+            )
+            keep = np.zeros(t.num_rows, bool)
+            keep[chosen.index.to_numpy()] = True
+        if self.key is not None:
+            from geocluster.clustering.scan import sector_key
+
+            level, value = self.key
+            frame = pd.DataFrame({c: t[c].to_pandas() for c in _key_columns(t.column_names)})
+            same = (sector_key(frame, level) == value).fillna(False).to_numpy(bool)
+            keep = same if keep is None else keep & same
+        if keep is not None:
+            t = t.filter(pa.array(keep))
+        if self.weight is not None:
+            from geocluster.clustering.firms import firm_weights
+
+            w = firm_weights(pd.DataFrame({self.weight: t[self.weight].to_pandas()}), self.weight)
+            t = t.append_column(DERIVED_WEIGHT, pa.array(np.asarray(w, np.float64)))
+        return keep, t
+
+
+def _key_columns(available) -> list[str]:
+    return [c for c in ("isic_section", "isic_division", "sector_code") if c in available]
+
+
+def _split(filters) -> tuple[object, FirmRows | None]:
+    if isinstance(filters, FirmRows):
+        return filters.filters, filters
+    return filters, None
+
+
 def _filter_expression(filters) -> pc.Expression | None:
     """``filters`` as a pyarrow expression: an Expression, or pyarrow's DNF tuple lists."""
+    filters, _ = _split(filters)
     if filters is None:
         return None
     if isinstance(filters, pc.Expression):
@@ -103,8 +191,11 @@ class Source:
                 columns = names
             elif names != columns:
                 raise UnusableFile(f"file {k + 1} of the source has other columns than file 1")
-            ix = names.index(x) if x in names else None
-            iy = names.index(y) if y in names else None
+            # Statistics are per Parquet *leaf* column: a struct (the GeoParquet bbox
+            # covering) has several leaves, so the Arrow field position is not the index.
+            leaves = [meta.schema.column(i).path for i in range(meta.num_columns)]
+            ix = leaves.index(x) if x in leaves else None
+            iy = leaves.index(y) if y in leaves else None
             for g in range(meta.num_row_groups):
                 rg = meta.row_group(g)
                 bbox = None
@@ -120,7 +211,9 @@ class Source:
 
     def require(self, *names: str | None) -> None:
         """Raise MissingColumns unless every named column exists."""
-        missing = [n for n in names if n is not None and n not in self.columns]
+        missing = [
+            n for n in names if n is not None and n != DERIVED_WEIGHT and n not in self.columns
+        ]
         if missing:
             raise MissingColumns(
                 f"expected columns {missing} in the source, found {sorted(self.columns)}"
@@ -183,24 +276,33 @@ def read_piece(
 ) -> tuple[np.ndarray, pa.Table]:
     """Read one piece (a function of plain data, so it runs on a worker)."""
     expr = _filter_expression(filters)
+    _, rows = _split(filters)
+    file_columns = [c for c in columns if c != DERIVED_WEIGHT]
     if piece.path is None:
-        t = table.slice(piece.start, piece.stop - piece.start).select(columns)
+        full = table.slice(piece.start, piece.stop - piece.start)
         gid = np.arange(piece.start, piece.stop, dtype=np.int64)
+        extra = rows.columns(full.column_names) if rows is not None else []
+        t = full.select(list(dict.fromkeys(file_columns + extra)))
         if expr is not None:
             # Filter on the whole slice (filter columns may not be among `columns`).
-            full = table.slice(piece.start, piece.stop - piece.start)
             keep = _mask(full, expr)
             t = t.filter(keep)
             gid = gid[np.asarray(keep)]
-        return gid, t
-    pf = pq.ParquetFile(piece.path)
-    need = list(dict.fromkeys(columns + (_expr_columns(expr, pf) if expr is not None else [])))
-    t = pf.read_row_groups(list(piece.row_groups), columns=need)
-    gid = np.arange(piece.start, piece.start + t.num_rows, dtype=np.int64)
-    if expr is not None:
-        keep = _mask(t, expr)
-        t = t.filter(keep)
-        gid = gid[np.asarray(keep)]
+    else:
+        pf = pq.ParquetFile(piece.path)
+        names = pf.schema_arrow.names
+        need = file_columns + (_expr_columns(expr, pf) if expr is not None else [])
+        need += rows.columns(names) if rows is not None else []
+        t = pf.read_row_groups(list(piece.row_groups), columns=list(dict.fromkeys(need)))
+        gid = np.arange(piece.start, piece.start + t.num_rows, dtype=np.int64)
+        if expr is not None:
+            keep = _mask(t, expr)
+            t = t.filter(keep)
+            gid = gid[np.asarray(keep)]
+    if rows is not None:
+        keep, t = rows.apply(t)
+        if keep is not None:
+            gid = gid[keep]
     return gid, t.select(columns)
 
 
@@ -237,3 +339,96 @@ def xy(t: pa.Table, x: str, y: str) -> np.ndarray:
     X[:, 0] = t[x].to_numpy(zero_copy_only=False)
     X[:, 1] = t[y].to_numpy(zero_copy_only=False)
     return X
+
+
+# -- a workspace's files, for engines -------------------------------------------------
+
+
+def dataset_files(ws, info) -> list[str] | None:
+    """The part files an engine's workers read for a dataset version, or None.
+
+    None when the store keeps no files (PostGIS) or the layer has no working ``x``, ``y``
+    (geometries that are not all non-empty points): the analysis then runs in process.
+    """
+    try:
+        files = ws.store.layer_files(info.layer)
+    except (AttributeError, NotImplementedError):
+        return None
+    if not files:
+        return None
+    names = pq.ParquetFile(files[0]).schema_arrow.names
+    return [str(f) for f in files] if {"x", "y"} <= set(names) else None
+
+
+def firm_rows(
+    ws,
+    info,
+    *,
+    sectors=None,
+    sector_group: str | None = None,
+    weight: str | None = None,
+    key: tuple[str, str] | None = None,
+) -> FirmRows:
+    """The :class:`FirmRows` of an analysis' selection (as ``read_firms(pushdown=True)``)."""
+    from geocluster.analyses._inputs import custom_groups, division_filter, sectors_list
+
+    custom = custom_groups(ws, sector_group)
+    pushdown = (
+        division_filter(sectors, sector_group, custom)
+        if "isic_division" in (info.columns or [])
+        else None
+    )
+    chosen = sectors_list(sectors)
+    return FirmRows(
+        filters=pushdown,
+        sectors=tuple(chosen) if chosen is not None else None,
+        sector_group=sector_group,
+        custom_groups=tuple((k, tuple(v)) for k, v in custom.items()) if custom else None,
+        key=key,
+        weight=weight,
+    )
+
+
+def sector_dbscan(files: list[str], rows: FirmRows, value: str, *, eps_m, min_samples, weight=None):
+    """DBSCAN of one sector's firms of a national scan, read from the files (a task).
+
+    Only the row groups whose statistics of the sector's column can hold ``value`` are
+    read (the register is stored division by division), then ``rows`` keeps the exact
+    selection. Returns ``(firm_id, labels, core)`` in storage order, so the caller can
+    check that it got the very rows it clusters.
+    """
+    import dataclasses
+
+    from geocluster.clustering.dbscan import GridDBSCAN
+
+    level = rows.key[0] if rows.key else "division"
+    rows = dataclasses.replace(rows, key=(level, value))
+    column = {"section": "isic_section"}.get(level, "isic_division")
+    stat = value if level != "group" else value[:2]
+    keep = []
+    for path in files:
+        meta = pq.ParquetFile(path).metadata
+        leaves = [meta.schema.column(i).path for i in range(meta.num_columns)]
+        groups = []
+        for g in range(meta.num_row_groups):
+            rg = meta.row_group(g)
+            st = rg.column(leaves.index(column)).statistics if column in leaves else None
+            if st is None or not st.has_min_max or st.min <= stat <= st.max:
+                groups.append(g)
+        if groups:  # one read per file (row numbers are not needed here)
+            keep.append(Piece(path, tuple(groups), 0, 0, None))
+    cols = ["firm_id", "x", "y"] + ([DERIVED_WEIGHT] if weight else [])
+    parts = [read_piece(None, p, cols, rows) for p in keep]
+    if parts:
+        t = pa.concat_tables([t for _, t in parts])
+    else:
+        t = pa.table({c: pa.array([], pa.float64()) for c in cols})
+    X = xy(t, "x", "y")
+    ids = np.asarray(t["firm_id"].to_pandas().astype(str).to_numpy(), dtype=object)
+    if len(X) == 0:
+        return ids, np.zeros(0, np.int64), np.zeros(0, bool)
+    w = np.asarray(t[DERIVED_WEIGHT].to_numpy(), float) if weight else None
+    model = GridDBSCAN(eps_m, min_samples=min_samples).fit(X, sample_weight=w)
+    core = np.zeros(len(X), bool)
+    core[model.core_sample_indices_] = True
+    return ids, np.asarray(model.labels_, np.int64), core

@@ -20,15 +20,18 @@ import numpy as np
 from geocluster.engine import DBSCANResult, EngineError
 from geocluster.engine import _dbscan_tiles as tiles
 from geocluster.engine._ops import (
+    bandwidth_from_moments,
     finish_counts,
     finish_kde,
     kde_bounds,
     piece_bounds,
     piece_counts,
     piece_kde,
+    piece_moments,
     reduce_bounds,
     reduce_counts,
     reduce_kde,
+    weights_of,
 )
 from geocluster.engine._source import Piece, as_source, read_piece, xy
 from geocluster.engine.local import _check_regions, _grid
@@ -103,7 +106,7 @@ class DaskEngine:
         Rows per task for counts and densities (row groups of a file are grouped).
     task_hook : callable, optional
         Called on the worker as ``task_hook(kind)`` at the start of every task (kind:
-        ``"sample"``, ``"tile"``, ``"counts"``, ``"bounds"``, ``"kde"``); for
+        ``"sample"``, ``"tile"``, ``"counts"``, ``"bounds"``, ``"kde"``, ``"sector"``); for
         instrumentation and fault-injection tests. Must be picklable.
     client : distributed.Client, optional
         Use this client (and do not close it).
@@ -322,6 +325,112 @@ class DaskEngine:
             return finish_counts(reduce_counts([]))
         return finish_counts(self._gather(self._tree(futs, reduce_counts, "counts")))
 
+    def specialization_cells(
+        self,
+        source,
+        *,
+        regions,
+        crs: str,
+        sector_level: str = "division",
+        filters=None,
+        x="x",
+        y="y",
+    ):
+        """Region x sector cell sums (:mod:`geocluster.specialization.cells`) of the firms.
+
+        The workers read the files with ``dask_geopandas.read_parquet`` (one partition per
+        file, columns and ``filters`` pushed down), make working-CRS points of the stored
+        ``x``, ``y`` with ``spatial_partitions`` taken from the row groups' x/y statistics,
+        and join them to the regions with ``dask_geopandas.sjoin`` (partitions whose
+        extent meets no region are never joined). A point on a shared edge takes the
+        region of lowest position, as :func:`assign_regions` does; the cells of every
+        partition are then summed by a tree reduction on the workers.
+
+        Parameters
+        ----------
+        source : list of paths
+            The firm register's part files (GeoParquet with working ``x``, ``y``).
+        regions : GeoDataFrame
+            Regions in the working CRS, in the order of the table's rows.
+        crs : str
+            The working CRS.
+        sector_level : {"section", "division", "group"}
+            Cell key: ISIC section or division (for groups: the division).
+
+        Returns
+        -------
+        (cells DataFrame, n_rows)
+            Cells keyed by region *position* (-1: firms in no region) and sector label.
+        """
+        import dask.dataframe
+        import dask_geopandas as dgpd
+        import geopandas as gpd
+        import shapely
+
+        from geocluster.specialization.cells import reduce_cells, with_outside
+
+        src = as_source(source, x=x, y=y)
+        if src.table is not None:
+            raise InvalidInput("expected the register's files for distributed specialisation")
+        src.require(x, y)
+        wanted = [
+            c
+            for c in ("isic_section", "isic_division", "sector_code", "employees")
+            if c in src.columns
+        ]
+        # Row groups per partition: about piece_rows rows (several partitions per file,
+        # so that a few large files still keep every worker busy).
+        per_group = max(1, max((p.stop - p.start for p in src.pieces), default=1))
+        # ... and at least two partitions per worker when there are row groups enough
+        groups = max(1, min(self.piece_rows // per_group, len(src.pieces) // (2 * self.n_workers)))
+        import pyarrow.parquet as pq
+
+        geo = b"geo" in (pq.read_schema(src.paths[0]).metadata or {})
+        # a workspace register is GeoParquet; plain Parquet with x, y works too
+        read = dgpd.read_parquet if geo else dask.dataframe.read_parquet
+        ddf = read(
+            src.paths,
+            columns=[x, y, *wanted],
+            filters=_dnf(filters),
+            index=False,
+            split_row_groups=groups,
+        )
+        # (with filters, row groups may be pruned: the layout is then unknown)
+        boxes = None if filters else _partition_boxes(src, groups, ddf.npartitions)
+        points = dgpd.from_dask_dataframe(
+            ddf, geometry=dgpd.points_from_xy(ddf, x, y, crs=crs)
+        ).set_crs(crs, allow_override=True)
+        if boxes is not None:
+            points.spatial_partitions = gpd.GeoSeries(boxes, crs=crs)
+        # Regions the working CRS cannot hold (infinite coordinates) hold no firm, as in
+        # assign_regions; positions stay those of the full table.
+        geoms = np.asarray(regions.geometry.values)
+        with np.errstate(invalid="ignore"):
+            ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+            ok &= np.isfinite(shapely.bounds(geoms)).all(axis=1)
+        totals = ddf.map_partitions(len, meta=(None, "int64"))
+        inside_d = []
+        if ok.any():
+            reg = gpd.GeoDataFrame({"__pos": np.flatnonzero(ok)}, geometry=geoms[ok], crs=crs)
+            rparts = dgpd.from_geopandas(reg, npartitions=1)
+            rparts.calculate_spatial_partitions()
+            joined = dgpd.sjoin(points, rparts, predicate="intersects")
+            inside = joined.map_partitions(
+                _joined_cells, self.task_hook, sector_level, meta=_cells_meta()
+            )
+            inside_d = inside.to_delayed()
+        # one graph: the sjoin and the row count share the file reads
+        totals_d = totals.to_delayed()
+        futs = self.client.compute(inside_d + totals_d)
+        parts, counts = futs[: len(inside_d)], futs[len(inside_d) :]
+        if not parts:
+            cells = reduce_cells([])
+        else:
+            cells = self._gather(self._tree(list(parts), reduce_cells, "counts"))
+        n_rows = int(sum(int(np.sum(c)) for c in self._gather(list(counts))))
+        cells = with_outside(cells, n_rows - int(cells["n"].sum()))
+        return cells, n_rows
+
     # -- density --------------------------------------------------------------------
 
     def kde_grid(
@@ -341,12 +450,18 @@ class DaskEngine:
     ):
         """As :meth:`LocalEngine.kde_grid`: the sum of per-piece intensity grids.
 
-        The estimator is a sum over points, so this is the same surface.
+        The estimator is a sum over points, so this is the same surface. ``bandwidth_m``
+        is metres or a rule (``"scott"``: from two reduced passes of sums; ``"silverman"``:
+        needs exact quartiles, see :meth:`_bandwidth`).
         """
         src = as_source(source, x=x, y=y)
         src.require(x, y, weight)
         table = self._table_future(src)
         pieces = src.coalesced(self.piece_rows)
+        if isinstance(bandwidth_m, str):
+            bandwidth_m, box = self._bandwidth(table, pieces, bandwidth_m, x, y, weight, filters)
+            if bounds is None:
+                bounds = kde_bounds(box, bandwidth_m)
         if bounds is None:
             futs = [
                 self._submit("bounds", piece_bounds, table, p, x=x, y=y, filters=filters)
@@ -364,6 +479,40 @@ class DaskEngine:
             raise InvalidInput("expected at least one point for a density surface, got none")
         return finish_kde(self._gather(self._tree(futs, reduce_kde, "kde")), normalize)
 
+    def _bandwidth(self, table, pieces, rule, x, y, weight, filters):
+        """``(h, (n, minx, miny, maxx, maxy))`` of a bandwidth rule, from the workers.
+
+        Scott's rule needs means and variances: two passes of sums over the pieces
+        (mean first, then squared deviations, as numpy computes a variance). Silverman's
+        needs the exact quartiles of every coordinate, which no sum gives: the selected
+        points' x, y (and weights) are gathered here for that one number.
+        """
+        from geocluster.clustering.kde import bandwidth_m
+
+        kw = dict(x=x, y=y, weight=weight, filters=filters)
+        first = self._gather([self._submit("kde", piece_moments, table, p, **kw) for p in pieces])
+        box = reduce_bounds([f[:5] for f in first])
+        if rule == "scott":
+            mean, _ = bandwidth_from_moments(first, None, rule)
+            second = self._gather(
+                [self._submit("kde", piece_moments, table, p, **kw, mean=mean) for p in pieces]
+            )
+            return bandwidth_from_moments(first, second, rule)[1], box
+        if rule != "silverman":
+            raise InvalidInput(
+                f"expected bandwidth 'scott', 'silverman' or a number of metres, got {rule!r}"
+            )
+        cols = [x, y] + ([weight] if weight else [])
+        got = self._gather(
+            [self._submit("kde", read_piece, table, p, cols, filters) for p in pieces]
+        )
+        ts = [t for _, t in got if t.num_rows]
+        if not ts:
+            raise InvalidInput("expected at least one point for a density surface, got none")
+        X = np.concatenate([xy(t, x, y) for t in ts])
+        w = np.concatenate([weights_of(t, weight) for t in ts]) if weight else None
+        return bandwidth_m(X, rule, weights=w), box
+
     # -- national scan --------------------------------------------------------------
 
     def map_sectors(self, fn, sectors) -> dict:
@@ -375,6 +524,69 @@ class DaskEngine:
         sectors = list(sectors)
         futs = [self._submit("sector", fn, s) for s in sectors]
         return dict(zip(sectors, self._gather(futs)))
+
+
+def _dnf(filters):
+    """Filters as pyarrow's DNF list (what dask's read_parquet takes), or None."""
+    if filters is None:
+        return None
+    if isinstance(filters, list):
+        return filters
+    raise InvalidInput("expected filters as a list of (column, op, value) tuples")
+
+
+def _partition_boxes(src, groups: int, n_partitions: int):
+    """Extent of each partition of ``read_parquet(split_row_groups=groups)``.
+
+    From the row groups' x/y statistics; None when the layout is not the expected one
+    (the join then pairs every partition with the regions: slower, the same answer).
+    """
+    import shapely
+
+    boxes = []
+    for path in src.paths:
+        bb = [p.bbox for p in src.pieces if p.path == path]
+        for i in range(0, len(bb), groups):
+            chunk = bb[i : i + groups]
+            if any(b is None for b in chunk):
+                return None
+            boxes.append(
+                shapely.box(
+                    min(b[0] for b in chunk),
+                    min(b[1] for b in chunk),
+                    max(b[2] for b in chunk),
+                    max(b[3] for b in chunk),
+                )
+            )
+    return boxes if len(boxes) == n_partitions else None
+
+
+def _cells_meta():
+    from geocluster.specialization.cells import _empty
+
+    return _empty()
+
+
+def _joined_cells(joined, hook, sector_level):
+    """Cells of one joined partition: each point once, in its lowest-position region."""
+    if hook is not None:
+        hook("counts")
+    from geocluster.analyses.specialization import _firm_sectors
+    from geocluster.specialization.cells import cells_of
+
+    if len(joined) == 0:
+        return _cells_meta()
+    # a point on a shared edge matched several regions: keep the lowest position
+    pos = joined["__pos"].to_numpy()
+    row = np.asarray(joined.index)
+    order = np.lexsort((pos, row))
+    first = np.r_[True, row[order][1:] != row[order][:-1]]
+    sel = joined.iloc[order[first]]
+    emp = (
+        sel["employees"].to_numpy(dtype=float) if "employees" in sel else np.full(len(sel), np.nan)
+    )
+    level = "division" if sector_level == "group" else sector_level
+    return cells_of(sel["__pos"].to_numpy(), _firm_sectors(sel, level), emp)
 
 
 def _reduce_list(reduce, *parts):

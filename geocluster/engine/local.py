@@ -14,6 +14,7 @@ from geocluster.engine._ops import (
     kde_of,
 )
 from geocluster.engine._source import as_source, xy
+from geocluster.errors import InvalidInput
 
 __all__ = ["LocalEngine"]
 
@@ -79,6 +80,41 @@ class LocalEngine:
             counts_of(t, x=x, y=y, sector=sector, region=region, regions=regions, weight=weight)
         )
 
+    def specialization_cells(
+        self, source, *, regions, crs, sector_level="division", filters=None, x="x", y="y"
+    ):
+        """Region x sector cell sums of the firms, in this process.
+
+        As :meth:`DaskEngine.specialization_cells` (the region of each firm by
+        :func:`geocluster.specialization.assign_regions`, ``intersects``).
+
+        Returns
+        -------
+        (cells DataFrame, n_rows)
+        """
+        from geocluster.analyses.specialization import _firm_sectors
+        from geocluster.specialization import assign_regions
+        from geocluster.specialization.cells import cells_of, with_outside
+
+        src = as_source(source, x=x, y=y)
+        src.require(x, y)
+        wanted = [
+            c
+            for c in ("isic_section", "isic_division", "sector_code", "employees")
+            if c in src.columns
+        ]
+        _, t = src.read_all([x, y, *wanted], filters)
+        frame = t.select(wanted).to_pandas()
+        pos = assign_regions(xy(t, x, y), regions, predicate="intersects")
+        emp = (
+            frame["employees"].to_numpy(dtype=float)
+            if "employees" in frame
+            else np.full(len(frame), np.nan)
+        )
+        level = "division" if sector_level == "group" else sector_level
+        cells = cells_of(pos, _firm_sectors(frame, level), emp)
+        return with_outside(cells, int((pos < 0).sum())), t.num_rows
+
     def kde_grid(
         self,
         source,
@@ -96,6 +132,8 @@ class LocalEngine:
     ):
         """Gaussian KDE on a grid (:func:`geocluster.clustering.kde_grid`), same parameters.
 
+        ``bandwidth_m`` is metres or a rule, ``"scott"`` or ``"silverman"``.
+
         Returns
         -------
         geocluster.clustering.kde.KDEGrid
@@ -103,6 +141,13 @@ class LocalEngine:
         src = as_source(source, x=x, y=y)
         src.require(x, y, weight)
         _, t = src.read_all([x, y] + ([weight] if weight else []), filters)
+        if isinstance(bandwidth_m, str):  # a rule: "scott" or "silverman"
+            from geocluster.clustering.kde import bandwidth_m as rule_of_thumb
+            from geocluster.engine._ops import weights_of
+
+            if t.num_rows == 0:
+                raise InvalidInput("expected at least one point for a density surface, got none")
+            bandwidth_m = rule_of_thumb(xy(t, x, y), bandwidth_m, weights=weights_of(t, weight))
         if bounds is None:
             X = xy(t, x, y)
             b = (t.num_rows, *X.min(axis=0), *X.max(axis=0)) if t.num_rows else (0, 0, 0, 0, 0)

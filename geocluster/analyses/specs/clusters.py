@@ -200,7 +200,9 @@ class KDEParams(Params):
 def _run_kde(ctx: Any, p: KDEParams, progress) -> Any:
     from geocluster.analyses.clusters import kde_result
 
-    return kde_result(ctx, **p.model_dump(), progress=progress)
+    # --engine dask: the per-piece grids are computed and summed on the workers
+    engine = ctx.engine() if getattr(ctx, "engine_name", "local") != "local" else None
+    return kde_result(ctx, **p.model_dump(), progress=progress, engine=engine)
 
 
 def _kde_text(r: Mapping[str, Any]) -> str:

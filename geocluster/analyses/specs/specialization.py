@@ -52,7 +52,9 @@ class SpecializationParams(Params):
 def _run_specialization(ctx: Any, p: SpecializationParams, progress) -> Any:
     from geocluster.analyses.specialization import specialization_result
 
-    return specialization_result(ctx, **p.model_dump(), progress=progress)
+    # --engine dask: the region join and the region x sector sums run on the workers
+    engine = ctx.engine() if getattr(ctx, "engine_name", "local") != "local" else None
+    return specialization_result(ctx, **p.model_dump(), progress=progress, engine=engine)
 
 
 def _specialization_text(r: Mapping[str, Any]) -> str:

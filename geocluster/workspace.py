@@ -636,19 +636,25 @@ class Workspace:
         written = []
         try:
             for name, frame in layers.items():
-                xy = None
+                xy = lonlat = None
                 if isinstance(frame, gpd.GeoDataFrame) and frame.crs is not None:
                     if working and frame.crs == working:
                         xy = _points_xy(frame)
-                    frame = (
-                        _points_to_storage(frame, xy)
-                        if xy is not None
-                        else frame.to_crs(STORAGE_CRS)
-                    )
-                    if xy is None and working:
-                        xy = _working_xy(frame, working)
+                    if xy is not None:
+                        # points in the working CRS (every firm-level layer): stored
+                        # from coordinates, no second set of point objects
+                        frame, lonlat = _points_to_storage(frame, xy)
+                    else:
+                        frame = frame.to_crs(STORAGE_CRS)
+                        if working:
+                            xy = _working_xy(frame, working)
                 written.append(
-                    self.store.write_layer(frame, prefix=f"run_{run_id}_{name}", working_xy=xy)
+                    self.store.write_layer(
+                        frame,
+                        prefix=f"run_{run_id}_{name}",
+                        working_xy=xy,
+                        points_lonlat=lonlat,
+                    )
                 )
         except BaseException:
             for layer in written:
@@ -1104,20 +1110,20 @@ def _points_xy(frame: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray] | None:
 
 def _points_to_storage(
     frame: gpd.GeoDataFrame, xy: tuple[np.ndarray, np.ndarray]
-) -> gpd.GeoDataFrame:
-    """An all-point frame in EPSG:4326 from its coordinates ``xy`` (in ``frame.crs``).
+) -> tuple[pd.DataFrame, tuple[np.ndarray, np.ndarray]]:
+    """Attributes and EPSG:4326 lon/lat of an all-point frame with coordinates ``xy``.
 
     The same points as ``frame.to_crs(STORAGE_CRS)``, at a fraction of the cost on a
-    national register: one array transform, one vectorised point construction, and no
-    copy of the geometries that are about to be replaced.
+    national register: one array transform and no point objects at all (the store
+    writes WKB straight from the coordinates).
     """
     from pyproj import Transformer
 
     transformer = Transformer.from_crs(frame.crs, STORAGE_CRS, always_xy=True)
     lon, lat = transformer.transform(xy[0], xy[1])
-    attrs = pd.DataFrame(frame.drop(columns=frame.geometry.name))
-    geometry = gpd.points_from_xy(np.asarray(lon), np.asarray(lat), crs=STORAGE_CRS)
-    return gpd.GeoDataFrame(attrs, geometry=geometry, crs=STORAGE_CRS)
+    geom = frame.geometry.name
+    attrs = pd.DataFrame({c: frame[c] for c in frame.columns if c != geom}, copy=False)
+    return attrs, (np.asarray(lon, dtype="float64"), np.asarray(lat, dtype="float64"))
 
 
 def _working_xy(

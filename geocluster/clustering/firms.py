@@ -13,6 +13,7 @@ import json
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -239,6 +240,18 @@ def _grouped_mean(val: np.ndarray, known: np.ndarray, labels: np.ndarray, k: int
     den = np.bincount(labels[m], minlength=k).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+
+
+def text_values(series: pd.Series) -> Any:
+    """A text column's values for a new frame, kept Arrow-backed when they are.
+
+    ``astype(str).to_numpy()`` would make one Python string per firm and the new frame
+    would convert them back: seconds on a national register.
+    """
+    dtype = series.dtype
+    if isinstance(dtype, pd.ArrowDtype | pd.StringDtype) and series.notna().all():
+        return series.array
+    return series.astype("str").to_numpy()
 
 
 def _concave_hulls(mp: np.ndarray, sizes: np.ndarray, ratio: float) -> np.ndarray:
@@ -570,7 +583,7 @@ def cluster_firms(
     params["reference_year"] = summary.attrs.get("reference_year")
     label_frame = gpd.GeoDataFrame(
         {
-            "firm_id": firms["firm_id"].astype("str").to_numpy(),
+            "firm_id": text_values(firms["firm_id"]),
             "cluster_id": labels.astype(np.int64),
             "is_core": core,
         },

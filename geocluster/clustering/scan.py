@@ -15,7 +15,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geocluster.clustering.firms import FirmClusters, cluster_firms
+from geocluster.clustering.firms import FirmClusters, cluster_firms, text_values
 from geocluster.errors import InvalidInput
 
 #: Sector levels of ISIC Rev.4 and the canonical firm column holding each.
@@ -165,8 +165,8 @@ def cluster_by_sector(
         clusters = gpd.GeoDataFrame({"cluster_id": [], "sector": []}, geometry=[], crs=crs)
     label_frame = gpd.GeoDataFrame(
         {
-            "firm_id": firms["firm_id"].astype("str").to_numpy(),
-            "sector": keys.to_numpy(dtype=object),
+            "firm_id": text_values(firms["firm_id"]),
+            "sector": keys.array,
             "cluster_id": labels,
             "is_core": core,
         },

@@ -41,8 +41,13 @@ class Store(Protocol):
         prefix: str,
         working_xy: tuple[Any, Any] | None = None,
         sort_key: str | None = None,
+        points_lonlat: tuple[Any, Any] | None = None,
     ) -> Any:
-        """Write an immutable layer; invisible until committed. Returns it (``.name``)."""
+        """Write an immutable layer; invisible until committed. Returns it (``.name``).
+
+        ``points_lonlat``: a plain DataFrame's geometry given as EPSG:4326 point
+        coordinates (one per row), so firm-level layers need no point objects.
+        """
 
     def commit(self, layers: Sequence[Any] = ()) -> AbstractContextManager[Any]:
         """A catalog transaction making ``layers`` visible with the rows added in it."""

@@ -103,16 +103,24 @@ class EmbeddedStore:
         prefix: str,
         working_xy: tuple[Any, Any] | None = None,
         sort_key: str | None = None,
+        points_lonlat: tuple[Any, Any] | None = None,
     ) -> gp.WrittenLayer:
         """Write ``frame`` as a new immutable layer; invisible until :meth:`commit`.
 
-        Returns the written layer; its ``name`` is what catalog rows refer to.
+        ``points_lonlat``: the geometry of a plain DataFrame as point coordinates
+        (EPSG:4326). Returns the written layer; its ``name`` is what catalog rows
+        refer to.
         """
         name = f"{_sanitize(prefix)}-{uuid.uuid4().hex[:10]}"
         self.catalog.add_pending(name, _now())
         try:
             written = gp.write_layer(
-                frame, self.data_dir, name, working_xy=working_xy, sort_key=sort_key
+                frame,
+                self.data_dir,
+                name,
+                working_xy=working_xy,
+                sort_key=sort_key,
+                points_lonlat=points_lonlat,
             )
         except BaseException:
             self._remove_files(name)

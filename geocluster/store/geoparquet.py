@@ -120,6 +120,7 @@ def write_layer(
     row_group_rows: int = ROW_GROUP_ROWS,
     part_rows: int = PART_ROWS,
     tmp_prefix: str = ".tmp-",
+    points_lonlat: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> WrittenLayer:
     """Write ``frame`` as immutable GeoParquet part file(s) ``<name>.<i>.parquet``.
 
@@ -134,19 +135,37 @@ def write_layer(
         Metric working-CRS coordinates of point rows, stored as ``x``, ``y``.
     sort_key : str, optional
         Leading sort column; row groups never straddle two of its values.
+    points_lonlat : (lon, lat) arrays, optional
+        With a plain DataFrame ``frame``: the layer's geometry is these points
+        (EPSG:4326), written without building a geometry object per row.
     """
     import geopandas as gpd
     import shapely
 
-    is_geo = isinstance(frame, gpd.GeoDataFrame) and frame.geometry.name in frame.columns
     n = len(frame)
+    from_points = points_lonlat is not None
+    if from_points:
+        lon = np.asarray(points_lonlat[0], dtype="float64")
+        lat = np.asarray(points_lonlat[1], dtype="float64")
+        if lon.shape != (n,) or lat.shape != (n,):
+            raise ValueError("points_lonlat must hold one lon and one lat per row")
+    is_geo = from_points or (
+        isinstance(frame, gpd.GeoDataFrame) and frame.geometry.name in frame.columns
+    )
     order = np.arange(n)
     geometry_types: list[str] = []
     total_bbox = None
     if is_geo:
-        geoms = np.asarray(frame.geometry.values)
-        bounds = shapely.bounds(geoms)  # nan rows for empty / missing
-        type_ids = shapely.get_type_id(geoms)
+        if from_points:
+            finite_pt = np.isfinite(lon) & np.isfinite(lat)
+            bounds = np.column_stack([lon, lat, lon, lat])
+            bounds[~finite_pt] = np.nan
+            geoms = None
+            type_ids = np.where(finite_pt, 0, -1)
+        else:
+            geoms = np.asarray(frame.geometry.values)
+            bounds = shapely.bounds(geoms)  # nan rows for empty / missing
+            type_ids = shapely.get_type_id(geoms)
         geometry_types = sorted({_TYPE_NAMES[t] for t in np.unique(type_ids) if t in _TYPE_NAMES})
         cx = (bounds[:, 0] + bounds[:, 2]) / 2
         cy = (bounds[:, 1] + bounds[:, 3]) / 2
@@ -168,7 +187,7 @@ def write_layer(
     elif sort_key and sort_key in frame.columns:
         order = np.argsort(frame[sort_key].astype("string").fillna("").to_numpy(), kind="stable")
 
-    attrs = frame.drop(columns=[frame.geometry.name]) if is_geo else frame
+    attrs = frame.drop(columns=[frame.geometry.name]) if is_geo and not from_points else frame
     attrs = attrs.drop(columns=[c for c in (BBOX, "x", "y") if c in attrs.columns and is_geo])
     # sorted in Arrow: one take per column, no pandas block copies
     table = _attributes_table(attrs)
@@ -176,13 +195,14 @@ def write_layer(
         table = table.take(pa.array(order))
     geo_meta = None
     if is_geo:
-        geoms = geoms[order]
         bounds = bounds[order]
         is_point = (type_ids[order] == 0) & np.isfinite(bounds[:, 0])
         if n and is_point.all():
             wkb = _wkb_points(bounds[:, :2])
+        elif from_points:  # missing points are null geometries
+            wkb = pc_if_else(is_point, _wkb_points(np.nan_to_num(bounds[:, :2])))
         else:
-            wkb = pa.array(shapely.to_wkb(geoms, output_dimension=2), type=pa.binary())
+            wkb = pa.array(shapely.to_wkb(geoms[order], output_dimension=2), type=pa.binary())
         table = table.append_column(GEOMETRY, wkb)
         bbox_arr = pa.StructArray.from_arrays(
             [pa.array(bounds[:, i], type=pa.float64(), from_pandas=True) for i in range(4)],
@@ -254,6 +274,13 @@ def write_layer(
     _fsync_dir(directory)
     columns = [c for c in table.column_names if c not in (GEOMETRY, BBOX)]
     return WrittenLayer(name, files, n, is_geo, geometry_types, total_bbox, columns)
+
+
+def pc_if_else(mask: np.ndarray, values: pa.Array) -> pa.Array:
+    """``values`` where ``mask``, null elsewhere."""
+    import pyarrow.compute as pc
+
+    return pc.if_else(pa.array(mask), values, pa.scalar(None, values.type))
 
 
 def _dictionary_columns(table: pa.Table, sample_rows: int = 65_536) -> list[str]:

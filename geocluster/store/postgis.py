@@ -569,14 +569,25 @@ class PostGISStore:
         prefix: str,
         working_xy: tuple[Any, Any] | None = None,
         sort_key: str | None = None,
+        points_lonlat: tuple[Any, Any] | None = None,
     ) -> gp.WrittenLayer:
         """Create and ``COPY``-load a layer table in this thread's open transaction.
 
         The layer is invisible to everyone else until :meth:`commit` (same thread)
         commits the transaction with the catalog rows; :meth:`discard` rolls it back.
+        ``points_lonlat``: the geometry of a plain DataFrame as EPSG:4326 points.
         """
         import geopandas as gpd
         import shapely
+
+        if points_lonlat is not None:
+            frame = gpd.GeoDataFrame(
+                frame,
+                geometry=gpd.points_from_xy(
+                    np.asarray(points_lonlat[0], float), np.asarray(points_lonlat[1], float)
+                ),
+                crs="EPSG:4326",
+            )
 
         name = f"{_sanitize(prefix)}-{uuid.uuid4().hex[:10]}"
         is_geo = isinstance(frame, gpd.GeoDataFrame) and frame.geometry.name in frame.columns

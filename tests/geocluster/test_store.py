@@ -311,3 +311,28 @@ def test_compiled_hilbert_equals_geopandas(level):
     assert len(np.unique(got)) == len(np.unique(np.column_stack([x, y]), axis=0))
     with pytest.raises(ValueError):
         encode(17, x, y)
+
+
+def test_points_written_from_coordinates_equal_points_written_from_geometries(tmp_path):
+    # reference: the same layer written from shapely points by the general path
+    import pyarrow.parquet as pq
+
+    from geocluster.store import geoparquet as gp
+
+    rng = np.random.default_rng(3)
+    lon, lat = rng.uniform(-110, -90, 500), rng.uniform(15, 30, 500)
+    attrs = pd.DataFrame({"firm_id": [f"F{i}" for i in range(500)], "k": rng.integers(0, 5, 500)})
+    geo = gpd.GeoDataFrame(attrs.copy(), geometry=gpd.points_from_xy(lon, lat), crs=4326)
+    a = gp.write_layer(geo, tmp_path, "a", sort_key="k")
+    b = gp.write_layer(attrs, tmp_path, "b", sort_key="k", points_lonlat=(lon, lat))
+    ta = pq.read_table(tmp_path / a.files[0])
+    tb = pq.read_table(tmp_path / b.files[0])
+    assert ta.equals(tb)
+    assert (a.bbox, a.geometry_types) == (b.bbox, b.geometry_types)
+    lat2 = lat.copy()
+    lat2[7] = np.nan  # a missing point becomes a null geometry, not a bogus one
+    c = gp.write_layer(attrs, tmp_path, "c", points_lonlat=(lon, lat2))
+    tc = pq.read_table(tmp_path / c.files[0])
+    assert tc["geometry"].null_count == 1
+    with pytest.raises(ValueError):
+        gp.write_layer(attrs, tmp_path, "d", points_lonlat=(lon[:3], lat[:3]))

@@ -584,7 +584,7 @@ class EnvelopeIndex:
         ``ymax >= miny``, ``ymin <= maxy``, null envelopes never.
         """
         minx, miny, maxx, maxy = (float(v) for v in bbox)
-        if not len(self.order) or not (minx <= maxx and miny <= maxy):
+        if not len(self.order) or np.isnan([minx, miny, maxx, maxy]).any():
             return np.empty(0, dtype=np.int64)
         side = self.side
         # rows are bucketed by their envelope's lower-left corner: one meeting the box

@@ -933,7 +933,7 @@ class Workspace:
 
     def read_collection_table(
         self,
-        collection_id: str,
+        collection_id: str | CollectionInfo,
         *,
         bbox: BBox | None = None,
         limit: int | None = None,
@@ -944,8 +944,13 @@ class Workspace:
 
         The attribute columns (``properties``, or all but the working ``x``, ``y``),
         then the geometry as WKB when the collection has one; no pandas on the way.
+        ``collection_id`` may be a :class:`CollectionInfo` already resolved (its
+        layer is read, whatever version the id names by now).
         """
-        coll = self.collection(collection_id)
+        if isinstance(collection_id, CollectionInfo):
+            coll = collection_id
+        else:
+            coll = self.collection(collection_id)
         names = self.store.schema(coll.layer).names
         if properties is None:
             cols = [c for c in names if c not in ("geometry", "bbox", "x", "y")]

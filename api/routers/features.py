@@ -450,10 +450,10 @@ def _items_page(collection_id: str, request: Request, query, ws, principal: Prin
     """The body of :func:`items` (blocking: reads the store)."""
     coll = request.app.state.collections.get(ws, collection_id)
     check_collection(ws, principal, coll)
-    check_microdata(principal, coll, _columns(ws, collection_id))
+    available = _columns(ws, collection_id)
+    check_microdata(principal, coll, available)
     fmt = _output_format(query.f, request)
     if query.properties is not None:
-        available = _columns(ws, collection_id)
         unknown = [p for p in query.properties if p not in available]
         if unknown:
             raise InvalidInput(
@@ -470,7 +470,7 @@ def _items_page(collection_id: str, request: Request, query, ws, principal: Prin
     if fmt == "geojson" and coll.geometry and _passes_unchanged(policy, _frame_free_kind(coll, ws)):
         # a page the policy publishes as stored: GeoJSON straight from Arrow
         table = ws.read_collection_table(
-            coll.id, bbox=bbox, limit=query.limit, offset=query.offset, properties=query.properties
+            coll, bbox=bbox, limit=query.limit, offset=query.offset, properties=query.properties
         )
         text = _geojson_table(
             table, offset=query.offset, id_col=id_column(coll, table.column_names)
@@ -486,7 +486,9 @@ def _items_page(collection_id: str, request: Request, query, ws, principal: Prin
         )
         frame = policy.apply(frame, kind=disclosure_kind(coll, frame, ws))
         returned = len(frame)
-    matched = ws.count_collection(coll.id, bbox=bbox)
+    # the layer resolved above, not the id again: a version landing meanwhile
+    # cannot make the count and the page disagree
+    matched = ws.store.count(coll.layer, bbox=bbox)
     if fmt == "geojson":
         if text is None:
             text = _geojson(frame, offset=query.offset, id_col=id_column(coll, frame.columns))

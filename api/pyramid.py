@@ -393,6 +393,9 @@ def build_pyramid(
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)  # readers see the whole archive or none
+        from geocluster.store.geoparquet import _fsync_dir
+
+        _fsync_dir(path.parent)  # the rename itself survives a crash
         seconds = time.perf_counter() - started
         progress(1.0, f"{written:,} tiles in {seconds:.1f} s")
         log.info(

@@ -320,6 +320,7 @@ def build_pyramid(
         raise InvalidInput(f"zooms must be 0 <= first <= last <= 24, got {zooms!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
     lock_file = open(path.with_name(path.name + ".lock"), "a+b")  # noqa: SIM115
+    tmp: Path | None = None
     try:
         try:
             fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -414,6 +415,8 @@ def build_pyramid(
             "seconds": round(seconds, 3),
         }
     finally:
+        if tmp is not None:  # a failed build leaves no partial file (renamed: no-op)
+            tmp.unlink(missing_ok=True)
         lock_file.close()  # releases the flock
 
 

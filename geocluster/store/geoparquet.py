@@ -560,6 +560,8 @@ class EnvelopeIndex:
         by_cell = np.argsort(cell, kind="stable")
         self.order = rows[by_cell].astype(np.int64 if len(xmin) >= 2**31 else np.int32)
         self.offsets = np.searchsorted(cell[by_cell], np.arange(side * side + 1)).astype(np.int64)
+        self._recent: OrderedDict[tuple[float, ...], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
 
     def _cells(self, v: np.ndarray, origin: float, width: float) -> np.ndarray:
         return np.clip(np.floor((v - origin) / width), 0, self.side - 1).astype(np.int64)
@@ -581,9 +583,23 @@ class EnvelopeIndex:
         """Layer row numbers (ascending) whose envelope meets ``bbox`` (edges included).
 
         Exactly the rows :func:`_row_mask` keeps: ``xmax >= minx``, ``xmin <= maxx``,
-        ``ymax >= miny``, ``ymin <= maxy``, null envelopes never.
+        ``ymax >= miny``, ``ymin <= maxy``, null envelopes never. The last few answers
+        are kept: a page and its ``numberMatched`` ask the same box in a row.
         """
-        minx, miny, maxx, maxy = (float(v) for v in bbox)
+        key = tuple(float(v) for v in bbox)
+        with self._lock:
+            hit = self._recent.get(key)
+        if hit is not None:
+            return hit
+        rows = self._query(*key)
+        rows.flags.writeable = False  # shared between callers
+        with self._lock:
+            self._recent[key] = rows
+            while len(self._recent) > 64:
+                self._recent.popitem(last=False)
+        return rows
+
+    def _query(self, minx: float, miny: float, maxx: float, maxy: float) -> np.ndarray:
         if not len(self.order) or np.isnan([minx, miny, maxx, maxy]).any():
             return np.empty(0, dtype=np.int64)
         side = self.side

@@ -107,7 +107,7 @@ def reject_unknown_parameters(request: Request, known: frozenset[str]) -> None:
         )
 
 
-def items_query(
+async def items_query(
     request: Request,
     bbox: Annotated[
         str | None,
@@ -140,7 +140,10 @@ def items_query(
         OutputFormat | None, Query(description="output format; else chosen from the Accept header")
     ] = None,
 ) -> ItemsQuery:
-    """Collect and validate the items query (limit capped by the settings)."""
+    """Collect and validate the items query (limit capped by the settings).
+
+    ``async``: it does no I/O, and a sync dependency costs a thread-pool round trip.
+    """
     reject_unknown_parameters(request, ITEMS_PARAMETERS)
     # "given or not" from the query string: the OpenAPI default is a number, but
     # downloads without a limit are the whole layer and pages the configured default

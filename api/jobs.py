@@ -74,6 +74,9 @@ class JobManager:
     #: Seconds between two progress writes of one job (the last one always lands).
     PROGRESS_EVERY_S = 0.5
 
+    #: Background jobs (tile pyramids) waiting at most, behind the one running.
+    MAX_BACKGROUND_QUEUED = 256
+
     def __init__(
         self, get_workspace: Callable[[], Any], max_workers: int = 2, max_queued: int = 32
     ) -> None:
@@ -83,8 +86,34 @@ class JobManager:
         self._pool = ThreadPoolExecutor(
             max_workers=max_workers, thread_name_prefix="geocluster-job"
         )
+        # upkeep the server gives itself (tile pyramids) runs one at a time in its own
+        # lane: it neither waits behind analyses nor fills their queue
+        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="geocluster-bg")
         self._pending = 0
+        self._pending_background = 0
+        self._queued: set[str] = set()  # submitted here, not started yet
         self._lock = threading.Lock()
+
+    def _reserve(self, background: bool) -> None:
+        with self._lock:
+            if background:
+                if self._pending_background >= 1 + self.MAX_BACKGROUND_QUEUED:
+                    raise TooManyJobs("the background job queue is full; retry later")
+                self._pending_background += 1
+                return
+            if self._pending >= self.max_workers + self.max_queued:
+                raise TooManyJobs(
+                    f"the analysis queue is full ({self.max_workers} running, "
+                    f"{self.max_queued} waiting); retry later"
+                )
+            self._pending += 1
+
+    def _release(self, background: bool) -> None:
+        with self._lock:
+            if background:
+                self._pending_background -= 1
+            else:
+                self._pending -= 1
 
     def submit(
         self,
@@ -93,23 +122,41 @@ class JobManager:
         *,
         params: dict[str, Any] | None = None,
         owner: str | None = None,
+        unique_key: str | None = None,
+        background: bool = False,
     ) -> Job:
-        """Queue ``fn``; it receives a ``progress(fraction, message)`` callback."""
-        with self._lock:
-            if self._pending >= self.max_workers + self.max_queued:
-                raise TooManyJobs(
-                    f"the analysis queue is full ({self.max_workers} running, "
-                    f"{self.max_queued} waiting); retry later"
-                )
-            self._pending += 1
+        """Queue ``fn``; it receives a ``progress(fraction, message)`` callback.
+
+        Parameters
+        ----------
+        unique_key : str, optional
+            At most one queued or running job of ``kind`` per key in the workspace:
+            when one exists (in any worker process whose process is alive), it is
+            returned instead and ``fn`` is not queued. Checked and recorded in one
+            catalog write transaction, so two workers cannot both queue it.
+        background : bool
+            Run in the one-thread background lane (server upkeep such as tile
+            pyramids) instead of the analysis pool.
+        """
+        self._reserve(background)
         ws = self._get_workspace()
         try:
-            row = ws.create_job(kind, params=params, owner=owner)
+            if unique_key is None:
+                row = ws.create_job(kind, params=params, owner=owner)
+            else:
+                params = {**(params or {}), "key": unique_key}
+                with ws.catalog.transaction() as con:
+                    existing = _live_job(ws, kind, unique_key, con)
+                    if existing is not None:
+                        self._release(background)
+                        return Job(existing["id"], kind, existing["state"])
+                    row = ws.create_job(kind, params=params, owner=owner)  # joins the tx
         except BaseException:
-            with self._lock:
-                self._pending -= 1
+            self._release(background)
             raise
         job_id = row["id"]
+        with self._lock:
+            self._queued.add(job_id)
         last = [0.0]
 
         def progress(fraction: float, message: str = "") -> None:
@@ -122,6 +169,8 @@ class JobManager:
             )
 
         def run() -> None:
+            with self._lock:
+                self._queued.discard(job_id)
             try:
                 ws.update_job(job_id, state="running", started=_now())
                 result = fn(progress)
@@ -137,10 +186,9 @@ class JobManager:
             else:
                 ws.update_job(job_id, state="done", progress=1.0, result=result, finished=_now())
             finally:
-                with self._lock:
-                    self._pending -= 1
+                self._release(background)
 
-        self._pool.submit(run)
+        (self._background if background else self._pool).submit(run)
         return Job(job_id, kind, "queued")
 
     def get(self, job_id: str) -> dict[str, Any]:
@@ -148,5 +196,34 @@ class JobManager:
         return job_dict(self._get_workspace().job(job_id))
 
     def shutdown(self) -> None:
-        """Stop taking jobs; queued ones are cancelled (and read failed at next start)."""
+        """Stop taking jobs; queued ones are cancelled and recorded as failed."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._background.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            cancelled, self._queued = sorted(self._queued), set()
+        if not cancelled:
+            return
+        try:
+            ws = self._get_workspace()
+            for job_id in cancelled:
+                ws.update_job(
+                    job_id,
+                    state="failed",
+                    error="cancelled: the server stopped before the job started",
+                    finished=_now(),
+                )
+        except Exception:  # noqa: BLE001 - the next start marks them (fail_interrupted_jobs)
+            pass
+
+
+def _live_job(ws, kind: str, key: str, con) -> dict[str, Any] | None:
+    """A queued or running job of ``kind`` with ``key`` whose process still lives."""
+    from geocluster.store.catalog import HOST, pid_alive
+
+    for state in ("running", "queued"):
+        for row in ws.catalog.select("gc_jobs", con=con, kind=kind, state=state):
+            if (row.get("params") or {}).get("key") != key:
+                continue
+            if row.get("host") != HOST or pid_alive(int(row.get("pid") or 0)):
+                return row
+    return None

@@ -160,7 +160,6 @@ class Archive:
         return b""
 
     def close(self) -> None:
-        """Close every open archive."""
         """Close the file (the mapping goes with the last reference to it)."""
         self._file.close()
 
@@ -321,6 +320,7 @@ def build_pyramid(
         raise InvalidInput(f"zooms must be 0 <= first <= last <= 24, got {zooms!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
     lock_file = open(path.with_name(path.name + ".lock"), "a+b")  # noqa: SIM115
+    tmp: Path | None = None
     try:
         try:
             fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -356,6 +356,7 @@ def build_pyramid(
         total = max(1, len(ids))
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         written = 0
+        every = max(1, min(256, total // 100))  # ~100 steps (the job manager throttles)
         with open(tmp, "wb") as f:
             writer = Writer(f)
             for i, (tile_id, z, x, y) in enumerate(ids):
@@ -363,7 +364,7 @@ def build_pyramid(
                 if body:
                     writer.write_tile(tile_id, body)
                     written += 1
-                if i % 256 == 0:
+                if i % every == 0:
                     progress(i / total, f"z{z}: {i:,} of {total:,} tiles")
             if written == 0:  # the writer needs one tile; an empty tile is harmless
                 writer.write_tile(zxy_to_tileid(covered[0], 0, 0), b"")
@@ -393,6 +394,9 @@ def build_pyramid(
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)  # readers see the whole archive or none
+        from geocluster.store.geoparquet import _fsync_dir
+
+        _fsync_dir(path.parent)  # the rename itself survives a crash
         seconds = time.perf_counter() - started
         progress(1.0, f"{written:,} tiles in {seconds:.1f} s")
         log.info(
@@ -411,6 +415,8 @@ def build_pyramid(
             "seconds": round(seconds, 3),
         }
     finally:
+        if tmp is not None:  # a failed build leaves no partial file (renamed: no-op)
+            tmp.unlink(missing_ok=True)
         lock_file.close()  # releases the flock
 
 
@@ -434,29 +440,81 @@ def sweep_archives(ws) -> int:
     return removed
 
 
-def schedule_pyramid(app, collection_id: str, audience: str = "open"):
-    """Queue :func:`build_pyramid` of a collection as a background job of ``app``.
+def pyramid_audiences(app) -> list[str]:
+    """Whose archives a layer gets: ``open``, and ``safe`` once the server has keys.
 
-    The trigger the ingest and run endpoints (or a warmer) call when a layer is
-    complete; ``audience`` is whose tiles to pre-build (one archive per audience, as
-    :func:`api.routers.tiles.tile_audience` names them). The job reuses the app's tile
-    index and, when done, makes this worker see the archive at once. Returns the
-    :class:`api.jobs.Job` (``GET /jobs/{id}``).
+    In open single-user mode every caller gets the ``open`` tiles; with keys, viewers
+    and anonymous callers get the disclosure-safe ``safe`` ones
+    (:func:`api.routers.tiles.tile_audience`), so both are pre-built.
     """
-    from api.routers.tiles import collection_index
+    from api.auth import is_open
+
+    return ["open"] if is_open(app) else ["open", "safe"]
+
+
+def wants_pyramid(coll) -> bool:
+    """Whether a collection's tiles are worth pre-building.
+
+    Firm registers and analysis-run layers with a geometry: their low-zoom tiles
+    aggregate many points (grid counts, clipped outlines) and are the slow ones to
+    encode. Boundaries and assets encode fast and stay dynamic (and LRU-cached).
+    """
+    return bool(coll.geometry) and (str(coll.kind) == "firms" or coll.run_id is not None)
+
+
+def _fixed_id(coll, collection_id: str) -> str:
+    """``collection_id`` pinned to the version it names now (``name`` -> ``name@N``)."""
+    if coll.run_id is not None or "@" in collection_id or coll.version is None:
+        return collection_id
+    return f"{coll.id}@{coll.version}"
+
+
+def schedule_pyramid(app, collection_id: str, audience: str = "open"):
+    """Queue :func:`build_pyramid` of a collection version as a background job of ``app``.
+
+    The trigger the ingest and run endpoints (and the start-up warmer) call when a
+    layer is complete; ``audience`` is whose tiles to pre-build (one archive per
+    audience, as :func:`api.routers.tiles.tile_audience` names them). The job runs in
+    the job manager's background lane, is a ``gc_jobs`` row like any job
+    (``GET /jobs/{id}`` shows its progress from any worker), and is unique per
+    archive across worker processes: a second request while one is queued or running
+    returns that one. Until the archive lands tiles are encoded on demand; when done,
+    this worker sees it at once and the others within
+    :attr:`ArchiveRegistry.recheck_s`.
+
+    Returns
+    -------
+    Job or None
+        The :class:`api.jobs.Job`; None when the archive already exists.
+    """
+    from api.routers.tiles import audience_policy, collection_index, tiling_token
 
     settings = app.state.settings
+    ws = app.state.get_workspace()
+    coll = ws.collection(collection_id)
+    fixed = _fixed_id(coll, collection_id)  # a newer version landing meanwhile: not this job
+    token = tiling_token(settings, audience_policy(app.state.policy, audience), audience)
+    path = archive_path(ws.path, coll.layer, token)
+    if path.exists():
+        return None
+    zooms = pyramid_zoom_range(settings)
+    # public: the archive's name inside tiles/, never a server path
+    name = path.relative_to(Path(ws.path) / TILES_DIR).as_posix()
 
     def run(progress: Progress) -> dict[str, Any]:
         ws = app.state.get_workspace()
-        coll = ws.collection(collection_id)
+        layer = ws.collection(fixed)
+        summary = {"collection": fixed, "layer": layer.layer, "audience": audience}
+        if path.exists():  # built meanwhile (another worker, an earlier job)
+            return {**summary, "archive": name, "tiles": None, "built": False}
         sweep_archives(ws)  # cheap, and a build is when tiles/ grows
-        index = collection_index(app, ws, coll, audience)
+        progress(0.0, f"building the tile index of {fixed}")
+        index = collection_index(app, ws, layer, audience)
         result = build_pyramid(
             ws,
-            collection_id,
-            None,
-            pyramid_zoom_range(settings),
+            fixed,
+            path,
+            zooms,
             progress,
             settings=settings,
             policy=app.state.policy,
@@ -465,10 +523,58 @@ def schedule_pyramid(app, collection_id: str, audience: str = "open"):
         )
         registry = getattr(app.state, "tile_archives", None)
         if registry is not None:
-            registry.forget(Path(result["path"]))
-        return result
+            registry.forget(path)
+        out = {**summary, "archive": name, "built": not result.get("skipped", False)}
+        out.update({k: result[k] for k in ("tiles", "zooms", "seconds", "skipped") if k in result})
+        return out
 
-    return app.state.jobs.submit("pyramid", run)
+    return app.state.jobs.submit(
+        "pyramid",
+        run,
+        params={"collection": fixed, "audience": audience, "zooms": list(zooms)},
+        unique_key=name,
+        background=True,
+    )
+
+
+def schedule_pyramids(app, collection_ids) -> list[dict[str, Any]]:
+    """Queue the pyramids of ``collection_ids`` for every audience; their job links.
+
+    Does nothing unless ``GEOCLUSTER_TILE_PYRAMIDS`` is on (``geocluster serve`` turns
+    it on) and only for :func:`wants_pyramid` collections. Never raises: a full queue
+    or an unreadable layer is logged, and its tiles stay dynamic.
+
+    Returns
+    -------
+    list of dict
+        ``{"id", "kind": "pyramid", "collection", "audience", "state", "href"}`` per job.
+    """
+    if not app.state.settings.tiles.tile_pyramids:
+        return []
+    out: list[dict[str, Any]] = []
+    try:
+        ws = app.state.get_workspace()
+        audiences = pyramid_audiences(app)
+        for cid in collection_ids:
+            coll = ws.collection(cid)
+            if not wants_pyramid(coll):
+                continue
+            for audience in audiences:
+                job = schedule_pyramid(app, cid, audience)
+                if job is not None:
+                    out.append(
+                        {
+                            "id": job.id,
+                            "kind": "pyramid",
+                            "collection": _fixed_id(coll, cid),
+                            "audience": audience,
+                            "state": job.state,
+                            "href": f"/jobs/{job.id}",
+                        }
+                    )
+    except Exception:  # noqa: BLE001 - upkeep: tiles are encoded on demand anyway
+        log.exception("scheduling tile pyramids failed")
+    return out
 
 
 def pyramid_zoom_range(settings) -> tuple[int, int]:
@@ -483,7 +589,9 @@ __all__ = [
     "IMMUTABLE_MAX_AGE_S",
     "archive_path",
     "build_pyramid",
+    "pyramid_audiences",
     "schedule_pyramid",
+    "schedule_pyramids",
     "sweep_archives",
     "token_digest",
 ]

@@ -74,8 +74,9 @@ class TileSettings(BaseSettings):
     )
     tile_pyramids: bool = Field(
         False,
-        description="pre-build a PMTiles archive of each firms dataset (and run layers) at "
-        "zooms tile_pyramid_min_zoom..tile_pyramid_max_zoom in the background "
+        description="pre-build a PMTiles archive of each firms dataset version and run layer "
+        "at zooms tile_pyramid_min_zoom..tile_pyramid_max_zoom as background jobs, on "
+        "upload, on run completion and (datasets) at start-up "
         "(geocluster serve turns it on with the warmers)",
     )
     tile_pyramid_min_zoom: int = Field(0, ge=0, le=16)

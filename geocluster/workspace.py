@@ -941,6 +941,37 @@ class Workspace:
             frame = frame.drop(columns=[c for c in ("x", "y") if c in frame.columns])
         return frame
 
+    def read_collection_table(
+        self,
+        collection_id: str | CollectionInfo,
+        *,
+        bbox: BBox | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        properties: list[str] | None = None,
+    ):
+        """:meth:`read_collection` as an Arrow table: its columns, in its order.
+
+        The attribute columns (``properties``, or all but the working ``x``, ``y``),
+        then the geometry as WKB when the collection has one; no pandas on the way.
+        ``collection_id`` may be a :class:`CollectionInfo` already resolved (its
+        layer is read, whatever version the id names by now).
+        """
+        if isinstance(collection_id, CollectionInfo):
+            coll = collection_id
+        else:
+            coll = self.collection(collection_id)
+        names = self.store.schema(coll.layer).names
+        if properties is None:
+            cols = [c for c in names if c not in ("geometry", "bbox", "x", "y")]
+        else:
+            cols = list(dict.fromkeys(properties))
+        if self.store.has_geometry(coll.layer):
+            cols = [*cols, "geometry"]
+        return self.store.read_table(
+            coll.layer, bbox=bbox, columns=cols, limit=limit, offset=offset
+        )
+
     def count_collection(
         self,
         collection_id: str,

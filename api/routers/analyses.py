@@ -113,7 +113,13 @@ def run_spec(
     def call(progress: Callable[[float, str], None] | None = None) -> dict[str, Any]:
         with visible_to(datasets, runs):  # set here: a job runs in another thread
             result = spec.run(ws, params, progress or (lambda fraction, message: None))
-        return disclosed_body(request, result, ws)
+        body = disclosed_body(request, result, ws)
+        run_id = getattr(result, "run_id", None)
+        if run_id is not None:  # a complete run: pre-build its layers' tiles meanwhile
+            from api.pyramid import schedule_pyramids
+
+            schedule_pyramids(request.app, ws.run(run_id).collection_ids())
+        return body
 
     if run_async:
         job = request.app.state.jobs.submit(spec.name, call)

@@ -152,7 +152,15 @@ def upload_dataset(
     else:
         ws.catalog.update("gc_datasets", {"owner": owner}, id=info.id, version=info.version)
     record(request, "dataset.upload", info.ref, {"kind": kind, "rows": info.rows})
-    return _public(info, max_rejected=settings.upload.rejected_in_response)
+    out = _public(info, max_rejected=settings.upload.rejected_in_response)
+    from api.pyramid import schedule_pyramids
+
+    # the version is complete: pre-build its tile pyramids as background jobs (tiles
+    # are encoded on demand until they land); listed so a client can follow them
+    tile_jobs = schedule_pyramids(request.app, [info.ref])
+    if tile_jobs:
+        out["tile_jobs"] = tile_jobs
+    return out
 
 
 def _owner_of(ws, dataset_id: str) -> str | None:

@@ -13,8 +13,10 @@ from typing import Annotated, Any
 
 import geopandas as gpd
 import pandas as pd
+import pyarrow as pa
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import can_see_collection, check_collection, check_microdata, get_principal
 from api.deps import MAX_ITEMS_INDEX, ItemsDep, get_workspace
@@ -64,6 +66,20 @@ _POLICY_KIND = {
     "region_table": "table",
     "cell_counts": "table",
 }
+
+
+def _frame_free_kind(coll, ws) -> str | None:
+    """:func:`disclosure_kind` when it can be told without the rows (else None)."""
+    kind = str(coll.kind)
+    if not kind.startswith("run:"):
+        return disclosure_kind(coll, None, ws)
+    if getattr(coll, "run_id", None):
+        run = ws.run(coll.run_id)
+        layer = run.primary if coll.id == run.id else coll.id.split(".", 1)[1]
+        recorded = ((run.summary or {}).get("disclosure") or {}).get(layer)
+        if recorded is not None:
+            return _POLICY_KIND.get(recorded.get("kind"), "other")
+    return None
 
 
 def disclosure_kind(coll, frame: pd.DataFrame | None = None, ws=None) -> str:
@@ -305,6 +321,87 @@ def _geojson(frame: pd.DataFrame, *, offset: int, id_col: str | None = None) -> 
     return json.dumps({"type": "FeatureCollection", "features": features}, default=str)
 
 
+def _plain_values(column: pa.ChunkedArray) -> list | None:
+    """A page column as the Python values geopandas' ``to_json`` writes, or None.
+
+    Mirrors ``Table.to_pandas()`` then ``astype(object)`` with missing values as
+    None, for the types where that is a plain conversion: integers (floats when the
+    page has a null, as pandas makes them), floats (NaN as None), booleans and
+    strings. Any other type (dates, decimals, dictionaries, lists) returns None and
+    the page takes the geopandas path.
+    """
+    t = column.type
+    if pa.types.is_integer(t):
+        values = column.to_pylist()
+        if column.null_count:
+            return [None if v is None else float(v) for v in values]
+        return values
+    if pa.types.is_floating(t):
+        return [None if v is None or v != v else v for v in column.to_pylist()]
+    if pa.types.is_boolean(t) or pa.types.is_string(t) or pa.types.is_large_string(t):
+        return column.to_pylist()
+    return None
+
+
+def _geometry_dicts(wkb: pa.ChunkedArray) -> list:
+    """GeoJSON geometries of WKB values, as ``shapely.geometry.mapping`` gives them."""
+    import numpy as np
+    import shapely
+    from shapely.geometry import mapping
+
+    geoms = shapely.from_wkb(wkb.to_numpy(zero_copy_only=False))
+    is_point = (shapely.get_type_id(geoms) == 0) & ~shapely.is_empty(geoms)
+    out: list = [None] * len(geoms)
+    if is_point.any():
+        xy = shapely.get_coordinates(geoms[is_point]).tolist()
+        for i, c in zip(np.flatnonzero(is_point).tolist(), xy, strict=True):
+            out[i] = {"type": "Point", "coordinates": c}
+    for i in np.flatnonzero(~is_point).tolist():
+        g = geoms[i]
+        out[i] = mapping(g) if g else None  # None and empty geometries: null
+    return out
+
+
+def _geojson_table(
+    table: pa.Table, *, offset: int, id_col: str | None = None, geometry: str = "geometry"
+) -> str | None:
+    """:func:`_geojson` of a page read as Arrow, without pandas, or None (not plain).
+
+    The same FeatureCollection text as ``to_frame`` + :func:`_geojson` (a test
+    compares them): property order, ids (the id column's values when unique on the
+    page, else positions from ``offset``), missing values as null, geometries as
+    ``mapping`` gives them. Pages with a column of another type return None.
+    """
+    props = [c for c in table.column_names if c != geometry]
+    columns = {}
+    for c in props:
+        values = _plain_values(table[c])
+        if values is None:
+            return None
+        columns[c] = values
+    n = table.num_rows
+    ids = None
+    if id_col is not None and id_col in columns:
+        col = table[id_col]
+        if col.null_count or not (
+            pa.types.is_integer(col.type)
+            or pa.types.is_string(col.type)
+            or pa.types.is_large_string(col.type)
+        ):
+            return None  # pandas would print the missing id as "nan": the slow path says it
+        if len(set(columns[id_col])) == n:
+            ids = [str(v) for v in columns[id_col]]
+    if ids is None:
+        ids = [str(i) for i in range(offset, offset + n)]
+    geoms = _geometry_dicts(table[geometry])
+    rows = zip(*columns.values(), strict=True) if props else ((),) * n
+    features = [
+        {"id": fid, "type": "Feature", "properties": dict(zip(props, row)), "geometry": geom}
+        for fid, row, geom in zip(ids, rows, geoms, strict=True)
+    ]
+    return json.dumps({"type": "FeatureCollection", "features": features}, default=str)
+
+
 def _csv(frame: pd.DataFrame) -> bytes:
     if isinstance(frame, gpd.GeoDataFrame):
         geom = frame.geometry
@@ -336,19 +433,27 @@ def _csv(frame: pd.DataFrame) -> bytes:
         400: {"description": "A query parameter the endpoint does not define"},
     },
 )
-def items(
+async def items(
     collection_id: Annotated[str, Path(alias="collectionId", description="collection id")],
     request: Request,
     query: ItemsDep,
-    ws=Depends(get_workspace),
     principal: Principal = Depends(get_principal),
 ) -> Response:
+    # one thread-pool round trip per page (sync dependencies and a sync endpoint
+    # would take three: at 32 clients on 2 cores they cost more than the page)
+    holder = request.app.state.get_workspace
+    ws = holder.opened or await run_in_threadpool(holder)
+    return await run_in_threadpool(_items_page, collection_id, request, query, ws, principal)
+
+
+def _items_page(collection_id: str, request: Request, query, ws, principal: Principal) -> Response:
+    """The body of :func:`items` (blocking: reads the store)."""
     coll = request.app.state.collections.get(ws, collection_id)
     check_collection(ws, principal, coll)
-    check_microdata(principal, coll, _columns(ws, collection_id))
+    available = _columns(ws, collection_id)
+    check_microdata(principal, coll, available)
     fmt = _output_format(query.f, request)
     if query.properties is not None:
-        available = _columns(ws, collection_id)
         unknown = [p for p in query.properties if p not in available]
         if unknown:
             raise InvalidInput(
@@ -360,19 +465,33 @@ def items(
     bbox = query.bbox if coll.geometry else None
     if query.bbox is not None and not coll.geometry:
         raise InvalidInput(f"collection {collection_id!r} has no geometry; bbox cannot filter it")
-    frame = ws.read_collection(
-        coll.id,
-        bbox=bbox,
-        limit=query.limit,
-        offset=query.offset,
-        properties=query.properties,
-    )
     policy = _policy_for(request, principal)
-    frame = policy.apply(frame, kind=disclosure_kind(coll, frame, ws))
-    matched = ws.count_collection(coll.id, bbox=bbox)
-    returned = len(frame)
+    text = None
+    if fmt == "geojson" and coll.geometry and _passes_unchanged(policy, _frame_free_kind(coll, ws)):
+        # a page the policy publishes as stored: GeoJSON straight from Arrow
+        table = ws.read_collection_table(
+            coll, bbox=bbox, limit=query.limit, offset=query.offset, properties=query.properties
+        )
+        text = _geojson_table(
+            table, offset=query.offset, id_col=id_column(coll, table.column_names)
+        )
+        returned = table.num_rows
+    if text is None:
+        frame = ws.read_collection(
+            coll.id,
+            bbox=bbox,
+            limit=query.limit,
+            offset=query.offset,
+            properties=query.properties,
+        )
+        frame = policy.apply(frame, kind=disclosure_kind(coll, frame, ws))
+        returned = len(frame)
+    # the layer resolved above, not the id again: a version landing meanwhile
+    # cannot make the count and the page disagree
+    matched = ws.store.count(coll.layer, bbox=bbox)
     if fmt == "geojson":
-        text = _geojson(frame, offset=query.offset, id_col=id_column(coll, frame.columns))
+        if text is None:
+            text = _geojson(frame, offset=query.offset, id_col=id_column(coll, frame.columns))
         extra = {
             "numberMatched": matched,
             "numberReturned": returned,
@@ -442,6 +561,18 @@ def item(
         },
     ]
     return Response(json.dumps(feature, default=str), media_type=MEDIA_TYPES["geojson"])
+
+
+def _passes_unchanged(policy, kind: str | None) -> bool:
+    """Whether ``policy.apply`` returns a geometry page of ``kind`` as it is.
+
+    :meth:`geocluster.disclosure.DisclosurePolicy.apply` rewrites only tables and
+    clusters, and refuses firm points when the policy publishes none; every other
+    page leaves it unchanged (and so may skip the DataFrame it takes).
+    """
+    if kind is None or kind in ("table", "clusters"):
+        return False
+    return bool(policy.firm_points) or kind not in ("firms", "labels")
 
 
 def _policy_for(request: Request, principal: Principal):

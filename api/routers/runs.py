@@ -12,13 +12,31 @@ from api.deps import get_workspace
 router = APIRouter(tags=["runs"])
 
 
-def _run_dict(run, request: Request) -> dict[str, Any]:
+def _run_dict(run, request: Request, ws=None) -> dict[str, Any]:
     out = run.to_dict()
     base = str(request.base_url).rstrip("/")
     out["links"] = [
         {"rel": "items", "href": f"{base}/collections/{cid}/items", "title": cid}
         for cid in out.get("collections", [])
     ]
+    if ws is not None:
+        tile_jobs = _tile_jobs(ws, set(out.get("collections", [])))
+        if tile_jobs:
+            out["tile_jobs"] = tile_jobs
+    return out
+
+
+def _tile_jobs(ws, collections: set[str]) -> list[dict[str, Any]]:
+    """The pyramid jobs of these collections (newest last), as the job page shows them."""
+    from api.jobs import job_dict
+
+    out = []
+    for row in ws.catalog.select("gc_jobs", kind="pyramid"):
+        params = row.get("params") or {}
+        if params.get("collection") in collections:
+            job = job_dict(row)
+            out.append({**job, "collection": params["collection"],
+                        "audience": params.get("audience"), "href": f"/jobs/{row['id']}"})  # fmt: skip
     return out
 
 
@@ -37,7 +55,7 @@ def list_runs(
 def get_run(
     run_id: str, request: Request, ws=Depends(get_workspace), principal=Depends(get_principal)
 ) -> dict[str, Any]:
-    return _run_dict(visible_run(ws, principal, run_id), request)
+    return _run_dict(visible_run(ws, principal, run_id), request, ws)
 
 
 @router.delete("/runs/{run_id}", status_code=204, summary="Delete an analysis run")

@@ -581,11 +581,11 @@ def warm_indexes(app) -> None:
             if info.kind == "firms":
                 collection_index(app, ws, ws.collection(info.id))
                 log.info("tile index ready for %s (%d firms)", info.id, info.rows)
-                if app.state.settings.tiles.tile_pyramids:
-                    from api.pyramid import schedule_pyramid
+                from api.pyramid import schedule_pyramids
 
-                    # one worker builds it (file lock), every worker then maps it
-                    schedule_pyramid(app, info.id)
+                # datasets ingested without a server (the CLI) get theirs now; one
+                # job per archive across workers (catalog), every worker maps it
+                schedule_pyramids(app, [info.ref])
     except Exception:  # noqa: BLE001 - best effort
         log.exception("warming the tile indexes failed")
 

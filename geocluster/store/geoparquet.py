@@ -18,6 +18,7 @@ Nothing here knows about the catalog; :mod:`geocluster.store.embedded` decides n
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
 from collections import OrderedDict
@@ -553,6 +554,217 @@ def _row_mask(table: pa.Table, filters: list[Filter], bbox: BBox | None) -> pa.A
     return mask
 
 
+# -- envelope index ----------------------------------------------------------------------------
+#: Bytes of envelope indexes one process keeps (least recently used dropped past it).
+INDEX_MAX_BYTES = 512 << 20
+
+
+class EnvelopeIndex:
+    """Row envelopes of one immutable layer, bucketed on a uniform grid.
+
+    A bbox read through the row-group statistics still decodes every row group the
+    box meets, and firms are sorted by sector first, so a city-block box meets one
+    group per sector: ~30 groups of 16k rows for 100 features. This index holds the
+    covering ``bbox`` of every row (points: ``x``, ``y`` only) in storage order, so a
+    box query is a few grid cells, an exact test on their rows and a sort: the rows a
+    statistics-pruned scan would return, in the same order, without reading the
+    layer. Built once per layer and process from the ``bbox`` column alone.
+
+    Parameters
+    ----------
+    paths : sequence of Path
+        The layer's part files, in layer order.
+    """
+
+    def __init__(self, paths: Sequence[Path]) -> None:
+        self.groups: list[tuple[Path, int]] = []
+        starts = [0]
+        cols: list[list[np.ndarray]] = [[], [], [], []]
+        for path in paths:
+            meta = _part_meta(str(path))
+            table = pq.read_table(path, columns=[BBOX], memory_map=True) if meta.rows else None
+            for rg, rows in enumerate(meta.num_rows):
+                self.groups.append((meta.path, rg))
+                starts.append(starts[-1] + rows)
+            if table is None:
+                continue
+            bbox = table[BBOX]
+            for i, name in enumerate(_BBOX_FIELDS):
+                # nulls (missing / empty geometry) come out NaN: they never match a box
+                cols[i].append(
+                    np.asarray(pc.struct_field(bbox, name).to_numpy(zero_copy_only=False), "f8")
+                )
+        self.starts = np.asarray(starts, dtype=np.int64)
+        xmin, ymin, xmax, ymax = (np.concatenate(c) if c else np.empty(0, dtype="f8") for c in cols)
+        geo = _part_meta(str(paths[0])).geo if paths else None
+        types = ((geo or {}).get("columns", {}).get(GEOMETRY) or {}).get("geometry_types")
+        #: A Point layer (its WKB is 2D points, rebuilt exactly from x = xmin, y = ymin).
+        self.points = bool(
+            types == ["Point"]
+            and np.array_equal(xmin, xmax, equal_nan=True)
+            and np.array_equal(ymin, ymax, equal_nan=True)
+        )
+        self.xmin, self.ymin = xmin, ymin
+        self.xmax, self.ymax = (xmin, ymin) if self.points else (xmax, ymax)
+        valid = np.isfinite(xmin) & np.isfinite(ymin) & np.isfinite(xmax) & np.isfinite(ymax)
+        rows = np.flatnonzero(valid)
+        n = len(rows)
+        # ~4 rows a cell on average, at most 2048 cells a side (32 MB of offsets)
+        self.side = side = int(min(2048, max(1, math.isqrt(max(n, 1) // 4))))
+        if n:
+            self.x0, self.y0 = float(xmin[rows].min()), float(ymin[rows].min())
+            span_x = float(xmin[rows].max()) - self.x0
+            span_y = float(ymin[rows].max()) - self.y0
+            self.max_w = float((xmax[rows] - xmin[rows]).max())
+            self.max_h = float((ymax[rows] - ymin[rows]).max())
+        else:
+            self.x0 = self.y0 = span_x = span_y = self.max_w = self.max_h = 0.0
+        self.cell_w = span_x / side if span_x > 0 else 1.0
+        self.cell_h = span_y / side if span_y > 0 else 1.0
+        gx = self._cells(xmin[rows], self.x0, self.cell_w)
+        gy = self._cells(ymin[rows], self.y0, self.cell_h)
+        cell = gy * side + gx
+        by_cell = np.argsort(cell, kind="stable")
+        self.order = rows[by_cell].astype(np.int64 if len(xmin) >= 2**31 else np.int32)
+        self.offsets = np.searchsorted(cell[by_cell], np.arange(side * side + 1)).astype(np.int64)
+        self._recent: OrderedDict[tuple[float, ...], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _cells(self, v: np.ndarray, origin: float, width: float) -> np.ndarray:
+        return np.clip(np.floor((v - origin) / width), 0, self.side - 1).astype(np.int64)
+
+    @property
+    def rows(self) -> int:
+        """Rows of the layer."""
+        return int(self.starts[-1])
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held."""
+        arrays = [self.xmin, self.ymin, self.order, self.offsets, self.starts]
+        if not self.points:
+            arrays += [self.xmax, self.ymax]
+        return int(sum(a.nbytes for a in arrays))
+
+    def query(self, bbox: BBox) -> np.ndarray:
+        """Layer row numbers (ascending) whose envelope meets ``bbox`` (edges included).
+
+        Exactly the rows :func:`_row_mask` keeps: ``xmax >= minx``, ``xmin <= maxx``,
+        ``ymax >= miny``, ``ymin <= maxy``, null envelopes never. The last few answers
+        are kept: a page and its ``numberMatched`` ask the same box in a row.
+        """
+        key = tuple(float(v) for v in bbox)
+        with self._lock:
+            hit = self._recent.get(key)
+        if hit is not None:
+            return hit
+        rows = self._query(*key)
+        rows.flags.writeable = False  # shared between callers
+        with self._lock:
+            self._recent[key] = rows
+            while len(self._recent) > 64:
+                self._recent.popitem(last=False)
+        return rows
+
+    def _query(self, minx: float, miny: float, maxx: float, maxy: float) -> np.ndarray:
+        if not len(self.order) or np.isnan([minx, miny, maxx, maxy]).any():
+            return np.empty(0, dtype=np.int64)
+        side = self.side
+        # rows are bucketed by their envelope's lower-left corner: one meeting the box
+        # has xmin in [minx - widest, maxx] (and likewise in y)
+        gx0, gx1 = (
+            int(c) for c in self._cells(np.array([minx - self.max_w, maxx]), self.x0, self.cell_w)
+        )
+        gy0, gy1 = (
+            int(c) for c in self._cells(np.array([miny - self.max_h, maxy]), self.y0, self.cell_h)
+        )
+        if (gy1 - gy0 + 1) * 8 > side:  # a large share of the grid: one vectorised pass
+            cand = self.order
+        else:
+            first = np.arange(gy0, gy1 + 1, dtype=np.int64) * side
+            lo, hi = self.offsets[first + gx0], self.offsets[first + gx1 + 1]
+            cand = np.concatenate(
+                [self.order[a:b] for a, b in zip(lo.tolist(), hi.tolist()) if b > a]
+                or [self.order[:0]]
+            )
+        keep = (self.xmin[cand] <= maxx) & (self.ymin[cand] <= maxy)
+        if self.points:
+            keep &= (self.xmin[cand] >= minx) & (self.ymin[cand] >= miny)
+        else:
+            keep &= (self.xmax[cand] >= minx) & (self.ymax[cand] >= miny)
+        return np.sort(cand[keep]).astype(np.int64, copy=False)
+
+
+_indexes: OrderedDict[tuple[str, ...], EnvelopeIndex] = OrderedDict()
+_index_bytes = [0]
+_index_lock = threading.Lock()
+_index_building: dict[tuple[str, ...], threading.Lock] = {}
+
+
+def envelope_index(paths: Sequence[Path]) -> EnvelopeIndex:
+    """The :class:`EnvelopeIndex` of a layer's files (built once per process, then kept).
+
+    Concurrent first queries of a layer wait for one build instead of each reading it.
+    """
+    key = tuple(str(p) for p in paths)
+    with _index_lock:
+        found = _indexes.get(key)
+        if found is not None:
+            _indexes.move_to_end(key)
+            return found
+        building = _index_building.setdefault(key, threading.Lock())
+    with building:
+        with _index_lock:
+            found = _indexes.get(key)
+        if found is not None:
+            return found
+        index = EnvelopeIndex(paths)
+        with _index_lock:
+            _indexes[key] = index
+            _index_bytes[0] += index.nbytes
+            while _index_bytes[0] > INDEX_MAX_BYTES and len(_indexes) > 1:
+                _, old = _indexes.popitem(last=False)
+                _index_bytes[0] -= old.nbytes
+            _index_building.pop(key, None)
+        return index
+
+
+def _take_rows(
+    index: EnvelopeIndex,
+    rows: np.ndarray,
+    wanted: list[str],
+    cache: ColumnCache | None,
+    stats: ReadStats | None,
+) -> pa.Table:
+    """Layer rows ``rows`` (ascending) of columns ``wanted``, as a scan would return them.
+
+    Only the row groups holding them are read (through ``cache``); a point layer's
+    geometry is packed from the index's coordinates, which are the exact doubles its
+    WKB was written from, so the big WKB column is not decoded.
+    """
+    synth_geom = index.points and GEOMETRY in wanted
+    read_cols = [c for c in wanted if not (synth_geom and c == GEOMETRY)]
+    group_of = np.searchsorted(index.starts, rows, side="right") - 1
+    cuts = np.flatnonzero(np.diff(group_of)) + 1
+    pieces = []
+    for sel in np.split(np.arange(len(rows)), cuts):
+        g = int(group_of[sel[0]])
+        path, rg = index.groups[g]
+        local = pa.array(rows[sel] - index.starts[g])
+        if read_cols:
+            pieces.append(_read_group(path, rg, read_cols, cache).take(local))
+        if stats is not None:
+            stats.add(1, int(index.starts[g + 1] - index.starts[g]))
+    if read_cols:
+        table = pa.concat_tables(pieces)
+    else:
+        table = pa.table({}).slice(0, 0)
+    if synth_geom:
+        wkb = _wkb_points(np.column_stack([index.xmin[rows], index.ymin[rows]]))
+        return pa.table({c: (wkb if c == GEOMETRY else table[c]) for c in wanted})
+    return table.select(wanted)
+
+
 def read_layer(
     paths: Sequence[Path],
     *,
@@ -591,6 +803,13 @@ def read_layer(
     pieces: list[pa.Table] = []
     skip = max(int(offset), 0)
     remaining = None if limit is None else max(int(limit), 0)
+    if need_bbox and not flt:  # a box alone: the envelope index finds the rows
+        rows = envelope_index(paths).query(bbox)[skip:]
+        if remaining is not None:
+            rows = rows[:remaining]
+        if not len(rows):
+            return schema.empty_table().select(wanted)
+        return _take_rows(envelope_index(paths), rows, wanted, cache, stats)
     for path in paths:
         meta = _part_meta(str(path))
         for rg, rows in enumerate(meta.num_rows):
@@ -646,6 +865,8 @@ def count_rows(
         return 0
     if not filters and bbox is None:
         return sum(_part_meta(str(p)).rows for p in paths)
+    if not filters and BBOX in layer_schema(paths).names:
+        return int(len(envelope_index(paths).query(bbox)))
     schema = layer_schema(paths)
     cols = [c for c, _, _ in _check_filters(filters, schema)]
     return read_layer(paths, columns=cols or [schema.names[0]], filters=filters, bbox=bbox).num_rows

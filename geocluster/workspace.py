@@ -1109,7 +1109,11 @@ def _canonical_dtypes(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
         if column in frame.columns and str(frame[column].dtype) != dtype:
             values = frame[column]
             if dtype == "boolean" and values.dtype == object:
-                values = values.map(lambda v: None if v is None or v != v else bool(v))
+                try:  # bools with nulls come from Arrow as objects; vectorised first
+                    frame[column] = values.astype("boolean")
+                    continue
+                except (TypeError, ValueError):
+                    values = values.map(lambda v: None if v is None or v != v else bool(v))
             frame[column] = values.astype(dtype)
     return frame
 

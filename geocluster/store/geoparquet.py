@@ -284,7 +284,7 @@ def pc_if_else(mask: np.ndarray, values: pa.Array) -> pa.Array:
     return pc.if_else(pa.array(mask), values, pa.scalar(None, values.type))
 
 
-def _dictionary_columns(table: pa.Table, sample_rows: int = 65_536) -> list[str]:
+def _dictionary_columns(table: pa.Table, sample_rows: int = 65_536) -> list[str] | bool:
     """Columns worth dictionary-encoding: those with few distinct values in a sample.
 
     Parquet's default dictionary-encodes every column and falls back page by page
@@ -293,6 +293,8 @@ def _dictionary_columns(table: pa.Table, sample_rows: int = 65_536) -> list[str]
     """
     import pyarrow.compute as pc
 
+    if table.num_rows < 50_000:
+        return True  # small layers: Parquet's default, not worth sampling
     head = table.slice(0, sample_rows)
     out: list[str] = []
     for fld in table.schema:

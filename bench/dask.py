@@ -6,7 +6,8 @@ Usage::
     python bench/dask.py --firms 1000000 --big-firms 0    # reduced: 1M, no 50M run
     python bench/dask.py --json out.json
 
-Data (seeded, ``--seed``): firms over a 1000 x 1000 km square in metres, generated in
+Data (seeded, ``--seed``): firms over a 1000 x 1000 km square in metres (beyond 5M firms
+a square grown with the register, same density: 3162 km for 50M), generated in
 chunks of ``--chunk`` firms straight into Hilbert-sorted Parquet part files by
 :func:`geocluster.engine.write_partitioned` (the generator never holds the whole
 register): 60% in 2,000 Gaussian clusters of width 0.5-10 km, 40% uniform background;
@@ -100,8 +101,14 @@ def _reset_peak() -> bool:
 def firm_chunks(n: int, chunk: int, seed: int):
     """Seeded firm chunks (DataFrames with x, y, division, region, employees)."""
     rng = np.random.default_rng(seed)
-    side = 1_000_000.0
-    k = 2000
+    # beyond 5M firms the square grows with the register, so that density (and thus
+    # what DBSCAN finds) stays that of the 5M layout: at 50M firms on 1000 km every
+    # background firm had ~60 neighbours within 1 km and the whole register chained
+    # into one cluster
+    scale = max(1.0, (n / 5_000_000) ** 0.5)
+    side = 1_000_000.0 * scale
+    k = int(round(2000 * scale * scale))
+    per_row = int(np.ceil(side / 50_000))
     centres = rng.uniform(0, side, (k, 2))
     sigma = rng.uniform(500, 10_000, k) / 4
     zipf = 1.0 / np.arange(1, 21)
@@ -121,7 +128,7 @@ def firm_chunks(n: int, chunk: int, seed: int):
         X = np.clip(X, 0, side - 1)
         emp = np.round(rng.lognormal(1.5, 1.2, m))
         emp[rng.random(m) < 0.1] = np.nan
-        reg = (X[:, 0] // 50_000).astype(int) * 20 + (X[:, 1] // 50_000).astype(int)
+        reg = (X[:, 0] // 50_000).astype(int) * per_row + (X[:, 1] // 50_000).astype(int)
         yield pd.DataFrame(
             {
                 "x": X[:, 0],

@@ -491,7 +491,9 @@ def _resolve_unido_regions(
         b = run.params.get("boundaries")
         if bounds_info is not None and b and not _refers(b, bounds_info):
             return False
-        return firms_info is None or any(_refers(run.params.get(p), firms_info) for p in firm_params)
+        return firms_info is None or any(
+            _refers(run.params.get(p), firms_info) for p in firm_params
+        )
 
     dyn = _run(ws, "dynamics", dynamics_run)
     if dyn is None:

@@ -263,7 +263,7 @@ def test_no_run_no_section_and_several_candidates(toy, tmp_path):
     with pytest.raises(WrongKind):
         collect(toy["ws"], "A", boundaries="toy_regions", clusters_run=toy["clusters"],
                 shiftshare_run=toy["relatedness"])  # fmt: skip
-    # a second shift-share run (this test runs last on the toy): listed, none chosen
+    # a second shift-share run (later tests on the toy name theirs): listed, none chosen
     other = run_shiftshare(toy["ws"], firms="toy_firms@1", firms_to="toy_firms@2",
                            boundaries="toy_regions", measure="firms")["run_id"]  # fmt: skip
     c = collect(toy["ws"], "A", boundaries="toy_regions", clusters_run=toy["clusters"])
@@ -277,6 +277,21 @@ def test_no_run_no_section_and_several_candidates(toy, tmp_path):
     assert (named["shiftshare"]["total"]["base"], named["shiftshare"]["total"]["final"]) == (
         30.0, 40.0,
     )  # fmt: skip
+
+
+def test_cli_names_the_runs(toy, tmp_path):
+    from geocluster.cli import main
+
+    out = tmp_path / "a.html"
+    code = main(["report", "A", "--boundaries", "toy_regions", "--clusters-run",
+                 toy["clusters"], "--dynamics-run", toy["dynamics"], "--relatedness-run",
+                 toy["relatedness"], "--shiftshare-run", toy["shiftshare"], "--out", str(out),
+                 "--workspace", str(toy["ws"].path)])  # fmt: skip
+    assert code == 0
+    html = out.read_text(encoding="utf-8")
+    for ref in ("dynamics", "shiftshare", "relatedness"):
+        assert toy[ref] in _section(html, "Sources and exact inputs")
+    assert "Region A (employees)" in _section(html, "Shift-share")
 
 
 def _oaxaca_employees(csv) -> float:

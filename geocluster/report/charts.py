@@ -173,7 +173,8 @@ def founding_chart(
         ax2.set_ylim(bottom=0)
         h1, l1 = ax.get_legend_handles_labels()
         h2, l2 = ax2.get_legend_handles_labels()
-        ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="upper left")
+        # upper centre: the first bar holds every firm founded before the series starts
+        ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="upper center")
     ax.set_title(title, fontsize=11)
     return _png(plt, fig, source)
 

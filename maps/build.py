@@ -184,6 +184,9 @@ class MapContext:
     sdg_run: Any = None
     change_run: Any = None
     institutions_run: Any = None
+    dynamics_run: Any = None
+    shiftshare_run: Any = None
+    relatedness_run: Any = None
     policy: Any = None
     notes: list[str] = field(default_factory=list)
     #: layer -> candidate ids when several could apply and none was named
@@ -206,6 +209,9 @@ LAYER_PARAMS = {
     "sdg": "sdg",
     "change": "change",
     "institutions": "institutions",
+    "dynamics": "dynamics",
+    "shiftshare": "shiftshare",
+    "relatedness": "relatedness",
 }
 
 
@@ -256,6 +262,9 @@ def resolve_context(
     sdg_run: str | None = None,
     change_run: str | None = None,
     institutions_run: str | None = None,
+    dynamics_run: str | None = None,
+    shiftshare_run: str | None = None,
+    relatedness_run: str | None = None,
 ) -> MapContext:
     """Choose what the map shows: the ids given, else the only candidate of each layer.
 
@@ -382,6 +391,11 @@ def resolve_context(
         ws, ctx, by_kind, firms_info, clusters, bounds_info,
         sdg_run=sdg_run, change_run=change_run, institutions_run=institutions_run,
     )  # fmt: skip
+    _resolve_unido_regions(
+        ws, ctx, by_kind, firms_info, clusters, bounds_info,
+        dynamics_run=dynamics_run, shiftshare_run=shiftshare_run,
+        relatedness_run=relatedness_run,
+    )  # fmt: skip
     for layer, ids in ctx.choices.items():
         ctx.notes.append(
             f"{len(ids)} candidates for the {layer} layer ({', '.join(ids[:4])}"
@@ -452,6 +466,55 @@ def _resolve_unido(
             runs = [r for r in runs if on_firms(r)]
         inst = _only(ctx, "institutions", runs)
     ctx.sdg_run, ctx.change_run, ctx.institutions_run = sdg, change, inst
+
+
+def _resolve_unido_regions(
+    ws,
+    ctx: MapContext,
+    by_kind: dict[str, list],
+    firms_info,
+    clusters,
+    bounds_info,
+    *,
+    dynamics_run: str | None,
+    shiftshare_run: str | None,
+    relatedness_run: str | None,
+) -> None:
+    """The dynamics, shift-share and relatedness runs, by the rule of :func:`resolve_context`.
+
+    Each is a candidate when it reads the chosen boundaries (when chosen) and the chosen
+    firms (for ``shiftshare`` either of its two versions); ``dynamics`` runs on the
+    chosen clusters run are preferred to the others.
+    """
+
+    def fits(run, *firm_params: str) -> bool:
+        b = run.params.get("boundaries")
+        if bounds_info is not None and b and not _refers(b, bounds_info):
+            return False
+        return firms_info is None or any(
+            _refers(run.params.get(p), firms_info) for p in firm_params
+        )
+
+    dyn = _run(ws, "dynamics", dynamics_run)
+    if dyn is None:
+        runs = [r for r in by_kind.get("dynamics", []) if fits(r, "firms")]
+        if clusters is not None:
+            runs = [r for r in runs if r.params.get("clusters") == clusters.id] or [
+                r for r in runs if not r.params.get("clusters")
+            ]
+        dyn = _only(ctx, "dynamics", runs)
+    shift = _run(ws, "shiftshare", shiftshare_run)
+    if shift is None:
+        shift = _only(
+            ctx, "shiftshare",
+            [r for r in by_kind.get("shiftshare", []) if fits(r, "firms", "firms_to")],
+        )  # fmt: skip
+    rel = _run(ws, "relatedness", relatedness_run)
+    if rel is None:
+        rel = _only(
+            ctx, "relatedness", [r for r in by_kind.get("relatedness", []) if fits(r, "firms")]
+        )
+    ctx.dynamics_run, ctx.shiftshare_run, ctx.relatedness_run = dyn, shift, rel
 
 
 def _when(created: Any) -> str:
@@ -1174,6 +1237,18 @@ BASEMAP_PANE = "gcBasemap"
 LABELS_PANE = "gcLabels"
 
 
+def _add_unido_regions(m, ws, ctx: MapContext, downloads: list) -> None:
+    """The dynamics, shift-share and relatedness layers (maps/unido.py), when resolved."""
+    from maps.unido import add_dynamics, add_relatedness, add_shiftshare
+
+    if ctx.dynamics_run is not None:
+        add_dynamics(m, ws, ctx, downloads)
+    if ctx.shiftshare_run is not None:
+        add_shiftshare(m, ws, ctx, downloads)
+    if ctx.relatedness_run is not None:
+        add_relatedness(m, ws, ctx, downloads)
+
+
 def _map_state(ctx: MapContext) -> dict[str, Any]:
     """What the page's layer chooser needs: each layer's input shown, and the choices."""
     shown = {
@@ -1190,6 +1265,9 @@ def _map_state(ctx: MapContext) -> dict[str, Any]:
         "sdg": ctx.sdg_run,
         "change": ctx.change_run,
         "institutions": ctx.institutions_run,
+        "dynamics": ctx.dynamics_run,
+        "shiftshare": ctx.shiftshare_run,
+        "relatedness": ctx.relatedness_run,
     }
     return {
         "shown": {k: v.id for k, v in shown.items() if v is not None},
@@ -1217,6 +1295,9 @@ def build_map(
     sdg_run: str | None = None,
     change_run: str | None = None,
     institutions_run: str | None = None,
+    dynamics_run: str | None = None,
+    shiftshare_run: str | None = None,
+    relatedness_run: str | None = None,
     basemap: bool = False,
     offline_basemap: bool = True,
     policy=None,
@@ -1235,6 +1316,9 @@ def build_map(
     sdg_run, change_run, institutions_run : str, optional
         Runs of the UNIDO cycle (same rule): the SDG proxies choropleth, the baseline ->
         follow-up change of the clusters, the support institutions and support gaps.
+    dynamics_run, shiftshare_run, relatedness_run : str, optional
+        Also of the UNIDO cycle (same rule): clusters by emergence year and the regional
+        growth of firms, the regional shift per region, the ECI per region.
     kde_raster : str, optional
         Raster id of a density surface (same rule).
     sector : str, optional
@@ -1273,6 +1357,9 @@ def build_map(
         sdg_run=sdg_run,
         change_run=change_run,
         institutions_run=institutions_run,
+        dynamics_run=dynamics_run,
+        shiftshare_run=shiftshare_run,
+        relatedness_run=relatedness_run,
     )
     if policy is None:
         from geocluster.disclosure import PERMISSIVE as policy
@@ -1393,6 +1480,7 @@ def build_map(
         add_change(m, ws, ctx, downloads)
     if ctx.institutions_run is not None:
         add_institutions(m, ws, ctx, downloads)
+    _add_unido_regions(m, ws, ctx, downloads)
     labels = JsLayer(
         f"gc.labelLayer({_js(tiles_url)}, {_js(COLORS)}, {{pane: {_js(LABELS_PANE)}}})",
         name="Place names (GeoNames)",

@@ -578,4 +578,462 @@ def _add_support_gaps(m, ws, ctx: MapContext, reach, radius: float):
     return layer
 
 
-__all__ = ["add_change", "add_institutions", "add_sdg"]
+# -- dynamics, shift-share, relatedness: region choropleths and cluster emergence ------------
+#: Diverging classes (ColorBrewer PRGn, 6): purple for a loss, green for a gain.
+DIVERGING_COLORS = ["#762a83", "#af8dc3", "#e7d4e8", "#d9f0d3", "#7fbf7b", "#1b7837"]
+#: Emergence years, oldest -> newest (ColorBrewer YlGnBu, 5 classes reversed: dark = old).
+EMERGENCE_COLORS = ["#253494", "#2c7fb8", "#41b6c4", "#a1dab4", "#ffffcc"]
+
+
+def _region_names(ws, b_ref: Any) -> dict[str, str]:
+    if not b_ref:
+        return {}
+    try:
+        regions = ws.read(b_ref)
+    except Exception:  # noqa: BLE001 - names are a nicety; ids still show
+        return {}
+    if "name" not in regions.columns:
+        return {}
+    return dict(zip(regions["region_id"].astype(str), regions["name"].astype(str), strict=True))
+
+
+def _signed(v: Any, digits: int = 0) -> str:
+    f = _num(v)
+    return "–" if f is None else f"{f:+,.{digits}f}"
+
+
+def _rate(v: Any) -> str:
+    f = _num(v)
+    return "–" if f is None else f"{100 * f:+.1f} % a year"
+
+
+def _diverging_bins(vals: np.ndarray) -> list[float]:
+    """Upper edges of 6 classes symmetric around 0 (a third and two thirds of the max |x|)."""
+    finite = np.abs(vals[np.isfinite(vals)])
+    top = float(finite.max()) if len(finite) else 0.0
+    if top == 0:
+        return [0.0]
+    a1, a2 = top / 3, 2 * top / 3
+    return [-a2, -a1, 0.0, a1, a2, top]
+
+
+def _diverging_color(v: float, bins: list[float]) -> str:
+    if not np.isfinite(v):
+        return "#cccccc"
+    if len(bins) == 1:
+        return "#f7f7f7"
+    return DIVERGING_COLORS[min(int(np.searchsorted(bins, v, side="left")), 5)]
+
+
+def _sequential(vals: np.ndarray) -> tuple[list[float], list[str], str]:
+    """Upper class edges, their colours (CHOROPLETH_COLORS) and the classifier's name."""
+    classes = _classify(vals)
+    bins = list(classes.bins) if classes is not None else []
+    return bins, (CHOROPLETH_COLORS[-len(bins) :] if bins else []), type(classes).__name__
+
+
+def _sequential_color(v: float, bins: list[float], colors: list[str]) -> str:
+    if not np.isfinite(v) or not bins:
+        return "#cccccc"
+    return colors[min(int(np.searchsorted(bins, v, side="left")), len(colors) - 1)]
+
+
+def _region_choropleth(
+    m,
+    frame: gpd.GeoDataFrame,
+    *,
+    name: str,
+    css: str,
+    legend_title: str,
+    legend_items: str,
+    legend_note: str,
+    show: bool,
+    downloads: list[_Download],
+    download_title: str,
+    collection: str,
+):
+    """A region layer whose ``fill`` and ``popup_html`` are set, with its legend."""
+    layer = folium.GeoJson(
+        _json_safe(_simplify(frame), ["region_id", "popup_html", "fill"]).to_json(
+            na="null", default=str
+        ),
+        name=name,
+        show=show,
+        pane=REGIONS_PANE,
+        renderer=REGIONS_RENDERER,
+        style_function=lambda f: {
+            "color": "#444",
+            "weight": 1,
+            "fillColor": f["properties"].get("fill") or "#cccccc",
+            "fillOpacity": 0.65,
+            "className": css,
+        },
+        popup=folium.GeoJsonPopup(fields=["popup_html"], labels=False, max_width=400),
+    )
+    layer.add_to(m)
+    m.add_child(LocalScripts(f"gc.preferPoints(MAP, {layer.get_name()});"))
+    downloads.append(_Download(layer, download_title, collection))
+    _add_control(
+        m,
+        _legend(legend_title, legend_items, legend_note),
+        position="bottomright",
+        css_class=f"{css}-legend",
+        layer=layer,
+    )
+    return layer
+
+
+def _table_rows(ws, run, layer: str, ctx: MapContext, count_col: str) -> pd.DataFrame | None:
+    """A run's table layer through the policy; suppressed rows dropped (never shown)."""
+    if layer not in run.layers:
+        return None
+    frame = ws.read_run(run.id, layer)
+    frame = pd.DataFrame(frame.drop(columns=frame.geometry.name)) if isinstance(
+        frame, gpd.GeoDataFrame
+    ) else pd.DataFrame(frame)  # fmt: skip
+    frame["region_id"] = frame["region_id"].astype(str)
+    frame = ctx.policy.apply(frame, kind="table", count_col=count_col)
+    return frame[~_enforced_nulls(frame, ctx)]
+
+
+def add_shiftshare(m, ws, ctx: MapContext, downloads: list[_Download]) -> None:
+    """The regional shift of a ``shiftshare`` run per region (diverging).
+
+    Popups give the three components and the region's top sectors by regional shift.
+    """
+    run = ctx.shiftshare_run
+    if "regions" not in run.layers:
+        return
+    frame = ws.read_run(run.id, "regions")
+    if not isinstance(frame, gpd.GeoDataFrame) or len(frame) == 0:
+        return
+    frame["region_id"] = frame["region_id"].astype(str)
+    frame = ctx.policy.apply(frame, kind="table", count_col="n_firms")
+    hidden = _enforced_nulls(frame, ctx)
+    unit = "firms" if run.params.get("measure") == "firms" else "employees"
+    names = _region_names(ws, run.params.get("boundaries"))
+    rows = _table_rows(ws, run, "rows", ctx, "n_firms")
+    base_v, final_v = run.params.get("firms"), run.params.get("firms_to")
+    growth = _num(run.summary.get("national_growth"))
+    vals = pd.to_numeric(frame["regional_shift"], errors="coerce").to_numpy(float)
+    vals = np.where(hidden, np.nan, vals)
+    if not np.isfinite(vals).any():
+        ctx.notes.append(f"shiftshare run {run.id}: no region may be shown")
+        return
+    bins = _diverging_bins(vals)
+    frame["fill"] = [_diverging_color(v, bins) for v in vals]
+    popups = []
+    for (_, row), h in zip(frame.iterrows(), hidden, strict=True):
+        rid = row["region_id"]
+        title = f"{names.get(rid, rid)}: shift-share of {unit}"
+        if h:
+            popups.append(
+                _table_html(
+                    title,
+                    [("Components", "suppressed (fewer firms than the disclosure threshold)")],
+                )  # fmt: skip
+            )
+            continue
+        items: list[tuple[str, Any]] = [
+            (f"Base ({base_v})", _count(row.get("base"))),
+            (f"Final ({final_v})", _count(row.get("final"))),
+            ("Change", _signed(row.get("change"))),
+            ("National share", _signed(row.get("national_share"), 1)),
+            ("Industry mix", _signed(row.get("industry_mix"), 1)),
+            ("Regional shift", _signed(row.get("regional_shift"), 1)),
+        ]
+        for col, label in (("competitive", "Competitive effect"), ("allocation", "Allocation")):
+            if _num(row.get(col)) is not None:
+                items.append((label, _signed(row.get(col), 1)))
+        text = _table_html(title, items)
+        if rows is not None:
+            mine = rows[rows["region_id"] == rid].copy()
+            mine["rs"] = pd.to_numeric(mine["regional_shift"], errors="coerce")
+            mine = mine.dropna(subset=["rs"])
+            mine = mine.reindex(mine["rs"].abs().sort_values(ascending=False).index).head(3)
+            if len(mine):
+                text += (
+                    "<div><small><b>Largest regional shifts:</b><br>"
+                    + "<br>".join(
+                        f"{html.escape(_sector_label(r.sector) or str(r.sector))}: "
+                        f"{_signed(r.rs, 1)} {unit}"
+                        for r in mine.itertuples()
+                    )
+                    + "</small></div>"
+                )
+        popups.append(
+            text + f"<div><small>{html.escape(unit)}, {html.escape(str(base_v))} → "
+            f"{html.escape(str(final_v))}; national + mix + shift = change; source: "
+            f"{html.escape(_src(run, 'shiftshare'))}</small></div>"
+        )
+    frame["popup_html"] = popups
+    lows = [None, *bins[:-1]]
+    labels = []
+    for lo, hi in zip(lows, bins, strict=True):
+        labels.append(
+            f"up to {_signed(hi, 0)}" if lo is None else f"{_signed(lo)} to {_signed(hi)}"
+        )
+    items = (
+        "".join(
+            f'<div><i style="background:{c}"></i>{html.escape(t)}</div>'
+            for c, t in zip(DIVERGING_COLORS, labels, strict=False)
+        )
+        + '<div><i style="background:#cccccc"></i>no data or suppressed</div>'
+    )
+    _region_choropleth(
+        m, frame,
+        name=f"Shift-share: regional shift (run {run.id}, {_when(run.created)})",
+        css="gc-shiftshare", legend_title=f"Regional shift ({unit})", legend_items=items,
+        legend_note=f"units: {unit}; {html.escape(str(base_v))} → {html.escape(str(final_v))}"
+        + (f", national growth {100 * growth:+.2f} %" if growth is not None else "")
+        + "<br>regional shift = change − national share − industry mix (Dunn 1960);"
+        " green: grew more than its sectors nationally<br>"
+        f"source: {html.escape(_src(run, 'shiftshare'))}",
+        show=False, downloads=downloads, download_title="Shift-share", collection=run.id,
+    )  # fmt: skip
+
+
+def add_relatedness(m, ws, ctx: MapContext, downloads: list[_Download]) -> None:
+    """The ECI of a ``relatedness`` run per region, popups with the nearby opportunities."""
+    run = ctx.relatedness_run
+    if "regions" not in run.layers:
+        return
+    frame = ws.read_run(run.id, "regions")
+    if not isinstance(frame, gpd.GeoDataFrame) or len(frame) == 0:
+        return
+    frame["region_id"] = frame["region_id"].astype(str)
+    # ECI and diversity rank regions by which sectors they have: public aggregates
+    frame = ctx.policy.apply(frame, kind="other")
+    names = _region_names(ws, run.params.get("boundaries"))
+    opp = _table_rows(ws, run, "opportunities", ctx, "n_firms")
+    eci = pd.to_numeric(frame["eci"], errors="coerce")
+    frame["eci_rank"] = eci.rank(ascending=False, method="min")
+    vals = eci.to_numpy(float)
+    bins, colors, classifier = _sequential(vals)
+    frame["fill"] = [_sequential_color(v, bins, colors) for v in vals]
+    n = int(np.isfinite(vals).sum())
+    popups = []
+    for _, row in frame.iterrows():
+        rid = row["region_id"]
+        rank = _num(row["eci_rank"])
+        items: list[tuple[str, Any]] = [
+            (
+                "Economic complexity (ECI)",
+                "–" if _num(row["eci"]) is None else f"{row['eci']:+.2f}",
+            ),
+            ("Rank", "–" if rank is None else f"{int(rank)} of {n}"),
+            ("Diversity (sectors with RCA ≥ 1)", _count(row.get("diversity"))),
+        ]
+        text = _table_html(f"{names.get(rid, rid)}: complexity", items)
+        if opp is not None:
+            mine = opp[opp["region_id"] == rid].sort_values("rank")
+            if len(mine):
+                text += "<div class=\"gc-opportunities\"><small><b>Nearby opportunities</b> " \
+                    "(dense, RCA &lt; 1):<br>" + "<br>".join(
+                    f"{html.escape(_sector_label(r.sector) or str(r.sector))}: density "
+                    f"{_num(r.density) or 0:.2f}, RCA {_num(r.rca) or 0:.2f}"
+                    for r in mine.itertuples()
+                ) + "</small></div>"  # fmt: skip
+        popups.append(
+            text + f"<div><small>{html.escape(str(run.params.get('measure')))} by ISIC "
+            f"{html.escape(str(run.params.get('sector_level')))}; source: "
+            f"{html.escape(_src(run, 'relatedness'))}</small></div>"
+        )
+    frame["popup_html"] = popups
+    lows = [float(np.nanmin(vals))] + bins[:-1] if bins else []
+    items = (
+        "".join(
+            f'<div><i style="background:{c}"></i>'
+            f"{f'{lo:+.2f} – {hi:+.2f}' if lo < hi else f'{hi:+.2f}'}</div>"
+            for c, lo, hi in zip(colors, lows, bins, strict=False)
+        )
+        + '<div><i style="background:#cccccc"></i>no data</div>'
+    )
+    _region_choropleth(
+        m, frame,
+        name=f"Economic complexity (ECI, run {run.id}, {_when(run.created)})",
+        css="gc-eci", legend_title="Economic complexity index (ECI)", legend_items=items,
+        legend_note="units: standard deviations from the regions' mean (Hidalgo–Hausmann "
+        f"eigenvector method); firms {html.escape(str(run.params.get('firms')))}, "
+        f"{html.escape(str(run.params.get('measure')))}<br>classes: {classifier} (mapclassify)"
+        f"<br>source: {html.escape(_src(run, 'relatedness'))}",
+        show=False, downloads=downloads, download_title="Economic complexity", collection=run.id,
+    )  # fmt: skip
+
+
+def add_dynamics(m, ws, ctx: MapContext, downloads: list[_Download]) -> None:
+    """A ``dynamics`` run: clusters by emergence year and the regional growth of firms.
+
+    The clusters' popups give their growth; the regions are a choropleth of the CAGR.
+    """
+    run = ctx.dynamics_run
+    span = f"{run.params.get('first_year')}–{run.params.get('last_year')}"
+    if "clusters" in run.layers:
+        _add_emergence(m, ws, ctx, downloads, run, span)
+    if "regions" in run.layers:
+        _add_region_growth(m, ws, ctx, downloads, run)
+
+
+def _add_emergence(m, ws, ctx, downloads, run, span: str) -> None:
+    frame = ws.read_run(run.id, "clusters")
+    if not isinstance(frame, gpd.GeoDataFrame) or len(frame) == 0:
+        return
+    frame["cluster_label"] = frame["cluster_id"].astype(str)
+    frame = ctx.policy.apply(frame, kind="clusters", count_col="n_firms")
+    frame = frame[~_enforced_nulls(frame, ctx) & ~frame.geometry.isna()].copy()
+    if len(frame) == 0:
+        ctx.notes.append(f"dynamics run {run.id}: no cluster may be shown")
+        return
+    has_year = "emergence_year" in frame.columns
+    years = pd.to_numeric(frame["emergence_year"], errors="coerce") if has_year else None
+    lo = run.params.get("first_year")
+    edges: list[float] = []
+    if years is not None and years.notna().any():
+        y0, y1 = float(years.min()), float(years.max())
+        step = max((y1 - y0) / len(EMERGENCE_COLORS), 1.0)
+        edges = [y0 + step * (i + 1) for i in range(len(EMERGENCE_COLORS) - 1)] + [y1]
+
+    def color(y: float | None) -> str:
+        if y is None or not edges:
+            return "#999999"
+        return EMERGENCE_COLORS[min(int(np.searchsorted(edges, y, side="left")), 4)]
+
+    popups, fills, tips = [], [], []
+    for _, row in frame.iterrows():
+        y = _num(row.get("emergence_year")) if has_year else None
+        before = bool(row.get("before_range")) if has_year else False
+        when = "–" if y is None else (f"{lo} or earlier" if before else f"{int(y)}")
+        items: list[tuple[str, Any]] = [
+            ("Emerged (first year past the threshold)", when),
+            ("Firms at emergence", _count(row.get("n_firms_at_emergence"))),
+            ("Firms now", _count(row.get("n_firms"))),
+            (
+                f"Firms {_count(row.get('firms_start'))} → {_count(row.get('firms_end'))}",
+                _rate(row.get("cagr_firms")),
+            ),
+        ]
+        if _num(row.get("employees_end")) is not None:
+            items.append((
+                f"Employees {_count(row.get('employees_start'))} → "
+                f"{_count(row.get('employees_end'))}",
+                _rate(row.get("cagr_employees")),
+            ))  # fmt: skip
+        popups.append(
+            _table_html(f"Cluster {row['cluster_label']}: emergence and growth", items)
+            + f"<div><small>growth: compound annual rate of the stock over the last "
+            f"{html.escape(str(run.params.get('growth_years')))} years of {span}; survivors only "
+            f"(the register holds the firms alive at its date); clusters run "
+            f"{html.escape(str(run.params.get('clusters')))}; source: "
+            f"{html.escape(_src(run, 'dynamics'))}</small></div>"
+        )
+        fills.append(color(y))
+        tips.append(when)
+    frame["popup_html"], frame["fill"], frame["emerged"] = popups, fills, tips
+    out = _json_safe(_simplify(frame, 0.0005), ["cluster_label", "emerged", "popup_html", "fill"])
+    layer = folium.GeoJson(
+        out.to_json(na="null", default=str),
+        name=f"Cluster emergence (run {run.id}, {_when(run.created)})",
+        show=False,
+        style_function=lambda f: {
+            "color": "#222222",
+            "weight": 2,
+            "fillColor": f["properties"].get("fill") or "#999999",
+            "fillOpacity": 0.7,
+            "className": "gc-emergence",
+        },
+        highlight_function=lambda f: {"weight": 4},
+        popup=folium.GeoJsonPopup(fields=["popup_html"], labels=False, max_width=420),
+        tooltip=folium.GeoJsonTooltip(
+            fields=["cluster_label", "emerged"], aliases=["cluster", "emerged"]
+        ),
+    )
+    layer.add_to(m)
+    m.add_child(LocalScripts(f"gc.preferPoints(MAP, {layer.get_name()});"))
+    downloads.append(_Download(layer, "Cluster emergence", f"{run.id}.clusters"))
+    lows = [float(years.min())] + edges[:-1] if edges else []
+    items = (
+        "".join(
+            f'<div><i style="background:{c}"></i>{int(np.ceil(a)) if i else int(a)}–{int(b)}</div>'
+            for i, (c, a, b) in enumerate(zip(EMERGENCE_COLORS, lows, edges, strict=False))
+            if i == 0 or int(np.ceil(a)) <= int(b)
+        )
+        + '<div><i style="background:#999999"></i>no emergence year</div>'
+    )
+    _add_control(
+        m,
+        _legend(
+            "Cluster emergence year",
+            items,
+            f"first year the cluster's firms founded by then formed a cluster (DBSCAN of "
+            f"clusters run {html.escape(str(run.params.get('clusters')))} re-run each year of "
+            f"{span}); firms {html.escape(str(run.params.get('firms')))}<br>source: "
+            f"{html.escape(_src(run, 'dynamics'))}",
+        ),
+        position="bottomright",
+        css_class="gc-emergence-legend",
+        layer=layer,
+    )
+
+
+def _add_region_growth(m, ws, ctx, downloads, run) -> None:
+    frame = ws.read_run(run.id, "regions")
+    if not isinstance(frame, gpd.GeoDataFrame) or len(frame) == 0:
+        return
+    frame["region_id"] = frame["region_id"].astype(str)
+    frame = ctx.policy.apply(frame, kind="table", count_col="firms_end")
+    hidden = _enforced_nulls(frame, ctx)
+    vals = pd.to_numeric(frame["cagr_firms"], errors="coerce").to_numpy(float)
+    vals = np.where(hidden, np.nan, vals)
+    if not np.isfinite(vals).any():
+        ctx.notes.append(f"dynamics run {run.id}: no region's growth may be shown")
+        return
+    names = _region_names(ws, run.params.get("boundaries"))
+    bins, colors, classifier = _sequential(vals)
+    frame["fill"] = [_sequential_color(v, bins, colors) for v in vals]
+    years = run.params.get("growth_years")
+    popups = []
+    for (_, row), h in zip(frame.iterrows(), hidden, strict=True):
+        rid = row["region_id"]
+        title = f"{names.get(rid, rid)}: growth of the firm stock"
+        if h:
+            popups.append(_table_html(title, [("Growth", "suppressed")]))
+            continue
+        popups.append(
+            _table_html(title, [
+                (f"Firms {_count(row.get('firms_start'))} → {_count(row.get('firms_end'))}",
+                 _rate(row.get("cagr_firms"))),
+                (f"Employees {_count(row.get('employees_start'))} → "
+                 f"{_count(row.get('employees_end'))}", _rate(row.get("cagr_employees"))),
+            ])
+            + f"<div><small>compound annual growth over the last {html.escape(str(years))} "
+            f"years; survivors only; source: {html.escape(_src(run, 'dynamics'))}</small></div>"
+        )  # fmt: skip
+    frame["popup_html"] = popups
+    lows = [float(np.nanmin(vals))] + bins[:-1] if bins else []
+    items = (
+        "".join(
+            f'<div><i style="background:{c}"></i>{_rate(lo)[:-7]} – {_rate(hi)}</div>'
+            for c, lo, hi in zip(colors, lows, bins, strict=False)
+        )
+        + '<div><i style="background:#cccccc"></i>no data or suppressed</div>'
+    )
+    _region_choropleth(
+        m, frame,
+        name=f"Regional growth of firms (run {run.id}, {_when(run.created)})",
+        css="gc-growth", legend_title="Growth of the firm stock", legend_items=items,
+        legend_note=f"units: % a year (compound, last {html.escape(str(years))} years to "
+        f"{html.escape(str(run.params.get('last_year')))}); firms "
+        f"{html.escape(str(run.params.get('firms')))}<br>classes: {classifier} (mapclassify)"
+        f"<br>source: {html.escape(_src(run, 'dynamics'))}",
+        show=False, downloads=downloads, download_title="Regional growth", collection=run.id,
+    )  # fmt: skip
+
+
+__all__ = [
+    "add_change",
+    "add_dynamics",
+    "add_institutions",
+    "add_relatedness",
+    "add_sdg",
+    "add_shiftshare",
+]

@@ -75,6 +75,23 @@ def web_map(
             description="institutions run id: support institutions and gaps (default: the only candidate)"
         ),
     ] = None,
+    dynamics: Annotated[
+        str | None,
+        Query(
+            description="dynamics run id: clusters by emergence year, regional growth (default: "
+            "the only candidate)"
+        ),
+    ] = None,
+    shiftshare: Annotated[
+        str | None,
+        Query(
+            description="shiftshare run id: regional shift choropleth (default: the only candidate)"
+        ),
+    ] = None,
+    relatedness: Annotated[
+        str | None,
+        Query(description="relatedness run id: ECI choropleth (default: the only candidate)"),
+    ] = None,
     basemap: Annotated[
         bool,
         Query(description="add the OpenStreetMap basemap (needs the internet; off by default)"),
@@ -108,6 +125,9 @@ def web_map(
         sdg_run=sdg,
         change_run=change,
         institutions_run=institutions,
+        dynamics_run=dynamics,
+        shiftshare_run=shiftshare,
+        relatedness_run=relatedness,
         basemap=basemap,
         offline_basemap=offline_basemap,
         policy=request.app.state.policy,

@@ -36,6 +36,22 @@ InstitutionsRun = Annotated[
           "clusters run, else on the firms)"),
 ]  # fmt: skip
 
+DynamicsRun = Annotated[
+    str | None,
+    Query(description="dynamics run for the report (default: the only one on the boundaries "
+          "and firms, else on the clusters run)"),
+]  # fmt: skip
+ShiftShareRun = Annotated[
+    str | None,
+    Query(description="shiftshare run for the report (default: the only one on the "
+          "boundaries and either firms version)"),
+]  # fmt: skip
+RelatednessRun = Annotated[
+    str | None,
+    Query(description="relatedness run for the report (default: the only one on the "
+          "boundaries and firms)"),
+]  # fmt: skip
+
 
 def _given(**kwargs: Any) -> dict[str, Any]:
     return {k: v for k, v in kwargs.items() if v is not None}
@@ -127,7 +143,9 @@ def peers(
             "description": "The report: profile, indicators against peers over time, "
             "clusters of the named run with their ranking components, specialisation, "
             "inequality, assets and gaps, SDG proxies, baseline -> follow-up cluster change, "
-            "support institutions and support gaps, a locator map and the exact inputs.",
+            "support institutions and support gaps, firm dynamics and cluster emergence, "
+            "shift-share, economic complexity and nearby opportunities, a locator map and the "
+            "exact inputs.",
         }
     },
 )
@@ -141,6 +159,9 @@ def report(
     assets: Assets = None,
     change_run: ChangeRun = None,
     institutions_run: InstitutionsRun = None,
+    dynamics_run: DynamicsRun = None,
+    shiftshare_run: ShiftShareRun = None,
+    relatedness_run: RelatednessRun = None,
     f: Annotated[Literal["html", "pdf"], Query(description="html or pdf")] = "html",
     ws=Depends(get_workspace),
 ) -> Response:
@@ -158,6 +179,9 @@ def report(
         assets=assets,
         change_run=change_run,
         institutions_run=institutions_run,
+        dynamics_run=dynamics_run,
+        shiftshare_run=shiftshare_run,
+        relatedness_run=relatedness_run,
         principal=principal_of(request),
         policy=request.app.state.policy,
     )

@@ -17,7 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="A region's profile, its indicators against its peers over time, its "
         "clusters (of the named clusters run) with their ranking components, "
         "specialisation, inequality, assets and gaps, SDG proxies, baseline -> follow-up "
-        "cluster change, support institutions and gaps, a locator map and the exact inputs. "
+        "cluster change, support institutions and gaps, dynamics, shift-share, complexity, "
+        "a locator map and the exact inputs. "
         "An input left out is used only when it is the only candidate.",
     )
     p.add_argument("region_id", metavar="REGION", help="region id, e.g. MX-OAX")
@@ -28,6 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--assets", help="assets dataset id")
     p.add_argument("--change-run", dest="change_run", help="change run (baseline -> follow-up)")
     p.add_argument("--institutions-run", dest="institutions_run", help="institutions run")
+    p.add_argument("--dynamics-run", dest="dynamics_run", help="dynamics run")
+    p.add_argument("--shiftshare-run", dest="shiftshare_run", help="shiftshare run")
+    p.add_argument("--relatedness-run", dest="relatedness_run", help="relatedness run")
     p.add_argument(
         "--out", required=True, help="output file; .pdf writes a PDF, .html an HTML page"
     )
@@ -55,6 +59,9 @@ def _report(args: argparse.Namespace) -> int:
         assets=args.assets,
         change_run=args.change_run,
         institutions_run=args.institutions_run,
+        dynamics_run=args.dynamics_run,
+        shiftshare_run=args.shiftshare_run,
+        relatedness_run=args.relatedness_run,
     )
     try:
         out.write_bytes(content)

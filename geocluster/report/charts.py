@@ -148,6 +148,37 @@ def components_chart(rows: Sequence[Mapping[str, Any]], components: Sequence[tup
     return _png(plt, fig, source)
 
 
+def founding_chart(
+    points: Sequence[tuple[int, float | None, float | None]], *, title: str, source: str | None
+) -> bytes:
+    """Firms by founding year (bars, left axis) and the stock of firms (line, right axis).
+
+    Parameters
+    ----------
+    points : [(year, new firms, stock of firms), ...]
+        None for a suppressed value (left out of the chart).
+    """
+    plt, fig, ax = _figure(7.0, 3.2)
+    years = [y for y, n, _ in points if n is not None]
+    ax.bar(years, [n for _, n, _ in points if n is not None], color=_PEER, width=0.8,
+           label="Firms founded that year")  # fmt: skip
+    ax.set_xlabel("Founding year")
+    ax.set_ylabel("Firms founded (number)", fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    stock = [(y, s) for y, _, s in points if s is not None]
+    if stock:
+        ax2 = ax.twinx()
+        ax2.plot(*zip(*stock, strict=True), color=_REGION, lw=2.2, label="Stock of firms")
+        ax2.set_ylabel("Stock of firms alive today (number)", fontsize=8)
+        ax2.set_ylim(bottom=0)
+        h1, l1 = ax.get_legend_handles_labels()
+        h2, l2 = ax2.get_legend_handles_labels()
+        # upper centre: the first bar holds every firm founded before the series starts
+        ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="upper center")
+    ax.set_title(title, fontsize=11)
+    return _png(plt, fig, source)
+
+
 def locator_map(shapes: Any, region_id: str, *, title: str, source: str | None) -> bytes:
     """The regions of the level in grey with ``region_id`` highlighted."""
     plt, fig, ax = _figure(5.5, 3.4)

@@ -76,6 +76,9 @@ def collect(
     assets: str | None = None,
     change_run: str | None = None,
     institutions_run: str | None = None,
+    dynamics_run: str | None = None,
+    shiftshare_run: str | None = None,
+    relatedness_run: str | None = None,
     principal: disclosure.Principal | None = None,
     policy: disclosure.DisclosurePolicy = disclosure.PERMISSIVE,
     k: int = 5,
@@ -95,6 +98,10 @@ def collect(
         The ``change`` run (baseline -> follow-up) and the ``institutions`` run shown;
         left out, the only run on the clusters run (else on the firms) is used, and with
         several the section lists them instead of choosing.
+    dynamics_run, shiftshare_run, relatedness_run : str, optional
+        The ``dynamics``, ``shiftshare`` and ``relatedness`` runs shown; left out, the
+        only run on the report's boundaries and firms (either version for shift-share;
+        for dynamics also the only one on the clusters run), several listed, none chosen.
     principal : Principal, optional
         The reader (None: the open single-user mode).
     policy : DisclosurePolicy
@@ -164,6 +171,17 @@ def collect(
     out["change"] = _change(ws, profile, shapes, principal, policy, inputs, change_run)
     out["institutions"] = _institutions(
         ws, profile, shapes, principal, policy, inputs, institutions_run
+    )
+    from geocluster.report.unido import (
+        dynamics_section,
+        relatedness_section,
+        shiftshare_section,
+    )
+
+    out["dynamics"] = dynamics_section(ws, profile, shapes, principal, policy, inputs, dynamics_run)
+    out["shiftshare"] = shiftshare_section(ws, profile, principal, policy, inputs, shiftshare_run)
+    out["relatedness"] = relatedness_section(
+        ws, profile, principal, policy, inputs, relatedness_run
     )
     out["inputs"] = inputs
     out["sources"] = [_source_of(ws, ref) for ref in inputs]

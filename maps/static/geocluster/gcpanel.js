@@ -35,12 +35,16 @@
     { key: "sdg", title: "SDG proxies", from: "runs", kind: "sdg" },
     { key: "change", title: "Cluster change", from: "runs", kind: "change" },
     { key: "institutions", title: "Support institutions", from: "runs", kind: "institutions" },
+    { key: "dynamics", title: "Cluster emergence and growth", from: "runs", kind: "dynamics" },
+    { key: "shiftshare", title: "Shift-share", from: "runs", kind: "shiftshare" },
+    { key: "relatedness", title: "Economic complexity", from: "runs", kind: "relatedness" },
   ];
   // choosing a layer's input drops the choices that depended on the previous one
   var DEPENDENTS = {
-    firms: ["clusters", "ranking", "kde", "specialization", "sdg", "change", "institutions"],
-    clusters: ["ranking", "change", "institutions"],
-    boundaries: ["specialization", "hotspots", "sdg"],
+    firms: ["clusters", "ranking", "kde", "specialization", "sdg", "change", "institutions",
+            "dynamics", "shiftshare", "relatedness"],
+    clusters: ["ranking", "change", "institutions", "dynamics"],
+    boundaries: ["specialization", "hotspots", "sdg", "dynamics", "shiftshare", "relatedness"],
     assets: ["gaps"],
   };
 

@@ -203,14 +203,26 @@ LAYER_PARAMS = {
 }
 
 
-def _dataset(ws, kind: str, chosen: str | None):
-    return ws.require(chosen, kind) if chosen else None
+def _dataset(ws, kind: str, chosen: str | None, visible=None):
+    if not chosen:
+        return None
+    info = ws.require(chosen, kind)
+    if visible is not None and not visible(info):
+        from geocluster.errors import DatasetNotFound
+
+        # what the caller may not see is answered as what does not exist
+        raise DatasetNotFound(f"no dataset {chosen!r} in this workspace")
+    return info
 
 
-def _run(ws, kind: str, chosen: str | None):
+def _run(ws, kind: str, chosen: str | None, visible=None):
     if not chosen:
         return None
     run = ws.run(chosen)
+    if visible is not None and not visible(run):
+        from geocluster.errors import RunNotFound
+
+        raise RunNotFound(f"no run {chosen!r} in this workspace")
     if run.kind != kind:
         from geocluster.errors import WrongKind
 
@@ -247,6 +259,7 @@ def resolve_context(
     ranking_run: str | None = None,
     specialization_run: str | None = None,
     gaps_run: str | None = None,
+    visible=None,
 ) -> MapContext:
     """Choose what the map shows: the ids given, else the only candidate of each layer.
 
@@ -256,18 +269,24 @@ def resolve_context(
     the assets overlapping the firms ...), and a layer is drawn only when exactly one
     candidate is left. With several, nothing is drawn for it and ``ctx.choices[layer]``
     lists them, for the map's layer chooser; the newest is never picked silently.
+
+    ``visible`` (a dataset, run or raster -> bool) keeps out what the caller may not
+    see: such a candidate does not exist for it, and naming one is a 404.
     """
     ctx = MapContext()
+    seen = visible or (lambda obj: True)
     by_kind: dict[str, list] = {}
     for run in ws.runs():
-        by_kind.setdefault(run.kind, []).append(run)
+        if seen(run):
+            by_kind.setdefault(run.kind, []).append(run)
     datasets: dict[str, list] = {}
     for d in ws.datasets():
-        datasets.setdefault(d.kind, []).append(d)
+        if seen(d):
+            datasets.setdefault(d.kind, []).append(d)
 
-    clusters = _run(ws, "clusters", clusters_run)
+    clusters = _run(ws, "clusters", clusters_run, visible)
     firms_info = _dataset(
-        ws, "firms", firms or (clusters.params.get("firms") if clusters else None)
+        ws, "firms", firms or (clusters.params.get("firms") if clusters else None), visible
     )
     if firms_info is None:
         firms_info = _only(ctx, "firms", datasets.get("firms", []))
@@ -277,10 +296,10 @@ def resolve_context(
             runs = [r for r in runs if r.params.get("firms") == firms_info.id]
         clusters = _only(ctx, "clusters", runs)
         if clusters is not None and firms_info is None:
-            firms_info = _dataset(ws, "firms", clusters.params.get("firms"))
+            firms_info = _dataset(ws, "firms", clusters.params.get("firms"), visible)
             ctx.choices.pop("firms", None)
 
-    ranking = _run(ws, "ranking", ranking_run)
+    ranking = _run(ws, "ranking", ranking_run, visible)
     if ranking is None and clusters is not None:
         ranking = _only(
             ctx,
@@ -290,8 +309,12 @@ def resolve_context(
 
     if kde_raster:
         kde = ws.raster(kde_raster)
+        if not seen(kde):
+            from geocluster.errors import RasterNotFound
+
+            raise RasterNotFound(f"no raster {kde_raster!r} in this workspace")
     else:
-        kdes = [r for r in ws.rasters() if r.kind == "kde"]
+        kdes = [r for r in ws.rasters() if r.kind == "kde" and seen(r)]
         if firms_info is not None:
             same = [r for r in kdes if r.meta.get("firms") == firms_info.id]
             # a surface that does not record its firms counts where it covers them
@@ -300,9 +323,12 @@ def resolve_context(
             ]
         kde = _only(ctx, "kde", kdes)
 
-    spec_run = _run(ws, "specialization", specialization_run)
+    spec_run = _run(ws, "specialization", specialization_run, visible)
     bounds_info = _dataset(
-        ws, "boundaries", boundaries or (spec_run.params.get("boundaries") if spec_run else None)
+        ws,
+        "boundaries",
+        boundaries or (spec_run.params.get("boundaries") if spec_run else None),
+        visible,
     )
     if bounds_info is None:
         all_b = datasets.get("boundaries", [])
@@ -321,7 +347,7 @@ def resolve_context(
             ],
         )
 
-    hot = _run(ws, "hotspots", hotspots_run)
+    hot = _run(ws, "hotspots", hotspots_run, visible)
     if hot is None and bounds_info is not None:
         hot = _only(
             ctx,
@@ -333,11 +359,13 @@ def resolve_context(
             ],
         )
 
-    ind = _dataset(ws, "indicators", indicators or (hot.params.get("indicators") if hot else None))
+    ind = _dataset(
+        ws, "indicators", indicators or (hot.params.get("indicators") if hot else None), visible
+    )
     if ind is None:
         ind = _only(ctx, "indicators", datasets.get("indicators", []))
 
-    assets_info = _dataset(ws, "assets", assets)
+    assets_info = _dataset(ws, "assets", assets, visible)
     if assets_info is None:
         ref = firms_info.bbox if firms_info else (bounds_info.bbox if bounds_info else None)
         all_a = datasets.get("assets", [])
@@ -347,7 +375,7 @@ def resolve_context(
             all_a = []  # no territory chosen yet: nothing to overlap
         assets_info = _only(ctx, "assets", all_a)
 
-    gaps = _run(ws, "assets", gaps_run)
+    gaps = _run(ws, "assets", gaps_run, visible)
     if gaps is None and assets_info is not None:
         gaps = _only(
             ctx,
@@ -1137,6 +1165,7 @@ def build_map(
     basemap: bool = False,
     offline_basemap: bool = True,
     policy=None,
+    visible=None,
 ) -> str:
     """Render the web map of a workspace as one HTML page.
 
@@ -1163,7 +1192,12 @@ def build_map(
         default, always offered in the layer control).
     policy : geocluster.disclosure.DisclosurePolicy, optional
         Applied to the embedded cluster hulls and LQ table (default: the permissive
-        policy). Firm points come from the tile endpoint, which applies it too.
+        policy). Firm points come from the tile endpoint, which applies it too. A
+        policy without firm points (a viewer's) also leaves out the firms' download
+        links (microdata need an editor key) and says firms are grid counts.
+    visible : callable, optional
+        ``visible(obj) -> bool`` for a dataset, run or raster: what the caller may see
+        (default: everything). Nothing else is drawn, listed or offered as a choice.
 
     Returns
     -------
@@ -1184,6 +1218,7 @@ def build_map(
         ranking_run=ranking_run,
         specialization_run=specialization_run,
         gaps_run=gaps_run,
+        visible=visible,
     )
     if policy is None:
         from geocluster.disclosure import PERMISSIVE as policy
@@ -1248,14 +1283,26 @@ def build_map(
             name=f"Firms ({ctx.firms.ref})",
         )
         layer.add_to(m)
-        downloads.append(_Download(layer, "Firms", ctx.firms.id))
+        points = bool(getattr(policy, "firm_points", True))
+        if points:  # below editor the firms' items are refused (403): no dead links
+            downloads.append(_Download(layer, "Firms", ctx.firms.id))
         _add_control(
             m,
             _legend(
                 "Firms",
-                '<div><i style="background:#3182bd;border-radius:50%"></i>one firm (from zoom 12)</div>'
-                '<div><i style="background:#08519c;border-radius:50%;opacity:.55"></i>'
-                "firms per grid cell (area ∝ count)</div>",
+                (
+                    '<div><i style="background:#3182bd;border-radius:50%"></i>one firm (from zoom 12)</div>'
+                    if points
+                    else ""
+                )
+                + '<div><i style="background:#08519c;border-radius:50%;opacity:.55"></i>'
+                "firms per grid cell (area ∝ count)</div>"
+                + (
+                    ""
+                    if points
+                    else "<div><small>confidential: counts of 3 or more firms in fixed "
+                    "grid cells at every zoom</small></div>"
+                ),
                 f"source: {html.escape(ctx.firms.source or ctx.firms.name)}"
                 f"<br>dataset: {html.escape(_src(ctx.firms))}",
             ),

@@ -144,10 +144,22 @@ class SecuritySettings(BaseSettings):
         2.0, gt=0, le=1024, description="largest JSON (or other non-upload) request body"
     )
     rate_limit_per_minute: int = Field(
-        600, ge=1, le=1_000_000, description="requests per minute per key (or client IP)"
+        600,
+        ge=1,
+        le=1_000_000,
+        description="requests in any minute per API key or token (anonymous: per client IP)",
     )
     rate_limit_burst: int = Field(
-        120, ge=1, le=1_000_000, description="requests allowed at once above the steady rate"
+        120,
+        ge=1,
+        le=1_000_000,
+        description="requests in any second per key (a map view fetches ~100 tiles at once)",
+    )
+    rate_limit_storage_uri: str = Field(
+        "memory://",
+        pattern=r"^(memory|redis|rediss|redis\+sentinel|redis\+cluster|memcached|mongodb|valkey)://",
+        description="slowapi storage of the rate-limit counters: memory:// (per worker "
+        "process) or a shared redis:// / memcached:// store for several workers",
     )
 
 

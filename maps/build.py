@@ -550,6 +550,41 @@ def _cluster_rows(row: pd.Series) -> list[tuple[str, Any]]:
     return [(k, v) for k, v in rows if v is not None]
 
 
+def _grid_outlines(ws, run, frame: gpd.GeoDataFrame, policy) -> gpd.GeoDataFrame | None:
+    """Below editor: each cluster's outline as the union of its safe public-grid cells.
+
+    A hull (even smoothed) follows firm locations; the fixed grid does not
+    (:func:`geocluster.disclosure.safe_cluster_outlines`). Clusters the policy
+    suppressed, or without a safe cell, are left out; without the run's per-firm
+    labels nothing is drawn.
+    """
+    from geocluster.disclosure import safe_cluster_outlines
+
+    labels = None
+    for name in run.layers:
+        layer = ws.read_run(run.id, name)
+        if isinstance(layer, gpd.GeoDataFrame) and {"cluster_id"} <= set(layer.columns):
+            if len(layer) and set(layer.geometry.dropna().geom_type.unique()) <= {"Point"}:
+                labels = layer
+                break
+    if labels is None:
+        return None
+    pts = labels[labels.geometry.notna()].to_crs("EPSG:4326")
+    outlines = safe_cluster_outlines(
+        pts.geometry.x.to_numpy(),
+        pts.geometry.y.to_numpy(),
+        pts["cluster_id"].to_numpy(),
+        policy.public_zoom,
+        min_count=policy.min_contributors,
+    )
+    outlines = outlines[outlines.geometry.notna()]
+    if "disclosure" in frame.columns:
+        frame = frame[frame["disclosure"].eq("ok")]
+    frame = pd.DataFrame(frame.drop(columns=frame.geometry.name))
+    frame = frame.merge(outlines[["cluster_id", "geometry"]], on="cluster_id", how="inner")
+    return gpd.GeoDataFrame(frame, geometry="geometry", crs="EPSG:4326")
+
+
 def _add_clusters(m, ws, ctx: MapContext, downloads: list[_Download]) -> None:
     run = ctx.clusters_run
     found = _polygon_layer(ws, run, prefer=("clusters", "hulls", "summary"))
@@ -569,6 +604,11 @@ def _add_clusters(m, ws, ctx: MapContext, downloads: list[_Download]) -> None:
         if c in hulls.columns
     ]
     frame = ctx.policy.apply(hulls, kind="clusters")
+    if not getattr(ctx.policy, "firm_points", True):
+        frame = _grid_outlines(ws, run, frame, ctx.policy)
+        if frame is None or len(frame) == 0:
+            ctx.notes.append(f"clusters run {run.id}: no cluster can be outlined safely")
+            return
     rank_rows: list[tuple[str, str]] = []  # (label, column)
     if ranking is not None:
         # the ranking's score and components, each labelled with its weight; columns the

@@ -225,11 +225,38 @@ def _assert_no_secret(server, text: str, where: str) -> None:
     assert not leaked, (where, leaked[:5])
 
 
+def _check_grid_outlines(m: MapPage) -> None:
+    """Cluster outlines drawn for a viewer are unions of public-grid cells: every
+    vertex is a corner of the zoom-13 grid, none a firm location."""
+    from geocluster.disclosure import PUBLIC_ZOOM
+
+    rings = m.s.page.evaluate(
+        f"""() => {{
+            const out = [];
+            {MAP_JS}.eachLayer(l => {{
+                if (!l.feature || !l.getLatLngs || !l.options.className ||
+                    l.options.className.indexOf('gc-cluster') < 0) return;
+                out.push(l.getLatLngs().flat(3).map(p => [p.lng, p.lat]));
+            }});
+            return out;
+        }}"""
+    )
+    assert rings, "no cluster outline on the viewer's map"
+    n = 1 << PUBLIC_ZOOM
+    for ring in rings:
+        for lon, lat in ring:
+            gx = (lon + 180.0) / 360.0 * n
+            rad = math.radians(lat)
+            gy = (1 - math.log(math.tan(rad) + 1 / math.cos(rad)) / math.pi) / 2 * n
+            assert abs(gx - round(gx)) < 1e-3 and abs(gy - round(gy)) < 1e-3, (lon, lat)
+
+
 def _check_viewer_public(server, chromium, key: str | None) -> None:
     m = MapPage(chromium, server["base"], key)
     try:
         _assert_no_secret(server, m.html, "map html")
         assert "firms per grid cell" in m.html and "one firm (from zoom 12)" not in m.html
+        _check_grid_outlines(m)
         lon, lat = _dense_centre(server)
         clicked = 0
         for z in ZOOMS:

@@ -228,15 +228,8 @@ def _announce_auth(app: FastAPI) -> None:
 
 
 def _policy(settings: Settings):
-    from geocluster.disclosure import DisclosurePolicy
-
-    d = settings.disclosure
-    return DisclosurePolicy(
-        min_contributors=d.min_contributors,
-        round_to=d.round_to,
-        firm_points=d.public_firm_points,
-        enforce=d.enforce,
-    )
+    """The workspace's disclosure policy, from ``GEOCLUSTER_*`` (DisclosureSettings)."""
+    return settings.disclosure.policy()
 
 
 def _version() -> str:

@@ -4,7 +4,7 @@
   (``X-API-Key`` or ``Authorization: Bearer``: a geocluster key, else an OIDC JWT when
   configured) and answers 401 for bad credentials; caps non-upload bodies (413);
   refuses state-changing requests that a cross-site HTML form could send; applies
-  per-principal rate limits (429); requires ``editor`` for ``POST /analyses/*`` and
+  per-principal rate limits with slowapi (429 with ``Retry-After``); requires ``editor`` for ``POST /analyses/*`` and
   records analysis runs in the audit log.
 - :func:`get_principal` and :func:`require` are the FastAPI dependencies of routes.
 - :func:`can_see_dataset`, :func:`can_see_run`, :func:`visible_collection` decide
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 from collections import OrderedDict
 from typing import Any
@@ -297,35 +296,52 @@ def check_microdata(principal: Principal, coll, columns) -> None:
 
 
 # -- rate limits --------------------------------------------------------------------------
-class TokenBucket:
-    """Per-key token buckets: ``rate_per_minute`` steady, ``burst`` at once.
+class RateLimits:
+    """Per-principal rate limits on slowapi's limiter (the ``limits`` library).
 
-    A small in-process limiter (slowapi's fixed windows would let 2x the rate through
-    at a window edge); bounded to ``max_keys`` buckets, least recently used dropped.
+    Two moving windows per key: ``burst`` requests in any second and
+    ``rate_per_minute`` in any minute. A moving window has no edge at which twice the
+    rate gets through (as fixed windows do). The key is the principal's id
+    (``key:<id>``, ``oidc:<sub>``), or ``ip:<address>`` for anonymous callers and
+    bad credentials. ``storage_uri`` is slowapi's: ``memory://`` per process, or a
+    shared ``redis://`` / ``memcached://`` store for several workers.
     """
 
-    def __init__(self, rate_per_minute: float, burst: int, max_keys: int = 10_000) -> None:
-        self.rate_per_s = rate_per_minute / 60.0
-        self.burst = float(burst)
-        self.max_keys = max_keys
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
-        self._lock = threading.Lock()
+    def __init__(self, rate_per_minute: int, burst: int, storage_uri: str = "memory://") -> None:
+        from limits import parse
+        from slowapi import Limiter
 
-    def take(self, key: str, now: float | None = None) -> float:
-        """Spend one token; return 0 if allowed, else the seconds until one is free."""
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            tokens, last = self._buckets.pop(key, (self.burst, now))
-            tokens = min(self.burst, tokens + (now - last) * self.rate_per_s)
-            wait = 0.0
-            if tokens >= 1.0:
-                tokens -= 1.0
-            else:
-                wait = (1.0 - tokens) / self.rate_per_s
-            self._buckets[key] = (tokens, now)
-            while len(self._buckets) > self.max_keys:
-                self._buckets.popitem(last=False)
-            return wait
+        self.limiter = Limiter(
+            key_func=lambda request: "",  # the key is the principal's, given to take()
+            strategy="moving-window",
+            storage_uri=storage_uri,
+            key_prefix="geocluster",
+        )
+        self.items = (parse(f"{int(burst)}/second"), parse(f"{int(rate_per_minute)}/minute"))
+
+    def take(self, key: str) -> tuple[float, str]:
+        """Spend one request of ``key``.
+
+        Returns ``(0, "")`` if allowed, else the seconds until the full window frees a
+        slot and that limit (``"60 per 1 minute"``).
+        """
+        backend = self.limiter.limiter
+        for item in self.items:
+            if not backend.test(item, key):
+                reset = backend.get_window_stats(item, key).reset_time
+                return max(0.001, reset - time.time()), str(item)
+        for item in self.items:
+            backend.hit(item, key)
+        return 0.0, ""
+
+
+def _too_many(wait_s: float, limit: str, who: str) -> tuple[str, dict[str, str]]:
+    """The one-line reason and ``Retry-After`` of a 429."""
+    retry = max(1, int(wait_s + 0.999))
+    return (
+        f"too many requests: rate limit of {limit} for {who} reached; retry after {retry} s",
+        {"Retry-After": str(retry)},
+    )
 
 
 # -- the middleware -----------------------------------------------------------------------
@@ -341,7 +357,9 @@ class EdgeMiddleware:
         self.fastapi_app = fastapi_app
         s = fastapi_app.state.settings.security
         self.max_body = int(s.max_json_mb * 1024 * 1024)
-        self.bucket = TokenBucket(s.rate_limit_per_minute, s.rate_limit_burst)
+        self.limits = RateLimits(
+            s.rate_limit_per_minute, s.rate_limit_burst, s.rate_limit_storage_uri
+        )
         # who started each background job (jobs may live in memory, not the catalog)
         fastapi_app.state.job_owners = OrderedDict()
 
@@ -370,8 +388,9 @@ class EdgeMiddleware:
             principal = resolve_principal(app, headers)
         if principal is None:
             client = scope.get("client") or ("unknown", 0)
-            if self.bucket.take(f"ip:{client[0]}") > 0:  # guessing keys is rate limited too
-                await _reply(scope, receive, send, 429, "too many requests; slow down")
+            wait, limit = self.limits.take(f"ip:{client[0]}")  # guessing keys is limited too
+            if wait > 0:
+                await _reply(scope, receive, send, 429, *_too_many(wait, limit, "this client"))
                 return
             await _reply(
                 scope,
@@ -402,16 +421,14 @@ class EdgeMiddleware:
         if principal.kind != "open":  # one local user is not rate limited
             client = scope.get("client") or ("unknown", 0)
             key = principal.id if principal.kind in ("key", "oidc") else f"ip:{client[0]}"
-            wait = self.bucket.take(key)
+            wait, limit = self.limits.take(key)
             if wait > 0:
-                await _reply(
-                    scope,
-                    receive,
-                    send,
-                    429,
-                    "too many requests; slow down",
-                    {"Retry-After": str(max(1, int(wait + 0.999)))},
+                who = (
+                    "this API key"
+                    if principal.kind == "key"
+                    else ("this token" if principal.kind == "oidc" else "this client")
                 )
+                await _reply(scope, receive, send, 429, *_too_many(wait, limit, who))
                 return
 
         checks_inputs = path.startswith(INPUT_PREFIXES) and not principal.at_least("admin")
@@ -608,7 +625,7 @@ def record(request: Request, action: str, target: str | None, detail: dict | Non
 
 __all__ = [
     "EdgeMiddleware",
-    "TokenBucket",
+    "RateLimits",
     "audit_router",
     "can_see_collection",
     "can_see_dataset",

@@ -48,6 +48,19 @@ def settings_for_serve(
     ``GEOCLUSTER_TILE_WARM_ON_START`` / ``GEOCLUSTER_WARM_ON_START`` say otherwise, and
     so are the pre-built pyramids unless ``GEOCLUSTER_TILE_PYRAMIDS`` is set.
     """
+    from pydantic import ValidationError
+
+    from api.settings import settings_error
+
+    try:  # a bad GEOCLUSTER_* value: one line and exit 2, not a traceback
+        settings = _settings(workspace, host, port)
+        settings.disclosure.policy()  # and the policy's own checks
+    except ValidationError as exc:
+        raise settings_error(exc) from None
+    return settings
+
+
+def _settings(workspace, host: str | None, port: int | None) -> Settings:
     overrides: dict = {"workspace": Path(workspace)}
     tile_updates = {}
     if "GEOCLUSTER_TILE_WARM_ON_START" not in os.environ:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _ENV = SettingsConfigDict(env_prefix="GEOCLUSTER_", extra="ignore")
@@ -113,24 +113,86 @@ class UploadSettings(BaseSettings):
 
 
 class DisclosureSettings(BaseSettings):
-    """Confidentiality switches the API passes to :mod:`geocluster.disclosure`."""
+    """The disclosure policy (:class:`geocluster.disclosure.DisclosurePolicy`) knobs.
+
+    Editors and admins get the policy as set here (permissive unless ``enforce``);
+    viewers and anonymous callers always get it enforced, without firm points.
+    """
 
     model_config = _ENV
 
     public_firm_points: bool = Field(
         True,
-        description="serve individual firm points at high zoom; when false firms are always aggregated",
+        description="serve individual firm points at high zoom to editors; when false "
+        "firms are always aggregated, for everyone",
     )
-    min_contributors: int = Field(3, ge=1, le=1000, description="firms behind a published cell")
-    round_to: int | None = Field(None, ge=1, description="round published counts to this multiple")
-    enforce: bool = Field(False, description="suppress (not only flag) cells under the threshold")
+    min_contributors: int = Field(
+        3, ge=1, le=1000, description="firms behind a published cell, cluster or table row"
+    )
+    dominance_n: int = Field(
+        2, ge=1, le=100, description="(n, k) dominance rule: the n largest firms of a cell ..."
+    )
+    dominance_k: float = Field(
+        0.85, gt=0, le=1, description="... may hold at most this share of its employment"
+    )
+    p_percent: float = Field(
+        0.10,
+        ge=0,
+        le=1,
+        description="p%% rule: the rest of a cell beyond its two largest firms must be at "
+        "least this share of the largest (0 turns the rule off)",
+    )
+    round_to: int | None = Field(
+        None, ge=1, le=1000, description="round published counts to this multiple"
+    )
+    enforce: bool = Field(
+        False, description="suppress (not only flag) cells under the rules for editors too"
+    )
+    public_zoom: int = Field(
+        13,
+        ge=0,
+        le=20,
+        description="Web-Mercator zoom of the fixed grid that firm points and cluster "
+        "outlines of analysis results are published in below editor (13: cells of "
+        "about 4.9 km at the equator)",
+    )
     public_grid_max_zoom: int = Field(
         16,
         ge=0,
         le=24,
-        description="finest Web-Mercator grid of the firm counts shown below editor "
-        "(16: cells of about 600 m at the equator), so high zooms still show safe cells",
+        description="finest Web-Mercator grid of the firm counts in tiles below editor "
+        "(16: cells of about 600 m at the equator); deeper tiles show these cells",
     )
+    bandwidth_floor_m: float = Field(
+        1000.0,
+        ge=0,
+        le=1_000_000,
+        description="smallest KDE bandwidth (metres) whose surface viewers may see",
+    )
+    hull_smoothing_m: float = Field(
+        250.0,
+        ge=0,
+        le=100_000,
+        description="buffer (metres) that moves cluster hull edges off firm locations "
+        "when firm points are not published",
+    )
+
+    def policy(self):
+        """The :class:`~geocluster.disclosure.DisclosurePolicy` these settings describe."""
+        from geocluster.disclosure import DisclosurePolicy
+
+        return DisclosurePolicy(
+            min_contributors=self.min_contributors,
+            dominance_k=self.dominance_n,  # the policy names (k, p) what SDC calls (n, k)
+            dominance_p=self.dominance_k,
+            round_to=self.round_to,
+            firm_points=self.public_firm_points,
+            enforce=self.enforce,
+            hull_smoothing_m=self.hull_smoothing_m,
+            p_percent=self.p_percent if self.p_percent > 0 else None,
+            public_zoom=self.public_zoom,
+            bandwidth_floor_m=self.bandwidth_floor_m,
+        )
 
 
 class SecuritySettings(BaseSettings):
@@ -153,10 +215,22 @@ class SecuritySettings(BaseSettings):
         2.0, gt=0, le=1024, description="largest JSON (or other non-upload) request body"
     )
     rate_limit_per_minute: int = Field(
-        600, ge=1, le=1_000_000, description="requests per minute per key (or client IP)"
+        600,
+        ge=1,
+        le=1_000_000,
+        description="requests in any minute per API key or token (anonymous: per client IP)",
     )
     rate_limit_burst: int = Field(
-        120, ge=1, le=1_000_000, description="requests allowed at once above the steady rate"
+        120,
+        ge=1,
+        le=1_000_000,
+        description="requests in any second per key (a map view fetches ~100 tiles at once)",
+    )
+    rate_limit_storage_uri: str = Field(
+        "memory://",
+        pattern=r"^(memory|redis|rediss|redis\+sentinel|redis\+cluster|memcached|mongodb|valkey)://",
+        description="slowapi storage of the rate-limit counters: memory:// (per worker "
+        "process) or a shared redis:// / memcached:// store for several workers",
     )
 
 
@@ -205,3 +279,20 @@ class Settings(BaseSettings):
     upload: UploadSettings = Field(default_factory=UploadSettings)
     disclosure: DisclosureSettings = Field(default_factory=DisclosureSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+
+
+def settings_error(exc: ValidationError) -> Exception:
+    """A bad setting as one line naming its environment variable (for exit 2).
+
+    Returns a :class:`geocluster.errors.InvalidInput` the CLI prints as
+    ``geocluster: error: …``; the value itself is not echoed (it may be a secret).
+    """
+    from geocluster.errors import InvalidInput
+
+    parts = []
+    for err in exc.errors()[:3]:
+        field = ".".join(str(p) for p in err.get("loc", ()) if not isinstance(p, int))
+        name = field.rsplit(".", 1)[-1] if field else "?"
+        parts.append(f"GEOCLUSTER_{name.upper()}: {err.get('msg', 'invalid')}")
+    more = f" (and {len(exc.errors()) - 3} more)" if len(exc.errors()) > 3 else ""
+    return InvalidInput("bad setting " + "; ".join(parts) + more)

@@ -113,8 +113,20 @@ class DisclosurePolicy:
     def __post_init__(self) -> None:
         if self.min_contributors < 1:
             raise InvalidInput(f"expected min_contributors >= 1, got {self.min_contributors}")
+        if self.dominance_k < 1:
+            raise InvalidInput(f"expected dominance_k (firms) >= 1, got {self.dominance_k}")
         if not 0 < self.dominance_p <= 1:
             raise InvalidInput(f"expected dominance_p in (0, 1], got {self.dominance_p}")
+        if self.p_percent is not None and not 0 <= self.p_percent <= 1:
+            raise InvalidInput(f"expected p_percent in [0, 1] or None, got {self.p_percent}")
+        if self.round_to is not None and self.round_to < 1:
+            raise InvalidInput(f"expected round_to >= 1 or None, got {self.round_to}")
+        if not 0 <= self.public_zoom <= 30:
+            raise InvalidInput(f"expected public_zoom in 0..30, got {self.public_zoom}")
+        for name in ("bandwidth_floor_m", "hull_smoothing_m"):
+            value = getattr(self, name)
+            if not np.isfinite(value) or value < 0:
+                raise InvalidInput(f"expected {name} >= 0 (metres), got {value}")
 
     # -- entry point ----------------------------------------------------------------------
     def apply(

@@ -215,14 +215,26 @@ LAYER_PARAMS = {
 }
 
 
-def _dataset(ws, kind: str, chosen: str | None):
-    return ws.require(chosen, kind) if chosen else None
+def _dataset(ws, kind: str, chosen: str | None, visible=None):
+    if not chosen:
+        return None
+    info = ws.require(chosen, kind)
+    if visible is not None and not visible(info):
+        from geocluster.errors import DatasetNotFound
+
+        # what the caller may not see is answered as what does not exist
+        raise DatasetNotFound(f"no dataset {chosen!r} in this workspace")
+    return info
 
 
-def _run(ws, kind: str, chosen: str | None):
+def _run(ws, kind: str, chosen: str | None, visible=None):
     if not chosen:
         return None
     run = ws.run(chosen)
+    if visible is not None and not visible(run):
+        from geocluster.errors import RunNotFound
+
+        raise RunNotFound(f"no run {chosen!r} in this workspace")
     if run.kind != kind:
         from geocluster.errors import WrongKind
 
@@ -265,6 +277,7 @@ def resolve_context(
     dynamics_run: str | None = None,
     shiftshare_run: str | None = None,
     relatedness_run: str | None = None,
+    visible=None,
 ) -> MapContext:
     """Choose what the map shows: the ids given, else the only candidate of each layer.
 
@@ -274,18 +287,24 @@ def resolve_context(
     the assets overlapping the firms ...), and a layer is drawn only when exactly one
     candidate is left. With several, nothing is drawn for it and ``ctx.choices[layer]``
     lists them, for the map's layer chooser; the newest is never picked silently.
+
+    ``visible`` (a dataset, run or raster -> bool) keeps out what the caller may not
+    see: such a candidate does not exist for it, and naming one is a 404.
     """
     ctx = MapContext()
+    seen = visible or (lambda obj: True)
     by_kind: dict[str, list] = {}
     for run in ws.runs():
-        by_kind.setdefault(run.kind, []).append(run)
+        if seen(run):
+            by_kind.setdefault(run.kind, []).append(run)
     datasets: dict[str, list] = {}
     for d in ws.datasets():
-        datasets.setdefault(d.kind, []).append(d)
+        if seen(d):
+            datasets.setdefault(d.kind, []).append(d)
 
-    clusters = _run(ws, "clusters", clusters_run)
+    clusters = _run(ws, "clusters", clusters_run, visible)
     firms_info = _dataset(
-        ws, "firms", firms or (clusters.params.get("firms") if clusters else None)
+        ws, "firms", firms or (clusters.params.get("firms") if clusters else None), visible
     )
     if firms_info is None:
         firms_info = _only(ctx, "firms", datasets.get("firms", []))
@@ -295,10 +314,10 @@ def resolve_context(
             runs = [r for r in runs if r.params.get("firms") == firms_info.id]
         clusters = _only(ctx, "clusters", runs)
         if clusters is not None and firms_info is None:
-            firms_info = _dataset(ws, "firms", clusters.params.get("firms"))
+            firms_info = _dataset(ws, "firms", clusters.params.get("firms"), visible)
             ctx.choices.pop("firms", None)
 
-    ranking = _run(ws, "ranking", ranking_run)
+    ranking = _run(ws, "ranking", ranking_run, visible)
     if ranking is None and clusters is not None:
         ranking = _only(
             ctx,
@@ -308,8 +327,12 @@ def resolve_context(
 
     if kde_raster:
         kde = ws.raster(kde_raster)
+        if not seen(kde):
+            from geocluster.errors import RasterNotFound
+
+            raise RasterNotFound(f"no raster {kde_raster!r} in this workspace")
     else:
-        kdes = [r for r in ws.rasters() if r.kind == "kde"]
+        kdes = [r for r in ws.rasters() if r.kind == "kde" and seen(r)]
         if firms_info is not None:
             same = [r for r in kdes if r.meta.get("firms") == firms_info.id]
             # a surface that does not record its firms counts where it covers them
@@ -318,9 +341,12 @@ def resolve_context(
             ]
         kde = _only(ctx, "kde", kdes)
 
-    spec_run = _run(ws, "specialization", specialization_run)
+    spec_run = _run(ws, "specialization", specialization_run, visible)
     bounds_info = _dataset(
-        ws, "boundaries", boundaries or (spec_run.params.get("boundaries") if spec_run else None)
+        ws,
+        "boundaries",
+        boundaries or (spec_run.params.get("boundaries") if spec_run else None),
+        visible,
     )
     if bounds_info is None:
         all_b = datasets.get("boundaries", [])
@@ -339,7 +365,7 @@ def resolve_context(
             ],
         )
 
-    hot = _run(ws, "hotspots", hotspots_run)
+    hot = _run(ws, "hotspots", hotspots_run, visible)
     if hot is None and bounds_info is not None:
         hot = _only(
             ctx,
@@ -351,11 +377,13 @@ def resolve_context(
             ],
         )
 
-    ind = _dataset(ws, "indicators", indicators or (hot.params.get("indicators") if hot else None))
+    ind = _dataset(
+        ws, "indicators", indicators or (hot.params.get("indicators") if hot else None), visible
+    )
     if ind is None:
         ind = _only(ctx, "indicators", datasets.get("indicators", []))
 
-    assets_info = _dataset(ws, "assets", assets)
+    assets_info = _dataset(ws, "assets", assets, visible)
     if assets_info is None:
         ref = firms_info.bbox if firms_info else (bounds_info.bbox if bounds_info else None)
         all_a = datasets.get("assets", [])
@@ -365,7 +393,7 @@ def resolve_context(
             all_a = []  # no territory chosen yet: nothing to overlap
         assets_info = _only(ctx, "assets", all_a)
 
-    gaps = _run(ws, "assets", gaps_run)
+    gaps = _run(ws, "assets", gaps_run, visible)
     if gaps is None and assets_info is not None:
         gaps = _only(
             ctx,
@@ -390,11 +418,12 @@ def resolve_context(
     _resolve_unido(
         ws, ctx, by_kind, firms_info, clusters, bounds_info,
         sdg_run=sdg_run, change_run=change_run, institutions_run=institutions_run,
+        visible=visible,
     )  # fmt: skip
     _resolve_unido_regions(
         ws, ctx, by_kind, firms_info, clusters, bounds_info,
         dynamics_run=dynamics_run, shiftshare_run=shiftshare_run,
-        relatedness_run=relatedness_run,
+        relatedness_run=relatedness_run, visible=visible,
     )  # fmt: skip
     for layer, ids in ctx.choices.items():
         ctx.notes.append(
@@ -423,6 +452,7 @@ def _resolve_unido(
     sdg_run: str | None,
     change_run: str | None,
     institutions_run: str | None,
+    visible=None,
 ) -> None:
     """The SDG, change and institutions runs, by the rule of :func:`resolve_context`.
 
@@ -435,7 +465,7 @@ def _resolve_unido(
     def on_firms(run) -> bool:
         return firms_info is None or any(_refers(i, firms_info) for i in run.inputs)
 
-    sdg = _run(ws, "sdg", sdg_run)
+    sdg = _run(ws, "sdg", sdg_run, visible)
     if sdg is None and bounds_info is not None:
         sdg = _only(
             ctx,
@@ -447,7 +477,7 @@ def _resolve_unido(
                 and (firms_info is None or _refers(r.params.get("firms"), firms_info))
             ],
         )
-    change = _run(ws, "change", change_run)
+    change = _run(ws, "change", change_run, visible)
     if change is None:
         runs = by_kind.get("change", [])
         if clusters is not None:
@@ -457,7 +487,7 @@ def _resolve_unido(
         else:
             runs = [r for r in runs if on_firms(r)]
         change = _only(ctx, "change", runs)
-    inst = _run(ws, "institutions", institutions_run)
+    inst = _run(ws, "institutions", institutions_run, visible)
     if inst is None:
         runs = by_kind.get("institutions", [])
         if clusters is not None:
@@ -479,6 +509,7 @@ def _resolve_unido_regions(
     dynamics_run: str | None,
     shiftshare_run: str | None,
     relatedness_run: str | None,
+    visible=None,
 ) -> None:
     """The dynamics, shift-share and relatedness runs, by the rule of :func:`resolve_context`.
 
@@ -495,7 +526,7 @@ def _resolve_unido_regions(
             _refers(run.params.get(p), firms_info) for p in firm_params
         )
 
-    dyn = _run(ws, "dynamics", dynamics_run)
+    dyn = _run(ws, "dynamics", dynamics_run, visible)
     if dyn is None:
         runs = [r for r in by_kind.get("dynamics", []) if fits(r, "firms")]
         if clusters is not None:
@@ -503,13 +534,13 @@ def _resolve_unido_regions(
                 r for r in runs if not r.params.get("clusters")
             ]
         dyn = _only(ctx, "dynamics", runs)
-    shift = _run(ws, "shiftshare", shiftshare_run)
+    shift = _run(ws, "shiftshare", shiftshare_run, visible)
     if shift is None:
         shift = _only(
             ctx, "shiftshare",
             [r for r in by_kind.get("shiftshare", []) if fits(r, "firms", "firms_to")],
         )  # fmt: skip
-    rel = _run(ws, "relatedness", relatedness_run)
+    rel = _run(ws, "relatedness", relatedness_run, visible)
     if rel is None:
         rel = _only(
             ctx, "relatedness", [r for r in by_kind.get("relatedness", []) if fits(r, "firms")]
@@ -662,6 +693,41 @@ def _cluster_rows(row: pd.Series) -> list[tuple[str, Any]]:
     return [(k, v) for k, v in rows if v is not None]
 
 
+def _grid_outlines(ws, run, frame: gpd.GeoDataFrame, policy) -> gpd.GeoDataFrame | None:
+    """Below editor: each cluster's outline as the union of its safe public-grid cells.
+
+    A hull (even smoothed) follows firm locations; the fixed grid does not
+    (:func:`geocluster.disclosure.safe_cluster_outlines`). Clusters the policy
+    suppressed, or without a safe cell, are left out; without the run's per-firm
+    labels nothing is drawn.
+    """
+    from geocluster.disclosure import safe_cluster_outlines
+
+    labels = None
+    for name in run.layers:
+        layer = ws.read_run(run.id, name)
+        if isinstance(layer, gpd.GeoDataFrame) and {"cluster_id"} <= set(layer.columns):
+            if len(layer) and set(layer.geometry.dropna().geom_type.unique()) <= {"Point"}:
+                labels = layer
+                break
+    if labels is None:
+        return None
+    pts = labels[labels.geometry.notna()].to_crs("EPSG:4326")
+    outlines = safe_cluster_outlines(
+        pts.geometry.x.to_numpy(),
+        pts.geometry.y.to_numpy(),
+        pts["cluster_id"].to_numpy(),
+        policy.public_zoom,
+        min_count=policy.min_contributors,
+    )
+    outlines = outlines[outlines.geometry.notna()]
+    if "disclosure" in frame.columns:
+        frame = frame[frame["disclosure"].eq("ok")]
+    frame = pd.DataFrame(frame.drop(columns=frame.geometry.name))
+    frame = frame.merge(outlines[["cluster_id", "geometry"]], on="cluster_id", how="inner")
+    return gpd.GeoDataFrame(frame, geometry="geometry", crs="EPSG:4326")
+
+
 def _add_clusters(m, ws, ctx: MapContext, downloads: list[_Download]) -> None:
     run = ctx.clusters_run
     found = _polygon_layer(ws, run, prefer=("clusters", "hulls", "summary"))
@@ -681,6 +747,11 @@ def _add_clusters(m, ws, ctx: MapContext, downloads: list[_Download]) -> None:
         if c in hulls.columns
     ]
     frame = ctx.policy.apply(hulls, kind="clusters")
+    if not getattr(ctx.policy, "firm_points", True):
+        frame = _grid_outlines(ws, run, frame, ctx.policy)
+        if frame is None or len(frame) == 0:
+            ctx.notes.append(f"clusters run {run.id}: no cluster can be outlined safely")
+            return
     rank_rows: list[tuple[str, str]] = []  # (label, column)
     if ranking is not None:
         # the ranking's score and components, each labelled with its weight; columns the
@@ -1301,6 +1372,7 @@ def build_map(
     basemap: bool = False,
     offline_basemap: bool = True,
     policy=None,
+    visible=None,
 ) -> str:
     """Render the web map of a workspace as one HTML page.
 
@@ -1333,7 +1405,12 @@ def build_map(
         default, always offered in the layer control).
     policy : geocluster.disclosure.DisclosurePolicy, optional
         Applied to the embedded cluster hulls and LQ table (default: the permissive
-        policy). Firm points come from the tile endpoint, which applies it too.
+        policy). Firm points come from the tile endpoint, which applies it too. A
+        policy without firm points (a viewer's) also leaves out the firms' download
+        links (microdata need an editor key) and says firms are grid counts.
+    visible : callable, optional
+        ``visible(obj) -> bool`` for a dataset, run or raster: what the caller may see
+        (default: everything). Nothing else is drawn, listed or offered as a choice.
 
     Returns
     -------
@@ -1360,6 +1437,7 @@ def build_map(
         dynamics_run=dynamics_run,
         shiftshare_run=shiftshare_run,
         relatedness_run=relatedness_run,
+        visible=visible,
     )
     if policy is None:
         from geocluster.disclosure import PERMISSIVE as policy
@@ -1424,14 +1502,26 @@ def build_map(
             name=f"Firms ({ctx.firms.ref})",
         )
         layer.add_to(m)
-        downloads.append(_Download(layer, "Firms", ctx.firms.id))
+        points = bool(getattr(policy, "firm_points", True))
+        if points:  # below editor the firms' items are refused (403): no dead links
+            downloads.append(_Download(layer, "Firms", ctx.firms.id))
         _add_control(
             m,
             _legend(
                 "Firms",
-                '<div><i style="background:#3182bd;border-radius:50%"></i>one firm (from zoom 12)</div>'
-                '<div><i style="background:#08519c;border-radius:50%;opacity:.55"></i>'
-                "firms per grid cell (area ∝ count)</div>",
+                (
+                    '<div><i style="background:#3182bd;border-radius:50%"></i>one firm (from zoom 12)</div>'
+                    if points
+                    else ""
+                )
+                + '<div><i style="background:#08519c;border-radius:50%;opacity:.55"></i>'
+                "firms per grid cell (area ∝ count)</div>"
+                + (
+                    ""
+                    if points
+                    else "<div><small>confidential: counts of 3 or more firms in fixed "
+                    "grid cells at every zoom</small></div>"
+                ),
                 f"source: {html.escape(ctx.firms.source or ctx.firms.name)}"
                 f"<br>dataset: {html.escape(_src(ctx.firms))}",
             ),

@@ -11,7 +11,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
+from api.auth import can_see_dataset, can_see_raster, can_see_run, get_principal
 from api.deps import get_workspace
+from geocluster.auth import Principal
 
 router = APIRouter(tags=["map"])
 
@@ -104,8 +106,18 @@ def web_map(
         ),
     ] = True,
     ws=Depends(get_workspace),
+    principal: Principal = Depends(get_principal),
 ) -> HTMLResponse:
+    """The map as the caller may see it.
+
+    Only the datasets, runs and rasters it may see; below editor the disclosure-safe
+    layers (firms as grid counts, cluster hulls and LQ tables under the enforced
+    policy, no withheld density surface).
+    """
+    from api.routers.features import _policy_for
     from maps import build_map
+
+    policy = _policy_for(request, principal)
 
     html = build_map(
         ws,
@@ -130,6 +142,33 @@ def web_map(
         relatedness_run=relatedness,
         basemap=basemap,
         offline_basemap=offline_basemap,
-        policy=request.app.state.policy,
+        policy=policy,
+        visible=None if principal.at_least("admin") else _visible(ws, principal, policy),
     )
     return HTMLResponse(html)
+
+
+def _visible(ws, principal: Principal, policy):
+    """``obj -> bool``: whether the caller may see a dataset, run or raster on the map.
+
+    Below editor a density surface the raster tiles would refuse (bandwidth under the
+    floor, too few firms) is left out too, rather than drawn as a layer of 403s.
+    """
+    from geocluster.workspace import DatasetInfo, RasterInfo, RunInfo
+
+    def visible(obj) -> bool:
+        if isinstance(obj, DatasetInfo):
+            return can_see_dataset(principal, obj)
+        if isinstance(obj, RunInfo):
+            return can_see_run(ws, principal, obj)
+        if isinstance(obj, RasterInfo):
+            if not can_see_raster(ws, principal, obj):
+                return False
+            if principal.sees_microdata:
+                return True
+            from api.routers.tiles import _check_surface
+
+            return not _check_surface(obj, policy, refuse=False)
+        return False
+
+    return visible

@@ -131,7 +131,12 @@ def tiling_token(settings: Settings, policy, audience: str) -> str:
         t.tile_grid_cells,
         t.points_min_zoom,
     )
-    return f"{opts!r}|{policy!r}|{audience}"
+    if audience == "open":
+        return f"{opts!r}|{policy!r}|{audience}"
+    # "cells2": safe cells without employment, never finer than the public grid
+    # (archives and ETags of the older ones differ)
+    grid = settings.disclosure.public_grid_max_zoom
+    return f"{opts!r}|{policy!r}|{audience}|cells2|grid{grid}"
 
 
 def is_fixed_version(collection_id: str, coll) -> bool:
@@ -218,6 +223,10 @@ def load_index(ws, coll, policy):
     # their grid cells leave (each tile's cells go through the policy as a table)
     if kind not in ("firms", "labels") or policy.firm_points:
         frame = policy.apply(frame, kind=kind)
+    elif "employees" in frame.columns:
+        # a cell's employment is a magnitude the dominance and p% rules protect, and
+        # tile cells only pass the threshold: below editor cells carry counts alone
+        frame = frame.drop(columns=["employees"])
     if policy.enforce and not policy.firm_points and "disclosure" in frame.columns:
         frame = frame[frame["disclosure"].isin(["ok"])]  # a suppressed cluster: no outline
     index = build_index(frame, LAYER_NAME)
@@ -233,16 +242,62 @@ def collection_index(app, ws, coll, audience: str = "open"):
     return cache.get(key, coll.layer, lambda: load_index(ws, coll, policy))
 
 
-def render_tile(index, z: int, x: int, y: int, opts: TileOptions, policy) -> bytes:
-    """Encode tile ``z/x/y`` of an index: the dynamic path and the pyramids share it."""
+def render_tile(
+    index, z: int, x: int, y: int, opts: TileOptions, policy, finest: int | None = None
+) -> bytes:
+    """Encode tile ``z/x/y`` of an index: the dynamic path and the pyramids share it.
+
+    ``finest``: the zoom of the public grid (points aggregated, none individual). Deeper
+    tiles carry the cells of that grid, not finer ones (:func:`_coarse_cells_tile`).
+    """
     if hasattr(index, "cells"):
 
         def cells_filter(cells: pd.DataFrame) -> pd.DataFrame:
             out = policy.apply(cells, kind="table", count_col="count")
             return out[pd.to_numeric(out["count"], errors="coerce").notna()]
 
+        if finest is not None and z > finest and not opts.individual_points:
+            return _coarse_cells_tile(index, z, x, y, opts, finest, cells_filter)
         return index.tile(z, x, y, opts, cells_filter=cells_filter)
     return index.tile(z, x, y, opts)
+
+
+def _coarse_cells_tile(index, z: int, x: int, y: int, opts: TileOptions, finest: int, keep):
+    """Tile ``z/x/y`` (``z > finest``) drawing the cells of the zoom-``finest`` grid.
+
+    A deeper tile cut into its own cells would publish counts finer than the public
+    grid (and, under the threshold, nothing: an empty map when zoomed in). Each cell of
+    the ``finest`` grid around the tile is placed at its centre in this tile's units,
+    so neighbouring tiles draw the same symbol; cells whose symbol cannot reach the
+    tile are left out.
+    """
+    from api.mvt import encode_point_layer
+
+    d = z - finest
+    px, py = x >> d, y >> d
+    cells = index.cells(finest, px, py, 1, buffer_cells=1)
+    if len(cells):
+        cells = keep(cells)
+    if len(cells) == 0:
+        return b""
+    scale = 1 << d  # tiles of zoom z per cell side
+    cx = ((px + cells["cell_x"].to_numpy() + 0.5) * scale - x) * opts.extent
+    cy = ((py + cells["cell_y"].to_numpy() + 0.5) * scale - y) * opts.extent
+    pad = opts.point_buffer
+    near = (cx >= -pad) & (cx < opts.extent + pad) & (cy >= -pad) & (cy < opts.extent + pad)
+    if not near.any():
+        return b""
+    props = {
+        "count": cells["count"].to_numpy()[near].astype(np.int64),
+        "aggregated": np.ones(int(near.sum()), dtype=bool),
+    }
+    return encode_point_layer(
+        index.layer_name,
+        np.floor(cx[near]).astype(np.int64),
+        np.floor(cy[near]).astype(np.int64),
+        props,
+        extent=opts.extent,
+    )
 
 
 @router.get(
@@ -363,7 +418,8 @@ def _render_tile(
 ):
     index = collection_index(request.app, ws, coll, audience)
     kind = getattr(index, "disclosure_kind", "other")
-    return render_tile(index, z, x, y, tile_options(settings, policy, kind, z), policy)
+    finest = None if policy.firm_points else settings.disclosure.public_grid_max_zoom
+    return render_tile(index, z, x, y, tile_options(settings, policy, kind, z), policy, finest)
 
 
 @router.get(

@@ -268,6 +268,15 @@ def relatedness_result(
     table = _wide(long, value)
     report(0.6, "relatedness and complexity")
     rel = relatedness(table)
+    warnings = []
+    parts = rel.components()
+    if parts > 1:
+        # the eigenvector method's exact answer, but not a ranking: say so
+        warnings.append(
+            f"the region-sector network (RCA >= 1) falls into {parts} disconnected parts "
+            f"(second eigenvalue {rel.eigenvalue:.6f}): ECI only tells those parts apart "
+            "and ranks nothing within them"
+        )
     counts = long.set_index(["region_id", "sector"])["n_firms"]
 
     def with_counts(frame: pd.DataFrame) -> pd.DataFrame:
@@ -297,6 +306,8 @@ def relatedness_result(
         layers={"regions": layer, "density": density, "opportunities": opportunities},
         summary={
             "eigenvalue": jsonable(rel.eigenvalue),
+            "components": parts,
+            "warnings": warnings,
             **stored_kinds(
                 regions="public",
                 density=("region_table", "n_firms"),
@@ -318,6 +329,8 @@ def relatedness_result(
             "diversity": jsonable(rel.diversity.to_dict()),
             "ubiquity": jsonable(rel.ubiquity.to_dict()),
             "eigenvalue": jsonable(rel.eigenvalue),
+            "components": parts,
+            "warnings": warnings,
             "proximity": jsonable(rel.proximity_edges(min_phi=float(min_phi))),
             "density": None,
             "opportunities": None,

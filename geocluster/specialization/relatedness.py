@@ -72,6 +72,24 @@ class Relatedness:
     ubiquity: pd.Series
     eigenvalue: float
 
+    def components(self) -> int:
+        """Connected components of the region–sector presence network (``M``).
+
+        More than one means the second eigenvalue is 1 and ECI only tells the
+        components apart: it ranks nothing within them.
+        """
+        from scipy.sparse import bmat, csr_matrix
+        from scipy.sparse.csgraph import connected_components
+
+        m = csr_matrix(self.presence.to_numpy(dtype=float))
+        keep_r = np.asarray(m.sum(axis=1)).ravel() > 0
+        keep_s = np.asarray(m.sum(axis=0)).ravel() > 0
+        m = m[keep_r][:, keep_s]
+        if m.shape[0] == 0:
+            return 0
+        graph = bmat([[None, m], [m.T, None]])
+        return int(connected_components(graph, directed=False)[0])
+
     def density_rows(self) -> pd.DataFrame:
         """Long table ``region_id, sector, density, rca`` (the API's ``density`` rows)."""
         d = self.density.stack(future_stack=True).rename("density")

@@ -116,6 +116,7 @@ def _relatedness_text(r: Mapping[str, Any]) -> str:
     for v, k in eci[:10]:
         opp = [o["sector"] for o in r["opportunities"] if o["region_id"] == k]
         lines.append(f"  {k:>10} ECI {v:+.2f}  nearby: {', '.join(map(str, opp)) or '-'}")
+    lines.extend(f"warning: {w}" for w in r.get("warnings") or [])
     return "\n".join(lines)
 
 

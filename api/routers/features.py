@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import can_see_collection, check_collection, check_microdata, get_principal
 from api.deps import MAX_ITEMS_INDEX, ItemsDep, get_workspace
+from api.outlines import publish
 from geocluster.auth import Principal
 from geocluster.errors import InvalidInput, NotFound
 from geocluster.io import csv_safe
@@ -484,7 +485,7 @@ def _items_page(collection_id: str, request: Request, query, ws, principal: Prin
             offset=query.offset,
             properties=query.properties,
         )
-        frame = policy.apply(frame, kind=disclosure_kind(coll, frame, ws))
+        frame = publish(ws, coll, frame, policy, disclosure_kind(coll, frame, ws))
         returned = len(frame)
     # the layer resolved above, not the id again: a version landing meanwhile
     # cannot make the count and the page disagree
@@ -547,7 +548,7 @@ def item(
     if len(frame) == 0:
         raise NotFound(f"no feature {feature_id!r} in collection {collection_id!r}")
     policy = _policy_for(request, principal)
-    frame = policy.apply(frame.iloc[:1], kind=disclosure_kind(coll, frame, ws))
+    frame = publish(ws, coll, frame.iloc[:1], policy, disclosure_kind(coll, frame, ws))
     offset = int(feature_id) if id_col is None else 0
     fc = json.loads(_geojson(frame, offset=offset, id_col=id_col))
     feature = fc["features"][0]

@@ -31,6 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import check_collection, get_principal, visible_raster
 from api.deps import get_settings, get_workspace
 from api.errors import TileOutsideBounds
+from api.outlines import publish
 from api.routers.features import disclosure_kind
 from api.settings import Settings
 from api.tiling import (
@@ -133,10 +134,11 @@ def tiling_token(settings: Settings, policy, audience: str) -> str:
     )
     if audience == "open":
         return f"{opts!r}|{policy!r}|{audience}"
-    # "cells2": safe cells without employment, never finer than the public grid
+    # "cells2": safe cells without employment, never finer than the public grid;
+    # "outlines2": run cluster outlines as unions of safe grid cells, not hulls
     # (archives and ETags of the older ones differ)
     grid = settings.disclosure.public_grid_max_zoom
-    return f"{opts!r}|{policy!r}|{audience}|cells2|grid{grid}"
+    return f"{opts!r}|{policy!r}|{audience}|cells2|outlines2|grid{grid}"
 
 
 def is_fixed_version(collection_id: str, coll) -> bool:
@@ -222,7 +224,8 @@ def load_index(ws, coll, policy):
     # firm points pass the policy whole when it publishes them; otherwise only
     # their grid cells leave (each tile's cells go through the policy as a table)
     if kind not in ("firms", "labels") or policy.firm_points:
-        frame = policy.apply(frame, kind=kind)
+        # below editor a run's cluster hulls become unions of safe grid cells
+        frame = publish(ws, coll, frame, policy, kind)
     elif "employees" in frame.columns:
         # a cell's employment is a magnitude the dominance and p% rules protect, and
         # tile cells only pass the threshold: below editor cells carry counts alone

@@ -111,3 +111,50 @@ def test_bad_input():
         relatedness(np.ones((3, 3)))
     with pytest.raises(InvalidInput, match="top_n"):
         nearby_opportunities(relatedness(_table(1)), top_n=0)
+
+
+def test_components_of_the_presence_network():
+    # Reference: hand reading of the hand example above. M = [[1,0,0],[1,1,0],[0,0,1]]:
+    # {a, b, s1, s2} and {c, s3} share no edge -> two parts; the second eigenvalue of
+    # M~ is then exactly 1 and ECI only separates the parts.
+    table = pd.DataFrame({"s1": [8, 4, 0], "s2": [2, 5, 2], "s3": [0, 1, 8]}, index=["a", "b", "c"])
+    out = relatedness(table)
+    assert out.components() == 2
+    assert out.eigenvalue == pytest.approx(1.0)
+
+
+def _parts_by_search(presence: pd.DataFrame) -> int:
+    # reference: a plain depth-first search over the bipartite region-sector graph
+    m = presence.to_numpy()
+    edges = {("r", i): {("s", j) for j in np.flatnonzero(m[i])} for i in range(m.shape[0])}
+    for j in range(m.shape[1]):
+        edges[("s", j)] = {("r", i) for i in np.flatnonzero(m[:, j])}
+    seen, parts = set(), 0
+    for node, nb in edges.items():
+        if node in seen or not nb:
+            continue
+        parts += 1
+        stack = [node]
+        while stack:
+            n = stack.pop()
+            if n not in seen:
+                seen.add(n)
+                stack.extend(edges[n] - seen)
+    return parts
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_components_equal_a_graph_search(seed):
+    rng = np.random.default_rng(seed)
+    # block-structured tables: some seeds give one part, some several
+    blocks = rng.integers(1, 4)
+    table = pd.DataFrame(
+        rng.poisson(0.3, (10, 8)),
+        index=[f"r{i}" for i in range(10)],
+        columns=[f"s{j}" for j in range(8)],
+    )
+    for b in range(blocks):
+        table.iloc[b * 3 : b * 3 + 3, b * 2 : b * 2 + 2] += rng.integers(5, 20, (3, 2))
+    table = table.loc[table.sum(axis=1) > 0, table.sum(axis=0) > 0]
+    out = relatedness(table)
+    assert out.components() == _parts_by_search(out.presence)  # seeds 2, 4: two parts

@@ -81,6 +81,7 @@ def live_server(tmp_path_factory):
     )["run_id"]
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
+    log = ws_dir.parent / "serve.log"
     proc = subprocess.Popen(
         [
             *_geocluster_cmd(),
@@ -94,14 +95,15 @@ def live_server(tmp_path_factory):
         ],
         cwd=REPO,
         env=env,
-        stdout=subprocess.PIPE,
+        # a file, not a pipe: a pipe nobody reads fills up and blocks the server
+        stdout=open(log, "wb"),  # noqa: SIM115 - closed with the process
         stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+            out = log.read_text(errors="replace")
             pytest.fail(f"geocluster serve exited with {proc.returncode}:\n{out}")
         try:
             if httpx.get(f"{base}/health", timeout=1).status_code == 200:

@@ -79,16 +79,18 @@ def unido(tmp_path_factory):
 def unido_server(unido):
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
+    log = unido["ws"].path.parent / "serve.log"
     proc = subprocess.Popen(
         [*_geocluster_cmd(), "serve", "--workspace", str(unido["ws"].path), "--port",
          str(port), "--host", "127.0.0.1"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        # a file, not a pipe: a pipe nobody reads fills up and blocks the server
+        cwd=REPO, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+            out = log.read_text(errors="replace")
             pytest.fail(f"geocluster serve exited with {proc.returncode}:\n{out}")
         try:
             if httpx.get(f"{base}/health", timeout=1).status_code == 200:

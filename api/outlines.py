@@ -51,12 +51,22 @@ def run_outlines(ws: Any, run_id: str, zoom: int, min_count: int) -> gpd.GeoSeri
             _CACHE.move_to_end(key)
             return _CACHE[key]
     out = None
-    if layer is not None and "cluster_id" in ws.store.schema(layer).names:
-        table = ws.store.read_table(layer, columns=["cluster_id", "bbox"])
-        bbox = table["bbox"].combine_chunks()
-        lon = np.asarray(bbox.field("xmin").to_numpy(zero_copy_only=False), float)
-        lat = np.asarray(bbox.field("ymin").to_numpy(zero_copy_only=False), float)
-        labels = pd.to_numeric(table["cluster_id"].to_pandas(), errors="coerce").fillna(-1)
+    names = ws.store.schema(layer).names if layer is not None else []
+    if "cluster_id" in names:
+        if "bbox" in names:  # GeoParquet: the covering bbox, no WKB decoding
+            table = ws.store.read_table(layer, columns=["cluster_id", "bbox"])
+            bbox = table["bbox"].combine_chunks()
+            lon = np.asarray(bbox.field("xmin").to_numpy(zero_copy_only=False), float)
+            lat = np.asarray(bbox.field("ymin").to_numpy(zero_copy_only=False), float)
+            ids = table["cluster_id"].to_pandas()
+        else:  # another store (PostGIS): the points themselves
+            import shapely
+
+            frame = ws.store.read_layer(layer, columns=["cluster_id"])
+            geoms = np.asarray(frame.geometry.values)
+            lon, lat = shapely.get_x(geoms), shapely.get_y(geoms)
+            ids = frame["cluster_id"]
+        labels = pd.to_numeric(ids, errors="coerce").fillna(-1)
         has = np.isfinite(lon) & np.isfinite(lat)
         found = safe_cluster_outlines(
             lon[has], lat[has], labels.to_numpy()[has], zoom, min_count=min_count

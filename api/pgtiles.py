@@ -314,8 +314,12 @@ def _cells_tile(store, found: PgPlan, z: int, x: int, y: int, opts: TileOptions,
         )
     else:
         count = sql.SQL("k.n::bigint")
+    # below editor cells carry counts alone: a cell's employment is a magnitude the
+    # dominance and p% rules protect, and cells only pass the threshold (as embedded)
     employees = (
-        sql.SQL(", round(k.emp * 10.0) / 10.0 AS employees") if found.employees else sql.SQL("")
+        sql.SQL(", round(k.emp * 10.0) / 10.0 AS employees")
+        if found.employees and policy.firm_points
+        else sql.SQL("")
     )
     keep = (
         sql.SQL("k.n >= {}").format(sql.Literal(int(policy.min_contributors)))

@@ -398,6 +398,13 @@ async def _database_plan(request: Request, ws, coll, policy, audience: str, z: i
     known, found = plans.peek(coll.layer, audience)
     if not known:  # first tile of this layer: a catalog look-up, off the event loop
         found = await run_in_threadpool(plans.get, ws, coll, policy, audience)
+    if (
+        found is not None
+        and found.points
+        and not policy.firm_points
+        and z > settings.disclosure.public_grid_max_zoom
+    ):
+        return None  # past the public grid a viewer's tile is that grid's cells: embedded
     return found if pgtiles.use_database(mode, found, z) else None
 
 

@@ -140,6 +140,8 @@ def get_engine(name: str = "local", *, scheduler: str | None = None, **options) 
     if name == "local":
         if scheduler is not None:
             raise InvalidInput("a scheduler address needs --engine dask, got --engine local")
+        from geocluster.engine.local import LocalEngine
+
         return LocalEngine(**options)
     if name == "dask":
         from geocluster.engine.dask import DaskEngine
@@ -163,6 +165,3 @@ def __getattr__(name: str):
 
         return write_partitioned
     raise AttributeError(name)
-
-
-from geocluster.engine.local import LocalEngine  # noqa: E402  (cheap; after the protocol)

@@ -28,8 +28,8 @@ larger than that, so rounding can never hide a neighbour from a task.
 
 from __future__ import annotations
 
+import importlib
 import math
-import sys
 
 import numba
 import numpy as np
@@ -38,8 +38,9 @@ from scipy.sparse.csgraph import connected_components
 
 from geocluster.errors import InvalidInput
 
-# The module, not the function of the same name that geocluster.clustering exports.
-_k = sys.modules["geocluster.clustering.dbscan"]
+# The module, not the function of the same name that geocluster.clustering exports
+# (import_module returns the module whatever the package attribute holds).
+_k = importlib.import_module("geocluster.clustering.dbscan")
 
 #: Relative slack of the trusted box (x eps); the read box gets twice as much.
 _MARGIN = 1e-6

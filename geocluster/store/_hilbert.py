@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-_M = np.uint32(0xFFFF)
+#: Below this many cells the NumPy version is used (same values).
+SMALL = 100_000
 
 
 @njit(cache=True, inline="always")
@@ -63,7 +64,11 @@ def encode(level: int, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         raise ValueError("Level out of range")
     xs = np.ascontiguousarray(x, dtype=np.uint32)
     ys = np.ascontiguousarray(y, dtype=np.uint32)
+    if len(xs) < SMALL:
+        # loading the compiled kernel costs more than encoding a small layer in NumPy
+        from geopandas.tools.hilbert_curve import _encode
+
+        return np.asarray(_encode(level, xs, ys), dtype=np.uint32)
     out = np.empty(len(xs), dtype=np.uint32)
-    if len(xs):
-        _encode_kernel(level, xs, ys, out)
+    _encode_kernel(level, xs, ys, out)
     return out

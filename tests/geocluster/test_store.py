@@ -302,8 +302,8 @@ def test_compiled_hilbert_equals_geopandas(level):
 
     rng = np.random.default_rng(level)
     n = (1 << level) - 1
-    x = rng.integers(0, n + 1, 50_000).astype(np.uint32)
-    y = rng.integers(0, n + 1, 50_000).astype(np.uint32)
+    x = rng.integers(0, n + 1, 150_000).astype(np.uint32)  # above encode's NumPy cut-off
+    y = rng.integers(0, n + 1, 150_000).astype(np.uint32)
     x[:4], y[:4] = [0, n, n, 0], [0, n, 0, n]  # the grid's corners
     got = encode(level, x, y)
     assert got.dtype == np.uint32

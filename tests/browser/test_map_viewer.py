@@ -315,7 +315,10 @@ def _check_sees_points(server, chromium, key: str) -> None:
         assert "one firm (from zoom 12)" in m.html
         lon, lat = _dense_centre(server)
         m.s.view(lat, lon, 16)
-        props = [f["properties"] for b in m.tiles.values() for f in _features(b)]
+        m.wait_tiles(16, timeout_s=60)  # on a loaded machine z16 tiles come after settle
+        props = [
+            f["properties"] for (z, _, _), b in m.tiles.items() if z == 16 for f in _features(b)
+        ]
         assert any("firm_id" in p and "name" in p for p in props), props[:3]
         dot = m.s.painted_pixel("firms", lat, lon)
         assert dot is not None and dot[3] > 0, dot

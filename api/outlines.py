@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from dataclasses import replace
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+
+from geocluster.disclosure import outline_measures
 
 __all__ = ["publish", "run_outlines"]
 
@@ -87,14 +90,15 @@ def publish(ws: Any, coll: Any, frame: pd.DataFrame, policy: Any, kind: str) -> 
     publishes, each the union of safe grid cells of its firms; its centroid, area and
     density are those of the outline (none where there is no outline).
     """
-    out = policy.apply(frame, kind=kind)
     if (
         kind != "clusters"
         or policy.firm_points
-        or not isinstance(out, gpd.GeoDataFrame)
+        or not isinstance(frame, gpd.GeoDataFrame)
         or not getattr(coll, "run_id", None)
     ):
-        return out
+        return policy.apply(frame, kind=kind)
+    # the count rules as below editor, without smoothing hulls that are replaced next
+    out = replace(policy, firm_points=True).apply(frame, kind=kind)
     outlines = None
     if "cluster_id" in out.columns:
         outlines = run_outlines(ws, coll.run_id, policy.public_zoom, policy.min_contributors)
@@ -109,28 +113,11 @@ def publish(ws: Any, coll: Any, frame: pd.DataFrame, policy: Any, kind: str) -> 
         for i, cid in enumerate(ids):
             if ok[i] and cid in outlines.index:
                 geoms[i] = outlines.loc[cid]
-    shapes = gpd.GeoSeries(list(geoms), crs="EPSG:4326")
     crs = out.crs
+    shapes = gpd.GeoSeries(list(geoms), crs="EPSG:4326")
     result = gpd.GeoDataFrame(
         out.drop(columns=out.geometry.name),
         geometry=shapes.to_crs(crs).to_numpy() if crs is not None else shapes.to_numpy(),
         crs=crs or "EPSG:4326",
     )
-    has = shapes.notna().to_numpy() & ~shapes.is_empty.to_numpy()
-    for c in ("centroid_lon", "centroid_lat", "area_km2", "density_per_km2"):
-        if c in result.columns:
-            result[c] = np.nan
-    if has.any():
-        drawn = shapes[has]
-        if "centroid_lon" in result.columns:
-            # the centre of the published cells, not the mean of firm positions
-            cen = drawn.to_crs("EPSG:3857").centroid.to_crs("EPSG:4326")
-            result.loc[has, "centroid_lon"] = cen.x.to_numpy()
-            result.loc[has, "centroid_lat"] = cen.y.to_numpy()
-        if "area_km2" in result.columns:
-            area = drawn.to_crs("EPSG:6933").area.to_numpy() / 1e6  # equal-area CRS
-            result.loc[has, "area_km2"] = area
-            if "density_per_km2" in result.columns and "n_firms" in result.columns:
-                n = pd.to_numeric(result.loc[has, "n_firms"], errors="coerce").to_numpy()
-                result.loc[has, "density_per_km2"] = n / area
-    return result
+    return outline_measures(result, geoms, "n_firms")

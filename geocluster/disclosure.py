@@ -650,27 +650,36 @@ def _clusters(
         for i, cid in enumerate(out["cluster_id"]):
             if not flagged[i] and cid in outlines.index:
                 geoms[i] = outlines.geometry.loc[cid]
+    out = outline_measures(out, geoms, layer.count_col)
+    out = _safe_cluster_sectors(out, flagged, layer.count_col, rules)
+    if isinstance(layer.frame, gpd.GeoDataFrame):
+        name = layer.frame.geometry.name
+        out = gpd.GeoDataFrame(out.drop(columns=[name]), geometry=list(geoms), crs="EPSG:4326")
+    return out
+
+
+def outline_measures(out: pd.DataFrame, geoms: np.ndarray, count_col: str) -> pd.DataFrame:
+    """Centroid, area and density of published cluster outlines (EPSG:4326 ``geoms``).
+
+    The centre of the published cells, not the mean of firm positions; area in an
+    equal-area CRS; rows without an outline get none of the three.
+    """
     for c in ("centroid_lon", "centroid_lat", "area_km2", "density_per_km2"):
         if c in out.columns:
             out[c] = np.nan
-    has_geom = np.array([g is not None for g in geoms])
+    has_geom = np.array([g is not None and not shapely.is_empty(g) for g in geoms], dtype=bool)
     if has_geom.any():
-        shapes = gpd.GeoSeries(list(geoms[has_geom]), crs="EPSG:4326")
+        shapes = gpd.GeoSeries(list(np.asarray(geoms, dtype=object)[has_geom]), crs="EPSG:4326")
         if "centroid_lon" in out.columns:
-            # the centre of the published cells, not the mean of firm positions
             cen = shapes.to_crs("EPSG:3857").centroid.to_crs("EPSG:4326")
             out.loc[has_geom, "centroid_lon"] = cen.x.to_numpy()
             out.loc[has_geom, "centroid_lat"] = cen.y.to_numpy()
         if "area_km2" in out.columns:
             area = shapes.to_crs("EPSG:6933").area.to_numpy() / 1e6  # equal-area CRS
             out.loc[has_geom, "area_km2"] = area
-            if "density_per_km2" in out.columns:
-                n = pd.to_numeric(out.loc[has_geom, layer.count_col], errors="coerce")
+            if "density_per_km2" in out.columns and count_col in out.columns:
+                n = pd.to_numeric(out.loc[has_geom, count_col], errors="coerce")
                 out.loc[has_geom, "density_per_km2"] = n.to_numpy() / area
-    out = _safe_cluster_sectors(out, flagged, layer.count_col, rules)
-    if isinstance(layer.frame, gpd.GeoDataFrame):
-        name = layer.frame.geometry.name
-        out = gpd.GeoDataFrame(out.drop(columns=[name]), geometry=list(geoms), crs="EPSG:4326")
     return out
 
 

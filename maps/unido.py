@@ -118,18 +118,26 @@ def _enforced_nulls(frame: pd.DataFrame, ctx: MapContext) -> np.ndarray:
     return (frame["disclosure"].astype(str) != "ok").to_numpy()
 
 
+def _run_regions(ws, run) -> gpd.GeoDataFrame | None:
+    """A run's ``regions`` layer with text region ids, or None when it has none."""
+    if "regions" not in run.layers:
+        return None
+    frame = ws.read_run(run.id, "regions")
+    if not isinstance(frame, gpd.GeoDataFrame) or len(frame) == 0:
+        return None
+    frame["region_id"] = frame["region_id"].astype(str)
+    return frame
+
+
 # -- SDG proxies ------------------------------------------------------------------------------
 def add_sdg(m, ws, ctx: MapContext, downloads: list[_Download]) -> None:
     """The SDG proxies of a ``sdg`` run as one choropleth with an indicator selector."""
     from geocluster.sdg import SDG_INDICATORS
 
     run = ctx.sdg_run
-    if "regions" not in run.layers:
+    frame = _run_regions(ws, run)
+    if frame is None:
         return
-    frame = ws.read_run(run.id, "regions")
-    if not isinstance(frame, gpd.GeoDataFrame) or len(frame) == 0:
-        return
-    frame["region_id"] = frame["region_id"].astype(str)
     keys = [k for k in SDG_INDICATORS if k in frame.columns]
     # national value = region value - its gap (the run stores the gap, not the national)
     national: dict[str, float | None] = {}
@@ -702,12 +710,9 @@ def add_shiftshare(m, ws, ctx: MapContext, downloads: list[_Download]) -> None:
     Popups give the three components and the region's top sectors by regional shift.
     """
     run = ctx.shiftshare_run
-    if "regions" not in run.layers:
+    frame = _run_regions(ws, run)
+    if frame is None:
         return
-    frame = ws.read_run(run.id, "regions")
-    if not isinstance(frame, gpd.GeoDataFrame) or len(frame) == 0:
-        return
-    frame["region_id"] = frame["region_id"].astype(str)
     frame = ctx.policy.apply(frame, kind="table", count_col="n_firms")
     hidden = _enforced_nulls(frame, ctx)
     unit = "firms" if run.params.get("measure") == "firms" else "employees"
@@ -796,12 +801,9 @@ def add_shiftshare(m, ws, ctx: MapContext, downloads: list[_Download]) -> None:
 def add_relatedness(m, ws, ctx: MapContext, downloads: list[_Download]) -> None:
     """The ECI of a ``relatedness`` run per region, popups with the nearby opportunities."""
     run = ctx.relatedness_run
-    if "regions" not in run.layers:
+    frame = _run_regions(ws, run)
+    if frame is None:
         return
-    frame = ws.read_run(run.id, "regions")
-    if not isinstance(frame, gpd.GeoDataFrame) or len(frame) == 0:
-        return
-    frame["region_id"] = frame["region_id"].astype(str)
     # ECI and diversity rank regions by which sectors they have: public aggregates
     frame = ctx.policy.apply(frame, kind="other")
     names = _region_names(ws, run.params.get("boundaries"))

@@ -191,7 +191,9 @@ def sector_table(
         raise InvalidInput("region_index points past the end of region_ids")
     keep = region_index >= 0
     firm_region = region_index[keep]
-    sec = sectors[keep].reset_index(drop=True)
+    # filter the array itself: masking the Series turns the mask into 5M positions and
+    # takes them from its index
+    sec = sectors.array[keep]
     emp = emp[keep]
     if groups is None:
         # hash once per firm, sort only the distinct labels (a national register has
@@ -211,7 +213,7 @@ def sector_table(
             raise InvalidInput("expected at least one sector group, got none")
         labels = np.asarray(sorted(groups), dtype=object)
         pf, ps = [], []
-        div = sec.astype("string")
+        div = pd.Series(sec).astype("string")
         for j, g in enumerate(labels):
             members = np.flatnonzero(div.isin(list(groups[g])).fillna(False).to_numpy())
             pf.append(members)

@@ -34,9 +34,8 @@ from geocluster.analyses._inputs import (
 from geocluster.analyses.result import Layer, Result, stored_kinds
 from geocluster.engine._source import dataset_files
 from geocluster.errors import InvalidInput, MissingColumns
-from geocluster.specialization import assign_regions, long_table, sector_table
+from geocluster.specialization import assign_regions, assign_regions_xy, long_table, sector_table
 from geocluster.specialization.measures import MEASURES
-from geocluster.specialization.regions import assign_regions_xy
 
 __all__ = [
     "hotspots_result",

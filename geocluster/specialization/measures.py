@@ -176,11 +176,16 @@ def sector_table(
     sectors = pd.Series(sectors).reset_index(drop=True)
     if len(sectors) != n:
         raise InvalidInput(f"expected {n} sector labels (one per firm), got {len(sectors)}")
-    emp = (
-        np.full(n, np.nan)
-        if employees is None
-        else np.asarray(pd.to_numeric(pd.Series(employees), errors="coerce"), dtype=float)
-    )
+    if employees is None:
+        emp = np.full(n, np.nan)
+    elif (
+        isinstance(employees, np.ndarray | pd.Series)
+        and isinstance(employees.dtype, np.dtype)
+        and employees.dtype.kind == "f"
+    ):
+        emp = np.asarray(employees, dtype=float)  # already numbers: no coercing copy
+    else:
+        emp = np.asarray(pd.to_numeric(pd.Series(employees), errors="coerce"), dtype=float)
     if len(emp) != n:
         raise InvalidInput(f"expected {n} employee values (one per firm), got {len(emp)}")
     negative = emp < 0  # -inf passes, as unknown (one pass, no copy of 5M values)
@@ -225,7 +230,7 @@ def sector_table(
         sectors=labels.astype(str),
         firm_region=firm_region,
         firm_employees=emp,
-        pair_firm=pair_firm.astype(np.int64),
+        pair_firm=pair_firm.astype(np.int64, copy=False),
         pair_sector=pair_sector,
         dropped_outside=int((~keep).sum()),
     )

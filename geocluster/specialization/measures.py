@@ -88,16 +88,29 @@ class SectorTable:
         if firm_weight is not None:
             w = w * firm_weight
         R, S = len(self.regions), len(self.sectors)
-        x = np.bincount(self.pair_cell, weights=w[self.pair_firm], minlength=R * S).reshape(R, S)
+        x = np.bincount(self.pair_cell, weights=self.of_pairs(w), minlength=R * S).reshape(R, S)
         totals = np.bincount(self.firm_region, weights=w, minlength=R)
         return x, totals
+
+    @cached_property
+    def _one_pair_per_firm(self) -> bool:
+        n = self.n_firms
+        return len(self.pair_firm) == n and bool(np.array_equal(self.pair_firm, np.arange(n)))
+
+    def of_pairs(self, firm_values: np.ndarray) -> np.ndarray:
+        """``firm_values[pair_firm]``: a per-firm array per firm–sector pair.
+
+        A section or division table of firms that all have a sector pairs each firm
+        once, in order: the array itself then, not a 5M-element copy.
+        """
+        return firm_values if self._one_pair_per_firm else firm_values[self.pair_firm]
 
     @cached_property
     def pair_cell(self) -> np.ndarray:
         """Flat region × sector cell (``r * S + s``) of each firm–sector pair."""
         # computed once: every measure of a table bins the same pairs (a bootstrap
         # hundreds of times); the table is immutable
-        cell = self.firm_region[self.pair_firm] * len(self.sectors) + self.pair_sector
+        cell = self.of_pairs(self.firm_region) * len(self.sectors) + self.pair_sector
         cell.setflags(write=False)
         return cell
 
@@ -111,7 +124,7 @@ def top_k_employees(table: SectorTable, k: int = 2) -> np.ndarray:
     out = np.zeros(R * S)
     if len(table.pair_firm) == 0 or k < 1:
         return out.reshape(R, S)
-    emp = np.nan_to_num(table.firm_employees[table.pair_firm], nan=0.0)
+    emp = np.nan_to_num(table.of_pairs(table.firm_employees), nan=0.0)
     cell = table.pair_cell
     # group the pairs by cell with a linear-time counting sort (no sort on employees,
     # which was most of a national table's cost), then take the cell maximum k times,
@@ -308,7 +321,7 @@ def krugman(x: np.ndarray, region_totals: np.ndarray, *, reference: str = "rest"
 
 def _plant_herfindahl(table: SectorTable, measure: str) -> np.ndarray:
     """``H[s] = Σ_j z_j²``, z_j the firm's share of its sector's measure (firms: 1/n)."""
-    w = _firm_values(table, measure)[table.pair_firm]
+    w = table.of_pairs(_firm_values(table, measure))
     S = len(table.sectors)
     tot = np.bincount(table.pair_sector, weights=w, minlength=S)
     z = _div(w, tot[table.pair_sector])

@@ -201,7 +201,7 @@ def sector_table(
         emp = np.asarray(pd.to_numeric(pd.Series(employees), errors="coerce"), dtype=float)
     if len(emp) != n:
         raise InvalidInput(f"expected {n} employee values (one per firm), got {len(emp)}")
-    negative = emp < 0  # -inf passes, as unknown (one pass, no copy of 5M values)
+    negative = emp < 0  # only finite negatives are refused (one pass, no 5M-value copy)
     if negative.any() and np.isfinite(emp[negative]).any():
         raise InvalidInput("expected non-negative employee counts, got negative values")
     regions = np.asarray(region_ids).astype(str)

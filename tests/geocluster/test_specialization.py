@@ -503,7 +503,7 @@ def test_sector_table_same_for_every_kind_of_input_array():
 
     reg = np.array([0, 1, -1, 1, 0, 2])
     labels = ["10", "47", "10", None, "47", "10"]
-    emp = [3.0, np.nan, 5.0, 2.0, -np.inf, 1.0]  # -inf reads as unknown, as before
+    emp = [3.0, np.nan, 5.0, 2.0, -np.inf, 1.0]  # -inf passes the check, as before
     ref = sector_table(reg, ["a", "b", "c"], np.array(labels, dtype=object), np.array(emp))
     kinds = [
         (pd.Series(labels, dtype="string"), pd.Series(emp)),

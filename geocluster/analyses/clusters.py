@@ -58,13 +58,17 @@ CURVE_POINTS = 1000
 
 
 def _selected_firms(
-    ws: Any, firms: str, sectors: list[str] | None, sector_group: str | None
+    ws: Any,
+    firms: str,
+    sectors: list[str] | None,
+    sector_group: str | None,
+    columns: tuple[str, ...] = _FIRM_COLUMNS,
 ) -> tuple[Any, gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """(dataset info, all firms, selected firms), in the working CRS."""
     read = read_firms(
         ws,
         firms,
-        columns=_FIRM_COLUMNS,
+        columns=columns,
         sectors=sectors,
         sector_group=sector_group,
         pushdown=True,  # clusters, k-distance and KDE use the selection only
@@ -156,7 +160,18 @@ def clusters_result(
     _check_weight(weight)
     sectors = sectors_list(sectors)
     report(0.05, "reading firms")
-    info, all_firms, selected = _selected_firms(ws, firms, sectors, sector_group)
+    engine = ws.engine() if ws.engine_name != "local" else None
+    files = None
+    columns = _FIRM_COLUMNS
+    if engine is not None and method == "dbscan":
+        files = dataset_files(ws, ws.require(firms, "firms"))
+        if files is not None:
+            # the workers read the firms' attributes and summarise the clusters where
+            # the firms are: here only ids, sectors and points (and weights) are needed
+            columns = ("firm_id", "sector_code", "isic_division") + (
+                ("employees",) if weight else ()
+            )
+    info, all_firms, selected = _selected_firms(ws, firms, sectors, sector_group, columns)
     reference_year = _latest_founding_year(ws, firms)
     per_sector = None
     kwargs = dict(
@@ -166,7 +181,7 @@ def clusters_result(
         min_cluster_size=min_cluster_size,
         weight=weight,
         reference_year=reference_year,
-        engine=ws.engine() if ws.engine_name != "local" else None,
+        engine=engine,
     )
     if by is not None:
         from geocluster.clustering.scan import cluster_by_sector
@@ -174,7 +189,6 @@ def clusters_result(
         report(0.2, f"clustering {len(selected):,} firms sector by sector ({by}, {method})")
         engine_input = {}
         if kwargs["engine"] is not None:
-            files = dataset_files(ws, info)
             if files is not None:
                 # sectors in parallel on the workers, each reading its own row groups
                 engine_input = {
@@ -192,11 +206,13 @@ def clusters_result(
         )
     else:
         report(0.2, f"clustering {len(selected)} firms ({method})")
-        files = dataset_files(ws, info) if kwargs["engine"] is not None else None
-        if files is not None and method == "dbscan":
+        if files is not None:
             # the workers read the selected firms from the files themselves (tiles with
-            # eps halos); the labels are of the same rows in the same order
+            # eps halos); the labels are of the same rows in the same order, and the
+            # clusters are summarised on the workers too
+            from geocluster.clustering.firms import summary_options
             from geocluster.clustering.scan import _Computed
+            from geocluster.engine._summary import SummarySpec
 
             found = kwargs["engine"].dbscan(
                 files,
@@ -206,8 +222,14 @@ def clusters_result(
                 filters=firm_rows(
                     ws, info, sectors=sectors, sector_group=sector_group, weight=weight
                 ),
+                summary=SummarySpec.of(
+                    selected.crs,
+                    info.columns or [],
+                    reference_year=reference_year,
+                    **summary_options(method, eps_m),
+                ),
             )
-            kwargs["engine"] = _Computed(found.labels, found.core)
+            kwargs["engine"] = _Computed(found.labels, found.core, found.clusters)
         result = cluster_firms(selected, **kwargs)
     report(0.8, "saving the run")
     params = {

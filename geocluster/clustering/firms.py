@@ -225,23 +225,6 @@ def firm_weights(firms: pd.DataFrame, weight: str | None) -> np.ndarray | None:
     return np.where(np.isfinite(emp), emp, 1.0)
 
 
-def _bool_share(frame: pd.DataFrame, column: str, labels: np.ndarray, k: int) -> np.ndarray:
-    if column not in frame.columns:
-        return np.full(k, np.nan)
-    v = frame[column]
-    known = v.notna().to_numpy()
-    val = v.fillna(False).astype(bool).to_numpy()
-    return _grouped_mean(val, known, labels, k)
-
-
-def _grouped_mean(val: np.ndarray, known: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
-    m = known & (labels >= 0)
-    num = np.bincount(labels[m], weights=val[m].astype(float), minlength=k)
-    den = np.bincount(labels[m], minlength=k).astype(float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
-
-
 def text_values(series: pd.Series) -> Any:
     """A text column's values for a new frame, kept Arrow-backed when they are.
 
@@ -350,62 +333,168 @@ def summarize_clusters(
     n = xy.shape[0]
     if labels.shape != (n,):
         raise InvalidInput(f"expected {n} labels (one per firm), got shape {labels.shape}")
-    hull_ratio = float(hull_ratio)
-    if not 0.0 <= hull_ratio <= 1.0:
-        raise InvalidInput(f"expected hull_ratio between 0 and 1, got {hull_ratio}")
-    buffer_m = check_positive(buffer_m, "buffer_m")
+    hull_ratio, buffer_m = _hull_options(hull_ratio, buffer_m)
     k = int(labels.max()) + 1 if (labels >= 0).any() else 0
     frame = pd.DataFrame(firms.drop(columns=firms.geometry.name)).reset_index(drop=True)
     if k == 0:
-        cols = [
-            "cluster_id", "n_firms", "n_core", "employees", "employees_known", "top2_employees",
-            "dominant_sector", "dominant_share", "sector_mix", "centroid_lon", "centroid_lat", "area_km2", "density_per_km2",
-            "women_led_share", "youth_led_share", "micro_share", "informal_share", "recent_share", "hull_type",
-        ]  # fmt: skip
-        return gpd.GeoDataFrame({c: [] for c in cols}, geometry=[], crs=firms.crs)
+        return empty_summary(firms.crs)
+    if reference_year is None:
+        reference_year = resolve_reference_year(latest_founded(frame))
+    parts = cluster_parts(frame, xy, labels, is_core=is_core, reference_year=reference_year, k=k)
+    if np.any(parts.sums["n_firms"] == 0):
+        raise InvalidInput("expected cluster labels numbered 0..k-1 without gaps")
+    hull, hull_kind = _hulls(xy, labels, k, hull_ratio, buffer_m)
+    return summary_frame(parts, hull, hull_kind, firms.crs, reference_year)
+
+
+def _hull_options(hull_ratio: float, buffer_m: float) -> tuple[float, float]:
+    hull_ratio = float(hull_ratio)
+    if not 0.0 <= hull_ratio <= 1.0:
+        raise InvalidInput(f"expected hull_ratio between 0 and 1, got {hull_ratio}")
+    return hull_ratio, check_positive(buffer_m, "buffer_m")
+
+
+#: Columns of :func:`summarize_clusters`' table, in order (the hull is the geometry).
+SUMMARY_COLUMNS = (
+    "cluster_id", "n_firms", "n_core", "employees", "employees_known", "top2_employees",
+    "dominant_sector", "dominant_share", "sector_mix", "centroid_lon", "centroid_lat", "area_km2", "density_per_km2",
+    "women_led_share", "youth_led_share", "micro_share", "informal_share", "recent_share", "hull_type",
+)  # fmt: skip
+#: Firm columns a cluster summary reads (all optional besides the points).
+SUMMARY_INPUTS = (
+    "sector_code", "isic_division", "employees", "founded", "women_led", "youth_led", "informal",
+)  # fmt: skip
+_SHARES = ("women_led", "youth_led", "informal")
+
+
+def empty_summary(crs) -> gpd.GeoDataFrame:
+    """The summary table of no cluster."""
+    return gpd.GeoDataFrame({c: [] for c in SUMMARY_COLUMNS}, geometry=[], crs=crs)
+
+
+def _numbers(frame: pd.DataFrame, column: str) -> np.ndarray:
+    if column not in frame.columns:
+        return np.full(len(frame), np.nan)
+    return pd.to_numeric(frame[column], errors="coerce").to_numpy(float, na_value=np.nan)
+
+
+def latest_founded(frame: pd.DataFrame) -> float:
+    """The latest ``founded`` year among the firms (noise included), NaN if none known."""
+    founded = _numbers(frame, "founded")
+    return float(np.nanmax(founded)) if np.isfinite(founded).any() else np.nan
+
+
+def resolve_reference_year(latest: float) -> int:
+    """:func:`summarize_clusters`' default reference year from the latest founding year."""
+    return int(latest) if np.isfinite(latest) else _dt.datetime.now(_dt.UTC).year
+
+
+@dataclass
+class ClusterParts:
+    """Per-cluster sums of some firms of the clusters.
+
+    The parts of disjoint sets of firms add up (:func:`combine_parts`) to the parts of
+    their union, so the summary of clusters whose firms lie on several machines is made
+    from partial sums computed where the firms are (the Dask engine's workers), and
+    :func:`summary_frame` turns the sums of whole clusters into their summary rows.
+
+    Attributes
+    ----------
+    ids : ndarray of int64
+        The clusters present, ascending.
+    sums : dict of str to ndarray
+        One value per id: ``n_firms``, ``n_core`` (with core flags), ``sx``, ``sy``
+        (coordinate sums), ``emp_known``, ``emp_sum``, ``micro``, ``recent_num``,
+        ``recent_den`` and ``<column>_num`` / ``<column>_den`` of each share column present.
+    top : DataFrame
+        ``c``, ``e``: each cluster's (at most) two largest known employee counts.
+    divisions : DataFrame
+        ``cluster_id``, ``division``, ``n``: firms per cluster and ISIC division.
+    """
+
+    ids: np.ndarray
+    sums: dict[str, np.ndarray]
+    top: pd.DataFrame
+    divisions: pd.DataFrame
+
+
+def _two_largest(top: pd.DataFrame) -> pd.DataFrame:
+    return top.sort_values(["c", "e"], ascending=[True, False]).groupby("c").head(2)
+
+
+def _grouped_sums(val, known, labels, k) -> tuple[np.ndarray, np.ndarray]:
+    m = known & (labels >= 0)
+    num = np.bincount(labels[m], weights=val[m].astype(float), minlength=k)
+    den = np.bincount(labels[m], minlength=k)
+    return num, den
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    den = np.asarray(den, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+
+
+def cluster_parts(
+    frame: pd.DataFrame,
+    xy: np.ndarray,
+    labels: np.ndarray,
+    *,
+    is_core: np.ndarray | None,
+    reference_year: int,
+    k: int | None = None,
+) -> ClusterParts:
+    """Per-cluster sums of some firms (see :class:`ClusterParts`).
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The firms' attributes (any of :data:`SUMMARY_INPUTS`), one row per label.
+    xy : ndarray of shape (n, 2)
+        Their working-CRS coordinates.
+    labels : ndarray of shape (n,)
+        Cluster per firm, noise ``-1``.
+    is_core : ndarray of bool, optional
+    reference_year : int
+        As :func:`summarize_clusters` (resolved: the same for every part).
+    k : int, optional
+        Labels are 0..k-1 (all firms of the clusters); otherwise any ids.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    n = len(labels)
+    if k is None:  # any cluster ids: count them 0..k-1 here, keep the ids
+        clustered = labels >= 0
+        ids, inverse = np.unique(labels[clustered], return_inverse=True)
+        labels = np.full(n, -1, np.int64)
+        labels[clustered] = inverse
+        k = len(ids)
+    else:
+        ids = np.arange(k, dtype=np.int64)
     m = labels >= 0
     lab = labels[m]
-    n_firms = np.bincount(lab, minlength=k)
-    if np.any(n_firms == 0):
-        raise InvalidInput("expected cluster labels numbered 0..k-1 without gaps")
-    n_core = (
-        np.bincount(lab, weights=np.asarray(is_core, bool)[m].astype(float), minlength=k)
-        if is_core is not None
-        else np.full(k, np.nan)
-    )
-    cx = np.bincount(lab, weights=xy[m, 0], minlength=k) / n_firms
-    cy = np.bincount(lab, weights=xy[m, 1], minlength=k) / n_firms
+    sums = {"n_firms": np.bincount(lab, minlength=k)}
+    if is_core is not None:
+        sums["n_core"] = np.bincount(
+            lab, weights=np.asarray(is_core, bool)[m].astype(float), minlength=k
+        )
+    sums["sx"] = np.bincount(lab, weights=xy[m, 0], minlength=k)
+    sums["sy"] = np.bincount(lab, weights=xy[m, 1], minlength=k)
 
-    if "employees" in frame.columns:
-        emp = pd.to_numeric(frame["employees"], errors="coerce").to_numpy(float, na_value=np.nan)
-    else:
-        emp = np.full(n, np.nan)
+    emp = _numbers(frame, "employees")
     known_emp = np.isfinite(emp)
-    emp_known = np.bincount(labels[m & known_emp], minlength=k)
-    emp_sum = np.bincount(labels[m & known_emp], weights=emp[m & known_emp], minlength=k)
-    employees = np.where(emp_known > 0, emp_sum, np.nan)
+    sel = m & known_emp
+    sums["emp_known"] = np.bincount(labels[sel], minlength=k)
+    sums["emp_sum"] = np.bincount(labels[sel], weights=emp[sel], minlength=k)
     # Employment of the 2 largest firms: the (k=2, p) dominance rule of
     # geocluster.disclosure compares it with ``employees``.
-    top = pd.DataFrame({"c": labels[m & known_emp], "e": emp[m & known_emp]})
-    top2 = np.full(k, np.nan)
-    if len(top):
-        best = top.sort_values(["c", "e"], ascending=[True, False]).groupby("c").head(2)
-        sums = best.groupby("c")["e"].sum()
-        top2[sums.index.to_numpy()] = sums.to_numpy()
-    micro = _grouped_mean(
+    top = _two_largest(pd.DataFrame({"c": ids[labels[sel]], "e": emp[sel]}))
+    sums["micro"] = _grouped_sums(
         np.where(known_emp, emp < MICRO_MAX_EMPLOYEES, False), known_emp, labels, k
-    )
+    )[0]
 
-    if "founded" in frame.columns:
-        founded = pd.to_numeric(frame["founded"], errors="coerce").to_numpy(float, na_value=np.nan)
-    else:
-        founded = np.full(n, np.nan)
+    founded = _numbers(frame, "founded")
     known_f = np.isfinite(founded)
-    if reference_year is None:
-        reference_year = (
-            int(np.nanmax(founded)) if known_f.any() else _dt.datetime.now(_dt.UTC).year
-        )
-    recent = _grouped_mean(
+    sums["recent_num"], sums["recent_den"] = _grouped_sums(
         np.where(
             known_f,
             (founded >= reference_year - (RECENT_YEARS - 1)) & (founded <= reference_year),
@@ -415,6 +504,12 @@ def summarize_clusters(
         labels,
         k,
     )
+    for column in _SHARES:
+        if column in frame.columns:
+            v = frame[column]
+            known = v.notna().to_numpy()
+            val = v.fillna(False).astype(bool).to_numpy()
+            sums[f"{column}_num"], sums[f"{column}_den"] = _grouped_sums(val, known, labels, k)
 
     # Sector mix at ISIC division level.
     if "isic_division" in frame.columns:
@@ -423,13 +518,81 @@ def summarize_clusters(
         div = frame["sector_code"].astype("str").str.slice(0, 2)
     else:
         div = pd.Series([pd.NA] * n, dtype="str")
+    cluster_id = np.full(n, -1, np.int64)
+    cluster_id[m] = ids[lab]
+    sec = pd.DataFrame({"cluster_id": cluster_id, "division": div.to_numpy(object)})
+    sec = sec[(sec["cluster_id"] >= 0) & sec["division"].notna()]
+    divisions = sec.groupby(["cluster_id", "division"]).size().rename("n").reset_index()
+    return ClusterParts(ids=ids, sums=sums, top=top, divisions=divisions)
+
+
+def combine_parts(parts: list[ClusterParts]) -> ClusterParts:
+    """The parts of the union of disjoint firm sets (associative: a tree reduction).
+
+    Counts add up exactly; coordinate and employee sums up to float rounding.
+    """
+    parts = [p for p in parts if p is not None]
+    if len(parts) == 1:
+        return parts[0]
+    keys = list(parts[0].sums)
+    if any(list(p.sums) != keys for p in parts):
+        raise InvalidInput("expected cluster parts of firms with the same columns")
+    ids, inverse = np.unique(np.concatenate([p.ids for p in parts]), return_inverse=True)
+    sums = {}
+    for key in keys:
+        values = np.concatenate([p.sums[key] for p in parts])
+        total = np.bincount(inverse, weights=values, minlength=len(ids))
+        sums[key] = total.astype(np.int64) if values.dtype.kind in "iu" else total
+    top = _two_largest(pd.concat([p.top for p in parts], ignore_index=True))
+    divisions = (
+        pd.concat([p.divisions for p in parts], ignore_index=True)
+        .groupby(["cluster_id", "division"])["n"]
+        .sum()
+        .reset_index()
+    )
+    return ClusterParts(ids=ids, sums=sums, top=top, divisions=divisions)
+
+
+def summary_frame(
+    parts: ClusterParts, hull: np.ndarray, hull_kind: np.ndarray, crs, reference_year: int
+) -> gpd.GeoDataFrame:
+    """The summary rows (:func:`summarize_clusters`) of whole clusters 0..k-1.
+
+    Parameters
+    ----------
+    parts : ClusterParts
+        The sums of every firm of the clusters.
+    hull, hull_kind : ndarray of shape (k,)
+        Each cluster's hull polygon (working CRS) and ``"concave"`` or ``"buffer"``.
+    crs
+        The working CRS.
+    reference_year : int
+        The year the parts' ``recent`` counts were made with.
+    """
+    k = len(parts.ids)
+    if not np.array_equal(parts.ids, np.arange(k)):
+        raise InvalidInput("expected the parts of every cluster 0..k-1")
+    s = parts.sums
+    n_firms = s["n_firms"]
+    cx = s["sx"] / n_firms
+    cy = s["sy"] / n_firms
+    emp_known = s["emp_known"]
+    employees = np.where(emp_known > 0, s["emp_sum"], np.nan)
+    top2 = np.full(k, np.nan)
+    if len(parts.top):
+        sums = _two_largest(parts.top).groupby("c")["e"].sum()
+        top2[sums.index.to_numpy()] = sums.to_numpy()
+    shares = {
+        c: _ratio(s[f"{c}_num"], s[f"{c}_den"]) if f"{c}_num" in s else np.full(k, np.nan)
+        for c in _SHARES
+    }
+
     dominant = np.full(k, None, dtype=object)
     dominant_share = np.full(k, np.nan)
     mix = np.full(k, "{}", dtype=object)
-    sec = pd.DataFrame({"cluster_id": labels, "division": div.to_numpy(object)})
-    sec = sec[(sec["cluster_id"] >= 0) & sec["division"].notna()]
-    if len(sec):
-        counts = sec.groupby(["cluster_id", "division"]).size().rename("n").reset_index()
+    counts = parts.divisions
+    if len(counts):
+        counts = counts.copy()
         counts["total"] = counts.groupby("cluster_id")["n"].transform("sum")
         counts["share"] = counts["n"] / counts["total"]
         counts = counts.sort_values(["cluster_id", "n", "division"], ascending=[True, False, True])
@@ -438,25 +601,24 @@ def summarize_clusters(
         dominant[counts.loc[first, "cluster_id"].to_numpy()] = counts.loc[first, "division"]
         dominant_share[counts.loc[first, "cluster_id"].to_numpy()] = counts.loc[first, "share"]
         # Plain lists: a per-cluster pandas loop is ~1000x slower with thousands of clusters.
-        parts: dict[int, dict[str, float]] = {}
+        mixes: dict[int, dict[str, float]] = {}
         for cid, d, sh in zip(
             counts["cluster_id"].tolist(), counts["division"].tolist(), counts["share"].tolist()
         ):
-            parts.setdefault(cid, {})[str(d)] = round(float(sh), 4)
-        for cid, top in parts.items():
+            mixes.setdefault(cid, {})[str(d)] = round(float(sh), 4)
+        for cid, top in mixes.items():
             mix[cid] = json.dumps(top)
 
-    hull, hull_kind = _hulls(xy, labels, k, hull_ratio, buffer_m)
     area_km2 = shapely.area(hull) / 1e6
 
     from pyproj import Transformer
 
-    lon, lat = Transformer.from_crs(firms.crs, "EPSG:4326", always_xy=True).transform(cx, cy)
+    lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(cx, cy)
     out = gpd.GeoDataFrame(
         {
             "cluster_id": np.arange(k, dtype=np.int64),
             "n_firms": n_firms.astype(np.int64),
-            "n_core": n_core,
+            "n_core": s["n_core"] if "n_core" in s else np.full(k, np.nan),
             "employees": employees,
             "employees_known": emp_known.astype(np.int64),
             "top2_employees": top2,
@@ -467,20 +629,41 @@ def summarize_clusters(
             "centroid_lat": np.asarray(lat, float),
             "area_km2": area_km2,
             "density_per_km2": n_firms / area_km2,
-            "women_led_share": _bool_share(frame, "women_led", labels, k),
-            "youth_led_share": _bool_share(frame, "youth_led", labels, k),
-            "micro_share": micro,
-            "informal_share": _bool_share(frame, "informal", labels, k),
-            "recent_share": recent,
+            "women_led_share": shares["women_led"],
+            "youth_led_share": shares["youth_led"],
+            "micro_share": _ratio(s["micro"], emp_known),
+            "informal_share": shares["informal"],
+            "recent_share": _ratio(s["recent_num"], s["recent_den"]),
             "hull_type": hull_kind.astype(str),
         },
         geometry=hull,
-        crs=firms.crs,
+        crs=crs,
     )
-    if is_core is not None:
+    if "n_core" in s:
         out["n_core"] = out["n_core"].astype(np.int64)
     out.attrs["reference_year"] = int(reference_year)
     return out
+
+
+#: Concave hull ratio of :func:`cluster_firms` (see :func:`summarize_clusters`).
+HULL_RATIO = 0.3
+
+
+def summary_options(
+    method: str = "dbscan",
+    eps_m: float = 1000.0,
+    *,
+    hull_ratio: float = HULL_RATIO,
+    buffer_m: float | None = None,
+) -> dict[str, float]:
+    """``hull_ratio`` and ``buffer_m`` that :func:`cluster_firms` summarises with.
+
+    The buffer of degenerate hulls defaults to ``eps_m / 2`` for DBSCAN, 100 m for
+    HDBSCAN. An engine summarising clusters where the firms are uses the same values.
+    """
+    if buffer_m is None:
+        buffer_m = float(eps_m) / 2 if method == "dbscan" else 100.0
+    return {"hull_ratio": hull_ratio, "buffer_m": buffer_m}
 
 
 def cluster_firms(
@@ -491,7 +674,7 @@ def cluster_firms(
     min_samples: float = 10,
     min_cluster_size: int = 15,
     weight: str | None = None,
-    hull_ratio: float = 0.3,
+    hull_ratio: float = HULL_RATIO,
     buffer_m: float | None = None,
     reference_year: int | None = None,
     engine=None,
@@ -523,7 +706,9 @@ def cluster_firms(
         See :func:`summarize_clusters`.
     engine : Engine, optional
         Computes DBSCAN labels instead of the in-process kernel (``--engine dask``: on
-        the workers of a Dask cluster); the labels are equal (tested).
+        the workers of a Dask cluster); the labels are equal (tested). When its result
+        carries the cluster summaries too (``DBSCANResult.clusters``, made where the
+        firms are with :func:`summary_options`), they are used as they are.
 
     Returns
     -------
@@ -538,6 +723,7 @@ def cluster_firms(
     w = firm_weights(firms, weight)
     if "firm_id" not in firms.columns:
         raise InvalidInput(f"expected a firm_id column, got columns {list(firms.columns)}")
+    summary = None
     if method == "dbscan":
         if engine is not None:  # e.g. the Dask engine: the same labels, computed elsewhere
             import pyarrow as pa
@@ -553,13 +739,13 @@ def cluster_firms(
             )
             labels = np.asarray(found.labels, dtype=np.int64)
             core = np.asarray(found.core, dtype=bool)
+            summary = getattr(found, "clusters", None)
         else:
             model = GridDBSCAN(eps_m, min_samples=min_samples).fit(xy, sample_weight=w)
             labels = model.labels_
             core = np.zeros(len(labels), bool)
             core[model.core_sample_indices_] = True
         params = {"method": method, "eps_m": float(eps_m), "min_samples": min_samples}
-        default_buffer = float(eps_m) / 2
     else:
         ms = None if min_samples is None else int(min_samples)
         model = HDBSCANClusterer(min_cluster_size=min_cluster_size, min_samples=ms).fit(
@@ -569,16 +755,16 @@ def cluster_firms(
         # HDBSCAN has no core points; firms at full membership strength play that role.
         core = (labels >= 0) & (model.probabilities_ >= 1.0)
         params = {"method": method, "min_cluster_size": min_cluster_size, "min_samples": ms}
-        default_buffer = 100.0
     params["weight"] = weight
-    summary = summarize_clusters(
-        firms,
-        labels,
-        is_core=core,
-        hull_ratio=hull_ratio,
-        buffer_m=default_buffer if buffer_m is None else buffer_m,
-        reference_year=reference_year,
-    )
+    options = summary_options(method, eps_m, hull_ratio=hull_ratio, buffer_m=buffer_m)
+    if summary is None:
+        summary = summarize_clusters(
+            firms, labels, is_core=core, reference_year=reference_year, **options
+        )
+    elif len(summary) != (int(labels.max()) + 1 if (labels >= 0).any() else 0):
+        from geocluster.engine import EngineError
+
+        raise EngineError("the engine summarised other clusters than it labelled")  # a bug
     params["hull_ratio"] = hull_ratio
     params["reference_year"] = summary.attrs.get("reference_year")
     label_frame = gpd.GeoDataFrame(

@@ -45,18 +45,19 @@ def sector_key(firms: pd.DataFrame, level: str) -> pd.Series:
 class _Computed:
     """An engine stand-in: ``dbscan`` returns labels computed beforehand.
 
-    The workers of a national scan computed them; :func:`cluster_firms` summarises them.
+    The workers of a national scan computed them, and with them each cluster's summary
+    (``clusters``), which :func:`cluster_firms` then takes as it is.
     """
 
-    def __init__(self, labels: np.ndarray, core: np.ndarray) -> None:
-        self.labels, self.core = labels, core
+    def __init__(self, labels: np.ndarray, core: np.ndarray, clusters=None) -> None:
+        self.labels, self.core, self.clusters = labels, core, clusters
 
     def dbscan(self, table, **_):
         from geocluster.engine import DBSCANResult, EngineError
 
         if table.num_rows != len(self.labels):  # a bug, never input
             raise EngineError("the workers clustered other firms than this sector's")
-        return DBSCANResult(labels=self.labels, core=self.core)
+        return DBSCANResult(labels=self.labels, core=self.core, clusters=self.clusters)
 
 
 def cluster_by_sector(
@@ -82,8 +83,10 @@ def cluster_by_sector(
         and the selection (:class:`geocluster.engine._source.FirmRows`) that gave
         ``firms``. Every sector is then one task of ``engine.map_sectors`` (in parallel
         on a Dask cluster) that reads that sector's row groups from the files itself and
-        returns its labels; they are checked to belong to the very firms of ``firms``
-        (same ids, same order) before the summaries are made here.
+        returns its labels and its clusters' summary table, made there from the
+        sector's firms (so ``firms`` needs no summary column: ``firm_id``, the sector
+        columns and the points); the labels are checked to belong to the very firms of
+        ``firms`` (same ids, same order).
     **cluster_kwargs
         Passed to :func:`~geocluster.clustering.firms.cluster_firms` (method, eps_m,
         min_samples, …); the same parameters for every sector.
@@ -184,31 +187,46 @@ def cluster_by_sector(
 
 
 def _labels_on_workers(engine, files, rows, level, sectors, firms, starts, stops, kw, report):
-    """``{sector: (labels, core)}`` from ``engine.map_sectors``, checked against ``firms``."""
+    """``{sector: (labels, core, clusters)}`` from ``engine.map_sectors``, checked."""
     import dataclasses
     import functools
 
+    import pyarrow.parquet as pq
+
+    from geocluster.clustering.firms import HULL_RATIO, summary_options
     from geocluster.engine import EngineError
     from geocluster.engine._source import sector_dbscan
+    from geocluster.engine._summary import SummarySpec
 
     report(0.0, f"clustering {len(sectors)} sectors on the engine's workers")
+    eps_m = kw.get("eps_m", 1000.0)
+    options = summary_options(
+        "dbscan", eps_m, hull_ratio=kw.get("hull_ratio", HULL_RATIO), buffer_m=kw.get("buffer_m")
+    )
+    summary = SummarySpec.of(
+        firms.crs,
+        pq.read_schema(files[0]).names,
+        reference_year=kw.get("reference_year"),
+        **options,
+    )
     task = functools.partial(
         sector_dbscan,
         list(files),
         dataclasses.replace(rows, key=(level, "")),
-        eps_m=kw.get("eps_m", 1000.0),
+        eps_m=eps_m,
         min_samples=kw.get("min_samples", 10),
         weight=kw.get("weight"),
+        summary=summary,
     )
     got = engine.map_sectors(task, sectors)
     ids = firms["firm_id"].astype("str").to_numpy(dtype=object)
     out = {}
     for sector, start, stop in zip(sectors, starts, stops, strict=True):
-        sector_ids, labels, core = got[sector]
+        sector_ids, labels, core, clusters = got[sector]
         if len(sector_ids) != stop - start or not np.array_equal(sector_ids, ids[start:stop]):
             raise EngineError(
                 f"the workers read other firms for sector {sector} than this analysis "
                 "selected (did the dataset change during the run?); no result was produced"
             )
-        out[sector] = (labels, core)
+        out[sector] = (labels, core, clusters)
     return out

@@ -20,7 +20,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api.auth import EdgeMiddleware, audit_router
 from api.errors import add_exception_handlers, document_errors
-from api.jobs import JobManager
+from api.jobs import AnalysisActivity, JobManager
 from api.settings import Settings
 from api.tiling import CollectionResolver, IndexCache
 from api.uploads import UploadLimitMiddleware, sweep_upload_temps
@@ -150,6 +150,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         UploadLimitMiddleware, max_bytes=int(settings.upload.max_upload_mb * 1024 * 1024)
     )
+    app.add_middleware(AnalysisActivity, jobs=app.state.jobs)
     app.add_middleware(EdgeMiddleware, fastapi_app=app)
     if settings.cors_origins:
         app.add_middleware(

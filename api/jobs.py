@@ -89,10 +89,49 @@ class JobManager:
         # upkeep the server gives itself (tile pyramids) runs one at a time in its own
         # lane: it neither waits behind analyses nor fills their queue
         self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="geocluster-bg")
+        # analyses in flight (requests and pool jobs) and when the last one ended: upkeep
+        # waits for a quiet moment (see yield_to_analyses)
+        self._analyses = 0
+        self._last_analysis = 0.0
         self._pending = 0
         self._pending_background = 0
         self._queued: set[str] = set()  # submitted here, not started yet
         self._lock = threading.Lock()
+
+    #: Upkeep starts, and goes on after each step, only once no analysis has run for
+    #: this long (seconds) ...
+    QUIET_S = 1.0
+    #: ... but never waits longer than this at one step (no starvation under load).
+    MAX_YIELD_S = 30.0
+
+    def analysis_started(self) -> None:
+        """An analysis began (a request to ``/analyses`` or a queued analysis job)."""
+        with self._lock:
+            self._analyses += 1
+
+    def analysis_ended(self) -> None:
+        """An analysis ended; upkeep may start :attr:`QUIET_S` seconds after the last."""
+        with self._lock:
+            self._analyses = max(0, self._analyses - 1)
+            self._last_analysis = time.monotonic()
+
+    def yield_to_analyses(self) -> float:
+        """Block while an analysis runs or ran in the last :attr:`QUIET_S` seconds.
+
+        Called by upkeep (tile pyramids) before it starts and between its steps: on a
+        2-core server a pyramid build took half the CPU from the interactive request
+        that came after the run it was built for. Returns the seconds waited.
+        """
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < self.MAX_YIELD_S:
+            with self._lock:
+                busy = self._analyses > 0 or (
+                    time.monotonic() - self._last_analysis < self.QUIET_S
+                )
+            if not busy:
+                break
+            time.sleep(0.05)
+        return time.monotonic() - t0
 
     def _reserve(self, background: bool) -> None:
         with self._lock:
@@ -160,6 +199,8 @@ class JobManager:
         last = [0.0]
 
         def progress(fraction: float, message: str = "") -> None:
+            if background:
+                self.yield_to_analyses()
             now = time.monotonic()
             if now - last[0] < self.PROGRESS_EVERY_S:
                 return
@@ -171,6 +212,10 @@ class JobManager:
         def run() -> None:
             with self._lock:
                 self._queued.discard(job_id)
+            if background:
+                self.yield_to_analyses()
+            else:
+                self.analysis_started()
             try:
                 ws.update_job(job_id, state="running", started=_now())
                 result = fn(progress)
@@ -186,6 +231,8 @@ class JobManager:
             else:
                 ws.update_job(job_id, state="done", progress=1.0, result=result, finished=_now())
             finally:
+                if not background:
+                    self.analysis_ended()
                 self._release(background)
 
         (self._background if background else self._pool).submit(run)
@@ -227,3 +274,26 @@ def _live_job(ws, kind: str, key: str, con) -> dict[str, Any] | None:
             if row.get("host") != HOST or pid_alive(int(row.get("pid") or 0)):
                 return row
     return None
+
+
+class AnalysisActivity:
+    """ASGI middleware: tells the job manager when ``/analyses`` requests run.
+
+    Synchronous analyses run in the request; upkeep (tile pyramids) waits for them
+    (:meth:`JobManager.yield_to_analyses`).
+    """
+
+    def __init__(self, app, jobs: JobManager) -> None:
+        self.app = app
+        self.jobs = jobs
+
+    async def __call__(self, scope, receive, send):
+        """Count the request while it runs when it is an analysis."""
+        if scope["type"] != "http" or not scope["path"].startswith("/analyses"):
+            await self.app(scope, receive, send)
+            return
+        self.jobs.analysis_started()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.jobs.analysis_ended()

@@ -135,3 +135,87 @@ def test_kill_9_of_the_server_during_a_job_leaves_it_failed_with_its_reason(tmp_
     assert body["state"] == "failed"
     assert "interrupted" in body["error"] and "submit it again" in body["error"]
     assert Workspace(ws.path).catalog.integrity_check() == "ok"
+
+
+def _wait_state(jobs: JobManager, job_id: str, state: str, timeout_s: float = 20) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        job = jobs.get(job_id)
+        if job["state"] == state:
+            return job
+        time.sleep(0.02)
+    raise AssertionError(f"job {job_id} never reached {state}: {jobs.get(job_id)}")
+
+
+def test_upkeep_waits_for_analyses_to_end(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    jobs = JobManager(lambda: ws, max_workers=1)
+    started: list[float] = []
+    steps: list[float] = []
+    try:
+        jobs.analysis_started()  # e.g. a synchronous /analyses request in flight
+        job = jobs.submit("pyramid", lambda p: started.append(time.monotonic()), background=True)
+        time.sleep(0.4)
+        assert not started and jobs.get(job.id)["state"] == "queued"
+        ended = time.monotonic()
+        jobs.analysis_ended()
+        _wait_state(jobs, job.id, "done")
+        assert started[0] - ended >= jobs.QUIET_S * 0.95
+
+        # between steps too: an analysis job that starts mid-build pauses the build
+        gate = threading.Event()
+
+        def analysis(progress):
+            gate.wait(10)
+
+        def build(progress):
+            for i in range(40):
+                progress(i / 40, "step")
+                steps.append(time.monotonic())
+                time.sleep(0.01)
+
+        jobs.QUIET_S = 0.3
+        b = jobs.submit("pyramid", build, background=True)
+        while len(steps) < 3:
+            time.sleep(0.005)
+        a = jobs.submit("clusters", analysis)
+        _wait_state(jobs, a.id, "running")
+        paused_at = len(steps)
+        time.sleep(0.5)
+        assert len(steps) <= paused_at + 1  # at most the step already past its check
+        released = time.monotonic()
+        gate.set()
+        _wait_state(jobs, b.id, "done")
+        assert steps[-1] - released >= 0.3 * 0.95 and len(steps) == 40
+    finally:
+        jobs.shutdown()
+
+
+def test_upkeep_is_not_starved_by_endless_analyses(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    jobs = JobManager(lambda: ws, max_workers=1)
+    jobs.MAX_YIELD_S = 0.3
+    try:
+        jobs.analysis_started()  # never ends
+        job = jobs.submit("pyramid", lambda p: p(0.5, "half") or "built", background=True)
+        assert _wait_state(jobs, job.id, "done", timeout_s=5)["state"] == "done"
+    finally:
+        jobs.shutdown()
+
+
+def test_analysis_requests_count_as_activity(tmp_path):
+    app = create_app(Settings(workspace=tmp_path / "ws"))
+    seen: list[int] = []
+    with TestClient(app) as c:
+        jobs = app.state.jobs
+        original = jobs.analysis_started
+
+        def spy():
+            original()
+            seen.append(jobs._analyses)
+
+        jobs.analysis_started = spy
+        c.post("/analyses/clusters", json={"firms": "none"})
+        c.get("/health")
+        c.get("/collections")
+    assert seen == [1] and jobs._analyses == 0

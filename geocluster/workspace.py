@@ -358,15 +358,20 @@ class Workspace:
         chunk_rows = _chunked.chunk_rows_for(kind, path, fmt, opts, self.store)
         if chunk_rows is None:
             return None
-        result = _chunked.ingest_firms(
-            path,
-            fmt,
-            opts,
-            self.store,
-            prefix=f"{kind}_{dataset_id}",
-            chunk_rows=chunk_rows,
-            progress=report,
-        )
+        from concurrent.futures import ThreadPoolExecutor
+
+        # the file's checksum is read beside the ingest (hashlib releases the GIL)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="geocluster-sha") as pool:
+            checksum = pool.submit(_sha256, path)
+            result = _chunked.ingest_firms(
+                path,
+                fmt,
+                opts,
+                self.store,
+                prefix=f"{kind}_{dataset_id}",
+                chunk_rows=chunk_rows,
+                progress=report,
+            )
         rejected = [_rejection_dict(r) for r in result.rejected]
         try:
             info = self._commit_dataset(
@@ -379,7 +384,7 @@ class Workspace:
                 source_crs=result.source_crs,
                 working_crs=result.working_crs,
                 source=path.name,
-                checksum=_sha256(path),
+                checksum=checksum.result(),
                 rejected=rejected,
                 warnings=result.warnings,
             )

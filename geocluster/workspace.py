@@ -567,24 +567,12 @@ class Workspace:
             and "y" in names
         )
         if fast_xy:
-            attrs = (
-                columns
-                if columns is not None
-                else [c for c in names if c not in ("geometry", "bbox")]
-            )
-            cols = list(dict.fromkeys([*attrs, "x", "y"]))
-            frame = self.store.read_layer(
-                layer,
-                columns=cols,
-                filters=filters,
-                bbox=bbox,
-                limit=limit,
+            frame, xy = self._read_xy_layer(
+                layer, names, columns=columns, filters=filters, bbox=bbox, limit=limit,
                 offset=offset,
-                geometry=False,
-            )
-            geom = gpd.points_from_xy(frame["x"].to_numpy(), frame["y"].to_numpy(), crs=working_crs)
-            keep = [c for c in frame.columns if c in attrs]
-            out = gpd.GeoDataFrame(frame[keep], geometry=geom, crs=working_crs)
+            )  # fmt: skip
+            geom = gpd.points_from_xy(xy[:, 0], xy[:, 1], crs=working_crs)
+            out = gpd.GeoDataFrame(frame, geometry=geom, crs=working_crs)
             return _canonical_dtypes(out, kind or "")
         frame = self.store.read_layer(
             layer,
@@ -598,6 +586,66 @@ class Workspace:
         if columns is None and isinstance(frame, pd.DataFrame):
             frame = frame.drop(columns=[c for c in ("x", "y") if c in frame.columns])
         return _to_crs(_canonical_dtypes(frame, kind or ""), crs, working_crs)
+
+    def read_xy(
+        self,
+        dataset_id: str,
+        *,
+        columns: list[str] | None = None,
+        filters: list[Filter] | None = None,
+        bbox: BBox | None = None,
+    ) -> tuple[pd.DataFrame, np.ndarray] | None:
+        """Attributes and working-CRS coordinates of a point dataset, no geometry objects.
+
+        The rows and columns of ``read(dataset_id, crs="working", ...)``, with the
+        geometry as an (n, 2) float64 array of the stored working ``x``, ``y`` (the very
+        coordinates of that call's points) instead of a point object per row: a
+        national register's clustering needs coordinates, not shapely points.
+
+        Returns
+        -------
+        (DataFrame, ndarray) or None
+            None when the dataset is not stored with working coordinates (then use
+            :meth:`read`).
+        """
+        info = self.dataset(dataset_id)
+        if info.working_crs is None or not self.store.has_geometry(info.layer):
+            return None
+        names = self.store.schema(info.layer).names
+        if "x" not in names or "y" not in names:
+            return None
+        frame, xy = self._read_xy_layer(
+            info.layer, names, columns=columns, filters=filters, bbox=bbox
+        )
+        return _canonical_dtypes(frame, info.kind or ""), xy
+
+    def _read_xy_layer(
+        self,
+        layer: str,
+        names: list[str],
+        *,
+        columns: list[str] | None,
+        filters: list[Filter] | None,
+        bbox: BBox | None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> tuple[pd.DataFrame, np.ndarray]:
+        attrs = (
+            columns if columns is not None else [c for c in names if c not in ("geometry", "bbox")]
+        )
+        cols = list(dict.fromkeys([*attrs, "x", "y"]))
+        frame = self.store.read_layer(
+            layer,
+            columns=cols,
+            filters=filters,
+            bbox=bbox,
+            limit=limit,
+            offset=offset,
+            geometry=False,
+        )
+        xy = np.column_stack([frame["x"].to_numpy(), frame["y"].to_numpy()])
+        keep = [c for c in frame.columns if c in attrs]
+        return frame[keep], xy
 
     def delete(self, dataset_id: str) -> None:
         """Delete a dataset (every version), or one version with ``id@version``."""
@@ -620,11 +668,16 @@ class Workspace:
         summary: dict[str, Any],
         primary: str | None = None,
         owner: str | None = None,
+        points: Mapping[str, np.ndarray] | None = None,
     ) -> RunInfo:
         """Persist an analysis run and its layers atomically.
 
         GeoDataFrames in any CRS are stored in EPSG:4326. ``primary`` names the
         layer that the collection ``<run_id>`` serves (default: the first).
+        ``points`` maps a layer given as a plain DataFrame of attributes to its rows'
+        working-CRS coordinates (an (n, 2) array; the run's ``working_crs`` param):
+        the layer is stored as those points, exactly as the GeoDataFrame of them
+        would be, without a point object per row (per-firm labels of a register).
         """
         if not layers:
             raise InvalidInput("a run needs at least one layer")
@@ -633,11 +686,24 @@ class Workspace:
             raise InvalidInput(f"primary layer {primary!r} is not among {list(layers)}")
         run_id = f"{slugify(kind)}-{uuid.uuid4().hex[:10]}"
         working = params.get("working_crs") or summary.get("working_crs")
+        points = dict(points or {})
+        if points and not working:
+            raise InvalidInput("a run with point layers given as coordinates needs a working CRS")
+        for name, coords in points.items():
+            frame = layers.get(name)
+            if frame is None or isinstance(frame, gpd.GeoDataFrame):
+                raise InvalidInput(f"points are for layers given as plain tables, not {name!r}")
+            if np.shape(coords) != (len(frame), 2):
+                raise InvalidInput(f"expected one (x, y) per row of layer {name!r}")
         written = []
         try:
             for name, frame in layers.items():
                 xy = lonlat = None
-                if isinstance(frame, gpd.GeoDataFrame) and frame.crs is not None:
+                if name in points:
+                    coords = points[name]
+                    xy = (coords[:, 0], coords[:, 1])
+                    lonlat = _lonlat(xy, working)
+                elif isinstance(frame, gpd.GeoDataFrame) and frame.crs is not None:
                     if working and frame.crs == working:
                         xy = _points_xy(frame)
                     if xy is not None:
@@ -1152,13 +1218,18 @@ def _points_to_storage(
     national register: one array transform and no point objects at all (the store
     writes WKB straight from the coordinates).
     """
-    from pyproj import Transformer
-
-    transformer = Transformer.from_crs(frame.crs, STORAGE_CRS, always_xy=True)
-    lon, lat = transformer.transform(xy[0], xy[1])
     geom = frame.geometry.name
     attrs = pd.DataFrame({c: frame[c] for c in frame.columns if c != geom}, copy=False)
-    return attrs, (np.asarray(lon, dtype="float64"), np.asarray(lat, dtype="float64"))
+    return attrs, _lonlat(xy, frame.crs)
+
+
+def _lonlat(xy: tuple[np.ndarray, np.ndarray], crs: Any) -> tuple[np.ndarray, np.ndarray]:
+    """EPSG:4326 lon/lat of working-CRS coordinates ``xy`` (one array transform)."""
+    from pyproj import Transformer
+
+    transformer = Transformer.from_crs(crs, STORAGE_CRS, always_xy=True)
+    lon, lat = transformer.transform(xy[0], xy[1])
+    return np.asarray(lon, dtype="float64"), np.asarray(lat, dtype="float64")
 
 
 def _working_xy(

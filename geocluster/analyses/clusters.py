@@ -19,19 +19,18 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 
 from geocluster.analyses._common import jsonable, noop_progress
-from geocluster.analyses._inputs import read_firms, sectors_list, version_of
+from geocluster.analyses._inputs import read_firm_table, sectors_list, version_of
 from geocluster.analyses.result import Layer, Result, stored_kinds
 from geocluster.clustering._validation import check_min_count, check_positive
 from geocluster.clustering.firms import (
     METHODS,
     WEIGHTS,
-    cluster_firms,
-    firm_points,
+    FirmTable,
+    cluster_firm_table,
     firm_weights,
 )
 from geocluster.clustering.kde import kde_grid
@@ -59,17 +58,15 @@ CURVE_POINTS = 1000
 
 def _selected_firms(
     ws: Any, firms: str, sectors: list[str] | None, sector_group: str | None
-) -> tuple[Any, gpd.GeoDataFrame, gpd.GeoDataFrame]:
-    """(dataset info, all firms, selected firms), in the working CRS."""
-    read = read_firms(
-        ws,
-        firms,
-        columns=_FIRM_COLUMNS,
-        sectors=sectors,
-        sector_group=sector_group,
-        pushdown=True,  # clusters, k-distance and KDE use the selection only
+) -> tuple[Any, FirmTable]:
+    """(dataset info, selected firms in the working CRS).
+
+    Clusters, k-distance and KDE use the selection only, and its coordinates, never a
+    point object per firm (:func:`~geocluster.analyses._inputs.read_firm_table`).
+    """
+    return read_firm_table(
+        ws, firms, columns=_FIRM_COLUMNS, sectors=sectors, sector_group=sector_group
     )
-    return read.info, read.all, read.selected
 
 
 def _check_weight(weight: str | None) -> None:
@@ -156,7 +153,7 @@ def clusters_result(
     _check_weight(weight)
     sectors = sectors_list(sectors)
     report(0.05, "reading firms")
-    info, all_firms, selected = _selected_firms(ws, firms, sectors, sector_group)
+    info, selected = _selected_firms(ws, firms, sectors, sector_group)
     reference_year = _latest_founding_year(ws, firms)
     per_sector = None
     kwargs = dict(
@@ -169,7 +166,7 @@ def clusters_result(
         engine=ws.engine() if ws.engine_name != "local" else None,
     )
     if by is not None:
-        from geocluster.clustering.scan import cluster_by_sector
+        from geocluster.clustering.scan import cluster_table_by_sector
 
         report(0.2, f"clustering {len(selected):,} firms sector by sector ({by}, {method})")
         engine_input = {}
@@ -183,7 +180,7 @@ def clusters_result(
                         ws, info, sectors=sectors, sector_group=sector_group, weight=weight
                     ),
                 }
-        result, per_sector = cluster_by_sector(
+        result, per_sector = cluster_table_by_sector(
             selected,
             level=by,
             progress=lambda f, m: report(0.2 + 0.6 * f, m),
@@ -208,7 +205,7 @@ def clusters_result(
                 ),
             )
             kwargs["engine"] = _Computed(found.labels, found.core)
-        result = cluster_firms(selected, **kwargs)
+        result = cluster_firm_table(selected, **kwargs)
     report(0.8, "saving the run")
     params = {
         "firms": firms,
@@ -244,6 +241,7 @@ def clusters_result(
         layers=layers,
         summary={**jsonable(summary), **stored_kinds(**kinds)},
         primary="labels",
+        points={"labels": result.xy},  # the firms, stored from their coordinates
     )
     report(1.0, "done")
     return Result(
@@ -312,8 +310,8 @@ def kdistance_result(
     """
     k = check_min_count(k, "k")
     sectors = sectors_list(sectors)
-    info, _, selected = _selected_firms(ws, firms, sectors, sector_group)
-    kd = k_distance(firm_points(selected), k)
+    info, selected = _selected_firms(ws, firms, sectors, sector_group)
+    kd = k_distance(selected.xy, k)
     n = kd.distances_m.size
     idx = np.unique(
         np.concatenate(
@@ -430,9 +428,9 @@ def kde_result(
     f_info = ws.require(firms, "firms")
     files = dataset_files(ws, f_info) if engine is not None else None
     if files is None:
-        info, _, selected = _selected_firms(ws, firms, sectors, sector_group)
-        xy = firm_points(selected)
-        w = firm_weights(selected, weight)
+        info, selected = _selected_firms(ws, firms, sectors, sector_group)
+        xy = selected.xy
+        w = firm_weights(selected.attrs, weight)
         report(0.3, f"density of {len(selected)} firms")
         grid = kde_grid(xy, bandwidth=bw, weights=w, cell_m=cell_m, grid_size=grid_size)
     else:

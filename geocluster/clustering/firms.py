@@ -8,6 +8,7 @@ geometry are optional: a summary statistic whose column is missing is NaN.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 import os
@@ -27,7 +28,9 @@ from geocluster.errors import CRSError, InvalidInput
 
 __all__ = [
     "FirmClusters",
+    "FirmTable",
     "METHODS",
+    "cluster_firm_table",
     "cluster_firms",
     "firm_points",
     "firm_weights",
@@ -51,9 +54,10 @@ class FirmClusters:
 
     Attributes
     ----------
-    labels : GeoDataFrame
+    labels : GeoDataFrame or DataFrame
         One row per firm clustered: ``firm_id``, ``cluster_id`` (noise ``-1``),
-        ``is_core``, point geometry (working CRS).
+        ``is_core``, point geometry (working CRS). From :func:`cluster_firm_table`: a
+        plain DataFrame, the firms' coordinates being ``xy``.
     clusters : GeoDataFrame
         One row per cluster (see :func:`summarize_clusters`), hull polygons.
     n_clusters : int
@@ -62,13 +66,60 @@ class FirmClusters:
         Number of firms labelled noise.
     params : dict
         The parameters used (JSON-ready).
+    xy : ndarray of shape (n, 2), optional
+        Working-CRS coordinates of the rows of ``labels`` when it has no geometry.
     """
 
-    labels: gpd.GeoDataFrame
+    labels: gpd.GeoDataFrame | pd.DataFrame
     clusters: gpd.GeoDataFrame
     n_clusters: int
     noise: int
     params: dict
+    xy: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class FirmTable:
+    """Firms as attribute columns and metric coordinates, without point objects.
+
+    What the clustering paths need of a register: building a shapely point per firm
+    of a national register costs seconds and gigabytes that nothing here uses (only
+    the clustered firms' coordinates become hull inputs).
+
+    Attributes
+    ----------
+    attrs : DataFrame
+        One row per firm, default index: ``firm_id`` and the optional columns of a
+        firms frame (``sector_code``, ``employees``, …), no geometry.
+    xy : ndarray of shape (n, 2), float64
+        Coordinates in metres in ``crs``.
+    crs : CRS-like
+        A projected CRS in metres.
+    """
+
+    attrs: pd.DataFrame
+    xy: np.ndarray
+    crs: Any
+
+    def __len__(self) -> int:
+        return len(self.attrs)
+
+    @classmethod
+    def from_frame(cls, firms: gpd.GeoDataFrame) -> FirmTable:
+        """The table of a firms GeoDataFrame (checked as :func:`firm_points` does)."""
+        xy = firm_points(firms)
+        attrs = pd.DataFrame(firms.drop(columns=firms.geometry.name)).reset_index(drop=True)
+        return cls(attrs, xy, firms.crs)
+
+    def rows(self, start: int, stop: int) -> FirmTable:
+        """Rows ``start:stop`` (the coordinates a view)."""
+        return FirmTable(
+            self.attrs.iloc[start:stop].reset_index(drop=True), self.xy[start:stop], self.crs
+        )
+
+    def take(self, index: np.ndarray) -> FirmTable:
+        """Rows at positions ``index``."""
+        return FirmTable(self.attrs.take(index).reset_index(drop=True), self.xy[index], self.crs)
 
 
 def _check_projected(frame: gpd.GeoDataFrame) -> None:
@@ -282,14 +333,44 @@ def _concave_hulls(mp: np.ndarray, sizes: np.ndarray, ratio: float) -> np.ndarra
     return out
 
 
+def _multipoints(xy: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """One multipoint per run of ``sizes`` consecutive rows of ``xy``.
+
+    The geometries of ``shapely.multipoints(xy, indices=...)`` (tested equal), built
+    from WKB written straight from the coordinates: shapely would first make a Python
+    point object per firm and then copy each into its collection (3 s for 3M firms).
+    """
+    n = len(xy)
+    rec = np.empty(
+        n, dtype=np.dtype([("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")])
+    )
+    rec["order"] = 1  # little endian
+    rec["type"] = 1  # Point
+    rec["x"] = xy[:, 0]
+    rec["y"] = xy[:, 1]
+    body = memoryview(rec.tobytes())
+    size = rec.dtype.itemsize  # 21 bytes a point
+    stops = np.cumsum(sizes) * size
+    header = np.empty(1, dtype=np.dtype([("order", "u1"), ("type", "<u4"), ("n", "<u4")]))
+    header["order"], header["type"] = 1, 4  # MultiPoint
+    wkb = np.empty(len(sizes), dtype=object)
+    start = 0
+    for i, (count, stop) in enumerate(zip(sizes.tolist(), stops.tolist(), strict=True)):
+        header["n"] = count
+        wkb[i] = header.tobytes() + body[start:stop]
+        start = stop
+    return shapely.from_wkb(wkb)
+
+
 def _hulls(xy: np.ndarray, labels: np.ndarray, k: int, ratio: float, buffer_m: float):
     """Concave hull per cluster; buffered convex hull for degenerate clusters."""
     order = np.argsort(labels, kind="stable")
     order = order[labels[order] >= 0]
-    mp = shapely.multipoints(xy[order], indices=labels[order])
-    if len(mp) != k:
+    sizes = np.bincount(labels[order], minlength=k)
+    if len(sizes) != k or (sizes == 0).any():
         raise AssertionError("every cluster id 0..k-1 must have members")
-    hull = _concave_hulls(mp, np.bincount(labels[order], minlength=k), ratio)
+    mp = _multipoints(xy[order], sizes)
+    hull = _concave_hulls(mp, sizes, ratio)
     poly = (shapely.get_type_id(hull) == 3) & (shapely.area(hull) > 0)
     kind = np.where(poly, "concave", "buffer").astype(object)
     if (~poly).any():
@@ -345,7 +426,33 @@ def summarize_clusters(
         ``founded``), ``hull_type`` (``"concave"`` or ``"buffer"``); hull polygons in the
         firms' CRS. Shares are NaN where the column is missing or all values unknown.
     """
-    xy = firm_points(firms)
+    return _summarize(
+        FirmTable.from_frame(firms),
+        labels,
+        is_core=is_core,
+        hull_ratio=hull_ratio,
+        buffer_m=buffer_m,
+        reference_year=reference_year,
+    )
+
+
+def _summarize(
+    table: FirmTable,
+    labels: np.ndarray,
+    *,
+    is_core: np.ndarray | None = None,
+    hull_ratio: float = 0.3,
+    buffer_m: float = 100.0,
+    reference_year: int | None = None,
+    reference_years: np.ndarray | None = None,
+) -> gpd.GeoDataFrame:
+    """:func:`summarize_clusters` of a :class:`FirmTable`.
+
+    ``reference_years`` (one per firm) replaces ``reference_year`` when given: a
+    national scan summarises every sector at once, each with the reference year of
+    its own firms.
+    """
+    xy, crs = table.xy, table.crs
     labels = np.asarray(labels, dtype=np.int64)
     n = xy.shape[0]
     if labels.shape != (n,):
@@ -355,14 +462,14 @@ def summarize_clusters(
         raise InvalidInput(f"expected hull_ratio between 0 and 1, got {hull_ratio}")
     buffer_m = check_positive(buffer_m, "buffer_m")
     k = int(labels.max()) + 1 if (labels >= 0).any() else 0
-    frame = pd.DataFrame(firms.drop(columns=firms.geometry.name)).reset_index(drop=True)
+    frame = table.attrs
     if k == 0:
         cols = [
             "cluster_id", "n_firms", "n_core", "employees", "employees_known", "top2_employees",
             "dominant_sector", "dominant_share", "sector_mix", "centroid_lon", "centroid_lat", "area_km2", "density_per_km2",
             "women_led_share", "youth_led_share", "micro_share", "informal_share", "recent_share", "hull_type",
         ]  # fmt: skip
-        return gpd.GeoDataFrame({c: [] for c in cols}, geometry=[], crs=firms.crs)
+        return gpd.GeoDataFrame({c: [] for c in cols}, geometry=[], crs=crs)
     m = labels >= 0
     lab = labels[m]
     n_firms = np.bincount(lab, minlength=k)
@@ -401,14 +508,16 @@ def summarize_clusters(
     else:
         founded = np.full(n, np.nan)
     known_f = np.isfinite(founded)
-    if reference_year is None:
-        reference_year = (
-            int(np.nanmax(founded)) if known_f.any() else _dt.datetime.now(_dt.UTC).year
-        )
+    if reference_years is not None:
+        ref = np.asarray(reference_years)
+    else:
+        if reference_year is None:
+            reference_year = default_reference_year(founded)
+        ref = reference_year
     recent = _grouped_mean(
         np.where(
             known_f,
-            (founded >= reference_year - (RECENT_YEARS - 1)) & (founded <= reference_year),
+            (founded >= ref - (RECENT_YEARS - 1)) & (founded <= ref),
             False,
         ),
         known_f,
@@ -451,7 +560,7 @@ def summarize_clusters(
 
     from pyproj import Transformer
 
-    lon, lat = Transformer.from_crs(firms.crs, "EPSG:4326", always_xy=True).transform(cx, cy)
+    lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(cx, cy)
     out = gpd.GeoDataFrame(
         {
             "cluster_id": np.arange(k, dtype=np.int64),
@@ -475,12 +584,19 @@ def summarize_clusters(
             "hull_type": hull_kind.astype(str),
         },
         geometry=hull,
-        crs=firms.crs,
+        crs=crs,
     )
     if is_core is not None:
         out["n_core"] = out["n_core"].astype(np.int64)
-    out.attrs["reference_year"] = int(reference_year)
+    if reference_year is not None:
+        out.attrs["reference_year"] = int(reference_year)
     return out
+
+
+def default_reference_year(founded: np.ndarray) -> int:
+    """The data's own "now": the latest known founding year, else the current UTC year."""
+    known = np.isfinite(founded)
+    return int(np.nanmax(founded)) if known.any() else _dt.datetime.now(_dt.UTC).year
 
 
 def cluster_firms(
@@ -532,12 +648,107 @@ def cluster_firms(
     """
     if method not in METHODS:
         raise InvalidInput(f"expected method one of {list(METHODS)}, got {method!r}")
-    xy = firm_points(firms)
+    table = FirmTable.from_frame(firms)
+    if len(table) and "firm_id" not in firms.columns:
+        firm_weights(table.attrs, weight)  # its errors come first, as they always did
+        raise InvalidInput(f"expected a firm_id column, got columns {list(firms.columns)}")
+    result = cluster_firm_table(
+        table,
+        method=method,
+        eps_m=eps_m,
+        min_samples=min_samples,
+        min_cluster_size=min_cluster_size,
+        weight=weight,
+        hull_ratio=hull_ratio,
+        buffer_m=buffer_m,
+        reference_year=reference_year,
+        engine=engine,
+    )
+    labels = result.labels
+    label_frame = gpd.GeoDataFrame(
+        {c: labels[c].array for c in labels.columns},
+        geometry=firms.geometry.to_numpy(),
+        crs=firms.crs,
+    )
+    return dataclasses.replace(result, labels=label_frame, xy=None)
+
+
+def cluster_firm_table(
+    table: FirmTable,
+    *,
+    method: str = "dbscan",
+    eps_m: float = 1000.0,
+    min_samples: float = 10,
+    min_cluster_size: int = 15,
+    weight: str | None = None,
+    hull_ratio: float = 0.3,
+    buffer_m: float | None = None,
+    reference_year: int | None = None,
+    engine=None,
+) -> FirmClusters:
+    """:func:`cluster_firms` of a :class:`FirmTable`: labels without point geometry.
+
+    The same labels and summaries as :func:`cluster_firms` of the same firms (tested);
+    ``labels`` is a plain DataFrame (``firm_id``, ``cluster_id``, ``is_core``) whose
+    rows are at ``xy``.
+    """
+    if method not in METHODS:
+        raise InvalidInput(f"expected method one of {list(METHODS)}, got {method!r}")
+    xy, attrs = table.xy, table.attrs
     if xy.shape[0] == 0:
         raise InvalidInput("expected at least one firm to cluster, got none after filtering")
-    w = firm_weights(firms, weight)
-    if "firm_id" not in firms.columns:
-        raise InvalidInput(f"expected a firm_id column, got columns {list(firms.columns)}")
+    w = firm_weights(attrs, weight)
+    if "firm_id" not in attrs.columns:
+        raise InvalidInput(f"expected a firm_id column, got columns {list(attrs.columns)}")
+    labels, core, params, default_buffer = _fit_labels(
+        xy,
+        w,
+        method=method,
+        eps_m=eps_m,
+        min_samples=min_samples,
+        min_cluster_size=min_cluster_size,
+        engine=engine,
+    )
+    params["weight"] = weight
+    summary = _summarize(
+        table,
+        labels,
+        is_core=core,
+        hull_ratio=hull_ratio,
+        buffer_m=default_buffer if buffer_m is None else buffer_m,
+        reference_year=reference_year,
+    )
+    params["hull_ratio"] = hull_ratio
+    params["reference_year"] = summary.attrs.get("reference_year")
+    label_frame = pd.DataFrame(
+        {
+            "firm_id": text_values(attrs["firm_id"]),
+            "cluster_id": labels.astype(np.int64),
+            "is_core": core,
+        }
+    )
+    n_clusters = int(labels.max()) + 1 if (labels >= 0).any() else 0
+    return FirmClusters(
+        labels=label_frame,
+        clusters=summary,
+        n_clusters=n_clusters,
+        noise=int((labels < 0).sum()),
+        params=params,
+        xy=xy,
+    )
+
+
+def _fit_labels(
+    xy: np.ndarray,
+    w: np.ndarray | None,
+    *,
+    method: str,
+    eps_m: float,
+    min_samples: float | None,
+    min_cluster_size: int,
+    engine=None,
+) -> tuple[np.ndarray, np.ndarray, dict, float]:
+    """``(labels, core, params, default buffer_m)`` of one clustering of ``xy``."""
     if method == "dbscan":
         if engine is not None:  # e.g. the Dask engine: the same labels, computed elsewhere
             import pyarrow as pa
@@ -559,42 +770,13 @@ def cluster_firms(
             core = np.zeros(len(labels), bool)
             core[model.core_sample_indices_] = True
         params = {"method": method, "eps_m": float(eps_m), "min_samples": min_samples}
-        default_buffer = float(eps_m) / 2
-    else:
-        ms = None if min_samples is None else int(min_samples)
-        model = HDBSCANClusterer(min_cluster_size=min_cluster_size, min_samples=ms).fit(
-            xy, sample_weight=w
-        )
-        labels = model.labels_
-        # HDBSCAN has no core points; firms at full membership strength play that role.
-        core = (labels >= 0) & (model.probabilities_ >= 1.0)
-        params = {"method": method, "min_cluster_size": min_cluster_size, "min_samples": ms}
-        default_buffer = 100.0
-    params["weight"] = weight
-    summary = summarize_clusters(
-        firms,
-        labels,
-        is_core=core,
-        hull_ratio=hull_ratio,
-        buffer_m=default_buffer if buffer_m is None else buffer_m,
-        reference_year=reference_year,
+        return labels, core, params, float(eps_m) / 2
+    ms = None if min_samples is None else int(min_samples)
+    model = HDBSCANClusterer(min_cluster_size=min_cluster_size, min_samples=ms).fit(
+        xy, sample_weight=w
     )
-    params["hull_ratio"] = hull_ratio
-    params["reference_year"] = summary.attrs.get("reference_year")
-    label_frame = gpd.GeoDataFrame(
-        {
-            "firm_id": text_values(firms["firm_id"]),
-            "cluster_id": labels.astype(np.int64),
-            "is_core": core,
-        },
-        geometry=firms.geometry.to_numpy(),
-        crs=firms.crs,
-    )
-    n_clusters = int(labels.max()) + 1 if (labels >= 0).any() else 0
-    return FirmClusters(
-        labels=label_frame,
-        clusters=summary,
-        n_clusters=n_clusters,
-        noise=int((labels < 0).sum()),
-        params=params,
-    )
+    labels = model.labels_
+    # HDBSCAN has no core points; firms at full membership strength play that role.
+    core = (labels >= 0) & (model.probabilities_ >= 1.0)
+    params = {"method": method, "min_cluster_size": min_cluster_size, "min_samples": ms}
+    return labels, core, params, 100.0

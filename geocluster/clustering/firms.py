@@ -281,8 +281,76 @@ def _bool_share(frame: pd.DataFrame, column: str, labels: np.ndarray, k: int) ->
         return np.full(k, np.nan)
     v = frame[column]
     known = v.notna().to_numpy()
-    val = v.fillna(False).astype(bool).to_numpy()
+    if isinstance(v.dtype, pd.BooleanDtype):  # the canonical dtype: no filled copy
+        val = v.to_numpy(dtype=bool, na_value=False)
+    else:
+        val = v.fillna(False).astype(bool).to_numpy()
     return _grouped_mean(val, known, labels, k)
+
+
+def _top2_sums(cluster: np.ndarray, value: np.ndarray, k: int) -> np.ndarray:
+    """Per cluster 0..k-1 the sum of its two largest values (NaN for none).
+
+    ``cluster`` and ``value`` hold known values only. One sort instead of a pandas
+    sort and two group-bys (a second on millions of firms).
+    """
+    out = np.full(k, np.nan)
+    if not len(cluster):
+        return out
+    order = np.lexsort((-value, cluster))  # by cluster, then largest value first
+    c, v = cluster[order], value[order]
+    first = np.flatnonzero(np.r_[True, c[1:] != c[:-1]])
+    sums = v[first].copy()
+    second = first + 1
+    pair = second < len(c)
+    pair[pair] = c[second[pair]] == c[first[pair]]
+    sums[pair] += v[second[pair]]
+    out[c[first]] = sums
+    return out
+
+
+def _sector_mix(labels: np.ndarray, div: pd.Series, k: int):
+    """``(dominant, dominant_share, sector_mix)`` of clusters 0..k-1 from divisions.
+
+    The dominant division has the most firms (ties to the smaller code); the mix is a
+    JSON object of the top :data:`TOP_SECTORS` divisions' shares of the cluster's
+    firms with a known division, largest first (ties by code). Counted with one
+    ``bincount`` of (cluster, division) pairs: a pandas group-by of millions of
+    firms' codes as Python objects took a second.
+    """
+    dominant = np.full(k, None, dtype=object)
+    dominant_share = np.full(k, np.nan)
+    mix = np.full(k, "{}", dtype=object)
+    keep = (labels >= 0) & div.notna().to_numpy()
+    if not keep.any():
+        return dominant, dominant_share, mix
+    codes, names = pd.factorize(div[keep], sort=True)
+    names = [str(v) for v in np.asarray(names, dtype=object)]
+    ndiv = len(names)
+    pair = labels[keep] * ndiv + codes
+    if k * ndiv <= 1 << 24:  # a dense count table is small: one linear pass
+        n_pair = np.bincount(pair, minlength=k * ndiv)
+        pair = np.flatnonzero(n_pair)
+        n_pair = n_pair[pair]
+    else:
+        pair, n_pair = np.unique(pair, return_counts=True)
+    cid, code = np.divmod(pair, ndiv)
+    total = np.bincount(cid, weights=n_pair, minlength=k).astype(np.int64)
+    share = n_pair / total[cid]
+    # each cluster's divisions: most firms first, then the smaller code
+    order = np.lexsort((code, -n_pair, cid))
+    cid, code, n_pair, share = cid[order], code[order], n_pair[order], share[order]
+    starts = np.flatnonzero(np.r_[True, cid[1:] != cid[:-1]])
+    rank = np.arange(len(cid)) - np.repeat(starts, np.diff(np.r_[starts, len(cid)]))
+    dominant[cid[starts]] = [names[c] for c in code[starts].tolist()]
+    dominant_share[cid[starts]] = share[starts]
+    parts: dict[int, dict[str, float]] = {}
+    top = rank < TOP_SECTORS
+    for c, d, sh in zip(cid[top].tolist(), code[top].tolist(), share[top].tolist()):
+        parts.setdefault(c, {})[names[d]] = round(float(sh), 4)
+    for c, top_parts in parts.items():
+        mix[c] = json.dumps(top_parts)
+    return dominant, dominant_share, mix
 
 
 def _grouped_mean(val: np.ndarray, known: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
@@ -493,12 +561,7 @@ def _summarize(
     employees = np.where(emp_known > 0, emp_sum, np.nan)
     # Employment of the 2 largest firms: the (k=2, p) dominance rule of
     # geocluster.disclosure compares it with ``employees``.
-    top = pd.DataFrame({"c": labels[m & known_emp], "e": emp[m & known_emp]})
-    top2 = np.full(k, np.nan)
-    if len(top):
-        best = top.sort_values(["c", "e"], ascending=[True, False]).groupby("c").head(2)
-        sums = best.groupby("c")["e"].sum()
-        top2[sums.index.to_numpy()] = sums.to_numpy()
+    top2 = _top2_sums(labels[m & known_emp], emp[m & known_emp], k)
     micro = _grouped_mean(
         np.where(known_emp, emp < MICRO_MAX_EMPLOYEES, False), known_emp, labels, k
     )
@@ -532,28 +595,7 @@ def _summarize(
         div = frame["sector_code"].astype("str").str.slice(0, 2)
     else:
         div = pd.Series([pd.NA] * n, dtype="str")
-    dominant = np.full(k, None, dtype=object)
-    dominant_share = np.full(k, np.nan)
-    mix = np.full(k, "{}", dtype=object)
-    sec = pd.DataFrame({"cluster_id": labels, "division": div.to_numpy(object)})
-    sec = sec[(sec["cluster_id"] >= 0) & sec["division"].notna()]
-    if len(sec):
-        counts = sec.groupby(["cluster_id", "division"]).size().rename("n").reset_index()
-        counts["total"] = counts.groupby("cluster_id")["n"].transform("sum")
-        counts["share"] = counts["n"] / counts["total"]
-        counts = counts.sort_values(["cluster_id", "n", "division"], ascending=[True, False, True])
-        counts = counts[counts.groupby("cluster_id").cumcount() < TOP_SECTORS]
-        first = ~counts["cluster_id"].duplicated()
-        dominant[counts.loc[first, "cluster_id"].to_numpy()] = counts.loc[first, "division"]
-        dominant_share[counts.loc[first, "cluster_id"].to_numpy()] = counts.loc[first, "share"]
-        # Plain lists: a per-cluster pandas loop is ~1000x slower with thousands of clusters.
-        parts: dict[int, dict[str, float]] = {}
-        for cid, d, sh in zip(
-            counts["cluster_id"].tolist(), counts["division"].tolist(), counts["share"].tolist()
-        ):
-            parts.setdefault(cid, {})[str(d)] = round(float(sh), 4)
-        for cid, top in parts.items():
-            mix[cid] = json.dumps(top)
+    dominant, dominant_share, mix = _sector_mix(labels, div, k)
 
     hull, hull_kind = _hulls(xy, labels, k, hull_ratio, buffer_m)
     area_km2 = shapely.area(hull) / 1e6

@@ -242,3 +242,45 @@ def test_demo_firms_end_to_end(workspace):
     lon, lat = top["properties"]["centroid_lon"], top["properties"]["centroid_lat"]
     assert abs(lon - -101.68) < 0.3 and abs(lat - 21.12) < 0.3  # León, Guanajuato
     assert top["properties"]["dominant_sector"] == "15"
+
+
+@pytest.mark.parametrize("sectors", [None, ["15"], ["56", "0111"]])
+def test_read_firm_table_equals_read_firms(ws, sectors):
+    from geocluster.analyses._inputs import read_firm_table, read_firms
+
+    cols = ["firm_id", "sector_code", "employees", "founded", "women_led", "informal"]
+    ref = read_firms(ws, "leon_firms", columns=cols, sectors=sectors, pushdown=True).selected
+    info, got = read_firm_table(ws, "leon_firms", columns=cols, sectors=sectors)
+    assert info.id == "leon_firms" and len(got) == len(ref) > 0
+    # the same rows, values and dtypes; the coordinates are those of read_firms' points
+    pd.testing.assert_frame_equal(
+        got.attrs, pd.DataFrame(ref.drop(columns="geometry")), check_exact=True
+    )
+    np.testing.assert_array_equal(got.xy, shapely.get_coordinates(ref.geometry.values))
+    assert got.crs == ref.crs
+
+
+def test_save_run_points_store_what_the_point_frame_stores(ws):
+    from geocluster.analyses._inputs import read_firms
+
+    firms = read_firms(ws, "leon_firms", columns=["firm_id"]).selected
+    frame = pd.DataFrame({"firm_id": firms["firm_id"].array, "cluster_id": np.arange(len(firms))})
+    params = {"working_crs": UTM14}
+    as_points = ws.save_run(
+        "clusters", params=params, inputs=[], layers={"labels": frame}, summary={},
+        points={"labels": shapely.get_coordinates(firms.geometry.values)},
+    )  # fmt: skip
+    as_frame = ws.save_run(
+        "clusters", params=params, inputs=[],
+        layers={"labels": gpd.GeoDataFrame(frame, geometry=firms.geometry.values, crs=UTM14)},
+        summary={},
+    )  # fmt: skip
+    a = ws.store.read_table(as_points.layers["labels"])
+    b = ws.store.read_table(as_frame.layers["labels"])
+    assert a.replace_schema_metadata(None).equals(b.replace_schema_metadata(None))
+    assert a.schema.metadata == b.schema.metadata
+    with pytest.raises(InvalidInput, match="one \\(x, y\\) per row"):
+        ws.save_run(
+            "clusters", params=params, inputs=[], layers={"labels": frame}, summary={},
+            points={"labels": np.zeros((3, 2))},
+        )  # fmt: skip

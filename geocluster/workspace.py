@@ -664,7 +664,7 @@ class Workspace:
         *,
         params: dict[str, Any],
         inputs: list[str],
-        layers: Mapping[str, gpd.GeoDataFrame | pd.DataFrame],
+        layers: Mapping[str, gpd.GeoDataFrame | pd.DataFrame | Callable[[], pd.DataFrame]],
         summary: dict[str, Any],
         primary: str | None = None,
         owner: str | None = None,
@@ -678,6 +678,9 @@ class Workspace:
         working-CRS coordinates (an (n, 2) array; the run's ``working_crs`` param):
         the layer is stored as those points, exactly as the GeoDataFrame of them
         would be, without a point object per row (per-firm labels of a register).
+        A layer may also be a function of no argument returning its frame, called
+        when its turn comes (layers are written in order): a caller can compute it
+        while the layers before it are written.
         """
         if not layers:
             raise InvalidInput("a run needs at least one layer")
@@ -691,13 +694,15 @@ class Workspace:
             raise InvalidInput("a run with point layers given as coordinates needs a working CRS")
         for name, coords in points.items():
             frame = layers.get(name)
-            if frame is None or isinstance(frame, gpd.GeoDataFrame):
+            if frame is None or callable(frame) or isinstance(frame, gpd.GeoDataFrame):
                 raise InvalidInput(f"points are for layers given as plain tables, not {name!r}")
             if np.shape(coords) != (len(frame), 2):
                 raise InvalidInput(f"expected one (x, y) per row of layer {name!r}")
         written = []
         try:
             for name, frame in layers.items():
+                if callable(frame):
+                    frame = frame()
                 xy = lonlat = None
                 if name in points:
                     coords = points[name]

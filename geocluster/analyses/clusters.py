@@ -30,8 +30,8 @@ from geocluster.clustering.firms import (
     METHODS,
     WEIGHTS,
     FirmTable,
-    cluster_firm_table,
     firm_weights,
+    label_firm_table,
 )
 from geocluster.clustering.kde import kde_grid
 from geocluster.clustering.kdistance import k_distance
@@ -166,7 +166,7 @@ def clusters_result(
         engine=ws.engine() if ws.engine_name != "local" else None,
     )
     if by is not None:
-        from geocluster.clustering.scan import cluster_table_by_sector
+        from geocluster.clustering.scan import label_table_by_sector
 
         report(0.2, f"clustering {len(selected):,} firms sector by sector ({by}, {method})")
         engine_input = {}
@@ -180,7 +180,7 @@ def clusters_result(
                         ws, info, sectors=sectors, sector_group=sector_group, weight=weight
                     ),
                 }
-        result, per_sector = cluster_table_by_sector(
+        result, summarize, per_sector = label_table_by_sector(
             selected,
             level=by,
             progress=lambda f, m: report(0.2 + 0.6 * f, m),
@@ -205,7 +205,7 @@ def clusters_result(
                 ),
             )
             kwargs["engine"] = _Computed(found.labels, found.core)
-        result = cluster_firm_table(selected, **kwargs)
+        result, summarize = label_firm_table(selected, **kwargs)
     report(0.8, "saving the run")
     params = {
         "firms": firms,
@@ -229,20 +229,28 @@ def clusters_result(
         "working_crs": info.working_crs,
     }
     inputs = (version_of(info),)
-    layers = {"labels": result.labels, "clusters": result.clusters}
     kinds = {"labels": "firm_points", "clusters": ("cluster_summary", "n_firms")}
     if per_sector is not None:
-        layers["sectors"] = per_sector
         kinds["sectors"] = ("region_table", "n_firms")
-    run = ws.save_run(
-        "clusters",
-        params=jsonable(params),
-        inputs=list(inputs),
-        layers=layers,
-        summary={**jsonable(summary), **stored_kinds(**kinds)},
-        primary="labels",
-        points={"labels": result.xy},  # the firms, stored from their coordinates
-    )
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="geocluster-summaries") as pool:
+        # The summaries (mostly hulls, computed with the GIL released) are made while
+        # the per-firm labels are stored; the clusters layer is written once they are.
+        pending = pool.submit(summarize)
+        layers = {"labels": result.labels, "clusters": pending.result}
+        if per_sector is not None:
+            layers["sectors"] = per_sector
+        run = ws.save_run(
+            "clusters",
+            params=jsonable(params),
+            inputs=list(inputs),
+            layers=layers,
+            summary={**jsonable(summary), **stored_kinds(**kinds)},
+            primary="labels",
+            points={"labels": result.xy},  # the firms, stored from their coordinates
+        )
+        clusters = pending.result()
     report(1.0, "done")
     return Result(
         body={
@@ -262,7 +270,7 @@ def clusters_result(
             ),
             "clusters": Layer(
                 "cluster_summary",
-                result.clusters,
+                clusters,
                 shape="features",
                 count_col="n_firms",
                 json_columns=("sector_mix",),

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import functools
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,7 +60,8 @@ class FirmClusters:
         ``is_core``, point geometry (working CRS). From :func:`cluster_firm_table`: a
         plain DataFrame, the firms' coordinates being ``xy``.
     clusters : GeoDataFrame
-        One row per cluster (see :func:`summarize_clusters`), hull polygons.
+        One row per cluster (see :func:`summarize_clusters`), hull polygons (None
+        from :func:`label_firm_table`, which returns them later).
     n_clusters : int
         Number of clusters.
     noise : int
@@ -71,7 +73,7 @@ class FirmClusters:
     """
 
     labels: gpd.GeoDataFrame | pd.DataFrame
-    clusters: gpd.GeoDataFrame
+    clusters: gpd.GeoDataFrame | None
     n_clusters: int
     noise: int
     params: dict
@@ -291,21 +293,26 @@ def _bool_share(frame: pd.DataFrame, column: str, labels: np.ndarray, k: int) ->
 def _top2_sums(cluster: np.ndarray, value: np.ndarray, k: int) -> np.ndarray:
     """Per cluster 0..k-1 the sum of its two largest values (NaN for none).
 
-    ``cluster`` and ``value`` hold known values only. One sort instead of a pandas
-    sort and two group-bys (a second on millions of firms).
+    ``cluster`` and ``value`` hold finite values only. Two grouped maxima (the second
+    with one occurrence of each first maximum left out), no sort: a pandas sort and
+    two group-bys, or a lexsort, of millions of firms took a second.
     """
     out = np.full(k, np.nan)
     if not len(cluster):
         return out
-    order = np.lexsort((-value, cluster))  # by cluster, then largest value first
-    c, v = cluster[order], value[order]
-    first = np.flatnonzero(np.r_[True, c[1:] != c[:-1]])
-    sums = v[first].copy()
-    second = first + 1
-    pair = second < len(c)
-    pair[pair] = c[second[pair]] == c[first[pair]]
-    sums[pair] += v[second[pair]]
-    out[c[first]] = sums
+    first = np.full(k, -np.inf)
+    np.maximum.at(first, cluster, value)
+    at_max = np.flatnonzero(value == first[cluster])
+    drop = np.full(k, -1, dtype=np.int64)
+    np.maximum.at(drop, cluster[at_max], at_max)  # one firm holding each maximum
+    rest = value.copy()
+    rest[drop[drop >= 0]] = -np.inf
+    second = np.full(k, -np.inf)
+    np.maximum.at(second, cluster, rest)
+    count = np.bincount(cluster, minlength=k)
+    # largest + second largest, the order in which the former group-by summed them
+    out[count == 1] = first[count == 1]
+    out[count >= 2] = first[count >= 2] + second[count >= 2]
     return out
 
 
@@ -566,10 +573,7 @@ def _summarize(
         np.where(known_emp, emp < MICRO_MAX_EMPLOYEES, False), known_emp, labels, k
     )
 
-    if "founded" in frame.columns:
-        founded = pd.to_numeric(frame["founded"], errors="coerce").to_numpy(float, na_value=np.nan)
-    else:
-        founded = np.full(n, np.nan)
+    founded = _founded(frame)
     known_f = np.isfinite(founded)
     if reference_years is not None:
         ref = np.asarray(reference_years)
@@ -734,6 +738,43 @@ def cluster_firm_table(
     ``labels`` is a plain DataFrame (``firm_id``, ``cluster_id``, ``is_core``) whose
     rows are at ``xy``.
     """
+    result, summarize = label_firm_table(
+        table,
+        method=method,
+        eps_m=eps_m,
+        min_samples=min_samples,
+        min_cluster_size=min_cluster_size,
+        weight=weight,
+        hull_ratio=hull_ratio,
+        buffer_m=buffer_m,
+        reference_year=reference_year,
+        engine=engine,
+    )
+    return dataclasses.replace(result, clusters=summarize())
+
+
+def label_firm_table(
+    table: FirmTable,
+    *,
+    method: str = "dbscan",
+    eps_m: float = 1000.0,
+    min_samples: float = 10,
+    min_cluster_size: int = 15,
+    weight: str | None = None,
+    hull_ratio: float = 0.3,
+    buffer_m: float | None = None,
+    reference_year: int | None = None,
+    engine=None,
+) -> tuple[FirmClusters, Callable[[], gpd.GeoDataFrame]]:
+    """:func:`cluster_firm_table` in two steps: the labels now, the summaries later.
+
+    Returns
+    -------
+    (FirmClusters, callable)
+        The result without its ``clusters`` (None; ``params`` complete), and a
+        function of no argument returning them: a caller can compute the summaries
+        (mostly hulls, which release the GIL) while it stores the labels.
+    """
     if method not in METHODS:
         raise InvalidInput(f"expected method one of {list(METHODS)}, got {method!r}")
     xy, attrs = table.xy, table.attrs
@@ -752,16 +793,13 @@ def cluster_firm_table(
         engine=engine,
     )
     params["weight"] = weight
-    summary = _summarize(
-        table,
-        labels,
-        is_core=core,
-        hull_ratio=hull_ratio,
-        buffer_m=default_buffer if buffer_m is None else buffer_m,
-        reference_year=reference_year,
-    )
+    buffer_m = default_buffer if buffer_m is None else buffer_m
+    _check_summary_params(hull_ratio, buffer_m)  # now, not when summarising
+    n_clusters = int(labels.max()) + 1 if (labels >= 0).any() else 0
     params["hull_ratio"] = hull_ratio
-    params["reference_year"] = summary.attrs.get("reference_year")
+    # what the summaries record (none without a cluster)
+    year = reference_year if reference_year is not None else default_reference_year(_founded(attrs))
+    params["reference_year"] = int(year) if n_clusters else None
     label_frame = pd.DataFrame(
         {
             "firm_id": text_values(attrs["firm_id"]),
@@ -769,15 +807,38 @@ def cluster_firm_table(
             "is_core": core,
         }
     )
-    n_clusters = int(labels.max()) + 1 if (labels >= 0).any() else 0
-    return FirmClusters(
+    result = FirmClusters(
         labels=label_frame,
-        clusters=summary,
+        clusters=None,
         n_clusters=n_clusters,
         noise=int((labels < 0).sum()),
         params=params,
         xy=xy,
     )
+    summarize = functools.partial(
+        _summarize,
+        table,
+        labels,
+        is_core=core,
+        hull_ratio=hull_ratio,
+        buffer_m=buffer_m,
+        reference_year=reference_year,
+    )
+    return result, summarize
+
+
+def _check_summary_params(hull_ratio: float, buffer_m: float) -> None:
+    hull_ratio = float(hull_ratio)
+    if not 0.0 <= hull_ratio <= 1.0:
+        raise InvalidInput(f"expected hull_ratio between 0 and 1, got {hull_ratio}")
+    check_positive(buffer_m, "buffer_m")
+
+
+def _founded(frame: pd.DataFrame) -> np.ndarray:
+    """Founding years as floats (NaN unknown or without the column)."""
+    if "founded" not in frame.columns:
+        return np.full(len(frame), np.nan)
+    return pd.to_numeric(frame["founded"], errors="coerce").to_numpy(float, na_value=np.nan)
 
 
 def _fit_labels(

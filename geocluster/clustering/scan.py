@@ -20,7 +20,9 @@ from geocluster.clustering.firms import (
     METHODS,
     FirmClusters,
     FirmTable,
+    _check_summary_params,
     _fit_labels,
+    _founded,
     _summarize,
     default_reference_year,
     firm_weights,
@@ -140,6 +142,26 @@ def cluster_table_by_sector(
     clusters are then made in one pass (one set of hulls over all cores), each cluster
     from its own firms only, so they equal the per-sector summaries (tested).
     """
+    result, summarize, per_sector = label_table_by_sector(
+        table, level=level, progress=progress, files=files, rows=rows, **cluster_kwargs
+    )
+    return dataclasses.replace(result, clusters=summarize()), per_sector
+
+
+def label_table_by_sector(
+    table: FirmTable,
+    *,
+    level: str = "division",
+    progress: Callable[[float, str], None] | None = None,
+    files: list[str] | None = None,
+    rows=None,
+    **cluster_kwargs,
+) -> tuple[FirmClusters, Callable[[], gpd.GeoDataFrame], pd.DataFrame]:
+    """:func:`cluster_table_by_sector` in two steps: the labels now, the summaries later.
+
+    As :func:`~geocluster.clustering.firms.label_firm_table`: the result without its
+    ``clusters``, a function of no argument returning them, and the sectors table.
+    """
     report = progress or (lambda fraction, message: None)
     attrs = table.attrs
     keys, sectors = _sectors(attrs, level)
@@ -227,13 +249,19 @@ def cluster_table_by_sector(
         offset += k
     params = {**params, "weight": weight, "hull_ratio": hull_ratio}
     params["reference_year"] = sector_years[-1]
-    if offset:
+    buffer_m = default_buffer if buffer_m is None else buffer_m
+    _check_summary_params(hull_ratio, buffer_m)  # as each sector's summary checked them
+    crs = table.crs
+
+    def summarize() -> gpd.GeoDataFrame:
+        if not offset:
+            return gpd.GeoDataFrame({"cluster_id": [], "sector": []}, geometry=[], crs=crs)
         summary = _summarize(
             sorted_table,
-            labels,
-            is_core=core,
+            sorted_labels,
+            is_core=sorted_core,
             hull_ratio=hull_ratio,
-            buffer_m=default_buffer if buffer_m is None else buffer_m,
+            buffer_m=buffer_m,
             reference_year=reference_year,
             reference_years=years,
         )
@@ -242,9 +270,9 @@ def cluster_table_by_sector(
         used = {y for y in sector_years if y is not None}
         if len(used) == 1:  # what concatenating per-sector summaries keeps
             summary.attrs["reference_year"] = used.pop()
-        clusters = summary
-    else:
-        clusters = gpd.GeoDataFrame({"cluster_id": [], "sector": []}, geometry=[], crs=table.crs)
+        return summary
+
+    sorted_labels, sorted_core = labels, core
     if order is not None:  # back to the caller's row order
         inverse = np.empty(n, dtype=np.int64)
         inverse[order] = np.arange(n)
@@ -260,13 +288,13 @@ def cluster_table_by_sector(
     )
     result = FirmClusters(
         labels=label_frame,
-        clusters=clusters,
+        clusters=None,
         n_clusters=offset,
         noise=int((labels < 0).sum()),
         params={**params, "by": level},
         xy=table.xy,
     )
-    return result, pd.DataFrame(per_sector)
+    return result, summarize, pd.DataFrame(per_sector)
 
 
 def _sectors(firms: pd.DataFrame, level: str) -> tuple[pd.Series, list[str]]:
@@ -277,12 +305,6 @@ def _sectors(firms: pd.DataFrame, level: str) -> tuple[pd.Series, list[str]]:
     if not sectors:
         raise InvalidInput(f"no firm has a sector code at {level} level")
     return keys, sectors
-
-
-def _founded(frame: pd.DataFrame) -> np.ndarray:
-    if "founded" not in frame.columns:
-        return np.full(len(frame), np.nan)
-    return pd.to_numeric(frame["founded"], errors="coerce").to_numpy(float, na_value=np.nan)
 
 
 def _labels_on_workers(engine, files, rows, level, sectors, attrs, starts, stops, kw, report):

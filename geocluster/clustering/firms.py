@@ -380,61 +380,70 @@ def text_values(series: pd.Series) -> Any:
     return series.astype("str").to_numpy()
 
 
-def _concave_hulls(mp: np.ndarray, sizes: np.ndarray, ratio: float) -> np.ndarray:
-    """``shapely.concave_hull`` of each multipoint, on every core.
-
-    Shapely releases the GIL, so threads over contiguous slices of about equal point
-    counts share the work (the hulls of a national register's biggest clusters are
-    most of a run's summary time); the result is the one call's, element for element.
-    """
-    workers = min(os.cpu_count() or 1, 8)
-    total = int(sizes.sum())
-    if workers < 2 or len(mp) < 2 or total < 50_000:
-        return shapely.concave_hull(mp, ratio=ratio)
-    from concurrent.futures import ThreadPoolExecutor
-
-    # cost grows a little faster than the points: weigh each cluster by n log n
-    cost = np.cumsum(sizes * np.log2(np.maximum(sizes, 2)))
-    cuts = np.searchsorted(cost, cost[-1] * np.arange(1, workers * 4) / (workers * 4))
-    bounds = np.unique(np.concatenate([[0], cuts + 1, [len(mp)]]).clip(0, len(mp)))
-    out = np.empty(len(mp), dtype=object)
-
-    def one(i: int) -> None:
-        lo, hi = bounds[i], bounds[i + 1]
-        out[lo:hi] = shapely.concave_hull(mp[lo:hi], ratio=ratio)
-
-    with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(one, range(len(bounds) - 1)))
-    return out
-
-
 def _multipoints(xy: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     """One multipoint per run of ``sizes`` consecutive rows of ``xy``.
 
-    The geometries of ``shapely.multipoints(xy, indices=...)`` (tested equal), built
-    from WKB written straight from the coordinates: shapely would first make a Python
-    point object per firm and then copy each into its collection (3 s for 3M firms).
+    The geometries of ``shapely.multipoints(xy, indices=...)`` (tested equal), from
+    :func:`_multipoint_wkb`.
     """
-    n = len(xy)
-    rec = np.empty(
-        n, dtype=np.dtype([("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")])
-    )
+    return shapely.from_wkb(_multipoint_wkb(xy, sizes))
+
+
+def _multipoint_wkb(
+    xy: np.ndarray, sizes: np.ndarray, order: np.ndarray | None = None
+) -> np.ndarray:
+    """WKB of one multipoint per run of ``sizes`` consecutive rows of ``xy[order]``.
+
+    Written straight from the coordinates: ``shapely.multipoints`` would first make a
+    Python point object per firm and then copy each into its collection (3 s for 3M
+    firms), and holding every cluster's GEOS points at once costs hundreds of MB
+    that the hulls need only a slice at a time.
+    """
+    point = np.dtype([("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")])
+    rec = np.empty(len(xy) if order is None else len(order), dtype=point)
     rec["order"] = 1  # little endian
     rec["type"] = 1  # Point
-    rec["x"] = xy[:, 0]
-    rec["y"] = xy[:, 1]
-    body = memoryview(rec.tobytes())
-    size = rec.dtype.itemsize  # 21 bytes a point
-    stops = np.cumsum(sizes) * size
+    rec["x"] = xy[:, 0] if order is None else xy[order, 0]
+    rec["y"] = xy[:, 1] if order is None else xy[order, 1]
+    stops = np.cumsum(sizes)
     header = np.empty(1, dtype=np.dtype([("order", "u1"), ("type", "<u4"), ("n", "<u4")]))
     header["order"], header["type"] = 1, 4  # MultiPoint
     wkb = np.empty(len(sizes), dtype=object)
     start = 0
     for i, (count, stop) in enumerate(zip(sizes.tolist(), stops.tolist(), strict=True)):
         header["n"] = count
-        wkb[i] = header.tobytes() + body[start:stop]
+        wkb[i] = header.tobytes() + rec[start:stop].tobytes()
         start = stop
-    return shapely.from_wkb(wkb)
+    return wkb
+
+
+def _concave_hulls(wkb: np.ndarray, sizes: np.ndarray, ratio: float) -> np.ndarray:
+    """``shapely.concave_hull`` of each multipoint (given as WKB), on every core.
+
+    Shapely releases the GIL, so threads over contiguous slices of about equal point
+    counts share the work (the hulls of a national register's biggest clusters are
+    most of a run's summary time); the result is the one call's, element for element.
+    Each slice's multipoints exist only while its hulls are computed.
+    """
+    workers = min(os.cpu_count() or 1, 8)
+    total = int(sizes.sum())
+    if workers < 2 or len(wkb) < 2 or total < 50_000:
+        return shapely.concave_hull(shapely.from_wkb(wkb), ratio=ratio)
+    from concurrent.futures import ThreadPoolExecutor
+
+    # cost grows a little faster than the points: weigh each cluster by n log n
+    cost = np.cumsum(sizes * np.log2(np.maximum(sizes, 2)))
+    cuts = np.searchsorted(cost, cost[-1] * np.arange(1, workers * 4) / (workers * 4))
+    bounds = np.unique(np.concatenate([[0], cuts + 1, [len(wkb)]]).clip(0, len(wkb)))
+    out = np.empty(len(wkb), dtype=object)
+
+    def one(i: int) -> None:
+        lo, hi = bounds[i], bounds[i + 1]
+        out[lo:hi] = shapely.concave_hull(shapely.from_wkb(wkb[lo:hi]), ratio=ratio)
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(one, range(len(bounds) - 1)))
+    return out
 
 
 def _hulls(xy: np.ndarray, labels: np.ndarray, k: int, ratio: float, buffer_m: float):
@@ -444,13 +453,15 @@ def _hulls(xy: np.ndarray, labels: np.ndarray, k: int, ratio: float, buffer_m: f
     sizes = np.bincount(labels[order], minlength=k)
     if len(sizes) != k or (sizes == 0).any():
         raise AssertionError("every cluster id 0..k-1 must have members")
-    mp = _multipoints(xy[order], sizes)
-    hull = _concave_hulls(mp, sizes, ratio)
+    wkb = _multipoint_wkb(xy, sizes, order)
+    del order
+    hull = _concave_hulls(wkb, sizes, ratio)
     poly = (shapely.get_type_id(hull) == 3) & (shapely.area(hull) > 0)
     kind = np.where(poly, "concave", "buffer").astype(object)
     if (~poly).any():
         hull = hull.copy()
-        hull[~poly] = shapely.buffer(shapely.convex_hull(mp[~poly]), buffer_m)
+        degenerate = shapely.from_wkb(wkb[~poly])
+        hull[~poly] = shapely.buffer(shapely.convex_hull(degenerate), buffer_m)
     return hull, kind
 
 

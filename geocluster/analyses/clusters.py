@@ -33,8 +33,6 @@ from geocluster.clustering.firms import (
     firm_weights,
     label_firm_table,
 )
-from geocluster.clustering.kde import kde_grid
-from geocluster.clustering.kdistance import k_distance
 from geocluster.engine._source import DERIVED_WEIGHT, dataset_files, firm_rows
 from geocluster.errors import InvalidInput
 
@@ -316,6 +314,8 @@ def kdistance_result(
         ``CURVE_POINTS`` points (first, last and the knee included); the full curve is
         the run's layer ``curve``.
     """
+    from geocluster.clustering.kdistance import k_distance
+
     k = check_min_count(k, "k")
     sectors = sectors_list(sectors)
     info, selected = _selected_firms(ws, firms, sectors, sector_group)
@@ -424,6 +424,8 @@ def kde_result(
         km^2), ``bandwidth_m``, ``cell_m``, ``width``, ``height``, ``crs`` (working CRS),
         ``bbox`` (lon/lat), ``max_density``, ``n_firms``, ``total_weight``, ``params``.
     """
+    from geocluster.clustering.kde import kde_grid
+
     report = progress or noop_progress
     bw = _parse_bandwidth(bandwidth)
     if cell_m is not None:

@@ -284,3 +284,20 @@ def test_save_run_points_store_what_the_point_frame_stores(ws):
             "clusters", params=params, inputs=[], layers={"labels": frame}, summary={},
             points={"labels": np.zeros((3, 2))},
         )  # fmt: skip
+
+
+def test_clusters_analysis_does_not_import_the_kde_stack():
+    import os
+    import subprocess
+    import sys
+
+    # SciPy's signal package (the KDE's FFT) costs ~0.5 s of every clusters command.
+    code = (
+        "import sys, geocluster.analyses.clusters, geocluster.clustering as c; "
+        "c.cluster_firms; print('scipy.signal' in sys.modules, callable(c.dbscan))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    assert out.stdout.split() == ["False", "True"]

@@ -152,6 +152,26 @@ def clusters_result(
     sectors = sectors_list(sectors)
     report(0.05, "reading firms")
     info, selected = _selected_firms(ws, firms, sectors, sector_group)
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(2, thread_name_prefix="geocluster-clusters")
+    try:
+        return _clusters(ws, pool, firms, info, selected, method, eps_m, min_samples,
+                         min_cluster_size, sectors, sector_group, weight, by, report)  # fmt: skip
+    finally:
+        pool.shutdown(wait=True)
+
+
+def _clusters(
+    ws, pool, firms, info, selected, method, eps_m, min_samples, min_cluster_size, sectors,
+    sector_group, weight, by, report,
+) -> Result:  # fmt: skip
+    """:func:`clusters_result` once the firms are read; ``pool`` runs what can overlap."""
+    from geocluster.workspace import storage_lonlat
+
+    # The stored lon/lat of the labels layer, computed while the firms are clustered
+    # (PROJ releases the GIL; the clustering kernels keep one core busy).
+    lonlat = pool.submit(storage_lonlat, selected.xy, selected.crs)
     reference_year = _latest_founding_year(ws, firms)
     per_sector = None
     kwargs = dict(
@@ -230,25 +250,23 @@ def clusters_result(
     kinds = {"labels": "firm_points", "clusters": ("cluster_summary", "n_firms")}
     if per_sector is not None:
         kinds["sectors"] = ("region_table", "n_firms")
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(1, thread_name_prefix="geocluster-summaries") as pool:
-        # The summaries (mostly hulls, computed with the GIL released) are made while
-        # the per-firm labels are stored; the clusters layer is written once they are.
-        pending = pool.submit(summarize)
-        layers = {"labels": result.labels, "clusters": pending.result}
-        if per_sector is not None:
-            layers["sectors"] = per_sector
-        run = ws.save_run(
-            "clusters",
-            params=jsonable(params),
-            inputs=list(inputs),
-            layers=layers,
-            summary={**jsonable(summary), **stored_kinds(**kinds)},
-            primary="labels",
-            points={"labels": result.xy},  # the firms, stored from their coordinates
-        )
-        clusters = pending.result()
+    # The summaries (mostly hulls, computed with the GIL released) are made while the
+    # per-firm labels are stored; the clusters layer is written once they are.
+    pending = pool.submit(summarize)
+    layers = {"labels": result.labels, "clusters": pending.result}
+    if per_sector is not None:
+        layers["sectors"] = per_sector
+    run = ws.save_run(
+        "clusters",
+        params=jsonable(params),
+        inputs=list(inputs),
+        layers=layers,
+        summary={**jsonable(summary), **stored_kinds(**kinds)},
+        primary="labels",
+        points={"labels": result.xy},  # the firms, stored from their coordinates
+        points_lonlat={"labels": lonlat.result()},
+    )
+    clusters = pending.result()
     report(1.0, "done")
     return Result(
         body={

@@ -301,3 +301,27 @@ def test_clusters_analysis_does_not_import_the_kde_stack():
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )  # fmt: skip
     assert out.stdout.split() == ["False", "True"]
+
+
+def test_storage_lonlat_in_two_halves_equals_one_transform():
+    from geocluster.workspace import storage_lonlat
+
+    rng = np.random.default_rng(4)
+    xy = np.column_stack(
+        [rng.uniform(150_000, 300_000, 300_001), rng.uniform(2.2e6, 2.4e6, 300_001)]
+    )
+    # Reference: pyproj's transform of every point in one call.
+    lon, lat = Transformer.from_crs(UTM14, 4326, always_xy=True).transform(xy[:, 0], xy[:, 1])
+    got = storage_lonlat(xy, UTM14)
+    np.testing.assert_array_equal(got[0], lon)
+    np.testing.assert_array_equal(got[1], lat)
+
+
+def test_save_run_rejects_lonlat_of_other_points(ws):
+    frame = pd.DataFrame({"firm_id": ["a", "b"]})
+    with pytest.raises(InvalidInput, match="lon/lat per point"):
+        ws.save_run(
+            "clusters", params={"working_crs": UTM14}, inputs=[], layers={"labels": frame},
+            summary={}, points={"labels": np.zeros((2, 2))},
+            points_lonlat={"labels": (np.zeros(3), np.zeros(3))},
+        )  # fmt: skip

@@ -380,19 +380,12 @@ def text_values(series: pd.Series) -> Any:
     return series.astype("str").to_numpy()
 
 
-def _multipoints(xy: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-    """One multipoint per run of ``sizes`` consecutive rows of ``xy``.
-
-    The geometries of ``shapely.multipoints(xy, indices=...)`` (tested equal), from
-    :func:`_multipoint_wkb`.
-    """
-    return shapely.from_wkb(_multipoint_wkb(xy, sizes))
-
-
 def _multipoint_wkb(
     xy: np.ndarray, sizes: np.ndarray, order: np.ndarray | None = None
 ) -> np.ndarray:
     """WKB of one multipoint per run of ``sizes`` consecutive rows of ``xy[order]``.
+
+    Parsed, the geometries of ``shapely.multipoints(xy[order], indices=...)`` (tested).
 
     Written straight from the coordinates: ``shapely.multipoints`` would first make a
     Python point object per firm and then copy each into its collection (3 s for 3M

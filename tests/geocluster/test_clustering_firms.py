@@ -246,7 +246,10 @@ def _seeded_register(seed: int = 3, n: int = 6000) -> gpd.GeoDataFrame:
 
 
 def test_multipoints_from_wkb_equal_shapely_multipoints():
-    from geocluster.clustering.firms import _multipoints
+    from geocluster.clustering.firms import _multipoint_wkb
+
+    def _multipoints(xy, sizes, order=None):
+        return shapely.from_wkb(_multipoint_wkb(xy, sizes, order))
 
     rng = np.random.default_rng(0)
     labels = np.sort(rng.integers(0, 50, 2000))
@@ -257,6 +260,10 @@ def test_multipoints_from_wkb_equal_shapely_multipoints():
     ref = shapely.multipoints(xy, indices=labels)
     got = _multipoints(xy, sizes)
     assert (shapely.to_wkb(got) == shapely.to_wkb(ref)).all()
+    perm = rng.permutation(2000)
+    shuffled = np.empty_like(xy)
+    shuffled[perm] = xy  # xy == shuffled[perm]: the same multipoints through ``order``
+    assert (shapely.to_wkb(_multipoints(shuffled, sizes, perm)) == shapely.to_wkb(ref)).all()
     one = _multipoints(np.array([[1.5, -2.0]]), np.array([1]))
     assert shapely.equals_exact(one[0], shapely.MultiPoint([(1.5, -2.0)]), 0)
 

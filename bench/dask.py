@@ -41,9 +41,12 @@ stored in a workspace (GeoParquet, EPSG:4326 + working x, y) with a 20 x 20 grid
 50 km regions as boundaries, then ``specialization`` and ``clusters --by division`` run
 through their registered specs on a local workspace and on one whose engine is the Dask
 cluster (``Workspace.use_engine("dask", scheduler=...)``: the path of ``--engine dask``
-and ``serve --engine dask``); results compared (counts equal, LQ within 1e-12, labels
+and ``serve --engine dask``), and ``clusters`` (one DBSCAN) too; results compared
+(counts equal, LQ within 1e-12, labels equal, cluster summaries within 1e-9 and hulls
 equal). Times are of the whole analysis (reads, summaries and the saved run included),
-with the workers' imports done beforehand (a one-time cost per worker process).
+with the workers' imports done beforehand (a one-time cost per worker process); peaks
+are the local process's, the workers' and the Dask client's (which makes no cluster
+summary: the workers do, where the firms are) for that analysis.
 """
 
 from __future__ import annotations
@@ -336,20 +339,26 @@ def run_specs(args, eng, tmp: Path) -> dict:
             "eps_m": args.eps_m,
             "min_samples": args.min_samples,
         },
+        "clusters": {"firms": "firms", "eps_m": args.eps_m, "min_samples": args.min_samples},
         "kde": {"firms": "firms", "cell_m": 2000.0},
     }
     out = {}
     for label, params in jobs.items():
         spec = get(label.split()[0])
+        _reset_peak()
         t0 = time.perf_counter()
         a = spec(local, **params)
         t_local = time.perf_counter() - t0
+        local_peak = _peak_rss()
         eng.client.run(_warm)
         eng.client.run(_reset_peak)
+        _reset_peak()  # the client's peak of this analysis (the local run's memory freed)
+        client_base = _peak_rss()  # what it already held (this process ran the local one)
         t0 = time.perf_counter()
         b = spec(remote, **params)
         t_dask = time.perf_counter() - t0
         wmax = max(eng.client.run(_peak_rss).values())
+        client_peak = _peak_rss()
         if spec.name == "specialization":
             ra, rb = a.layers["rows"].frame, b.layers["rows"].frame
             same = ra["count"].equals(rb["count"]) and np.allclose(
@@ -360,17 +369,45 @@ def run_specs(args, eng, tmp: Path) -> dict:
             la = local.read_run(a.run_id, "labels")["cluster_id"].to_numpy()
             lb = remote.read_run(b.run_id, "labels")["cluster_id"].to_numpy()
             check = "labels equal" if np.array_equal(la, lb) else "DIFFERENT LABELS"
+            check += ", " + _same_summaries(a.layers["clusters"].frame, b.layers["clusters"].frame)
         else:
             fa, fb = a.layers["*"].frame, b.layers["*"].frame
             same = np.isclose(fa["max_density"].item(), fb["max_density"].item(), rtol=1e-9)
             check = "surfaces equal" if same else "DIFFERENT SURFACES"
         print(
-            f"  {label:24s} local {t_local:7.1f} s | dask {t_dask:7.1f} s, worker peak "
-            f"{wmax / GB:5.2f} GB | time x{t_dask / t_local:.2f} | {check}"
+            f"  {label:24s} local {t_local:7.1f} s {local_peak / GB:5.2f} GB | dask "
+            f"{t_dask:7.1f} s, worker peak {wmax / GB:5.2f} GB, client {client_peak / GB:5.2f} GB "
+            f"(+{(client_peak - client_base) / GB:4.2f})"
+            f" | time x{t_dask / t_local:.2f} | {check}"
         )
-        out[label] = {"local_s": t_local, "dask_s": t_dask, "worker_peak": wmax, "check": check}
+        out[label] = {
+            "local_s": t_local,
+            "local_peak": local_peak,
+            "dask_s": t_dask,
+            "worker_peak": wmax,
+            "client_peak": client_peak,
+            "client_base": client_base,
+            "check": check,
+        }
     remote.engine().close()
     return out
+
+
+def _same_summaries(a, b) -> str:
+    """Cluster summary tables compared: floats within 1e-9, hulls vertex for vertex."""
+    import shapely
+
+    try:
+        pd.testing.assert_frame_equal(
+            pd.DataFrame(a.drop(columns="geometry")),
+            pd.DataFrame(b.drop(columns="geometry")),
+            check_exact=False,
+            rtol=1e-9,
+        )
+    except AssertionError:
+        return "DIFFERENT SUMMARIES"
+    same = shapely.equals_exact(a.geometry.values, b.geometry.values, tolerance=0).all()
+    return "summaries equal" if same else "DIFFERENT HULLS"
 
 
 def main(argv=None) -> int:

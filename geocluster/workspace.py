@@ -303,6 +303,9 @@ class Workspace:
         report = progress or (lambda fraction, message: None)
 
         report(0.0, f"reading {path.name}")
+        chunked = self._ingest_chunked(kind, path, opts, dataset_id, name, report)
+        if chunked is not None:
+            return chunked
         prepared = prepare(kind, path, opts, progress=_scaled(report, 0.0, 0.6))
         frame = prepared.frame
         rejected = [_rejection_dict(r) for r in prepared.rejected]
@@ -335,6 +338,56 @@ class Workspace:
             warnings=list(prepared.warnings),
         )
         report(1.0, f"stored {info.id} v{info.version}")
+        return info
+
+    def _ingest_chunked(
+        self,
+        kind: str,
+        path: Path,
+        opts: Any,
+        dataset_id: str,
+        name: str | None,
+        report: Progress,
+    ) -> DatasetInfo | None:
+        """Ingest a large firm file in chunks (:mod:`geocluster.ingest._chunked`), or None."""
+        from geocluster.ingest import _chunked
+        from geocluster.io import check_size, detect_format
+
+        check_size(path, opts.max_bytes)
+        fmt = detect_format(path)
+        chunk_rows = _chunked.chunk_rows_for(kind, path, fmt, opts, self.store)
+        if chunk_rows is None:
+            return None
+        result = _chunked.ingest_firms(
+            path,
+            fmt,
+            opts,
+            self.store,
+            prefix=f"{kind}_{dataset_id}",
+            chunk_rows=chunk_rows,
+            progress=report,
+        )
+        rejected = [_rejection_dict(r) for r in result.rejected]
+        try:
+            info = self._commit_dataset(
+                kind,
+                result.layer,
+                columns=result.columns,
+                is_geo=True,
+                dataset_id=dataset_id,
+                name=name if name is not None else path.stem,
+                source_crs=result.source_crs,
+                working_crs=result.working_crs,
+                source=path.name,
+                checksum=_sha256(path),
+                rejected=rejected,
+                warnings=result.warnings,
+            )
+        except BaseException:
+            self.store.discard(result.layer.name)
+            raise
+        chunks = f"{result.chunks} chunk{'s' if result.chunks != 1 else ''}"
+        report(1.0, f"stored {info.id} v{info.version} ({chunks})")
         return info
 
     def add_dataset(
@@ -390,7 +443,6 @@ class Workspace:
         in the same catalog transaction that makes the layer visible, so concurrent
         ingests of one name get consecutive versions and never collide.
         """
-        rejected = rejected or []
         is_geo = isinstance(frame, gpd.GeoDataFrame)
         layer = self.store.write_layer(
             frame,
@@ -398,12 +450,49 @@ class Workspace:
             working_xy=_working_xy(frame, working_crs) if is_geo else None,
             sort_key="isic_division" if kind == "firms" else None,
         )
+        return self._commit_dataset(
+            kind,
+            layer,
+            columns=[str(c) for c in frame.columns if not is_geo or c != frame.geometry.name],
+            is_geo=is_geo,
+            dataset_id=dataset_id,
+            name=name,
+            source_crs=source_crs,
+            working_crs=working_crs,
+            source=source,
+            checksum=checksum,
+            rejected=rejected,
+            warnings=warnings,
+            visibility=visibility,
+            owner=owner,
+        )
+
+    def _commit_dataset(
+        self,
+        kind: str,
+        layer: Any,
+        *,
+        columns: list[str],
+        is_geo: bool,
+        dataset_id: str,
+        name: str,
+        source_crs: str | None,
+        working_crs: str | None,
+        source: str | None,
+        checksum: str | None = None,
+        rejected: list[dict[str, Any]] | None = None,
+        warnings: list[str] | None = None,
+        visibility: str | None = None,
+        owner: str | None = None,
+    ) -> DatasetInfo:
+        """Make a written (pending) layer the next version of ``dataset_id``: one transaction."""
+        rejected = rejected or []
         row = {
             "id": dataset_id,
             "name": name,
             "kind": kind,
             "layer": layer.name,
-            "rows": len(frame),
+            "rows": layer.rows,
             "crs": STORAGE_CRS if is_geo else None,
             "source_crs": source_crs,
             "working_crs": working_crs,
@@ -411,7 +500,7 @@ class Workspace:
             "created": _now(),
             "source": source,
             "checksum": checksum,
-            "columns": [str(c) for c in frame.columns if not is_geo or c != frame.geometry.name],
+            "columns": columns,
             "rejected": rejected[:MAX_STORED_REJECTIONS],
             "rejected_count": len(rejected),
             "meta": {"warnings": warnings or []},

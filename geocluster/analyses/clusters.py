@@ -55,16 +55,18 @@ CURVE_POINTS = 1000
 
 
 def _selected_firms(
-    ws: Any, firms: str, sectors: list[str] | None, sector_group: str | None
+    ws: Any,
+    firms: str,
+    sectors: list[str] | None,
+    sector_group: str | None,
+    columns: tuple[str, ...] = _FIRM_COLUMNS,
 ) -> tuple[Any, FirmTable]:
     """(dataset info, selected firms in the working CRS).
 
     Clusters, k-distance and KDE use the selection only, and its coordinates, never a
     point object per firm (:func:`~geocluster.analyses._inputs.read_firm_table`).
     """
-    return read_firm_table(
-        ws, firms, columns=_FIRM_COLUMNS, sectors=sectors, sector_group=sector_group
-    )
+    return read_firm_table(ws, firms, columns=columns, sectors=sectors, sector_group=sector_group)
 
 
 def _check_weight(weight: str | None) -> None:
@@ -151,22 +153,38 @@ def clusters_result(
     _check_weight(weight)
     sectors = sectors_list(sectors)
     report(0.05, "reading firms")
-    info, selected = _selected_firms(ws, firms, sectors, sector_group)
+    engine = ws.engine() if ws.engine_name != "local" else None
+    files = None
+    columns = _FIRM_COLUMNS
+    if engine is not None and method == "dbscan":
+        files = dataset_files(ws, ws.require(firms, "firms"))
+        if files is not None:
+            # the workers read the firms' attributes and summarise the clusters where
+            # the firms are: here only ids, sectors and points (and weights) are needed
+            columns = ("firm_id", "sector_code", "isic_division") + (
+                ("employees",) if weight else ()
+            )
+    info, selected = _selected_firms(ws, firms, sectors, sector_group, columns)
     from concurrent.futures import ThreadPoolExecutor
 
     pool = ThreadPoolExecutor(2, thread_name_prefix="geocluster-clusters")
     try:
-        return _clusters(ws, pool, firms, info, selected, method, eps_m, min_samples,
-                         min_cluster_size, sectors, sector_group, weight, by, report)  # fmt: skip
+        return _clusters(ws, pool, engine, files, firms, info, selected, method, eps_m,
+                         min_samples, min_cluster_size, sectors, sector_group, weight, by,
+                         report)  # fmt: skip
     finally:
         pool.shutdown(wait=True)
 
 
 def _clusters(
-    ws, pool, firms, info, selected, method, eps_m, min_samples, min_cluster_size, sectors,
-    sector_group, weight, by, report,
+    ws, pool, engine, files, firms, info, selected, method, eps_m, min_samples,
+    min_cluster_size, sectors, sector_group, weight, by, report,
 ) -> Result:  # fmt: skip
-    """:func:`clusters_result` once the firms are read; ``pool`` runs what can overlap."""
+    """:func:`clusters_result` once the firms are read; ``pool`` runs what can overlap.
+
+    ``engine`` is the workspace's engine other than local (or None) and ``files`` the
+    firms' part files the engine's workers read themselves (DBSCAN only, or None).
+    """
     from geocluster.workspace import storage_lonlat
 
     # The stored lon/lat of the labels layer, computed while the firms are clustered
@@ -181,7 +199,7 @@ def _clusters(
         min_cluster_size=min_cluster_size,
         weight=weight,
         reference_year=reference_year,
-        engine=ws.engine() if ws.engine_name != "local" else None,
+        engine=engine,
     )
     if by is not None:
         from geocluster.clustering.scan import label_table_by_sector
@@ -189,7 +207,6 @@ def _clusters(
         report(0.2, f"clustering {len(selected):,} firms sector by sector ({by}, {method})")
         engine_input = {}
         if kwargs["engine"] is not None:
-            files = dataset_files(ws, info)
             if files is not None:
                 # sectors in parallel on the workers, each reading its own row groups
                 engine_input = {
@@ -207,11 +224,13 @@ def _clusters(
         )
     else:
         report(0.2, f"clustering {len(selected)} firms ({method})")
-        files = dataset_files(ws, info) if kwargs["engine"] is not None else None
-        if files is not None and method == "dbscan":
+        if files is not None:
             # the workers read the selected firms from the files themselves (tiles with
-            # eps halos); the labels are of the same rows in the same order
+            # eps halos); the labels are of the same rows in the same order, and the
+            # clusters are summarised on the workers too
+            from geocluster.clustering.firms import summary_options
             from geocluster.clustering.scan import _Computed
+            from geocluster.engine._summary import SummarySpec
 
             found = kwargs["engine"].dbscan(
                 files,
@@ -221,8 +240,14 @@ def _clusters(
                 filters=firm_rows(
                     ws, info, sectors=sectors, sector_group=sector_group, weight=weight
                 ),
+                summary=SummarySpec.of(
+                    selected.crs,
+                    info.columns or [],
+                    reference_year=reference_year,
+                    **summary_options(method, eps_m),
+                ),
             )
-            kwargs["engine"] = _Computed(found.labels, found.core)
+            kwargs["engine"] = _Computed(found.labels, found.core, found.clusters)
         result, summarize = label_firm_table(selected, **kwargs)
     report(0.8, "saving the run")
     params = {

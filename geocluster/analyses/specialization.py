@@ -34,18 +34,7 @@ from geocluster.analyses._inputs import (
 from geocluster.analyses.result import Layer, Result, stored_kinds
 from geocluster.engine._source import dataset_files
 from geocluster.errors import InvalidInput, MissingColumns
-from geocluster.ranking import rank_clusters, validate_weights
-from geocluster.spatialstats import (
-    build_weights,
-    getis_ord,
-    global_moran,
-    kdensity,
-    local_moran,
-    parse_weights_spec,
-    ripley_l,
-)
-from geocluster.spatialstats.pointpattern import MAX_KDENSITY_FIRMS
-from geocluster.specialization import assign_regions, long_table, sector_table
+from geocluster.specialization import assign_regions, assign_regions_xy, long_table, sector_table
 from geocluster.specialization.measures import MEASURES
 
 __all__ = [
@@ -128,6 +117,16 @@ def _firm_sectors(firms: pd.DataFrame, sector_level: str) -> pd.Series:
     return out.astype("object").where(out.notna(), None)
 
 
+def _sector_columns(info, sector_level: str, sector_groups) -> list[str]:
+    """The sector columns :func:`_firm_sectors` will use (each read costs 5M strings)."""
+    cols = ["isic_section" if sector_level == "section" else "isic_division"]
+    if sector_groups and sector_level == "section":
+        cols.append("isic_division")  # the extra group rows are built from divisions
+    if not set(cols) <= set(info.columns or []):
+        cols.append("sector_code")  # derived from the code when not stored
+    return cols
+
+
 def _groups(sector_groups: Sequence[str] | None) -> dict[str, frozenset[str]]:
     from geocluster.sectors import SECTOR_GROUPS, group_divisions
 
@@ -145,7 +144,12 @@ def _tables(
     seed: int,
     sector_groups: Sequence[str] | None = None,
 ):
-    idx = assign_regions(_firm_xy(firms), regions, predicate="intersects")
+    if not isinstance(firms, gpd.GeoDataFrame) and {"x", "y"} <= set(firms.columns):
+        # the stored working coordinates as they are: no (n, 2) copy of a register
+        xy = (firms["x"].to_numpy(float), firms["y"].to_numpy(float))
+        idx = assign_regions_xy(*xy, regions, predicate="intersects")
+    else:
+        idx = assign_regions(_firm_xy(firms), regions, predicate="intersects")
     groups = _groups(sector_groups) if sector_level == "group" else None
     sectors = _firm_sectors(firms, "division" if groups else sector_level)
     emp = firms["employees"] if "employees" in firms.columns else None
@@ -236,7 +240,7 @@ def specialization_result(
     files = dataset_files(ws, f_info) if engine is not None and not bootstrap else None
     if files is None:
         read = read_firm_points(
-            ws, firms, columns=["employees", "isic_section", "isic_division", "sector_code"]
+            ws, firms, columns=["employees", *_sector_columns(f_info, sector_level, sector_groups)]
         )
         info, frame = read.info, read.all
         f_input = read.input
@@ -412,6 +416,16 @@ def hotspots_result(
         HH/LH/LL/HL for LISA, as esda's ``q``, or hot/cold for Gi*); ``global``: Moran's I
         with ``p_value`` (permutation) and ``p_norm``; ``run_id``; ``islands``; ``missing``.
     """
+    # imported here: the specialisation command (a fresh CLI process) needs none of scipy,
+    # libpysal or numba
+    from geocluster.spatialstats import (
+        build_weights,
+        getis_ord,
+        global_moran,
+        local_moran,
+        parse_weights_spec,
+    )
+
     report = progress or noop_progress
     _check_choice(method, HOTSPOT_METHODS, "method")
     parse_weights_spec(weights)
@@ -567,6 +581,9 @@ def pointpattern_result(
     ``sector_group`` required) against draws from all firm sites; at most 3,000 sector firms
     (a seeded sample above).
     """
+    from geocluster.spatialstats import kdensity, ripley_l
+    from geocluster.spatialstats.pointpattern import MAX_KDENSITY_FIRMS
+
     report = progress or noop_progress
     _check_choice(method, POINTPATTERN_METHODS, "method")
     n_simulations = _check_int(
@@ -713,6 +730,8 @@ def ranking_result(
     hull count. Returns ``clusters`` (ranked rows with every component), ``weights`` used,
     ``left_out`` components and ``run_id``.
     """
+    from geocluster.ranking import rank_clusters, validate_weights
+
     report = progress or noop_progress
     w = validate_weights(weights)
     radius_m = _check_float(radius_m, "radius_m", 0.0)

@@ -46,6 +46,8 @@ MICRO_MAX_EMPLOYEES = 10
 RECENT_YEARS = 5
 #: Number of sectors listed in a cluster's ``sector_mix``.
 TOP_SECTORS = 5
+#: Concave hull ratio of :func:`cluster_firms` (see :func:`summarize_clusters`).
+HULL_RATIO = 0.3
 WEIGHTS = ("employees",)
 
 
@@ -278,26 +280,26 @@ def firm_weights(firms: pd.DataFrame, weight: str | None) -> np.ndarray | None:
     return np.where(np.isfinite(emp), emp, 1.0)
 
 
-def _bool_share(frame: pd.DataFrame, column: str, labels: np.ndarray, k: int) -> np.ndarray:
-    if column not in frame.columns:
-        return np.full(k, np.nan)
-    v = frame[column]
+def _bool_values(v: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``(value, known)`` of a yes/no column; unknown values are False and not known."""
     known = v.notna().to_numpy()
     if isinstance(v.dtype, pd.BooleanDtype):  # the canonical dtype: no filled copy
         val = v.to_numpy(dtype=bool, na_value=False)
     else:
         val = v.fillna(False).astype(bool).to_numpy()
-    return _grouped_mean(val, known, labels, k)
+    return val, known
 
 
-def _top2_sums(cluster: np.ndarray, value: np.ndarray, k: int) -> np.ndarray:
-    """Per cluster 0..k-1 the sum of its two largest values (NaN for none).
+def _two_largest(cluster: np.ndarray, value: np.ndarray, k: int) -> np.ndarray:
+    """Per cluster 0..k-1 its largest and second largest value, shape (k, 2), NaN for none.
 
     ``cluster`` and ``value`` hold finite values only. Two grouped maxima (the second
     with one occurrence of each first maximum left out), no sort: a pandas sort and
-    two group-bys, or a lexsort, of millions of firms took a second.
+    two group-bys, or a lexsort, of millions of firms took a second. The two largest of
+    a union of firm sets are the two largest of each set's two largest
+    (:func:`combine_parts`).
     """
-    out = np.full(k, np.nan)
+    out = np.full((k, 2), np.nan)
     if not len(cluster):
         return out
     first = np.full(k, -np.inf)
@@ -310,29 +312,40 @@ def _top2_sums(cluster: np.ndarray, value: np.ndarray, k: int) -> np.ndarray:
     second = np.full(k, -np.inf)
     np.maximum.at(second, cluster, rest)
     count = np.bincount(cluster, minlength=k)
-    # largest + second largest, the order in which the former group-by summed them
-    out[count == 1] = first[count == 1]
-    out[count >= 2] = first[count >= 2] + second[count >= 2]
+    out[count >= 1, 0] = first[count >= 1]
+    out[count >= 2, 1] = second[count >= 2]
     return out
 
 
-def _sector_mix(labels: np.ndarray, div: pd.Series, k: int):
-    """``(dominant, dominant_share, sector_mix)`` of clusters 0..k-1 from divisions.
+def _pair_sums(top: np.ndarray) -> np.ndarray:
+    """Sum of each row's (largest, second largest) of :func:`_two_largest` (NaN: none)."""
+    # largest + second largest, the order in which the former group-by summed them
+    return np.where(np.isnan(top[:, 1]), top[:, 0], top[:, 0] + top[:, 1])
 
-    The dominant division has the most firms (ties to the smaller code); the mix is a
-    JSON object of the top :data:`TOP_SECTORS` divisions' shares of the cluster's
-    firms with a known division, largest first (ties by code). Counted with one
-    ``bincount`` of (cluster, division) pairs: a pandas group-by of millions of
-    firms' codes as Python objects took a second.
+
+def _top2_sums(cluster: np.ndarray, value: np.ndarray, k: int) -> np.ndarray:
+    """Per cluster 0..k-1 the sum of its two largest values (NaN for none)."""
+    return _pair_sums(_two_largest(cluster, value, k))
+
+
+def _division_counts(labels: np.ndarray, div: pd.Series, k: int) -> pd.DataFrame:
+    """``cluster_id`` (0..k-1), ``division``, ``n``: firms per cluster and known division.
+
+    Counted with one ``bincount`` of (cluster, division) pairs: a pandas group-by of
+    millions of firms' codes as Python objects took a second. Rows by cluster, then
+    division code.
     """
-    dominant = np.full(k, None, dtype=object)
-    dominant_share = np.full(k, np.nan)
-    mix = np.full(k, "{}", dtype=object)
     keep = (labels >= 0) & div.notna().to_numpy()
     if not keep.any():
-        return dominant, dominant_share, mix
+        return pd.DataFrame(
+            {
+                "cluster_id": np.zeros(0, np.int64),
+                "division": np.zeros(0, object),
+                "n": np.zeros(0, np.int64),
+            }
+        )
     codes, names = pd.factorize(div[keep], sort=True)
-    names = [str(v) for v in np.asarray(names, dtype=object)]
+    names = np.array([str(v) for v in np.asarray(names, dtype=object)], dtype=object)
     ndiv = len(names)
     pair = labels[keep] * ndiv + codes
     if k * ndiv <= 1 << 24:  # a dense count table is small: one linear pass
@@ -342,6 +355,28 @@ def _sector_mix(labels: np.ndarray, div: pd.Series, k: int):
     else:
         pair, n_pair = np.unique(pair, return_counts=True)
     cid, code = np.divmod(pair, ndiv)
+    return pd.DataFrame(
+        {"cluster_id": cid.astype(np.int64), "division": names[code], "n": n_pair.astype(np.int64)}
+    )
+
+
+def _mix_of_counts(counts: pd.DataFrame, k: int):
+    """``(dominant, dominant_share, sector_mix)`` of clusters 0..k-1 from division counts.
+
+    ``counts`` as :func:`_division_counts` (any row order). The dominant division has
+    the most firms (ties to the smaller code); the mix is a JSON object of the top
+    :data:`TOP_SECTORS` divisions' shares of the cluster's firms with a known division,
+    largest first (ties by code).
+    """
+    dominant = np.full(k, None, dtype=object)
+    dominant_share = np.full(k, np.nan)
+    mix = np.full(k, "{}", dtype=object)
+    if not len(counts):
+        return dominant, dominant_share, mix
+    code, names = pd.factorize(counts["division"].to_numpy(object), sort=True)
+    names = [str(v) for v in np.asarray(names, dtype=object)]
+    cid = counts["cluster_id"].to_numpy(np.int64)
+    n_pair = counts["n"].to_numpy(np.int64)
     total = np.bincount(cid, weights=n_pair, minlength=k).astype(np.int64)
     share = n_pair / total[cid]
     # each cluster's divisions: most firms first, then the smaller code
@@ -351,6 +386,7 @@ def _sector_mix(labels: np.ndarray, div: pd.Series, k: int):
     rank = np.arange(len(cid)) - np.repeat(starts, np.diff(np.r_[starts, len(cid)]))
     dominant[cid[starts]] = [names[c] for c in code[starts].tolist()]
     dominant_share[cid[starts]] = share[starts]
+    # Plain lists: a per-cluster pandas loop is ~1000x slower with thousands of clusters.
     parts: dict[int, dict[str, float]] = {}
     top = rank < TOP_SECTORS
     for c, d, sh in zip(cid[top].tolist(), code[top].tolist(), share[top].tolist()):
@@ -360,12 +396,9 @@ def _sector_mix(labels: np.ndarray, div: pd.Series, k: int):
     return dominant, dominant_share, mix
 
 
-def _grouped_mean(val: np.ndarray, known: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
-    m = known & (labels >= 0)
-    num = np.bincount(labels[m], weights=val[m].astype(float), minlength=k)
-    den = np.bincount(labels[m], minlength=k).astype(float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+def _sector_mix(labels: np.ndarray, div: pd.Series, k: int):
+    """``(dominant, dominant_share, sector_mix)`` of clusters 0..k-1 from divisions."""
+    return _mix_of_counts(_division_counts(labels, div, k), k)
 
 
 def text_values(series: pd.Series) -> Any:
@@ -525,76 +558,199 @@ def _summarize(
     reference_year: int | None = None,
     reference_years: np.ndarray | None = None,
 ) -> gpd.GeoDataFrame:
-    """:func:`summarize_clusters` of a :class:`FirmTable`.
+    """:func:`summarize_clusters` of a :class:`FirmTable`: parts, hulls, summary rows.
 
+    The one summary implementation: the local engine, the national scan's pooled pass
+    and the Dask engine's workers (:mod:`geocluster.engine._summary`) all come here or
+    to its steps (:func:`cluster_parts`, :func:`_hulls`, :func:`summary_frame`).
     ``reference_years`` (one per firm) replaces ``reference_year`` when given: a
     national scan summarises every sector at once, each with the reference year of
-    its own firms.
+    its own firms (the table then records no ``reference_year``).
     """
     xy, crs = table.xy, table.crs
     labels = np.asarray(labels, dtype=np.int64)
     n = xy.shape[0]
     if labels.shape != (n,):
         raise InvalidInput(f"expected {n} labels (one per firm), got shape {labels.shape}")
-    hull_ratio = float(hull_ratio)
-    if not 0.0 <= hull_ratio <= 1.0:
-        raise InvalidInput(f"expected hull_ratio between 0 and 1, got {hull_ratio}")
-    buffer_m = check_positive(buffer_m, "buffer_m")
+    hull_ratio, buffer_m = _hull_options(hull_ratio, buffer_m)
     k = int(labels.max()) + 1 if (labels >= 0).any() else 0
     frame = table.attrs
     if k == 0:
-        cols = [
-            "cluster_id", "n_firms", "n_core", "employees", "employees_known", "top2_employees",
-            "dominant_sector", "dominant_share", "sector_mix", "centroid_lon", "centroid_lat", "area_km2", "density_per_km2",
-            "women_led_share", "youth_led_share", "micro_share", "informal_share", "recent_share", "hull_type",
-        ]  # fmt: skip
-        return gpd.GeoDataFrame({c: [] for c in cols}, geometry=[], crs=crs)
-    m = labels >= 0
-    lab = labels[m]
-    n_firms = np.bincount(lab, minlength=k)
-    if np.any(n_firms == 0):
-        raise InvalidInput("expected cluster labels numbered 0..k-1 without gaps")
-    n_core = (
-        np.bincount(lab, weights=np.asarray(is_core, bool)[m].astype(float), minlength=k)
-        if is_core is not None
-        else np.full(k, np.nan)
-    )
-    cx = np.bincount(lab, weights=xy[m, 0], minlength=k) / n_firms
-    cy = np.bincount(lab, weights=xy[m, 1], minlength=k) / n_firms
-
-    if "employees" in frame.columns:
-        emp = pd.to_numeric(frame["employees"], errors="coerce").to_numpy(float, na_value=np.nan)
-    else:
-        emp = np.full(n, np.nan)
-    known_emp = np.isfinite(emp)
-    emp_known = np.bincount(labels[m & known_emp], minlength=k)
-    emp_sum = np.bincount(labels[m & known_emp], weights=emp[m & known_emp], minlength=k)
-    employees = np.where(emp_known > 0, emp_sum, np.nan)
-    # Employment of the 2 largest firms: the (k=2, p) dominance rule of
-    # geocluster.disclosure compares it with ``employees``.
-    top2 = _top2_sums(labels[m & known_emp], emp[m & known_emp], k)
-    micro = _grouped_mean(
-        np.where(known_emp, emp < MICRO_MAX_EMPLOYEES, False), known_emp, labels, k
-    )
-
-    founded = _founded(frame)
-    known_f = np.isfinite(founded)
+        return empty_summary(crs)
     if reference_years is not None:
         ref = np.asarray(reference_years)
     else:
         if reference_year is None:
-            reference_year = default_reference_year(founded)
+            reference_year = resolve_reference_year(latest_founded(frame))
         ref = reference_year
-    recent = _grouped_mean(
+    parts = cluster_parts(frame, xy, labels, is_core=is_core, reference_year=ref, k=k)
+    if np.any(parts.sums["n_firms"] == 0):
+        raise InvalidInput("expected cluster labels numbered 0..k-1 without gaps")
+    hull, hull_kind = _hulls(xy, labels, k, hull_ratio, buffer_m)
+    return summary_frame(parts, hull, hull_kind, crs, reference_year)
+
+
+def _hull_options(hull_ratio: float, buffer_m: float) -> tuple[float, float]:
+    hull_ratio = float(hull_ratio)
+    if not 0.0 <= hull_ratio <= 1.0:
+        raise InvalidInput(f"expected hull_ratio between 0 and 1, got {hull_ratio}")
+    return hull_ratio, check_positive(buffer_m, "buffer_m")
+
+
+#: Columns of :func:`summarize_clusters`' table, in order (the hull is the geometry).
+SUMMARY_COLUMNS = (
+    "cluster_id", "n_firms", "n_core", "employees", "employees_known", "top2_employees",
+    "dominant_sector", "dominant_share", "sector_mix", "centroid_lon", "centroid_lat", "area_km2", "density_per_km2",
+    "women_led_share", "youth_led_share", "micro_share", "informal_share", "recent_share", "hull_type",
+)  # fmt: skip
+#: Firm columns a cluster summary reads (all optional besides the points).
+SUMMARY_INPUTS = (
+    "sector_code", "isic_division", "employees", "founded", "women_led", "youth_led", "informal",
+)  # fmt: skip
+_SHARES = ("women_led", "youth_led", "informal")
+
+
+def empty_summary(crs) -> gpd.GeoDataFrame:
+    """The summary table of no cluster."""
+    return gpd.GeoDataFrame({c: [] for c in SUMMARY_COLUMNS}, geometry=[], crs=crs)
+
+
+def _numbers(frame: pd.DataFrame, column: str) -> np.ndarray:
+    if column not in frame.columns:
+        return np.full(len(frame), np.nan)
+    return pd.to_numeric(frame[column], errors="coerce").to_numpy(float, na_value=np.nan)
+
+
+def latest_founded(frame: pd.DataFrame) -> float:
+    """The latest ``founded`` year among the firms (noise included), NaN if none known."""
+    founded = _numbers(frame, "founded")
+    return float(np.nanmax(founded)) if np.isfinite(founded).any() else np.nan
+
+
+def resolve_reference_year(latest: float) -> int:
+    """:func:`summarize_clusters`' default reference year from the latest founding year.
+
+    The data's own "now": the latest known founding year, else the current UTC year.
+    """
+    return int(latest) if np.isfinite(latest) else _dt.datetime.now(_dt.UTC).year
+
+
+@dataclass
+class ClusterParts:
+    """Per-cluster sums of some firms of the clusters.
+
+    The parts of disjoint sets of firms add up (:func:`combine_parts`) to the parts of
+    their union, so the summary of clusters whose firms lie on several machines is made
+    from partial sums computed where the firms are (the Dask engine's workers), and
+    :func:`summary_frame` turns the sums of whole clusters into their summary rows.
+
+    Attributes
+    ----------
+    ids : ndarray of int64
+        The clusters present, ascending.
+    sums : dict of str to ndarray
+        One value per id: ``n_firms``, ``n_core`` (with core flags), ``sx``, ``sy``
+        (coordinate sums), ``emp_known``, ``emp_sum``, ``micro``, ``recent_num``,
+        ``recent_den`` and ``<column>_num`` / ``<column>_den`` of each share column present.
+    top : ndarray of shape (len(ids), 2)
+        Each cluster's largest and second largest known employee counts (NaN: none).
+    divisions : DataFrame
+        ``cluster_id``, ``division``, ``n``: firms per cluster and ISIC division.
+    """
+
+    ids: np.ndarray
+    sums: dict[str, np.ndarray]
+    top: np.ndarray
+    divisions: pd.DataFrame
+
+
+def _grouped_sums(val, known, labels, k) -> tuple[np.ndarray, np.ndarray]:
+    m = known & (labels >= 0)
+    num = np.bincount(labels[m], weights=val[m].astype(float), minlength=k)
+    den = np.bincount(labels[m], minlength=k)
+    return num, den
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    den = np.asarray(den, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+
+
+def cluster_parts(
+    frame: pd.DataFrame,
+    xy: np.ndarray,
+    labels: np.ndarray,
+    *,
+    is_core: np.ndarray | None,
+    reference_year: int | np.ndarray,
+    k: int | None = None,
+) -> ClusterParts:
+    """Per-cluster sums of some firms (see :class:`ClusterParts`).
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The firms' attributes (any of :data:`SUMMARY_INPUTS`), one row per label.
+    xy : ndarray of shape (n, 2)
+        Their working-CRS coordinates.
+    labels : ndarray of shape (n,)
+        Cluster per firm, noise ``-1``.
+    is_core : ndarray of bool, optional
+    reference_year : int or ndarray of shape (n,)
+        As :func:`summarize_clusters` (resolved: the same for every part), or one per
+        firm (a national scan's sectors, each with its own).
+    k : int, optional
+        Labels are 0..k-1 (all firms of the clusters); otherwise any ids.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    n = len(labels)
+    if k is None:  # any cluster ids: count them 0..k-1 here, keep the ids
+        clustered = labels >= 0
+        ids, inverse = np.unique(labels[clustered], return_inverse=True)
+        labels = np.full(n, -1, np.int64)
+        labels[clustered] = inverse
+        k = len(ids)
+    else:
+        ids = np.arange(k, dtype=np.int64)
+    m = labels >= 0
+    lab = labels[m]
+    sums = {"n_firms": np.bincount(lab, minlength=k)}
+    if is_core is not None:
+        sums["n_core"] = np.bincount(
+            lab, weights=np.asarray(is_core, bool)[m].astype(float), minlength=k
+        )
+    sums["sx"] = np.bincount(lab, weights=xy[m, 0], minlength=k)
+    sums["sy"] = np.bincount(lab, weights=xy[m, 1], minlength=k)
+
+    emp = _numbers(frame, "employees")
+    known_emp = np.isfinite(emp)
+    sel = m & known_emp
+    sums["emp_known"] = np.bincount(labels[sel], minlength=k)
+    sums["emp_sum"] = np.bincount(labels[sel], weights=emp[sel], minlength=k)
+    # Employment of the 2 largest firms: the (k=2, p) dominance rule of
+    # geocluster.disclosure compares it with ``employees``.
+    top = _two_largest(labels[sel], emp[sel], k)
+    sums["micro"] = _grouped_sums(
+        np.where(known_emp, emp < MICRO_MAX_EMPLOYEES, False), known_emp, labels, k
+    )[0]
+
+    founded = _numbers(frame, "founded")
+    known_f = np.isfinite(founded)
+    sums["recent_num"], sums["recent_den"] = _grouped_sums(
         np.where(
             known_f,
-            (founded >= ref - (RECENT_YEARS - 1)) & (founded <= ref),
+            (founded >= reference_year - (RECENT_YEARS - 1)) & (founded <= reference_year),
             False,
         ),
         known_f,
         labels,
         k,
     )
+    for column in _SHARES:
+        if column in frame.columns:
+            val, known = _bool_values(frame[column])
+            sums[f"{column}_num"], sums[f"{column}_den"] = _grouped_sums(val, known, labels, k)
 
     # Sector mix at ISIC division level.
     if "isic_division" in frame.columns:
@@ -603,9 +759,74 @@ def _summarize(
         div = frame["sector_code"].astype("str").str.slice(0, 2)
     else:
         div = pd.Series([pd.NA] * n, dtype="str")
-    dominant, dominant_share, mix = _sector_mix(labels, div, k)
+    divisions = _division_counts(labels, div, k)
+    divisions["cluster_id"] = ids[divisions["cluster_id"].to_numpy()]
+    return ClusterParts(ids=ids, sums=sums, top=top, divisions=divisions)
 
-    hull, hull_kind = _hulls(xy, labels, k, hull_ratio, buffer_m)
+
+def combine_parts(parts: list[ClusterParts]) -> ClusterParts:
+    """The parts of the union of disjoint firm sets (associative: a tree reduction).
+
+    Counts add up exactly; coordinate and employee sums up to float rounding.
+    """
+    parts = [p for p in parts if p is not None]
+    if len(parts) == 1:
+        return parts[0]
+    keys = list(parts[0].sums)
+    if any(list(p.sums) != keys for p in parts):
+        raise InvalidInput("expected cluster parts of firms with the same columns")
+    ids, inverse = np.unique(np.concatenate([p.ids for p in parts]), return_inverse=True)
+    sums = {}
+    for key in keys:
+        values = np.concatenate([p.sums[key] for p in parts])
+        total = np.bincount(inverse, weights=values, minlength=len(ids))
+        sums[key] = total.astype(np.int64) if values.dtype.kind in "iu" else total
+    # the two largest of the union: the two largest of every part's two largest
+    tops = np.concatenate([p.top for p in parts]).ravel()
+    owner = np.repeat(inverse, 2)
+    known = np.isfinite(tops)
+    top = _two_largest(owner[known], tops[known], len(ids))
+    divisions = (
+        pd.concat([p.divisions for p in parts], ignore_index=True)
+        .groupby(["cluster_id", "division"])["n"]
+        .sum()
+        .reset_index()
+    )
+    return ClusterParts(ids=ids, sums=sums, top=top, divisions=divisions)
+
+
+def summary_frame(
+    parts: ClusterParts, hull: np.ndarray, hull_kind: np.ndarray, crs, reference_year: int | None
+) -> gpd.GeoDataFrame:
+    """The summary rows (:func:`summarize_clusters`) of whole clusters 0..k-1.
+
+    Parameters
+    ----------
+    parts : ClusterParts
+        The sums of every firm of the clusters.
+    hull, hull_kind : ndarray of shape (k,)
+        Each cluster's hull polygon (working CRS) and ``"concave"`` or ``"buffer"``.
+    crs
+        The working CRS.
+    reference_year : int or None
+        The year the parts' ``recent`` counts were made with (recorded in the table's
+        ``attrs``; None when each firm had its own).
+    """
+    k = len(parts.ids)
+    if not np.array_equal(parts.ids, np.arange(k)):
+        raise InvalidInput("expected the parts of every cluster 0..k-1")
+    s = parts.sums
+    n_firms = s["n_firms"]
+    cx = s["sx"] / n_firms
+    cy = s["sy"] / n_firms
+    emp_known = s["emp_known"]
+    employees = np.where(emp_known > 0, s["emp_sum"], np.nan)
+    top2 = _pair_sums(parts.top)
+    shares = {
+        c: _ratio(s[f"{c}_num"], s[f"{c}_den"]) if f"{c}_num" in s else np.full(k, np.nan)
+        for c in _SHARES
+    }
+    dominant, dominant_share, mix = _mix_of_counts(parts.divisions, k)
     area_km2 = shapely.area(hull) / 1e6
 
     from pyproj import Transformer
@@ -615,7 +836,7 @@ def _summarize(
         {
             "cluster_id": np.arange(k, dtype=np.int64),
             "n_firms": n_firms.astype(np.int64),
-            "n_core": n_core,
+            "n_core": s["n_core"] if "n_core" in s else np.full(k, np.nan),
             "employees": employees,
             "employees_known": emp_known.astype(np.int64),
             "top2_employees": top2,
@@ -626,27 +847,38 @@ def _summarize(
             "centroid_lat": np.asarray(lat, float),
             "area_km2": area_km2,
             "density_per_km2": n_firms / area_km2,
-            "women_led_share": _bool_share(frame, "women_led", labels, k),
-            "youth_led_share": _bool_share(frame, "youth_led", labels, k),
-            "micro_share": micro,
-            "informal_share": _bool_share(frame, "informal", labels, k),
-            "recent_share": recent,
+            "women_led_share": shares["women_led"],
+            "youth_led_share": shares["youth_led"],
+            "micro_share": _ratio(s["micro"], emp_known),
+            "informal_share": shares["informal"],
+            "recent_share": _ratio(s["recent_num"], s["recent_den"]),
             "hull_type": hull_kind.astype(str),
         },
         geometry=hull,
         crs=crs,
     )
-    if is_core is not None:
+    if "n_core" in s:
         out["n_core"] = out["n_core"].astype(np.int64)
     if reference_year is not None:
         out.attrs["reference_year"] = int(reference_year)
     return out
 
 
-def default_reference_year(founded: np.ndarray) -> int:
-    """The data's own "now": the latest known founding year, else the current UTC year."""
-    known = np.isfinite(founded)
-    return int(np.nanmax(founded)) if known.any() else _dt.datetime.now(_dt.UTC).year
+def summary_options(
+    method: str = "dbscan",
+    eps_m: float = 1000.0,
+    *,
+    hull_ratio: float = HULL_RATIO,
+    buffer_m: float | None = None,
+) -> dict[str, float]:
+    """``hull_ratio`` and ``buffer_m`` that :func:`cluster_firms` summarises with.
+
+    The buffer of degenerate hulls defaults to ``eps_m / 2`` for DBSCAN, 100 m for
+    HDBSCAN. An engine summarising clusters where the firms are uses the same values.
+    """
+    if buffer_m is None:
+        buffer_m = float(eps_m) / 2 if method == "dbscan" else 100.0
+    return {"hull_ratio": hull_ratio, "buffer_m": buffer_m}
 
 
 def cluster_firms(
@@ -657,7 +889,7 @@ def cluster_firms(
     min_samples: float = 10,
     min_cluster_size: int = 15,
     weight: str | None = None,
-    hull_ratio: float = 0.3,
+    hull_ratio: float = HULL_RATIO,
     buffer_m: float | None = None,
     reference_year: int | None = None,
     engine=None,
@@ -689,7 +921,9 @@ def cluster_firms(
         See :func:`summarize_clusters`.
     engine : Engine, optional
         Computes DBSCAN labels instead of the in-process kernel (``--engine dask``: on
-        the workers of a Dask cluster); the labels are equal (tested).
+        the workers of a Dask cluster); the labels are equal (tested). When its result
+        carries the cluster summaries too (``DBSCANResult.clusters``, made where the
+        firms are with :func:`summary_options`), they are used as they are.
 
     Returns
     -------
@@ -731,7 +965,7 @@ def cluster_firm_table(
     min_samples: float = 10,
     min_cluster_size: int = 15,
     weight: str | None = None,
-    hull_ratio: float = 0.3,
+    hull_ratio: float = HULL_RATIO,
     buffer_m: float | None = None,
     reference_year: int | None = None,
     engine=None,
@@ -765,7 +999,7 @@ def label_firm_table(
     min_samples: float = 10,
     min_cluster_size: int = 15,
     weight: str | None = None,
-    hull_ratio: float = 0.3,
+    hull_ratio: float = HULL_RATIO,
     buffer_m: float | None = None,
     reference_year: int | None = None,
     engine=None,
@@ -777,7 +1011,9 @@ def label_firm_table(
     (FirmClusters, callable)
         The result without its ``clusters`` (None; ``params`` complete), and a
         function of no argument returning them: a caller can compute the summaries
-        (mostly hulls, which release the GIL) while it stores the labels.
+        (mostly hulls, which release the GIL) while it stores the labels. When the
+        engine summarised the clusters where the firms are, the function returns its
+        table.
     """
     if method not in METHODS:
         raise InvalidInput(f"expected method one of {list(METHODS)}, got {method!r}")
@@ -787,7 +1023,7 @@ def label_firm_table(
     w = firm_weights(attrs, weight)
     if "firm_id" not in attrs.columns:
         raise InvalidInput(f"expected a firm_id column, got columns {list(attrs.columns)}")
-    labels, core, params, default_buffer = _fit_labels(
+    labels, core, params, computed = _fit_labels(
         xy,
         w,
         method=method,
@@ -797,13 +1033,26 @@ def label_firm_table(
         engine=engine,
     )
     params["weight"] = weight
-    buffer_m = default_buffer if buffer_m is None else buffer_m
-    _check_summary_params(hull_ratio, buffer_m)  # now, not when summarising
+    options = summary_options(method, eps_m, hull_ratio=hull_ratio, buffer_m=buffer_m)
+    _hull_options(**options)  # checked now, not when summarising
     n_clusters = int(labels.max()) + 1 if (labels >= 0).any() else 0
     params["hull_ratio"] = hull_ratio
-    # what the summaries record (none without a cluster)
-    year = reference_year if reference_year is not None else default_reference_year(_founded(attrs))
-    params["reference_year"] = int(year) if n_clusters else None
+    if computed is not None:
+        _check_computed(computed, n_clusters)
+        # the year the engine's summaries were made with (the client may not have read
+        # the founding years: on the Dask engine the workers did)
+        params["reference_year"] = computed.attrs.get("reference_year")
+        summarize = functools.partial(_given, computed)
+    else:
+        # what the summaries record (none without a cluster)
+        if reference_year is not None:
+            year = reference_year
+        else:
+            year = resolve_reference_year(latest_founded(attrs))
+        params["reference_year"] = int(year) if n_clusters else None
+        summarize = functools.partial(
+            _summarize, table, labels, is_core=core, reference_year=reference_year, **options
+        )
     label_frame = pd.DataFrame(
         {
             "firm_id": text_values(attrs["firm_id"]),
@@ -819,30 +1068,18 @@ def label_firm_table(
         params=params,
         xy=xy,
     )
-    summarize = functools.partial(
-        _summarize,
-        table,
-        labels,
-        is_core=core,
-        hull_ratio=hull_ratio,
-        buffer_m=buffer_m,
-        reference_year=reference_year,
-    )
     return result, summarize
 
 
-def _check_summary_params(hull_ratio: float, buffer_m: float) -> None:
-    hull_ratio = float(hull_ratio)
-    if not 0.0 <= hull_ratio <= 1.0:
-        raise InvalidInput(f"expected hull_ratio between 0 and 1, got {hull_ratio}")
-    check_positive(buffer_m, "buffer_m")
+def _given(summary: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    return summary
 
 
-def _founded(frame: pd.DataFrame) -> np.ndarray:
-    """Founding years as floats (NaN unknown or without the column)."""
-    if "founded" not in frame.columns:
-        return np.full(len(frame), np.nan)
-    return pd.to_numeric(frame["founded"], errors="coerce").to_numpy(float, na_value=np.nan)
+def _check_computed(summary: gpd.GeoDataFrame, n_clusters: int) -> None:
+    if len(summary) != n_clusters:
+        from geocluster.engine import EngineError
+
+        raise EngineError("the engine summarised other clusters than it labelled")  # a bug
 
 
 def _fit_labels(
@@ -854,9 +1091,14 @@ def _fit_labels(
     min_samples: float | None,
     min_cluster_size: int,
     engine=None,
-) -> tuple[np.ndarray, np.ndarray, dict, float]:
-    """``(labels, core, params, default buffer_m)`` of one clustering of ``xy``."""
+) -> tuple[np.ndarray, np.ndarray, dict, gpd.GeoDataFrame | None]:
+    """``(labels, core, params, clusters)`` of one clustering of ``xy``.
+
+    ``clusters`` is the engine's summary table when it made one where the firms are
+    (``DBSCANResult.clusters``), else None.
+    """
     if method == "dbscan":
+        clusters = None
         if engine is not None:  # e.g. the Dask engine: the same labels, computed elsewhere
             import pyarrow as pa
 
@@ -871,13 +1113,14 @@ def _fit_labels(
             )
             labels = np.asarray(found.labels, dtype=np.int64)
             core = np.asarray(found.core, dtype=bool)
+            clusters = getattr(found, "clusters", None)
         else:
             model = GridDBSCAN(eps_m, min_samples=min_samples).fit(xy, sample_weight=w)
             labels = model.labels_
             core = np.zeros(len(labels), bool)
             core[model.core_sample_indices_] = True
         params = {"method": method, "eps_m": float(eps_m), "min_samples": min_samples}
-        return labels, core, params, float(eps_m) / 2
+        return labels, core, params, clusters
     ms = None if min_samples is None else int(min_samples)
     model = HDBSCANClusterer(min_cluster_size=min_cluster_size, min_samples=ms).fit(
         xy, sample_weight=w
@@ -886,4 +1129,4 @@ def _fit_labels(
     # HDBSCAN has no core points; firms at full membership strength play that role.
     core = (labels >= 0) & (model.probabilities_ >= 1.0)
     params = {"method": method, "min_cluster_size": min_cluster_size, "min_samples": ms}
-    return labels, core, params, 100.0
+    return labels, core, params, None

@@ -17,15 +17,18 @@ import numpy as np
 import pandas as pd
 
 from geocluster.clustering.firms import (
+    HULL_RATIO,
     METHODS,
     FirmClusters,
     FirmTable,
-    _check_summary_params,
+    _check_computed,
     _fit_labels,
-    _founded,
+    _hull_options,
     _summarize,
-    default_reference_year,
     firm_weights,
+    latest_founded,
+    resolve_reference_year,
+    summary_options,
     text_values,
 )
 from geocluster.errors import InvalidInput
@@ -57,18 +60,19 @@ def sector_key(firms: pd.DataFrame, level: str) -> pd.Series:
 class _Computed:
     """An engine stand-in: ``dbscan`` returns labels computed beforehand.
 
-    The workers of a national scan computed them; :func:`cluster_firms` summarises them.
+    The workers of a national scan computed them, and with them each cluster's summary
+    (``clusters``), which the clustering then takes as it is.
     """
 
-    def __init__(self, labels: np.ndarray, core: np.ndarray) -> None:
-        self.labels, self.core = labels, core
+    def __init__(self, labels: np.ndarray, core: np.ndarray, clusters=None) -> None:
+        self.labels, self.core, self.clusters = labels, core, clusters
 
     def dbscan(self, table, **_):
         from geocluster.engine import DBSCANResult, EngineError
 
         if table.num_rows != len(self.labels):  # a bug, never input
             raise EngineError("the workers clustered other firms than this sector's")
-        return DBSCANResult(labels=self.labels, core=self.core)
+        return DBSCANResult(labels=self.labels, core=self.core, clusters=self.clusters)
 
 
 def cluster_by_sector(
@@ -94,8 +98,10 @@ def cluster_by_sector(
         and the selection (:class:`geocluster.engine._source.FirmRows`) that gave
         ``firms``. Every sector is then one task of ``engine.map_sectors`` (in parallel
         on a Dask cluster) that reads that sector's row groups from the files itself and
-        returns its labels; they are checked to belong to the very firms of ``firms``
-        (same ids, same order) before the summaries are made here.
+        returns its labels and its clusters' summary table, made there from the
+        sector's firms (so ``firms`` needs no summary column: ``firm_id``, the sector
+        columns and the points); the labels are checked to belong to the very firms of
+        ``firms`` (same ids, same order).
     **cluster_kwargs
         Passed to :func:`~geocluster.clustering.firms.cluster_firms` (method, eps_m,
         min_samples, …); the same parameters for every sector.
@@ -173,7 +179,7 @@ def label_table_by_sector(
     min_samples = kw.pop("min_samples", 10)
     min_cluster_size = kw.pop("min_cluster_size", 15)
     weight = kw.pop("weight", None)
-    hull_ratio = kw.pop("hull_ratio", 0.3)
+    hull_ratio = kw.pop("hull_ratio", HULL_RATIO)
     buffer_m = kw.pop("buffer_m", None)
     reference_year = kw.pop("reference_year", None)
     engine = kw.pop("engine", None)
@@ -196,19 +202,23 @@ def label_table_by_sector(
     computed = None
     if engine is not None and files and method == "dbscan":
         computed = _labels_on_workers(
-            engine, files, rows, level, sectors, sorted_table.attrs, starts, stops,
-            dict(eps_m=eps_m, min_samples=min_samples, weight=weight), report,
+            engine, files, rows, level, sectors, sorted_table, starts, stops,
+            dict(eps_m=eps_m, min_samples=min_samples, weight=weight, hull_ratio=hull_ratio,
+                 buffer_m=buffer_m, reference_year=reference_year),
+            report,
         )  # fmt: skip
     xy, sorted_attrs = sorted_table.xy, sorted_table.attrs
     labels = np.full(n, -1, dtype=np.int64)
     core = np.zeros(n, dtype=bool)
     per_sector = []
     counts = []  # clusters of each sector
-    years = None if reference_year is not None else np.zeros(n)
+    # each sector's reference year per firm, for the pooled summary (none when the
+    # workers summarised each sector)
+    years = None if reference_year is not None or computed is not None else np.zeros(n)
     sector_years = []
+    given = []  # the workers' summary of each sector
     offset = 0
     params = None
-    default_buffer = None
     for i, (sector, start, stop) in enumerate(zip(sectors, starts, stops, strict=True)):
         report(i / len(sectors), f"sector {sector} ({i + 1}/{len(sectors)})")
         part = sorted_attrs.iloc[start:stop]
@@ -218,7 +228,7 @@ def label_table_by_sector(
         sector_engine = engine
         if computed is not None:
             sector_engine = _Computed(*computed[sector])
-        sub_labels, sub_core, params, default_buffer = _fit_labels(
+        sub_labels, sub_core, params, sub_clusters = _fit_labels(
             xy[start:stop],
             w,
             method=method,
@@ -230,10 +240,13 @@ def label_table_by_sector(
         k = int(sub_labels.max()) + 1 if (sub_labels >= 0).any() else 0
         labels[start:stop] = np.where(sub_labels >= 0, sub_labels + offset, -1)
         core[start:stop] = sub_core
-        if years is not None:
+        if sub_clusters is not None:  # made on the workers from the sector's firms
+            _check_computed(sub_clusters, k)
+            given.append(sub_clusters)
+            sector_years.append(sub_clusters.attrs.get("reference_year") if k else None)
+        elif years is not None:
             # each sector's own "now", as when it is summarised alone
-            founded = _founded(part)
-            years[start:stop] = default_reference_year(founded)
+            years[start:stop] = resolve_reference_year(latest_founded(part))
             sector_years.append(int(years[start]) if k else None)
         else:
             sector_years.append(int(reference_year) if k else None)
@@ -249,22 +262,28 @@ def label_table_by_sector(
         offset += k
     params = {**params, "weight": weight, "hull_ratio": hull_ratio}
     params["reference_year"] = sector_years[-1]
-    buffer_m = default_buffer if buffer_m is None else buffer_m
-    _check_summary_params(hull_ratio, buffer_m)  # as each sector's summary checked them
+    options = summary_options(method, eps_m, hull_ratio=hull_ratio, buffer_m=buffer_m)
+    _hull_options(**options)  # as each sector's summary checked them
     crs = table.crs
+    pooled = len(given) != len(sectors)
 
     def summarize() -> gpd.GeoDataFrame:
         if not offset:
             return gpd.GeoDataFrame({"cluster_id": [], "sector": []}, geometry=[], crs=crs)
-        summary = _summarize(
-            sorted_table,
-            sorted_labels,
-            is_core=sorted_core,
-            hull_ratio=hull_ratio,
-            buffer_m=buffer_m,
-            reference_year=reference_year,
-            reference_years=years,
-        )
+        if pooled:
+            summary = _summarize(
+                sorted_table,
+                sorted_labels,
+                is_core=sorted_core,
+                reference_year=reference_year,
+                reference_years=years,
+                **options,
+            )
+        else:  # the workers' tables, renumbered after the sectors before
+            summary = gpd.GeoDataFrame(
+                pd.concat([g for g in given if len(g)], ignore_index=True), crs=crs
+            )
+            summary["cluster_id"] += np.repeat(np.cumsum([0, *counts[:-1]]), counts)
         summary.insert(1, "sector", np.repeat(np.asarray(sectors, dtype=object), counts))
         summary.attrs = {}
         used = {y for y in sector_years if y is not None}
@@ -307,32 +326,51 @@ def _sectors(firms: pd.DataFrame, level: str) -> tuple[pd.Series, list[str]]:
     return keys, sectors
 
 
-def _labels_on_workers(engine, files, rows, level, sectors, attrs, starts, stops, kw, report):
-    """``{sector: (labels, core)}`` from ``engine.map_sectors``, checked against ``firms``."""
+def _labels_on_workers(engine, files, rows, level, sectors, table, starts, stops, kw, report):
+    """``{sector: (labels, core, clusters)}`` from ``engine.map_sectors``, checked.
+
+    ``table`` is the :class:`FirmTable` of the firms sorted by sector (``starts``,
+    ``stops`` its sectors' rows); the workers' rows must be its rows.
+    """
     import dataclasses
     import functools
 
+    import pyarrow.parquet as pq
+
+    from geocluster.clustering.firms import HULL_RATIO, summary_options
     from geocluster.engine import EngineError
     from geocluster.engine._source import sector_dbscan
+    from geocluster.engine._summary import SummarySpec
 
     report(0.0, f"clustering {len(sectors)} sectors on the engine's workers")
+    eps_m = kw.get("eps_m", 1000.0)
+    options = summary_options(
+        "dbscan", eps_m, hull_ratio=kw.get("hull_ratio", HULL_RATIO), buffer_m=kw.get("buffer_m")
+    )
+    summary = SummarySpec.of(
+        table.crs,
+        pq.read_schema(files[0]).names,
+        reference_year=kw.get("reference_year"),
+        **options,
+    )
     task = functools.partial(
         sector_dbscan,
         list(files),
         dataclasses.replace(rows, key=(level, "")),
-        eps_m=kw.get("eps_m", 1000.0),
+        eps_m=eps_m,
         min_samples=kw.get("min_samples", 10),
         weight=kw.get("weight"),
+        summary=summary,
     )
     got = engine.map_sectors(task, sectors)
-    ids = attrs["firm_id"].astype("str").to_numpy(dtype=object)
+    ids = table.attrs["firm_id"].astype("str").to_numpy(dtype=object)
     out = {}
     for sector, start, stop in zip(sectors, starts, stops, strict=True):
-        sector_ids, labels, core = got[sector]
+        sector_ids, labels, core, clusters = got[sector]
         if len(sector_ids) != stop - start or not np.array_equal(sector_ids, ids[start:stop]):
             raise EngineError(
                 f"the workers read other firms for sector {sector} than this analysis "
                 "selected (did the dataset change during the run?); no result was produced"
             )
-        out[sector] = (labels, core)
+        out[sector] = (labels, core, clusters)
     return out

@@ -15,7 +15,9 @@ by whoever reads the rows).
 The analysis specs use the engine when the workspace's is not local
 (``Workspace.use_engine("dask")``, ``--engine dask``): ``specialization`` asks for
 :meth:`specialization_cells`, ``kde`` for :meth:`kde_grid`, ``clusters --by`` for
-:meth:`map_sectors`, always on the workspace's files (the workers read them).
+:meth:`map_sectors`, ``clusters`` for :meth:`dbscan` with a
+:class:`geocluster.engine._summary.SummarySpec` (labels and the cluster summaries, made
+where the firms are), always on the workspace's files (the workers read them).
 """
 
 from __future__ import annotations
@@ -54,10 +56,15 @@ class DBSCANResult:
         points (scikit-learn's numbering).
     core : ndarray of bool, shape (n,)
         Core flag per row.
+    clusters : GeoDataFrame, optional
+        With ``dbscan(..., summary=SummarySpec)``: the table of
+        :func:`geocluster.clustering.firms.summarize_clusters` of the rows, made where
+        the firms are (on the Dask workers), equal to the local one.
     """
 
     labels: np.ndarray
     core: np.ndarray
+    clusters: Any = None
 
     @property
     def n_clusters(self) -> int:
@@ -78,6 +85,7 @@ class Engine(Protocol):
         filters=None,
         x: str = "x",
         y: str = "y",
+        summary=None,
     ) -> DBSCANResult: ...
 
     def region_sector_counts(

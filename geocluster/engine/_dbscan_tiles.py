@@ -220,8 +220,12 @@ def _gid_order(gid: np.ndarray) -> np.ndarray:
     )
 
 
-def merge_tiles(parts: list[dict]):
-    """Global ``(gid, labels, core)`` (gid ascending) from the tile results."""
+def merge_tiles(parts: list[dict], *, maps: bool = False):
+    """Global ``(gid, labels, core)`` (gid ascending) from the tile results.
+
+    With ``maps``, also each tile's global cluster of each of its local labels
+    (``maps[t][local]``), so that a tile's owned points can be labelled where they are.
+    """
     offsets = [0]
     for p in parts:
         nl = int(p["label"].max()) + 1 if p["label"].size else 0
@@ -265,4 +269,7 @@ def merge_tiles(parts: list[dict]):
     rank = np.full(n_nodes, -1, np.int64)
     rank[used[np.argsort(first, kind="stable")]] = np.arange(used.size)
     labels[has] = rank[cc]
+    if maps:
+        glob = rank[comp] if n_nodes else np.zeros(0, np.int64)
+        return gid, labels, core, [glob[a:b] for a, b in zip(offsets[:-1], offsets[1:])]
     return gid, labels, core

@@ -389,13 +389,18 @@ def firm_rows(
     )
 
 
-def sector_dbscan(files: list[str], rows: FirmRows, value: str, *, eps_m, min_samples, weight=None):
+def sector_dbscan(
+    files: list[str], rows: FirmRows, value: str, *, eps_m, min_samples, weight=None, summary=None
+):
     """DBSCAN of one sector's firms of a national scan, read from the files (a task).
 
     Only the row groups whose statistics of the sector's column can hold ``value`` are
     read (the register is stored division by division), then ``rows`` keeps the exact
     selection. Returns ``(firm_id, labels, core)`` in storage order, so the caller can
-    check that it got the very rows it clusters.
+    check that it got the very rows it clusters; with ``summary`` (a
+    :class:`geocluster.engine._summary.SummarySpec`) also the sector's cluster summary
+    table, made here from its firms as the workspace reads them
+    (``(firm_id, labels, core, clusters)``).
     """
     import dataclasses
 
@@ -418,6 +423,9 @@ def sector_dbscan(files: list[str], rows: FirmRows, value: str, *, eps_m, min_sa
         if groups:  # one read per file (row numbers are not needed here)
             keep.append(Piece(path, tuple(groups), 0, 0, None))
     cols = ["firm_id", "x", "y"] + ([DERIVED_WEIGHT] if weight else [])
+    if summary is not None:
+        names = pq.read_schema(files[0]).names if files else []
+        cols += [c for c in summary.columns if c in names and c not in cols]
     parts = [read_piece(None, p, cols, rows) for p in keep]
     if parts:
         t = pa.concat_tables([t for _, t in parts])
@@ -426,9 +434,15 @@ def sector_dbscan(files: list[str], rows: FirmRows, value: str, *, eps_m, min_sa
     X = xy(t, "x", "y")
     ids = np.asarray(t["firm_id"].to_pandas().astype(str).to_numpy(), dtype=object)
     if len(X) == 0:
-        return ids, np.zeros(0, np.int64), np.zeros(0, bool)
-    w = np.asarray(t[DERIVED_WEIGHT].to_numpy(), float) if weight else None
-    model = GridDBSCAN(eps_m, min_samples=min_samples).fit(X, sample_weight=w)
-    core = np.zeros(len(X), bool)
-    core[model.core_sample_indices_] = True
-    return ids, np.asarray(model.labels_, np.int64), core
+        labels, core = np.zeros(0, np.int64), np.zeros(0, bool)
+    else:
+        w = np.asarray(t[DERIVED_WEIGHT].to_numpy(), float) if weight else None
+        model = GridDBSCAN(eps_m, min_samples=min_samples).fit(X, sample_weight=w)
+        labels = np.asarray(model.labels_, np.int64)
+        core = np.zeros(len(X), bool)
+        core[model.core_sample_indices_] = True
+    if summary is None:
+        return ids, labels, core
+    from geocluster.engine._summary import summarize_table
+
+    return ids, labels, core, summarize_table(t, labels, core, summary)

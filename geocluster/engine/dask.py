@@ -12,10 +12,13 @@ elsewhere. A task that keeps killing workers ends the computation with
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 
 import numpy as np
+import pandas as pd
+import pyarrow as pa
 
 from geocluster.engine import DBSCANResult, EngineError
 from geocluster.engine import _dbscan_tiles as tiles
@@ -56,11 +59,17 @@ def _sample_task(table, piece: Piece, x, y, filters, step):
     return len(gid), X[::step].copy(), int((~np.isfinite(X)).any(axis=1).sum())
 
 
-def _tile_task(table, pieces, x, y, weight, filters, tile, eps, min_samples):
-    """Read the points within the halo of ``tile`` and run the tile DBSCAN on them."""
+def _tile_task(table, pieces, x, y, weight, filters, tile, eps, min_samples, summary=None):
+    """Read the points within the halo of ``tile`` and run the tile DBSCAN on them.
+
+    With ``summary`` (a :class:`SummarySpec`) the owned points' summary columns are
+    read too and stay in the result (``frame``, ``xy``), on this worker.
+    """
     _, read_box = tiles.halo_boxes(tile, eps)
     cols = [x, y] + ([weight] if weight else [])
-    gids, Xs, ws = [], [], []
+    if summary is not None:
+        cols += [c for c in summary.columns if c not in cols]
+    gids, Xs, ws, rows = [], [], [], []
     for p in pieces:
         gid, t = read_piece(table, p, cols, filters)
         X = xy(t, x, y)
@@ -69,6 +78,8 @@ def _tile_task(table, pieces, x, y, weight, filters, tile, eps, min_samples):
         Xs.append(X[keep])
         if weight:
             ws.append(np.asarray(t[weight].to_numpy(zero_copy_only=False), float)[keep])
+        if summary is not None:
+            rows.append(t.filter(pa.array(keep)))
     if not gids:
         gid = np.zeros(0, np.int64)
         X = np.zeros((0, 2))
@@ -79,11 +90,65 @@ def _tile_task(table, pieces, x, y, weight, filters, tile, eps, min_samples):
         w = np.concatenate(ws) if weight else None
     # Pieces are in source order and each keeps row order: gid is ascending already,
     # which is what makes local index ties equal global row ties.
-    return tiles.run_tile(gid, X, w, tile, eps, min_samples)
+    res = tiles.run_tile(gid, X, w, tile, eps, min_samples)
+    if summary is not None:
+        res = _keep_rows(res, pa.concat_tables(rows) if rows else None, X, tile, summary, x, y)
+    return res
 
 
-def _tile_task_arrays(gid, X, w, tile, eps, min_samples):
-    return tiles.run_tile(gid, X, w, tile, eps, min_samples)
+def _tile_task_arrays(gid, X, w, tile, eps, min_samples, rows=None, summary=None, x="x", y="y"):
+    res = tiles.run_tile(gid, X, w, tile, eps, min_samples)
+    if summary is not None:
+        res = _keep_rows(res, rows, X, tile, summary, x, y)
+    return res
+
+
+def _keep_rows(res: dict, rows, X, tile, summary, x, y) -> dict:
+    """A tile result with its owned points' attributes (as the workspace reads them)."""
+    from geocluster.clustering.firms import latest_founded
+    from geocluster.engine._summary import firm_frame
+
+    owned = tiles.in_box(X, tile, half_open=True)
+    if rows is None:
+        frame, P = pd.DataFrame(), np.zeros((0, 2))
+    else:
+        frame, P = firm_frame(rows.filter(pa.array(owned)), summary, x=x, y=y)
+    return {**res, "frame": frame, "xy": P, "latest": latest_founded(frame)}
+
+
+def _labels_only(res: dict) -> dict:
+    """What the client needs of a tile result: labels and links, no attributes."""
+    return {k: v for k, v in res.items() if k not in ("frame", "xy")}
+
+
+def _tile_parts(res: dict, label_map, reference_year, bucket_of, n_buckets):
+    """A tile's per-cluster sums and its clustered points split by hull bucket."""
+    from geocluster.clustering.firms import cluster_parts
+
+    local = res["label"]
+    glob = np.full(local.shape, -1, np.int64)
+    glob[local >= 0] = label_map[local[local >= 0]]
+    parts = cluster_parts(
+        res["frame"], res["xy"], glob, is_core=res["core"], reference_year=reference_year
+    )
+    m = glob >= 0
+    gid, lab, P = res["gid"][m], glob[m], res["xy"][m]
+    b = bucket_of[lab]
+    order = np.argsort(b, kind="stable")  # keeps row order within a bucket
+    cut = np.searchsorted(b[order], np.arange(n_buckets + 1))
+    pieces = []
+    for j in range(n_buckets):
+        o = order[cut[j] : cut[j + 1]]
+        pieces.append((gid[o], lab[o], P[o]))
+    return parts, pieces
+
+
+def _parts_of(tile_parts):
+    return tile_parts[0]
+
+
+def _bucket_of(tile_parts, j: int):
+    return tile_parts[1][j]
 
 
 class DaskEngine:
@@ -106,7 +171,8 @@ class DaskEngine:
         Rows per task for counts and densities (row groups of a file are grouped).
     task_hook : callable, optional
         Called on the worker as ``task_hook(kind)`` at the start of every task (kind:
-        ``"sample"``, ``"tile"``, ``"counts"``, ``"bounds"``, ``"kde"``, ``"sector"``); for
+        ``"sample"``, ``"tile"``, ``"summary"``, ``"counts"``, ``"bounds"``, ``"kde"``,
+        ``"sector"``); for
         instrumentation and fault-injection tests. Must be picklable.
     client : distributed.Client, optional
         Use this client (and do not close it).
@@ -210,12 +276,36 @@ class DaskEngine:
 
     # -- DBSCAN ---------------------------------------------------------------------
 
-    def dbscan(self, source, *, eps_m, min_samples=5, weight=None, filters=None, x="x", y="y"):
+    def dbscan(
+        self,
+        source,
+        *,
+        eps_m,
+        min_samples=5,
+        weight=None,
+        filters=None,
+        x="x",
+        y="y",
+        summary=None,
+    ):
         """Exact DBSCAN by tiles with ``2 eps`` halos; labels equal the local engine's.
+
+        Parameters
+        ----------
+        summary : geocluster.engine._summary.SummarySpec, optional
+            Also summarise the clusters where their firms are: each tile keeps its
+            owned firms' attributes on its worker and adds them up per cluster once the
+            labels are known (counts, employment, shares, centroid sums: a tree
+            reduction on the workers); each cluster's hull is made on one worker from
+            its points gathered there in row order, the local engine's polygon. The
+            client receives labels and per-cluster rows only.
 
         Returns
         -------
         DBSCANResult
+            With ``clusters`` when ``summary`` is given: equal to
+            :meth:`LocalEngine.dbscan`'s (sums of coordinates and employees to float
+            rounding, hulls exactly).
         """
         from geocluster.clustering._validation import check_min_count, check_positive
 
@@ -223,8 +313,12 @@ class DaskEngine:
         min_samples = check_min_count(min_samples, "min_samples", real=True)
         src = as_source(source, x=x, y=y)
         src.require(x, y, weight)
+        if summary is not None:  # the summary columns the source has
+            summary = dataclasses.replace(
+                summary, columns=tuple(c for c in summary.columns if c in src.columns)
+            )
         if src.table is not None:
-            return self._dbscan_table(src, eps, min_samples, weight, filters, x, y)
+            return self._dbscan_table(src, eps, min_samples, weight, filters, x, y, summary)
         pieces = src.coalesced(self.piece_rows)
         step = max(1, src.n_rows // SAMPLE_POINTS)
         res = self._gather(
@@ -232,7 +326,7 @@ class DaskEngine:
         )
         n = sum(r[0] for r in res)
         if n == 0:
-            return DBSCANResult(np.zeros(0, np.int64), np.zeros(0, bool))
+            return _empty_result(summary)
         if sum(r[2] for r in res):
             raise InvalidInput(
                 f"expected finite x, y coordinates, got {sum(r[2] for r in res)} rows with "
@@ -246,28 +340,94 @@ class DaskEngine:
             mine = src.pieces_within(read_box)
             futs.append(
                 self._submit(
-                    "tile", _tile_task, None, mine, x, y, weight, filters, tile, eps, min_samples
+                    "tile",
+                    _tile_task,
+                    None,
+                    mine,
+                    x,
+                    y,
+                    weight,
+                    filters,
+                    tile,
+                    eps,
+                    min_samples,
+                    summary,
                 )
             )
-        parts = self._gather(futs)
-        gid, labels, core = tiles.merge_tiles(parts)
+        return self._merge(futs, n, summary)
+
+    def _merge(self, futs, n: int, summary):
+        """Labels (and with ``summary`` the cluster summaries) of the tile futures."""
+        if summary is None:
+            parts = self._gather(futs)
+        else:
+            parts = self._gather([self._submit("summary", _labels_only, f) for f in futs])
+        gid, labels, core, maps = tiles.merge_tiles(parts, maps=True)
         if gid.size != n:
             raise EngineError(
                 f"the tiles returned {gid.size} points, the source has {n}; "
                 "did the files change during the run?"
             )
-        return DBSCANResult(labels=labels, core=core)
+        clusters = None
+        if summary is not None:
+            latest = [p["latest"] for p in parts if np.isfinite(p["latest"])]
+            clusters = self._summarize(futs, labels, maps, summary, max(latest, default=np.nan))
+        return DBSCANResult(labels=labels, core=core, clusters=clusters)
+
+    def _summarize(self, futs, labels, maps, summary, latest: float):
+        """The cluster summary table from the tile results kept on the workers."""
+        from geocluster.clustering.firms import (
+            combine_parts,
+            empty_summary,
+            resolve_reference_year,
+            summary_frame,
+        )
+        from geocluster.engine._summary import bucket_hulls, hull_buckets
+
+        k = int(labels.max()) + 1 if (labels >= 0).any() else 0
+        if k == 0:
+            return empty_summary(summary.crs)
+        year = summary.reference_year
+        if year is None:  # the local default: the latest founding year of all the rows
+            year = resolve_reference_year(latest)
+        n_buckets = min(k, 2 * self.n_workers)
+        [bucket_of] = self.client.scatter([hull_buckets(labels, n_buckets)], broadcast=True)
+        tile_parts = [
+            self._submit("summary", _tile_parts, f, maps[i], year, bucket_of, n_buckets)
+            for i, f in enumerate(futs)
+        ]
+        sums = self._tree(
+            [self._submit("summary", _parts_of, t) for t in tile_parts], combine_parts, "summary"
+        )
+        hulls = [
+            self._submit(
+                "summary",
+                bucket_hulls,
+                summary,
+                *[self._submit("summary", _bucket_of, t, j) for t in tile_parts],
+            )
+            for j in range(n_buckets)
+        ]
+        got = self._gather([sums, *hulls])
+        hull = np.empty(k, dtype=object)
+        kind = np.empty(k, dtype=object)
+        for ids, h, hk in got[1:]:
+            hull[ids] = h
+            kind[ids] = hk
+        return summary_frame(got[0], hull, kind, summary.crs, year)
 
     def _n_tiles(self, n: int) -> int:
         # A power of two: the k-d split halves tiles, so every tile gets the same share.
         want = max(2 * self.n_workers, math.ceil(n / self.tile_points))
         return 1 << (want - 1).bit_length()
 
-    def _dbscan_table(self, src, eps, min_samples, weight, filters, x, y):
+    def _dbscan_table(self, src, eps, min_samples, weight, filters, x, y, summary=None):
         cols = [x, y] + ([weight] if weight else [])
+        if summary is not None:
+            cols += [c for c in summary.columns if c not in cols]
         gid, t = src.read_all(cols, filters)
         if t.num_rows == 0:
-            return DBSCANResult(np.zeros(0, np.int64), np.zeros(0, bool))
+            return _empty_result(summary)
         X = xy(t, x, y)
         _check_finite(X)
         w = None if weight is None else np.asarray(t[weight].to_numpy(zero_copy_only=False), float)
@@ -287,13 +447,13 @@ class DaskEngine:
                     tile,
                     eps,
                     min_samples,
+                    rows=None if summary is None else t.filter(pa.array(keep)),
+                    summary=summary,
+                    x=x,
+                    y=y,
                 )
             )
-        parts = self._gather(futs)
-        g, labels, core = tiles.merge_tiles(parts)
-        if g.size != len(X):
-            raise EngineError("the tiles did not return every point")  # a bug, never input
-        return DBSCANResult(labels=labels, core=core)
+        return self._merge(futs, len(X), summary)
 
     # -- specialisation ---------------------------------------------------------------
 
@@ -587,6 +747,13 @@ def _joined_cells(joined, hook, sector_level):
     )
     level = "division" if sector_level == "group" else sector_level
     return cells_of(sel["__pos"].to_numpy(), _firm_sectors(sel, level), emp)
+
+
+def _empty_result(summary) -> DBSCANResult:
+    from geocluster.clustering.firms import empty_summary
+
+    clusters = None if summary is None else empty_summary(summary.crs)
+    return DBSCANResult(np.zeros(0, np.int64), np.zeros(0, bool), clusters=clusters)
 
 
 def _reduce_list(reduce, *parts):

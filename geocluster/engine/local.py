@@ -31,8 +31,27 @@ class LocalEngine:
     def close(self) -> None:
         """Nothing to release."""
 
-    def dbscan(self, source, *, eps_m, min_samples=5, weight=None, filters=None, x="x", y="y"):
+    def dbscan(
+        self,
+        source,
+        *,
+        eps_m,
+        min_samples=5,
+        weight=None,
+        filters=None,
+        x="x",
+        y="y",
+        summary=None,
+    ):
         """Exact DBSCAN of the rows (:class:`geocluster.clustering.GridDBSCAN`).
+
+        Parameters
+        ----------
+        summary : geocluster.engine._summary.SummarySpec, optional
+            Also summarise the clusters
+            (:func:`geocluster.clustering.firms.summarize_clusters` of the rows read
+            as the workspace reads them); the sources' ``x``, ``y`` are then the
+            working-CRS coordinates.
 
         Returns
         -------
@@ -41,12 +60,19 @@ class LocalEngine:
         src = as_source(source, x=x, y=y)
         src.require(x, y, weight)
         cols = [x, y] + ([weight] if weight else [])
+        if summary is not None:
+            cols += [c for c in summary.columns if c in src.columns and c not in cols]
         _, t = src.read_all(cols, filters)
         w = None if weight is None else np.asarray(t[weight].to_numpy(zero_copy_only=False), float)
         m = GridDBSCAN(eps_m, min_samples=min_samples).fit(xy(t, x, y), sample_weight=w)
         core = np.zeros(t.num_rows, bool)
         core[m.core_sample_indices_] = True
-        return DBSCANResult(labels=m.labels_, core=core)
+        clusters = None
+        if summary is not None:
+            from geocluster.engine._summary import summarize_table
+
+            clusters = summarize_table(t, m.labels_, core, summary, x=x, y=y)
+        return DBSCANResult(labels=m.labels_, core=core, clusters=clusters)
 
     def region_sector_counts(
         self, source, *, sector, region=None, regions=None, weight=None, filters=None, x="x", y="y"

@@ -106,7 +106,18 @@ def require(columns: Sequence[object], name: str, option: str) -> str:
     )
 
 
-def found(columns: Sequence[object]) -> str:
-    """The columns of a file, for messages."""
+def found(columns: Sequence[object], *, limit: int = 300) -> str:
+    """The columns of a file, for messages: short printable names, at most ``limit`` chars.
+
+    A file can have 20,000 columns or a megabyte-long header; the message stays one
+    short line (:func:`geocluster.io._csv.header_summary`).
+    """
+    from geocluster.io._csv import header_summary
+
     cols = [str(c) for c in columns]
-    return ", ".join(cols) if cols else "(none)"
+    if not cols:
+        return "(none)"
+    text = header_summary(cols, limit=limit)
+    if len(cols) > 20 and "columns whose names" not in text:
+        text = f"{len(cols):,} columns: {text}"
+    return text

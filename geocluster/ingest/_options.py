@@ -70,6 +70,11 @@ class IngestOptions:
     founded_min, founded_max
         Plausible founding years (default :data:`DEFAULT_FOUNDED_MIN` .. the current
         year); rows outside are rejected.
+    chunk_rows
+        Firms from CSV or GeoParquet: read, validate and store the file in chunks of
+        this many rows (memory bounded by a chunk, not the file). Default: files over
+        ``GEOCLUSTER_INGEST_CHUNK_MB`` (256) MB in chunks of 1,000,000 rows. The stored
+        dataset is the same as without chunks.
     """
 
     crs: str | None = _opt("CRS of x/y or of a file without one, e.g. EPSG:32614", "crs")
@@ -114,6 +119,12 @@ class IngestOptions:
     founded_max: int | None = _opt(
         "firms: reject founding years after this (default: the current year)", "bounds", type=int
     )
+    chunk_rows: int | None = _opt(
+        "firms from CSV/GeoParquet: validate and store the file in chunks of this many rows "
+        "(default: files over 256 MB, GEOCLUSTER_INGEST_CHUNK_MB, in chunks of 1,000,000)",
+        "file",
+        type=int,
+    )
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -131,6 +142,10 @@ class IngestOptions:
             )
         if self.max_bytes is not None and self.max_bytes == 0:
             raise InvalidInput("option max_bytes: expected a positive integer, got 0")
+        if self.chunk_rows is not None and self.chunk_rows < 1:
+            raise InvalidInput(
+                f"option chunk_rows: expected a positive integer, got {self.chunk_rows}"
+            )
         if (
             self.founded_min is not None
             and self.founded_max is not None

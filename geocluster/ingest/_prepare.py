@@ -193,15 +193,22 @@ class _Located:
 
     def __init__(
         self,
-        geoms: np.ndarray,
+        geoms: np.ndarray | None,
         source_crs: str,
         used: set[str],
         lonlat: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
-        self.geoms = geoms
+        self._geoms = geoms
         self.source_crs = source_crs
         self.used = used
         self.lonlat = lonlat  # point coordinates per row, when built from columns
+
+    @property
+    def geoms(self) -> np.ndarray:
+        """The geometries (points from :attr:`lonlat` are built on first use only)."""
+        if self._geoms is None:
+            self._geoms = shapely.points(*self.lonlat)
+        return self._geoms
 
 
 def _coordinates_from_columns(
@@ -300,7 +307,7 @@ def _coordinates_from_columns(
     alive = rej.alive
     if not alive.all():
         lon, lat = np.where(alive, lon, 0.0), np.where(alive, lat, 0.0)
-    return _Located(shapely.points(lon, lat), crs_text(crs), {a, b}, (lon, lat))
+    return _Located(None, crs_text(crs), {a, b}, (lon, lat))
 
 
 def _parse_wkt(values: pd.Series, column: str, rej: Rejector) -> np.ndarray:
@@ -570,6 +577,32 @@ def _empty_bool(n: int) -> pd.arrays.BooleanArray:
     return pd.arrays.BooleanArray(np.zeros(n, dtype=bool), np.ones(n, dtype=bool))
 
 
+_FIRM_FIELDS = (
+    ("firm_id", "id_col"),
+    ("name", "name_col"),
+    ("sector", "sector_col"),
+    ("employees", "employees_col"),
+    ("founded", "founded_col"),
+    ("women_led", "women_led_col"),
+    ("youth_led", "youth_led_col"),
+    ("informal", "informal_col"),
+)
+
+
+def firm_columns(
+    columns: list[str], opts: IngestOptions, located: set[str]
+) -> tuple[set[str], dict[str, str | None]]:
+    """The source column of each firm field (explicit option, else detected), in order.
+
+    Returns the columns used (``located`` ones included) and ``{field: column}``.
+    """
+    used = set(located)
+    claimed = {
+        f: _claim(columns, f, used, getattr(opts, option), option) for f, option in _FIRM_FIELDS
+    }
+    return used, claimed
+
+
 def _firms(
     raw: RawTable,
     opts: IngestOptions,
@@ -577,18 +610,21 @@ def _firms(
     warnings: list[str],
     located: _Located,
     report: Progress,
+    *,
+    geometry: bool = True,
+    duplicates: bool = True,
 ) -> pd.DataFrame:
+    """The canonical firm frame; without ``geometry`` (points from columns only) a plain
+    DataFrame whose rows match ``located.lonlat[rej.alive]``; without ``duplicates`` the
+    caller rejects repeated firm ids itself (over a whole file read in chunks)."""
     frame = raw.frame
     columns = [str(c) for c in frame.columns]
-    used = set(located.used)
-    id_col = _claim(columns, "firm_id", used, opts.id_col, "id_col")
-    name_col = _claim(columns, "name", used, opts.name_col, "name_col")
-    sector_col = _claim(columns, "sector", used, opts.sector_col, "sector_col")
-    emp_col = _claim(columns, "employees", used, opts.employees_col, "employees_col")
-    founded_col = _claim(columns, "founded", used, opts.founded_col, "founded_col")
-    women_col = _claim(columns, "women_led", used, opts.women_led_col, "women_led_col")
-    youth_col = _claim(columns, "youth_led", used, opts.youth_led_col, "youth_led_col")
-    informal_col = _claim(columns, "informal", used, opts.informal_col, "informal_col")
+    used, claimed = firm_columns(columns, opts, located.used)
+    id_col, name_col, sector_col = claimed["firm_id"], claimed["name"], claimed["sector"]
+    emp_col, founded_col = claimed["employees"], claimed["founded"]
+    women_col, youth_col, informal_col = (
+        claimed["women_led"], claimed["youth_led"], claimed["informal"]
+    )  # fmt: skip
 
     if sector_col is None and opts.sector_scheme is not None:
         # the user said the file has codes in a scheme: storing firms without any
@@ -683,10 +719,13 @@ def _firms(
             out[canonical] = flags
         else:
             out[canonical] = _empty_bool(len(frame))
-    _reject_duplicates(ids, id_col, "firm_id", rej)
+    if duplicates:
+        _reject_duplicates(ids, id_col, "firm_id", rej)
 
-    geoms = located.geoms
     alive = rej.alive
+    if not geometry:  # the caller stores the points from located.lonlat
+        return _finish(out, frame, used, alive, None)
+    geoms = located.geoms
     types = shapely.get_type_id(geoms)
     non_point = alive & (types != 0)
     if non_point.any():

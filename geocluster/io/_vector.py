@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import geopandas as gpd
@@ -238,3 +239,52 @@ def check_geopackage(path: Path, *, display: str) -> None:
 
 def _quote(name: str) -> str:
     return str(name).replace('"', '""')
+
+
+def iter_geoparquet_chunks(
+    path: Path, *, chunk_rows: int = 1_000_000
+) -> tuple[str | None, Iterator[gpd.GeoDataFrame | pd.DataFrame]]:
+    """Read a (Geo)Parquet file in batches of about ``chunk_rows`` rows.
+
+    Returns the file's CRS (as :func:`read_geoparquet` reports it) and an iterator of
+    GeoDataFrames (plain DataFrames for a Parquet table without ``geo`` metadata), in
+    file order.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from geopandas.io.arrow import _arrow_to_geopandas
+
+    try:
+        pf = pq.ParquetFile(path)
+        meta = pf.schema_arrow.metadata or {}
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises ArrowInvalid/OSError
+        raise UnusableFile(
+            f"{path.name} is not a readable Parquet file: {clean_detail(exc, paths=(path,))}"
+        ) from exc
+    if pf.metadata.num_rows == 0:
+        raise UnusableFile(f"{path.name} has no rows")
+    geo = b"geo" in meta
+    crs = None
+    if geo:
+        try:  # the CRS as geopandas reads it, from an empty slice of the first batch
+            head = pf.schema_arrow.empty_table().replace_schema_metadata(meta)
+            crs = _crs_string(_arrow_to_geopandas(head).crs)
+        except Exception as exc:  # noqa: BLE001 - bad geo metadata
+            raise UnusableFile(
+                f"{path.name} is not a readable GeoParquet file: {clean_detail(exc, paths=(path,))}"
+            ) from exc
+
+    def chunks() -> Iterator[gpd.GeoDataFrame | pd.DataFrame]:
+        try:
+            for batch in pf.iter_batches(batch_size=chunk_rows):
+                table = pa.Table.from_batches([batch]).replace_schema_metadata(meta)
+                yield _arrow_to_geopandas(table) if geo else table.to_pandas()
+        except UnusableFile:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise UnusableFile(
+                f"{path.name} is not a readable (Geo)Parquet file: "
+                f"{clean_detail(exc, paths=(path,))}"
+            ) from exc
+
+    return crs, chunks()

@@ -19,12 +19,13 @@ from geocluster.specialization.measures import (
     sector_table,
     strong_clusters,
 )
-from geocluster.specialization.regions import assign_regions
+from geocluster.specialization.regions import assign_regions, assign_regions_xy
 
 __all__ = [
     "MEASURES",
     "SectorTable",
     "assign_regions",
+    "assign_regions_xy",
     "bootstrap_lq",
     "choose_measure",
     "cluster_stars",

@@ -10,6 +10,7 @@ firms, never by summing the table's columns.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -87,10 +88,31 @@ class SectorTable:
         if firm_weight is not None:
             w = w * firm_weight
         R, S = len(self.regions), len(self.sectors)
-        cell = self.firm_region[self.pair_firm] * S + self.pair_sector
-        x = np.bincount(cell, weights=w[self.pair_firm], minlength=R * S).reshape(R, S)
+        x = np.bincount(self.pair_cell, weights=self.of_pairs(w), minlength=R * S).reshape(R, S)
         totals = np.bincount(self.firm_region, weights=w, minlength=R)
         return x, totals
+
+    @cached_property
+    def _one_pair_per_firm(self) -> bool:
+        n = self.n_firms
+        return len(self.pair_firm) == n and bool(np.array_equal(self.pair_firm, np.arange(n)))
+
+    def of_pairs(self, firm_values: np.ndarray) -> np.ndarray:
+        """``firm_values[pair_firm]``: a per-firm array per firm–sector pair.
+
+        A section or division table of firms that all have a sector pairs each firm
+        once, in order: the array itself then, not a 5M-element copy.
+        """
+        return firm_values if self._one_pair_per_firm else firm_values[self.pair_firm]
+
+    @cached_property
+    def pair_cell(self) -> np.ndarray:
+        """Flat region × sector cell (``r * S + s``) of each firm–sector pair."""
+        # computed once: every measure of a table bins the same pairs (a bootstrap
+        # hundreds of times); the table is immutable
+        cell = self.of_pairs(self.firm_region) * len(self.sectors) + self.pair_sector
+        cell.setflags(write=False)
+        return cell
 
 
 def top_k_employees(table: SectorTable, k: int = 2) -> np.ndarray:
@@ -99,14 +121,33 @@ def top_k_employees(table: SectorTable, k: int = 2) -> np.ndarray:
     For the ``(k, p)`` dominance rule of disclosure control (``geocluster.disclosure``).
     """
     R, S = len(table.regions), len(table.sectors)
-    emp = np.nan_to_num(table.firm_employees[table.pair_firm], nan=0.0)
-    cell = table.firm_region[table.pair_firm] * S + table.pair_sector
-    order = np.lexsort((-emp, cell))
-    cell_sorted = cell[order]
-    start = np.r_[0, np.flatnonzero(np.diff(cell_sorted)) + 1] if len(cell_sorted) else []
-    rank = np.arange(len(cell_sorted)) - np.repeat(start, np.diff(np.r_[start, len(cell_sorted)]))
-    top = rank < k
-    out = np.bincount(cell_sorted[top], weights=emp[order][top], minlength=R * S)
+    out = np.zeros(R * S)
+    if len(table.pair_firm) == 0 or k < 1:
+        return out.reshape(R, S)
+    emp = np.nan_to_num(table.of_pairs(table.firm_employees), nan=0.0)
+    cell = table.pair_cell
+    # group the pairs by cell with a linear-time counting sort (no sort on employees,
+    # which was most of a national table's cost), then take the cell maximum k times,
+    # removing one occurrence each time: the same values, added in the same order
+    # (largest first) as summing the top k of a sort
+    small = np.uint16 if R * S <= np.iinfo(np.uint16).max else np.int64
+    order = np.argsort(cell.astype(small), kind="stable")
+    vals = emp[order]
+    counts = np.bincount(cell, minlength=R * S)
+    present = np.flatnonzero(counts)
+    starts = np.concatenate(([0], np.cumsum(counts[present])[:-1]))
+    group_of = np.repeat(np.arange(len(present)), counts[present])
+    left = counts[present].copy()
+    for _ in range(min(k, int(counts.max()))):
+        has = left > 0
+        top = np.maximum.reduceat(vals, starts)
+        with np.errstate(over="ignore"):  # as a sum of huge values overflows to inf
+            out[present[has]] += top[has]
+        # the first position in each cell holding its maximum drops out
+        hit = np.flatnonzero(vals == top[group_of])
+        first = hit[np.r_[True, group_of[hit[1:]] != group_of[hit[:-1]]]]
+        vals[first] = -np.inf
+        left[group_of[first]] -= 1
     return out.reshape(R, S)
 
 
@@ -148,21 +189,29 @@ def sector_table(
     sectors = pd.Series(sectors).reset_index(drop=True)
     if len(sectors) != n:
         raise InvalidInput(f"expected {n} sector labels (one per firm), got {len(sectors)}")
-    emp = (
-        np.full(n, np.nan)
-        if employees is None
-        else np.asarray(pd.to_numeric(pd.Series(employees), errors="coerce"), dtype=float)
-    )
+    if employees is None:
+        emp = np.full(n, np.nan)
+    elif (
+        isinstance(employees, np.ndarray | pd.Series)
+        and isinstance(employees.dtype, np.dtype)
+        and employees.dtype.kind == "f"
+    ):
+        emp = np.asarray(employees, dtype=float)  # already numbers: no coercing copy
+    else:
+        emp = np.asarray(pd.to_numeric(pd.Series(employees), errors="coerce"), dtype=float)
     if len(emp) != n:
         raise InvalidInput(f"expected {n} employee values (one per firm), got {len(emp)}")
-    if np.any(emp[np.isfinite(emp)] < 0):
+    negative = emp < 0  # only finite negatives are refused (one pass, no 5M-value copy)
+    if negative.any() and np.isfinite(emp[negative]).any():
         raise InvalidInput("expected non-negative employee counts, got negative values")
     regions = np.asarray(region_ids).astype(str)
     if np.any(region_index >= len(regions)):
         raise InvalidInput("region_index points past the end of region_ids")
     keep = region_index >= 0
     firm_region = region_index[keep]
-    sec = sectors[keep].reset_index(drop=True)
+    # filter the array itself: masking the Series turns the mask into 5M positions and
+    # takes them from its index
+    sec = sectors.array[keep]
     emp = emp[keep]
     if groups is None:
         # hash once per firm, sort only the distinct labels (a national register has
@@ -182,7 +231,7 @@ def sector_table(
             raise InvalidInput("expected at least one sector group, got none")
         labels = np.asarray(sorted(groups), dtype=object)
         pf, ps = [], []
-        div = sec.astype("string")
+        div = pd.Series(sec).astype("string")
         for j, g in enumerate(labels):
             members = np.flatnonzero(div.isin(list(groups[g])).fillna(False).to_numpy())
             pf.append(members)
@@ -194,7 +243,7 @@ def sector_table(
         sectors=labels.astype(str),
         firm_region=firm_region,
         firm_employees=emp,
-        pair_firm=pair_firm.astype(np.int64),
+        pair_firm=pair_firm.astype(np.int64, copy=False),
         pair_sector=pair_sector,
         dropped_outside=int((~keep).sum()),
     )
@@ -272,20 +321,39 @@ def krugman(x: np.ndarray, region_totals: np.ndarray, *, reference: str = "rest"
 
 def _plant_herfindahl(table: SectorTable, measure: str) -> np.ndarray:
     """``H[s] = Σ_j z_j²``, z_j the firm's share of its sector's measure (firms: 1/n)."""
-    w = _firm_values(table, measure)[table.pair_firm]
+    w = table.of_pairs(_firm_values(table, measure))
     S = len(table.sectors)
     tot = np.bincount(table.pair_sector, weights=w, minlength=S)
     z = _div(w, tot[table.pair_sector])
     return np.bincount(table.pair_sector, weights=np.nan_to_num(z) ** 2, minlength=S)
 
 
-def _eg_parts(table: SectorTable, measure: str):
-    x, totals = table.matrices(measure)
+def _eg_parts(table: SectorTable, measure: str, known=None):
+    """Shares and plant Herfindahl of both agglomeration indices.
+
+    ``known``: ``(x, totals, H)`` already computed for ``measure`` (:func:`long_table`
+    computes them once for every measure it reports).
+    """
+    if known is None:
+        x, totals = table.matrices(measure)
+        H = _plant_herfindahl(table, measure)
+    else:
+        x, totals, H = known
     xr = _div(totals, totals.sum())  # region share of all activity
     s = _div(x, x.sum(axis=0)[None, :])  # region share of the sector's activity
-    H = _plant_herfindahl(table, measure)
     sum_x2 = np.sum(xr**2)
     return xr, s, H, sum_x2
+
+
+def _ellison_glaeser(parts) -> np.ndarray:
+    xr, s, H, sum_x2 = parts
+    G = np.sum((s - xr[:, None]) ** 2, axis=0)
+    return _div(G - (1 - sum_x2) * H, (1 - sum_x2) * (1 - H))
+
+
+def _maurel_sedillot(parts) -> np.ndarray:
+    xr, s, H, sum_x2 = parts
+    return _div(np.sum(s**2, axis=0) - sum_x2 - H * (1 - sum_x2), (1 - sum_x2) * (1 - H))
 
 
 def ellison_glaeser(table: SectorTable, measure: str = "employees") -> np.ndarray:
@@ -297,9 +365,7 @@ def ellison_glaeser(table: SectorTable, measure: str = "employees") -> np.ndarra
     *Journal of Political Economy* 105(5), eq. 5). NaN when ``H = 1`` (one firm) or the
     sector is empty.
     """
-    xr, s, H, sum_x2 = _eg_parts(table, measure)
-    G = np.sum((s - xr[:, None]) ** 2, axis=0)
-    return _div(G - (1 - sum_x2) * H, (1 - sum_x2) * (1 - H))
+    return _ellison_glaeser(_eg_parts(table, measure))
 
 
 def maurel_sedillot(table: SectorTable, measure: str = "employees") -> np.ndarray:
@@ -309,8 +375,7 @@ def maurel_sedillot(table: SectorTable, measure: str = "employees") -> np.ndarra
     Sédillot 1999, *Regional Science and Urban Economics* 29(5)), same notation as
     :func:`ellison_glaeser`.
     """
-    xr, s, H, sum_x2 = _eg_parts(table, measure)
-    return _div(np.sum(s**2, axis=0) - sum_x2 - H * (1 - sum_x2), (1 - sum_x2) * (1 - H))
+    return _maurel_sedillot(_eg_parts(table, measure))
 
 
 def strong_clusters(
@@ -492,14 +557,16 @@ def long_table(
             "krugman": krugman(x, tot),
         }
     )
+    plant_h = _plant_herfindahl(table, used)
+    parts = _eg_parts(table, used, known=(x, tot, plant_h))
     sectors = pd.DataFrame(
         {
             "sector": table.sectors,
             "n_firms": counts.sum(axis=0).astype(np.int64),
             "employees": emp.sum(axis=0),
-            "ellison_glaeser": ellison_glaeser(table, used),
-            "maurel_sedillot": maurel_sedillot(table, used),
-            "plant_herfindahl": _plant_herfindahl(table, used),
+            "ellison_glaeser": _ellison_glaeser(parts),
+            "maurel_sedillot": _maurel_sedillot(parts),
+            "plant_herfindahl": plant_h,
         }
     )
     return rows, regions, sectors, used

@@ -111,10 +111,8 @@ class EmbeddedStore:
         (EPSG:4326). Returns the written layer; its ``name`` is what catalog rows
         refer to.
         """
-        name = f"{_sanitize(prefix)}-{uuid.uuid4().hex[:10]}"
-        self.catalog.add_pending(name, _now())
-        try:
-            written = gp.write_layer(
+        with self.new_layer(prefix) as name:
+            return gp.write_layer(
                 frame,
                 self.data_dir,
                 name,
@@ -122,11 +120,23 @@ class EmbeddedStore:
                 sort_key=sort_key,
                 points_lonlat=points_lonlat,
             )
+
+    @contextmanager
+    def new_layer(self, prefix: str) -> Iterator[str]:
+        """A fresh layer name, marked pending while the caller writes its files.
+
+        For writers that stream a layer (:class:`geocluster.store.geoparquet.LayerWriter`)
+        into :attr:`data_dir`: temp files are named ``.tmp-<pid>-<name>...`` (removed at
+        the next start after a kill); on an error every file of the layer goes.
+        """
+        name = f"{_sanitize(prefix)}-{uuid.uuid4().hex[:10]}"
+        self.catalog.add_pending(name, _now())
+        try:
+            yield name
         except BaseException:
             self._remove_files(name)
             self.catalog.delete("gc_pending", layer=name)
             raise
-        return written
 
     @contextmanager
     def commit(self, layers: Sequence[Any] = ()) -> Iterator[Any]:

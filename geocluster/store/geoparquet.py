@@ -194,7 +194,6 @@ def write_layer(
     table = _attributes_table(attrs)
     if n:
         table = table.take(pa.array(order))
-    geo_meta = None
     if is_geo:
         bounds = bounds[order]
         is_point = (type_ids[order] == 0) & np.isfinite(bounds[:, 0])
@@ -213,68 +212,174 @@ def write_layer(
         if working_xy is not None:
             wx, wy = (np.asarray(a, dtype="float64")[order] for a in working_xy)
             table = table.append_column("x", pa.array(wx)).append_column("y", pa.array(wy))
-        geo_meta = {
-            "version": "1.1.0",
-            "primary_column": GEOMETRY,
-            "columns": {
-                GEOMETRY: {
-                    "encoding": "WKB",
-                    "geometry_types": geometry_types,
-                    "bbox": total_bbox or [],
-                    "covering": {"bbox": {f: [BBOX, f] for f in _BBOX_FIELDS}},
-                }
-            },
-        }
-    meta = {b"geocluster": json.dumps({"format": 2}).encode()}
-    if geo_meta is not None:
-        meta[b"geo"] = json.dumps(geo_meta).encode()
+    meta = (
+        geo_metadata(geometry_types, total_bbox)
+        if is_geo
+        else {b"geocluster": json.dumps({"format": 2}).encode()}
+    )
     table = table.replace_schema_metadata(meta)
 
-    # Row-group cuts: every row_group_rows rows and at every change of the sort key.
-    cuts = set(range(0, n, row_group_rows))
+    # Row groups: every row_group_rows rows and at every change of the sort key.
+    starts = [0]
     if sort_key and sort_key in table.column_names and n:
         values = pd.Series(table[sort_key].to_pandas()).astype("string").fillna("")
         change = np.flatnonzero(values.to_numpy()[1:] != values.to_numpy()[:-1]) + 1
-        cuts.update(int(c) for c in change)
-    cuts = sorted(cuts | {n}) if n else [0, 0]
-    parts: list[list[tuple[int, int]]] = [[]]
-    rows_in_part = 0
-    for start, stop in zip(cuts[:-1], cuts[1:], strict=False):
-        if rows_in_part and rows_in_part + (stop - start) > part_rows:
-            parts.append([])
-            rows_in_part = 0
-        parts[-1].append((start, stop))
-        rows_in_part += stop - start
-    if not parts[-1]:
-        parts[-1].append((0, 0))
-
-    dictionary = _dictionary_columns(table)
-    files = []
-    for i, groups in enumerate(parts):
-        final = directory / f"{name}.{i}.parquet"
-        tmp = directory / f"{tmp_prefix}{os.getpid()}-{name}.{i}.parquet"
-        try:
-            with pq.ParquetWriter(
-                tmp,
-                table.schema,
-                compression="zstd",
-                write_statistics=True,
-                use_dictionary=dictionary,
-            ) as writer:
-                for start, stop in groups:
-                    writer.write_table(table.slice(start, stop - start), row_group_size=1 << 30)
-            fd = os.open(tmp, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, final)
-        finally:
-            tmp.unlink(missing_ok=True)
-        files.append(final.name)
-    _fsync_dir(directory)
+        starts.extend(int(c) for c in change)
+    writer = LayerWriter(
+        directory,
+        name,
+        table.schema,
+        dictionary=_dictionary_columns(table),
+        row_group_rows=row_group_rows,
+        part_rows=part_rows,
+        tmp_prefix=tmp_prefix,
+    )
+    try:
+        for start, stop in zip(starts, [*starts[1:], n], strict=True):
+            writer.add(table.slice(start, stop - start))
+        files = writer.close()
+    finally:
+        writer.abort()
     columns = [c for c in table.column_names if c not in (GEOMETRY, BBOX)]
     return WrittenLayer(name, files, n, is_geo, geometry_types, total_bbox, columns)
+
+
+def geo_metadata(geometry_types: list[str], total_bbox: list[float] | None) -> dict[bytes, bytes]:
+    """Schema metadata of a layer file: geocluster's format and GeoParquet 1.1 ``geo``."""
+    geo_meta = {
+        "version": "1.1.0",
+        "primary_column": GEOMETRY,
+        "columns": {
+            GEOMETRY: {
+                "encoding": "WKB",
+                "geometry_types": geometry_types,
+                "bbox": total_bbox or [],
+                "covering": {"bbox": {f: [BBOX, f] for f in _BBOX_FIELDS}},
+            }
+        },
+    }
+    return {
+        b"geocluster": json.dumps({"format": 2}).encode(),
+        b"geo": json.dumps(geo_meta).encode(),
+    }
+
+
+def point_columns(table: pa.Table, lon: np.ndarray, lat: np.ndarray) -> pa.Table:
+    """``table`` with the geometry (WKB points) and bbox covering of finite lon/lat rows."""
+    xy = np.column_stack([lon, lat])
+    table = table.append_column(GEOMETRY, _wkb_points(xy))
+    bbox = pa.StructArray.from_arrays(
+        [pa.array(xy[:, i % 2], type=pa.float64()) for i in range(4)], names=list(_BBOX_FIELDS)
+    )
+    return table.append_column(BBOX, bbox)
+
+
+class LayerWriter:
+    """Writes a layer's part files from tables handed over in final row order.
+
+    Every :meth:`add` starts a new row group (a change of the sort key); within one add,
+    a row group ends every ``row_group_rows`` rows counted from the start of the layer.
+    A part file takes row groups until the next would bring it past ``part_rows``. Each
+    part is written to a temp file in ``directory``, fsynced and renamed into place by
+    :meth:`close`; :meth:`abort` removes whatever is left of a failed write.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        name: str,
+        schema: pa.Schema,
+        *,
+        dictionary: list[str] | bool = True,
+        row_group_rows: int = ROW_GROUP_ROWS,
+        part_rows: int = PART_ROWS,
+        tmp_prefix: str = ".tmp-",
+    ) -> None:
+        self.directory = Path(directory)
+        self.name = name
+        self.schema = schema
+        self.dictionary = dictionary
+        self.row_group_rows = row_group_rows
+        self.part_rows = part_rows
+        self.tmp_prefix = tmp_prefix
+        self.rows = 0
+        self._files: list[str] = []
+        self._tmp: Path | None = None
+        self._writer: pq.ParquetWriter | None = None
+        self._rows_in_part = 0
+
+    def _tmp_path(self, i: int) -> Path:
+        return self.directory / f"{self.tmp_prefix}{os.getpid()}-{self.name}.{i}.parquet"
+
+    def _open(self) -> None:
+        self._tmp = self._tmp_path(len(self._files))
+        self._writer = pq.ParquetWriter(
+            self._tmp,
+            self.schema,
+            compression="zstd",
+            write_statistics=True,
+            use_dictionary=self.dictionary,
+        )
+        self._rows_in_part = 0
+
+    def _finish_part(self) -> None:
+        assert self._writer is not None and self._tmp is not None
+        self._writer.close()
+        self._writer = None
+        fd = os.open(self._tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        final = self.directory / f"{self.name}.{len(self._files)}.parquet"
+        os.replace(self._tmp, final)
+        self._tmp = None
+        self._files.append(final.name)
+
+    def _group(self, t: pa.Table) -> None:
+        if (
+            self._writer is not None
+            and self._rows_in_part
+            and (self._rows_in_part + t.num_rows > self.part_rows)
+        ):
+            self._finish_part()
+        if self._writer is None:
+            self._open()
+        self._writer.write_table(t, row_group_size=1 << 30)
+        self._rows_in_part += t.num_rows
+        self.rows += t.num_rows
+
+    def add(self, table: pa.Table) -> None:
+        """Append rows (already in final order); they start a new row group."""
+        if table.schema != self.schema:
+            table = table.cast(self.schema)
+        done = 0
+        while done < table.num_rows:
+            room = self.row_group_rows - (self.rows % self.row_group_rows)
+            take = min(room, table.num_rows - done)
+            self._group(table.slice(done, take))
+            done += take
+
+    def close(self) -> list[str]:
+        """Finish the last part; returns the file names (relative to ``directory``)."""
+        if self._writer is None and not self._files:
+            self._open()  # an empty layer is one file with the schema and no rows
+        if self._writer is not None:
+            self._finish_part()
+        _fsync_dir(self.directory)
+        return list(self._files)
+
+    def abort(self) -> None:
+        """Remove the temp file of an unfinished part (no-op after :meth:`close`)."""
+        if self._writer is not None:
+            try:
+                self._writer.close()
+            except Exception:  # noqa: BLE001 - already failing; the file goes anyway
+                pass
+            self._writer = None
+        if self._tmp is not None:
+            self._tmp.unlink(missing_ok=True)
+            self._tmp = None
 
 
 def pc_if_else(mask: np.ndarray, values: pa.Array) -> pa.Array:

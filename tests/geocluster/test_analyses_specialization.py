@@ -374,3 +374,45 @@ def test_country_boundaries_over_mexican_firms(tmp_path):
     regions = {r["region_id"] for r in body["rows"]}
     assert "MEX" in regions and "ATA" not in regions  # no distorted far-away polygon
     assert sum(r["count"] for r in body["rows"] if r["region_id"] == "MEX") > 0.9 * 20_000
+
+
+@pytest.mark.parametrize(
+    ("level", "groups", "read"),
+    [
+        ("division", None, ["isic_division"]),
+        ("section", None, ["isic_section"]),
+        ("group", ["agro_food"], ["isic_division"]),
+        ("section", ["agro_food"], ["isic_section", "isic_division"]),
+    ],
+)
+def test_run_specialization_reads_only_the_sector_column_it_uses(
+    ws, monkeypatch, level, groups, read
+):
+    import geocluster.analyses.specialization as spec
+
+    # a 5M register's text columns cost most of the read: only the level's column is
+    # asked for; a dataset stored with just sector_code derives it (same table)
+    asked = []
+    real = spec.read_firm_points
+
+    def spy(w, firms, *, columns):
+        asked.append(list(columns))
+        return real(w, firms, columns=columns)
+
+    monkeypatch.setattr(spec, "read_firm_points", spy)
+    kw = {"boundaries": "regions", "sector_level": level, "sector_groups": groups}
+    out = run_specialization(ws, firms="firms", **kw)
+    assert asked[-1] == ["employees", *read]
+    if "codes" not in {d.id for d in ws.datasets()}:
+        codes = _firms().drop(columns=["isic_section", "isic_division"])
+        ws.add_dataset("firms", codes, name="codes", working_crs=UTM)
+    derived = run_specialization(ws, firms="codes", **kw)
+    assert asked[-1] == ["employees", *read, "sector_code"]
+    for key in ("n_firms", "outside", "measure_used"):
+        assert derived[key] == out[key]
+    for key in ("rows", "regions", "sectors"):
+        # the two datasets store their rows in different orders: sums may differ in the
+        # last bit
+        pd.testing.assert_frame_equal(
+            pd.DataFrame(derived[key]), pd.DataFrame(out[key]), rtol=1e-12
+        )

@@ -337,3 +337,60 @@ def test_cluster_firm_table_equals_cluster_firms(weight):
         got.labels, pd.DataFrame(ref.labels.drop(columns="geometry")), check_exact=True
     )
     np.testing.assert_array_equal(got.xy, shapely.get_coordinates(firms.geometry.values))
+
+
+@pytest.mark.parametrize("cuts", [[3], [1, 5, 7], [0, 2, 4, 6, 8]])
+def test_cluster_parts_of_any_split_add_up_to_the_whole_summary(firms, cuts):
+    """Partial sums of disjoint firm sets (what the Dask engine's tiles compute where the
+    firms are) combine to the summary of all firms; hand values of the fixture above."""
+    from geocluster.clustering.firms import (
+        _hulls,
+        cluster_parts,
+        combine_parts,
+        summary_frame,
+    )
+
+    labels = np.array([0, 0, 0, 0, 0, 1, 1, 1, -1])
+    core = np.array([True] * 8 + [False])
+    ref = summarize_clusters(firms, labels, is_core=core, hull_ratio=1.0, reference_year=2024)
+    frame = pd.DataFrame(firms.drop(columns="geometry"))
+    xy = shapely.get_coordinates(firms.geometry.values)
+    # labels with gaps and out of order in each part: parts keep cluster ids, not positions
+    parts = [
+        cluster_parts(
+            frame.iloc[s].reset_index(drop=True),
+            xy[s],
+            labels[s],
+            is_core=core[s],
+            reference_year=2024,
+        )
+        for s in np.split(np.arange(9)[::-1], cuts)
+    ]
+    hull, kind = _hulls(xy, labels, 2, 1.0, 100.0)
+    got = summary_frame(combine_parts(parts), hull, kind, firms.crs, 2024)
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(got.drop(columns="geometry")),
+        pd.DataFrame(ref.drop(columns="geometry")),
+        check_exact=False,
+        rtol=1e-12,
+    )
+    assert got.attrs == ref.attrs == {"reference_year": 2024}
+    # by hand: A has employees 1 + 5 + 20 + 9, top two 20 + 9; B has 2 + 3 + 250
+    assert got["employees"].tolist() == [35.0, 255.0]
+    assert got["top2_employees"].tolist() == [29.0, 253.0]
+    # women-led among known: A 2 of 4 (one unknown), B 3 of 3
+    assert got["women_led_share"].tolist() == [0.5, 1.0]
+
+
+def test_combine_parts_rejects_parts_of_other_columns(firms):
+    from geocluster.clustering.firms import cluster_parts, combine_parts
+
+    frame = pd.DataFrame(firms.drop(columns="geometry"))
+    xy = shapely.get_coordinates(firms.geometry.values)
+    labels = np.array([0, 0, 0, 0, 0, 1, 1, 1, -1])
+    a = cluster_parts(frame, xy, labels, is_core=None, reference_year=2024)
+    b = cluster_parts(
+        frame.drop(columns="women_led"), xy, labels, is_core=None, reference_year=2024
+    )
+    with pytest.raises(InvalidInput, match="same columns"):
+        combine_parts([a, b])

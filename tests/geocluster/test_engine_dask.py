@@ -315,6 +315,128 @@ def test_dask_dbscan_rejects_non_finite_coordinates_like_local(engine, tmp_path)
             engine.dbscan(src, eps_m=EPS, min_samples=MIN_SAMPLES)
 
 
+# -- cluster summaries made where the firms are -----------------------------------------
+
+UTM = "EPSG:32614"
+
+
+@pytest.fixture(scope="module")
+def summary_data(tmp_path_factory):
+    """The points above in UTM 14N with every summary column (unknowns included)."""
+    df = firms()
+    rng = np.random.default_rng(17)
+    n = len(df)
+    df["x"] += 500_000.0
+    df["y"] += 2_000_000.0
+    df["isic_division"] = df["sector_code"].str[1:3]
+    df["founded"] = pd.array(
+        np.where(rng.random(n) < 0.2, None, rng.integers(1990, 2024, n)), "Int64"
+    )
+    df["women_led"] = pd.array(np.where(rng.random(n) < 0.3, None, rng.random(n) < 0.4), "boolean")
+    df["informal"] = rng.random(n) < 0.25
+    return df, write_files(df, tmp_path_factory.mktemp("summary"))
+
+
+def spec_of(df, **kw):
+    from geocluster.engine._summary import SummarySpec
+
+    return SummarySpec.of(UTM, df.columns, buffer_m=EPS / 2, **kw)
+
+
+def assert_same_summary(got, ref):
+    """Counts and text equal; float sums within rounding; hulls equal vertex for vertex."""
+    import shapely
+
+    a = pd.DataFrame(got.drop(columns="geometry"))
+    b = pd.DataFrame(ref.drop(columns="geometry"))
+    pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-12, atol=1e-9)
+    ints = ["cluster_id", "n_firms", "n_core", "employees_known"]
+    pd.testing.assert_frame_equal(a[ints], b[ints], check_exact=True)
+    assert got.crs == ref.crs and got.attrs == ref.attrs
+    assert shapely.equals_exact(got.geometry.values, ref.geometry.values, tolerance=0).all()
+
+
+def _raw(paths) -> pd.DataFrame:
+    return pd.concat([pq.read_table(p).to_pandas() for p in paths], ignore_index=True)
+
+
+@pytest.mark.slow  # a real LocalCluster
+def test_dask_cluster_summaries_equal_local_and_cross_tiles(engine, summary_data, tmp_path):
+    df, paths = summary_data
+    spec = spec_of(df)
+    ref = LocalEngine().dbscan(paths, eps_m=EPS, min_samples=MIN_SAMPLES, summary=spec)
+    engine.task_hook = functools.partial(_touch, str(tmp_path))
+    try:
+        got = engine.dbscan(paths, eps_m=EPS, min_samples=MIN_SAMPLES, summary=spec)
+    finally:
+        engine.task_hook = None
+    assert_same(got, ref)
+    assert ref.n_clusters > 10 and len(got.clusters) == ref.n_clusters
+    assert_same_summary(got.clusters, ref.clusters)
+    assert {"tile", "summary"} <= _kinds(tmp_path)  # summed and hulled on the workers
+    # meaningful: some clusters span >= 8 tiles, so their sums and hulls are of points
+    # owned by several tiles (and workers)
+    raw = _raw(paths)
+    X = raw[["x", "y"]].to_numpy()
+    plan = T.plan_tiles(X[:: max(1, len(X) // 200_000)], engine._n_tiles(len(X)))
+    tile_of = np.full(len(X), -1)
+    for k, tile in enumerate(plan):
+        tile_of[T.in_box(X, tile, half_open=True)] = k
+    m = got.labels >= 0
+    assert pd.Series(tile_of[m]).groupby(got.labels[m]).nunique().max() >= 8
+    # independent reference: pandas group sums of the raw rows by the labels
+    g = raw[m].groupby(got.labels[m])
+    np.testing.assert_array_equal(got.clusters["n_firms"], g.size().to_numpy())
+    np.testing.assert_allclose(
+        got.clusters["employees"], g["employees"].sum(min_count=1).to_numpy(), rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        got.clusters["women_led_share"], g["women_led"].mean().to_numpy(), rtol=1e-12
+    )
+    # default reference year: the latest founding year of all the rows (noise too)
+    assert got.clusters.attrs["reference_year"] == int(raw["founded"].max())
+
+
+@pytest.mark.slow  # a real LocalCluster
+def test_dask_cluster_summaries_with_weights_filters_and_tables(engine, summary_data):
+    df, paths = summary_data
+    spec = spec_of(df, reference_year=2015, hull_ratio=0.5)
+    flt = pc.field("sector_code").isin(["C10", "C25", "F41"])
+    kw = dict(eps_m=EPS * 1.5, min_samples=4.5, weight="w", filters=flt, summary=spec)
+    ref = LocalEngine().dbscan(paths, **kw)
+    got = engine.dbscan(paths, **kw)
+    assert_same(got, ref)
+    assert_same_summary(got.clusters, ref.clusters)
+    assert got.clusters.attrs["reference_year"] == 2015
+    # an in-memory table source, without the summary columns it lacks
+    table = df.drop(columns=["founded", "women_led"])
+    kw = dict(eps_m=EPS, min_samples=MIN_SAMPLES, summary=spec_of(df))
+    ref = LocalEngine().dbscan(table, **kw)
+    got = engine.dbscan(table, **kw)
+    assert_same(got, ref)
+    assert_same_summary(got.clusters, ref.clusters)
+    assert got.clusters["women_led_share"].isna().all()
+
+
+@pytest.mark.slow  # a real LocalCluster
+def test_dask_cluster_summaries_of_no_cluster(engine, summary_data):
+    df, paths = summary_data
+    kw = dict(eps_m=1.0, min_samples=50, summary=spec_of(df))
+    ref = LocalEngine().dbscan(paths, **kw)
+    got = engine.dbscan(paths, **kw)
+    assert got.n_clusters == ref.n_clusters == 0
+    assert list(got.clusters.columns) == list(ref.clusters.columns) and len(got.clusters) == 0
+
+
+def _touch(folder: str, kind: str) -> None:
+    with open(os.path.join(folder, f"{kind}-{os.getpid()}"), "w"):
+        pass
+
+
+def _kinds(folder) -> set[str]:
+    return {name.rsplit("-", 1)[0] for name in os.listdir(folder)}
+
+
 # -- workers dying ------------------------------------------------------------------------
 
 
@@ -341,6 +463,32 @@ def test_worker_killed_mid_run_is_retried_with_the_right_result(engine, data, tm
         engine.task_hook = None
     assert os.path.exists(marker)  # a worker really died
     assert_same(got, ref)
+
+
+def _kill_once_in(marker: str, when: str, kind: str) -> None:
+    if kind == when and not os.path.exists(marker):
+        open(marker, "w").close()
+        os._exit(1)
+
+
+@pytest.mark.slow  # a real LocalCluster
+def test_worker_killed_while_summarising_is_retried_with_the_right_result(
+    engine, summary_data, tmp_path
+):
+    # the dead worker held tile results (attributes of its owned firms): the scheduler
+    # recomputes them from the files
+    df, paths = summary_data
+    spec = spec_of(df)
+    ref = LocalEngine().dbscan(paths, eps_m=EPS, min_samples=MIN_SAMPLES, summary=spec)
+    marker = str(tmp_path / "killed")
+    engine.task_hook = functools.partial(_kill_once_in, marker, "summary")
+    try:
+        got = engine.dbscan(paths, eps_m=EPS, min_samples=MIN_SAMPLES, summary=spec)
+    finally:
+        engine.task_hook = None
+    assert os.path.exists(marker)
+    assert_same(got, ref)
+    assert_same_summary(got.clusters, ref.clusters)
 
 
 @pytest.mark.slow  # a real LocalCluster: ~30 s for the whole group (more under load)

@@ -80,6 +80,9 @@ def firms(seed: int = 11) -> gpd.GeoDataFrame:
     )
     emp = rng.integers(1, 80, n).astype(float)
     emp[rng.random(n) < 0.1] = np.nan
+    # drawn last: the columns above keep their values
+    founded = pd.array(np.where(rng.random(n) < 0.2, None, rng.integers(1985, 2023, n)), "Int64")
+    women_led = pd.array(np.where(rng.random(n) < 0.3, None, rng.random(n) < 0.4), "boolean")
     lonlat = gpd.GeoSeries(gpd.points_from_xy(X[:, 0], X[:, 1]), crs=UTM).to_crs(4326)
     return gpd.GeoDataFrame(
         {
@@ -88,6 +91,8 @@ def firms(seed: int = 11) -> gpd.GeoDataFrame:
             "isic_section": section,
             "isic_division": division,
             "employees": emp,
+            "founded": founded,
+            "women_led": women_led,
         },
         geometry=lonlat.values,
         crs=4326,
@@ -148,6 +153,17 @@ def assert_same_rows(a: pd.DataFrame, b: pd.DataFrame) -> None:
     pd.testing.assert_frame_equal(a.drop(columns=floats), b.drop(columns=floats))
     for c in floats:
         np.testing.assert_allclose(a[c], b[c], rtol=1e-12, atol=0)
+
+
+def assert_same_clusters(a: gpd.GeoDataFrame, b: gpd.GeoDataFrame, exact: bool = False) -> None:
+    """Cluster summary tables equal: float sums (centroids, employees) within 1e-12 unless
+    ``exact``, everything else exactly, hull polygons vertex for vertex."""
+    fa, fb = pd.DataFrame(a.drop(columns="geometry")), pd.DataFrame(b.drop(columns="geometry"))
+    pd.testing.assert_frame_equal(fa, fb, check_exact=exact, rtol=1e-12, atol=1e-9)
+    floats = [c for c in ("employees", "centroid_lon", "centroid_lat") if c in fa]
+    pd.testing.assert_frame_equal(fa.drop(columns=floats), fb.drop(columns=floats))
+    assert a.crs == b.crs
+    assert shapely.equals_exact(a.geometry.values, b.geometry.values, tolerance=0).all()
 
 
 # -- specialisation -------------------------------------------------------------------
@@ -263,9 +279,14 @@ def test_national_scan_spec_on_dask_equals_local(spaces, tmp_path, values):
     np.testing.assert_array_equal(la["cluster_id"], lb["cluster_id"])
     np.testing.assert_array_equal(la["is_core"], lb["is_core"])
     pd.testing.assert_frame_equal(a.layers["sectors"].frame, b.layers["sectors"].frame)
+    # each sector's summaries were made in its task, from the very rows: equal exactly
     ca, cb = a.layers["clusters"].frame, b.layers["clusters"].frame
-    np.testing.assert_array_equal(ca["n_firms"], cb["n_firms"])
-    np.testing.assert_array_equal(ca["sector"], cb["sector"])
+    assert_same_clusters(ca, cb, exact=True)
+    assert_same_clusters(
+        local.read_run(a.run_id, "clusters"), remote.read_run(b.run_id, "clusters"), exact=True
+    )
+    assert ca["women_led_share"].notna().any() and ca["recent_share"].notna().any()
+    assert remote.run(b.run_id).params == local.run(a.run_id).params | {"engine": "dask"}
 
 
 @pytest.mark.parametrize(
@@ -277,12 +298,19 @@ def test_clusters_spec_on_dask_reads_the_files_and_equals_local(spaces, tmp_path
     a = get("clusters")(local, **params)
     with hooked(remote, functools.partial(_touch, str(tmp_path))):
         b = get("clusters")(remote, **params)
-    assert {"sample", "tile"} <= set(ran(tmp_path))  # tiles read from the files
+    # tiles read from the files; the summaries summed and hulled on the workers
+    assert {"sample", "tile", "summary"} <= set(ran(tmp_path))
     assert a.body["n_clusters"] >= 3 and b.body["n_clusters"] == a.body["n_clusters"]
     la = local.read_run(a.run_id, "labels")
     lb = remote.read_run(b.run_id, "labels")
     np.testing.assert_array_equal(la["cluster_id"], lb["cluster_id"])
     np.testing.assert_array_equal(la["is_core"], lb["is_core"])
+    # the blobs cross tile and worker borders: sums within rounding, hulls exactly
+    assert_same_clusters(a.layers["clusters"].frame, b.layers["clusters"].frame)
+    assert_same_clusters(
+        local.read_run(a.run_id, "clusters"), remote.read_run(b.run_id, "clusters")
+    )
+    assert remote.run(b.run_id).params == local.run(a.run_id).params | {"engine": "dask"}
 
 
 def test_national_scan_with_a_selection(spaces):
@@ -470,3 +498,27 @@ def test_dask_cells_break_edge_ties_like_assign_regions(cluster, tmp_path):
     per_region = got.groupby("region")["n"].sum()
     expected = pd.Series(pos).value_counts().sort_index()
     assert per_region.to_dict() == expected.to_dict()
+
+
+@pytest.mark.parametrize("values", [{}, {"by": "division"}, {"weight": "employees"}])
+def test_clusters_on_dask_read_no_summary_column_here(spaces, monkeypatch, values):
+    """The workers summarise: the client reads ids, sectors and points (and the weights
+    cluster_firms checks), never the founding years or women-led flags."""
+    import geocluster.analyses.clusters as clusters_module
+
+    _, remote = spaces
+    read = clusters_module.read_firm_table
+    asked = []
+
+    def spy(ws, firms, *, columns=None, **kw):
+        asked.append(tuple(columns))
+        return read(ws, firms, columns=columns, **kw)
+
+    monkeypatch.setattr(clusters_module, "read_firm_table", spy)
+    b = get("clusters")(remote, firms="firms", eps_m=300.0, min_samples=8, **values)
+    assert b.body["n_clusters"] > 0
+    cols = set(asked[0])
+    assert not cols & {"founded", "women_led", "youth_led", "informal"}
+    assert ("employees" in cols) == ("weight" in values)
+    summary = b.layers["clusters"].frame
+    assert summary["recent_share"].notna().any() and summary["women_led_share"].notna().any()

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from geocluster.errors import InvalidInput
 from geocluster.specialization import (
     assign_regions,
+    assign_regions_xy,
     bootstrap_lq,
     choose_measure,
     cluster_stars,
@@ -372,3 +373,150 @@ def test_measure_identities_hold_on_random_tables(n_regions, n_sectors, seed):
     fin = np.isfinite(eg)
     np.testing.assert_allclose((ms - eg)[fin], diff[fin], atol=1e-9)
     assert present.sum() == len(t.sectors)
+
+
+def _grid_lines(regions, n_cells):
+    """Raster grid lines the region join uses for ``cells=n_cells`` (same formula)."""
+    minx, miny, maxx, maxy = shapely.total_bounds(regions.geometry.values)
+    w, h = maxx - minx, maxy - miny
+    size = np.sqrt(w * h / n_cells)
+    nx, ny = int(np.ceil(w / size)), int(np.ceil(h / size))
+    sx, sy = w / nx, h / ny
+    return minx + sx * np.arange(-1, nx + 2), maxy - sy * np.arange(-1, ny + 2)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_assign_regions_xy_equals_sjoin_on_edges_vertices_and_grid_lines(seed):
+    # irregular regions sharing edges (Voronoi cells with a hole and a gap), points on
+    # their vertices and edges, exactly on the raster's grid lines and grid corners,
+    # non-finite and far-away ones: every point gets what geopandas' sjoin gives
+    rng = np.random.default_rng(100 + seed)
+    side = shapely.box(0, 0, 30_000, 20_000)
+    vor = shapely.voronoi_polygons(
+        shapely.multipoints(rng.uniform([0, 0], [30_000, 20_000], (25, 2))), extend_to=side
+    )
+    polys = list(shapely.intersection(shapely.get_parts(vor), side))
+    polys[0] = polys[0].difference(shapely.centroid(polys[0]).buffer(500))  # a hole
+    polys = polys[:-1]  # a gap where the last cell was
+    regions = gpd.GeoDataFrame(geometry=polys, crs="EPSG:32614")
+    cells = int(rng.choice([5_000, 40_000, 300_000]))
+    gx, gy = _grid_lines(regions, cells)
+    n = 12_000
+    xy = rng.uniform([-1_000, -1_000], [31_000, 21_000], (n, 2))
+    xy[:2000, 0] = rng.choice(gx, 2000)
+    xy[2000:4000, 1] = rng.choice(gy, 2000)
+    xy[4000:4500] = np.column_stack([rng.choice(gx, 500), rng.choice(gy, 500)])
+    verts = shapely.get_coordinates(regions.geometry.values)
+    k = min(1500, len(verts))
+    xy[4500 : 4500 + k] = verts[rng.choice(len(verts), k, replace=False)]
+    # edge midpoints (on the edge up to rounding: the exact test decides, as sjoin does)
+    ring = shapely.get_coordinates(shapely.get_exterior_ring(regions.geometry.values[1]))
+    mids = (ring[:-1] + ring[1:]) / 2
+    xy[6000 : 6000 + len(mids)] = mids
+    xy[7000] = [np.nan, 5_000]
+    xy[7001] = [5_000, np.inf]
+    xy[7002] = [-np.inf, -np.inf]
+    xy[7003] = [1e300, 5_000]
+    xy[7004] = [-1e12, 1e12]
+    finite = np.isfinite(xy).all(axis=1)
+    for predicate in ("within", "intersects"):
+        ref = np.full(n, -1)
+        ref[finite] = _sjoin_reference(xy[finite], regions, predicate)
+        got_view = assign_regions_xy(xy[:, 0], xy[:, 1], regions, predicate=predicate, cells=cells)
+        got_cols = assign_regions_xy(
+            xy[:, 0].copy(), xy[:, 1].copy(), regions, predicate=predicate, cells=cells
+        )
+        np.testing.assert_array_equal(got_view, ref)
+        np.testing.assert_array_equal(got_cols, ref)
+        np.testing.assert_array_equal(assign_regions(xy, regions, predicate=predicate), ref)
+        assert (ref[4000:4500] >= 0).any() and (ref == -1).any()
+
+
+def test_assign_regions_xy_bad_input():
+    regions = _grid_regions()
+    with pytest.raises(InvalidInput, match="one length"):
+        assign_regions_xy(np.zeros(3), np.zeros(4), regions)
+    with pytest.raises(InvalidInput, match="one length"):
+        assign_regions_xy(np.array(["a"]), np.array(["b"]), regions)
+    with pytest.raises(InvalidInput, match="predicate"):
+        assign_regions_xy(np.zeros(3), np.zeros(3), regions, predicate="touches")
+    assert assign_regions_xy(np.zeros(0), np.zeros(0), regions).shape == (0,)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_top_k_employees_equals_sorting_each_cell(seed):
+    from geocluster.specialization.measures import top_k_employees
+
+    # reference: per cell, Python's sorted() and sum() of the k largest (NaN counted as
+    # 0, as the dominance rule reads unknown employment); ties, single firms, empty cells
+    rng = np.random.default_rng(seed)
+    n, R, S = int(rng.integers(1, 3000)), int(rng.integers(1, 7)), int(rng.integers(1, 6))
+    reg = rng.integers(-1, R, n)
+    sec = np.array([f"S{i}" for i in rng.integers(0, S, n)], dtype=object)
+    sec[rng.random(n) < 0.05] = None
+    emp = rng.choice([0.0, 1.0, 2.0, 2.0, 7.5, np.nan], n)
+    if seed % 2:
+        emp = np.round(rng.lognormal(1, 2, n), 1)
+    t = sector_table(reg, [f"R{i}" for i in range(R)], sec, emp)
+    cell_values: dict = {}
+    for f, s in zip(t.pair_firm, t.pair_sector, strict=True):
+        e = t.firm_employees[f]
+        cell_values.setdefault((t.firm_region[f], s), []).append(0.0 if np.isnan(e) else e)
+    for k in (1, 2, 3):
+        ref = np.zeros((len(t.regions), len(t.sectors)))
+        for (r, s), vals in cell_values.items():
+            ref[r, s] = sum(sorted(vals, reverse=True)[:k])
+        np.testing.assert_array_equal(top_k_employees(t, k), ref)
+
+
+def test_top_k_employees_of_a_table_without_sector_pairs():
+    from geocluster.specialization.measures import top_k_employees
+
+    t = sector_table(np.array([-1, -1]), ["a", "b"], ["A", "B"], [1.0, 2.0])
+    assert top_k_employees(t, 2).shape == (2, 0)
+
+
+@pytest.mark.parametrize("measure", ["employees", "firms"])
+def test_long_table_agglomeration_equals_the_public_functions(measure):
+    from geocluster.specialization.measures import _plant_herfindahl
+
+    # long_table computes each matrix once and shares it: the same numbers, bit for bit,
+    # as the stand-alone functions that recompute everything
+    rng = np.random.default_rng(3)
+    n = 5000
+    reg = rng.integers(-1, 6, n)
+    sec = np.array([f"{d:02d}" for d in rng.integers(10, 20, n)])
+    emp = rng.integers(1, 300, n).astype(float)
+    emp[rng.random(n) < 0.1] = np.nan
+    t = sector_table(reg, [f"R{i}" for i in range(6)], sec, emp)
+    rows, regions, sectors, used = long_table(t, measure)
+    assert used == measure
+    np.testing.assert_array_equal(sectors["ellison_glaeser"], ellison_glaeser(t, used))
+    np.testing.assert_array_equal(sectors["maurel_sedillot"], maurel_sedillot(t, used))
+    np.testing.assert_array_equal(sectors["plant_herfindahl"], _plant_herfindahl(t, used))
+    x, tot = t.matrices(used)
+    np.testing.assert_array_equal(rows["lq"].to_numpy(), location_quotient(x, tot).ravel())
+
+
+def test_sector_table_same_for_every_kind_of_input_array():
+    import pandas as pd
+
+    reg = np.array([0, 1, -1, 1, 0, 2])
+    labels = ["10", "47", "10", None, "47", "10"]
+    emp = [3.0, np.nan, 5.0, 2.0, -np.inf, 1.0]  # -inf passes the check, as before
+    ref = sector_table(reg, ["a", "b", "c"], np.array(labels, dtype=object), np.array(emp))
+    kinds = [
+        (pd.Series(labels, dtype="string"), pd.Series(emp)),
+        (pd.Series(labels, dtype="large_string[pyarrow]"), pd.Series(emp, dtype="float64")),
+        (pd.Series(labels, dtype="category"), pd.Series(emp, dtype="double[pyarrow]")),
+        (labels, [str(v) for v in emp]),
+    ]
+    for sectors, employees in kinds:
+        t = sector_table(reg, ["a", "b", "c"], sectors, employees)
+        assert list(t.sectors) == list(ref.sectors) == ["10", "47"]
+        for f in ("firm_region", "pair_firm", "pair_sector", "pair_cell"):
+            np.testing.assert_array_equal(getattr(t, f), getattr(ref, f))
+        np.testing.assert_array_equal(t.firm_employees, ref.firm_employees)
+        assert t.dropped_outside == 1
+    with pytest.raises(InvalidInput, match="non-negative"):
+        sector_table(reg, ["a", "b", "c"], labels, [3.0, -1.0, 5.0, 2.0, 0.0, 1.0])

@@ -628,6 +628,62 @@ def build_corpus(directory: str | Path, *, port: int) -> list[Case]:
         "URL-like text in cells is data",
     )
     add("csv_benign.csv", GOOD_CSV, "accept", "a plain CSV")
+    # what a reader in chunks could get wrong at a chunk boundary (the corpus test ingests
+    # these in 7-row chunks and compares with the in-memory ingest)
+    rows = [
+        f"b{i},Firm {i},{-103.3 - i / 1000:.4f},{20.6 + i / 1000:.4f},15,{i % 9}" for i in range(40)
+    ]
+    head = "firm_id,name,lon,lat,isic,employees\n"
+    add(
+        "csv_quoted_newlines.csv",
+        head
+        + "\n".join(rows[:9])
+        + '\nq1,"two\nlines",-103.31,20.61,15,3\n'
+        + "\n".join(rows[9:])
+        + "\n",
+        "accept",
+        "a quoted value spanning lines",
+    )
+    add(
+        "csv_types_change_late.csv",
+        head
+        + "\n".join(rows[:20])
+        + "\nz1,Late,-103.32,20.62,15,n/a\nz2,Later,-103.33,20.63,15,2.5\n"
+        + "\n".join(rows[20:])
+        + "\n",
+        "accept",
+        "integers, then a missing word and a fraction in later rows",
+    )
+    add(
+        "csv_duplicates_far_apart.csv",
+        head + "\n".join(rows) + "\nb3,Again,-103.34,20.64,15,1\nb39,Again,-103.35,20.65,15,1\n",
+        "accept",
+        "ids repeated 36 and 40 rows later",
+    )
+    add(
+        "csv_ragged_late.csv",
+        head + "\n".join(rows) + "\nr1,Ragged,-103.3,20.6,15,1,extra,fields\n",
+        "either",
+        "a ragged row after 40 good ones",
+    )
+    add(
+        "csv_semicolon_decimal_comma_cp1252.csv",
+        (
+            "firm_id;name;lon;lat;isic;employees\n"
+            + "\n".join(
+                f"s{i};Caf\u00e9 {i};-103,{3000 + i};20,{6000 + i};56;{i}" for i in range(30)
+            )
+            + "\n"
+        ).encode("cp1252"),
+        "accept",
+        "semicolons, decimal commas, cp1252",
+    )
+    add(
+        "csv_bom_crlf.csv",
+        ("\ufeff" + head + "\n".join(rows) + "\n").replace("\n", "\r\n").encode("utf-8"),
+        "accept",
+        "a UTF-8 BOM and CRLF line ends",
+    )
 
     # --- XLSX
     def add_xlsx(name: str, expect: str, why: str, sheet: str | None = None, **parts) -> None:

@@ -181,6 +181,48 @@ def test_read_table_on_every_corpus_file(corpus, corpus_dir, listener):
     assert not problems, "\n".join(problems)
 
 
+def test_chunked_ingest_agrees_with_in_memory_on_every_corpus_file(corpus, corpus_dir, tmp_path):
+    """The chunked reader (tiny chunks: every boundary case) accepts what the in-memory
+    ingest accepts, with the same rows and rejections, and refuses the rest cleanly."""
+    from geocluster.io import detect_format
+    from geocluster.workspace import Workspace
+
+    ws = Workspace(tmp_path / "ws")
+    problems = []
+    checked = 0
+    for case in corpus:
+        try:
+            fmt = detect_format(case.path)
+        except GeoclusterError:
+            continue
+        if fmt not in ("csv", "geoparquet"):
+            continue
+        checked += 1
+        outcomes = []
+        for options in ({}, {"chunk_rows": 7}):
+            try:
+                info = ws.ingest("firms", case.path, name=f"c{checked}", options=options)
+                outcomes.append(("stored", info.rows, info.rejected, info.working_crs))
+            except GeoclusterError as exc:
+                message = str(exc)
+                if "\n" in message or len(message) > MAX_DETAIL_CHARS:
+                    problems.append(f"{case.id} {options}: message not one short line")
+                if leaks := _leaks(message, corpus_dir, ws.path):
+                    problems.append(f"{case.id} {options}: message leaks {leaks}")
+                outcomes.append(("refused", type(exc).__name__))
+            except Exception as exc:  # noqa: BLE001 - exactly what must not happen
+                problems.append(f"{case.id} {options}: {type(exc).__name__} escaped: {exc!s:.200}")
+                outcomes.append(("crashed",))
+        whole, chunked = outcomes
+        if whole[0] == "stored" and whole != chunked:
+            problems.append(f"{case.id}: in memory {whole[:2]}, in chunks {chunked[:2]}")
+        if whole[0] == "refused" and chunked[0] != "refused":
+            problems.append(f"{case.id}: refused in memory, {chunked[0]} in chunks")
+    assert checked >= 8
+    assert not [p for p in (ws.path / "data").iterdir() if p.name.startswith(".tmp-")]
+    assert not problems, "\n".join(problems)
+
+
 # ------------------------------------------------------------------ HTTP
 
 

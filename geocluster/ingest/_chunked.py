@@ -1,0 +1,523 @@
+"""Ingest of a firm register too large for memory: validated chunk by chunk, stored in parts.
+
+A CSV or GeoParquet file of firms over :func:`chunk_threshold_bytes` (or with the option
+``chunk_rows``) is read in chunks of rows. Each chunk goes through exactly the checks of
+an in-memory ingest (:mod:`geocluster.ingest._prepare`: column roles, coordinates and
+CRS, sector codes, plausibility bounds, duplicates within the chunk), with its rows
+numbered as in the file, and is spilled to a temp Parquet file sorted by ISIC division.
+What needs the whole file is then settled from small per-row arrays kept in memory:
+
+- duplicate firm ids *across* chunks (64-bit FNV-1a hashes of every id; equal hashes are
+  compared as strings, so a collision never rejects a firm; the first occurrence wins,
+  as in memory);
+- the working CRS, from every accepted row's lon/lat (the same seeded sample as in
+  memory, so the same choice);
+- the layer's extent.
+
+A second pass writes the layer division by division, each division's rows sorted along
+the Hilbert curve: the row order, row groups and part files an in-memory ingest of the
+same file would write (tested equal), with memory bounded by one chunk and the largest
+division rather than by the file. Rejections and warnings are merged (counts summed).
+Spill files are named ``.tmp-<pid>-<layer>...`` in the store's folder: removed when the
+ingest ends or fails, and at the next start after a kill.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import shapely
+
+from geocluster.errors import UnusableFile
+from geocluster.ingest._distinct import string_hashes
+from geocluster.ingest._options import IngestOptions, Rejection
+from geocluster.ingest._prepare import (
+    _firms,
+    _locate,
+    _text_columns,
+    _working_crs,
+    firm_columns,
+)
+from geocluster.ingest._rejects import Rejector
+from geocluster.io import RawTable
+from geocluster.store import geoparquet as gp
+
+Progress = Callable[[float, str], None]
+
+#: Rows per chunk when a large file is read in chunks without the ``chunk_rows`` option.
+CHUNK_ROWS = 1_000_000
+#: Files of firms larger than this are ingested in chunks (``GEOCLUSTER_INGEST_CHUNK_MB``).
+DEFAULT_THRESHOLD_MB = 256
+_FORMATS = ("csv", "geoparquet")
+_DIVISION = "isic_division"
+_HELPERS = ("_lon", "_lat", "_row")
+
+
+def chunk_threshold_bytes() -> int:
+    """File size above which firms are ingested in chunks (env ``GEOCLUSTER_INGEST_CHUNK_MB``)."""
+    raw = os.environ.get("GEOCLUSTER_INGEST_CHUNK_MB")
+    try:
+        mb = float(raw) if raw not in (None, "") else DEFAULT_THRESHOLD_MB
+    except ValueError:
+        mb = DEFAULT_THRESHOLD_MB
+    return int(max(mb, 0) * 2**20)
+
+
+def chunk_rows_for(kind: str, path: Path, fmt: str, opts: IngestOptions, store: Any) -> int | None:
+    """Rows per chunk if this file is to be ingested in chunks, else ``None``.
+
+    Only firms from CSV or GeoParquet into a store that writes files (the embedded
+    store) stream; other kinds are small (regions, assets) and other formats are read
+    whole by their libraries.
+    """
+    if kind != "firms" or fmt not in _FORMATS or not hasattr(store, "new_layer"):
+        return None
+    if opts.chunk_rows is not None:
+        return int(opts.chunk_rows)
+    if path.stat().st_size > chunk_threshold_bytes():
+        return CHUNK_ROWS
+    return None
+
+
+@dataclass
+class ChunkedIngest:
+    """A written (pending, not yet committed) firm layer and what the ingest found."""
+
+    layer: gp.WrittenLayer
+    columns: list[str]
+    rejected: list[Rejection]
+    source_crs: str
+    working_crs: str
+    warnings: list[str]
+    chunks: int
+
+
+def _raw_chunks(path: Path, fmt: str, opts: IngestOptions, chunk_rows: int):
+    """``(notes, iterator of RawTable)`` of the file in chunks."""
+    if fmt == "csv":
+        from geocluster.io._csv import iter_csv_chunks
+
+        notes, frames = iter_csv_chunks(
+            path, text_columns=_text_columns("firms", opts), chunk_rows=chunk_rows
+        )
+        return notes, (RawTable(f, "csv", None, None, notes) for f in frames)
+    from geocluster.io._vector import iter_geoparquet_chunks
+
+    crs, frames = iter_geoparquet_chunks(path, chunk_rows=chunk_rows)
+    return [], (RawTable(f, "geoparquet", crs, None, []) for f in frames)
+
+
+_COUNTED = re.compile(r"^(\d+) (.+)$", re.DOTALL)
+
+
+def merge_warnings(per_chunk: list[list[str]]) -> list[str]:
+    """One list of warnings: repeated ones once, counts of ``"<n> ..."`` ones summed."""
+    order: list[tuple[bool, str]] = []
+    totals: dict[tuple[bool, str], int] = {}
+    for warnings in per_chunk:
+        for w in warnings:
+            m = _COUNTED.match(w)
+            key = (True, m.group(2)) if m else (False, w)
+            if key not in totals:
+                order.append(key)
+                totals[key] = 0
+            totals[key] += int(m.group(1)) if m else 0
+    return [f"{totals[k]} {k[1]}" if k[0] else k[1] for k in order]
+
+
+class _Spill:
+    """One chunk's accepted rows on disk (Arrow IPC), sorted by division, a batch each."""
+
+    def __init__(self, path: Path, table: pa.Table) -> None:
+        self.path = path
+        order = pc.sort_indices(table, sort_keys=[(_DIVISION, "ascending", "at_start")])
+        batch = table.take(order).combine_chunks().to_batches()
+        batch = batch[0] if batch else pa.RecordBatch.from_pylist([], schema=table.schema)
+        values = batch.column(_DIVISION).to_pylist()
+        starts = [0] + [i for i in range(1, len(values)) if values[i] != values[i - 1]]
+        self.groups: dict[str | None, int] = {}
+        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, batch.schema) as writer:
+            for g, (a, b) in enumerate(zip(starts, [*starts[1:], len(values)], strict=True)):
+                writer.write_batch(batch.slice(a, b - a))
+                self.groups[values[a]] = g
+        self.schema = batch.schema
+        self._file: pa.ipc.RecordBatchFileReader | None = None
+        self._source: pa.OSFile | None = None
+
+    def read(self, division: str | None, columns: list[str] | None = None) -> pa.Table | None:
+        g = self.groups.get(division)
+        if g is None:
+            return None
+        if self._file is None:  # read, not mapped: a mapped spill would stay in RSS
+            self._source = pa.OSFile(str(self.path), "rb")
+            self._file = pa.ipc.open_file(self._source)
+        t = pa.Table.from_batches([self._file.get_batch(g)])
+        return t.select(columns) if columns is not None else t
+
+    def close(self) -> None:
+        if self._source is not None:
+            self._source.close()
+        self._file = self._source = None
+        self.path.unlink(missing_ok=True)
+
+
+def _unify(schemas: list[pa.Schema]) -> pa.Schema:
+    """One schema for every chunk: numbers widen to float64, mixed kinds become text."""
+    try:
+        return pa.unify_schemas(schemas, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        pass
+    fields = []
+    for fld in schemas[0]:
+        types = {s.field(fld.name).type for s in schemas if fld.name in s.names}
+        if len(types) == 1:
+            fields.append(fld)
+        elif all(pa.types.is_integer(t) or pa.types.is_floating(t) for t in types):
+            fields.append(fld.with_type(pa.float64()))
+        else:
+            fields.append(fld.with_type(pa.string()))
+    return pa.schema(fields)
+
+
+def _duplicates(
+    spills: list[_Spill],
+    hashes: np.ndarray,
+    rows: np.ndarray,
+    id_column: str | None,
+) -> list[Rejection]:
+    """Rejections of repeated firm ids over the whole file, as an in-memory ingest makes
+    them: the first occurrence (by source row) stays. Equal hashes are only candidates;
+    they are compared as text."""
+    if len(hashes) < 2:
+        return []
+    order = np.argsort(hashes, kind="stable")
+    sorted_h = hashes[order]
+    same = np.flatnonzero(sorted_h[1:] == sorted_h[:-1])
+    if not len(same):
+        return []
+    candidates = pa.array(np.unique(rows[np.concatenate([order[same], order[same + 1]])]))
+    found: list[pa.Table] = []
+    for spill in spills:
+        for division in spill.groups:
+            t = spill.read(division, columns=["firm_id", "_row"])
+            t = t.filter(pc.is_in(t["_row"], value_set=candidates))
+            if t.num_rows:
+                found.append(t)
+    pairs = sorted(zip(*(pa.concat_tables(found).to_pydict()[k] for k in ("_row", "firm_id"))))
+    first: dict[str, int] = {}
+    out = []
+    for row, firm_id in pairs:  # by source row: the first occurrence stays
+        if firm_id in first:
+            out.append(
+                Rejection(
+                    int(row),
+                    id_column,
+                    f"duplicate firm_id {firm_id!r} (first at row {first[firm_id]})",
+                )
+            )
+        else:
+            first[firm_id] = int(row)
+    return out
+
+
+def ingest_firms(
+    path: Path,
+    fmt: str,
+    opts: IngestOptions,
+    store: Any,
+    *,
+    prefix: str,
+    chunk_rows: int,
+    progress: Progress,
+    land: object = None,
+) -> ChunkedIngest:
+    """Validate and write a firm file chunk by chunk (see the module docstring).
+
+    Returns the written layer, not yet visible: the caller commits it with the dataset
+    row (or the store removes it if the caller fails).
+
+    Raises
+    ------
+    UnusableFile, CRSError, InvalidInput, MissingColumns
+        As an in-memory ingest; nothing is left behind.
+    """
+    from pyproj import Transformer
+
+    expected_rows = _expected_rows(path, fmt)
+    # One thread beside the main one: spill and layer writes (Arrow and Parquet release
+    # the GIL) overlap the validation of the next chunk or the gathering of the next
+    # division; at most one write is in flight, so memory stays bounded.
+    background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="geocluster-ingest")
+    with store.new_layer(prefix) as name:
+        spills: list[_Spill] = []
+        pending: Future | None = None
+        reading = None
+        try:
+            notes, chunks = _raw_chunks(path, fmt, opts, chunk_rows)
+            per_chunk_warnings: list[list[str]] = []
+            rejected: list[Rejection] = []
+            lon_parts, lat_parts, hash_parts, row_parts = [], [], [], []
+            source_crs: str | None = None
+            columns: list[str] | None = None
+            id_column: str | None = None
+            first_row = 0
+            reading = _prefetched(chunks)
+            for k, raw in enumerate(reading):
+                n = len(raw.frame)
+                rej = Rejector(np.arange(first_row + 1, first_row + n + 1))
+                warnings: list[str] = []
+                located = _locate(raw, opts, "firms", rej, warnings, land)
+                if k == 0:
+                    header = [str(c) for c in raw.frame.columns]
+                    id_column = firm_columns(header, opts, located.used)[1]["firm_id"]
+                points = located.lonlat is not None
+                frame = _firms(
+                    raw,
+                    opts,
+                    rej,
+                    warnings,
+                    located,
+                    lambda f, m: None,
+                    geometry=not points,
+                    duplicates=False,  # over the whole file, below
+                )
+                alive = rej.alive
+                rejected.extend(rej.rejections())
+                per_chunk_warnings.append(warnings)
+                if source_crs is None:
+                    source_crs = located.source_crs
+                if points:
+                    lon, lat = located.lonlat[0][alive], located.lonlat[1][alive]
+                    attrs = frame
+                else:
+                    xy = shapely.get_coordinates(frame.geometry.to_numpy())
+                    lon, lat = xy[:, 0], xy[:, 1]
+                    attrs = pd.DataFrame(frame.drop(columns=[frame.geometry.name]))
+                if columns is None:
+                    columns = [str(c) for c in attrs.columns]
+                attrs = attrs.drop(columns=[c for c in (gp.BBOX, "x", "y") if c in attrs.columns])
+                table = gp._attributes_table(attrs)
+                source_rows = rej.source_rows[alive]
+                table = (
+                    table.append_column("_lon", pa.array(lon, pa.float64()))
+                    .append_column("_lat", pa.array(lat, pa.float64()))
+                    .append_column("_row", pa.array(source_rows, pa.int64()))
+                )
+                if len(frame):
+                    ids = table["firm_id"].combine_chunks()
+                    hash_parts.append(string_hashes(ids.cast(pa.string())))
+                    lon_parts.append(lon)
+                    lat_parts.append(lat)
+                    row_parts.append(source_rows)
+                    spill_path = store.data_dir / f".tmp-{os.getpid()}-{name}.spill{k}.arrow"
+                    if pending is not None:
+                        spills.append(pending.result())
+                    pending = background.submit(_Spill, spill_path, table)
+                first_row += n
+                progress(
+                    0.6 * min(first_row / expected_rows, 0.99),
+                    f"validated {first_row:,} rows (chunk {k + 1})",
+                )
+                del raw, frame, attrs, table, located, rej
+            if pending is not None:
+                spills.append(pending.result())
+                pending = None
+            warnings = [f"read {fmt}: {n}" for n in notes] + merge_warnings(per_chunk_warnings)
+            hashes = np.concatenate(hash_parts) if hash_parts else np.zeros(0, np.uint64)
+            rows = np.concatenate(row_parts) if row_parts else np.zeros(0, np.int64)
+            progress(0.6, "checking firm ids across the file")
+            duplicates = _duplicates(spills, hashes, rows, id_column)
+            del hashes
+            rejected.extend(duplicates)
+            rejected.sort(key=lambda r: r.row)
+            lon = np.concatenate(lon_parts) if lon_parts else np.zeros(0)
+            lat = np.concatenate(lat_parts) if lat_parts else np.zeros(0)
+            dropped = np.array(sorted(r.row for r in duplicates), dtype=np.int64)
+            if len(dropped):
+                keep = ~np.isin(rows, dropped)
+                lon, lat = lon[keep], lat[keep]
+            del rows, lon_parts, lat_parts, row_parts
+            if not len(lon):
+                first = "; ".join(f"row {r.row} {r.column or ''}: {r.reason}" for r in rejected[:3])
+                raise UnusableFile(
+                    f"no usable rows in {path.name}: {len(rejected)} rejected"
+                    + (f" (first: {first})" if first else "")
+                )
+            working = _working_crs(opts, lon, lat)
+            total_bbox = [float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max())]
+            n_rows = len(lon)
+            del lon, lat
+
+            # -- pass 2: the layer, division by division --------------------------------
+            attr_schema = _unify(
+                [pa.schema([f for f in s.schema if f.name not in _HELPERS]) for s in spills]
+            )
+            spill_schema = pa.schema([*attr_schema, *(spills[0].schema.field(h) for h in _HELPERS)])
+            schema = (
+                attr_schema.append(pa.field(gp.GEOMETRY, pa.binary()))
+                .append(pa.field(gp.BBOX, pa.struct([(f, pa.float64()) for f in gp._BBOX_FIELDS])))
+                .append(pa.field("x", pa.float64()))
+                .append(pa.field("y", pa.float64()))
+                .with_metadata(gp.geo_metadata(["Point"], total_bbox))
+            )
+            dictionary = True if n_rows < 50_000 else _dictionary(spills[0])
+            divisions = sorted(
+                {d for s in spills for d in s.groups}, key=lambda d: (d is not None, d or "")
+            )
+            transformer = Transformer.from_crs("EPSG:4326", working, always_xy=True)
+            writer = gp.LayerWriter(store.data_dir, name, schema, dictionary=dictionary)
+            drop_set = pa.array(dropped) if len(dropped) else None
+            try:
+                for i, division in enumerate(divisions):
+                    parts = [t for s in spills if (t := s.read(division)) is not None]
+                    t = pa.concat_tables(
+                        [_cast(p.select(spill_schema.names), spill_schema) for p in parts]
+                    ).combine_chunks()
+                    if drop_set is not None:
+                        t = t.filter(pc.invert(pc.is_in(t["_row"], value_set=drop_set)))
+                    if not t.num_rows:
+                        continue
+                    lon = t["_lon"].to_numpy()
+                    lat = t["_lat"].to_numpy()
+                    order = np.argsort(gp.hilbert_order(lon, lat), kind="stable")
+                    lon, lat = lon[order], lat[order]
+                    t = t.select(attr_schema.names).take(pa.array(order))
+                    t = gp.point_columns(t, lon, lat)
+                    x, y = transformer.transform(lon, lat)
+                    t = t.append_column("x", pa.array(np.asarray(x, "float64")))
+                    t = t.append_column("y", pa.array(np.asarray(y, "float64")))
+                    if pending is not None:
+                        pending.result()
+                    pending = background.submit(
+                        writer.add, t.replace_schema_metadata(schema.metadata)
+                    )
+                    progress(
+                        0.6 + 0.4 * (i + 1) / len(divisions),
+                        f"wrote {writer.rows:,} of {n_rows:,} rows (division {division or 'none'})",
+                    )
+                if pending is not None:
+                    pending.result()
+                    pending = None
+                files = writer.close()
+            finally:
+                writer.abort()
+        finally:
+            if reading is not None:  # stops the reader thread at once on an error
+                reading.close()
+            if pending is not None:  # a failure elsewhere: let the write end, then clean up
+                try:
+                    done = pending.result()
+                    if isinstance(done, _Spill):
+                        spills.append(done)
+                except BaseException:  # noqa: BLE001 - the first error is the one to report
+                    pass
+            background.shutdown(wait=True)
+            for spill in spills:
+                spill.close()
+    layer = gp.WrittenLayer(
+        name, files, writer.rows, True, ["Point"], total_bbox, [*attr_schema.names, "x", "y"]
+    )
+    return ChunkedIngest(
+        layer,
+        columns or [],
+        rejected,
+        source_crs or "EPSG:4326",
+        working,
+        warnings,
+        len(per_chunk_warnings),
+    )
+
+
+def _dictionary(spill: _Spill, sample_rows: int = 65_536) -> list[str] | bool:
+    """Dictionary-encoded columns, chosen as an in-memory write does, from a chunk's rows."""
+    parts, rows = [], 0
+    for division in spill.groups:
+        parts.append(spill.read(division))
+        rows += parts[-1].num_rows
+        if rows >= sample_rows:
+            break
+    chosen = gp._dictionary_columns(pa.concat_tables(parts))
+    return chosen if chosen is True else [c for c in chosen if c not in _HELPERS]
+
+
+def _prefetched(items, depth: int = 1):
+    """The items of an iterator, produced ``depth`` ahead in a thread.
+
+    Reading the next chunk (pyarrow's CSV reader and casts release the GIL) then
+    overlaps the validation of the current one. Errors reach the consumer in order.
+    """
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        try:
+            for item in items:
+                if not put((True, item)):
+                    return
+            put((True, end))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            put((False, exc))
+
+    thread = threading.Thread(target=run, name="geocluster-ingest-read", daemon=True)
+    thread.start()
+    try:
+        while True:
+            ok, item = q.get()
+            if not ok:
+                raise item
+            if item is end:
+                return
+            yield item
+            del item
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _expected_rows(path: Path, fmt: str) -> int:
+    """Rows the file probably holds (for progress only): Parquet's count, or from line lengths."""
+    if fmt != "csv":
+        try:
+            return max(pq.ParquetFile(path).metadata.num_rows, 1)
+        except (OSError, pa.ArrowException):
+            return 1  # the reader reports what is wrong with the file
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 20)
+    per_row = len(head) / max(head.count(b"\n"), 1)
+    return max(int(path.stat().st_size / per_row), 1)
+
+
+def _cast(t: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``t`` in ``schema``'s types; a column that cannot widen becomes text."""
+    if t.schema.equals(schema):
+        return t
+    cols = []
+    for fld in schema:
+        col = t[fld.name]
+        if not col.type.equals(fld.type):
+            col = pc.cast(col, fld.type)
+        cols.append(col)
+    return pa.Table.from_arrays(cols, schema=schema)

@@ -228,6 +228,99 @@ def division_filter(
     return [("isic_division", "in", sorted(divisions))]
 
 
+def _firm_read_plan(
+    ws: Any,
+    info: Any,
+    columns: Sequence[str] | None,
+    sectors: Iterable[object] | None,
+    sector_group: str | None,
+    pushdown: bool,
+) -> tuple[list[str] | None, list[tuple[str, str, Any]] | None, dict[str, list[str]] | None]:
+    """``(columns to read, storage filter, custom groups)`` of a firms read."""
+    wanted = None
+    if columns is not None:
+        wanted = [c for c in columns if c in (info.columns or columns)] or None
+    # Push the selection down to storage: only the row groups of the divisions the
+    # sectors or group can match are read (rows are stored division by division);
+    # select_firms then applies the exact rule (classes, groups, sections).
+    custom = custom_groups(ws, sector_group)
+    filters = (
+        division_filter(sectors, sector_group, custom)
+        if pushdown and "isic_division" in info.columns
+        else None
+    )
+    if filters is not None and wanted is not None and "isic_division" not in wanted:
+        wanted = [*wanted, "isic_division"]
+    return wanted, filters, custom
+
+
+def read_firm_table(
+    ws: Any,
+    firms: str,
+    *,
+    columns: Sequence[str] | None = None,
+    sectors: Iterable[object] | None = None,
+    sector_group: str | None = None,
+    require_selection: bool = True,
+) -> tuple[Any, Any]:
+    """The selected firms as a :class:`~geocluster.clustering.firms.FirmTable`.
+
+    The firms of :func:`read_firms` (``crs="working"``, ``pushdown=True``), same rows,
+    same order, same attribute values, but the working coordinates stay two float
+    columns: no point object is built for a register that clustering only needs the
+    coordinates of. Falls back to :func:`read_firms` for a dataset stored without
+    working coordinates.
+
+    Returns
+    -------
+    (DatasetInfo, FirmTable)
+        The version read and the selected firms.
+    """
+    from geocluster.clustering.firms import FirmTable, select_firms
+    from geocluster.crs import ensure_projected
+
+    info = ws.require(firms, "firms")
+    wanted, pushdown, custom = _firm_read_plan(ws, info, columns, sectors, sector_group, True)
+    got = ws.read_xy(firms, columns=wanted, filters=pushdown) if info.working_crs else None
+    if got is None:
+        read = read_firms(
+            ws,
+            firms,
+            columns=columns,
+            sectors=sectors,
+            sector_group=sector_group,
+            require_selection=require_selection,
+            pushdown=True,
+        )
+        return read.info, FirmTable.from_frame(read.selected)
+    frame, xy = got
+    if "firm_id" not in frame.columns:
+        raise InvalidInput(f"expected a firm_id column in dataset {firms!r}, got {info.columns}")
+    sectors = sectors_list(sectors)
+    selected = select_firms(frame, sectors=sectors, sector_group=sector_group, custom_groups=custom)
+    if require_selection and len(selected) == 0:
+        _nothing_selected(firms, frame, sectors, sector_group)
+    if len(selected) != len(frame):
+        xy = xy[selected.index.to_numpy()]
+        selected = selected.reset_index(drop=True)
+    # points from the stored coordinates are never missing or empty: no row to drop
+    return info, FirmTable(selected, xy, ensure_projected(info.working_crs))
+
+
+def _nothing_selected(
+    firms: str, frame: Any, sectors: list[str] | None, sector_group: str | None
+) -> None:
+    what = []
+    if sectors:
+        what.append(f"sectors {sectors}")
+    if sector_group:
+        what.append(f"sector group {sector_group!r}")
+    raise InvalidInput(
+        f"expected firms to analyse, got none after filtering dataset {firms!r} "
+        f"({len(frame)} firms) by {' or '.join(what) or 'nothing'}"
+    )
+
+
 def read_firms(
     ws: Any,
     firms: str,
@@ -270,20 +363,7 @@ def read_firms(
     from geocluster.clustering.firms import select_firms
 
     info = ws.require(firms, "firms")
-    wanted = None
-    if columns is not None:
-        wanted = [c for c in columns if c in (info.columns or columns)] or None
-    # Push the selection down to storage: only the row groups of the divisions the
-    # sectors or group can match are read (rows are stored division by division);
-    # select_firms below then applies the exact rule (classes, groups, sections).
-    custom = custom_groups(ws, sector_group)
-    pushdown = (
-        division_filter(sectors, sector_group, custom)
-        if pushdown and "isic_division" in info.columns
-        else None
-    )
-    if pushdown is not None and wanted is not None and "isic_division" not in wanted:
-        wanted = [*wanted, "isic_division"]
+    wanted, pushdown, custom = _firm_read_plan(ws, info, columns, sectors, sector_group, pushdown)
     frame = ws.read(firms, crs=crs, columns=wanted, bbox=bbox, filters=pushdown)
     if "firm_id" not in frame.columns:
         raise InvalidInput(f"expected a firm_id column in dataset {firms!r}, got {info.columns}")
@@ -291,15 +371,7 @@ def read_firms(
     sectors = sectors_list(sectors)
     selected = select_firms(frame, sectors=sectors, sector_group=sector_group, custom_groups=custom)
     if require_selection and len(selected) == 0:
-        what = []
-        if sectors:
-            what.append(f"sectors {sectors}")
-        if sector_group:
-            what.append(f"sector group {sector_group!r}")
-        raise InvalidInput(
-            f"expected firms to analyse, got none after filtering dataset {firms!r} "
-            f"({len(frame)} firms) by {' or '.join(what) or 'nothing'}"
-        )
+        _nothing_selected(firms, frame, sectors, sector_group)
     return Firms(info=info, all=frame, selected=selected.reset_index(drop=True))
 
 

@@ -19,23 +19,20 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 
 from geocluster.analyses._common import jsonable, noop_progress
-from geocluster.analyses._inputs import read_firms, sectors_list, version_of
+from geocluster.analyses._inputs import read_firm_table, sectors_list, version_of
 from geocluster.analyses.result import Layer, Result, stored_kinds
 from geocluster.clustering._validation import check_min_count, check_positive
 from geocluster.clustering.firms import (
     METHODS,
     WEIGHTS,
-    cluster_firms,
-    firm_points,
+    FirmTable,
     firm_weights,
+    label_firm_table,
 )
-from geocluster.clustering.kde import kde_grid
-from geocluster.clustering.kdistance import k_distance
 from geocluster.engine._source import DERIVED_WEIGHT, dataset_files, firm_rows
 from geocluster.errors import InvalidInput
 
@@ -63,17 +60,13 @@ def _selected_firms(
     sectors: list[str] | None,
     sector_group: str | None,
     columns: tuple[str, ...] = _FIRM_COLUMNS,
-) -> tuple[Any, gpd.GeoDataFrame, gpd.GeoDataFrame]:
-    """(dataset info, all firms, selected firms), in the working CRS."""
-    read = read_firms(
-        ws,
-        firms,
-        columns=columns,
-        sectors=sectors,
-        sector_group=sector_group,
-        pushdown=True,  # clusters, k-distance and KDE use the selection only
-    )
-    return read.info, read.all, read.selected
+) -> tuple[Any, FirmTable]:
+    """(dataset info, selected firms in the working CRS).
+
+    Clusters, k-distance and KDE use the selection only, and its coordinates, never a
+    point object per firm (:func:`~geocluster.analyses._inputs.read_firm_table`).
+    """
+    return read_firm_table(ws, firms, columns=columns, sectors=sectors, sector_group=sector_group)
 
 
 def _check_weight(weight: str | None) -> None:
@@ -171,7 +164,32 @@ def clusters_result(
             columns = ("firm_id", "sector_code", "isic_division") + (
                 ("employees",) if weight else ()
             )
-    info, all_firms, selected = _selected_firms(ws, firms, sectors, sector_group, columns)
+    info, selected = _selected_firms(ws, firms, sectors, sector_group, columns)
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(2, thread_name_prefix="geocluster-clusters")
+    try:
+        return _clusters(ws, pool, engine, files, firms, info, selected, method, eps_m,
+                         min_samples, min_cluster_size, sectors, sector_group, weight, by,
+                         report)  # fmt: skip
+    finally:
+        pool.shutdown(wait=True)
+
+
+def _clusters(
+    ws, pool, engine, files, firms, info, selected, method, eps_m, min_samples,
+    min_cluster_size, sectors, sector_group, weight, by, report,
+) -> Result:  # fmt: skip
+    """:func:`clusters_result` once the firms are read; ``pool`` runs what can overlap.
+
+    ``engine`` is the workspace's engine other than local (or None) and ``files`` the
+    firms' part files the engine's workers read themselves (DBSCAN only, or None).
+    """
+    from geocluster.workspace import storage_lonlat
+
+    # The stored lon/lat of the labels layer, computed while the firms are clustered
+    # (PROJ releases the GIL; the clustering kernels keep one core busy).
+    lonlat = pool.submit(storage_lonlat, selected.xy, selected.crs)
     reference_year = _latest_founding_year(ws, firms)
     per_sector = None
     kwargs = dict(
@@ -184,7 +202,7 @@ def clusters_result(
         engine=engine,
     )
     if by is not None:
-        from geocluster.clustering.scan import cluster_by_sector
+        from geocluster.clustering.scan import label_table_by_sector
 
         report(0.2, f"clustering {len(selected):,} firms sector by sector ({by}, {method})")
         engine_input = {}
@@ -197,7 +215,7 @@ def clusters_result(
                         ws, info, sectors=sectors, sector_group=sector_group, weight=weight
                     ),
                 }
-        result, per_sector = cluster_by_sector(
+        result, summarize, per_sector = label_table_by_sector(
             selected,
             level=by,
             progress=lambda f, m: report(0.2 + 0.6 * f, m),
@@ -230,7 +248,7 @@ def clusters_result(
                 ),
             )
             kwargs["engine"] = _Computed(found.labels, found.core, found.clusters)
-        result = cluster_firms(selected, **kwargs)
+        result, summarize = label_firm_table(selected, **kwargs)
     report(0.8, "saving the run")
     params = {
         "firms": firms,
@@ -254,11 +272,15 @@ def clusters_result(
         "working_crs": info.working_crs,
     }
     inputs = (version_of(info),)
-    layers = {"labels": result.labels, "clusters": result.clusters}
     kinds = {"labels": "firm_points", "clusters": ("cluster_summary", "n_firms")}
     if per_sector is not None:
-        layers["sectors"] = per_sector
         kinds["sectors"] = ("region_table", "n_firms")
+    # The summaries (mostly hulls, computed with the GIL released) are made while the
+    # per-firm labels are stored; the clusters layer is written once they are.
+    pending = pool.submit(summarize)
+    layers = {"labels": result.labels, "clusters": pending.result}
+    if per_sector is not None:
+        layers["sectors"] = per_sector
     run = ws.save_run(
         "clusters",
         params=jsonable(params),
@@ -266,7 +288,10 @@ def clusters_result(
         layers=layers,
         summary={**jsonable(summary), **stored_kinds(**kinds)},
         primary="labels",
+        points={"labels": result.xy},  # the firms, stored from their coordinates
+        points_lonlat={"labels": lonlat.result()},
     )
+    clusters = pending.result()
     report(1.0, "done")
     return Result(
         body={
@@ -286,7 +311,7 @@ def clusters_result(
             ),
             "clusters": Layer(
                 "cluster_summary",
-                result.clusters,
+                clusters,
                 shape="features",
                 count_col="n_firms",
                 json_columns=("sector_mix",),
@@ -332,10 +357,12 @@ def kdistance_result(
         ``CURVE_POINTS`` points (first, last and the knee included); the full curve is
         the run's layer ``curve``.
     """
+    from geocluster.clustering.kdistance import k_distance
+
     k = check_min_count(k, "k")
     sectors = sectors_list(sectors)
-    info, _, selected = _selected_firms(ws, firms, sectors, sector_group)
-    kd = k_distance(firm_points(selected), k)
+    info, selected = _selected_firms(ws, firms, sectors, sector_group)
+    kd = k_distance(selected.xy, k)
     n = kd.distances_m.size
     idx = np.unique(
         np.concatenate(
@@ -440,6 +467,8 @@ def kde_result(
         km^2), ``bandwidth_m``, ``cell_m``, ``width``, ``height``, ``crs`` (working CRS),
         ``bbox`` (lon/lat), ``max_density``, ``n_firms``, ``total_weight``, ``params``.
     """
+    from geocluster.clustering.kde import kde_grid
+
     report = progress or noop_progress
     bw = _parse_bandwidth(bandwidth)
     if cell_m is not None:
@@ -452,9 +481,9 @@ def kde_result(
     f_info = ws.require(firms, "firms")
     files = dataset_files(ws, f_info) if engine is not None else None
     if files is None:
-        info, _, selected = _selected_firms(ws, firms, sectors, sector_group)
-        xy = firm_points(selected)
-        w = firm_weights(selected, weight)
+        info, selected = _selected_firms(ws, firms, sectors, sector_group)
+        xy = selected.xy
+        w = firm_weights(selected.attrs, weight)
         report(0.3, f"density of {len(selected)} firms")
         grid = kde_grid(xy, bandwidth=bw, weights=w, cell_m=cell_m, grid_size=grid_size)
     else:

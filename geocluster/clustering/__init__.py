@@ -12,18 +12,44 @@
 All coordinates are metres in a projected working CRS.
 """
 
+import importlib
+from typing import Any
+
+# Loaded now: the functions ``dbscan`` and ``hdbscan`` share their modules' names, and a
+# submodule loaded later would rebind the package attribute to itself.
 from geocluster.clustering.dbscan import GridDBSCAN, dbscan, warm_up
-from geocluster.clustering.firms import (
-    FirmClusters,
-    cluster_firms,
-    firm_points,
-    firm_weights,
-    select_firms,
-    summarize_clusters,
-)
 from geocluster.clustering.hdbscan import HDBSCANClusterer, hdbscan, relabel_by_first_index
-from geocluster.clustering.kde import KDEGrid, bandwidth_m, kde_grid
-from geocluster.clustering.kdistance import KDistance, k_distance, knee_index
+
+#: Where each public name lives; its module is imported on first use, so that e.g. the
+#: clusters command does not pay for SciPy's signal package (the KDE's FFT, ~0.5 s).
+_HOME = {
+    "FirmClusters": "firms",
+    "cluster_firms": "firms",
+    "firm_points": "firms",
+    "firm_weights": "firms",
+    "select_firms": "firms",
+    "summarize_clusters": "firms",
+    "KDEGrid": "kde",
+    "bandwidth_m": "kde",
+    "kde_grid": "kde",
+    "KDistance": "kdistance",
+    "k_distance": "kdistance",
+    "knee_index": "kdistance",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOME])
+
 
 __all__ = [
     "FirmClusters",

@@ -8,10 +8,12 @@ geometry are optional: a summary statistic whose column is missing is NaN.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
+import functools
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +29,9 @@ from geocluster.errors import CRSError, InvalidInput
 
 __all__ = [
     "FirmClusters",
+    "FirmTable",
     "METHODS",
+    "cluster_firm_table",
     "cluster_firms",
     "firm_points",
     "firm_weights",
@@ -42,6 +46,8 @@ MICRO_MAX_EMPLOYEES = 10
 RECENT_YEARS = 5
 #: Number of sectors listed in a cluster's ``sector_mix``.
 TOP_SECTORS = 5
+#: Concave hull ratio of :func:`cluster_firms` (see :func:`summarize_clusters`).
+HULL_RATIO = 0.3
 WEIGHTS = ("employees",)
 
 
@@ -51,24 +57,73 @@ class FirmClusters:
 
     Attributes
     ----------
-    labels : GeoDataFrame
+    labels : GeoDataFrame or DataFrame
         One row per firm clustered: ``firm_id``, ``cluster_id`` (noise ``-1``),
-        ``is_core``, point geometry (working CRS).
+        ``is_core``, point geometry (working CRS). From :func:`cluster_firm_table`: a
+        plain DataFrame, the firms' coordinates being ``xy``.
     clusters : GeoDataFrame
-        One row per cluster (see :func:`summarize_clusters`), hull polygons.
+        One row per cluster (see :func:`summarize_clusters`), hull polygons (None
+        from :func:`label_firm_table`, which returns them later).
     n_clusters : int
         Number of clusters.
     noise : int
         Number of firms labelled noise.
     params : dict
         The parameters used (JSON-ready).
+    xy : ndarray of shape (n, 2), optional
+        Working-CRS coordinates of the rows of ``labels`` when it has no geometry.
     """
 
-    labels: gpd.GeoDataFrame
-    clusters: gpd.GeoDataFrame
+    labels: gpd.GeoDataFrame | pd.DataFrame
+    clusters: gpd.GeoDataFrame | None
     n_clusters: int
     noise: int
     params: dict
+    xy: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class FirmTable:
+    """Firms as attribute columns and metric coordinates, without point objects.
+
+    What the clustering paths need of a register: building a shapely point per firm
+    of a national register costs seconds and gigabytes that nothing here uses (only
+    the clustered firms' coordinates become hull inputs).
+
+    Attributes
+    ----------
+    attrs : DataFrame
+        One row per firm, default index: ``firm_id`` and the optional columns of a
+        firms frame (``sector_code``, ``employees``, …), no geometry.
+    xy : ndarray of shape (n, 2), float64
+        Coordinates in metres in ``crs``.
+    crs : CRS-like
+        A projected CRS in metres.
+    """
+
+    attrs: pd.DataFrame
+    xy: np.ndarray
+    crs: Any
+
+    def __len__(self) -> int:
+        return len(self.attrs)
+
+    @classmethod
+    def from_frame(cls, firms: gpd.GeoDataFrame) -> FirmTable:
+        """The table of a firms GeoDataFrame (checked as :func:`firm_points` does)."""
+        xy = firm_points(firms)
+        attrs = pd.DataFrame(firms.drop(columns=firms.geometry.name)).reset_index(drop=True)
+        return cls(attrs, xy, firms.crs)
+
+    def rows(self, start: int, stop: int) -> FirmTable:
+        """Rows ``start:stop`` (the coordinates a view)."""
+        return FirmTable(
+            self.attrs.iloc[start:stop].reset_index(drop=True), self.xy[start:stop], self.crs
+        )
+
+    def take(self, index: np.ndarray) -> FirmTable:
+        """Rows at positions ``index``."""
+        return FirmTable(self.attrs.take(index).reset_index(drop=True), self.xy[index], self.crs)
 
 
 def _check_projected(frame: gpd.GeoDataFrame) -> None:
@@ -225,6 +280,127 @@ def firm_weights(firms: pd.DataFrame, weight: str | None) -> np.ndarray | None:
     return np.where(np.isfinite(emp), emp, 1.0)
 
 
+def _bool_values(v: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``(value, known)`` of a yes/no column; unknown values are False and not known."""
+    known = v.notna().to_numpy()
+    if isinstance(v.dtype, pd.BooleanDtype):  # the canonical dtype: no filled copy
+        val = v.to_numpy(dtype=bool, na_value=False)
+    else:
+        val = v.fillna(False).astype(bool).to_numpy()
+    return val, known
+
+
+def _two_largest(cluster: np.ndarray, value: np.ndarray, k: int) -> np.ndarray:
+    """Per cluster 0..k-1 its largest and second largest value, shape (k, 2), NaN for none.
+
+    ``cluster`` and ``value`` hold finite values only. Two grouped maxima (the second
+    with one occurrence of each first maximum left out), no sort: a pandas sort and
+    two group-bys, or a lexsort, of millions of firms took a second. The two largest of
+    a union of firm sets are the two largest of each set's two largest
+    (:func:`combine_parts`).
+    """
+    out = np.full((k, 2), np.nan)
+    if not len(cluster):
+        return out
+    first = np.full(k, -np.inf)
+    np.maximum.at(first, cluster, value)
+    at_max = np.flatnonzero(value == first[cluster])
+    drop = np.full(k, -1, dtype=np.int64)
+    np.maximum.at(drop, cluster[at_max], at_max)  # one firm holding each maximum
+    rest = value.copy()
+    rest[drop[drop >= 0]] = -np.inf
+    second = np.full(k, -np.inf)
+    np.maximum.at(second, cluster, rest)
+    count = np.bincount(cluster, minlength=k)
+    out[count >= 1, 0] = first[count >= 1]
+    out[count >= 2, 1] = second[count >= 2]
+    return out
+
+
+def _pair_sums(top: np.ndarray) -> np.ndarray:
+    """Sum of each row's (largest, second largest) of :func:`_two_largest` (NaN: none)."""
+    # largest + second largest, the order in which the former group-by summed them
+    return np.where(np.isnan(top[:, 1]), top[:, 0], top[:, 0] + top[:, 1])
+
+
+def _top2_sums(cluster: np.ndarray, value: np.ndarray, k: int) -> np.ndarray:
+    """Per cluster 0..k-1 the sum of its two largest values (NaN for none)."""
+    return _pair_sums(_two_largest(cluster, value, k))
+
+
+def _division_counts(labels: np.ndarray, div: pd.Series, k: int) -> pd.DataFrame:
+    """``cluster_id`` (0..k-1), ``division``, ``n``: firms per cluster and known division.
+
+    Counted with one ``bincount`` of (cluster, division) pairs: a pandas group-by of
+    millions of firms' codes as Python objects took a second. Rows by cluster, then
+    division code.
+    """
+    keep = (labels >= 0) & div.notna().to_numpy()
+    if not keep.any():
+        return pd.DataFrame(
+            {
+                "cluster_id": np.zeros(0, np.int64),
+                "division": np.zeros(0, object),
+                "n": np.zeros(0, np.int64),
+            }
+        )
+    codes, names = pd.factorize(div[keep], sort=True)
+    names = np.array([str(v) for v in np.asarray(names, dtype=object)], dtype=object)
+    ndiv = len(names)
+    pair = labels[keep] * ndiv + codes
+    if k * ndiv <= 1 << 24:  # a dense count table is small: one linear pass
+        n_pair = np.bincount(pair, minlength=k * ndiv)
+        pair = np.flatnonzero(n_pair)
+        n_pair = n_pair[pair]
+    else:
+        pair, n_pair = np.unique(pair, return_counts=True)
+    cid, code = np.divmod(pair, ndiv)
+    return pd.DataFrame(
+        {"cluster_id": cid.astype(np.int64), "division": names[code], "n": n_pair.astype(np.int64)}
+    )
+
+
+def _mix_of_counts(counts: pd.DataFrame, k: int):
+    """``(dominant, dominant_share, sector_mix)`` of clusters 0..k-1 from division counts.
+
+    ``counts`` as :func:`_division_counts` (any row order). The dominant division has
+    the most firms (ties to the smaller code); the mix is a JSON object of the top
+    :data:`TOP_SECTORS` divisions' shares of the cluster's firms with a known division,
+    largest first (ties by code).
+    """
+    dominant = np.full(k, None, dtype=object)
+    dominant_share = np.full(k, np.nan)
+    mix = np.full(k, "{}", dtype=object)
+    if not len(counts):
+        return dominant, dominant_share, mix
+    code, names = pd.factorize(counts["division"].to_numpy(object), sort=True)
+    names = [str(v) for v in np.asarray(names, dtype=object)]
+    cid = counts["cluster_id"].to_numpy(np.int64)
+    n_pair = counts["n"].to_numpy(np.int64)
+    total = np.bincount(cid, weights=n_pair, minlength=k).astype(np.int64)
+    share = n_pair / total[cid]
+    # each cluster's divisions: most firms first, then the smaller code
+    order = np.lexsort((code, -n_pair, cid))
+    cid, code, n_pair, share = cid[order], code[order], n_pair[order], share[order]
+    starts = np.flatnonzero(np.r_[True, cid[1:] != cid[:-1]])
+    rank = np.arange(len(cid)) - np.repeat(starts, np.diff(np.r_[starts, len(cid)]))
+    dominant[cid[starts]] = [names[c] for c in code[starts].tolist()]
+    dominant_share[cid[starts]] = share[starts]
+    # Plain lists: a per-cluster pandas loop is ~1000x slower with thousands of clusters.
+    parts: dict[int, dict[str, float]] = {}
+    top = rank < TOP_SECTORS
+    for c, d, sh in zip(cid[top].tolist(), code[top].tolist(), share[top].tolist()):
+        parts.setdefault(c, {})[names[d]] = round(float(sh), 4)
+    for c, top_parts in parts.items():
+        mix[c] = json.dumps(top_parts)
+    return dominant, dominant_share, mix
+
+
+def _sector_mix(labels: np.ndarray, div: pd.Series, k: int):
+    """``(dominant, dominant_share, sector_mix)`` of clusters 0..k-1 from divisions."""
+    return _mix_of_counts(_division_counts(labels, div, k), k)
+
+
 def text_values(series: pd.Series) -> Any:
     """A text column's values for a new frame, kept Arrow-backed when they are.
 
@@ -237,28 +413,59 @@ def text_values(series: pd.Series) -> Any:
     return series.astype("str").to_numpy()
 
 
-def _concave_hulls(mp: np.ndarray, sizes: np.ndarray, ratio: float) -> np.ndarray:
-    """``shapely.concave_hull`` of each multipoint, on every core.
+def _multipoint_wkb(
+    xy: np.ndarray, sizes: np.ndarray, order: np.ndarray | None = None
+) -> np.ndarray:
+    """WKB of one multipoint per run of ``sizes`` consecutive rows of ``xy[order]``.
+
+    Parsed, the geometries of ``shapely.multipoints(xy[order], indices=...)`` (tested).
+
+    Written straight from the coordinates: ``shapely.multipoints`` would first make a
+    Python point object per firm and then copy each into its collection (3 s for 3M
+    firms), and holding every cluster's GEOS points at once costs hundreds of MB
+    that the hulls need only a slice at a time.
+    """
+    point = np.dtype([("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")])
+    rec = np.empty(len(xy) if order is None else len(order), dtype=point)
+    rec["order"] = 1  # little endian
+    rec["type"] = 1  # Point
+    rec["x"] = xy[:, 0] if order is None else xy[order, 0]
+    rec["y"] = xy[:, 1] if order is None else xy[order, 1]
+    stops = np.cumsum(sizes)
+    header = np.empty(1, dtype=np.dtype([("order", "u1"), ("type", "<u4"), ("n", "<u4")]))
+    header["order"], header["type"] = 1, 4  # MultiPoint
+    wkb = np.empty(len(sizes), dtype=object)
+    start = 0
+    for i, (count, stop) in enumerate(zip(sizes.tolist(), stops.tolist(), strict=True)):
+        header["n"] = count
+        wkb[i] = header.tobytes() + rec[start:stop].tobytes()
+        start = stop
+    return wkb
+
+
+def _concave_hulls(wkb: np.ndarray, sizes: np.ndarray, ratio: float) -> np.ndarray:
+    """``shapely.concave_hull`` of each multipoint (given as WKB), on every core.
 
     Shapely releases the GIL, so threads over contiguous slices of about equal point
     counts share the work (the hulls of a national register's biggest clusters are
     most of a run's summary time); the result is the one call's, element for element.
+    Each slice's multipoints exist only while its hulls are computed.
     """
     workers = min(os.cpu_count() or 1, 8)
     total = int(sizes.sum())
-    if workers < 2 or len(mp) < 2 or total < 50_000:
-        return shapely.concave_hull(mp, ratio=ratio)
+    if workers < 2 or len(wkb) < 2 or total < 50_000:
+        return shapely.concave_hull(shapely.from_wkb(wkb), ratio=ratio)
     from concurrent.futures import ThreadPoolExecutor
 
     # cost grows a little faster than the points: weigh each cluster by n log n
     cost = np.cumsum(sizes * np.log2(np.maximum(sizes, 2)))
     cuts = np.searchsorted(cost, cost[-1] * np.arange(1, workers * 4) / (workers * 4))
-    bounds = np.unique(np.concatenate([[0], cuts + 1, [len(mp)]]).clip(0, len(mp)))
-    out = np.empty(len(mp), dtype=object)
+    bounds = np.unique(np.concatenate([[0], cuts + 1, [len(wkb)]]).clip(0, len(wkb)))
+    out = np.empty(len(wkb), dtype=object)
 
     def one(i: int) -> None:
         lo, hi = bounds[i], bounds[i + 1]
-        out[lo:hi] = shapely.concave_hull(mp[lo:hi], ratio=ratio)
+        out[lo:hi] = shapely.concave_hull(shapely.from_wkb(wkb[lo:hi]), ratio=ratio)
 
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(one, range(len(bounds) - 1)))
@@ -269,15 +476,18 @@ def _hulls(xy: np.ndarray, labels: np.ndarray, k: int, ratio: float, buffer_m: f
     """Concave hull per cluster; buffered convex hull for degenerate clusters."""
     order = np.argsort(labels, kind="stable")
     order = order[labels[order] >= 0]
-    mp = shapely.multipoints(xy[order], indices=labels[order])
-    if len(mp) != k:
+    sizes = np.bincount(labels[order], minlength=k)
+    if len(sizes) != k or (sizes == 0).any():
         raise AssertionError("every cluster id 0..k-1 must have members")
-    hull = _concave_hulls(mp, np.bincount(labels[order], minlength=k), ratio)
+    wkb = _multipoint_wkb(xy, sizes, order)
+    del order
+    hull = _concave_hulls(wkb, sizes, ratio)
     poly = (shapely.get_type_id(hull) == 3) & (shapely.area(hull) > 0)
     kind = np.where(poly, "concave", "buffer").astype(object)
     if (~poly).any():
         hull = hull.copy()
-        hull[~poly] = shapely.buffer(shapely.convex_hull(mp[~poly]), buffer_m)
+        degenerate = shapely.from_wkb(wkb[~poly])
+        hull[~poly] = shapely.buffer(shapely.convex_hull(degenerate), buffer_m)
     return hull, kind
 
 
@@ -328,23 +538,56 @@ def summarize_clusters(
         ``founded``), ``hull_type`` (``"concave"`` or ``"buffer"``); hull polygons in the
         firms' CRS. Shares are NaN where the column is missing or all values unknown.
     """
-    xy = firm_points(firms)
+    return _summarize(
+        FirmTable.from_frame(firms),
+        labels,
+        is_core=is_core,
+        hull_ratio=hull_ratio,
+        buffer_m=buffer_m,
+        reference_year=reference_year,
+    )
+
+
+def _summarize(
+    table: FirmTable,
+    labels: np.ndarray,
+    *,
+    is_core: np.ndarray | None = None,
+    hull_ratio: float = 0.3,
+    buffer_m: float = 100.0,
+    reference_year: int | None = None,
+    reference_years: np.ndarray | None = None,
+) -> gpd.GeoDataFrame:
+    """:func:`summarize_clusters` of a :class:`FirmTable`: parts, hulls, summary rows.
+
+    The one summary implementation: the local engine, the national scan's pooled pass
+    and the Dask engine's workers (:mod:`geocluster.engine._summary`) all come here or
+    to its steps (:func:`cluster_parts`, :func:`_hulls`, :func:`summary_frame`).
+    ``reference_years`` (one per firm) replaces ``reference_year`` when given: a
+    national scan summarises every sector at once, each with the reference year of
+    its own firms (the table then records no ``reference_year``).
+    """
+    xy, crs = table.xy, table.crs
     labels = np.asarray(labels, dtype=np.int64)
     n = xy.shape[0]
     if labels.shape != (n,):
         raise InvalidInput(f"expected {n} labels (one per firm), got shape {labels.shape}")
     hull_ratio, buffer_m = _hull_options(hull_ratio, buffer_m)
     k = int(labels.max()) + 1 if (labels >= 0).any() else 0
-    frame = pd.DataFrame(firms.drop(columns=firms.geometry.name)).reset_index(drop=True)
+    frame = table.attrs
     if k == 0:
-        return empty_summary(firms.crs)
-    if reference_year is None:
-        reference_year = resolve_reference_year(latest_founded(frame))
-    parts = cluster_parts(frame, xy, labels, is_core=is_core, reference_year=reference_year, k=k)
+        return empty_summary(crs)
+    if reference_years is not None:
+        ref = np.asarray(reference_years)
+    else:
+        if reference_year is None:
+            reference_year = resolve_reference_year(latest_founded(frame))
+        ref = reference_year
+    parts = cluster_parts(frame, xy, labels, is_core=is_core, reference_year=ref, k=k)
     if np.any(parts.sums["n_firms"] == 0):
         raise InvalidInput("expected cluster labels numbered 0..k-1 without gaps")
     hull, hull_kind = _hulls(xy, labels, k, hull_ratio, buffer_m)
-    return summary_frame(parts, hull, hull_kind, firms.crs, reference_year)
+    return summary_frame(parts, hull, hull_kind, crs, reference_year)
 
 
 def _hull_options(hull_ratio: float, buffer_m: float) -> tuple[float, float]:
@@ -385,7 +628,10 @@ def latest_founded(frame: pd.DataFrame) -> float:
 
 
 def resolve_reference_year(latest: float) -> int:
-    """:func:`summarize_clusters`' default reference year from the latest founding year."""
+    """:func:`summarize_clusters`' default reference year from the latest founding year.
+
+    The data's own "now": the latest known founding year, else the current UTC year.
+    """
     return int(latest) if np.isfinite(latest) else _dt.datetime.now(_dt.UTC).year
 
 
@@ -406,20 +652,16 @@ class ClusterParts:
         One value per id: ``n_firms``, ``n_core`` (with core flags), ``sx``, ``sy``
         (coordinate sums), ``emp_known``, ``emp_sum``, ``micro``, ``recent_num``,
         ``recent_den`` and ``<column>_num`` / ``<column>_den`` of each share column present.
-    top : DataFrame
-        ``c``, ``e``: each cluster's (at most) two largest known employee counts.
+    top : ndarray of shape (len(ids), 2)
+        Each cluster's largest and second largest known employee counts (NaN: none).
     divisions : DataFrame
         ``cluster_id``, ``division``, ``n``: firms per cluster and ISIC division.
     """
 
     ids: np.ndarray
     sums: dict[str, np.ndarray]
-    top: pd.DataFrame
+    top: np.ndarray
     divisions: pd.DataFrame
-
-
-def _two_largest(top: pd.DataFrame) -> pd.DataFrame:
-    return top.sort_values(["c", "e"], ascending=[True, False]).groupby("c").head(2)
 
 
 def _grouped_sums(val, known, labels, k) -> tuple[np.ndarray, np.ndarray]:
@@ -441,7 +683,7 @@ def cluster_parts(
     labels: np.ndarray,
     *,
     is_core: np.ndarray | None,
-    reference_year: int,
+    reference_year: int | np.ndarray,
     k: int | None = None,
 ) -> ClusterParts:
     """Per-cluster sums of some firms (see :class:`ClusterParts`).
@@ -455,8 +697,9 @@ def cluster_parts(
     labels : ndarray of shape (n,)
         Cluster per firm, noise ``-1``.
     is_core : ndarray of bool, optional
-    reference_year : int
-        As :func:`summarize_clusters` (resolved: the same for every part).
+    reference_year : int or ndarray of shape (n,)
+        As :func:`summarize_clusters` (resolved: the same for every part), or one per
+        firm (a national scan's sectors, each with its own).
     k : int, optional
         Labels are 0..k-1 (all firms of the clusters); otherwise any ids.
     """
@@ -487,7 +730,7 @@ def cluster_parts(
     sums["emp_sum"] = np.bincount(labels[sel], weights=emp[sel], minlength=k)
     # Employment of the 2 largest firms: the (k=2, p) dominance rule of
     # geocluster.disclosure compares it with ``employees``.
-    top = _two_largest(pd.DataFrame({"c": ids[labels[sel]], "e": emp[sel]}))
+    top = _two_largest(labels[sel], emp[sel], k)
     sums["micro"] = _grouped_sums(
         np.where(known_emp, emp < MICRO_MAX_EMPLOYEES, False), known_emp, labels, k
     )[0]
@@ -506,9 +749,7 @@ def cluster_parts(
     )
     for column in _SHARES:
         if column in frame.columns:
-            v = frame[column]
-            known = v.notna().to_numpy()
-            val = v.fillna(False).astype(bool).to_numpy()
+            val, known = _bool_values(frame[column])
             sums[f"{column}_num"], sums[f"{column}_den"] = _grouped_sums(val, known, labels, k)
 
     # Sector mix at ISIC division level.
@@ -518,11 +759,8 @@ def cluster_parts(
         div = frame["sector_code"].astype("str").str.slice(0, 2)
     else:
         div = pd.Series([pd.NA] * n, dtype="str")
-    cluster_id = np.full(n, -1, np.int64)
-    cluster_id[m] = ids[lab]
-    sec = pd.DataFrame({"cluster_id": cluster_id, "division": div.to_numpy(object)})
-    sec = sec[(sec["cluster_id"] >= 0) & sec["division"].notna()]
-    divisions = sec.groupby(["cluster_id", "division"]).size().rename("n").reset_index()
+    divisions = _division_counts(labels, div, k)
+    divisions["cluster_id"] = ids[divisions["cluster_id"].to_numpy()]
     return ClusterParts(ids=ids, sums=sums, top=top, divisions=divisions)
 
 
@@ -543,7 +781,11 @@ def combine_parts(parts: list[ClusterParts]) -> ClusterParts:
         values = np.concatenate([p.sums[key] for p in parts])
         total = np.bincount(inverse, weights=values, minlength=len(ids))
         sums[key] = total.astype(np.int64) if values.dtype.kind in "iu" else total
-    top = _two_largest(pd.concat([p.top for p in parts], ignore_index=True))
+    # the two largest of the union: the two largest of every part's two largest
+    tops = np.concatenate([p.top for p in parts]).ravel()
+    owner = np.repeat(inverse, 2)
+    known = np.isfinite(tops)
+    top = _two_largest(owner[known], tops[known], len(ids))
     divisions = (
         pd.concat([p.divisions for p in parts], ignore_index=True)
         .groupby(["cluster_id", "division"])["n"]
@@ -554,7 +796,7 @@ def combine_parts(parts: list[ClusterParts]) -> ClusterParts:
 
 
 def summary_frame(
-    parts: ClusterParts, hull: np.ndarray, hull_kind: np.ndarray, crs, reference_year: int
+    parts: ClusterParts, hull: np.ndarray, hull_kind: np.ndarray, crs, reference_year: int | None
 ) -> gpd.GeoDataFrame:
     """The summary rows (:func:`summarize_clusters`) of whole clusters 0..k-1.
 
@@ -566,8 +808,9 @@ def summary_frame(
         Each cluster's hull polygon (working CRS) and ``"concave"`` or ``"buffer"``.
     crs
         The working CRS.
-    reference_year : int
-        The year the parts' ``recent`` counts were made with.
+    reference_year : int or None
+        The year the parts' ``recent`` counts were made with (recorded in the table's
+        ``attrs``; None when each firm had its own).
     """
     k = len(parts.ids)
     if not np.array_equal(parts.ids, np.arange(k)):
@@ -578,37 +821,12 @@ def summary_frame(
     cy = s["sy"] / n_firms
     emp_known = s["emp_known"]
     employees = np.where(emp_known > 0, s["emp_sum"], np.nan)
-    top2 = np.full(k, np.nan)
-    if len(parts.top):
-        sums = _two_largest(parts.top).groupby("c")["e"].sum()
-        top2[sums.index.to_numpy()] = sums.to_numpy()
+    top2 = _pair_sums(parts.top)
     shares = {
         c: _ratio(s[f"{c}_num"], s[f"{c}_den"]) if f"{c}_num" in s else np.full(k, np.nan)
         for c in _SHARES
     }
-
-    dominant = np.full(k, None, dtype=object)
-    dominant_share = np.full(k, np.nan)
-    mix = np.full(k, "{}", dtype=object)
-    counts = parts.divisions
-    if len(counts):
-        counts = counts.copy()
-        counts["total"] = counts.groupby("cluster_id")["n"].transform("sum")
-        counts["share"] = counts["n"] / counts["total"]
-        counts = counts.sort_values(["cluster_id", "n", "division"], ascending=[True, False, True])
-        counts = counts[counts.groupby("cluster_id").cumcount() < TOP_SECTORS]
-        first = ~counts["cluster_id"].duplicated()
-        dominant[counts.loc[first, "cluster_id"].to_numpy()] = counts.loc[first, "division"]
-        dominant_share[counts.loc[first, "cluster_id"].to_numpy()] = counts.loc[first, "share"]
-        # Plain lists: a per-cluster pandas loop is ~1000x slower with thousands of clusters.
-        mixes: dict[int, dict[str, float]] = {}
-        for cid, d, sh in zip(
-            counts["cluster_id"].tolist(), counts["division"].tolist(), counts["share"].tolist()
-        ):
-            mixes.setdefault(cid, {})[str(d)] = round(float(sh), 4)
-        for cid, top in mixes.items():
-            mix[cid] = json.dumps(top)
-
+    dominant, dominant_share, mix = _mix_of_counts(parts.divisions, k)
     area_km2 = shapely.area(hull) / 1e6
 
     from pyproj import Transformer
@@ -641,12 +859,9 @@ def summary_frame(
     )
     if "n_core" in s:
         out["n_core"] = out["n_core"].astype(np.int64)
-    out.attrs["reference_year"] = int(reference_year)
+    if reference_year is not None:
+        out.attrs["reference_year"] = int(reference_year)
     return out
-
-
-#: Concave hull ratio of :func:`cluster_firms` (see :func:`summarize_clusters`).
-HULL_RATIO = 0.3
 
 
 def summary_options(
@@ -717,14 +932,173 @@ def cluster_firms(
     """
     if method not in METHODS:
         raise InvalidInput(f"expected method one of {list(METHODS)}, got {method!r}")
-    xy = firm_points(firms)
+    table = FirmTable.from_frame(firms)
+    if len(table) and "firm_id" not in firms.columns:
+        firm_weights(table.attrs, weight)  # its errors come first, as they always did
+        raise InvalidInput(f"expected a firm_id column, got columns {list(firms.columns)}")
+    result = cluster_firm_table(
+        table,
+        method=method,
+        eps_m=eps_m,
+        min_samples=min_samples,
+        min_cluster_size=min_cluster_size,
+        weight=weight,
+        hull_ratio=hull_ratio,
+        buffer_m=buffer_m,
+        reference_year=reference_year,
+        engine=engine,
+    )
+    labels = result.labels
+    label_frame = gpd.GeoDataFrame(
+        {c: labels[c].array for c in labels.columns},
+        geometry=firms.geometry.to_numpy(),
+        crs=firms.crs,
+    )
+    return dataclasses.replace(result, labels=label_frame, xy=None)
+
+
+def cluster_firm_table(
+    table: FirmTable,
+    *,
+    method: str = "dbscan",
+    eps_m: float = 1000.0,
+    min_samples: float = 10,
+    min_cluster_size: int = 15,
+    weight: str | None = None,
+    hull_ratio: float = HULL_RATIO,
+    buffer_m: float | None = None,
+    reference_year: int | None = None,
+    engine=None,
+) -> FirmClusters:
+    """:func:`cluster_firms` of a :class:`FirmTable`: labels without point geometry.
+
+    The same labels and summaries as :func:`cluster_firms` of the same firms (tested);
+    ``labels`` is a plain DataFrame (``firm_id``, ``cluster_id``, ``is_core``) whose
+    rows are at ``xy``.
+    """
+    result, summarize = label_firm_table(
+        table,
+        method=method,
+        eps_m=eps_m,
+        min_samples=min_samples,
+        min_cluster_size=min_cluster_size,
+        weight=weight,
+        hull_ratio=hull_ratio,
+        buffer_m=buffer_m,
+        reference_year=reference_year,
+        engine=engine,
+    )
+    return dataclasses.replace(result, clusters=summarize())
+
+
+def label_firm_table(
+    table: FirmTable,
+    *,
+    method: str = "dbscan",
+    eps_m: float = 1000.0,
+    min_samples: float = 10,
+    min_cluster_size: int = 15,
+    weight: str | None = None,
+    hull_ratio: float = HULL_RATIO,
+    buffer_m: float | None = None,
+    reference_year: int | None = None,
+    engine=None,
+) -> tuple[FirmClusters, Callable[[], gpd.GeoDataFrame]]:
+    """:func:`cluster_firm_table` in two steps: the labels now, the summaries later.
+
+    Returns
+    -------
+    (FirmClusters, callable)
+        The result without its ``clusters`` (None; ``params`` complete), and a
+        function of no argument returning them: a caller can compute the summaries
+        (mostly hulls, which release the GIL) while it stores the labels. When the
+        engine summarised the clusters where the firms are, the function returns its
+        table.
+    """
+    if method not in METHODS:
+        raise InvalidInput(f"expected method one of {list(METHODS)}, got {method!r}")
+    xy, attrs = table.xy, table.attrs
     if xy.shape[0] == 0:
         raise InvalidInput("expected at least one firm to cluster, got none after filtering")
-    w = firm_weights(firms, weight)
-    if "firm_id" not in firms.columns:
-        raise InvalidInput(f"expected a firm_id column, got columns {list(firms.columns)}")
-    summary = None
+    w = firm_weights(attrs, weight)
+    if "firm_id" not in attrs.columns:
+        raise InvalidInput(f"expected a firm_id column, got columns {list(attrs.columns)}")
+    labels, core, params, computed = _fit_labels(
+        xy,
+        w,
+        method=method,
+        eps_m=eps_m,
+        min_samples=min_samples,
+        min_cluster_size=min_cluster_size,
+        engine=engine,
+    )
+    params["weight"] = weight
+    options = summary_options(method, eps_m, hull_ratio=hull_ratio, buffer_m=buffer_m)
+    _hull_options(**options)  # checked now, not when summarising
+    n_clusters = int(labels.max()) + 1 if (labels >= 0).any() else 0
+    params["hull_ratio"] = hull_ratio
+    if computed is not None:
+        _check_computed(computed, n_clusters)
+        # the year the engine's summaries were made with (the client may not have read
+        # the founding years: on the Dask engine the workers did)
+        params["reference_year"] = computed.attrs.get("reference_year")
+        summarize = functools.partial(_given, computed)
+    else:
+        # what the summaries record (none without a cluster)
+        if reference_year is not None:
+            year = reference_year
+        else:
+            year = resolve_reference_year(latest_founded(attrs))
+        params["reference_year"] = int(year) if n_clusters else None
+        summarize = functools.partial(
+            _summarize, table, labels, is_core=core, reference_year=reference_year, **options
+        )
+    label_frame = pd.DataFrame(
+        {
+            "firm_id": text_values(attrs["firm_id"]),
+            "cluster_id": labels.astype(np.int64),
+            "is_core": core,
+        }
+    )
+    result = FirmClusters(
+        labels=label_frame,
+        clusters=None,
+        n_clusters=n_clusters,
+        noise=int((labels < 0).sum()),
+        params=params,
+        xy=xy,
+    )
+    return result, summarize
+
+
+def _given(summary: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    return summary
+
+
+def _check_computed(summary: gpd.GeoDataFrame, n_clusters: int) -> None:
+    if len(summary) != n_clusters:
+        from geocluster.engine import EngineError
+
+        raise EngineError("the engine summarised other clusters than it labelled")  # a bug
+
+
+def _fit_labels(
+    xy: np.ndarray,
+    w: np.ndarray | None,
+    *,
+    method: str,
+    eps_m: float,
+    min_samples: float | None,
+    min_cluster_size: int,
+    engine=None,
+) -> tuple[np.ndarray, np.ndarray, dict, gpd.GeoDataFrame | None]:
+    """``(labels, core, params, clusters)`` of one clustering of ``xy``.
+
+    ``clusters`` is the engine's summary table when it made one where the firms are
+    (``DBSCANResult.clusters``), else None.
+    """
     if method == "dbscan":
+        clusters = None
         if engine is not None:  # e.g. the Dask engine: the same labels, computed elsewhere
             import pyarrow as pa
 
@@ -739,48 +1113,20 @@ def cluster_firms(
             )
             labels = np.asarray(found.labels, dtype=np.int64)
             core = np.asarray(found.core, dtype=bool)
-            summary = getattr(found, "clusters", None)
+            clusters = getattr(found, "clusters", None)
         else:
             model = GridDBSCAN(eps_m, min_samples=min_samples).fit(xy, sample_weight=w)
             labels = model.labels_
             core = np.zeros(len(labels), bool)
             core[model.core_sample_indices_] = True
         params = {"method": method, "eps_m": float(eps_m), "min_samples": min_samples}
-    else:
-        ms = None if min_samples is None else int(min_samples)
-        model = HDBSCANClusterer(min_cluster_size=min_cluster_size, min_samples=ms).fit(
-            xy, sample_weight=w
-        )
-        labels = model.labels_
-        # HDBSCAN has no core points; firms at full membership strength play that role.
-        core = (labels >= 0) & (model.probabilities_ >= 1.0)
-        params = {"method": method, "min_cluster_size": min_cluster_size, "min_samples": ms}
-    params["weight"] = weight
-    options = summary_options(method, eps_m, hull_ratio=hull_ratio, buffer_m=buffer_m)
-    if summary is None:
-        summary = summarize_clusters(
-            firms, labels, is_core=core, reference_year=reference_year, **options
-        )
-    elif len(summary) != (int(labels.max()) + 1 if (labels >= 0).any() else 0):
-        from geocluster.engine import EngineError
-
-        raise EngineError("the engine summarised other clusters than it labelled")  # a bug
-    params["hull_ratio"] = hull_ratio
-    params["reference_year"] = summary.attrs.get("reference_year")
-    label_frame = gpd.GeoDataFrame(
-        {
-            "firm_id": text_values(firms["firm_id"]),
-            "cluster_id": labels.astype(np.int64),
-            "is_core": core,
-        },
-        geometry=firms.geometry.to_numpy(),
-        crs=firms.crs,
+        return labels, core, params, clusters
+    ms = None if min_samples is None else int(min_samples)
+    model = HDBSCANClusterer(min_cluster_size=min_cluster_size, min_samples=ms).fit(
+        xy, sample_weight=w
     )
-    n_clusters = int(labels.max()) + 1 if (labels >= 0).any() else 0
-    return FirmClusters(
-        labels=label_frame,
-        clusters=summary,
-        n_clusters=n_clusters,
-        noise=int((labels < 0).sum()),
-        params=params,
-    )
+    labels = model.labels_
+    # HDBSCAN has no core points; firms at full membership strength play that role.
+    core = (labels >= 0) & (model.probabilities_ >= 1.0)
+    params = {"method": method, "min_cluster_size": min_cluster_size, "min_samples": ms}
+    return labels, core, params, None

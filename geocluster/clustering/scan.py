@@ -9,13 +9,28 @@ unique cluster ids and a ``sector`` column.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geocluster.clustering.firms import FirmClusters, cluster_firms, text_values
+from geocluster.clustering.firms import (
+    HULL_RATIO,
+    METHODS,
+    FirmClusters,
+    FirmTable,
+    _check_computed,
+    _fit_labels,
+    _hull_options,
+    _summarize,
+    firm_weights,
+    latest_founded,
+    resolve_reference_year,
+    summary_options,
+    text_values,
+)
 from geocluster.errors import InvalidInput
 
 #: Sector levels of ISIC Rev.4 and the canonical firm column holding each.
@@ -46,7 +61,7 @@ class _Computed:
     """An engine stand-in: ``dbscan`` returns labels computed beforehand.
 
     The workers of a national scan computed them, and with them each cluster's summary
-    (``clusters``), which :func:`cluster_firms` then takes as it is.
+    (``clusters``), which the clustering then takes as it is.
     """
 
     def __init__(self, labels: np.ndarray, core: np.ndarray, clusters=None) -> None:
@@ -100,94 +115,223 @@ def cluster_by_sector(
     DataFrame
         One row per sector: ``sector``, ``n_firms``, ``n_clusters``, ``noise``.
     """
+    _sectors(firms, level)  # errors in the order they always came: sectors first
+    result, per_sector = cluster_table_by_sector(
+        FirmTable.from_frame(firms),
+        level=level,
+        progress=progress,
+        files=files,
+        rows=rows,
+        **cluster_kwargs,
+    )
+    labels = result.labels
+    label_frame = gpd.GeoDataFrame(
+        {c: labels[c].array for c in labels.columns},
+        geometry=firms.geometry.to_numpy(),
+        crs=firms.crs,
+    )
+    return dataclasses.replace(result, labels=label_frame, xy=None), per_sector
+
+
+def cluster_table_by_sector(
+    table: FirmTable,
+    *,
+    level: str = "division",
+    progress: Callable[[float, str], None] | None = None,
+    files: list[str] | None = None,
+    rows=None,
+    **cluster_kwargs,
+) -> tuple[FirmClusters, pd.DataFrame]:
+    """:func:`cluster_by_sector` of a :class:`FirmTable` (labels without geometry).
+
+    Each sector's labels come from its own clustering; the summaries of every sector's
+    clusters are then made in one pass (one set of hulls over all cores), each cluster
+    from its own firms only, so they equal the per-sector summaries (tested).
+    """
+    result, summarize, per_sector = label_table_by_sector(
+        table, level=level, progress=progress, files=files, rows=rows, **cluster_kwargs
+    )
+    return dataclasses.replace(result, clusters=summarize()), per_sector
+
+
+def label_table_by_sector(
+    table: FirmTable,
+    *,
+    level: str = "division",
+    progress: Callable[[float, str], None] | None = None,
+    files: list[str] | None = None,
+    rows=None,
+    **cluster_kwargs,
+) -> tuple[FirmClusters, Callable[[], gpd.GeoDataFrame], pd.DataFrame]:
+    """:func:`cluster_table_by_sector` in two steps: the labels now, the summaries later.
+
+    As :func:`~geocluster.clustering.firms.label_firm_table`: the result without its
+    ``clusters``, a function of no argument returning them, and the sectors table.
+    """
     report = progress or (lambda fraction, message: None)
-    keys = sector_key(firms, level)
-    known = keys.notna() & (keys != "")
-    sectors = sorted(keys[known].unique())
-    if not sectors:
-        raise InvalidInput(f"no firm has a sector code at {level} level")
-    n = len(firms)
-    labels = np.full(n, -1, dtype=np.int64)
-    core = np.zeros(n, dtype=bool)
-    summaries, per_sector = [], []
-    offset = 0
-    params = None
+    attrs = table.attrs
+    keys, sectors = _sectors(attrs, level)
+    kw = dict(cluster_kwargs)
+    method = kw.pop("method", "dbscan")
+    if method not in METHODS:
+        raise InvalidInput(f"expected method one of {list(METHODS)}, got {method!r}")
+    eps_m = kw.pop("eps_m", 1000.0)
+    min_samples = kw.pop("min_samples", 10)
+    min_cluster_size = kw.pop("min_cluster_size", 15)
+    weight = kw.pop("weight", None)
+    hull_ratio = kw.pop("hull_ratio", HULL_RATIO)
+    buffer_m = kw.pop("buffer_m", None)
+    reference_year = kw.pop("reference_year", None)
+    engine = kw.pop("engine", None)
+    if kw:
+        raise TypeError(f"unexpected keyword arguments {sorted(kw)}")
+    n = len(table)
     # One stable sort by sector (a no-op for a register read from the store, whose rows
     # are stored division by division), then every sector is a contiguous slice: no
     # per-sector gather of every column.
     key_values = keys.fillna("").to_numpy(dtype=object)
     order = np.argsort(key_values, kind="stable")
     if not np.array_equal(order, np.arange(n)):
-        firms = firms.iloc[order]
+        sorted_table = table.take(order)
         key_values = key_values[order]
     else:
         order = None
+        sorted_table = table
     starts = np.searchsorted(key_values, sectors, side="left")
     stops = np.searchsorted(key_values, sectors, side="right")
     computed = None
-    engine = cluster_kwargs.get("engine")
-    if engine is not None and files and cluster_kwargs.get("method", "dbscan") == "dbscan":
+    if engine is not None and files and method == "dbscan":
         computed = _labels_on_workers(
-            engine, files, rows, level, sectors, firms, starts, stops, cluster_kwargs, report
-        )
+            engine, files, rows, level, sectors, sorted_table, starts, stops,
+            dict(eps_m=eps_m, min_samples=min_samples, weight=weight, hull_ratio=hull_ratio,
+                 buffer_m=buffer_m, reference_year=reference_year),
+            report,
+        )  # fmt: skip
+    xy, sorted_attrs = sorted_table.xy, sorted_table.attrs
+    labels = np.full(n, -1, dtype=np.int64)
+    core = np.zeros(n, dtype=bool)
+    per_sector = []
+    counts = []  # clusters of each sector
+    # each sector's reference year per firm, for the pooled summary (none when the
+    # workers summarised each sector)
+    years = None if reference_year is not None or computed is not None else np.zeros(n)
+    sector_years = []
+    given = []  # the workers' summary of each sector
+    offset = 0
+    params = None
     for i, (sector, start, stop) in enumerate(zip(sectors, starts, stops, strict=True)):
         report(i / len(sectors), f"sector {sector} ({i + 1}/{len(sectors)})")
-        subset = firms.iloc[start:stop]
-        kwargs = cluster_kwargs
+        part = sorted_attrs.iloc[start:stop]
+        w = firm_weights(part, weight)
+        if "firm_id" not in part.columns:
+            raise InvalidInput(f"expected a firm_id column, got columns {list(part.columns)}")
+        sector_engine = engine
         if computed is not None:
-            kwargs = {**cluster_kwargs, "engine": _Computed(*computed[sector])}
-        result = cluster_firms(subset, **kwargs)
-        params = result.params
-        sub_labels = result.labels["cluster_id"].to_numpy()
+            sector_engine = _Computed(*computed[sector])
+        sub_labels, sub_core, params, sub_clusters = _fit_labels(
+            xy[start:stop],
+            w,
+            method=method,
+            eps_m=eps_m,
+            min_samples=min_samples,
+            min_cluster_size=min_cluster_size,
+            engine=sector_engine,
+        )
+        k = int(sub_labels.max()) + 1 if (sub_labels >= 0).any() else 0
         labels[start:stop] = np.where(sub_labels >= 0, sub_labels + offset, -1)
-        core[start:stop] = result.labels["is_core"].to_numpy()
-        if result.n_clusters:
-            summary = result.clusters.copy()
-            summary["cluster_id"] = summary["cluster_id"].astype(np.int64) + offset
-            summary.insert(1, "sector", sector)
-            summaries.append(summary)
+        core[start:stop] = sub_core
+        if sub_clusters is not None:  # made on the workers from the sector's firms
+            _check_computed(sub_clusters, k)
+            given.append(sub_clusters)
+            sector_years.append(sub_clusters.attrs.get("reference_year") if k else None)
+        elif years is not None:
+            # each sector's own "now", as when it is summarised alone
+            years[start:stop] = resolve_reference_year(latest_founded(part))
+            sector_years.append(int(years[start]) if k else None)
+        else:
+            sector_years.append(int(reference_year) if k else None)
+        counts.append(k)
         per_sector.append(
             {
                 "sector": sector,
                 "n_firms": int(stop - start),
-                "n_clusters": result.n_clusters,
-                "noise": result.noise,
+                "n_clusters": k,
+                "noise": int((sub_labels < 0).sum()),
             }
         )
-        offset += result.n_clusters
+        offset += k
+    params = {**params, "weight": weight, "hull_ratio": hull_ratio}
+    params["reference_year"] = sector_years[-1]
+    options = summary_options(method, eps_m, hull_ratio=hull_ratio, buffer_m=buffer_m)
+    _hull_options(**options)  # as each sector's summary checked them
+    crs = table.crs
+    pooled = len(given) != len(sectors)
+
+    def summarize() -> gpd.GeoDataFrame:
+        if not offset:
+            return gpd.GeoDataFrame({"cluster_id": [], "sector": []}, geometry=[], crs=crs)
+        if pooled:
+            summary = _summarize(
+                sorted_table,
+                sorted_labels,
+                is_core=sorted_core,
+                reference_year=reference_year,
+                reference_years=years,
+                **options,
+            )
+        else:  # the workers' tables, renumbered after the sectors before
+            summary = gpd.GeoDataFrame(
+                pd.concat([g for g in given if len(g)], ignore_index=True), crs=crs
+            )
+            summary["cluster_id"] += np.repeat(np.cumsum([0, *counts[:-1]]), counts)
+        summary.insert(1, "sector", np.repeat(np.asarray(sectors, dtype=object), counts))
+        summary.attrs = {}
+        used = {y for y in sector_years if y is not None}
+        if len(used) == 1:  # what concatenating per-sector summaries keeps
+            summary.attrs["reference_year"] = used.pop()
+        return summary
+
+    sorted_labels, sorted_core = labels, core
     if order is not None:  # back to the caller's row order
         inverse = np.empty(n, dtype=np.int64)
         inverse[order] = np.arange(n)
         labels, core = labels[inverse], core[inverse]
-        firms = firms.iloc[inverse]
     report(1.0, f"{len(sectors)} sectors scanned")
-    crs = firms.crs
-    if summaries:
-        clusters = gpd.GeoDataFrame(pd.concat(summaries, ignore_index=True), crs=crs)
-    else:
-        clusters = gpd.GeoDataFrame({"cluster_id": [], "sector": []}, geometry=[], crs=crs)
-    label_frame = gpd.GeoDataFrame(
+    label_frame = pd.DataFrame(
         {
-            "firm_id": text_values(firms["firm_id"]),
+            "firm_id": text_values(attrs["firm_id"]),
             "sector": keys.array,
             "cluster_id": labels,
             "is_core": core,
-        },
-        geometry=firms.geometry.to_numpy(),
-        crs=crs,
+        }
     )
     result = FirmClusters(
         labels=label_frame,
-        clusters=clusters,
+        clusters=None,
         n_clusters=offset,
         noise=int((labels < 0).sum()),
-        params={**(params or {}), "by": level},
+        params={**params, "by": level},
+        xy=table.xy,
     )
-    return result, pd.DataFrame(per_sector)
+    return result, summarize, pd.DataFrame(per_sector)
 
 
-def _labels_on_workers(engine, files, rows, level, sectors, firms, starts, stops, kw, report):
-    """``{sector: (labels, core, clusters)}`` from ``engine.map_sectors``, checked."""
+def _sectors(firms: pd.DataFrame, level: str) -> tuple[pd.Series, list[str]]:
+    """The sector of each firm at ``level`` and the sectors present, in code order."""
+    keys = sector_key(firms, level)
+    known = keys.notna() & (keys != "")
+    sectors = sorted(keys[known].unique())
+    if not sectors:
+        raise InvalidInput(f"no firm has a sector code at {level} level")
+    return keys, sectors
+
+
+def _labels_on_workers(engine, files, rows, level, sectors, table, starts, stops, kw, report):
+    """``{sector: (labels, core, clusters)}`` from ``engine.map_sectors``, checked.
+
+    ``table`` is the :class:`FirmTable` of the firms sorted by sector (``starts``,
+    ``stops`` its sectors' rows); the workers' rows must be its rows.
+    """
     import dataclasses
     import functools
 
@@ -204,7 +348,7 @@ def _labels_on_workers(engine, files, rows, level, sectors, firms, starts, stops
         "dbscan", eps_m, hull_ratio=kw.get("hull_ratio", HULL_RATIO), buffer_m=kw.get("buffer_m")
     )
     summary = SummarySpec.of(
-        firms.crs,
+        table.crs,
         pq.read_schema(files[0]).names,
         reference_year=kw.get("reference_year"),
         **options,
@@ -219,7 +363,7 @@ def _labels_on_workers(engine, files, rows, level, sectors, firms, starts, stops
         summary=summary,
     )
     got = engine.map_sectors(task, sectors)
-    ids = firms["firm_id"].astype("str").to_numpy(dtype=object)
+    ids = table.attrs["firm_id"].astype("str").to_numpy(dtype=object)
     out = {}
     for sector, start, stop in zip(sectors, starts, stops, strict=True):
         sector_ids, labels, core, clusters = got[sector]

@@ -73,21 +73,21 @@ def firm_frame(
 
 
 def summarize_table(t: pa.Table, labels, core, spec: SummarySpec, *, x: str = "x", y: str = "y"):
-    """:func:`~geocluster.clustering.firms.summarize_clusters` of the rows of ``t``."""
-    import geopandas as gpd
+    """:func:`~geocluster.clustering.firms.summarize_clusters` of the rows of ``t``.
 
-    from geocluster.clustering.firms import empty_summary, summarize_clusters
+    Made from the rows' attributes and coordinates (a
+    :class:`~geocluster.clustering.firms.FirmTable`, no point object per firm) by the
+    same code as the local summaries.
+    """
+    from geocluster.clustering.firms import FirmTable, _summarize, empty_summary
 
     frame, X = firm_frame(t, spec, x=x, y=y)
     if not len(frame.columns):
         frame = pd.DataFrame(index=pd.RangeIndex(len(X)))
     if len(X) == 0:
         return empty_summary(spec.crs)
-    firms = gpd.GeoDataFrame(
-        frame, geometry=gpd.points_from_xy(X[:, 0], X[:, 1], crs=spec.crs), crs=spec.crs
-    )
-    return summarize_clusters(
-        firms,
+    return _summarize(
+        FirmTable(frame, X, spec.crs),
         labels,
         is_core=core,
         hull_ratio=spec.hull_ratio,

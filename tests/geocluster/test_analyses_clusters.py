@@ -242,3 +242,86 @@ def test_demo_firms_end_to_end(workspace):
     lon, lat = top["properties"]["centroid_lon"], top["properties"]["centroid_lat"]
     assert abs(lon - -101.68) < 0.3 and abs(lat - 21.12) < 0.3  # León, Guanajuato
     assert top["properties"]["dominant_sector"] == "15"
+
+
+@pytest.mark.parametrize("sectors", [None, ["15"], ["56", "0111"]])
+def test_read_firm_table_equals_read_firms(ws, sectors):
+    from geocluster.analyses._inputs import read_firm_table, read_firms
+
+    cols = ["firm_id", "sector_code", "employees", "founded", "women_led", "informal"]
+    ref = read_firms(ws, "leon_firms", columns=cols, sectors=sectors, pushdown=True).selected
+    info, got = read_firm_table(ws, "leon_firms", columns=cols, sectors=sectors)
+    assert info.id == "leon_firms" and len(got) == len(ref) > 0
+    # the same rows, values and dtypes; the coordinates are those of read_firms' points
+    pd.testing.assert_frame_equal(
+        got.attrs, pd.DataFrame(ref.drop(columns="geometry")), check_exact=True
+    )
+    np.testing.assert_array_equal(got.xy, shapely.get_coordinates(ref.geometry.values))
+    assert got.crs == ref.crs
+
+
+def test_save_run_points_store_what_the_point_frame_stores(ws):
+    from geocluster.analyses._inputs import read_firms
+
+    firms = read_firms(ws, "leon_firms", columns=["firm_id"]).selected
+    frame = pd.DataFrame({"firm_id": firms["firm_id"].array, "cluster_id": np.arange(len(firms))})
+    params = {"working_crs": UTM14}
+    as_points = ws.save_run(
+        "clusters", params=params, inputs=[], layers={"labels": frame}, summary={},
+        points={"labels": shapely.get_coordinates(firms.geometry.values)},
+    )  # fmt: skip
+    as_frame = ws.save_run(
+        "clusters", params=params, inputs=[],
+        layers={"labels": gpd.GeoDataFrame(frame, geometry=firms.geometry.values, crs=UTM14)},
+        summary={},
+    )  # fmt: skip
+    a = ws.store.read_table(as_points.layers["labels"])
+    b = ws.store.read_table(as_frame.layers["labels"])
+    assert a.replace_schema_metadata(None).equals(b.replace_schema_metadata(None))
+    assert a.schema.metadata == b.schema.metadata
+    with pytest.raises(InvalidInput, match="one \\(x, y\\) per row"):
+        ws.save_run(
+            "clusters", params=params, inputs=[], layers={"labels": frame}, summary={},
+            points={"labels": np.zeros((3, 2))},
+        )  # fmt: skip
+
+
+def test_clusters_analysis_does_not_import_the_kde_stack():
+    import os
+    import subprocess
+    import sys
+
+    # SciPy's signal package (the KDE's FFT) costs ~0.5 s of every clusters command.
+    code = (
+        "import sys, geocluster.analyses.clusters, geocluster.clustering as c; "
+        "c.cluster_firms; print('scipy.signal' in sys.modules, callable(c.dbscan))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    assert out.stdout.split() == ["False", "True"]
+
+
+def test_storage_lonlat_in_two_halves_equals_one_transform():
+    from geocluster.workspace import storage_lonlat
+
+    rng = np.random.default_rng(4)
+    xy = np.column_stack(
+        [rng.uniform(150_000, 300_000, 300_001), rng.uniform(2.2e6, 2.4e6, 300_001)]
+    )
+    # Reference: pyproj's transform of every point in one call.
+    lon, lat = Transformer.from_crs(UTM14, 4326, always_xy=True).transform(xy[:, 0], xy[:, 1])
+    got = storage_lonlat(xy, UTM14)
+    np.testing.assert_array_equal(got[0], lon)
+    np.testing.assert_array_equal(got[1], lat)
+
+
+def test_save_run_rejects_lonlat_of_other_points(ws):
+    frame = pd.DataFrame({"firm_id": ["a", "b"]})
+    with pytest.raises(InvalidInput, match="lon/lat per point"):
+        ws.save_run(
+            "clusters", params={"working_crs": UTM14}, inputs=[], layers={"labels": frame},
+            summary={}, points={"labels": np.zeros((2, 2))},
+            points_lonlat={"labels": (np.zeros(3), np.zeros(3))},
+        )  # fmt: skip

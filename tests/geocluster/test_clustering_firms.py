@@ -215,6 +215,130 @@ def test_summary_feeds_the_disclosure_dominance_rule(firms):
     assert out["disclosure"].tolist() == ["ok", "dominance"]
 
 
+# -- fast paths: the same results without a point object per firm ----------------------------
+def _seeded_register(seed: int = 3, n: int = 6000) -> gpd.GeoDataFrame:
+    """Gaussian towns with mixed divisions (ties in small clusters), noise, gaps."""
+    rng = np.random.default_rng(seed)
+    towns = rng.uniform(-30_000, 30_000, size=(25, 2))
+    xy = np.vstack(
+        [towns[rng.integers(0, 25, n // 2)] + rng.normal(0, 500, (n // 2, 2)),
+         rng.uniform(-35_000, 35_000, (n - n // 2, 2))]
+    )  # fmt: skip
+    codes = np.array(["01", "10", "15", "26", "47", "56", "62"])
+    div = rng.choice(codes, n).astype(object)
+    div[rng.random(n) < 0.1] = None
+    employees = np.where(rng.random(n) < 0.4, 3.0, np.round(rng.lognormal(1.5, 1.0, n)))
+    employees[rng.random(n) < 0.05] = np.nan
+    founded = rng.integers(1990, 2024, n).astype(float)
+    founded[rng.random(n) < 0.1] = np.nan
+    return gpd.GeoDataFrame(
+        {
+            "firm_id": [f"f{i}" for i in range(n)],
+            "sector_code": pd.Series([d or "" for d in div], dtype="str").replace("", None),
+            "isic_division": pd.Series(div, dtype="str"),
+            "employees": employees,
+            "founded": pd.array(founded, "Float64").astype("Int64"),
+            "women_led": pd.array(np.where(rng.random(n) < 0.1, None, rng.random(n) < 0.3), "boolean"),
+        },
+        geometry=shapely.points(xy + [X0, Y0]),
+        crs="EPSG:32614",
+    )  # fmt: skip
+
+
+def test_multipoints_from_wkb_equal_shapely_multipoints():
+    from geocluster.clustering.firms import _multipoint_wkb
+
+    def _multipoints(xy, sizes, order=None):
+        return shapely.from_wkb(_multipoint_wkb(xy, sizes, order))
+
+    rng = np.random.default_rng(0)
+    labels = np.sort(rng.integers(0, 50, 2000))
+    labels[:1] = 0
+    xy = rng.normal(0, 1e5, (2000, 2))
+    sizes = np.bincount(labels)
+    # Reference: shapely's own constructor, one multipoint per label.
+    ref = shapely.multipoints(xy, indices=labels)
+    got = _multipoints(xy, sizes)
+    assert (shapely.to_wkb(got) == shapely.to_wkb(ref)).all()
+    perm = rng.permutation(2000)
+    shuffled = np.empty_like(xy)
+    shuffled[perm] = xy  # xy == shuffled[perm]: the same multipoints through ``order``
+    assert (shapely.to_wkb(_multipoints(shuffled, sizes, perm)) == shapely.to_wkb(ref)).all()
+    one = _multipoints(np.array([[1.5, -2.0]]), np.array([1]))
+    assert shapely.equals_exact(one[0], shapely.MultiPoint([(1.5, -2.0)]), 0)
+
+
+def _pandas_top2(c, e, k):
+    # The former pandas computation: sort, two largest per group, sum.
+    top = pd.DataFrame({"c": c, "e": e})
+    out = np.full(k, np.nan)
+    best = top.sort_values(["c", "e"], ascending=[True, False]).groupby("c").head(2)
+    sums = best.groupby("c")["e"].sum()
+    out[sums.index.to_numpy()] = sums.to_numpy()
+    return out
+
+
+def _pandas_mix(labels, div, k):
+    # The former pandas group-by of (cluster, division) counts.
+    dominant = np.full(k, None, dtype=object)
+    share = np.full(k, np.nan)
+    mix = np.full(k, "{}", dtype=object)
+    sec = pd.DataFrame({"cluster_id": labels, "division": div.to_numpy(object)})
+    sec = sec[(sec["cluster_id"] >= 0) & sec["division"].notna()]
+    counts = sec.groupby(["cluster_id", "division"]).size().rename("n").reset_index()
+    counts["total"] = counts.groupby("cluster_id")["n"].transform("sum")
+    counts["share"] = counts["n"] / counts["total"]
+    counts = counts.sort_values(["cluster_id", "n", "division"], ascending=[True, False, True])
+    counts = counts[counts.groupby("cluster_id").cumcount() < 5]
+    first = ~counts["cluster_id"].duplicated()
+    dominant[counts.loc[first, "cluster_id"].to_numpy()] = counts.loc[first, "division"]
+    share[counts.loc[first, "cluster_id"].to_numpy()] = counts.loc[first, "share"]
+    parts = {}
+    for cid, d, sh in zip(counts["cluster_id"], counts["division"], counts["share"]):
+        parts.setdefault(cid, {})[str(d)] = round(float(sh), 4)
+    for cid, top in parts.items():
+        mix[cid] = json.dumps(top)
+    return dominant, share, mix
+
+
+def test_numpy_summaries_equal_the_pandas_group_bys():
+    from geocluster.clustering.firms import _sector_mix, _top2_sums
+
+    rng = np.random.default_rng(1)
+    k = 300
+    labels = rng.integers(-1, k, 20_000)
+    labels[:k] = np.arange(k)  # every id used
+    e = rng.integers(0, 6, 20_000).astype(float)  # many ties
+    m = labels >= 0
+    np.testing.assert_array_equal(_top2_sums(labels[m], e[m], k), _pandas_top2(labels[m], e[m], k))
+    div = pd.Series(
+        rng.choice(["01", "10", "15", "26", "47", "56", "62", None], 20_000), dtype="str"
+    )
+    for got, ref in zip(_sector_mix(labels, div, k), _pandas_mix(labels, div, k), strict=True):
+        np.testing.assert_array_equal(got, ref)
+    # one cluster without any known division keeps no dominant sector and an empty mix
+    none = pd.Series([None] * 4, dtype="str")
+    dom, share, mix = _sector_mix(np.array([0, 0, 1, -1]), none, 2)
+    assert list(dom) == [None, None] and np.isnan(share).all() and list(mix) == ["{}", "{}"]
+
+
+@pytest.mark.parametrize("weight", [None, "employees"])
+def test_cluster_firm_table_equals_cluster_firms(weight):
+    from geocluster.clustering.firms import FirmTable, cluster_firm_table
+
+    firms = _seeded_register()
+    ms = 40 if weight else 6
+    ref = cluster_firms(firms, eps_m=600, min_samples=ms, weight=weight)
+    got = cluster_firm_table(FirmTable.from_frame(firms), eps_m=600, min_samples=ms, weight=weight)
+    assert ref.n_clusters > 20 and (got.n_clusters, got.noise) == (ref.n_clusters, ref.noise)
+    assert got.params == ref.params
+    pd.testing.assert_frame_equal(got.clusters.to_wkb(), ref.clusters.to_wkb(), check_exact=True)
+    pd.testing.assert_frame_equal(
+        got.labels, pd.DataFrame(ref.labels.drop(columns="geometry")), check_exact=True
+    )
+    np.testing.assert_array_equal(got.xy, shapely.get_coordinates(firms.geometry.values))
+
+
 @pytest.mark.parametrize("cuts", [[3], [1, 5, 7], [0, 2, 4, 6, 8]])
 def test_cluster_parts_of_any_split_add_up_to_the_whole_summary(firms, cuts):
     """Partial sums of disjoint firm sets (what the Dask engine's tiles compute where the

@@ -101,3 +101,36 @@ def test_clusters_by_division_through_cli_and_http(tmp_path):
                                                "eps_m": 600, "min_samples": 8})  # fmt: skip
         assert r.status_code == 200, r.text
         assert r.json()["n_clusters"] == 4
+
+
+@pytest.mark.parametrize("reference_year", [None, 2021])
+def test_pooled_summaries_equal_each_sector_clustered_alone(reference_year):
+    import pandas as pd
+
+    from geocluster.clustering import cluster_firms
+
+    firms = _register(seed=2).sample(frac=1.0, random_state=0)  # not stored sector by sector
+    rng = np.random.default_rng(2)
+    founded = rng.integers(1990, 2024, len(firms)).astype(float)
+    founded[(firms.isic_division == "26").to_numpy()] -= 10  # its own latest year
+    firms["founded"] = pd.array(founded, "Float64").astype("Int64")
+    result, _ = cluster_by_sector(
+        firms, level="division", eps_m=600, min_samples=8, reference_year=reference_year
+    )
+    # Reference: the former definition, cluster_firms on each division alone, with
+    # cluster ids offset sector by sector and the summaries concatenated.
+    parts, offset = [], 0
+    for div in ("10", "15", "26"):
+        sub = cluster_firms(
+            firms[firms.isic_division == div], eps_m=600, min_samples=8,
+            reference_year=reference_year,
+        )  # fmt: skip
+        summary = sub.clusters.copy()
+        summary["cluster_id"] = summary["cluster_id"] + offset
+        summary.insert(1, "sector", div)
+        parts.append(summary)
+        offset += sub.n_clusters
+    ref = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=firms.crs)
+    pd.testing.assert_frame_equal(result.clusters.to_wkb(), ref.to_wkb(), check_exact=True)
+    assert result.clusters.attrs == ref.attrs
+    assert result.params["reference_year"] == sub.params["reference_year"]

@@ -507,14 +507,14 @@ def test_clusters_on_dask_read_no_summary_column_here(spaces, monkeypatch, value
     import geocluster.analyses.clusters as clusters_module
 
     _, remote = spaces
-    read = clusters_module.read_firms
+    read = clusters_module.read_firm_table
     asked = []
 
     def spy(ws, firms, *, columns=None, **kw):
         asked.append(tuple(columns))
         return read(ws, firms, columns=columns, **kw)
 
-    monkeypatch.setattr(clusters_module, "read_firms", spy)
+    monkeypatch.setattr(clusters_module, "read_firm_table", spy)
     b = get("clusters")(remote, firms="firms", eps_m=300.0, min_samples=8, **values)
     assert b.body["n_clusters"] > 0
     cols = set(asked[0])

@@ -125,9 +125,7 @@ class JobManager:
         t0 = time.monotonic()
         while time.monotonic() - t0 < self.MAX_YIELD_S:
             with self._lock:
-                busy = self._analyses > 0 or (
-                    time.monotonic() - self._last_analysis < self.QUIET_S
-                )
+                busy = self._analyses > 0 or (time.monotonic() - self._last_analysis < self.QUIET_S)
             if not busy:
                 break
             time.sleep(0.05)

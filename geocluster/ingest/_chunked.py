@@ -4,22 +4,24 @@ A CSV or GeoParquet file of firms over :func:`chunk_threshold_bytes` (or with th
 ``chunk_rows``) is read in chunks of rows. Each chunk goes through exactly the checks of
 an in-memory ingest (:mod:`geocluster.ingest._prepare`: column roles, coordinates and
 CRS, sector codes, plausibility bounds, duplicates within the chunk), with its rows
-numbered as in the file, and is spilled to a temp Parquet file sorted by ISIC division.
-What needs the whole file is then settled from small per-row arrays kept in memory:
+numbered as in the file, and is spilled to a temp Arrow IPC file sorted by ISIC
+division and Hilbert key, in pieces of :data:`PIECE_ROWS` rows. What needs the whole
+file is then settled with one 8-byte hash per row in memory and reads of the spills:
 
 - duplicate firm ids *across* chunks (64-bit FNV-1a hashes of every id; equal hashes are
   compared as strings, so a collision never rejects a firm; the first occurrence wins,
   as in memory);
-- the working CRS, from every accepted row's lon/lat (the same seeded sample as in
-  memory, so the same choice);
+- the working CRS, from the very rows an in-memory ingest samples (the same seeded
+  draw of positions, gathered from the spills), so the same choice;
 - the layer's extent.
 
-A second pass writes the layer division by division, each division's rows sorted along
-the Hilbert curve: the row order, row groups and part files an in-memory ingest of the
-same file would write (tested equal), with memory bounded by one chunk and the largest
-division rather than by the file. Rejections and warnings are merged (counts summed).
-Spill files are named ``.tmp-<pid>-<layer>...`` in the store's folder: removed when the
-ingest ends or fails, and at the next start after a kill.
+A second pass writes the layer division by division, each division in Hilbert-key ranges
+of about :data:`BATCH_ROWS` rows (a stable sort by key of pieces read in file order is
+the in-memory order): the row order, row groups and part files an in-memory ingest of
+the same file would write (tested equal). Memory is bounded by one chunk, one batch and
+8 bytes per row, whatever the file or its largest division. Rejections and warnings are
+merged (counts summed). Spill files are named ``.tmp-<pid>-<layer>...`` in the store's
+folder: removed when the ingest ends or fails, and at the next start after a kill.
 """
 
 from __future__ import annotations
@@ -63,7 +65,11 @@ CHUNK_ROWS = 1_000_000
 DEFAULT_THRESHOLD_MB = 256
 _FORMATS = ("csv", "geoparquet")
 _DIVISION = "isic_division"
-_HELPERS = ("_lon", "_lat", "_row")
+_HELPERS = ("_lon", "_lat", "_row", "_pos", "_key")
+#: Rows per record batch of a spill file.
+PIECE_ROWS = 65_536
+#: Rows the second pass holds at once: a larger division is written in key ranges.
+BATCH_ROWS = 1_000_000
 
 
 def chunk_threshold_bytes() -> int:
@@ -139,39 +145,92 @@ def merge_warnings(per_chunk: list[list[str]]) -> list[str]:
 
 
 class _Spill:
-    """One chunk's accepted rows on disk (Arrow IPC), sorted by division, a batch each."""
+    """One chunk's accepted rows on disk (Arrow IPC), sorted by division then Hilbert key.
+
+    Each division's run is cut into pieces of at most :data:`PIECE_ROWS` rows, one
+    record batch each, with the first and last key recorded: the second pass reads a
+    key range of a division from the pieces that can hold it.
+    """
 
     def __init__(self, path: Path, table: pa.Table) -> None:
         self.path = path
-        order = pc.sort_indices(table, sort_keys=[(_DIVISION, "ascending", "at_start")])
+        order = pc.sort_indices(
+            table, sort_keys=[(_DIVISION, "ascending", "at_start"), ("_key", "ascending")]
+        )  # stable: equal keys keep the file's order
         batch = table.take(order).combine_chunks().to_batches()
         batch = batch[0] if batch else pa.RecordBatch.from_pylist([], schema=table.schema)
         values = batch.column(_DIVISION).to_pylist()
+        keys = batch.column("_key").to_numpy()
         starts = [0] + [i for i in range(1, len(values)) if values[i] != values[i - 1]]
-        self.groups: dict[str | None, int] = {}
+        #: division -> [(batch index, first key, last key, rows)], in key order
+        self.groups: dict[str | None, list[tuple[int, int, int, int]]] = {}
+        g = 0
         with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, batch.schema) as writer:
-            for g, (a, b) in enumerate(zip(starts, [*starts[1:], len(values)], strict=True)):
-                writer.write_batch(batch.slice(a, b - a))
-                self.groups[values[a]] = g
+            for a, b in zip(starts, [*starts[1:], len(values)], strict=True):
+                pieces = self.groups.setdefault(values[a], [])
+                for lo in range(a, b, PIECE_ROWS):
+                    hi = min(lo + PIECE_ROWS, b)
+                    writer.write_batch(batch.slice(lo, hi - lo))
+                    pieces.append((g, int(keys[lo]), int(keys[hi - 1]), hi - lo))
+                    g += 1
         self.schema = batch.schema
         self._file: pa.ipc.RecordBatchFileReader | None = None
         self._source: pa.OSFile | None = None
 
-    def read(self, division: str | None, columns: list[str] | None = None) -> pa.Table | None:
-        g = self.groups.get(division)
-        if g is None:
-            return None
+    def piece(self, g: int) -> pa.Table:
         if self._file is None:  # read, not mapped: a mapped spill would stay in RSS
             self._source = pa.OSFile(str(self.path), "rb")
             self._file = pa.ipc.open_file(self._source)
-        t = pa.Table.from_batches([self._file.get_batch(g)])
-        return t.select(columns) if columns is not None else t
+        return pa.Table.from_batches([self._file.get_batch(g)])
+
+    def read(self, division: str | None, lo_key: int = 0, hi_key: int = 1 << 40) -> list[pa.Table]:
+        """The division's rows with ``lo_key <= key < hi_key``, in key (then file) order."""
+        out = []
+        for g, first, last, _ in self.groups.get(division, ()):
+            if last < lo_key or first >= hi_key:
+                continue
+            t = self.piece(g)
+            if first < lo_key or last >= hi_key:
+                keys = t["_key"].to_numpy()
+                a, b = np.searchsorted(keys, [lo_key, hi_key], side="left")
+                t = t.slice(int(a), int(b - a))
+            if t.num_rows:
+                out.append(t)
+        return out
+
+    def all_pieces(self):
+        for pieces in self.groups.values():
+            for g, *_ in pieces:
+                yield self.piece(g)
 
     def close(self) -> None:
         if self._source is not None:
             self._source.close()
         self._file = self._source = None
         self.path.unlink(missing_ok=True)
+
+
+def _key_ranges(
+    spills: list[_Spill], division: str | None, batch_rows: int
+) -> list[tuple[int, int]]:
+    """Hilbert-key ranges ``[lo, hi)`` of a division holding about ``batch_rows`` rows each.
+
+    Cut at piece boundaries (pieces sorted by first key, rows accumulated): equal keys
+    always fall in one range, so writing the ranges one after the other gives the order
+    of one sort of the whole division.
+    """
+    pieces = sorted((first, n) for s in spills for _, first, _, n in s.groups.get(division, ()))
+    total = sum(n for _, n in pieces)
+    if total <= batch_rows:
+        return [(0, 1 << 40)]
+    cuts, acc = [], 0
+    for first, n in pieces:
+        if acc >= batch_rows and (not cuts or first > cuts[-1]):
+            cuts.append(first)
+            acc = 0
+        acc += n
+    bounds = [0, *cuts, 1 << 40]
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
 
 
 def _unify(schemas: list[pa.Schema]) -> pa.Schema:
@@ -193,14 +252,11 @@ def _unify(schemas: list[pa.Schema]) -> pa.Schema:
 
 
 def _duplicates(
-    spills: list[_Spill],
-    hashes: np.ndarray,
-    rows: np.ndarray,
-    id_column: str | None,
-) -> list[Rejection]:
-    """Rejections of repeated firm ids over the whole file, as an in-memory ingest makes
-    them: the first occurrence (by source row) stays. Equal hashes are only candidates;
-    they are compared as text."""
+    spills: list[_Spill], hashes: np.ndarray, id_column: str | None
+) -> list[tuple[int, int, Rejection]]:
+    """Repeated firm ids over the whole file, as an in-memory ingest rejects them: the
+    first occurrence (by source row) stays. Equal hashes are only candidates; they are
+    compared as text. Returns ``(position, source row, rejection)`` of each."""
     if len(hashes) < 2:
         return []
     order = np.argsort(hashes, kind="stable")
@@ -208,29 +264,62 @@ def _duplicates(
     same = np.flatnonzero(sorted_h[1:] == sorted_h[:-1])
     if not len(same):
         return []
-    candidates = pa.array(np.unique(rows[np.concatenate([order[same], order[same + 1]])]))
+    candidates = pa.array(np.unique(np.concatenate([order[same], order[same + 1]])))
     found: list[pa.Table] = []
     for spill in spills:
-        for division in spill.groups:
-            t = spill.read(division, columns=["firm_id", "_row"])
-            t = t.filter(pc.is_in(t["_row"], value_set=candidates))
+        for t in spill.all_pieces():
+            t = t.select(["_pos", "_row", "firm_id"])
+            t = t.filter(pc.is_in(t["_pos"], value_set=candidates))
             if t.num_rows:
                 found.append(t)
-    pairs = sorted(zip(*(pa.concat_tables(found).to_pydict()[k] for k in ("_row", "firm_id"))))
+    got = pa.concat_tables(found).to_pydict()
     first: dict[str, int] = {}
     out = []
-    for row, firm_id in pairs:  # by source row: the first occurrence stays
-        if firm_id in first:
-            out.append(
-                Rejection(
-                    int(row),
-                    id_column,
-                    f"duplicate firm_id {firm_id!r} (first at row {first[firm_id]})",
-                )
-            )
+    for row, pos, firm_id in sorted(zip(got["_row"], got["_pos"], got["firm_id"])):
+        if firm_id in first:  # by source row: the first occurrence stays
+            reason = f"duplicate firm_id {firm_id!r} (first at row {first[firm_id]})"
+            out.append((int(pos), int(row), Rejection(int(row), id_column, reason)))
         else:
             first[firm_id] = int(row)
     return out
+
+
+def _gather(spills: list[_Spill], positions: np.ndarray, columns: list[str]) -> dict:
+    """``{column: values}`` of the accepted rows at ``positions`` (in that order)."""
+    want = pa.array(np.unique(positions))
+    found = []
+    for spill in spills:
+        for t in spill.all_pieces():
+            t = t.filter(pc.is_in(t["_pos"], value_set=want))
+            if t.num_rows:
+                found.append(t.select(["_pos", *columns]))
+    t = pa.concat_tables(found)
+    pos = t["_pos"].to_numpy()
+    at = np.searchsorted(pos[np.argsort(pos)], positions)
+    idx = np.argsort(pos)[at]
+    return {c: t[c].to_numpy()[idx] for c in columns}
+
+
+def _kept_positions(j: np.ndarray, dropped: np.ndarray) -> np.ndarray:
+    """Positions among all accepted rows of the ``j``-th rows left after ``dropped``."""
+    if not len(dropped):
+        return j
+    shifted = dropped - np.arange(len(dropped))
+    return j + np.searchsorted(shifted, j, side="right")
+
+
+def _working_crs_of(opts: IngestOptions, spills: list[_Spill], n: int, dropped: np.ndarray) -> str:
+    """The working CRS an in-memory ingest picks: from the same seeded sample of rows."""
+    from geocluster.crs import WORKING_CRS_SAMPLE
+
+    if opts.working_crs is not None:
+        return _working_crs(opts, np.zeros(1), np.zeros(1))
+    if n > WORKING_CRS_SAMPLE:  # the sample geocluster.crs.working_crs_for draws
+        j = np.random.default_rng(0).choice(n, WORKING_CRS_SAMPLE, replace=False)
+    else:
+        j = np.arange(n)
+    got = _gather(spills, _kept_positions(j, dropped), ["_lon", "_lat"])
+    return _working_crs(opts, got["_lon"], got["_lat"])
 
 
 def ingest_firms(
@@ -269,7 +358,9 @@ def ingest_firms(
             notes, chunks = _raw_chunks(path, fmt, opts, chunk_rows)
             per_chunk_warnings: list[list[str]] = []
             rejected: list[Rejection] = []
-            lon_parts, lat_parts, hash_parts, row_parts = [], [], [], []
+            hash_parts: list[np.ndarray] = []
+            accepted = 0
+            box = [np.inf, np.inf, -np.inf, -np.inf]
             source_crs: str | None = None
             columns: list[str] | None = None
             id_column: str | None = None
@@ -315,13 +406,15 @@ def ingest_firms(
                     table.append_column("_lon", pa.array(lon, pa.float64()))
                     .append_column("_lat", pa.array(lat, pa.float64()))
                     .append_column("_row", pa.array(source_rows, pa.int64()))
+                    .append_column("_pos", pa.array(np.arange(accepted, accepted + len(lon))))
+                    .append_column("_key", pa.array(gp.hilbert_order(lon, lat)))
                 )
                 if len(frame):
                     ids = table["firm_id"].combine_chunks()
                     hash_parts.append(string_hashes(ids.cast(pa.string())))
-                    lon_parts.append(lon)
-                    lat_parts.append(lat)
-                    row_parts.append(source_rows)
+                    accepted += len(lon)
+                    box = [min(box[0], lon.min()), min(box[1], lat.min()),
+                           max(box[2], lon.max()), max(box[3], lat.max())]  # fmt: skip
                     spill_path = store.data_dir / f".tmp-{os.getpid()}-{name}.spill{k}.arrow"
                     if pending is not None:
                         spills.append(pending.result())
@@ -337,29 +430,32 @@ def ingest_firms(
                 pending = None
             warnings = [f"read {fmt}: {n}" for n in notes] + merge_warnings(per_chunk_warnings)
             hashes = np.concatenate(hash_parts) if hash_parts else np.zeros(0, np.uint64)
-            rows = np.concatenate(row_parts) if row_parts else np.zeros(0, np.int64)
+            del hash_parts
             progress(0.6, "checking firm ids across the file")
-            duplicates = _duplicates(spills, hashes, rows, id_column)
+            duplicates = _duplicates(spills, hashes, id_column)
             del hashes
-            rejected.extend(duplicates)
+            rejected.extend(r for _, _, r in duplicates)
             rejected.sort(key=lambda r: r.row)
-            lon = np.concatenate(lon_parts) if lon_parts else np.zeros(0)
-            lat = np.concatenate(lat_parts) if lat_parts else np.zeros(0)
-            dropped = np.array(sorted(r.row for r in duplicates), dtype=np.int64)
-            if len(dropped):
-                keep = ~np.isin(rows, dropped)
-                lon, lat = lon[keep], lat[keep]
-            del rows, lon_parts, lat_parts, row_parts
-            if not len(lon):
+            dropped = np.array(sorted(p for p, _, _ in duplicates), dtype=np.int64)
+            n_rows = accepted - len(dropped)
+            if not n_rows:
                 first = "; ".join(f"row {r.row} {r.column or ''}: {r.reason}" for r in rejected[:3])
                 raise UnusableFile(
                     f"no usable rows in {path.name}: {len(rejected)} rejected"
                     + (f" (first: {first})" if first else "")
                 )
-            working = _working_crs(opts, lon, lat)
-            total_bbox = [float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max())]
-            n_rows = len(lon)
-            del lon, lat
+            working = _working_crs_of(opts, spills, n_rows, dropped)
+            if len(dropped):  # a dropped row may have held an extreme: the kept ones' box
+                box = [np.inf, np.inf, -np.inf, -np.inf]
+                drop = pa.array(dropped)
+                for spill in spills:
+                    for t in spill.all_pieces():
+                        t = t.filter(pc.invert(pc.is_in(t["_pos"], value_set=drop)))
+                        if t.num_rows:
+                            lo, la = t["_lon"].to_numpy(), t["_lat"].to_numpy()
+                            box = [min(box[0], lo.min()), min(box[1], la.min()),
+                                   max(box[2], lo.max()), max(box[3], la.max())]  # fmt: skip
+            total_bbox = [float(v) for v in box]
 
             # -- pass 2: the layer, division by division --------------------------------
             attr_schema = _unify(
@@ -382,28 +478,32 @@ def ingest_firms(
             drop_set = pa.array(dropped) if len(dropped) else None
             try:
                 for i, division in enumerate(divisions):
-                    parts = [t for s in spills if (t := s.read(division)) is not None]
-                    t = pa.concat_tables(
-                        [_cast(p.select(spill_schema.names), spill_schema) for p in parts]
-                    ).combine_chunks()
-                    if drop_set is not None:
-                        t = t.filter(pc.invert(pc.is_in(t["_row"], value_set=drop_set)))
-                    if not t.num_rows:
-                        continue
-                    lon = t["_lon"].to_numpy()
-                    lat = t["_lat"].to_numpy()
-                    order = np.argsort(gp.hilbert_order(lon, lat), kind="stable")
-                    lon, lat = lon[order], lat[order]
-                    t = t.select(attr_schema.names).take(pa.array(order))
-                    t = gp.point_columns(t, lon, lat)
-                    x, y = transformer.transform(lon, lat)
-                    t = t.append_column("x", pa.array(np.asarray(x, "float64")))
-                    t = t.append_column("y", pa.array(np.asarray(y, "float64")))
-                    if pending is not None:
-                        pending.result()
-                    pending = background.submit(
-                        writer.add, t.replace_schema_metadata(schema.metadata)
-                    )
+                    for lo_key, hi_key in _key_ranges(spills, division, BATCH_ROWS):
+                        parts = [p for s in spills for p in s.read(division, lo_key, hi_key)]
+                        if not parts:
+                            continue
+                        t = pa.concat_tables(
+                            [_cast(p.select(spill_schema.names), spill_schema) for p in parts]
+                        ).combine_chunks()
+                        if drop_set is not None:
+                            t = t.filter(pc.invert(pc.is_in(t["_pos"], value_set=drop_set)))
+                        if not t.num_rows:
+                            continue
+                        # pieces come in chunk (= file) order, each sorted by key: a stable
+                        # sort by key is the in-memory order (key, then file order)
+                        order = np.argsort(t["_key"].to_numpy(), kind="stable")
+                        lon = t["_lon"].to_numpy()[order]
+                        lat = t["_lat"].to_numpy()[order]
+                        t = t.select(attr_schema.names).take(pa.array(order))
+                        t = gp.point_columns(t, lon, lat)
+                        x, y = transformer.transform(lon, lat)
+                        t = t.append_column("x", pa.array(np.asarray(x, "float64")))
+                        t = t.append_column("y", pa.array(np.asarray(y, "float64")))
+                        if pending is not None:
+                            pending.result()
+                        pending = background.submit(
+                            writer.add, t.replace_schema_metadata(schema.metadata), lo_key == 0
+                        )
                     progress(
                         0.6 + 0.4 * (i + 1) / len(divisions),
                         f"wrote {writer.rows:,} of {n_rows:,} rows (division {division or 'none'})",
@@ -444,9 +544,9 @@ def ingest_firms(
 def _dictionary(spill: _Spill, sample_rows: int = 65_536) -> list[str] | bool:
     """Dictionary-encoded columns, chosen as an in-memory write does, from a chunk's rows."""
     parts, rows = [], 0
-    for division in spill.groups:
-        parts.append(spill.read(division))
-        rows += parts[-1].num_rows
+    for t in spill.all_pieces():
+        parts.append(t)
+        rows += t.num_rows
         if rows >= sample_rows:
             break
     chosen = gp._dictionary_columns(pa.concat_tables(parts))

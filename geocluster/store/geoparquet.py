@@ -307,6 +307,8 @@ class LayerWriter:
         self._tmp: Path | None = None
         self._writer: pq.ParquetWriter | None = None
         self._rows_in_part = 0
+        self._buf: list[pa.Table] = []
+        self._buf_rows = 0
 
     def _tmp_path(self, i: int) -> Path:
         return self.directory / f"{self.tmp_prefix}{os.getpid()}-{self.name}.{i}.parquet"
@@ -336,32 +338,48 @@ class LayerWriter:
         self._tmp = None
         self._files.append(final.name)
 
-    def _group(self, t: pa.Table) -> None:
+    def _flush(self) -> None:
+        """Write the buffered rows as one row group."""
+        if not self._buf_rows:
+            return
+        t = pa.concat_tables(self._buf) if len(self._buf) > 1 else self._buf[0]
+        n = self._buf_rows
+        self._buf, self._buf_rows = [], 0
         if (
             self._writer is not None
             and self._rows_in_part
-            and (self._rows_in_part + t.num_rows > self.part_rows)
+            and (self._rows_in_part + n > self.part_rows)
         ):
             self._finish_part()
         if self._writer is None:
             self._open()
         self._writer.write_table(t, row_group_size=1 << 30)
-        self._rows_in_part += t.num_rows
-        self.rows += t.num_rows
+        self._rows_in_part += n
 
-    def add(self, table: pa.Table) -> None:
-        """Append rows (already in final order); they start a new row group."""
+    def add(self, table: pa.Table, new_group: bool = True) -> None:
+        """Append rows (already in final order).
+
+        They start a new row group (a change of the sort key) unless ``new_group`` is
+        false: then they continue the current one (more rows of the same key).
+        """
         if table.schema != self.schema:
             table = table.cast(self.schema)
+        if new_group:
+            self._flush()
         done = 0
         while done < table.num_rows:
             room = self.row_group_rows - (self.rows % self.row_group_rows)
             take = min(room, table.num_rows - done)
-            self._group(table.slice(done, take))
+            self._buf.append(table.slice(done, take))
+            self._buf_rows += take
+            self.rows += take
             done += take
+            if self.rows % self.row_group_rows == 0:
+                self._flush()
 
     def close(self) -> list[str]:
         """Finish the last part; returns the file names (relative to ``directory``)."""
+        self._flush()
         if self._writer is None and not self._files:
             self._open()  # an empty layer is one file with the schema and no rows
         if self._writer is not None:

@@ -94,6 +94,43 @@ def test_chunked_csv_equals_in_memory(tmp_path, chunk_rows):
     assert not list((tmp_path / "ws").rglob(".tmp-*")), "spill files left behind"
 
 
+@pytest.mark.parametrize("batch_rows", [300, 2_000])
+def test_large_divisions_written_in_key_ranges_equal_in_memory(tmp_path, monkeypatch, batch_rows):
+    """Memory bound of the second pass: a division larger than BATCH_ROWS is written in
+    Hilbert-key ranges read from spill pieces of PIECE_ROWS rows; the layer is the same."""
+    monkeypatch.setattr(_chunked, "BATCH_ROWS", batch_rows)
+    monkeypatch.setattr(_chunked, "PIECE_ROWS", 97)
+    path = tmp_path / "register.csv"
+    frame = _messy_register(10_000)
+    frame.loc[::3, "isic"] = "47"  # one dominant division: ~4,000 firms
+    frame.loc[5:60, ["lon", "lat"]] = [-96.7, 17.05]  # many equal keys at a range edge
+    frame.to_csv(path, index=False)
+    ws = Workspace(tmp_path / "ws")
+    whole = ws.ingest("firms", path, name="whole")
+    chunked = ws.ingest("firms", path, name="chunked", options={"chunk_rows": 1_234})
+    _assert_same(ws, whole, chunked)
+
+
+def test_key_ranges_cover_everything_once():
+    class S:
+        def __init__(self, pieces):
+            self.groups = {"47": pieces}
+
+    spills = [S([(0, 0, 9, 100), (1, 10, 10, 100), (2, 10, 50, 100)]), S([(0, 5, 10, 100)])]
+    ranges = _chunked._key_ranges(spills, "47", 150)
+    assert ranges[0][0] == 0 and ranges[-1][1] == 1 << 40
+    assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))  # contiguous, no overlap
+    assert all(lo < hi for lo, hi in ranges)
+    assert _chunked._key_ranges(spills, "47", 1_000) == [(0, 1 << 40)]
+
+
+def test_kept_positions_skip_dropped_rows():
+    dropped = np.array([2, 3, 7])
+    kept = np.setdiff1d(np.arange(12), dropped)
+    j = np.arange(len(kept))
+    assert (_chunked._kept_positions(j, dropped) == kept).all()
+
+
 def test_chunked_geoparquet_equals_in_memory(tmp_path):
     import geopandas as gpd
 

@@ -64,8 +64,8 @@ DIVISIONS = [
 
 
 # -- data ------------------------------------------------------------------------------------
-def make_register(path: Path, n: int, seed: int) -> dict:
-    """Write the seeded register CSV; return facts about it."""
+def make_register(path: Path, n: int, seed: int, first_id: int = 0) -> dict:
+    """Write the seeded register CSV (firm ids from ``first_id``); return facts about it."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -89,8 +89,8 @@ def make_register(path: Path, n: int, seed: int) -> dict:
     order = rng.permutation(n)
     table = pa.table(
         {
-            "firm_id": pa.array(np.char.add("F", np.arange(n).astype(str))),
-            "name": pa.array(np.char.add("Firm ", np.arange(n).astype(str))),
+            "firm_id": pa.array(np.char.add("F", np.arange(first_id, first_id + n).astype(str))),
+            "name": pa.array(np.char.add("Firm ", np.arange(first_id, first_id + n).astype(str))),
             "lon": np.round(lon[order], 6),
             "lat": np.round(lat[order], 6),
             "isic": pa.array(division[order].astype(str)),  # division-level codes

@@ -54,7 +54,7 @@ def write_register(path: Path, n: int, seed: int, piece: int = 5_000_000) -> Non
     with open(path, "wb") as out:
         for k, start in enumerate(range(0, n, piece)):
             part = path.with_suffix(f".part{k}.csv")
-            make_register(part, min(piece, n - start), seed + k)
+            make_register(part, min(piece, n - start), seed + k, first_id=start)
             with open(part, "rb") as fh:
                 if k:
                     fh.readline()  # one header

@@ -264,12 +264,12 @@ def _duplicates(
     same = np.flatnonzero(sorted_h[1:] == sorted_h[:-1])
     if not len(same):
         return []
-    candidates = pa.array(np.unique(np.concatenate([order[same], order[same + 1]])))
+    candidates = _mask(len(hashes), np.concatenate([order[same], order[same + 1]]))
     found: list[pa.Table] = []
     for spill in spills:
         for t in spill.all_pieces():
             t = t.select(["_pos", "_row", "firm_id"])
-            t = t.filter(pc.is_in(t["_pos"], value_set=candidates))
+            t = t.filter(pa.array(candidates[t["_pos"].to_numpy()]))
             if t.num_rows:
                 found.append(t)
     got = pa.concat_tables(found).to_pydict()
@@ -286,11 +286,12 @@ def _duplicates(
 
 def _gather(spills: list[_Spill], positions: np.ndarray, columns: list[str]) -> dict:
     """``{column: values}`` of the accepted rows at ``positions`` (in that order)."""
-    want = pa.array(np.unique(positions))
+    want = _mask(int(positions.max()) + 1 if len(positions) else 0, positions)
     found = []
     for spill in spills:
         for t in spill.all_pieces():
-            t = t.filter(pc.is_in(t["_pos"], value_set=want))
+            pos = t["_pos"].to_numpy()
+            t = t.filter(pa.array((pos < len(want)) & want[np.minimum(pos, len(want) - 1)]))
             if t.num_rows:
                 found.append(t.select(["_pos", *columns]))
     t = pa.concat_tables(found)
@@ -298,6 +299,14 @@ def _gather(spills: list[_Spill], positions: np.ndarray, columns: list[str]) -> 
     at = np.searchsorted(pos[np.argsort(pos)], positions)
     idx = np.argsort(pos)[at]
     return {c: t[c].to_numpy()[idx] for c in columns}
+
+
+def _mask(n: int, positions: np.ndarray) -> np.ndarray:
+    """Boolean mask of ``positions`` among ``n`` rows (one byte a row, O(1) lookups:
+    ``pyarrow.compute.is_in`` rebuilds its hash set on every call)."""
+    mask = np.zeros(max(n, 1), dtype=bool)
+    mask[np.asarray(positions, dtype=np.int64)] = True
+    return mask
 
 
 def _kept_positions(j: np.ndarray, dropped: np.ndarray) -> np.ndarray:
@@ -437,6 +446,7 @@ def ingest_firms(
             rejected.extend(r for _, _, r in duplicates)
             rejected.sort(key=lambda r: r.row)
             dropped = np.array(sorted(p for p, _, _ in duplicates), dtype=np.int64)
+            drop_mask = _mask(accepted, dropped) if len(dropped) else None
             n_rows = accepted - len(dropped)
             if not n_rows:
                 first = "; ".join(f"row {r.row} {r.column or ''}: {r.reason}" for r in rejected[:3])
@@ -447,10 +457,9 @@ def ingest_firms(
             working = _working_crs_of(opts, spills, n_rows, dropped)
             if len(dropped):  # a dropped row may have held an extreme: the kept ones' box
                 box = [np.inf, np.inf, -np.inf, -np.inf]
-                drop = pa.array(dropped)
                 for spill in spills:
                     for t in spill.all_pieces():
-                        t = t.filter(pc.invert(pc.is_in(t["_pos"], value_set=drop)))
+                        t = t.filter(pa.array(~drop_mask[t["_pos"].to_numpy()]))
                         if t.num_rows:
                             lo, la = t["_lon"].to_numpy(), t["_lat"].to_numpy()
                             box = [min(box[0], lo.min()), min(box[1], la.min()),
@@ -475,7 +484,6 @@ def ingest_firms(
             )
             transformer = Transformer.from_crs("EPSG:4326", working, always_xy=True)
             writer = gp.LayerWriter(store.data_dir, name, schema, dictionary=dictionary)
-            drop_set = pa.array(dropped) if len(dropped) else None
             try:
                 for i, division in enumerate(divisions):
                     for lo_key, hi_key in _key_ranges(spills, division, BATCH_ROWS):
@@ -485,8 +493,8 @@ def ingest_firms(
                         t = pa.concat_tables(
                             [_cast(p.select(spill_schema.names), spill_schema) for p in parts]
                         ).combine_chunks()
-                        if drop_set is not None:
-                            t = t.filter(pc.invert(pc.is_in(t["_pos"], value_set=drop_set)))
+                        if drop_mask is not None:
+                            t = t.filter(pa.array(~drop_mask[t["_pos"].to_numpy()]))
                         if not t.num_rows:
                             continue
                         # pieces come in chunk (= file) order, each sorted by key: a stable

@@ -237,3 +237,15 @@ def test_sigkill_during_a_chunked_ingest_leaves_the_workspace_as_it_was(tmp_path
     con = sqlite3.connect(ws_dir / "catalog.sqlite")
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     con.close()
+
+
+def test_a_register_listed_twice_rejects_every_repeat_as_in_memory(tmp_path):
+    frame = _messy_register(10_000)
+    again = frame.assign(name="again")
+    path = tmp_path / "twice.csv"
+    pd.concat([frame, again]).to_csv(path, index=False)
+    ws = Workspace(tmp_path / "ws")
+    whole = ws.ingest("firms", path, name="whole")
+    chunked = ws.ingest("firms", path, name="chunked", options={"chunk_rows": 2_500})
+    _assert_same(ws, whole, chunked)
+    assert sum("duplicate firm_id" in r["reason"] for r in chunked.rejected) > 9_000

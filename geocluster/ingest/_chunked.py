@@ -10,7 +10,7 @@ file is then settled with one 8-byte hash per row in memory and reads of the spi
 
 - duplicate firm ids *across* chunks (64-bit FNV-1a hashes of every id; equal hashes are
   compared as strings, so a collision never rejects a firm; the first occurrence wins,
-  as in memory);
+  as in memory; one sorted copy of the hashes while checking);
 - the working CRS, from the very rows an in-memory ingest samples (the same seeded
   draw of positions, gathered from the spills), so the same choice;
 - the layer's extent.
@@ -19,7 +19,7 @@ A second pass writes the layer division by division, each division in Hilbert-ke
 of about :data:`BATCH_ROWS` rows (a stable sort by key of pieces read in file order is
 the in-memory order): the row order, row groups and part files an in-memory ingest of
 the same file would write (tested equal). Memory is bounded by one chunk, one batch and
-8 bytes per row, whatever the file or its largest division. Rejections and warnings are
+8 bytes per row (16 during the id check), whatever the file or its largest division. Rejections and warnings are
 merged (counts summed). Spill files are named ``.tmp-<pid>-<layer>...`` in the store's
 folder: removed when the ingest ends or fails, and at the next start after a kill.
 """
@@ -259,12 +259,17 @@ def _duplicates(
     compared as text. Returns ``(position, source row, rejection)`` of each."""
     if len(hashes) < 2:
         return []
-    order = np.argsort(hashes, kind="stable")
-    sorted_h = hashes[order]
-    same = np.flatnonzero(sorted_h[1:] == sorted_h[:-1])
-    if not len(same):
+    # 16 bytes a row at most (the hashes and one sorted copy), no argsort of the file
+    sorted_h = np.sort(hashes)
+    repeated = np.unique(sorted_h[1:][sorted_h[1:] == sorted_h[:-1]])
+    del sorted_h
+    if not len(repeated):
         return []
-    candidates = _mask(len(hashes), np.concatenate([order[same], order[same + 1]]))
+    candidates = np.zeros(len(hashes), dtype=bool)
+    for start in range(0, len(hashes), 1 << 20):  # blockwise: no row-sized index array
+        block = hashes[start : start + (1 << 20)]
+        at = np.minimum(np.searchsorted(repeated, block), len(repeated) - 1)
+        candidates[start : start + len(block)] = repeated[at] == block
     found: list[pa.Table] = []
     for spill in spills:
         for t in spill.all_pieces():

@@ -301,9 +301,19 @@ def _gather(spills: list[_Spill], positions: np.ndarray, columns: list[str]) -> 
                 found.append(t.select(["_pos", *columns]))
     t = pa.concat_tables(found)
     pos = t["_pos"].to_numpy()
-    at = np.searchsorted(pos[np.argsort(pos)], positions)
-    idx = np.argsort(pos)[at]
+    by_pos = np.argsort(pos)
+    idx = by_pos[np.searchsorted(pos[by_pos], positions)]
     return {c: t[c].to_numpy()[idx] for c in columns}
+
+
+def _extend(box: list[float], lon: np.ndarray, lat: np.ndarray) -> list[float]:
+    """``box`` (xmin, ymin, xmax, ymax) grown to hold the points."""
+    return [
+        min(box[0], lon.min()),
+        min(box[1], lat.min()),
+        max(box[2], lon.max()),
+        max(box[3], lat.max()),
+    ]
 
 
 def _mask(n: int, positions: np.ndarray) -> np.ndarray:
@@ -427,8 +437,7 @@ def ingest_firms(
                     ids = table["firm_id"].combine_chunks()
                     hash_parts.append(string_hashes(ids.cast(pa.string())))
                     accepted += len(lon)
-                    box = [min(box[0], lon.min()), min(box[1], lat.min()),
-                           max(box[2], lon.max()), max(box[3], lat.max())]  # fmt: skip
+                    box = _extend(box, lon, lat)
                     spill_path = store.data_dir / f".tmp-{os.getpid()}-{name}.spill{k}.arrow"
                     if pending is not None:
                         spills.append(pending.result())
@@ -467,8 +476,7 @@ def ingest_firms(
                         t = t.filter(pa.array(~drop_mask[t["_pos"].to_numpy()]))
                         if t.num_rows:
                             lo, la = t["_lon"].to_numpy(), t["_lat"].to_numpy()
-                            box = [min(box[0], lo.min()), min(box[1], la.min()),
-                                   max(box[2], lo.max()), max(box[3], la.max())]  # fmt: skip
+                            box = _extend(box, lo, la)
             total_bbox = [float(v) for v in box]
 
             # -- pass 2: the layer, division by division --------------------------------

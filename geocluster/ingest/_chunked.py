@@ -515,7 +515,7 @@ def ingest_firms(
                         order = np.argsort(t["_key"].to_numpy(), kind="stable")
                         lon = t["_lon"].to_numpy()[order]
                         lat = t["_lat"].to_numpy()[order]
-                        t = t.select(attr_schema.names).take(pa.array(order))
+                        t = gp.take_rows(t.select(attr_schema.names), order)
                         t = gp.point_columns(t, lon, lat)
                         x, y = transformer.transform(lon, lat)
                         t = t.append_column("x", pa.array(np.asarray(x, "float64")))

@@ -64,15 +64,89 @@ def hilbert_order(cx: np.ndarray, cy: np.ndarray, *, level: int = 16) -> np.ndar
 
 
 def _wkb_points(xy: np.ndarray) -> pa.Array:
-    """2D point WKB packed straight from coordinates (10x cheaper than shapely.to_wkb)."""
+    """2D point WKB packed straight from an (n, 2) array of coordinates."""
+    return _wkb_points_xy(xy[:, 0], xy[:, 1])
+
+
+def _wkb_points_xy(x: np.ndarray, y: np.ndarray) -> pa.Array:
+    """2D point WKB packed straight from coordinates (10x cheaper than shapely.to_wkb).
+
+    Every value is the 21 bytes of one little-endian point, so the offsets are a range
+    and the packed records are the data buffer itself (no copy).
+    """
     dtype = np.dtype([("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")])
-    packed = np.empty(len(xy), dtype=dtype)
+    n = len(x)
+    packed = np.empty(n, dtype=dtype)
     packed["order"], packed["type"] = 1, 1
-    packed["x"], packed["y"] = xy[:, 0], xy[:, 1]
-    offsets = np.arange(0, dtype.itemsize * (len(xy) + 1), dtype.itemsize, dtype=np.int64)
+    packed["x"], packed["y"] = x, y
+    if dtype.itemsize * n >= 2**31:
+        offsets = np.arange(0, dtype.itemsize * (n + 1), dtype.itemsize, dtype=np.int64)
+        return pa.Array.from_buffers(
+            pa.large_binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(packed.view(np.uint8))]
+        ).cast(pa.binary())
+    offsets = np.arange(0, dtype.itemsize * (n + 1), dtype.itemsize, dtype=np.int32)
     return pa.Array.from_buffers(
-        pa.large_binary(), len(xy), [None, pa.py_buffer(offsets), pa.py_buffer(packed.tobytes())]
-    ).cast(pa.binary())
+        pa.binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(packed.view(np.uint8))]
+    )
+
+
+#: Below this many rows :func:`take_rows` is Arrow's take (loading the kernel costs more).
+TAKE_KERNEL_ROWS = 100_000
+
+
+def take_rows(table: pa.Table, order: np.ndarray) -> pa.Table:
+    """``table.take(order)``; string and binary columns gathered by a compiled kernel.
+
+    The same table (values, types, nulls) as Arrow's take; on a national register's
+    5M firm ids several times cheaper. ``order`` must index rows of ``table``.
+    """
+    order = np.asarray(order, dtype=np.int64)
+    if table.num_columns == 0:
+        return pa.table({})
+    n = table.num_rows
+    if len(order) and (order.min() < 0 or order.max() >= n):
+        raise IndexError("take_rows: index out of range")
+    indices = pa.array(order)
+    if n < TAKE_KERNEL_ROWS and len(order) < TAKE_KERNEL_ROWS:
+        return table.take(indices)
+    columns = []
+    for column in table.columns:
+        varwidth = (
+            pa.types.is_string(column.type)
+            or pa.types.is_large_string(column.type)
+            or pa.types.is_binary(column.type)
+            or pa.types.is_large_binary(column.type)
+        )
+        taken = _take_varwidth(column, order) if varwidth and column.null_count == 0 else None
+        columns.append(taken if taken is not None else pc.take(column, indices, boundscheck=False))
+    return pa.Table.from_arrays(columns, schema=table.schema)
+
+
+def _take_varwidth(column: pa.ChunkedArray, order: np.ndarray) -> pa.Array | None:
+    """Gather of a string/binary column without nulls; None when Arrow's take must do."""
+    from geocluster.store._take_kernel import gather_bytes, gathered_offsets
+
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    large = pa.types.is_large_string(arr.type) or pa.types.is_large_binary(arr.type)
+    buffers = arr.buffers()
+    offsets = np.frombuffer(buffers[1], dtype=np.int64 if large else np.int32)
+    offsets = offsets[arr.offset : arr.offset + len(arr) + 1]
+    data = (
+        np.frombuffer(buffers[2], dtype=np.uint8)
+        if buffers[2] is not None
+        else np.empty(0, np.uint8)
+    )
+    new_offsets = np.empty(len(order) + 1, dtype=np.int64)
+    gathered_offsets(offsets, order, new_offsets)
+    if not large and new_offsets[-1] >= 2**31:
+        return None  # more bytes than a 32-bit offset holds
+    out = np.empty(int(new_offsets[-1]), dtype=np.uint8)
+    gather_bytes(offsets, data, order, new_offsets, out)
+    if not large:
+        new_offsets = new_offsets.astype(np.int32)
+    return pa.Array.from_buffers(
+        arr.type, len(order), [None, pa.py_buffer(new_offsets), pa.py_buffer(out)]
+    )
 
 
 def _attributes_table(frame: pd.DataFrame) -> pa.Table:
@@ -111,6 +185,95 @@ class WrittenLayer:
     columns: list[str]
 
 
+@dataclass
+class PointLayout:
+    """A point layer's row order and its sorted geometry, computed before its attributes.
+
+    :func:`point_layout` makes it from the points alone (and any attribute columns
+    already known), so that a caller can do this share of :func:`write_layer` while
+    it computes the remaining columns: a clustering orders and packs the labels
+    layer's 5M points while DBSCAN runs on the other core. Passed to
+    :func:`write_layer` as ``points_lonlat``.
+    """
+
+    rows: int
+    order: np.ndarray
+    geometry: pa.Array
+    bbox: pa.Array
+    xy: tuple[pa.Array, pa.Array] | None
+    columns: pa.Table
+    geometry_types: list[str]
+    total_bbox: list[float] | None
+
+    def __len__(self) -> int:
+        return self.rows
+
+
+def point_layout(
+    lon: np.ndarray,
+    lat: np.ndarray,
+    *,
+    working_xy: tuple[np.ndarray, np.ndarray] | None = None,
+    columns: pd.DataFrame | None = None,
+    sort_codes: np.ndarray | None = None,
+) -> PointLayout:
+    """Order (Hilbert curve of lon/lat, after ``sort_codes``) and sorted geometry of points.
+
+    ``columns``: attribute columns of the same rows, stored sorted in the layout;
+    :func:`write_layer` takes them from here instead of from its frame.
+    """
+    lon = np.asarray(lon, dtype="float64")
+    lat = np.asarray(lat, dtype="float64")
+    n = len(lon)
+    if lon.shape != (n,) or lat.shape != (n,):
+        raise ValueError("points_lonlat must hold one lon and one lat per row")
+    # a point's bounds are its lon/lat: two columns, never a 4-column copy
+    finite = np.isfinite(lon) & np.isfinite(lat)
+    all_finite = bool(finite.all())
+    plon, plat = (lon, lat) if all_finite else (
+        np.where(finite, lon, np.nan), np.where(finite, lat, np.nan)
+    )  # fmt: skip
+    keys: list[np.ndarray] = [hilbert_order(plon, plat)]
+    if sort_codes is not None:
+        keys.append(np.asarray(sort_codes))
+    order = np.lexsort(keys)  # last key is the primary one
+    del keys
+    total_bbox = None
+    if all_finite and n:
+        total_bbox = [float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max())]
+    elif finite.any():
+        flon, flat = lon[finite], lat[finite]
+        total_bbox = [float(flon.min()), float(flat.min()), float(flon.max()), float(flat.max())]
+    slon, slat = plon[order], plat[order]
+    if n and all_finite:
+        wkb = _wkb_points_xy(slon, slat)
+    else:  # missing points are null geometries
+        wkb = pc_if_else(finite[order], _wkb_points_xy(np.nan_to_num(slon), np.nan_to_num(slat)))
+    # NaN (a missing point) is a null bound
+    bx = pa.array(slon, type=pa.float64(), from_pandas=True)
+    by = pa.array(slat, type=pa.float64(), from_pandas=True)
+    del slon, slat
+    xy = None
+    if working_xy is not None:
+        wx, wy = (np.asarray(v, dtype="float64") for v in working_xy)
+        if wx.shape != (n,) or wy.shape != (n,):
+            raise ValueError("working_xy must hold one x and one y per row")
+        xy = (pa.array(wx[order]), pa.array(wy[order]))
+    table = _attributes_table(columns) if columns is not None else pa.table({})
+    if columns is not None and len(columns) != n:
+        raise ValueError("the layout's columns must have one row per point")
+    return PointLayout(
+        rows=n,
+        order=order,
+        geometry=wkb,
+        bbox=pa.StructArray.from_arrays([bx, by, bx, by], names=list(_BBOX_FIELDS)),
+        xy=xy,
+        columns=take_rows(table, order) if table.num_columns else table,
+        geometry_types=["Point"] if finite.any() else [],
+        total_bbox=total_bbox,
+    )
+
+
 def write_layer(
     frame: pd.DataFrame,
     directory: Path,
@@ -121,7 +284,7 @@ def write_layer(
     row_group_rows: int = ROW_GROUP_ROWS,
     part_rows: int = PART_ROWS,
     tmp_prefix: str = ".tmp-",
-    points_lonlat: tuple[np.ndarray, np.ndarray] | None = None,
+    points_lonlat: tuple[np.ndarray, np.ndarray] | PointLayout | None = None,
 ) -> WrittenLayer:
     """Write ``frame`` as immutable GeoParquet part file(s) ``<name>.<i>.parquet``.
 
@@ -136,42 +299,42 @@ def write_layer(
         Metric working-CRS coordinates of point rows, stored as ``x``, ``y``.
     sort_key : str, optional
         Leading sort column; row groups never straddle two of its values.
-    points_lonlat : (lon, lat) arrays, optional
+    points_lonlat : (lon, lat) arrays or PointLayout, optional
         With a plain DataFrame ``frame``: the layer's geometry is these points
-        (EPSG:4326), written without building a geometry object per row.
+        (EPSG:4326), written without building a geometry object per row. A
+        :class:`PointLayout` (of these rows, with ``working_xy``) brings them ordered
+        and packed already, and the frame's columns it holds.
     """
     import geopandas as gpd
     import shapely
 
     n = len(frame)
-    from_points = points_lonlat is not None
-    if from_points:
-        lon = np.asarray(points_lonlat[0], dtype="float64")
-        lat = np.asarray(points_lonlat[1], dtype="float64")
-        if lon.shape != (n,) or lat.shape != (n,):
-            raise ValueError("points_lonlat must hold one lon and one lat per row")
-    is_geo = from_points or (
+    layout = points_lonlat if isinstance(points_lonlat, PointLayout) else None
+    if layout is None and points_lonlat is not None:
+        codes = None
+        if sort_key and sort_key in frame.columns:
+            codes, _ = pd.factorize(frame[sort_key].astype("string").fillna(""), sort=True)
+        layout = point_layout(*points_lonlat, working_xy=working_xy, sort_codes=codes)
+    elif layout is not None:
+        _check_layout(layout, frame, working_xy, sort_key)
+    is_geo = layout is not None or (
         isinstance(frame, gpd.GeoDataFrame) and frame.geometry.name in frame.columns
     )
+    if layout is not None and len(layout) != n:
+        raise ValueError("points_lonlat must hold one lon and one lat per row")
     order = np.arange(n)
     geometry_types: list[str] = []
     total_bbox = None
-    if is_geo:
-        if from_points:
-            finite_pt = np.isfinite(lon) & np.isfinite(lat)
-            bounds = np.column_stack([lon, lat, lon, lat])
-            bounds[~finite_pt] = np.nan
-            geoms = None
-            type_ids = np.where(finite_pt, 0, -1)
-        else:
-            geoms = np.asarray(frame.geometry.values)
-            bounds = shapely.bounds(geoms)  # nan rows for empty / missing
-            type_ids = shapely.get_type_id(geoms)
+    if layout is not None:
+        order, geometry_types, total_bbox = layout.order, layout.geometry_types, layout.total_bbox
+    elif is_geo:
+        geoms = np.asarray(frame.geometry.values)
+        bounds = shapely.bounds(geoms)  # nan rows for empty / missing
+        type_ids = shapely.get_type_id(geoms)
         geometry_types = sorted({_TYPE_NAMES[t] for t in np.unique(type_ids) if t in _TYPE_NAMES})
         cx = (bounds[:, 0] + bounds[:, 2]) / 2
         cy = (bounds[:, 1] + bounds[:, 3]) / 2
-        hilbert = hilbert_order(cx, cy)
-        keys: list[np.ndarray] = [hilbert]
+        keys: list[np.ndarray] = [hilbert_order(cx, cy)]
         if sort_key and sort_key in frame.columns:
             codes, _ = pd.factorize(frame[sort_key].astype("string").fillna(""), sort=True)
             keys.append(codes)
@@ -188,19 +351,28 @@ def write_layer(
     elif sort_key and sort_key in frame.columns:
         order = np.argsort(frame[sort_key].astype("string").fillna("").to_numpy(), kind="stable")
 
-    attrs = frame.drop(columns=[frame.geometry.name]) if is_geo and not from_points else frame
+    attrs = frame.drop(columns=[frame.geometry.name]) if is_geo and layout is None else frame
     attrs = attrs.drop(columns=[c for c in (BBOX, "x", "y") if c in attrs.columns and is_geo])
-    # sorted in Arrow: one take per column, no pandas block copies
-    table = _attributes_table(attrs)
+    held = layout.columns.column_names if layout is not None else []
+    # sorted in Arrow: one gather per column, no pandas block copies
+    table = _attributes_table(attrs.drop(columns=held))
     if n:
-        table = table.take(pa.array(order))
-    if is_geo:
+        table = take_rows(table, order)
+    if held:
+        table = pa.Table.from_arrays(
+            [layout.columns[c] if c in held else table[c] for c in (str(c) for c in attrs.columns)],
+            names=[str(c) for c in attrs.columns],
+        )
+    if layout is not None:
+        table = table.append_column(GEOMETRY, layout.geometry)
+        table = table.append_column(BBOX, layout.bbox)
+        if layout.xy is not None:
+            table = table.append_column("x", layout.xy[0]).append_column("y", layout.xy[1])
+    elif is_geo:
         bounds = bounds[order]
         is_point = (type_ids[order] == 0) & np.isfinite(bounds[:, 0])
         if n and is_point.all():
             wkb = _wkb_points(bounds[:, :2])
-        elif from_points:  # missing points are null geometries
-            wkb = pc_if_else(is_point, _wkb_points(np.nan_to_num(bounds[:, :2])))
         else:
             wkb = pa.array(shapely.to_wkb(geoms[order], output_dimension=2), type=pa.binary())
         table = table.append_column(GEOMETRY, wkb)
@@ -244,6 +416,35 @@ def write_layer(
     return WrittenLayer(name, files, n, is_geo, geometry_types, total_bbox, columns)
 
 
+def _check_layout(
+    layout: PointLayout, frame: pd.DataFrame, working_xy: Any, sort_key: str | None
+) -> None:
+    """A layout handed to :func:`write_layer` must be of these rows: checked cheaply."""
+    if sort_key and sort_key in frame.columns:
+        raise ValueError("a PointLayout is ordered already: no sort_key with it")
+    if (working_xy is None) != (layout.xy is None):
+        raise ValueError("a PointLayout must be made with the working_xy it is written with")
+    if len(layout) != len(frame):
+        raise ValueError("points_lonlat must hold one lon and one lat per row")
+    n = len(frame)
+    if n and working_xy is not None:
+        probe = np.unique(np.linspace(0, n - 1, 7).astype(np.int64))
+        for given, held in zip(working_xy, layout.xy, strict=True):
+            got = held.take(pa.array(probe)).to_numpy()
+            if not np.array_equal(got, np.asarray(given)[layout.order[probe]], equal_nan=True):
+                raise ValueError("the layout was made with other working_xy")
+    for c in layout.columns.column_names:
+        if c not in frame.columns:
+            raise ValueError(f"the layout holds column {c!r} that the frame has not")
+        if n:
+            # spot checks: the held column is the frame's, sorted by the layout's order
+            probe = np.unique(np.linspace(0, n - 1, 7).astype(np.int64))
+            got = layout.columns[c].take(pa.array(probe)).to_pylist()
+            want = frame[c].iloc[layout.order[probe]].tolist()
+            if [str(v) for v in got] != [str(v) for v in want]:
+                raise ValueError(f"the layout's column {c!r} is not the frame's")
+
+
 def geo_metadata(geometry_types: list[str], total_bbox: list[float] | None) -> dict[bytes, bytes]:
     """Schema metadata of a layer file: geocluster's format and GeoParquet 1.1 ``geo``."""
     geo_meta = {
@@ -266,11 +467,10 @@ def geo_metadata(geometry_types: list[str], total_bbox: list[float] | None) -> d
 
 def point_columns(table: pa.Table, lon: np.ndarray, lat: np.ndarray) -> pa.Table:
     """``table`` with the geometry (WKB points) and bbox covering of finite lon/lat rows."""
-    xy = np.column_stack([lon, lat])
-    table = table.append_column(GEOMETRY, _wkb_points(xy))
-    bbox = pa.StructArray.from_arrays(
-        [pa.array(xy[:, i % 2], type=pa.float64()) for i in range(4)], names=list(_BBOX_FIELDS)
-    )
+    table = table.append_column(GEOMETRY, _wkb_points_xy(lon, lat))
+    x = pa.array(np.asarray(lon, dtype="float64"), type=pa.float64())
+    y = pa.array(np.asarray(lat, dtype="float64"), type=pa.float64())
+    bbox = pa.StructArray.from_arrays([x, y, x, y], names=list(_BBOX_FIELDS))
     return table.append_column(BBOX, bbox)
 
 
@@ -318,8 +518,10 @@ class LayerWriter:
         self._writer = pq.ParquetWriter(
             self._tmp,
             self.schema,
-            compression="zstd",
-            write_statistics=True,
+            compression=compression_of(self.schema),
+            # every column but the WKB, whose min/max bytes no reader uses (the bbox
+            # covering's statistics are what prune row groups)
+            write_statistics=[c for c in compression_of(self.schema) if c != GEOMETRY],
             use_dictionary=self.dictionary,
         )
         self._rows_in_part = 0
@@ -405,6 +607,26 @@ def pc_if_else(mask: np.ndarray, values: pa.Array) -> pa.Array:
     import pyarrow.compute as pc
 
     return pc.if_else(pa.array(mask), values, pa.scalar(None, values.type))
+
+
+#: Float64 columns stored uncompressed: coordinates, whose bits zstd shrinks by ~10 %
+#: only. Writing them costs half the compression time of a points layer, reading them
+#: back half its decompression (5M firms' x, y and bbox: 326 instead of 297 MB).
+UNCOMPRESSED = ("x", "y", f"{BBOX}.xmin", f"{BBOX}.ymin", f"{BBOX}.xmax", f"{BBOX}.ymax")
+
+
+def compression_of(schema: pa.Schema) -> dict[str, str]:
+    """Per-column codecs of a layer file: zstd, coordinates (:data:`UNCOMPRESSED`) none."""
+    codecs = {}
+    for fld in schema:
+        if pa.types.is_struct(fld.type):
+            for child in fld.type:
+                path = f"{fld.name}.{child.name}"
+                codecs[path] = "none" if path in UNCOMPRESSED else "zstd"
+        else:
+            plain = fld.name in UNCOMPRESSED and pa.types.is_float64(fld.type)
+            codecs[fld.name] = "none" if plain else "zstd"
+    return codecs
 
 
 def _dictionary_columns(table: pa.Table, sample_rows: int = 65_536) -> list[str] | bool:

@@ -283,8 +283,11 @@ def test_one_sector_clusters_read_only_that_sector_and_match_a_full_read(tmp_pat
     ws.store.stats.reset()
     result = clusters_result(ws, firms="firms", sectors=["15"], eps_m=300, min_samples=10)
     expected = int((frame.isic_division == "15").sum())
-    # The analysis read that division's row groups only (no full-register read).
-    assert ws.store.stats.rows_read == expected
+    # The analysis read that division's row groups only (no full-register read):
+    # the firms' coordinates and attributes, then, while they were clustered, their
+    # stored lon/lat for the labels layer; each read that division's rows, no other.
+    assert ws.store.stats.row_groups_read == 2
+    assert ws.store.stats.rows_read == 2 * expected
     # Same partition as clustering that division out of a full read (v1's path).
     full = ws.read("firms", crs="working")
     sub = full[full.isic_division == "15"]
@@ -336,3 +339,109 @@ def test_points_written_from_coordinates_equal_points_written_from_geometries(tm
     assert tc["geometry"].null_count == 1
     with pytest.raises(ValueError):
         gp.write_layer(attrs, tmp_path, "d", points_lonlat=(lon[:3], lat[:3]))
+
+
+# -- the write path of a national register's per-firm layers -----------------------------------
+def _varwidth_columns(n: int, rng) -> dict:
+    import pyarrow as pa
+
+    ids = [f"F{i}-{'x' * int(rng.integers(0, 12))}" for i in range(n)]
+    with_nulls = [None if i % 97 == 0 else s for i, s in enumerate(ids)]
+    return {
+        "string": pa.array(ids, type=pa.string()),
+        "large_string": pa.array(ids, type=pa.large_string()),
+        "binary": pa.array([s.encode() for s in ids], type=pa.binary()),
+        "large_binary": pa.array([s.encode() for s in ids], type=pa.large_binary()),
+        "empty_strings": pa.array(["" for _ in range(n)], type=pa.large_string()),
+        "nulls": pa.array(with_nulls, type=pa.large_string()),
+        "numbers": pa.array(rng.integers(-5, 5, n)),
+    }
+
+
+@pytest.mark.parametrize("n", [1_000, 150_000])
+def test_take_rows_equals_arrows_take(n):
+    # reference: pyarrow.compute.take (Arrow's own gather), column by column
+    import pyarrow as pa
+
+    from geocluster.store import geoparquet as gp
+
+    rng = np.random.default_rng(11)
+    cols = _varwidth_columns(n, rng)
+    whole = pa.table(cols)
+    # a chunked table (row groups read one by one) and a sliced one (offsets not at 0)
+    chunked = pa.concat_tables([whole.slice(0, n // 3), whole.slice(n // 3)])
+    sliced = pa.table({k: v.slice(5) for k, v in cols.items()})
+    for table in (whole, chunked, sliced):
+        m = table.num_rows
+        for order in (rng.permutation(m), rng.integers(0, m, m // 2), np.arange(m)[::-1]):
+            got = gp.take_rows(table, order)
+            want = table.take(pa.array(order))
+            assert got.schema == want.schema
+            assert got.equals(want)
+    with pytest.raises(IndexError):
+        gp.take_rows(whole, np.array([0, n]))
+    with pytest.raises(IndexError):
+        gp.take_rows(whole, np.array([-1]))
+
+
+def _labels_frame(n: int, rng) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    lon, lat = rng.uniform(-110, -90, n), rng.uniform(15, 30, n)
+    frame = pd.DataFrame(
+        {
+            "firm_id": pd.array([f"F{i}" for i in range(n)], dtype="str"),
+            "cluster_id": rng.integers(-1, 40, n),
+            "is_core": rng.random(n) < 0.5,
+        }
+    )
+    return frame, lon, lat
+
+
+@pytest.mark.parametrize("n", [3_000, 130_000])
+def test_a_point_layout_writes_the_same_files_as_the_points(tmp_path, n):
+    # reference: write_layer from (lon, lat), which the GeoDataFrame test above ties to
+    # the general path; a layout computed ahead (ids held) must give the very same bytes
+    from geocluster.store import geoparquet as gp
+
+    rng = np.random.default_rng(5)
+    frame, lon, lat = _labels_frame(n, rng)
+    lat[::501] = np.nan  # missing points: null geometries either way
+    xy = (lon * 1e5, lat * 1e5)
+    a = gp.write_layer(frame, tmp_path, "a", working_xy=xy, points_lonlat=(lon, lat))
+    layout = gp.point_layout(lon, lat, working_xy=xy, columns=frame[["firm_id"]])
+    b = gp.write_layer(frame, tmp_path, "b", working_xy=xy, points_lonlat=layout)
+    assert len(a.files) == len(b.files) >= 1
+    for fa, fb in zip(a.files, b.files, strict=True):
+        assert (tmp_path / fa).read_bytes() == (tmp_path / fb).read_bytes()
+    assert (a.bbox, a.geometry_types, a.rows) == (b.bbox, b.geometry_types, b.rows)
+    # a layout is of these rows: other ids, other coordinates or a sort key are refused
+    other = frame.assign(firm_id=pd.array([f"G{i}" for i in range(n)], dtype="str"))
+    with pytest.raises(ValueError, match="firm_id"):
+        gp.write_layer(other, tmp_path, "c", working_xy=xy, points_lonlat=layout)
+    with pytest.raises(ValueError, match="working_xy"):
+        gp.write_layer(frame, tmp_path, "d", working_xy=(xy[1], xy[0]), points_lonlat=layout)
+    with pytest.raises(ValueError, match="sort_key"):
+        gp.write_layer(
+            frame, tmp_path, "e", working_xy=xy, points_lonlat=layout, sort_key="cluster_id"
+        )
+    with pytest.raises(ValueError, match="one lon"):
+        gp.write_layer(frame.iloc[:10], tmp_path, "f", working_xy=xy, points_lonlat=layout)
+
+
+def test_coordinates_are_stored_uncompressed_with_statistics(tmp_path):
+    # the codecs and statistics as written, read back with pyarrow's own metadata
+    import pyarrow.parquet as pq
+
+    from geocluster.store import geoparquet as gp
+
+    frame, lon, lat = _labels_frame(2_000, np.random.default_rng(2))
+    w = gp.write_layer(frame, tmp_path, "a", working_xy=(lon, lat), points_lonlat=(lon, lat))
+    meta = pq.ParquetFile(tmp_path / w.files[0]).metadata.row_group(0)
+    cols = {meta.column(i).path_in_schema: meta.column(i) for i in range(meta.num_columns)}
+    plain = {"x", "y", "bbox.xmin", "bbox.ymin", "bbox.xmax", "bbox.ymax"}
+    assert {c for c, m in cols.items() if m.compression == "UNCOMPRESSED"} == plain
+    assert {m.compression for c, m in cols.items() if c not in plain} == {"ZSTD"}
+    # the covering's statistics prune row groups; the WKB's would be dead weight
+    assert all(cols[c].is_stats_set for c in plain | {"firm_id", "cluster_id"})
+    assert not cols["geometry"].is_stats_set
+    stats = cols["bbox.xmin"].statistics
+    assert (stats.min, stats.max) == (lon.min(), lon.max())

@@ -62,7 +62,7 @@ _REACH = 2  # cells within eps lie at most two cells apart
 _ROWS = 2 * _REACH + 1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _lower_bound(a, v):
     lo = 0
     hi = a.shape[0]
@@ -75,7 +75,7 @@ def _lower_bound(a, v):
     return lo
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _neighbour_cell_ranges(keys, stride):
     """For each cell, the cell-index range [lo, hi) of each of its 5 neighbour rows."""
     ncell = keys.shape[0]
@@ -90,7 +90,7 @@ def _neighbour_cell_ranges(keys, stride):
     return lo, hi
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _core_flags(xs, ys, ws, cell_start, nb_lo, nb_hi, eps2, min_samples, nonneg):
     n = xs.shape[0]
     ncell = cell_start.shape[0] - 1
@@ -136,7 +136,7 @@ def _core_flags(xs, ys, ws, cell_start, nb_lo, nb_hi, eps2, min_samples, nonneg)
     return core
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _find(parent, a):
     while parent[a] != a:
         parent[a] = parent[parent[a]]
@@ -144,7 +144,7 @@ def _find(parent, a):
     return a
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _union(parent, a, b):
     ra = _find(parent, a)
     rb = _find(parent, b)
@@ -157,7 +157,7 @@ def _union(parent, a, b):
         parent[ra] = rb
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _any_core_pair_within(cx, cy, cs, c1, c2, bbox, eps2):
     """True when a core point of cell c1 is within eps of a core point of cell c2."""
     # Box of c2's core points: skip c1 points that are farther than eps from it.
@@ -188,7 +188,7 @@ def _any_core_pair_within(cx, cy, cs, c1, c2, bbox, eps2):
     return False
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _cluster_cells(xs, ys, core, cell_start, keys, stride, nb_lo, nb_hi, eps2):
     ncell = cell_start.shape[0] - 1
     # Core points grouped by cell (sorted order is already cell-grouped).
@@ -250,7 +250,7 @@ def _cluster_cells(xs, ys, core, cell_start, keys, stride, nb_lo, nb_hi, eps2):
     return parent, cs, cx, cy, cpos, ncore_cell
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _assign_labels(xs, ys, core, order, cell_start, nb_lo, nb_hi, eps2, parent, cs, cx, cy, cpos):
     n = xs.shape[0]
     ncell = cell_start.shape[0] - 1
@@ -306,7 +306,7 @@ def _assign_labels(xs, ys, core, order, cell_start, nb_lo, nb_hi, eps2, parent, 
     return labels
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _bounds(X):
     x0 = X[0, 0]
     y0 = X[0, 1]
@@ -326,7 +326,7 @@ def _bounds(X):
     return x0, y0, x1, y1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _dense_neighbour_cell_ranges(keys, stride, nkeys):
     """As _neighbour_cell_ranges, by a lookup table over the whole key range."""
     ncell = keys.shape[0]
@@ -348,7 +348,7 @@ def _dense_neighbour_cell_ranges(keys, stride, nkeys):
     return lo, hi
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _cell_keys(X, x0, y0, inv_side, stride):
     n = X.shape[0]
     key = np.empty(n, np.int64)
@@ -359,7 +359,7 @@ def _cell_keys(X, x0, y0, inv_side, stride):
     return key
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _counting_sort(key, nkeys):
     """Stable counting sort of keys in [0, nkeys): (order, cell_start, cell_keys)."""
     n = key.shape[0]
@@ -389,7 +389,7 @@ def _counting_sort(key, nkeys):
     return order, cell_start, keys
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _gather(X, order, w):
     n = order.shape[0]
     xs = np.empty(n, np.float64)
@@ -403,7 +403,7 @@ def _gather(X, order, w):
     return xs, ys, ws
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _dbscan(X, w, nonneg, eps, min_samples, side, stride, nkeys, dense):
     """The whole pipeline in one compiled function (one cache entry to load)."""
     n = X.shape[0]

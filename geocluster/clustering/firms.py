@@ -99,11 +99,17 @@ class FirmTable:
         Coordinates in metres in ``crs``.
     crs : CRS-like
         A projected CRS in metres.
+    stored_lonlat : callable, optional
+        Returns the rows' stored EPSG:4326 ``(lon, lat)`` (or None when the store
+        cannot tell); set by :func:`~geocluster.analyses._inputs.read_firm_table`, so
+        that a per-firm result is stored at each firm's own point. Not kept by
+        :meth:`rows` and :meth:`take`.
     """
 
     attrs: pd.DataFrame
     xy: np.ndarray
     crs: Any
+    stored_lonlat: Callable[[], tuple[np.ndarray, np.ndarray] | None] | None = None
 
     def __len__(self) -> int:
         return len(self.attrs)
@@ -459,7 +465,7 @@ def _concave_hulls(wkb: np.ndarray, sizes: np.ndarray, ratio: float) -> np.ndarr
 
     # cost grows a little faster than the points: weigh each cluster by n log n
     cost = np.cumsum(sizes * np.log2(np.maximum(sizes, 2)))
-    cuts = np.searchsorted(cost, cost[-1] * np.arange(1, workers * 4) / (workers * 4))
+    cuts = np.searchsorted(cost, cost[-1] * np.arange(1, workers * 16) / (workers * 16))
     bounds = np.unique(np.concatenate([[0], cuts + 1, [len(wkb)]]).clip(0, len(wkb)))
     out = np.empty(len(wkb), dtype=object)
 
@@ -472,10 +478,23 @@ def _concave_hulls(wkb: np.ndarray, sizes: np.ndarray, ratio: float) -> np.ndarr
     return out
 
 
+def _members_by_cluster(labels: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the clustered firms (label >= 0), by cluster then position.
+
+    ``argsort(labels, kind="stable")`` without the noise; labels of fewer than 2**15
+    clusters are sorted as 16-bit integers (NumPy's radix sort: 5M firms in 0.05 s
+    instead of 0.4 s), the same order.
+    """
+    members = np.flatnonzero(labels >= 0)
+    keys = labels[members]
+    if k < 2**15:
+        keys = keys.astype(np.int16)
+    return members[np.argsort(keys, kind="stable")]
+
+
 def _hulls(xy: np.ndarray, labels: np.ndarray, k: int, ratio: float, buffer_m: float):
     """Concave hull per cluster; buffered convex hull for degenerate clusters."""
-    order = np.argsort(labels, kind="stable")
-    order = order[labels[order] >= 0]
+    order = _members_by_cluster(labels, k)
     sizes = np.bincount(labels[order], minlength=k)
     if len(sizes) != k or (sizes == 0).any():
         raise AssertionError("every cluster id 0..k-1 must have members")
@@ -583,11 +602,36 @@ def _summarize(
         if reference_year is None:
             reference_year = resolve_reference_year(latest_founded(frame))
         ref = reference_year
-    parts = cluster_parts(frame, xy, labels, is_core=is_core, reference_year=ref, k=k)
+    if len(labels) < HULLS_BESIDE_PARTS:
+        parts = cluster_parts(frame, xy, labels, is_core=is_core, reference_year=ref, k=k)
+        _check_parts(parts)
+        hull, hull_kind = _hulls(xy, labels, k, hull_ratio, buffer_m)
+        return summary_frame(parts, hull, hull_kind, crs, reference_year)
+    from concurrent.futures import ThreadPoolExecutor
+
+    # The hulls (GEOS, GIL released, most of the time) start at once; the sums are
+    # added up meanwhile. Same values as one after the other.
+    with ThreadPoolExecutor(1, thread_name_prefix="geocluster-hulls") as pool:
+        hulls = pool.submit(_hulls, xy, labels, k, hull_ratio, buffer_m)
+        try:
+            parts = cluster_parts(frame, xy, labels, is_core=is_core, reference_year=ref, k=k)
+            _check_parts(parts)
+        except BaseException:
+            hulls.cancel()
+            if not hulls.cancelled():
+                hulls.exception()  # a gap also fails the hulls; the sums' error is the one
+            raise
+        hull, hull_kind = hulls.result()
+    return summary_frame(parts, hull, hull_kind, crs, reference_year)
+
+
+#: From this many firms a summary computes the hulls beside the per-cluster sums.
+HULLS_BESIDE_PARTS = 200_000
+
+
+def _check_parts(parts) -> None:
     if np.any(parts.sums["n_firms"] == 0):
         raise InvalidInput("expected cluster labels numbered 0..k-1 without gaps")
-    hull, hull_kind = _hulls(xy, labels, k, hull_ratio, buffer_m)
-    return summary_frame(parts, hull, hull_kind, crs, reference_year)
 
 
 def _hull_options(hull_ratio: float, buffer_m: float) -> tuple[float, float]:

@@ -105,7 +105,7 @@ def plan_tiles(sample: np.ndarray, n_tiles: int) -> list[tuple[float, float, flo
     return [b for b, _ in tiles]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _tile_dbscan(X, w, trusted, nonneg, eps, min_samples, side, stride, nkeys, dense):
     """The kernel of ``dbscan._dbscan`` with core flags masked to trusted points."""
     n = X.shape[0]

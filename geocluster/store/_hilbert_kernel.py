@@ -19,7 +19,7 @@ def _interleave(x):
     return x
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def encode_kernel(level, xs, ys, out):
     shift_in = np.uint32(16 - level)
     shift_out = np.uint32(32 - 2 * level)

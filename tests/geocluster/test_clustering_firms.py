@@ -394,3 +394,31 @@ def test_combine_parts_rejects_parts_of_other_columns(firms):
     )
     with pytest.raises(InvalidInput, match="same columns"):
         combine_parts([a, b])
+
+
+@pytest.mark.parametrize("k", [40, 2**15 + 3])
+def test_members_by_cluster_equal_a_stable_argsort(k):
+    # reference: NumPy's stable argsort of the labels, noise dropped
+    from geocluster.clustering.firms import _members_by_cluster
+
+    labels = np.random.default_rng(k).integers(-1, k, 200_000)
+    want = np.argsort(labels, kind="stable")
+    want = want[labels[want] >= 0]
+    np.testing.assert_array_equal(_members_by_cluster(labels, k), want)
+
+
+def test_hulls_beside_the_sums_give_the_sequential_summary(monkeypatch):
+    # reference: the same summary computed one step after the other
+    from geocluster.clustering import firms as fmod
+
+    table = fmod.FirmTable.from_frame(_seeded_register())
+    fit = fmod.cluster_firm_table(table, eps_m=600, min_samples=6)
+    labels = fit.labels["cluster_id"].to_numpy()
+    monkeypatch.setattr(fmod, "HULLS_BESIDE_PARTS", 10**12)
+    one_by_one = fmod._summarize(table, labels)
+    monkeypatch.setattr(fmod, "HULLS_BESIDE_PARTS", 0)
+    beside = fmod._summarize(table, labels)
+    pd.testing.assert_frame_equal(beside.to_wkb(), one_by_one.to_wkb(), check_exact=True)
+    gap = np.where(labels == 1, 2, labels)  # cluster 1 has no member
+    with pytest.raises(InvalidInput, match="without gaps"):
+        fmod._summarize(table, gap)

@@ -718,6 +718,41 @@ class Workspace:
         pa.default_memory_pool().release_unused()
         return _canonical_dtypes(frame, info.kind or ""), xy
 
+    def read_lonlat(
+        self,
+        dataset_id: str,
+        *,
+        filters: list[Filter] | None = None,
+        rows: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """The stored EPSG:4326 lon/lat of a point dataset's rows, no geometry objects.
+
+        The rows of ``read_xy(dataset_id, filters=filters)`` (then those at positions
+        ``rows``), in that order: each firm where the register put it, read from the
+        layer's bbox covering, instead of transforming working coordinates back.
+
+        Returns
+        -------
+        (lon, lat) or None
+            None when the store keeps no bbox covering (then transform the working
+            coordinates: :func:`storage_lonlat`).
+        """
+        import pyarrow.compute as pc
+
+        info = self.dataset(dataset_id)
+        if not self.store.has_geometry(info.layer):
+            return None
+        names = self.store.schema(info.layer).names
+        if "bbox" not in names:
+            return None
+        table = self.store.read_table(info.layer, columns=["bbox"], filters=filters)
+        box = table["bbox"]
+        del table
+        # copies: views would keep the whole covering (4 doubles a row) alive
+        lon = np.array(pc.struct_field(box, "xmin").to_numpy()[rows if rows is not None else ...])
+        lat = np.array(pc.struct_field(box, "ymin").to_numpy()[rows if rows is not None else ...])
+        return lon, lat
+
     def _read_xy_layer(
         self,
         layer: str,
@@ -807,9 +842,14 @@ class Workspace:
             if np.shape(coords) != (len(frame), 2):
                 raise InvalidInput(f"expected one (x, y) per row of layer {name!r}")
         points_lonlat = dict(points_lonlat or {})
-        for name, (lon, lat) in points_lonlat.items():
+        for name, given in points_lonlat.items():
             n = len(points[name]) if name in points else -1
-            if np.shape(lon) != (n,) or np.shape(lat) != (n,):
+            if isinstance(given, tuple):
+                lon, lat = given
+                fits = np.shape(lon) == (n,) and np.shape(lat) == (n,)
+            else:  # the store's own layout of the points (Store.point_layout)
+                fits = len(given) == n
+            if not fits:
                 raise InvalidInput(f"expected one lon/lat per point of layer {name!r}")
         written = []
         try:
@@ -820,7 +860,9 @@ class Workspace:
                 if name in points:
                     coords = points[name]
                     xy = (coords[:, 0], coords[:, 1])
-                    lonlat = points_lonlat.get(name) or storage_lonlat(coords, working)
+                    lonlat = points_lonlat.get(name)
+                    if lonlat is None:
+                        lonlat = storage_lonlat(coords, working)
                 elif isinstance(frame, gpd.GeoDataFrame) and frame.crs is not None:
                     if working and frame.crs == working:
                         xy = _points_xy(frame)

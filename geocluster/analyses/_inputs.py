@@ -15,6 +15,7 @@ listing in a message never names one.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -300,11 +301,17 @@ def read_firm_table(
     selected = select_firms(frame, sectors=sectors, sector_group=sector_group, custom_groups=custom)
     if require_selection and len(selected) == 0:
         _nothing_selected(firms, frame, sectors, sector_group)
+    rows = None
     if len(selected) != len(frame):
-        xy = xy[selected.index.to_numpy()]
+        rows = selected.index.to_numpy()
+        xy = xy[rows]
         selected = selected.reset_index(drop=True)
+    # the very version read (a newer one may land meanwhile), the same rows
+    stored_lonlat = functools.partial(ws.read_lonlat, version_of(info), filters=pushdown, rows=rows)
     # points from the stored coordinates are never missing or empty: no row to drop
-    return info, FirmTable(selected, xy, ensure_projected(info.working_crs))
+    return info, FirmTable(
+        selected, xy, ensure_projected(info.working_crs), stored_lonlat=stored_lonlat
+    )
 
 
 def _nothing_selected(

@@ -185,11 +185,9 @@ def _clusters(
     ``engine`` is the workspace's engine other than local (or None) and ``files`` the
     firms' part files the engine's workers read themselves (DBSCAN only, or None).
     """
-    from geocluster.workspace import storage_lonlat
-
-    # The stored lon/lat of the labels layer, computed while the firms are clustered
-    # (PROJ releases the GIL; the clustering kernels keep one core busy).
-    lonlat = pool.submit(storage_lonlat, selected.xy, selected.crs)
+    # The labels layer's points (each firm's stored lon/lat), ordered and packed for
+    # the store while the firms are clustered: the kernels keep one core busy.
+    labels_points = pool.submit(_labels_points, ws, selected)
     reference_year = _latest_founding_year(ws, firms)
     per_sector = None
     kwargs = dict(
@@ -289,7 +287,7 @@ def _clusters(
         summary={**jsonable(summary), **stored_kinds(**kinds)},
         primary="labels",
         points={"labels": result.xy},  # the firms, stored from their coordinates
-        points_lonlat={"labels": lonlat.result()},
+        points_lonlat={"labels": labels_points.result()},
     )
     clusters = pending.result()
     report(1.0, "done")
@@ -319,6 +317,27 @@ def _clusters(
         },
         inputs=inputs,
         run_id=run.id,
+    )
+
+
+def _labels_points(ws: Any, selected: FirmTable) -> Any:
+    """The per-firm labels layer's points as :meth:`Store.point_layout` makes them.
+
+    Each firm's stored lon/lat where the store keeps it, else its working
+    coordinates transformed back; with the firm ids, the one column of the layer
+    known before the clustering.
+    """
+    import pandas as pd
+
+    from geocluster.clustering.firms import text_values
+    from geocluster.workspace import storage_lonlat
+
+    lonlat = selected.stored_lonlat() if selected.stored_lonlat is not None else None
+    if lonlat is None:
+        lonlat = storage_lonlat(selected.xy, selected.crs)
+    ids = pd.DataFrame({"firm_id": text_values(selected.attrs["firm_id"])})
+    return ws.store.point_layout(
+        *lonlat, working_xy=(selected.xy[:, 0], selected.xy[:, 1]), columns=ids
     )
 
 

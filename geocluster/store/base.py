@@ -49,6 +49,23 @@ class Store(Protocol):
         coordinates (one per row), so firm-level layers need no point objects.
         """
 
+    def point_layout(
+        self,
+        lon: Any,
+        lat: Any,
+        *,
+        working_xy: tuple[Any, Any] | None = None,
+        columns: pd.DataFrame | None = None,
+    ) -> Any:
+        """What to pass as ``points_lonlat`` for these points (one per row, in order).
+
+        A store may order and pack the points ahead of the write (the embedded store's
+        :class:`~geocluster.store.geoparquet.PointLayout`, holding ``columns`` sorted
+        too), or return the ``(lon, lat)`` tuple. A caller computes this while it
+        computes the rest of the layer, and writes that layer with the same
+        ``working_xy`` and ``columns`` values.
+        """
+
     def commit(self, layers: Sequence[Any] = ()) -> AbstractContextManager[Any]:
         """A catalog transaction making ``layers`` visible with the rows added in it."""
 

@@ -121,6 +121,17 @@ class EmbeddedStore:
                 points_lonlat=points_lonlat,
             )
 
+    def point_layout(
+        self,
+        lon: Any,
+        lat: Any,
+        *,
+        working_xy: tuple[Any, Any] | None = None,
+        columns: pd.DataFrame | None = None,
+    ) -> gp.PointLayout:
+        """The points' row order and packed geometry (:func:`geoparquet.point_layout`)."""
+        return gp.point_layout(lon, lat, working_xy=working_xy, columns=columns)
+
     @contextmanager
     def new_layer(self, prefix: str) -> Iterator[str]:
         """A fresh layer name, marked pending while the caller writes its files.

@@ -562,6 +562,17 @@ class PostGISStore:
         return con
 
     # -- layers ---------------------------------------------------------------------------
+    def point_layout(
+        self,
+        lon: Any,
+        lat: Any,
+        *,
+        working_xy: tuple[Any, Any] | None = None,
+        columns: pd.DataFrame | None = None,
+    ) -> tuple[Any, Any]:
+        """``(lon, lat)``: the database orders and packs points itself."""
+        return lon, lat
+
     def write_layer(
         self,
         frame: pd.DataFrame,

@@ -325,3 +325,38 @@ def test_save_run_rejects_lonlat_of_other_points(ws):
             summary={}, points={"labels": np.zeros((2, 2))},
             points_lonlat={"labels": (np.zeros(3), np.zeros(3))},
         )  # fmt: skip
+
+
+def test_labels_layer_puts_each_firm_at_its_stored_point(tmp_path):
+    # reference: the firms' own stored geometry; the labels layer's points are those
+    # points exactly (not the working coordinates transformed back), row for row by id
+    from geocluster.analyses.clusters import clusters_result
+    from geocluster.workspace import Workspace
+
+    rng = np.random.default_rng(8)
+    n = 3_000
+    division = rng.choice(["10", "15"], n)
+    frame = gpd.GeoDataFrame(
+        {
+            "firm_id": [f"f{i}" for i in range(n)],
+            "sector_code": [d + "11" for d in division],
+            "isic_division": division,
+        },
+        geometry=shapely.points(rng.uniform(-101.8, -101.6, n), rng.uniform(21.0, 21.1, n)),
+        crs="EPSG:4326",
+    )
+    ws = Workspace(tmp_path / "ws")
+    ws.add_dataset("firms", frame, name="firms")
+    stored = ws.read("firms").set_index("firm_id").geometry
+    for sectors in (None, ["15"]):
+        result = clusters_result(ws, firms="firms", sectors=sectors, eps_m=300, min_samples=5)
+        labels = ws.read_run(result.run_id).set_index("firm_id")
+        assert len(labels) == (n if sectors is None else int((frame.isic_division == "15").sum()))
+        want = stored.loc[labels.index]
+        assert shapely.equals_exact(labels.geometry.values, want.values, tolerance=0).all()
+    # read_lonlat: the rows of the same filtered read, then those at the given positions
+    only_15 = [("isic_division", "in", ["15"])]
+    lon, lat = ws.read_lonlat("firms", filters=only_15, rows=np.array([2, 0]))
+    ids = ws.read("firms", filters=only_15).firm_id.iloc[[2, 0]]
+    np.testing.assert_array_equal(lon, stored.loc[ids].x.to_numpy())
+    np.testing.assert_array_equal(lat, stored.loc[ids].y.to_numpy())

@@ -497,6 +497,9 @@ def test_clusters_and_specialisation_agree_across_backends(tmp_path, postgres_ur
         spec = run_specialization(ws, firms="firms", boundaries="regions", bootstrap=20, seed=1)
         labels = ws.read_run(clusters["run_id"]).set_index("firm_id")["cluster_id"]
         results[backend] = (_strip(clusters), _strip(spec), labels, ws)
+        # the embedded store reads each firm's stored lon/lat for the labels layer; the
+        # database keeps no covering column, so its labels come from the working x, y
+        assert (ws.read_lonlat("firms") is None) == (backend == "postgis")
     (c_e, s_e, l_e, ws_e), (c_p, s_p, l_p, _) = results["embedded"], results["postgis"]
     assert c_p == c_e and s_p == s_e
     pd.testing.assert_series_equal(l_e.sort_index(), l_p.sort_index())

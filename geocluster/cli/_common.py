@@ -127,3 +127,19 @@ def progress_bar(enabled: bool = True) -> Iterator[Callable[[float, str], None]]
         yield update
     finally:
         bar.stop()
+
+
+def one_shot_memory_pool() -> None:
+    """Arrow's jemalloc pool for this one-shot process, where the wheel has it.
+
+    Measured on 5M firms: a chunked ingest, which allocates and frees a chunk's
+    buffers over and over, spent 2.2 s in the kernel with jemalloc against 2.8-4.1 s
+    with the default mimalloc; all-firm clusters peaked at 2.05-2.10 GB against
+    2.22-2.36 GB (mimalloc keeps a read's freed buffers), in the same time.
+    """
+    import pyarrow as pa
+
+    try:
+        pa.set_memory_pool(pa.jemalloc_memory_pool())
+    except (NotImplementedError, AttributeError):  # built without jemalloc
+        pass

@@ -22,6 +22,7 @@ from geocluster.analyses.spec import AnalysisSpec, Cli
 from geocluster.cli._common import (
     add_engine_args,
     add_workspace_arg,
+    one_shot_memory_pool,
     open_ws,
     print_json,
     progress_bar,
@@ -170,6 +171,7 @@ def run_command(spec: AnalysisSpec, args: argparse.Namespace) -> int:
     from geocluster.disclosure import PERMISSIVE, apply
 
     params = spec.parse(command_values(spec, args))
+    one_shot_memory_pool()
     with progress_bar(not args.json) as update:
         result = spec.run(_LazyWorkspace(args), params, update)
     body = apply(result, None, PERMISSIVE).to_body()

@@ -10,6 +10,7 @@ from geocluster.cli._common import (
     add_engine_args,
     add_workspace_arg,
     engine_choice,
+    one_shot_memory_pool,
     open_ws,
     print_json,
     progress_bar,
@@ -95,22 +96,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_demo)
 
 
-def _jemalloc() -> None:
-    """Arrow's jemalloc pool for this one-shot process, where the wheel has it.
-
-    A chunked ingest allocates and frees a chunk's buffers over and over; measured on
-    5M firms, jemalloc spent 2.2 s in the kernel where the default mimalloc spent 2.8-4.1.
-    """
-    import pyarrow as pa
-
-    try:
-        pa.set_memory_pool(pa.jemalloc_memory_pool())
-    except (NotImplementedError, AttributeError):  # built without jemalloc
-        pass
-
-
 def _ingest(args: argparse.Namespace) -> int:
-    _jemalloc()
+    one_shot_memory_pool()
     ws = open_ws(args)
     options = {k: getattr(args, k) for k in INGEST_OPTIONS if getattr(args, k, None) is not None}
     with progress_bar(not args.json) as update:

@@ -137,6 +137,25 @@ def hooked(ws, hook):
         yield
     finally:
         ws.engine().task_hook = None
+        _settle(ws.engine().client)
+
+
+def _settle(client, timeout: float = 60.0) -> None:
+    """Wait until no task of a hooked computation runs and both workers are back.
+
+    A task that kills its worker may still be running (or be retried) after the test
+    that hooked it has its error; the workers it takes down would also lose the next
+    test's tasks, which then fail with KilledWorker although they killed nothing.
+    """
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        busy = any(client.processing().values())
+        if not busy and len(client.scheduler_info()["workers"]) >= 2:
+            return
+        time.sleep(0.2)
+    raise AssertionError("the Dask cluster did not settle after a hooked computation")
 
 
 def ran(folder) -> dict[str, set[int]]:

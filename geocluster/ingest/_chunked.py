@@ -60,7 +60,10 @@ from geocluster.store import geoparquet as gp
 Progress = Callable[[float, str], None]
 
 #: Rows per chunk when a large file is read in chunks without the ``chunk_rows`` option.
-CHUNK_ROWS = 1_000_000
+#: Half a million: the reader, the checks and the spill writer overlap in a pipeline
+#: that fills and drains a chunk at each end; measured on 5M firms, 1M-row chunks took
+#: 6.7-6.9 s and 1.32 GB, 500k-row chunks 6.4 s and 1.07 GB (250k: the same time).
+CHUNK_ROWS = 500_000
 #: Files of firms larger than this are ingested in chunks (``GEOCLUSTER_INGEST_CHUNK_MB``).
 DEFAULT_THRESHOLD_MB = 256
 _FORMATS = ("csv", "geoparquet")
@@ -144,6 +147,37 @@ def merge_warnings(per_chunk: list[list[str]]) -> list[str]:
     return [f"{totals[k]} {k[1]}" if k[0] else k[1] for k in order]
 
 
+def _division_ranks(division: pa.ChunkedArray) -> tuple[np.ndarray, list[str | None]]:
+    """Each row's division as its rank among the chunk's divisions (null first).
+
+    Returns the ranks (uint32) and the division of each rank: ``names[rank[i]]``.
+    Names are ordered as Arrow sorts text (UTF-8 bytes, which is code point order).
+    """
+    encoded = pc.dictionary_encode(division.combine_chunks())
+    names = encoded.dictionary.to_pylist()
+    by_name = sorted(range(len(names)), key=lambda i: names[i])
+    rank_of = np.empty(len(names) + 1, dtype=np.uint32)
+    rank_of[by_name] = np.arange(1, len(names) + 1, dtype=np.uint32)
+    rank_of[len(names)] = 0  # null
+    codes = encoded.indices.fill_null(len(names)).to_numpy()
+    return rank_of[codes], [None] + [names[i] for i in by_name]
+
+
+def _project(pool: ThreadPoolExecutor, transformers: list, lon: np.ndarray, lat: np.ndarray):
+    """``transformers[0].transform(lon, lat)``, the two halves on two threads.
+
+    PROJ releases the GIL: 1M points in half the time, the values of one call point for
+    point (each point is transformed on its own).
+    """
+    n = len(lon)
+    if n < 100_000:
+        return transformers[0].transform(lon, lat)
+    half = n // 2
+    parts = [slice(0, half), slice(half, n)]
+    done = list(pool.map(lambda t, s: t.transform(lon[s], lat[s]), transformers, parts))
+    return np.concatenate([done[0][0], done[1][0]]), np.concatenate([done[0][1], done[1][1]])
+
+
 class _Spill:
     """One chunk's accepted rows on disk (Arrow IPC), sorted by division then Hilbert key.
 
@@ -154,20 +188,22 @@ class _Spill:
 
     def __init__(self, path: Path, table: pa.Table) -> None:
         self.path = path
-        order = pc.sort_indices(
-            table, sort_keys=[(_DIVISION, "ascending", "at_start"), ("_key", "ascending")]
-        )  # stable: equal keys keep the file's order
-        batch = table.take(order).combine_chunks().to_batches()
+        rank, names = _division_ranks(table.column(_DIVISION))
+        keys = table.column("_key").to_numpy()
+        # one stable sort of (division rank, key): null division first, then by name;
+        # equal keys keep the file's order (Arrow's two-key sort_indices, 4x cheaper)
+        order = np.argsort((rank.astype(np.uint64) << np.uint64(32)) | keys, kind="stable")
+        batch = gp.take_rows(table, order).combine_chunks().to_batches()
         batch = batch[0] if batch else pa.RecordBatch.from_pylist([], schema=table.schema)
-        values = batch.column(_DIVISION).to_pylist()
-        keys = batch.column("_key").to_numpy()
-        starts = [0] + [i for i in range(1, len(values)) if values[i] != values[i - 1]]
+        rank, keys = rank[order], keys[order]
+        n = len(rank)
+        starts = [0, *(np.flatnonzero(rank[1:] != rank[:-1]) + 1).tolist()] if n else []
         #: division -> [(batch index, first key, last key, rows)], in key order
         self.groups: dict[str | None, list[tuple[int, int, int, int]]] = {}
         g = 0
         with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, batch.schema) as writer:
-            for a, b in zip(starts, [*starts[1:], len(values)], strict=True):
-                pieces = self.groups.setdefault(values[a], [])
+            for a, b in zip(starts, [*starts[1:], n], strict=True):
+                pieces = self.groups.setdefault(names[int(rank[a])], [])
                 for lo in range(a, b, PIECE_ROWS):
                     hi = min(lo + PIECE_ROWS, b)
                     writer.write_batch(batch.slice(lo, hi - lo))
@@ -495,7 +531,9 @@ def ingest_firms(
             divisions = sorted(
                 {d for s in spills for d in s.groups}, key=lambda d: (d is not None, d or "")
             )
-            transformer = Transformer.from_crs("EPSG:4326", working, always_xy=True)
+            # one transformer per half of a batch (they are not shared between threads)
+            halves = [Transformer.from_crs("EPSG:4326", working, always_xy=True) for _ in (0, 1)]
+            projecting = ThreadPoolExecutor(2, thread_name_prefix="geocluster-project")
             writer = gp.LayerWriter(store.data_dir, name, schema, dictionary=dictionary)
             try:
                 for i, division in enumerate(divisions):
@@ -517,7 +555,7 @@ def ingest_firms(
                         lat = t["_lat"].to_numpy()[order]
                         t = gp.take_rows(t.select(attr_schema.names), order)
                         t = gp.point_columns(t, lon, lat)
-                        x, y = transformer.transform(lon, lat)
+                        x, y = _project(projecting, halves, lon, lat)
                         t = t.append_column("x", pa.array(np.asarray(x, "float64")))
                         t = t.append_column("y", pa.array(np.asarray(y, "float64")))
                         if pending is not None:
@@ -535,6 +573,7 @@ def ingest_firms(
                 files = writer.close()
             finally:
                 writer.abort()
+                projecting.shutdown(wait=True)
         finally:
             if reading is not None:  # stops the reader thread at once on an error
                 reading.close()

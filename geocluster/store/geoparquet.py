@@ -90,63 +90,26 @@ def _wkb_points_xy(x: np.ndarray, y: np.ndarray) -> pa.Array:
     )
 
 
-#: Below this many rows :func:`take_rows` is Arrow's take (loading the kernel costs more).
-TAKE_KERNEL_ROWS = 100_000
-
-
 def take_rows(table: pa.Table, order: np.ndarray) -> pa.Table:
-    """``table.take(order)``; string and binary columns gathered by a compiled kernel.
+    """``table.take(order)``, each column made one chunk first, one range check.
 
-    The same table (values, types, nulls) as Arrow's take; on a national register's
-    5M firm ids several times cheaper. ``order`` must index rows of ``table``.
+    Arrow's take of a column of many chunks (a layer read row group by row group) costs
+    up to 3x the take of the same values in one chunk (5M firm ids in a random order:
+    0.32-0.40 s against 0.10-0.24 s, combining included); the indices are checked once
+    here instead of per column.
     """
     order = np.asarray(order, dtype=np.int64)
-    if table.num_columns == 0:
-        return pa.table({})
     n = table.num_rows
     if len(order) and (order.min() < 0 or order.max() >= n):
         raise IndexError("take_rows: index out of range")
+    if table.num_columns == 0:
+        return pa.table({})
     indices = pa.array(order)
-    if n < TAKE_KERNEL_ROWS and len(order) < TAKE_KERNEL_ROWS:
-        return table.take(indices)
-    columns = []
-    for column in table.columns:
-        varwidth = (
-            pa.types.is_string(column.type)
-            or pa.types.is_large_string(column.type)
-            or pa.types.is_binary(column.type)
-            or pa.types.is_large_binary(column.type)
-        )
-        taken = _take_varwidth(column, order) if varwidth and column.null_count == 0 else None
-        columns.append(taken if taken is not None else pc.take(column, indices, boundscheck=False))
+    columns = [
+        pc.take(c.combine_chunks() if c.num_chunks > 1 else c, indices, boundscheck=False)
+        for c in table.columns
+    ]
     return pa.Table.from_arrays(columns, schema=table.schema)
-
-
-def _take_varwidth(column: pa.ChunkedArray, order: np.ndarray) -> pa.Array | None:
-    """Gather of a string/binary column without nulls; None when Arrow's take must do."""
-    from geocluster.store._take_kernel import gather_bytes, gathered_offsets
-
-    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    large = pa.types.is_large_string(arr.type) or pa.types.is_large_binary(arr.type)
-    buffers = arr.buffers()
-    offsets = np.frombuffer(buffers[1], dtype=np.int64 if large else np.int32)
-    offsets = offsets[arr.offset : arr.offset + len(arr) + 1]
-    data = (
-        np.frombuffer(buffers[2], dtype=np.uint8)
-        if buffers[2] is not None
-        else np.empty(0, np.uint8)
-    )
-    new_offsets = np.empty(len(order) + 1, dtype=np.int64)
-    gathered_offsets(offsets, order, new_offsets)
-    if not large and new_offsets[-1] >= 2**31:
-        return None  # more bytes than a 32-bit offset holds
-    out = np.empty(int(new_offsets[-1]), dtype=np.uint8)
-    gather_bytes(offsets, data, order, new_offsets, out)
-    if not large:
-        new_offsets = new_offsets.astype(np.int32)
-    return pa.Array.from_buffers(
-        arr.type, len(order), [None, pa.py_buffer(new_offsets), pa.py_buffer(out)]
-    )
 
 
 def _attributes_table(frame: pd.DataFrame) -> pa.Table:

@@ -360,6 +360,7 @@ def _varwidth_columns(n: int, rng) -> dict:
 
 @pytest.mark.parametrize("n", [1_000, 150_000])
 def test_take_rows_equals_arrows_take(n):
+    # take_rows combines chunks and checks the indices once; the values must not change
     # reference: pyarrow.compute.take (Arrow's own gather), column by column
     import pyarrow as pa
 

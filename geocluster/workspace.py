@@ -819,8 +819,10 @@ class Workspace:
         working-CRS coordinates (an (n, 2) array; the run's ``working_crs`` param):
         the layer is stored as those points, exactly as the GeoDataFrame of them
         would be, without a point object per row (per-firm labels of a register).
-        ``points_lonlat`` gives, for some of those layers, :func:`storage_lonlat` of
-        their coordinates when the caller computed it already (e.g. while clustering).
+        ``points_lonlat`` gives, for some of those layers, their rows' stored lon/lat
+        (default: :func:`storage_lonlat` of the coordinates), or what
+        ``Store.point_layout`` made of them while the caller computed the rest (the
+        clusters analysis does it while DBSCAN runs).
         A layer may also be a function of no argument returning its frame, called
         when its turn comes (layers are written in order): a caller can compute it
         while the layers before it are written.

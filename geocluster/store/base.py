@@ -56,6 +56,7 @@ class Store(Protocol):
         *,
         working_xy: tuple[Any, Any] | None = None,
         columns: pd.DataFrame | None = None,
+        sort_codes: Any = None,
     ) -> Any:
         """What to pass as ``points_lonlat`` for these points (one per row, in order).
 
@@ -63,7 +64,8 @@ class Store(Protocol):
         :class:`~geocluster.store.geoparquet.PointLayout`, holding ``columns`` sorted
         too), or return the ``(lon, lat)`` tuple. A caller computes this while it
         computes the rest of the layer, and writes that layer with the same
-        ``working_xy`` and ``columns`` values.
+        ``working_xy`` and ``columns`` values. ``sort_codes``: integer codes of a
+        leading sort key (a sector's rank), which a store may order by first.
         """
 
     def commit(self, layers: Sequence[Any] = ()) -> AbstractContextManager[Any]:

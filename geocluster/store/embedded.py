@@ -128,9 +128,12 @@ class EmbeddedStore:
         *,
         working_xy: tuple[Any, Any] | None = None,
         columns: pd.DataFrame | None = None,
+        sort_codes: Any = None,
     ) -> gp.PointLayout:
         """The points' row order and packed geometry (:func:`geoparquet.point_layout`)."""
-        return gp.point_layout(lon, lat, working_xy=working_xy, columns=columns)
+        return gp.point_layout(
+            lon, lat, working_xy=working_xy, columns=columns, sort_codes=sort_codes
+        )
 
     @contextmanager
     def new_layer(self, prefix: str) -> Iterator[str]:

@@ -52,9 +52,18 @@ _OPS = {"==", "!=", "in", "not in", "<", "<=", ">", ">=", "is null", "not null"}
 
 # -- writing ---------------------------------------------------------------------------------
 def hilbert_order(cx: np.ndarray, cy: np.ndarray, *, level: int = 16) -> np.ndarray:
-    """Hilbert distance of lon/lat centres on a fixed world grid (uint32, ``2**level``)."""
+    """Hilbert distance of lon/lat centres on a fixed world grid (uint32, ``2**level``).
+
+    Non-finite coordinates count as the grid's centre or edge (NaN as 0, infinities
+    as the bound). A large layer goes through one compiled pass
+    (:func:`geocluster.store._hilbert.encode_lonlat`, the same values as the NumPy
+    expressions below, tested), not five temporaries of its size.
+    """
+    from geocluster.store._hilbert import SMALL, encode_lonlat
     from geocluster.store._hilbert import encode as _encode
 
+    if len(cx) >= SMALL and 1 <= level <= 16:
+        return encode_lonlat(level, cx, cy)
     n = (1 << level) - 1
     cx = np.clip(np.nan_to_num(cx, nan=0.0, posinf=180.0, neginf=-180.0), -180.0, 180.0)
     cy = np.clip(np.nan_to_num(cy, nan=0.0, posinf=90.0, neginf=-90.0), -90.0, 90.0)
@@ -167,6 +176,10 @@ class PointLayout:
     columns: pa.Table
     geometry_types: list[str]
     total_bbox: list[float] | None
+    #: the rows were in layout order already (``order`` is ``0..n-1``): nothing taken
+    identity: bool = False
+    #: with ``sort_codes``: first row of each run of equal codes (row groups start there)
+    starts: np.ndarray | None = None
 
     def __len__(self) -> int:
         return self.rows
@@ -184,6 +197,11 @@ def point_layout(
 
     ``columns``: attribute columns of the same rows, stored sorted in the layout;
     :func:`write_layer` takes them from here instead of from its frame.
+    ``sort_codes``: integer codes of a leading sort key (a sector's rank among the
+    sorted sectors); row groups then start at each change of code, as with
+    :func:`write_layer`'s ``sort_key``. Rows already in this order (a register read
+    from the store, stored by division and Hilbert key) are recognised by one pass
+    and nothing is gathered.
     """
     lon = np.asarray(lon, dtype="float64")
     lat = np.asarray(lat, dtype="float64")
@@ -197,17 +215,28 @@ def point_layout(
         np.where(finite, lon, np.nan), np.where(finite, lat, np.nan)
     )  # fmt: skip
     keys: list[np.ndarray] = [hilbert_order(plon, plat)]
+    codes = None
     if sort_codes is not None:
-        keys.append(np.asarray(sort_codes))
-    order = np.lexsort(keys)  # last key is the primary one
+        codes = np.asarray(sort_codes)
+        if codes.shape != (n,) or not np.issubdtype(codes.dtype, np.integer):
+            raise ValueError("sort_codes must hold one integer code per row")
+        keys.append(codes)
+    identity = _in_order(keys)
+    # the last key is the primary one; lexsort is stable, so sorted rows keep their order
+    order = np.arange(n) if identity else np.lexsort(keys)
     del keys
+    starts = None
+    if codes is not None:
+        sorted_codes = codes if identity else codes[order]
+        starts = np.concatenate([[0], np.flatnonzero(sorted_codes[1:] != sorted_codes[:-1]) + 1])
+        del sorted_codes
     total_bbox = None
     if all_finite and n:
         total_bbox = [float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max())]
     elif finite.any():
         flon, flat = lon[finite], lat[finite]
         total_bbox = [float(flon.min()), float(flat.min()), float(flon.max()), float(flat.max())]
-    slon, slat = plon[order], plat[order]
+    slon, slat = (plon, plat) if identity else (plon[order], plat[order])
     if n and all_finite:
         wkb = _wkb_points_xy(slon, slat)
     else:  # missing points are null geometries
@@ -221,7 +250,9 @@ def point_layout(
         wx, wy = (np.asarray(v, dtype="float64") for v in working_xy)
         if wx.shape != (n,) or wy.shape != (n,):
             raise ValueError("working_xy must hold one x and one y per row")
-        xy = (pa.array(wx[order]), pa.array(wy[order]))
+        xy = (
+            (pa.array(wx), pa.array(wy)) if identity else (pa.array(wx[order]), pa.array(wy[order]))
+        )
     table = _attributes_table(columns) if columns is not None else pa.table({})
     if columns is not None and len(columns) != n:
         raise ValueError("the layout's columns must have one row per point")
@@ -231,10 +262,24 @@ def point_layout(
         geometry=wkb,
         bbox=pa.StructArray.from_arrays([bx, by, bx, by], names=list(_BBOX_FIELDS)),
         xy=xy,
-        columns=take_rows(table, order) if table.num_columns else table,
+        columns=take_rows(table, order) if table.num_columns and not identity else table,
         geometry_types=["Point"] if finite.any() else [],
         total_bbox=total_bbox,
+        identity=identity,
+        starts=starts,
     )
+
+
+def _in_order(keys: list[np.ndarray]) -> bool:
+    """Whether rows are sorted by ``keys`` already (last key primary, as ``lexsort``)."""
+    h = keys[0]
+    if len(h) < 2:
+        return True
+    rising = h[1:] >= h[:-1]
+    if len(keys) == 2:
+        c = keys[1]
+        rising = (c[1:] > c[:-1]) | ((c[1:] == c[:-1]) & rising)
+    return bool(rising.all())
 
 
 def write_layer(
@@ -273,6 +318,7 @@ def write_layer(
 
     n = len(frame)
     layout = points_lonlat if isinstance(points_lonlat, PointLayout) else None
+    identity = False
     if layout is None and points_lonlat is not None:
         codes = None
         if sort_key and sort_key in frame.columns:
@@ -290,6 +336,7 @@ def write_layer(
     total_bbox = None
     if layout is not None:
         order, geometry_types, total_bbox = layout.order, layout.geometry_types, layout.total_bbox
+        identity = layout.identity
     elif is_geo:
         geoms = np.asarray(frame.geometry.values)
         bounds = shapely.bounds(geoms)  # nan rows for empty / missing
@@ -319,7 +366,7 @@ def write_layer(
     held = layout.columns.column_names if layout is not None else []
     # sorted in Arrow: one gather per column, no pandas block copies
     table = _attributes_table(attrs.drop(columns=held))
-    if n:
+    if n and not identity:
         table = take_rows(table, order)
     if held:
         table = pa.Table.from_arrays(
@@ -356,7 +403,9 @@ def write_layer(
 
     # Row groups: every row_group_rows rows and at every change of the sort key.
     starts = [0]
-    if sort_key and sort_key in table.column_names and n:
+    if layout is not None and layout.starts is not None and n:
+        starts = [int(c) for c in layout.starts]
+    elif sort_key and sort_key in table.column_names and n:
         values = pd.Series(table[sort_key].to_pandas()).astype("string").fillna("")
         change = np.flatnonzero(values.to_numpy()[1:] != values.to_numpy()[:-1]) + 1
         starts.extend(int(c) for c in change)
@@ -393,7 +442,7 @@ def _check_layout(
     if n and working_xy is not None:
         probe = np.unique(np.linspace(0, n - 1, 7).astype(np.int64))
         for given, held in zip(working_xy, layout.xy, strict=True):
-            got = held.take(pa.array(probe)).to_numpy()
+            got = np.array([held[int(i)].as_py() for i in probe], dtype="float64")
             if not np.array_equal(got, np.asarray(given)[layout.order[probe]], equal_nan=True):
                 raise ValueError("the layout was made with other working_xy")
     for c in layout.columns.column_names:
@@ -402,7 +451,9 @@ def _check_layout(
         if n:
             # spot checks: the held column is the frame's, sorted by the layout's order
             probe = np.unique(np.linspace(0, n - 1, 7).astype(np.int64))
-            got = layout.columns[c].take(pa.array(probe)).to_pylist()
+            # one value at a time: a take of a many-chunk column would combine its chunks
+            held = layout.columns[c]
+            got = [held[int(i)].as_py() for i in probe]
             want = frame[c].iloc[layout.order[probe]].tolist()
             if [str(v) for v in got] != [str(v) for v in want]:
                 raise ValueError(f"the layout's column {c!r} is not the frame's")

@@ -569,8 +569,9 @@ class PostGISStore:
         *,
         working_xy: tuple[Any, Any] | None = None,
         columns: pd.DataFrame | None = None,
+        sort_codes: Any = None,
     ) -> tuple[Any, Any]:
-        """``(lon, lat)``: the database orders and packs points itself."""
+        """``(lon, lat)``: the database orders and packs points itself (no sort key)."""
         return lon, lat
 
     def write_layer(

@@ -316,6 +316,35 @@ def test_compiled_hilbert_equals_geopandas(level):
         encode(17, x, y)
 
 
+@pytest.mark.parametrize("level", [1, 8, 16])
+def test_compiled_lonlat_hilbert_equals_numpy_steps(level):
+    # reference: the NumPy steps of hilbert_order (nan_to_num, clip, scale, truncate)
+    # followed by geopandas' encoder
+    from geopandas.tools.hilbert_curve import _encode
+
+    from geocluster.store import geoparquet as gp
+    from geocluster.store._hilbert import SMALL
+
+    rng = np.random.default_rng(level)
+    m = SMALL + 5_000  # the compiled path
+    lon, lat = rng.uniform(-200, 200, m), rng.uniform(-100, 100, m)
+    # cell edges, bounds, non-finite values, negative zero
+    special = [np.nan, np.inf, -np.inf, -180.0, 180.0, -0.0, 0.0, 179.99999999999997]
+    lon[: len(special)], lat[: len(special)] = special, special[::-1]
+    n = (1 << level) - 1
+    edges = (np.arange(50) / n) * 360.0 - 180.0
+    lon[100:150], lat[100:150] = edges, edges / 2.0
+    cx = np.clip(np.nan_to_num(lon, nan=0.0, posinf=180.0, neginf=-180.0), -180.0, 180.0)
+    cy = np.clip(np.nan_to_num(lat, nan=0.0, posinf=90.0, neginf=-90.0), -90.0, 90.0)
+    ix = np.clip(((cx + 180.0) / 360.0 * n), 0, n).astype(np.uint32)
+    iy = np.clip(((cy + 90.0) / 180.0 * n), 0, n).astype(np.uint32)
+    got = gp.hilbert_order(lon, lat, level=level)
+    assert got.dtype == np.uint32
+    np.testing.assert_array_equal(got, _encode(level, ix, iy))
+    # and the small-layer (NumPy) path agrees on a slice
+    np.testing.assert_array_equal(gp.hilbert_order(lon[:500], lat[:500], level=level), got[:500])
+
+
 def test_points_written_from_coordinates_equal_points_written_from_geometries(tmp_path):
     # reference: the same layer written from shapely points by the general path
     import pyarrow.parquet as pq
@@ -426,6 +455,49 @@ def test_a_point_layout_writes_the_same_files_as_the_points(tmp_path, n):
         )
     with pytest.raises(ValueError, match="one lon"):
         gp.write_layer(frame.iloc[:10], tmp_path, "f", working_xy=xy, points_lonlat=layout)
+
+
+@pytest.mark.parametrize("n", [3_000, 130_000])
+def test_a_layout_of_rows_in_order_takes_nothing_and_writes_the_same_files(tmp_path, n):
+    # reference: write_layer with sort_key from shuffled rows (every column gathered);
+    # the same rows handed over sorted by (sector, Hilbert key) already, with their
+    # sector codes, are recognised as in order and give the very same bytes
+    import pyarrow.parquet as pq
+
+    from geocluster.store import geoparquet as gp
+
+    rng = np.random.default_rng(7)
+    frame, lon, lat = _labels_frame(n, rng)
+    frame["sector"] = pd.array(rng.choice(["01", "15", "46", ""], n), dtype="str")
+    lat[::701] = np.nan
+    xy = (lon * 1e5, lat * 1e5)
+    a = gp.write_layer(frame, tmp_path, "a", working_xy=xy, points_lonlat=(lon, lat),
+                       sort_key="sector")  # fmt: skip
+    codes, _ = pd.factorize(frame["sector"], sort=True)
+    shuffled = gp.point_layout(lon, lat, working_xy=xy, columns=frame[["firm_id"]],
+                               sort_codes=codes)  # fmt: skip
+    assert not shuffled.identity
+    # the rows in the layer's order: a register as the store keeps it
+    order = shuffled.order
+    frame_s = frame.iloc[order].reset_index(drop=True)
+    lon_s, lat_s, xy_s = lon[order], lat[order], (xy[0][order], xy[1][order])
+    layout = gp.point_layout(lon_s, lat_s, working_xy=xy_s, columns=frame_s[["firm_id"]],
+                             sort_codes=codes[order])  # fmt: skip
+    assert layout.identity
+    np.testing.assert_array_equal(layout.order, np.arange(n))
+    b = gp.write_layer(frame_s, tmp_path, "b", working_xy=xy_s, points_lonlat=layout)
+    assert len(a.files) == len(b.files) >= 1
+    for fa, fb in zip(a.files, b.files, strict=True):
+        assert (tmp_path / fa).read_bytes() == (tmp_path / fb).read_bytes()
+    # row groups start at every change of sector, as sort_key makes them
+    for f in b.files:
+        meta = pq.ParquetFile(tmp_path / f).metadata
+        col = pq.ParquetFile(tmp_path / f).schema_arrow.names.index("sector")
+        for g in range(meta.num_row_groups):
+            st = meta.row_group(g).column(col).statistics
+            assert st.min == st.max
+    with pytest.raises(ValueError, match="sort_codes"):
+        gp.point_layout(lon, lat, sort_codes=codes[:-1])
 
 
 def test_coordinates_are_stored_uncompressed_with_statistics(tmp_path):

@@ -164,11 +164,17 @@ def clusters_result(
             columns = ("firm_id", "sector_code", "isic_division") + (
                 ("employees",) if weight else ()
             )
-    info, selected = _selected_firms(ws, firms, sectors, sector_group, columns)
     from concurrent.futures import ThreadPoolExecutor
 
     pool = ThreadPoolExecutor(2, thread_name_prefix="geocluster-clusters")
     try:
+        if method == "dbscan" and files is None:
+            # numba's runtime start and the cached kernels load while the firms are
+            # read (0.3 s of a national scan otherwise spent before its first sector)
+            from geocluster.clustering.dbscan import warm_up
+
+            pool.submit(warm_up)
+        info, selected = _selected_firms(ws, firms, sectors, sector_group, columns)
         return _clusters(ws, pool, engine, files, firms, info, selected, method, eps_m,
                          min_samples, min_cluster_size, sectors, sector_group, weight, by,
                          report)  # fmt: skip
@@ -187,7 +193,7 @@ def _clusters(
     """
     # The labels layer's points (each firm's stored lon/lat), ordered and packed for
     # the store while the firms are clustered: the kernels keep one core busy.
-    labels_points = pool.submit(_labels_points, ws, selected)
+    labels_points = pool.submit(_labels_points, ws, selected, by)
     reference_year = _latest_founding_year(ws, firms)
     per_sector = None
     kwargs = dict(
@@ -320,12 +326,15 @@ def _clusters(
     )
 
 
-def _labels_points(ws: Any, selected: FirmTable) -> Any:
+def _labels_points(ws: Any, selected: FirmTable, by: str | None = None) -> Any:
     """The per-firm labels layer's points as :meth:`Store.point_layout` makes them.
 
     Each firm's stored lon/lat where the store keeps it, else its working
     coordinates transformed back; with the firm ids, the one column of the layer
-    known before the clustering.
+    known before the clustering. A national scan's labels are ordered by sector, then
+    along the Hilbert curve, as the register is stored: one sector's labels are its
+    own row groups, and firms read from the store are in that order already (nothing
+    to gather).
     """
     import pandas as pd
 
@@ -336,9 +345,15 @@ def _labels_points(ws: Any, selected: FirmTable) -> Any:
     if lonlat is None:
         lonlat = storage_lonlat(selected.xy, selected.crs)
     ids = pd.DataFrame({"firm_id": text_values(selected.attrs["firm_id"])})
+    codes = None
+    if by is not None:
+        from geocluster.clustering.scan import sector_key
+
+        codes, _ = pd.factorize(sector_key(selected.attrs, by).fillna(""), sort=True)
     return ws.store.point_layout(
-        *lonlat, working_xy=(selected.xy[:, 0], selected.xy[:, 1]), columns=ids
-    )
+        *lonlat, working_xy=(selected.xy[:, 0], selected.xy[:, 1]), columns=ids,
+        sort_codes=codes,
+    )  # fmt: skip
 
 
 def run_kdistance(ws: Any, **kwargs: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ unique cluster ids and a ``sector`` column.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable
 
 import geopandas as gpd
@@ -186,19 +187,23 @@ def label_table_by_sector(
     if kw:
         raise TypeError(f"unexpected keyword arguments {sorted(kw)}")
     n = len(table)
-    # One stable sort by sector (a no-op for a register read from the store, whose rows
+    # One stable sort by sector (none for a register read from the store, whose rows
     # are stored division by division), then every sector is a contiguous slice: no
-    # per-sector gather of every column.
-    key_values = keys.fillna("").to_numpy(dtype=object)
-    order = np.argsort(key_values, kind="stable")
-    if not np.array_equal(order, np.arange(n)):
+    # per-sector gather of every column. Sorted as the rank of each firm's sector among
+    # the sorted distinct codes (the order of sorting the codes as text), never as 5M
+    # Python strings.
+    ranks, distinct = pd.factorize(keys.fillna(""), sort=True)
+    ranks = ranks.astype(np.int16 if len(distinct) < 2**15 else np.int64)
+    if n and (np.diff(ranks) < 0).any():
+        order = np.argsort(ranks, kind="stable")
         sorted_table = table.take(order)
-        key_values = key_values[order]
+        ranks = ranks[order]
     else:
         order = None
         sorted_table = table
-    starts = np.searchsorted(key_values, sectors, side="left")
-    stops = np.searchsorted(key_values, sectors, side="right")
+    sector_ranks = np.searchsorted(np.asarray(distinct, dtype=object), sectors)
+    starts = np.searchsorted(ranks, sector_ranks, side="left")
+    stops = np.searchsorted(ranks, sector_ranks, side="right")
     computed = None
     if engine is not None and files and method == "dbscan":
         computed = _labels_on_workers(
@@ -219,24 +224,29 @@ def label_table_by_sector(
     given = []  # the workers' summary of each sector
     offset = 0
     params = None
-    for i, (sector, start, stop) in enumerate(zip(sectors, starts, stops, strict=True)):
-        report(i / len(sectors), f"sector {sector} ({i + 1}/{len(sectors)})")
-        part = sorted_attrs.iloc[start:stop]
-        w = firm_weights(part, weight)
-        if "firm_id" not in part.columns:
-            raise InvalidInput(f"expected a firm_id column, got columns {list(part.columns)}")
+    if "firm_id" not in sorted_attrs.columns:
+        raise InvalidInput(f"expected a firm_id column, got columns {list(sorted_attrs.columns)}")
+
+    def fit(i: int):
+        start, stop = starts[i], stops[i]
         sector_engine = engine
         if computed is not None:
-            sector_engine = _Computed(*computed[sector])
-        sub_labels, sub_core, params, sub_clusters = _fit_labels(
+            sector_engine = _Computed(*computed[sectors[i]])
+        return _fit_labels(
             xy[start:stop],
-            w,
+            firm_weights(sorted_attrs.iloc[start:stop], weight),
             method=method,
             eps_m=eps_m,
             min_samples=min_samples,
             min_cluster_size=min_cluster_size,
             engine=sector_engine,
         )
+
+    local = method == "dbscan" and engine is None
+    fits = _fit_sectors(fit, sectors, stops - starts, parallel=local, report=report)
+    for i, (sector, start, stop) in enumerate(zip(sectors, starts, stops, strict=True)):
+        part = sorted_attrs.iloc[start:stop]
+        sub_labels, sub_core, params, sub_clusters = fits(i)
         k = int(sub_labels.max()) + 1 if (sub_labels >= 0).any() else 0
         labels[start:stop] = np.where(sub_labels >= 0, sub_labels + offset, -1)
         core[start:stop] = sub_core
@@ -314,6 +324,44 @@ def label_table_by_sector(
         xy=table.xy,
     )
     return result, summarize, pd.DataFrame(per_sector)
+
+
+#: Sectors are clustered on threads once the firms to cluster are this many.
+PARALLEL_SECTORS_MIN_FIRMS = 200_000
+
+
+def _fit_sectors(fit, sectors, sizes, *, parallel: bool, report):
+    """``fits(i)``: sector ``i``'s clustering, each computed once, with progress.
+
+    The local DBSCAN kernels release the GIL: with ``parallel``, sectors are
+    clustered on every core, largest first, and each is reported as it finishes
+    (HDBSCAN's numba-parallel kernels and engines run one sector at a time). An error
+    is the first failing sector's in code order, as when clustered one by one.
+    """
+    total = len(sectors)
+    workers = min(os.cpu_count() or 1, 8, total)
+    if not parallel or workers < 2 or int(np.sum(sizes)) < PARALLEL_SECTORS_MIN_FIRMS:
+
+        def one_by_one(i: int):
+            report(i / total, f"sector {sectors[i]} ({i + 1}/{total})")
+            return fit(i)
+
+        return one_by_one
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="geocluster-sectors") as pool:
+        futures = {pool.submit(fit, int(i)): int(i) for i in np.argsort(-np.asarray(sizes))}
+        done = 0
+        for future in as_completed(futures):
+            done += 1
+            i = futures[future]
+            report(done / total, f"sector {sectors[i]} done ({done}/{total})")
+    by_sector = {i: future for future, i in futures.items()}
+    for i in range(total):  # every sector ran: the first failure in code order
+        error = by_sector[i].exception()
+        if error is not None:
+            raise error
+    return lambda i: by_sector[i].result()
 
 
 def _sectors(firms: pd.DataFrame, level: str) -> tuple[pd.Series, list[str]]:

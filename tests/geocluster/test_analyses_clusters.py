@@ -360,3 +360,47 @@ def test_labels_layer_puts_each_firm_at_its_stored_point(tmp_path):
     ids = ws.read("firms", filters=only_15).firm_id.iloc[[2, 0]]
     np.testing.assert_array_equal(lon, stored.loc[ids].x.to_numpy())
     np.testing.assert_array_equal(lat, stored.loc[ids].y.to_numpy())
+
+
+def test_a_national_scans_labels_are_stored_by_sector(tmp_path):
+    # a scan's labels layer is ordered as the register is stored (sector, then Hilbert
+    # key): each row group holds one sector, so reading one sector's labels reads only
+    # its row groups; every firm keeps its own label (reference: the firms by id)
+    import pyarrow.parquet as pq
+
+    from geocluster.analyses.clusters import clusters_result
+    from geocluster.workspace import Workspace
+
+    rng = np.random.default_rng(9)
+    n = 60_000
+    division = rng.choice(["10", "15", "46"], n)
+    frame = gpd.GeoDataFrame(
+        {
+            "firm_id": [f"f{i}" for i in range(n)],
+            "sector_code": [d + "11" for d in division],
+            "isic_division": division,
+        },
+        geometry=shapely.points(rng.normal(-101.7, 0.05, n), rng.normal(21.05, 0.05, n)),
+        crs="EPSG:4326",
+    )
+    ws = Workspace(tmp_path / "ws")
+    ws.add_dataset("firms", frame, name="firms")
+    result = clusters_result(ws, firms="firms", by="division", eps_m=200, min_samples=20)
+    layer = ws.run(result.run_id).layers["labels"]
+    files = sorted((tmp_path / "ws" / "data").glob(f"{layer}.*.parquet"))
+    groups = []
+    for f in files:
+        pf = pq.ParquetFile(f)
+        col = pf.schema_arrow.names.index("sector")
+        for g in range(pf.metadata.num_row_groups):
+            st = pf.metadata.row_group(g).column(col).statistics
+            groups.append((st.min, st.max))
+    assert all(a == b for a, b in groups) and len({a for a, _ in groups}) == 3
+    assert [a for a, _ in groups] == sorted(a for a, _ in groups)
+    labels = ws.read_run(result.run_id).set_index("firm_id")
+    assert len(labels) == n
+    assert (labels.loc[frame.firm_id, "sector"].to_numpy() == division).all()
+    stored = ws.read("firms").set_index("firm_id").geometry
+    assert shapely.equals_exact(
+        labels.geometry.values, stored.loc[labels.index].values, tolerance=0
+    ).all()

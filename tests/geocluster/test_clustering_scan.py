@@ -134,3 +134,60 @@ def test_pooled_summaries_equal_each_sector_clustered_alone(reference_year):
     pd.testing.assert_frame_equal(result.clusters.to_wkb(), ref.to_wkb(), check_exact=True)
     assert result.clusters.attrs == ref.attrs
     assert result.params["reference_year"] == sub.params["reference_year"]
+
+
+def test_sectors_on_threads_give_the_one_by_one_result(monkeypatch):
+    # reference: the same scan with every sector clustered one after the other
+    import geocluster.clustering.scan as scan
+
+    firms = _register(4)
+    serial, serial_sectors = cluster_by_sector(firms, level="division", eps_m=600, min_samples=8)
+    monkeypatch.setattr(scan, "PARALLEL_SECTORS_MIN_FIRMS", 0)
+    threads = set()
+    fit = scan._fit_labels
+
+    def spy(*args, **kwargs):
+        import threading
+
+        threads.add(threading.current_thread().name)
+        return fit(*args, **kwargs)
+
+    monkeypatch.setattr(scan, "_fit_labels", spy)
+    messages = []
+    par, par_sectors = cluster_by_sector(
+        firms, level="division", eps_m=600, min_samples=8,
+        progress=lambda f, m: messages.append((f, m)),
+    )  # fmt: skip
+    assert any(name.startswith("geocluster-sectors") for name in threads)
+    assert par.labels.equals(serial.labels)
+    assert par_sectors.equals(serial_sectors)
+    assert par.clusters.drop(columns="geometry").equals(serial.clusters.drop(columns="geometry"))
+    assert par.clusters.geometry.geom_equals_exact(serial.clusters.geometry, 0).all()
+    # each sector reported as it finishes, the last at 100 %
+    done = [m for f, m in messages if "done" in m]
+    assert len(done) == 3 and max(f for f, _ in messages) == 1.0
+
+
+def test_sectors_on_threads_raise_the_first_failing_sector_in_code_order():
+    # three sectors; the second and third fail, the third first in time: the error is
+    # the second's, as when the sectors are clustered one by one
+    import time
+
+    from geocluster.clustering.scan import _fit_sectors
+
+    def fit(i):
+        if i == 1:
+            time.sleep(0.2)
+            raise InvalidInput("sector b failed")
+        if i == 2:
+            raise InvalidInput("sector c failed")
+        return i
+
+    for parallel in (False, True):
+        with pytest.raises(InvalidInput, match="sector b failed"):
+            fits = _fit_sectors(
+                fit, ["a", "b", "c"], np.array([300_000, 10, 10]), parallel=parallel,
+                report=lambda f, m: None,
+            )  # fmt: skip
+            for i in range(3):  # one by one, sectors run when asked for
+                fits(i)

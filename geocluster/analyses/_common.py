@@ -45,13 +45,22 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
+def _null(constant: str) -> None:
+    """``NaN``, ``Infinity`` and ``-Infinity`` in parsed JSON text become null."""
+    return None
+
+
 def feature_collection(frame: gpd.GeoDataFrame, *, json_columns: tuple[str, ...] = ()) -> dict:
-    """A GeoJSON FeatureCollection in lon/lat; ``json_columns`` hold JSON text to expand."""
+    """A GeoJSON FeatureCollection in lon/lat; ``json_columns`` hold JSON text to expand.
+
+    JSON-safe as :func:`jsonable` makes values: parsed text holds only Python values,
+    and non-finite numbers are parsed as null (no second walk over every coordinate).
+    """
     out = frame.to_crs("EPSG:4326") if frame.crs is not None else frame
-    fc = json.loads(out.to_json(drop_id=True, na="null", to_wgs84=False))
+    fc = json.loads(out.to_json(drop_id=True, na="null", to_wgs84=False), parse_constant=_null)
     for feat in fc["features"]:
         props = feat["properties"]
         for col in json_columns:
             if isinstance(props.get(col), str):
-                props[col] = json.loads(props[col])
-    return jsonable(fc)
+                props[col] = json.loads(props[col], parse_constant=_null)
+    return fc

@@ -76,11 +76,11 @@ class Layer:
         return replace(self, frame=frame)
 
     def to_json(self) -> Any:
-        """The layer in its JSON form."""
-        from geocluster.analyses._common import feature_collection, records
+        """The layer in its JSON form (JSON-safe values: see :func:`jsonable`)."""
+        from geocluster.analyses._common import feature_collection, jsonable, records
 
         if self.render is not None:
-            return self.render(self.frame)
+            return jsonable(self.render(self.frame))
         if self.shape == "features":
             return feature_collection(self.frame, json_columns=self.json_columns)
         rows = records(self.frame)
@@ -117,20 +117,23 @@ class Result:
         return replace(self, layers=dict(layers))
 
     def to_body(self) -> dict[str, Any]:
-        """The JSON response: ``run_id`` first, the body, the layers, then ``inputs``."""
-        import copy
+        """The JSON response: ``run_id`` first, the body, the layers, then ``inputs``.
 
+        Every value is walked once: :func:`jsonable` copies the body's containers, and
+        each layer's JSON is already JSON-safe (a national scan's 2,000 cluster
+        outlines are hundreds of thousands of coordinates).
+        """
         from geocluster.analyses._common import jsonable
 
         out: dict[str, Any] = {"run_id": self.run_id} if self.run_id is not None else {}
-        out.update(copy.deepcopy(dict(self.body)))
+        out.update(jsonable(dict(self.body)))
         for key, layer in self.layers.items():
             if key == "*":  # a one-row layer whose fields are top-level fields
                 out.update(layer.to_json() or {})
             else:
                 _put(out, key.split("/"), layer.to_json())
-        out["inputs"] = list(self.inputs)
-        return jsonable(out)
+        out["inputs"] = [str(v) for v in self.inputs]
+        return out
 
 
 def _put(target: Any, path: list[str], value: Any) -> None:

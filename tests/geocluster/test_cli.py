@@ -242,3 +242,53 @@ def test_analysis_flags_are_field_names(capsys):
     for name in get("clusters").params.model_fields:
         assert flag(name) in text
     assert "DBSCAN radius in metres (default: 1000.0)" in " ".join(text.split())
+
+
+def test_print_json_indents_small_documents_and_prints_large_ones_compact(capsys, monkeypatch):
+    # reference: json.loads gives back the document either way
+    import numpy as np
+
+    from geocluster.cli import _common
+
+    small = {"n": np.int64(3), "share": np.float64(0.5), "nan": None}
+    _common.print_json(small)
+    out = capsys.readouterr().out
+    assert out.startswith('{\n  "n": 3') and json.loads(out) == {"n": 3, "share": 0.5, "nan": None}
+    monkeypatch.setattr(_common, "INDENT_MAX_CHARS", 10)
+    _common.print_json(small)
+    out = capsys.readouterr().out
+    assert out == '{"n": 3, "share": 0.5, "nan": null}\n'
+
+
+def test_feature_collection_and_result_bodies_are_json_safe():
+    # non-finite numbers become null in properties and in expanded JSON columns; the
+    # body is walked once and still holds only plain Python values
+    import geopandas as gpd
+    import numpy as np
+    import shapely
+
+    from geocluster.analyses._common import feature_collection
+    from geocluster.analyses.result import Layer, Result
+
+    frame = gpd.GeoDataFrame(
+        {
+            "n_firms": [12, 30],
+            "share": [np.nan, 0.25],
+            "mix": ['{"15": NaN}', '{"15": 1.0}'],
+        },
+        geometry=[shapely.box(0, 0, 1, 1), shapely.box(1, 1, 2, 2)],
+        crs="EPSG:4326",
+    )
+    fc = feature_collection(frame, json_columns=("mix",))
+    props = [f["properties"] for f in fc["features"]]
+    assert props[0]["share"] is None and props[0]["mix"] == {"15": None}
+    assert props[1] == {"n_firms": 30, "share": 0.25, "mix": {"15": 1.0}}
+    body = Result(
+        body={"n": np.int64(2), "nested": {"x": np.float64("inf")}},
+        layers={"clusters": Layer("cluster_summary", frame, shape="features",
+                                  count_col="n_firms", json_columns=("mix",))},
+        inputs=("firms@1",),
+    ).to_body()  # fmt: skip
+    assert json.loads(json.dumps(body, allow_nan=False)) == body
+    assert body["n"] == 2 and type(body["n"]) is int and body["nested"] == {"x": None}
+    assert body["clusters"] == fc and body["inputs"] == ["firms@1"]

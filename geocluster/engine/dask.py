@@ -583,11 +583,17 @@ class DaskEngine:
         totals_d = totals.to_delayed()
         futs = self.client.compute(inside_d + totals_d)
         parts, counts = futs[: len(inside_d)], futs[len(inside_d) :]
-        if not parts:
-            cells = reduce_cells([])
-        else:
-            cells = self._gather(self._tree(list(parts), reduce_cells, "counts"))
-        n_rows = int(sum(int(np.sum(c)) for c in self._gather(list(counts))))
+        try:
+            if not parts:
+                cells = reduce_cells([])
+            else:
+                cells = self._gather(self._tree(list(parts), reduce_cells, "counts"))
+            n_rows = int(sum(int(np.sum(c)) for c in self._gather(list(counts))))
+        except BaseException:
+            # the row counts and the joined parts are of this computation too: a failed
+            # one must not keep running them (the error's traceback holds these futures)
+            self.client.cancel(futs)
+            raise
         cells = with_outside(cells, n_rows - int(cells["n"].sum()))
         return cells, n_rows
 

@@ -363,7 +363,7 @@ def test_labels_layer_puts_each_firm_at_its_stored_point(tmp_path):
 
 
 def test_a_national_scans_labels_are_stored_by_sector(tmp_path):
-    # a scan's labels layer is ordered as the register is stored (sector, then Hilbert
+    # a run's labels layer is ordered as the register is stored (sector, then Hilbert
     # key): each row group holds one sector, so reading one sector's labels reads only
     # its row groups; every firm keeps its own label (reference: the firms by id)
     import pyarrow.parquet as pq
@@ -404,3 +404,16 @@ def test_a_national_scans_labels_are_stored_by_sector(tmp_path):
     assert shapely.equals_exact(
         labels.geometry.values, stored.loc[labels.index].values, tolerance=0
     ).all()
+    # an all-firm run's labels are in the register's order too: division, Hilbert key
+    division_of = frame.set_index("firm_id").isic_division
+    whole = clusters_result(ws, firms="firms", eps_m=200, min_samples=20)
+    layer = ws.run(whole.run_id).layers["labels"]
+    firms_order = ws.read("firms", columns=["firm_id"]).firm_id.tolist()
+    seen = []
+    for f in sorted((tmp_path / "ws" / "data").glob(f"{layer}.*.parquet")):
+        pf = pq.ParquetFile(f)
+        for g in range(pf.metadata.num_row_groups):
+            ids = pf.read_row_group(g, columns=["firm_id"]).column(0).to_pylist()
+            assert division_of.loc[ids].nunique() == 1
+            seen += ids
+    assert seen == firms_order

@@ -520,7 +520,8 @@ def _report(
         print(f"{label:38s} {t:8.2f}s {f'{peak:.2f}GB' if peak else '-':>8s} {ratio_b:>11s} "
               f"{ratio_p:>10s}  {', '.join(target) or '-'} {'met' if ok else 'MISSED'}")  # fmt: skip
     print(
-        f"baselines: naive ingest {fig['baseline_ingest']:.2f} s; v1-style one division "
+        f"baselines (their own timers, imports excluded; geocluster's steps are whole CLI "
+        f"processes): naive ingest {fig['baseline_ingest']:.2f} s; v1-style one division "
         f"(read all + reproject + filter + DBSCAN) {fig['baseline_one_division']:.2f} s"
     )
     if pg:

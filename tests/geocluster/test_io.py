@@ -76,6 +76,31 @@ def test_sniff_encoding_prefers_utf8_then_cp1252(tmp_path):
     assert sniff_encoding(tmp_path / "d.csv") == "latin-1"
 
 
+@pytest.mark.parametrize(
+    "tail, want",
+    [
+        ("é".encode() + b"b" * 100, "utf-8"),  # a 2-byte character across the 8 MB read
+        (b"\xc3", "cp1252"),  # the file ends inside a character
+        (b"\xc3" + b"b" * 100, "cp1252"),  # a lone lead byte, then an all-ASCII read
+        (b"\xe2\x82" + b"b" * 100, "cp1252"),  # a cut 3-byte character
+        (b"\x81", "latin-1"),  # undefined in cp1252
+    ],
+)
+def test_sniff_encoding_across_read_boundaries(tmp_path, tail, want):
+    # reference: bytes.decode of the whole file (the skipped all-ASCII reads must not
+    # hide a character cut at a boundary)
+    body = b"a" * ((8 << 20) - 1) + tail
+    (tmp_path / "big.csv").write_bytes(body)
+    assert sniff_encoding(tmp_path / "big.csv") == want
+    for encoding in ("utf-8", "cp1252"):
+        try:
+            body.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        assert want == encoding
+        break
+
+
 def test_utf8_file_with_a_latin1_byte_on_the_last_line(tmp_path):
     body = _csv_text().encode("utf-8") + "f4,Pequeño,-100.0,20.0,1520\n".encode("latin-1")
     (tmp_path / "f.csv").write_bytes(body)

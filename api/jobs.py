@@ -115,18 +115,20 @@ class JobManager:
             self._analyses = max(0, self._analyses - 1)
             self._last_analysis = time.monotonic()
 
-    def yield_to_analyses(self) -> float:
+    def yield_to_analyses(self, stop: Callable[[], bool] | None = None) -> float:
         """Block while an analysis runs or ran in the last :attr:`QUIET_S` seconds.
 
-        Called by upkeep (tile pyramids) before it starts and between its steps: on a
-        2-core server a pyramid build took half the CPU from the interactive request
-        that came after the run it was built for. Returns the seconds waited.
+        Called by upkeep (tile pyramids, the start-up tile indexes) before it starts and
+        between its steps: on a 2-core server a pyramid build took half the CPU from the
+        interactive request that came after the run it was built for. ``stop()`` true
+        ends the wait early (someone waits for what the upkeep builds). Returns the
+        seconds waited.
         """
         t0 = time.monotonic()
         while time.monotonic() - t0 < self.MAX_YIELD_S:
             with self._lock:
                 busy = self._analyses > 0 or (time.monotonic() - self._last_analysis < self.QUIET_S)
-            if not busy:
+            if not busy or (stop is not None and stop()):
                 break
             time.sleep(0.05)
         return time.monotonic() - t0

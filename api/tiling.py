@@ -141,6 +141,37 @@ class TileOptions:
     point_buffer: int = 384  # around aggregated cells, whose circles are large
 
 
+_UPKEEP = threading.local()
+
+
+class yielding_to:  # noqa: N801 - used as a context manager, like contextlib's
+    """Within it, index builds on this thread call ``pause()`` between their steps.
+
+    The server's start-up warm-up of tile indexes (a national register: ~20 s of one
+    core) passes :meth:`api.jobs.JobManager.yield_to_analyses`, so that it gives the
+    cores to analysis requests as tile pyramids do; it stops yielding once a tile
+    request waits for the index (:meth:`IndexCache.waiting`). A build a tile request
+    triggers itself never pauses.
+    """
+
+    def __init__(self, pause: Callable[[], object]) -> None:
+        self.pause = pause
+
+    def __enter__(self) -> yielding_to:
+        _UPKEEP.pause = self.pause
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _UPKEEP.pause = None
+
+
+def upkeep_pause() -> None:
+    """Let analyses run first if this thread builds an index as upkeep."""
+    pause = getattr(_UPKEEP, "pause", None)
+    if pause is not None:
+        pause()
+
+
 class PointIndex:
     """Points of one collection version, Z-order sorted, ready to cut tiles.
 
@@ -178,6 +209,7 @@ class PointIndex:
         keep = (preferred + rest)[:MAX_PROPERTIES]
         self.properties: dict[str, np.ndarray | EncodedColumn] = {}
         for c in keep:
+            upkeep_pause()  # a step of the build: each column takes seconds at 5M firms
             col = frame[c]
             if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
                 self.properties[c] = col.to_numpy()[order]
@@ -464,7 +496,12 @@ class IndexCache:
         self._entries: dict[str, tuple[str, Index]] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
+        self._waiting = 0
         self.max_entries = max_entries
+
+    def waiting(self) -> bool:
+        """Whether a request waits for an index another thread is building."""
+        return self._waiting > 0
 
     def get(self, key: str, version: str, build: Callable[[], Index]) -> Index:
         """The index of ``key`` at ``version``, building it with ``build()`` if needed."""
@@ -473,7 +510,15 @@ class IndexCache:
             return entry[1]
         with self._lock:
             lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
+        if not lock.acquire(blocking=False):  # being built: wait for it, and say so
+            with self._lock:
+                self._waiting += 1
+            try:
+                lock.acquire()
+            finally:
+                with self._lock:
+                    self._waiting -= 1
+        try:
             entry = self._entries.get(key)
             if entry is not None and entry[0] == version:
                 return entry[1]
@@ -483,6 +528,8 @@ class IndexCache:
                 while len(self._entries) > self.max_entries:
                     self._entries.pop(next(iter(self._entries)))
             return index
+        finally:
+            lock.release()
 
     def clear(self) -> None:
         with self._lock:

@@ -218,7 +218,11 @@ def load_index(ws, coll, policy):
     Reads the resolved immutable layer, not the collection id, so a version landing
     meanwhile cannot end up indexed under the previous version's key.
     """
+    from api.tiling import upkeep_pause
+
+    upkeep_pause()
     frame = ws.store.read_layer(coll.layer)
+    upkeep_pause()
     frame = frame.drop(columns=[c for c in ("x", "y") if c in frame.columns])
     kind = disclosure_kind(coll, frame, ws)
     # firm points pass the policy whole when it publishes them; otherwise only
@@ -232,6 +236,7 @@ def load_index(ws, coll, policy):
         frame = frame.drop(columns=["employees"])
     if policy.enforce and not policy.firm_points and "disclosure" in frame.columns:
         frame = frame[frame["disclosure"].isin(["ok"])]  # a suppressed cluster: no outline
+    upkeep_pause()
     index = build_index(frame, LAYER_NAME)
     index.disclosure_kind = kind
     return index
@@ -636,16 +641,26 @@ def warm_indexes(app) -> None:
 
     The first map view of a large registry then does not wait for the index. With
     ``GEOCLUSTER_TILE_PYRAMIDS`` each one's PMTiles archive is then queued as a job.
-    Failures are logged and ignored: a tile request builds the index anyway.
+    Failures are logged and ignored: a tile request builds the index anyway. Like
+    other upkeep it yields to analyses between its steps (reading the layer, each
+    column): an analysis request right after a start gets the cores.
     """
     import logging
 
+    from api.tiling import yielding_to
+
     log = logging.getLogger("geocluster.api")
+    cache, jobs = app.state.index_cache, app.state.jobs
+
+    def pause() -> None:
+        jobs.yield_to_analyses(stop=cache.waiting)
+
     try:
         ws = app.state.get_workspace()
         for info in ws.datasets():
             if info.kind == "firms":
-                collection_index(app, ws, ws.collection(info.id))
+                with yielding_to(pause):
+                    collection_index(app, ws, ws.collection(info.id))
                 log.info("tile index ready for %s (%d firms)", info.id, info.rows)
                 from api.pyramid import schedule_pyramids
 

@@ -659,6 +659,8 @@ def _dictionary_columns(table: pa.Table, sample_rows: int = 65_536) -> list[str]
     for fld in table.schema:
         if pa.types.is_struct(fld.type) or pa.types.is_boolean(fld.type):
             continue  # bbox: unique doubles; booleans are bit-packed already
+        if fld.name == GEOMETRY or fld.name in UNCOMPRESSED:
+            continue  # WKB and coordinates: never worth a dictionary, not worth counting
         values = head[fld.name]
         if len(values) == 0:
             continue

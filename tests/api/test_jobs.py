@@ -219,3 +219,81 @@ def test_analysis_requests_count_as_activity(tmp_path):
         c.get("/health")
         c.get("/collections")
     assert seen == [1] and jobs._analyses == 0
+
+
+def test_index_warm_up_yields_to_analyses_until_a_tile_request_waits(tmp_path):
+    # the start-up tile-index build is upkeep: it pauses between its steps while an
+    # analysis runs, and stops pausing once a tile request waits for that index
+    from api.tiling import IndexCache, upkeep_pause, yielding_to
+
+    ws = Workspace(tmp_path / "ws")
+    jobs = JobManager(lambda: ws, max_workers=1)
+    jobs.QUIET_S = 0.2
+    cache = IndexCache()
+    steps: list[float] = []
+    built = object()
+
+    def build():
+        for _ in range(5):
+            upkeep_pause()
+            steps.append(time.monotonic())
+        return built
+
+    def warm():
+        with yielding_to(lambda: jobs.yield_to_analyses(stop=cache.waiting)):
+            cache.get("firms", "v1", build)
+
+    try:
+        jobs.analysis_started()
+        warming = threading.Thread(target=warm)
+        warming.start()
+        time.sleep(0.5)
+        assert steps == []  # paused before its first step
+        got: list[object] = []
+        tile = threading.Thread(target=lambda: got.append(cache.get("firms", "v1", build)))
+        tile.start()  # a tile request now waits for the index: the build goes on
+        tile.join(10)
+        warming.join(10)
+        assert got == [built] and len(steps) == 5 and jobs._analyses == 1
+        # a build that a request runs itself never pauses
+        steps.clear()
+        assert cache.get("other", "v1", build) is built and len(steps) == 5
+        # and once the analysis ends, a paused warm-up resumes after the quiet time
+        steps.clear()
+
+        def warm_alone():
+            with yielding_to(jobs.yield_to_analyses):
+                build()
+
+        warming = threading.Thread(target=warm_alone)
+        warming.start()
+        time.sleep(0.3)
+        assert steps == []
+        ended = time.monotonic()
+        jobs.analysis_ended()
+        warming.join(10)
+        assert len(steps) == 5 and steps[0] - ended >= 0.2 * 0.95
+    finally:
+        jobs.shutdown()
+
+
+def test_server_warm_up_of_tile_indexes_waits_for_analyses(tmp_path):
+    # api.routers.tiles.warm_indexes (what `serve` starts) with an analysis in flight
+    from api.routers.tiles import warm_indexes
+
+    ws = Workspace(tmp_path / "ws")
+    ws.add_dataset("firms", synthetic_firms(), name="firms")
+    app = create_app(Settings(workspace=tmp_path / "ws"))
+    jobs = app.state.jobs
+    jobs.QUIET_S = 0.2
+    try:
+        jobs.analysis_started()
+        warming = threading.Thread(target=warm_indexes, args=(app,))
+        warming.start()
+        time.sleep(0.6)
+        assert not app.state.index_cache._entries  # nothing built while it runs
+        jobs.analysis_ended()
+        warming.join(30)
+        assert not warming.is_alive() and len(app.state.index_cache._entries) == 1
+    finally:
+        jobs.shutdown()

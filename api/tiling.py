@@ -16,7 +16,8 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -144,7 +145,8 @@ class TileOptions:
 _UPKEEP = threading.local()
 
 
-class yielding_to:  # noqa: N801 - used as a context manager, like contextlib's
+@contextmanager
+def yielding_to(pause: Callable[[], object]) -> Iterator[None]:
     """Within it, index builds on this thread call ``pause()`` between their steps.
 
     The server's start-up warm-up of tile indexes (a national register: ~20 s of one
@@ -153,15 +155,10 @@ class yielding_to:  # noqa: N801 - used as a context manager, like contextlib's
     request waits for the index (:meth:`IndexCache.waiting`). A build a tile request
     triggers itself never pauses.
     """
-
-    def __init__(self, pause: Callable[[], object]) -> None:
-        self.pause = pause
-
-    def __enter__(self) -> yielding_to:
-        _UPKEEP.pause = self.pause
-        return self
-
-    def __exit__(self, *exc: object) -> None:
+    _UPKEEP.pause = pause
+    try:
+        yield
+    finally:
         _UPKEEP.pause = None
 
 
